@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by run.sh and test.sh: Debian packages the project needs,
+# a virtual environment in .venv, and tapeflow installed into it (editable, with extras).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+if [ "${TAPEFLOW_WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq >/dev/null || echo "bootstrap: apt-get update failed; trying the install anyway" >&2
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+extras=${TAPEFLOW_EXTRAS:-dev}
+stamp=".venv/.tapeflow-stamp"
+want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1) $extras"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing tapeflow[$extras] into .venv" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 \
+    | grep -v "is neither a file nor a directory" >&2 || true
+  .venv/bin/python -c "import tapeflow.runtime" # fail loudly if the install did not work
+  echo "$want" > "$stamp"
+fi

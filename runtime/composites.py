@@ -1,0 +1,65 @@
+"""Losses and helpers built from registered ops through F, shared by both front ends.
+
+They add no new math: each is a composition of registry ops, written once here so the
+static and dynamic versions of a model cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .registry import F
+
+
+def square(x: Any) -> Any:
+    return F.mul(x, x)
+
+
+def mean_squared_error(predictions: Any, labels: Any, reduction: str = "mean") -> Any:
+    """(predictions - labels)^2, reduced by mean (default), sum, or not at all ("none")."""
+    return reduce_loss(square(F.sub(predictions, labels)), reduction)
+
+
+def softmax_cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Any:
+    """-sum(labels * log_softmax(logits)) along axis: one loss per row (TF1's convention)."""
+    return F.neg(F.sum(F.mul(labels, F.log_softmax(logits, axis=axis)), axis=axis))
+
+
+def sparse_softmax_cross_entropy(logits: Any, class_indices: Any, num_classes: int) -> Any:
+    """Cross-entropy against integer class indices: one loss per row."""
+    labels = F.one_hot(class_indices, depth=num_classes, dtype=logits.dtype)
+    return softmax_cross_entropy(logits, labels)
+
+
+def reduce_loss(per_element: Any, reduction: str) -> Any:
+    if reduction == "mean":
+        return F.mean(per_element)
+    if reduction == "sum":
+        return F.sum(per_element)
+    if reduction == "none":
+        return per_element
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def split_indices(size: int, split: int | list[int], axis: int) -> list[tuple[Any, ...]]:
+    """Index tuples (for ``getitem``) that cut ``size`` along ``axis`` into pieces.
+
+    ``split`` is a piece size (PyTorch ``split(n)``; the last piece may be smaller) or a
+    list of sizes that must add up to ``size``. Each piece is a view of the input.
+    """
+    from .ops_shape import _axis_index
+
+    if isinstance(split, int):
+        if split <= 0:
+            raise ValueError(f"split size must be positive, got {split}")
+        sizes = [min(split, size - start) for start in range(0, size, split)]
+    else:
+        sizes = [int(s) for s in split]
+        if sum(sizes) != size:
+            raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, but the dimension "
+                             f"has size {size}")
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(_axis_index(axis, slice(start, start + s)))
+        start += s
+    return pieces

@@ -1,0 +1,228 @@
+"""Linear algebra, gathers (embedding lookup), one-hot, boolean masks, creation and random ops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import dtypes as dt
+from .registry import F, ShapeError, Spec, format_shape, register
+from .shapes import broadcast, normalize_axis
+
+# ---- matmul ------------------------------------------------------------------------------------
+
+
+def _matmul(xp: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False,
+            transpose_b: bool = False) -> Any:
+    if transpose_a:
+        a = xp.swapaxes(a, -1, -2)
+    if transpose_b:
+        b = xp.swapaxes(b, -1, -2)
+    return xp.matmul(a, b, out=out)
+
+
+def _matmul_infer(a: Spec, b: Spec, transpose_a: bool = False, transpose_b: bool = False) -> Spec:
+    dtype = dt.promote(a.dtype, b.dtype)
+    if a.shape is None or b.shape is None:
+        return Spec(None, dtype)
+    if len(a.shape) < 2 or len(b.shape) < 2:
+        raise ShapeError(f"matmul: both operands need at least 2 dimensions, got shapes "
+                         f"{format_shape(a.shape)} and {format_shape(b.shape)}")
+    m, k = (a.shape[-1], a.shape[-2]) if transpose_a else (a.shape[-2], a.shape[-1])
+    k2, n = (b.shape[-1], b.shape[-2]) if transpose_b else (b.shape[-2], b.shape[-1])
+    if k is not None and k2 is not None and k != k2:
+        raise ShapeError(f"matmul: inner dimensions differ: shapes {format_shape(a.shape)} and "
+                         f"{format_shape(b.shape)} (transpose_a={transpose_a}, "
+                         f"transpose_b={transpose_b}) give {k} vs {k2}")
+    batch = broadcast("matmul", a.shape[:-2], b.shape[:-2])
+    return Spec(tuple(batch or ()) + (m, n), dtype)
+
+
+def _matmul_grad_a(g: Any, ans: Any, a: Any, b: Any, transpose_a: bool = False,
+                   transpose_b: bool = False) -> Any:
+    # C = op(A) op(B): dA = g B^T, stored transposed when A was
+    if transpose_a:
+        return F.matmul(b, g, transpose_a=transpose_b, transpose_b=True)
+    return F.matmul(g, b, transpose_b=not transpose_b)
+
+
+def _matmul_grad_b(g: Any, ans: Any, a: Any, b: Any, transpose_a: bool = False,
+                   transpose_b: bool = False) -> Any:
+    # dB = A^T g, stored transposed when B was
+    if transpose_b:
+        return F.matmul(g, a, transpose_a=True, transpose_b=transpose_a)
+    return F.matmul(a, g, transpose_a=not transpose_a)
+
+
+register("matmul", kernel=_matmul, infer=_matmul_infer, arity=2, kind="linalg", promote="same",
+         vjp=[_matmul_grad_a, _matmul_grad_b],
+         doc="op(a) @ op(b), op = transpose when asked; batched over leading dims")
+
+
+# ---- gathers --------------------------------------------------------------------------------
+
+
+def _take_infer(x: Spec, indices: Spec, axis: int = 0) -> Spec:
+    if not indices.dtype.is_integer:
+        raise ShapeError(f"take: indices must be integers, got {indices.dtype.name}")
+    if x.shape is None or indices.shape is None:
+        return Spec(None, x.dtype)
+    a = normalize_axis("take", axis, len(x.shape))
+    return Spec(x.shape[:a] + indices.shape + x.shape[a + 1:], x.dtype)
+
+
+def _take(xp: Any, x: Any, indices: Any, out: Any = None, axis: int = 0) -> Any:
+    size = x.shape[axis]
+    if indices.size and (int(indices.min()) < -size or int(indices.max()) >= size):
+        raise IndexError(f"take: index out of range for dimension {axis} with size {size} "
+                         f"(indices span {int(indices.min())}..{int(indices.max())})")
+    return xp.take(x, indices, axis=axis, out=out)
+
+
+def _scatter_add(xp: Any, g: Any, indices: Any, like: Any, out: Any = None, axis: int = 0) -> Any:
+    # zeros of like's shape; each gathered row's gradient is added back where it came from
+    if out is None:
+        out = xp.zeros(like.shape, dtype=g.dtype)
+    else:
+        out.fill(0)
+    a = axis % like.ndim
+    moved = xp.moveaxis(out, a, 0)
+    grads = xp.moveaxis(g, tuple(range(a, a + indices.ndim)), tuple(range(indices.ndim)))
+    xp.add.at(moved, indices, grads)
+    return out
+
+
+register("take", kernel=_take, infer=_take_infer, arity=2, kind="index",
+         vjp=[lambda g, ans, x, idx, axis=0: F.scatter_add(g, idx, x, axis=axis), None],
+         doc="x gathered at integer indices along axis (embedding lookup); d = scatter-add")
+register("scatter_add", kernel=_scatter_add, arity=3, kind="index", shape_only=(2,),
+         infer=lambda g, idx, like, axis=0: Spec(like.shape, g.dtype),
+         vjp=[lambda gg, ans, g, idx, like, axis=0: F.take(gg, idx, axis=axis), None, None],
+         doc="zeros of like's shape with g added at indices along axis")
+
+
+def _one_hot(xp: Any, indices: Any, out: Any = None, depth: int = 2, dtype: Any = dt.float32) -> Any:
+    np_dtype = dt.as_dtype(dtype).np
+    if out is None:
+        out = xp.zeros(indices.shape + (depth,), dtype=np_dtype)
+    else:
+        out.fill(0)
+    flat = out.reshape(-1, depth)
+    valid = (indices >= 0) & (indices < depth)  # TF1: an out-of-range index gives a zero row
+    rows = xp.arange(flat.shape[0])[valid.reshape(-1)]
+    flat[rows, indices.reshape(-1)[valid.reshape(-1)]] = 1
+    return out
+
+
+register("one_hot", kernel=_one_hot, kind="index",
+         infer=lambda idx, depth, dtype=dt.float32: Spec(
+             None if idx.shape is None else idx.shape + (int(depth),), dt.as_dtype(dtype)),
+         doc="one-hot rows of length depth for integer indices")
+
+
+# ---- boolean masks (data-dependent shapes) ------------------------------------------------
+
+
+def _mask_infer(x: Spec, mask: Spec) -> Spec:
+    if not mask.dtype.is_bool:
+        raise ShapeError(f"mask_select: the mask must be bool, got {mask.dtype.name}")
+    if x.shape is None or mask.shape is None:
+        return Spec(None, x.dtype)
+    return Spec((None,) + x.shape[len(mask.shape):], x.dtype)
+
+
+def _mask_scatter(xp: Any, g: Any, mask: Any, like: Any, out: Any = None) -> Any:
+    if out is None:
+        out = xp.zeros(like.shape, dtype=g.dtype)
+    else:
+        out.fill(0)
+    out[mask] = g
+    return out
+
+
+register("mask_select", kernel=lambda xp, x, mask, out=None: x[mask], infer=_mask_infer, arity=2,
+         kind="index", vjp=[lambda g, ans, x, mask: F.mask_scatter(g, mask, x), None],
+         doc="the elements of x where mask is true (a copy); d = g scattered back")
+register("mask_scatter", kernel=_mask_scatter, arity=3, kind="index", shape_only=(2,),
+         infer=lambda g, mask, like: Spec(like.shape, g.dtype),
+         vjp=[lambda gg, ans, g, mask, like: F.mask_select(gg, mask), None, None],
+         doc="zeros of like's shape with g written where mask is true")
+
+
+# ---- creation ----------------------------------------------------------------------------------
+
+
+def _shape_attr(op: str, shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise ShapeError(f"{op}: negative dimension in shape {shape}")
+    return shape
+
+
+def _full(xp: Any, out: Any = None, shape: Sequence[int] = (), value: Any = 0.0,
+          dtype: Any = dt.float32) -> Any:
+    if out is None:
+        return xp.full(tuple(shape), value, dtype=dt.as_dtype(dtype).np)
+    out.fill(value)
+    return out
+
+
+register("full", kernel=_full, arity=0, kind="create",
+         infer=lambda shape, value=0.0, dtype=dt.float32: Spec(_shape_attr("full", shape), dt.as_dtype(dtype)),
+         doc="a tensor of shape filled with value")
+
+
+def _full_like(xp: Any, like: Any, out: Any = None, value: Any = 0.0, dtype: Any = None) -> Any:
+    np_dtype = like.dtype if dtype is None else dt.as_dtype(dtype).np
+    if out is None:
+        return xp.full(like.shape, value, dtype=np_dtype)
+    out.fill(value)
+    return out
+
+
+register("full_like", kernel=_full_like, kind="create", shape_only=(0,),
+         infer=lambda like, value=0.0, dtype=None: Spec(like.shape, like.dtype if dtype is None else dt.as_dtype(dtype)),
+         doc="a tensor of like's shape filled with value")
+
+
+def _arange_len(start: float, stop: float, step: float) -> int:
+    if step == 0:
+        raise ShapeError("arange: step must not be zero")
+    import math
+
+    return max(0, math.ceil((stop - start) / step))
+
+
+register("arange", arity=0, kind="create",
+         kernel=lambda xp, out=None, start=0, stop=1, step=1, dtype=dt.int64:
+             xp.arange(start, stop, step, dtype=dt.as_dtype(dtype).np),
+         infer=lambda start=0, stop=1, step=1, dtype=dt.int64: Spec(
+             (_arange_len(start, stop, step),), dt.as_dtype(dtype)),
+         doc="start, start+step, ... below stop")
+register("eye", arity=0, kind="create",
+         kernel=lambda xp, out=None, n=1, m=None, dtype=dt.float32: xp.eye(n, m, dtype=dt.as_dtype(dtype).np),
+         infer=lambda n=1, m=None, dtype=dt.float32: Spec((int(n), int(n if m is None else m)), dt.as_dtype(dtype)),
+         doc="an n x m identity matrix")
+
+
+def _random(kind: str):
+    def kernel(xp: Any, out: Any = None, shape: Sequence[int] = (), dtype: Any = dt.float32,
+               a: float = 0.0, b: float = 1.0, generator: Any = None) -> Any:
+        draw = getattr(generator, kind)
+        values = draw(tuple(shape), a, b, dt.as_dtype(dtype))
+        if out is None:
+            return values
+        out[...] = values
+        return out
+
+    def infer(shape: Sequence[int], dtype: Any = dt.float32, a: float = 0.0, b: float = 1.0,
+              generator: Any = None) -> Spec:
+        return Spec(_shape_attr(f"random_{kind}", shape), dt.as_dtype(dtype))
+
+    return kernel, infer
+
+
+for _kind in ("uniform", "normal", "truncated_normal"):
+    _k, _i = _random(_kind)
+    register(f"random_{_kind}", kernel=_k, infer=_i, arity=0, kind="random",
+             doc=f"random {_kind} draws (a, b = low, high or mean, std) from a seeded generator")

@@ -1,0 +1,159 @@
+"""Reductions (sum mean max min argmax argmin), their inverse ``unreduce``, softmax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import dtypes as dt
+from .registry import F, ShapeError, Spec, register
+from .shapes import normalize_axes, normalize_axis, reduced
+
+
+def _axes(axis: Any) -> Any:
+    # numpy wants a tuple (not a list) for several axes
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _reduce_infer(name: str, result: str = "same"):
+    def infer(x: Spec, axis: Any = None, keepdims: bool = False) -> Spec:
+        shape = reduced(name, x.shape, _axes(axis), keepdims)
+        dtype = x.dtype
+        if result == "float" and not dtype.is_floating:
+            dtype = dt.DEFAULT_FLOAT
+        elif result == "sum" and (dtype.is_bool or dtype.is_integer):
+            dtype = dt.int64
+        elif result == "index":
+            dtype = dt.int64
+        return Spec(shape, dtype)
+
+    return infer
+
+
+def _sum(xp: Any, x: Any, out: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    # integers and bools sum in int64, as in PyTorch
+    dtype = None if x.dtype.kind == "f" else xp.int64
+    return xp.sum(x, axis=_axes(axis), keepdims=keepdims, out=out, dtype=dtype)
+
+
+def _mean(xp: Any, x: Any, out: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    return xp.mean(x, axis=_axes(axis), keepdims=keepdims, out=out)
+
+
+def _extreme(func: str):
+    def kernel(xp: Any, x: Any, out: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+        if x.size == 0:
+            raise ValueError(f"{func}() of an empty tensor has no identity")
+        return getattr(xp, func)(x, axis=_axes(axis), keepdims=keepdims, out=out)
+
+    return kernel
+
+
+def _extreme_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    # the gradient is shared evenly between the elements that attain the extreme value
+    hit = F.cast(F.eq(x, F.unreduce(ans, x, axis=axis, keepdims=keepdims)), dtype=g.dtype)
+    count = F.sum(hit, axis=axis, keepdims=keepdims)
+    return F.mul(hit, F.unreduce(F.div(g, count), x, axis=axis, keepdims=keepdims))
+
+
+register("sum", kernel=_sum, infer=_reduce_infer("sum", "sum"), kind="reduce",
+         vjp=[lambda g, ans, x, axis=None, keepdims=False:
+              F.unreduce(g, x, axis=axis, keepdims=keepdims)],
+         doc="sum over axis; d = g broadcast back")
+register("mean", kernel=_mean, infer=_reduce_infer("mean", "float"), kind="reduce", promote="float",
+         vjp=[lambda g, ans, x, axis=None, keepdims=False:
+              F.unreduce(g, x, axis=axis, keepdims=keepdims, mean=True)],
+         doc="mean over axis; d = g broadcast back / count")
+register("max", kernel=_extreme("amax"), infer=_reduce_infer("max"), kind="reduce",
+         vjp=[_extreme_vjp], doc="max over axis; d = g at the maxima (shared on ties)")
+register("min", kernel=_extreme("amin"), infer=_reduce_infer("min"), kind="reduce",
+         vjp=[_extreme_vjp], doc="min over axis; d = g at the minima (shared on ties)")
+
+
+def _arg(func: str):
+    def kernel(xp: Any, x: Any, out: Any = None, axis: int | None = None, keepdims: bool = False) -> Any:
+        if x.size == 0:
+            raise ValueError(f"{func}() of an empty tensor")
+        result = getattr(xp, func)(x, axis=axis, keepdims=keepdims)
+        if out is None:
+            return result.astype(xp.int64, copy=False)
+        out[...] = result
+        return out
+
+    return kernel
+
+
+def _arg_infer(name: str):
+    def infer(x: Spec, axis: int | None = None, keepdims: bool = False) -> Spec:
+        if axis is not None and not isinstance(axis, int):
+            raise ShapeError(f"{name}: axis must be one int or None, got {axis!r}")
+        return Spec(reduced(name, x.shape, axis, keepdims), dt.int64)
+
+    return infer
+
+
+register("argmax", kernel=_arg("argmax"), infer=_arg_infer("argmax"), kind="reduce",
+         doc="index of the max along axis (flat index when axis is None)")
+register("argmin", kernel=_arg("argmin"), infer=_arg_infer("argmin"), kind="reduce",
+         doc="index of the min along axis (flat index when axis is None)")
+
+
+def _unreduce(xp: Any, g: Any, like: Any, out: Any = None, axis: Any = None,
+              keepdims: bool = False, mean: bool = False) -> Any:
+    # g has the reduced shape of `like`; put the reduced axes back (size 1) and broadcast
+    axes = normalize_axes("unreduce", _axes(axis), like.ndim)
+    if not keepdims:
+        g = xp.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(like.shape)))
+    if mean:
+        count = 1
+        for a in axes:
+            count *= like.shape[a]
+        g = g / max(count, 1) if out is None else g * (1.0 / max(count, 1))
+    if out is None:
+        return xp.broadcast_to(g, like.shape).copy()
+    xp.copyto(out, g)
+    return out
+
+
+def _unreduce_vjp(gg: Any, ans: Any, g: Any, like: Any, axis: Any = None,
+                  keepdims: bool = False, mean: bool = False) -> Any:
+    reduce = F.mean if mean else F.sum
+    return reduce(gg, axis=axis, keepdims=keepdims)
+
+
+register("unreduce",
+         kernel=_unreduce, arity=2, kind="reduce", shape_only=(1,),
+         infer=lambda g, like, axis=None, keepdims=False, mean=False: Spec(like.shape, g.dtype),
+         vjp=[_unreduce_vjp, None],
+         doc="g (reduced over axis) broadcast back to like's shape, / count if mean")
+
+
+def _softmax(xp: Any, x: Any, out: Any = None, axis: int = -1) -> Any:
+    # exp(x - max) / sum: the shift keeps exp from overflowing
+    shifted = xp.subtract(x, xp.max(x, axis=axis, keepdims=True), out=out)
+    xp.exp(shifted, out=shifted)
+    shifted /= xp.sum(shifted, axis=axis, keepdims=True)
+    return shifted
+
+
+def _log_softmax(xp: Any, x: Any, out: Any = None, axis: int = -1) -> Any:
+    # x - max - log(sum(exp(x - max)))
+    shifted = xp.subtract(x, xp.max(x, axis=axis, keepdims=True), out=out)
+    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return shifted
+
+
+def _softmax_infer(x: Spec, axis: int = -1) -> Spec:
+    if x.ndim is not None:
+        normalize_axis("softmax", axis, x.ndim)
+    return Spec(x.shape, x.dtype if x.dtype.is_floating else dt.DEFAULT_FLOAT)
+
+
+register("softmax", kernel=_softmax, infer=_softmax_infer, kind="nn", promote="float", inplace=True,
+         vjp=[lambda g, y, x, axis=-1:  # d = y * (g - sum(g * y))
+              F.mul(y, F.sub(g, F.sum(F.mul(g, y), axis=axis, keepdims=True)))],
+         doc="exp(x) / sum(exp(x)) along axis, shifted by the max")
+register("log_softmax", kernel=_log_softmax, infer=_softmax_infer, kind="nn", promote="float",
+         inplace=True,
+         vjp=[lambda g, y, x, axis=-1:  # d = g - softmax(x) * sum(g)
+              F.sub(g, F.mul(F.exp(y), F.sum(g, axis=axis, keepdims=True)))],
+         doc="x - logsumexp(x) along axis")

@@ -1,0 +1,264 @@
+"""The op registry: every op's kernel, shape/dtype rule and gradient rule, in one place.
+
+An op is registered once, with
+
+* ``kernel(xp, *arrays, out=None, **attrs)``: computes on the array module ``xp``
+  (numpy or cupy); writes into ``out`` when given (a planned buffer), else allocates;
+* ``infer(*specs, **attrs) -> Spec``: the output shape and dtype. Shapes may hold
+  ``None`` (unknown at graph-build time) or be ``None`` altogether (unknown rank);
+* ``vjp``: the vector-Jacobian product, written with registered ops through the
+  namespace :data:`F`, so one rule builds graph nodes in static mode and computes
+  arrays in dynamic mode. Either one callable per input,
+  ``(g, ans, *inputs, **attrs) -> grad`` (``None`` for an input with no gradient),
+  or for variadic ops one callable returning a tuple with a slot per input.
+
+Rules return the gradient in the *broadcast* shape; the backward engines (static and
+dynamic) sum it to the input's shape with the registered ``sum_to`` op, in one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import dtypes as dt
+
+Shape = tuple[int | None, ...] | None
+
+
+class ShapeError(ValueError):
+    """An op was given inputs whose shapes it cannot combine. Names the op and the shapes."""
+
+
+class OpNotFoundError(KeyError):
+    """An op name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What is known about a value without its data: shape (``None`` dims allowed) and dtype."""
+
+    shape: Shape
+    dtype: dt.DType
+
+    @property
+    def ndim(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    @property
+    def is_fully_known(self) -> bool:
+        return self.shape is not None and all(d is not None for d in self.shape)
+
+    def __str__(self) -> str:
+        return f"{self.dtype.name}{format_shape(self.shape)}"
+
+
+def format_shape(shape: Shape) -> str:
+    if shape is None:
+        return "<unknown>"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One registry entry. Built by :func:`register`; read by both front ends and the compiler."""
+
+    name: str
+    kernel: Callable[..., Any]
+    infer: Callable[..., Spec]
+    vjps: tuple[Callable[..., Any] | None, ...] | Callable[..., tuple[Any, ...]] | None
+    arity: int | None  # None: variadic (concat, stack)
+    kind: str  # elementwise | reduce | view | linalg | index | nn | create | random
+    view: bool = False  # the output aliases input 0's memory
+    inplace: bool = False  # kernel(x, ..., out=x) is safe: may overwrite input 0
+    promote: str | None = None  # "same": cast inputs to a common dtype; "float": and lift to float
+    promote_inputs: tuple[int, ...] | None = None  # which inputs take part (None: all)
+    shape_only: tuple[int, ...] = ()  # inputs read only for their shape, never their data
+    doc: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjps is not None
+
+    def vjp(self, g: Any, ans: Any, inputs: Sequence[Any], attrs: dict[str, Any],
+            needed: Sequence[bool]) -> tuple[Any, ...]:
+        """The gradient for each input that ``needed`` asks for (``None`` elsewhere)."""
+        if self.vjps is None:
+            raise TypeError(f"op '{self.name}' is not differentiable")
+        if callable(self.vjps):
+            grads = self.vjps(g, ans, *inputs, **attrs)
+            return tuple(gr if need else None for gr, need in zip(grads, needed, strict=True))
+        return tuple(
+            rule(g, ans, *inputs, **attrs) if (need and rule is not None) else None
+            for rule, need in zip(self.vjps, needed, strict=True)
+        )
+
+    def has_gradient_for(self, index: int) -> bool:
+        if self.vjps is None:
+            return False
+        if callable(self.vjps):
+            return index not in self.shape_only
+        return index < len(self.vjps) and self.vjps[index] is not None
+
+    def __repr__(self) -> str:
+        return f"<op {self.name} ({self.kind})>"
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(name: str, *, kernel: Callable[..., Any], infer: Callable[..., Spec],
+             vjp: Any = None, arity: int | None = 1, kind: str = "elementwise",
+             **options: Any) -> OpDef:
+    """Adds one op to the registry (once: a second definition of a name is an error)."""
+    if name in REGISTRY:
+        raise ValueError(f"op '{name}' is already registered: one definition per op")
+    if isinstance(vjp, list):
+        vjp = tuple(vjp)
+    if isinstance(vjp, tuple) and arity is not None and len(vjp) != arity:
+        raise ValueError(f"op '{name}': {len(vjp)} vjp rules for {arity} inputs")
+    op = OpDef(name=name, kernel=kernel, infer=infer, vjps=vjp, arity=arity, kind=kind, **options)
+    REGISTRY[name] = op
+    return op
+
+
+def get(name: str) -> OpDef:
+    """The registry entry for ``name``; an unknown name lists the closest ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise OpNotFoundError(f"no op named '{name}' in the tapeflow registry{hint}") from None
+
+
+# --------------------------------------------------------------------------------------
+# The gradient namespace F. A rule calls F.mul(g, y); the call goes to the front end that
+# owns the arguments (static: adds a graph node; dynamic: computes now), or, when every
+# argument is a plain array, is evaluated at once by `evaluate`.
+
+
+def apply(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
+    for arg in args:
+        handler = getattr(type(arg), "__tapeflow_apply__", None)
+        if handler is not None:
+            return handler(op, args, attrs)
+    return evaluate(op, args, attrs)
+
+
+class OpNamespace:
+    """``F.<op>(*inputs, **attrs)`` for every registered op; the language of gradient rules."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            op = get(name)
+        except OpNotFoundError as exc:
+            raise AttributeError(str(exc)) from None
+
+        def call(*args: Any, **attrs: Any) -> Any:
+            return apply(op, args, attrs)
+
+        call.__name__ = name
+        call.__doc__ = op.doc
+        setattr(self, name, call)  # later lookups skip __getattr__
+        return call
+
+
+F = OpNamespace()
+
+
+# --------------------------------------------------------------------------------------
+# Eager evaluation on raw arrays: dtype promotion, scalars, and errors that name the op.
+
+
+def operand_dtype(op: OpDef, dtypes: Sequence[dt.DType | None],
+                  scalars: Sequence[Any]) -> dt.DType | None:
+    """The dtype the promoted inputs of ``op`` are cast to (None: the op does not promote).
+
+    ``dtypes`` has one entry per input, ``None`` where that input is a Python scalar.
+    """
+    if op.promote is None:
+        return None
+    indices = op.promote_inputs if op.promote_inputs is not None else range(len(dtypes))
+    tensor_dtypes = [dtypes[i] for i in indices if i < len(dtypes) and dtypes[i] is not None]
+    scalar_values = [scalars[i] for i in indices if i < len(dtypes) and dtypes[i] is None]
+    if tensor_dtypes:
+        common = tensor_dtypes[0]
+        for d in tensor_dtypes[1:]:
+            common = dt.promote(common, d)
+        for s in scalar_values:
+            common = dt.with_scalar(common, s)
+    else:
+        common = dt.infer_from_data(scalar_values[0]) if scalar_values else dt.DEFAULT_FLOAT
+    if op.promote == "float" and not common.is_floating:
+        common = dt.DEFAULT_FLOAT
+    return common
+
+
+def prepare_arrays(op: OpDef, args: Sequence[Any], xp: Any) -> list[Any]:
+    """Casts promoted inputs to their common dtype and turns Python scalars into 0-d arrays."""
+    dtypes = [None if _is_scalar(a) else dt.of_array(a) for a in args]
+    common = operand_dtype(op, dtypes, args)
+    indices = set(op.promote_inputs if op.promote_inputs is not None else range(len(args)))
+    arrays = []
+    for i, (a, d) in enumerate(zip(args, dtypes, strict=True)):
+        if d is None:
+            target = common if (common is not None and i in indices) else dt.infer_from_data(a)
+            arrays.append(xp.asarray(a, dtype=target.np))
+        elif common is not None and i in indices and d is not common:
+            arrays.append(a.astype(common.np))
+        else:
+            arrays.append(a)
+    return arrays
+
+
+def evaluate(op: OpDef, args: Sequence[Any], attrs: dict[str, Any], out: Any = None) -> Any:
+    """Runs ``op`` on arrays (numpy or cupy) and Python scalars; errors name the op and shapes."""
+    from .backend import array_module
+
+    # numpy scalars (np.float64(1.0), results of 0-d reductions) are arrays, not weak scalars
+    args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
+    first = next((a for a in args if not _is_scalar(a)), None)
+    xp = array_module(first) if first is not None else _default_xp()
+    arrays = prepare_arrays(op, args, xp)
+    try:
+        if out is not None:
+            return op.kernel(xp, *arrays, out=out, **attrs)
+        result = op.kernel(xp, *arrays, **attrs)
+        # numpy ufuncs return scalars for 0-d inputs; keep everything an array
+        return xp.asarray(result) if isinstance(result, np.generic) else result
+    except (ValueError, IndexError, TypeError) as exc:
+        raise shape_error(op, [Spec(tuple(a.shape), dt.of_array(a)) for a in arrays],
+                          attrs, exc) from None
+
+
+def shape_error(op: OpDef, specs: Sequence[Spec], attrs: dict[str, Any],
+                cause: Exception | None = None) -> Exception:
+    """A ShapeError naming the op and its input shapes, preferring the shape rule's own words."""
+    try:
+        op.infer(*specs, **attrs)
+    except ShapeError as exc:
+        return exc
+    except Exception:  # noqa: BLE001 - fall through to the kernel's own message
+        pass
+    shown = ", ".join(format_shape(s.shape) for s in specs)
+    detail = f": {cause}" if cause is not None else ""
+    return ShapeError(f"{op.name}: cannot apply to inputs of shapes {shown}{detail}")
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, bool))
+
+
+def _default_xp() -> Any:
+    return np
