@@ -1,0 +1,174 @@
+"""The ``tapeflow`` command: train the workloads in both styles side by side and compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .workloads import DEFAULT_STEPS, WORKLOADS
+
+
+class UsageError(Exception):
+    """A bad command line: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, not argparse's usage dump
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tapeflow", description=(
+        "One model, two graphs: run the same workloads as a static (TF1-style) graph and "
+        "as dynamic (PyTorch-style) eager code, and compare build cost, step time, memory "
+        "and the graphs themselves."))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    compare = sub.add_parser("compare", help="train every mode of a workload side by side",
+                             description="Train every mode from the same weights on the same "
+                                         "batches; print a table; check that losses agree.")
+    compare.add_argument("workload", choices=[*WORKLOADS, "all"], help="xor, rnn or all")
+    _common(compare)
+    compare.add_argument("--out", type=Path, default=None,
+                         help="write results.json (and the SVGs and report) into this folder")
+
+    train = sub.add_parser("train", help="train one workload in one mode")
+    train.add_argument("workload", choices=list(WORKLOADS))
+    train.add_argument("--mode", required=True, help="static or dynamic (rnn: also "
+                                                     "static-padded, static-bucketed)")
+    _common(train)
+
+    graph = sub.add_parser("graph", help="render a workload's graph to SVG")
+    graph.add_argument("workload", choices=list(WORKLOADS))
+    graph.add_argument("--mode", required=True, choices=["static", "dynamic"])
+    graph.add_argument("--backward", action="store_true", help="include the backward graph")
+    graph.add_argument("--memory", action="store_true", help="colour nodes by arena buffer")
+    graph.add_argument("-o", "--output", type=Path, required=True, help="the .svg (or .dot) file")
+    graph.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    graph.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=_positive_int, default=None,
+                        help="training steps per mode (default: xor 1000, rnn 152 = 2 epochs)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                        help="cpu (numpy) or gpu (cupy); default: $TAPEFLOW_DEVICE or cpu")
+    parser.add_argument("--seed", type=int, default=0, help="one seed for weights and data")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _progress_factory(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return lambda label, total: tqdm(total=total, desc=f"{label:<22}", unit="step", leave=False,
+                                     file=sys.stderr, dynamic_ncols=True)
+
+
+def _select_device(device: str | None) -> None:
+    from ..runtime import canonical_device, xp_for
+
+    if device is not None:
+        os.environ["TAPEFLOW_DEVICE"] = device
+    xp_for(canonical_device(device))  # a clear error now, not mid-run
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import report
+    from .harness import run_workload
+
+    _select_device(args.device)
+    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    progress = _progress_factory(not args.no_progress and sys.stderr.isatty())
+    results = []
+    for name in names:
+        steps = args.steps or DEFAULT_STEPS[name]
+        workload = WORKLOADS[name](args.dtype, args.seed)
+        result = run_workload(workload, steps, args.dtype, progress)
+        print(report.table(result))
+        print()
+        results.append(result)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        payload = {"tapeflow_results_version": 1, "dtype": args.dtype, "seed": args.seed,
+                   "device": args.device or os.environ.get("TAPEFLOW_DEVICE", "cpu"),
+                   "workloads": {r.workload: r.to_json() for r in results}}
+        (args.out / "results.json").write_text(json.dumps(payload, indent=1))
+        written = report.write_outputs(args.out, results, args)
+        print(f"wrote {args.out / 'results.json'}" + "".join(f"\nwrote {p}" for p in written))
+    disagree = [r.workload for r in results if not r.agrees]
+    if disagree:
+        print(f"DISAGREEMENT: losses differ beyond tolerance in {', '.join(disagree)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import report
+    from .harness import run_workload
+
+    _select_device(args.device)
+    workload = WORKLOADS[args.workload](args.dtype, args.seed)
+    modes = {m.name: m for m in workload.modes}
+    if args.mode == "static" and "static" not in modes:
+        args.mode = "static-padded"
+    if args.mode not in modes:
+        raise UsageError(f"tapeflow train: workload {args.workload} has no mode {args.mode!r}; "
+                         f"choose from {', '.join(modes)}")
+    workload.modes = [modes[args.mode]]
+    workload.reference = args.mode
+    steps = args.steps or DEFAULT_STEPS[args.workload]
+    result = run_workload(workload, steps, args.dtype,
+                          _progress_factory(not args.no_progress and sys.stderr.isatty()))
+    print(report.table(result))
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from . import report
+
+    path = report.render_workload_graph(args.workload, args.mode, args.backward, args.memory,
+                                        args.output, args.dtype, args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        handler = {"compare": cmd_compare, "train": cmd_train, "graph": cmd_graph}[args.command]
+        return handler(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except Exception as exc:  # a known failure mode (no GPU, no dot) gets one line
+        from ..runtime import DeviceError
+
+        if isinstance(exc, DeviceError) or type(exc).__name__ == "DotNotFoundError":
+            print(f"tapeflow: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

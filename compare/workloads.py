@@ -1,0 +1,97 @@
+"""The workloads, each in every style, behind one small interface the harness drives.
+
+A workload knows its data, its initial weights (one seed for every style) and how to
+build a trainer for each mode. A trainer has ``step(batch) -> loss`` and
+``predict(batch)``; the harness times and measures them the same way for every mode.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import data
+from .weights import rnn_weights, xor_weights
+
+
+@dataclass
+class Mode:
+    name: str  # "static", "dynamic", "static-padded", ...
+    style: str  # "static" or "dynamic"
+    make: Callable[[], Any]  # builds the trainer
+    source: Any  # the class whose code is shown in the report
+    graph_length: Callable[[Any], int] | None = None  # time steps a batch is run for
+
+
+@dataclass
+class Workload:
+    name: str
+    batches: list[Any]  # step i trains on batches[i % len(batches)]
+    modes: list[Mode]
+    reference: str  # the mode every other one is checked against
+    step_args: Callable[[Any], tuple[Any, ...]] = lambda batch: (batch,)
+    labels_of: Callable[[Any], np.ndarray] = lambda batch: batch.labels
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def source_of(self, mode: Mode) -> str:
+        return inspect.getsource(inspect.getmodule(mode.source))
+
+
+def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
+    from .xor_dynamic import XorDynamic
+    from .xor_static import XorStatic
+
+    weights = xor_weights(seed, dtype)
+    batch = (data.XOR_INPUTS.astype(dtype), data.XOR_TARGETS.astype(dtype))
+    return Workload(
+        name="xor",
+        batches=[batch],
+        modes=[
+            Mode("static", "static", lambda: XorStatic(weights, lr, dtype), XorStatic),
+            Mode("dynamic", "dynamic", lambda: XorDynamic(weights, lr, dtype), XorDynamic),
+        ],
+        reference="dynamic",
+        step_args=lambda b: b,
+        labels_of=lambda b: data.XOR_CLASSES,
+        info={"network": "2-5-2, sigmoid hidden layer, MSE, SGD", "lr": lr},
+    )
+
+
+RNN_BUCKETS = (10, 20, 30, 40)
+
+
+def rnn(dtype: str, seed: int, lr: float = 0.1, batch_size: int = 16, embed: int = 16,
+        hidden: int = 32, batches_per_length: int = 2) -> Workload:
+    from .rnn_dynamic import RnnDynamic
+    from .rnn_static import RnnStatic
+
+    task = data.SentimentTask()
+    batches = task.batches(batch_size, batches_per_length, seed)
+    weights = rnn_weights(seed, dtype, task.vocab_size, embed, hidden)
+    return Workload(
+        name="rnn",
+        batches=batches,
+        modes=[
+            Mode("dynamic", "dynamic", lambda: RnnDynamic(weights, lr, dtype), RnnDynamic,
+                 graph_length=lambda b: b.max_length),
+            Mode("static-padded", "static",
+                 lambda: RnnStatic(weights, lr, dtype, (task.max_len,)), RnnStatic,
+                 graph_length=lambda b: task.max_len),
+            Mode("static-bucketed", "static",
+                 lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS), RnnStatic,
+                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS)),
+        ],
+        reference="dynamic",
+        info={"network": f"embedding {task.vocab_size}x{embed} -> Elman RNN (tanh) {hidden} "
+                         f"-> linear 2, softmax cross-entropy, SGD",
+              "batch_size": batch_size, "lengths": f"{task.min_len}..{task.max_len}",
+              "buckets": list(RNN_BUCKETS), "lr": lr, "batches_per_epoch": len(batches)},
+    )
+
+
+WORKLOADS: dict[str, Callable[..., Workload]] = {"xor": xor, "rnn": rnn}
+DEFAULT_STEPS = {"xor": 1000, "rnn": 152}
