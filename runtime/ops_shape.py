@@ -304,3 +304,33 @@ def same_shape(a: Spec, b: Spec) -> bool:
     if a.shape is None or b.shape is None:
         return True
     return len(a.shape) == len(b.shape) and all(same_dims(x, y) for x, y in zip(a.shape, b.shape, strict=True))
+
+
+# ---- assignment into a basic index (PyTorch's x[index] = value, x.copy_(value)) ------------
+
+
+def _index_assign(xp: Any, x: Any, value: Any, out: Any = None,
+                  index: tuple[Any, ...] = ()) -> Any:
+    # out = x with out[index] = value (value broadcast to the indexed shape, cast to x's dtype)
+    if out is None:
+        out = x.copy()
+    elif out is not x:
+        xp.copyto(out, x)
+    out[decode_index(index)] = value
+    return out
+
+
+def _index_assign_infer(x: Spec, value: Spec, index: tuple[Any, ...] = ()) -> Spec:
+    target = _getitem_infer(x, index)
+    result = broadcast("index_assign", value.shape, target.shape)
+    if result is not None and target.shape is not None and len(result) > len(target.shape):
+        raise ShapeError(f"index_assign: a value of shape {format_shape(value.shape)} does not "
+                         f"fit the indexed shape {format_shape(target.shape)}")
+    return Spec(x.shape, x.dtype)
+
+
+register("index_assign", kernel=_index_assign, infer=_index_assign_infer, arity=2, kind="index",
+         inplace=True,
+         vjp=[lambda g, ans, x, value, index: F.index_assign(g, 0.0, index=index),
+              lambda g, ans, x, value, index: F.getitem(g, index=index)],
+         doc="x with x[index] = value; d x = g zeroed at index, d value = g[index]")
