@@ -1,0 +1,202 @@
+"""Training-step benchmark: tapeflow static and dynamic against numpy and peer frameworks.
+
+For XOR (2-5-2, MSE, SGD), RNN (Elman tanh, B=32, T=20, D=32, H=128, softmax
+cross-entropy, SGD) and RNN-large (B=64, T=50, D=128, H=512), every configuration runs
+in its own process and reports its median step time (forward + backward + update) with
+the min and max over repeats, its first-step (build/compile) time and its peak traced
+bytes. The table gives every ratio to the preallocated-numpy step measured in the same
+run. Peers (PyTorch eager, a TF1-style Session, JAX jit) run when installed.
+
+    .venv/bin/python benchmarks/bench_steps.py [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+WORKLOADS = {
+    "xor": {"kind": "xor", "batch": 4},
+    "rnn": {"kind": "rnn", "batch": 32, "steps": 20, "features": 32, "hidden": 128},
+    "rnn-large": {"kind": "rnn", "batch": 64, "steps": 50, "features": 128, "hidden": 512},
+}
+CLASSES = 2
+LR = {"xor": 0.5, "rnn": 0.05}
+
+
+def make_data(spec: dict, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    if spec["kind"] == "xor":
+        from tapeflow.compare.data import XOR_INPUTS, XOR_TARGETS
+        from tapeflow.compare.weights import xor_weights
+
+        return xor_weights(0, "float64"), (XOR_INPUTS.astype(dtype), XOR_TARGETS.astype(dtype))
+    b, t, d, h = spec["batch"], spec["steps"], spec["features"], spec["hidden"]
+    bound = 1.0 / np.sqrt(h)
+    u = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
+    weights = {"w_ih": u(d, h), "w_hh": u(h, h), "b_ih": u(h), "b_hh": u(h),
+               "w_out": u(h, CLASSES), "b_out": u(CLASSES)}
+    x = rng.standard_normal((b, t, d)).astype(dtype)
+    labels = rng.integers(0, CLASSES, size=b)
+    return weights, (x, labels)
+
+
+# ---- step factories: name -> (weights, spec) -> step(*batch) -> loss ------------------
+
+def numpy_step(variant: str):
+    def factory(weights, spec):
+        import numpy_reference as ref
+
+        lr = LR[spec["kind"]]
+        if spec["kind"] == "xor":
+            return ref.xor_plain(weights, lr) if variant == "plain" else ref.xor_prealloc(weights, lr)
+        if variant == "plain":
+            return ref.rnn_plain(weights, lr)
+        return ref.rnn_prealloc(weights, lr, spec["batch"], spec["steps"],
+                                hoisted=variant == "hoisted")
+
+    return factory
+
+
+def tapeflow_static_step(weights, spec):
+    import tapeflow_models
+
+    return tapeflow_models.static_step(weights, spec, LR[spec["kind"]])
+
+
+def tapeflow_dynamic_step(weights, spec):
+    import tapeflow_models
+
+    return tapeflow_models.dynamic_step(weights, spec, LR[spec["kind"]])
+
+
+def peer_step(name: str):
+    def factory(weights, spec):
+        import peer_models
+
+        return getattr(peer_models, name)(weights, spec, LR[spec["kind"]])
+
+    return factory
+
+
+CONFIGS = {
+    "numpy": numpy_step("plain"),
+    "numpy-prealloc": numpy_step("prealloc"),
+    "numpy-hoisted": numpy_step("hoisted"),
+    "tapeflow-static": tapeflow_static_step,
+    "tapeflow-dynamic": tapeflow_dynamic_step,
+    "torch-eager": peer_step("torch_eager"),
+    "tf1-session": peer_step("tf1_session"),
+    "jax-jit": peer_step("jax_jit"),
+}
+PEER_MODULES = {"torch-eager": "torch", "tf1-session": "tensorflow", "jax-jit": "jax"}
+
+
+def worker(workload: str, config: str, repeats: int, steps_per_repeat: int) -> dict:
+    """Runs in its own process: time one configuration on one workload."""
+    spec = WORKLOADS[workload]
+    if config == "numpy-hoisted" and spec["kind"] != "rnn":
+        return {"skipped": "hoisting applies to the RNN only"}
+    module = PEER_MODULES.get(config)
+    if module is not None:
+        try:
+            __import__(module)
+        except ImportError:
+            return {"skipped": f"{module} is not installed"}
+    weights, batch = make_data(spec)
+    t0 = time.perf_counter()
+    step = CONFIGS[config](weights, spec)
+    first_loss = step(*batch)
+    first_step = time.perf_counter() - t0
+    for _ in range(3):  # warm up caches and allocators
+        step(*batch)
+    medians = []
+    for _ in range(repeats):
+        times = []
+        for _ in range(steps_per_repeat):
+            t = time.perf_counter()
+            step(*batch)
+            times.append(time.perf_counter() - t)
+        medians.append(statistics.median(times))
+    tracemalloc.start()
+    step(*batch)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"median_us": statistics.median(medians) * 1e6, "min_us": min(medians) * 1e6,
+            "max_us": max(medians) * 1e6, "repeats": repeats, "first_step_ms": first_step * 1e3,
+            "peak_step_bytes": peak, "first_loss": float(first_loss)}
+
+
+def run_in_process(workload: str, config: str, repeats: int, steps: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", workload, config, str(repeats), str(steps)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "bench_steps.json")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--worker", nargs=4, metavar=("WORKLOAD", "CONFIG", "REPEATS", "STEPS"))
+    args = parser.parse_args()
+    if args.worker:
+        workload, config, repeats, steps = args.worker
+        print(json.dumps(worker(workload, config, int(repeats), int(steps))))
+        return 0
+    results: dict[str, dict[str, dict]] = {}
+    for workload in args.workloads.split(","):
+        results[workload] = {}
+        for config in args.configs.split(","):
+            large = workload == "rnn-large"
+            repeats = 5 if (args.quick or large) else 7
+            steps = (3 if large else 20) if args.quick else (5 if large else 50)
+            results[workload][config] = run_in_process(workload, config, repeats, steps)
+            print(f"  {workload:<10} {config:<17} {_brief(results[workload][config])}",
+                  file=sys.stderr)
+    print(markdown(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+def _brief(r: dict) -> str:
+    if "median_us" in r:
+        return f"{r['median_us']:.0f} us"
+    return r.get("skipped") or r.get("error", "?")
+
+
+def markdown(results: dict[str, dict[str, dict]]) -> str:
+    lines = ["| workload | config | median µs/step | min–max µs | ratio to numpy-prealloc | "
+             "first step ms | peak step bytes |", "|---|---|---:|---:|---:|---:|---:|"]
+    for workload, configs in results.items():
+        base = configs.get("numpy-prealloc", {}).get("median_us")
+        for config, r in configs.items():
+            if "median_us" not in r:
+                lines.append(f"| {workload} | {config} | {r.get('skipped') or r.get('error')} | | | | |")
+                continue
+            ratio = f"{r['median_us'] / base:.2f}x" if base else "-"
+            lines.append(f"| {workload} | {config} | {r['median_us']:.0f} | "
+                         f"{r['min_us']:.0f}–{r['max_us']:.0f} | {ratio} | "
+                         f"{r['first_step_ms']:.1f} | {r['peak_step_bytes']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The benchmark workloads written with tapeflow, in both styles (dense-input RNN, XOR)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def static_step(weights: dict[str, np.ndarray], spec: dict, lr: float, **session_options):
+    import tapeflow.static as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        v = {k: tf.Variable(w, name=k) for k, w in weights.items()}
+        if spec["kind"] == "xor":
+            x = tf.placeholder(tf.float64, shape=(None, 2), name="x")
+            y = tf.placeholder(tf.float64, shape=(None, 2), name="y")
+            hidden = tf.sigmoid(tf.matmul(x, v["w1"]) + v["b1"])
+            loss = tf.losses.mean_squared_error(labels=y, predictions=tf.matmul(hidden, v["w2"]) + v["b2"])
+        else:
+            x = tf.placeholder(tf.float64, shape=(spec["batch"], spec["steps"], spec["features"]), name="x")
+            y = tf.placeholder(tf.int64, shape=(spec["batch"],), name="labels")
+            state = tf.zeros((spec["batch"], spec["hidden"]), dtype=tf.float64)
+            for t in range(spec["steps"]):
+                state = tf.tanh(tf.matmul(x[:, t, :], v["w_ih"]) + v["b_ih"]
+                                + tf.matmul(state, v["w_hh"]) + v["b_hh"])
+            logits = tf.matmul(state, v["w_out"]) + v["b_out"]
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
+        init = tf.global_variables_initializer()
+    sess = tf.Session(graph=graph, **session_options)
+    sess.run(init)
+
+    def step(inputs, targets):
+        value, _ = sess.run([loss, train], {x: inputs, y: targets})
+        return value
+
+    step.session = sess  # type: ignore[attr-defined]
+    step.fetches = [loss, train]  # type: ignore[attr-defined]
+    step.feeds = (x, y)  # type: ignore[attr-defined]
+    return step
+
+
+def dynamic_step(weights: dict[str, np.ndarray], spec: dict, lr: float):
+    import tapeflow.dynamic as torch
+
+    params = {k: torch.tensor(w, requires_grad=True) for k, w in weights.items()}
+    optimizer = torch.optim.SGD(list(params.values()), lr=lr)
+    p = params
+
+    def step(inputs, targets):
+        x = torch.from_numpy(inputs)
+        y = torch.from_numpy(targets)
+        optimizer.zero_grad()
+        if spec["kind"] == "xor":
+            hidden = torch.sigmoid(x @ p["w1"] + p["b1"])
+            loss = ((hidden @ p["w2"] + p["b2"] - y) ** 2).mean()
+        else:
+            state = torch.zeros(spec["batch"], spec["hidden"], dtype=torch.float64)
+            for t in range(spec["steps"]):
+                state = torch.tanh(x[:, t] @ p["w_ih"] + p["b_ih"] + state @ p["w_hh"] + p["b_hh"])
+            logits = state @ p["w_out"] + p["b_out"]
+            loss = torch.nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
