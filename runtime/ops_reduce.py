@@ -107,7 +107,12 @@ def _unreduce(xp: Any, g: Any, like: Any, out: Any = None, axis: Any = None,
         count = 1
         for a in axes:
             count *= like.shape[a]
-        g = g / max(count, 1) if out is None else g * (1.0 / max(count, 1))
+        if out is not None:
+            # the same division as below, so a planned (out=) run is bit-identical
+            xp.copyto(out, g)
+            out /= max(count, 1)
+            return out
+        g = g / max(count, 1)
     if out is None:
         return xp.broadcast_to(g, like.shape).copy()
     xp.copyto(out, g)
