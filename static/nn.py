@@ -1,0 +1,110 @@
+"""``tf.nn``: activations, softmax, cross-entropy and embedding lookup, TF1's names.
+
+Cross-entropies are the runtime's composites (``runtime/composites.py``), so both modes
+share the math; they return one loss per row, as TF1 does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..runtime import composites
+from .graph import get_default_graph, graph_of
+from .ops import add, call, multiply, reduce_sum, sigmoid, tanh
+from .ops import gather as _gather
+from .tensor import Tensor
+
+__all__ = ["bias_add", "embedding_lookup", "l2_loss", "log_softmax", "relu", "sigmoid",
+           "softmax", "softmax_cross_entropy_with_logits",
+           "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
+           "tanh"]
+
+
+def relu(features: Any, name: str | None = None) -> Tensor:
+    """max(features, 0)."""
+    return call("relu", [features], name=name, type_="Relu")
+
+
+def softmax(logits: Any, axis: int | None = None, name: str | None = None,
+            dim: int | None = None) -> Tensor:
+    """exp(logits) / sum(exp(logits)) along ``axis`` (default: the last)."""
+    axis = dim if axis is None else axis
+    return call("softmax", [logits], {"axis": -1 if axis is None else int(axis)}, name=name,
+                type_="Softmax")
+
+
+def log_softmax(logits: Any, axis: int | None = None, name: str | None = None,
+                dim: int | None = None) -> Tensor:
+    axis = dim if axis is None else axis
+    return call("log_softmax", [logits], {"axis": -1 if axis is None else int(axis)},
+                name=name, type_="LogSoftmax")
+
+
+def bias_add(value: Any, bias: Any, name: str | None = None) -> Tensor:
+    return add(value, bias, name=name or "BiasAdd")
+
+
+def l2_loss(t: Any, name: str | None = None) -> Tensor:
+    """sum(t ** 2) / 2."""
+    return multiply(reduce_sum(multiply(t, t)), 0.5, name=name or "L2Loss")
+
+
+def _scope(name: str | None, default: str, values: list[Any]) -> Any:
+    graph = graph_of(values) if values else get_default_graph()
+    return graph.name_scope(name or default)
+
+
+def softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any = None,
+                                      logits: Any = None, dim: int = -1, axis: int | None = None,
+                                      name: str | None = None, stop_labels: bool = True) -> Tensor:
+    """-sum(labels * log_softmax(logits)) per row; call it with ``labels=`` and ``logits=``.
+
+    As in TF1, no gradient flows into ``labels`` (``stop_labels``; the ``_v2`` form lets it).
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> with tf.Graph().as_default():
+        ...     loss = tf.nn.softmax_cross_entropy_with_logits(
+        ...         labels=[[0.0, 1.0]], logits=tf.constant([[0.0, 0.0]]))
+        >>> loss.shape.as_list()
+        [1]
+    """
+    if _sentinel is not None or labels is None or logits is None:
+        raise ValueError("Only call `softmax_cross_entropy_with_logits` with named arguments "
+                         "(labels=..., logits=..., ...)")
+    axis = dim if axis is None else axis
+    with _scope(name, "softmax_cross_entropy_with_logits", [logits, labels]):
+        if stop_labels and isinstance(labels, Tensor):
+            labels = call("stop_gradient", [labels], type_="StopGradient")
+        return composites.softmax_cross_entropy(logits, labels, axis=axis)
+
+
+def softmax_cross_entropy_with_logits_v2(_sentinel: Any = None, *, labels: Any = None,
+                                         logits: Any = None, dim: int = -1,
+                                         axis: int | None = None,
+                                         name: str | None = None) -> Tensor:
+    """As :func:`softmax_cross_entropy_with_logits`, but gradients also flow into labels."""
+    return softmax_cross_entropy_with_logits(_sentinel, labels=labels, logits=logits, dim=dim,
+                                             axis=axis, name=name, stop_labels=False)
+
+
+def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any = None,
+                                             logits: Any = None,
+                                             name: str | None = None) -> Tensor:
+    """Cross-entropy against integer class ids ``labels`` (one per row of ``logits``)."""
+    if _sentinel is not None or labels is None or logits is None:
+        raise ValueError("Only call `sparse_softmax_cross_entropy_with_logits` with named "
+                         "arguments (labels=..., logits=..., ...)")
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"logits must be a Tensor, got {logits!r}")
+    classes = logits.shape[-1].value
+    if classes is None:
+        raise ValueError(f"sparse_softmax_cross_entropy_with_logits: the number of classes "
+                         f"(last dimension of logits {logits}) must be known")
+    with _scope(name, "SparseSoftmaxCrossEntropyWithLogits", [logits, labels]):
+        return composites.sparse_softmax_cross_entropy(logits, labels, classes)
+
+
+def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Tensor:
+    """The rows of ``params`` at ``ids`` (its gradient scatter-adds into those rows)."""
+    return _gather(params, ids, axis=0, name=name or "embedding_lookup")

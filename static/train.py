@@ -1,0 +1,223 @@
+"""``tf.train``: optimizers whose updates are graph nodes (registry ops plus assigns).
+
+``minimize`` = ``compute_gradients`` (backward nodes, via :func:`gradients`) then
+``apply_gradients`` (update nodes, role "update"), returning one op that runs every assign.
+Slots (momentum accumulators, Adam moments) are non-trainable Variables the optimizer makes,
+named after their variable (``W/Momentum``, ``W/Adam``, ``W/Adam_1``), so
+``global_variables_initializer()`` called after ``minimize`` initialises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..runtime import dtypes as dt
+from .gradients import gradients
+from .graph import Graph, get_default_graph
+from .ops import add, cast, divide, multiply, sqrt, subtract, zeros
+from .tensor import Operation, Tensor
+from .variables import GraphKeys, Variable, trainable_variables
+
+
+class Optimizer:
+    """Base class: subclasses write ``_apply_dense`` (and optionally ``_finish``)."""
+
+    def __init__(self, use_locking: bool, name: str) -> None:
+        if not name:
+            raise ValueError("Must specify the optimizer name")
+        self._name = name
+        self._slots: dict[tuple[int, str], Variable] = {}
+
+    def get_name(self) -> str:
+        return self._name
+
+    def compute_gradients(self, loss: Tensor, var_list: Sequence[Variable] | None = None,
+                          grad_loss: Any = None) -> list[tuple[Tensor | None, Variable]]:
+        """(gradient, variable) pairs; the gradient is None where loss does not use it."""
+        if not isinstance(loss, Tensor):
+            raise TypeError(f"loss must be a Tensor, got {loss!r}")
+        variables = list(var_list) if var_list is not None else trainable_variables(loss.graph)
+        if not variables:
+            raise ValueError("No variables to optimize.")
+        grads = gradients(loss, variables, grad_ys=grad_loss)
+        return list(zip(grads, variables, strict=True))
+
+    def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Variable]],
+                        global_step: Variable | None = None,
+                        name: str | None = None) -> Operation:
+        """One op that applies every (gradient, variable) update and bumps ``global_step``."""
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        if not pairs:
+            names = [v.name for _, v in grads_and_vars]
+            raise ValueError(f"No gradients provided for any variable, check your graph for "
+                             f"ops that do not support gradients, between variables {names} "
+                             "and the loss.")
+        graph = pairs[0][1].graph
+        updates: list[Tensor] = []
+        with graph.as_default():
+            for _, var in pairs:
+                self._create_slots(graph, var)
+            with graph.name_scope(name or self._name) as scope, graph.role("update"):
+                self._prepare(graph, pairs[0][1].dtype)
+                for grad, var in pairs:
+                    with graph.name_scope(f"update_{var.op.name.replace('/', '_')}"):
+                        updates.extend(self._apply_dense(grad, var))
+                updates.extend(self._finish(graph))
+                if global_step is not None:
+                    updates.append(global_step.assign_add(1))
+            targets = [u.node_id for u in updates]
+            return graph.group(targets, scope[:-1], [u.op for u in updates], exact=True)
+
+    def minimize(self, loss: Tensor, global_step: Variable | None = None,
+                 var_list: Sequence[Variable] | None = None, name: str | None = None,
+                 grad_loss: Any = None) -> Operation:
+        """compute_gradients then apply_gradients: the training op.
+
+        Example:
+            >>> import tapeflow.static as tf
+            >>> with tf.Graph().as_default():
+            ...     w = tf.Variable(3.0)
+            ...     step = tf.train.GradientDescentOptimizer(0.25).minimize(w * w)
+            ...     with tf.Session() as sess:
+            ...         sess.run(tf.global_variables_initializer())
+            ...         sess.run(step)
+            ...         print(sess.run(w))
+            1.5
+        """
+        grads_and_vars = self.compute_gradients(loss, var_list=var_list, grad_loss=grad_loss)
+        return self.apply_gradients(grads_and_vars, global_step=global_step, name=name)
+
+    # ---- slots ------------------------------------------------------------------------
+
+    def _zeros_slot(self, graph: Graph, var: Variable, slot: str, suffix: str) -> None:
+        if (var.node_id, slot) in self._slots:
+            return
+        with graph.name_scope(None), graph.name_scope(f"{var.op.name}/"):
+            self._slots[(var.node_id, slot)] = Variable(
+                zeros(var.shape.as_list(), dtype=var.dtype), trainable=False, name=suffix)
+
+    def get_slot(self, var: Variable, name: str) -> Variable | None:
+        return self._slots.get((var.node_id, name))
+
+    def get_slot_names(self) -> list[str]:
+        return sorted({slot for _, slot in self._slots})
+
+    def _create_slots(self, graph: Graph, var: Variable) -> None:
+        """Makes this optimizer's slot variables for ``var`` (none by default)."""
+
+    def _prepare(self, graph: Graph, dtype: dt.DType) -> None:
+        """Builds values shared by every variable's update (none by default)."""
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must define _apply_dense")
+
+    def _finish(self, graph: Graph) -> list[Tensor]:
+        return []
+
+
+def _like(value: Any, var: Variable) -> Any:
+    """A hyperparameter in the variable's dtype (tensors are cast; numbers stay numbers)."""
+    if isinstance(value, Tensor) and value.dtype is not var.dtype:
+        return cast(value, var.dtype)
+    return value
+
+
+class GradientDescentOptimizer(Optimizer):
+    """var -= learning_rate * grad."""
+
+    def __init__(self, learning_rate: Any, use_locking: bool = False,
+                 name: str = "GradientDescent") -> None:
+        super().__init__(use_locking, name)
+        self._lr = learning_rate
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
+        return [var.assign(subtract(var, multiply(_like(self._lr, var), grad)))]
+
+
+class MomentumOptimizer(Optimizer):
+    """accum = momentum * accum + grad; var -= lr * accum (Nesterov: lr * (grad + m * accum))."""
+
+    def __init__(self, learning_rate: Any, momentum: Any, use_locking: bool = False,
+                 name: str = "Momentum", use_nesterov: bool = False) -> None:
+        super().__init__(use_locking, name)
+        self._lr = learning_rate
+        self._momentum = momentum
+        self._nesterov = use_nesterov
+
+    def _create_slots(self, graph: Graph, var: Variable) -> None:
+        self._zeros_slot(graph, var, "momentum", self._name)
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
+        accum = self._slots[(var.node_id, "momentum")]
+        lr, momentum = _like(self._lr, var), _like(self._momentum, var)
+        new_accum = add(multiply(accum, momentum), grad)
+        step = add(grad, multiply(momentum, new_accum)) if self._nesterov else new_accum
+        return [accum.assign(new_accum), var.assign(subtract(var, multiply(lr, step)))]
+
+
+class AdamOptimizer(Optimizer):
+    """Adam as TF1 writes it, with bias correction folded into the step size.
+
+    lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m = b1 m + (1 - b1) g;
+    v = b2 v + (1 - b2) g^2; var -= lr_t * m / (sqrt(v) + epsilon).
+    """
+
+    def __init__(self, learning_rate: Any = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, use_locking: bool = False, name: str = "Adam") -> None:
+        super().__init__(use_locking, name)
+        self._lr, self._beta1, self._beta2, self._epsilon = learning_rate, beta1, beta2, epsilon
+        self._powers: dict[Graph, tuple[Variable, Variable]] = {}
+
+    def _create_slots(self, graph: Graph, var: Variable) -> None:
+        self._zeros_slot(graph, var, "m", self._name)
+        self._zeros_slot(graph, var, "v", f"{self._name}_1")
+        if graph not in self._powers:
+            # beta1^t and beta2^t, kept as variables and multiplied by beta each step
+            with graph.name_scope(None):
+                self._powers[graph] = (
+                    Variable(self._beta1, trainable=False, name="beta1_power", dtype=var.dtype),
+                    Variable(self._beta2, trainable=False, name="beta2_power", dtype=var.dtype))
+
+    def _prepare(self, graph: Graph, dtype: dt.DType) -> None:
+        self._lr_t: dict[dt.DType, Tensor] = {}
+
+    def _step_size(self, var: Variable) -> Tensor:
+        if var.dtype not in self._lr_t:
+            b1_power, b2_power = (_like(p, var) for p in self._powers[var.graph])
+            correction = divide(sqrt(subtract(1.0, b2_power)), subtract(1.0, b1_power))
+            self._lr_t[var.dtype] = multiply(_like(self._lr, var), correction)
+        return self._lr_t[var.dtype]
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
+        m, v = self._slots[(var.node_id, "m")], self._slots[(var.node_id, "v")]
+        b1, b2 = self._beta1, self._beta2
+        new_m = add(multiply(m, b1), multiply(grad, 1.0 - b1))
+        new_v = add(multiply(v, b2), multiply(multiply(grad, grad), 1.0 - b2))
+        step = divide(multiply(self._step_size(var), new_m), add(sqrt(new_v), self._epsilon))
+        return [m.assign(new_m), v.assign(new_v), var.assign(subtract(var, step))]
+
+    def _finish(self, graph: Graph) -> list[Tensor]:
+        b1_power, b2_power = self._powers[graph]
+        return [b1_power.assign(multiply(b1_power, self._beta1)),
+                b2_power.assign(multiply(b2_power, self._beta2))]
+
+
+def create_global_step(graph: Graph | None = None) -> Variable:
+    """A non-trainable int64 ``global_step`` variable (starts at 0)."""
+    graph = graph or get_default_graph()
+    if graph.get_collection(GraphKeys.GLOBAL_STEP):
+        raise ValueError("'global_step' already exists.")
+    with graph.as_default(), graph.name_scope(None):
+        step = Variable(0, trainable=False, name="global_step", dtype=dt.int64,
+                        collections=[GraphKeys.GLOBAL_VARIABLES, GraphKeys.GLOBAL_STEP])
+    return step
+
+
+def get_global_step(graph: Graph | None = None) -> Variable | None:
+    found = (graph or get_default_graph()).get_collection(GraphKeys.GLOBAL_STEP)
+    return found[0] if found else None
+
+
+def get_or_create_global_step(graph: Graph | None = None) -> Variable:
+    return get_global_step(graph) or create_global_step(graph)
