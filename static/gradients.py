@@ -57,14 +57,19 @@ def _relevant(graph: Graph, x_ids: set[int], y_ids: list[int], stops: set[int]) 
     return relevant
 
 
-def _fit(grad: Any, like: Tensor) -> Tensor:
-    """``grad`` as a Tensor of ``like``'s dtype, summed down to ``like``'s static shape."""
+def _fit(grad: Any, like: Tensor, may_broadcast: bool = True) -> Tensor:
+    """``grad`` as a Tensor of ``like``'s dtype, summed down to ``like``'s shape.
+
+    The ``sum_to`` is skipped when no broadcasting can have happened: equal, fully known
+    static shapes, or an op with a single data input (nothing to broadcast against) whose
+    rule returned a gradient of the input's static shape.
+    """
     if not isinstance(grad, Tensor):
         grad = call("full_like", [like], {"value": float(grad)})
     if grad.dtype is not like.dtype:
         grad = cast(grad, like.dtype)
-    same = grad.spec.shape == like.spec.shape and like.spec.is_fully_known
-    if not same:
+    same = grad.spec.shape == like.spec.shape
+    if not same or (may_broadcast and not like.spec.is_fully_known):
         # the rule's gradient is in the broadcast shape; sum it to the input's
         grad = call("sum_to", [grad, like], type_="SumTo")
     return grad
@@ -146,9 +151,11 @@ def _propagate(graph: Graph, nid: int, relevant: set[int], stops: set[int],
               for k, (i, inp) in enumerate(zip(node.inputs, inputs, strict=True))]
     if not any(needed):
         return
+    data_inputs = sum(1 for k in range(len(inputs)) if k not in opdef.shape_only)
     with graph.name_scope(f"{node.name}_grad"):
         grads = opdef.vjp(parts[0], graph.tensor(nid), inputs, dict(node.attrs), needed)
         for k, (grad, need) in enumerate(zip(grads, needed, strict=True)):
             if grad is None or not need:
                 continue
-            partials.setdefault(node.inputs[k], []).append(_fit(grad, inputs[k]))
+            fitted = _fit(grad, inputs[k], may_broadcast=data_inputs > 1)
+            partials.setdefault(node.inputs[k], []).append(fitted)
