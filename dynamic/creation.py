@@ -1,0 +1,236 @@
+"""Creating tensors: ``tensor``, ``zeros``, ``rand``, ``arange``, ``from_numpy``, the legacy
+``FloatTensor``-style constructors, and the seeded generator behind random draws.
+
+Filled and random tensors come from the registry's creation ops (``full``, ``arange``,
+``eye``, ``random_uniform``, ``random_normal``) so both front ends draw the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..runtime import Generator, get
+from ..runtime import dtypes as dt
+from .device import CPU, as_device, device_of_array, move, xp_of
+from .dispatch import wrap
+
+#: The default generator (``manual_seed`` resets it); nn initialisers draw from it too.
+default_generator = Generator(seed=0)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seeds every random draw (``rand``, ``randn``, layer initialisation).
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> _ = torch.manual_seed(0); a = torch.rand(2)
+        >>> _ = torch.manual_seed(0); b = torch.rand(2)
+        >>> a.tolist() == b.tolist()
+        True
+    """
+    default_generator.manual_seed(int(seed))
+    return default_generator
+
+
+def seed_generator() -> Generator:
+    return default_generator
+
+
+def _finish(array: Any, requires_grad: bool) -> Any:
+    t = wrap(array)
+    if requires_grad:
+        t.requires_grad = True  # the property checks the dtype, with PyTorch's message
+    return t
+
+
+def _sizes(size: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _create(op: str, device: Any, requires_grad: bool, **attrs: Any) -> Any:
+    dev = as_device(device)
+    array = get(op).kernel(xp_of(dev), **attrs)
+    return _finish(array, requires_grad)
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
+    """A new tensor holding a copy of ``data`` (a number, nested list, array or tensor).
+
+    Floats become float32 and ints int64 unless ``dtype`` says otherwise.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> torch.tensor([[1, 2], [3, 4]]).dtype
+        tapeflow.int64
+    """
+    if hasattr(data, "_array"):
+        array = data._array.copy()
+    elif isinstance(data, np.ndarray):
+        array = data.copy()
+    else:
+        if isinstance(data, (list, tuple)) and any(hasattr(d, "_array") for d in data):
+            data = [d.tolist() if hasattr(d, "_array") else d for d in data]
+        array = np.array(data, dtype=dt.infer_from_data(data).np)
+    if dtype is not None:
+        array = array.astype(dt.as_dtype(dtype).np)
+    elif array.dtype not in {d.np for d in dt.ALL}:
+        array = array.astype(dt.infer_from_data(array).np)
+    if device is not None or not isinstance(array, np.ndarray):
+        array = move(array, as_device(device) if device is not None else device_of_array(array))
+    return _finish(np.ascontiguousarray(array) if isinstance(array, np.ndarray) else array,
+                   requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:
+    if hasattr(data, "_array") and dtype is None and device is None:
+        return data
+    if isinstance(data, np.ndarray) and dtype is None and device is None:
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Any:
+    """A tensor over the numpy array's own memory (no copy).
+
+    Example:
+        >>> import numpy as np, tapeflow.dynamic as torch
+        >>> a = np.zeros(3); t = torch.from_numpy(a); t[0] = 5
+        >>> a[0]
+        5.0
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    dt.of_array(array)  # an unsupported dtype is an error here, not later
+    return wrap(array)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Any:
+    if dtype is None:
+        dtype = dt.infer_from_data(fill_value)
+    return _create("full", device, requires_grad, shape=_sizes((size,)), value=fill_value,
+                   dtype=dt.as_dtype(dtype))
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
+    return full(_sizes(size), 0, dtype=dtype or dt.float32, device=device,
+                requires_grad=requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
+    return full(_sizes(size), 1, dtype=dtype or dt.float32, device=device,
+                requires_grad=requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
+    # "uninitialised" in PyTorch; zero-filled here, which is one of the values it may hold
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool,
+            a: float, b: float, generator: Generator | None = None) -> Any:
+    dtype = dt.as_dtype(dtype or dt.float32)
+    op = get(f"random_{kind}")
+    # draws come from the host generator (one seed, the same numbers on every device)
+    array = op.kernel(np, shape=_sizes(size), dtype=dtype, a=a, b=b,
+                      generator=generator or default_generator)
+    dev = as_device(device)
+    return _finish(move(array, dev) if dev != CPU else array, requires_grad)
+
+
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+         generator: Generator | None = None) -> Any:
+    """Uniform draws from [0, 1) of the given size."""
+    return _random("uniform", size, dtype, device, requires_grad, 0.0, 1.0, generator)
+
+
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+          generator: Generator | None = None) -> Any:
+    """Standard normal draws of the given size."""
+    return _random("normal", size, dtype, device, requires_grad, 0.0, 1.0, generator)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None,
+            device: Any = None) -> Any:
+    if high is None:
+        low, high = 0, low
+    array = default_generator.integers(_sizes((size,)), low, high, dt.as_dtype(dtype or dt.int64))
+    return _finish(move(array, as_device(device)), False)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Any:
+    """``start, start+step, ...`` below ``end`` (int64 for ints, float32 otherwise)."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = dt.infer_from_data([start, end, step])
+    return _create("arange", device, requires_grad, start=start, stop=end, step=step,
+                   dtype=dt.as_dtype(dtype))
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Any:
+    return _create("eye", device, requires_grad, n=n, m=m, dtype=dt.as_dtype(dtype or dt.float32))
+
+
+def _like(name: str):
+    def like(input: Any, *args: Any, dtype: Any = None, device: Any = None,  # noqa: A002
+             requires_grad: bool = False) -> Any:
+        dtype = dtype or input.dtype
+        device = device or input.device
+        if name == "full":
+            return full(tuple(input.shape), args[0], dtype=dtype, device=device,
+                        requires_grad=requires_grad)
+        maker = {"zeros": zeros, "ones": ones, "empty": empty, "rand": rand, "randn": randn}[name]
+        return maker(tuple(input.shape), dtype=dtype, device=device, requires_grad=requires_grad)
+
+    like.__name__ = f"{name}_like"
+    like.__doc__ = f"``{name}`` with the shape (and by default dtype and device) of ``input``."
+    return like
+
+
+zeros_like, ones_like, empty_like = _like("zeros"), _like("ones"), _like("empty")
+full_like, rand_like, randn_like = _like("full"), _like("rand"), _like("randn")
+
+
+# ---- legacy constructors: torch.FloatTensor(2, 3), torch.LongTensor([1, 2]) --------------------
+
+
+def legacy_new(args: tuple[Any, ...], dtype: dt.DType, device: Any = None) -> Any:
+    """``Tensor(*sizes)`` (uninitialised) or ``Tensor(data)`` with a fixed dtype."""
+    if len(args) == 1 and not isinstance(args[0], int):
+        data = args[0]
+        if hasattr(data, "shape") and not hasattr(data, "_array") and not isinstance(
+                data, np.ndarray):
+            return empty(tuple(data), dtype=dtype, device=device)
+        return tensor(data, dtype=dtype, device=device)
+    return empty(_sizes(args), dtype=dtype, device=device)
+
+
+class _LegacyType(type):
+    """The metaclass of ``FloatTensor`` and friends: calling one makes a tensor of its dtype,
+    and ``isinstance(t, torch.FloatTensor)`` checks the dtype."""
+
+    _dtype: dt.DType
+
+    def __call__(cls, *args: Any, device: Any = None) -> Any:  # type: ignore[override]
+        return legacy_new(args, cls._dtype, device)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return hasattr(obj, "_array") and obj.dtype is cls._dtype
+
+    def __repr__(cls) -> str:
+        return f"<class 'torch.{cls.__name__}'>"
+
+
+LEGACY = {name: _LegacyType(name, (), {"_dtype": d}) for name, d in dt.LEGACY_TENSOR_TYPES.items()}
+FloatTensor, DoubleTensor, HalfTensor = LEGACY["FloatTensor"], LEGACY["DoubleTensor"], LEGACY[
+    "HalfTensor"]
+ByteTensor, CharTensor, ShortTensor = LEGACY["ByteTensor"], LEGACY["CharTensor"], LEGACY[
+    "ShortTensor"]
+IntTensor, LongTensor, BoolTensor = LEGACY["IntTensor"], LEGACY["LongTensor"], LEGACY["BoolTensor"]

@@ -1,0 +1,191 @@
+"""The per-op path: unwrap tensors, run the registry kernel, wrap the result, record a node.
+
+This is the only place where dynamic mode runs an op. It writes no math: kernels,
+dtype promotion and shape errors all come from the runtime registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..runtime import OpDef, ShapeError, evaluate, get
+from ..runtime import dtypes as dt
+from ..runtime.backend import array_module, device_of
+from .grad_mode import GRAD_ENABLED
+from .graph import Node, saved_for
+
+#: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
+Tensor: Any = None
+
+
+class TensorShapeError(ShapeError, RuntimeError):
+    """A shape error from an op on tensors: a ``RuntimeError`` as in PyTorch, naming both shapes."""
+
+
+def bind(tensor_class: type) -> None:
+    global Tensor
+    Tensor = tensor_class
+
+
+def wrap(array: Any, base: Any = None, vc: list[int] | None = None) -> Any:
+    """A new Tensor around ``array``; views pass the tensor that owns the storage as ``base``."""
+    t = Tensor.__new__(Tensor)
+    t._array = array
+    t._storage = None
+    t._base = base
+    t._vc = [0] if vc is None else vc
+    t._requires_grad = False
+    t._grad = None
+    t._grad_fn = None
+    t._hooks = None
+    t._acc_ref = None
+    return t
+
+
+def _unwrap(args: tuple[Any, ...]) -> tuple[list[Any], bool]:
+    arrays: list[Any] = []
+    requires = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a._array)
+            requires = requires or a._requires_grad
+        elif isinstance(a, np.generic):
+            arrays.append(a.item())  # a numpy scalar is a weak Python scalar, as in PyTorch
+        else:
+            arrays.append(a)
+    return arrays, requires
+
+
+def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any]) -> Any:
+    try:
+        return evaluate(op, arrays, attrs)
+    except ShapeError as exc:
+        devices = {device_of(a) for a in arrays if hasattr(a, "shape")}
+        if len(devices) > 1:
+            raise RuntimeError("Expected all tensors to be on the same device, but found at "
+                               "least two devices, cuda:0 and cpu!") from None
+        raise TensorShapeError(str(exc)) from None
+
+
+def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -> Any:
+    """Runs ``op`` on tensors, arrays and scalars and returns a Tensor (recorded if needed).
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> apply("mul", torch.ones(2), 3.0).tolist()
+        [3.0, 3.0]
+    """
+    if isinstance(op, str):
+        op = get(op)
+    arrays, requires = _unwrap(args)
+    result = _run(op, arrays, attrs)
+    if op.view and isinstance(args[0], Tensor):
+        src = args[0]
+        out = wrap(result, src._base if src._base is not None else src, src._vc)
+    else:
+        if result.base is not None or not result.flags.c_contiguous:
+            result = result.copy()  # a non-view op owns its result (identity returns its input)
+        out = wrap(result)
+    if requires and GRAD_ENABLED[0] and op.vjps is not None and result.dtype.kind == "f":
+        _record(op, attrs, args, out, label)
+    return out
+
+
+def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[bool, ...]]:
+    edges: list[Any] = []
+    needed: list[bool] = []
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a._requires_grad and op.has_gradient_for(i):
+            edges.append(a._grad_fn if a._grad_fn is not None else a)
+            needed.append(True)
+        else:
+            edges.append(None)
+            needed.append(False)
+    return tuple(edges), tuple(needed)
+
+
+def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
+            label: str | None) -> None:
+    edges, needed = _edges(op, args)
+    if not any(needed):
+        return
+    node = Node(op, attrs, args, edges, needed, out)
+    if label is not None:
+        node.label = label
+    out._grad_fn = node
+    out._requires_grad = True
+
+
+# ---- in-place ops -------------------------------------------------------------------------
+
+
+LEAF_MESSAGE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_LEAF_MESSAGE = ("a view of a leaf Variable that requires grad is being used in an in-place "
+                     "operation.")
+
+
+def check_inplace(target: Any) -> None:
+    """PyTorch's guard: no in-place change of a leaf that requires grad while recording."""
+    if not GRAD_ENABLED[0]:
+        return
+    if target._requires_grad and target._grad_fn is None:
+        raise RuntimeError(LEAF_MESSAGE)
+    base = target._base
+    if base is not None and base._requires_grad and base._grad_fn is None:
+        raise RuntimeError(VIEW_LEAF_MESSAGE)
+
+
+def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
+           **attrs: Any) -> Any:
+    """Runs ``op(target, *args)`` and writes the result into ``target``'s memory.
+
+    The tensor's version counter goes up (shared with its views), so a node that saved
+    the old value notices in backward. Recording moves ``target``'s ``grad_fn`` to the
+    new node, whose edge 0 points at the old history.
+    """
+    if isinstance(op, str):
+        op = get(op)
+    check_inplace(target)
+    full = (target, *args)
+    arrays, requires = _unwrap(full)
+    recording = requires and GRAD_ENABLED[0] and op.vjps is not None
+    if recording and target._base is not None:
+        raise RuntimeError(
+            f"{op.name}_: an in-place change of a view of a tensor that is being recorded is not "
+            "supported by tapeflow's tape; use the out-of-place form instead")
+    result = _run(op, arrays, attrs)
+    array = target._array
+    if result.shape != array.shape:
+        raise TensorShapeError(
+            f"output with shape {list(array.shape)} doesn't match the broadcast shape "
+            f"{list(result.shape)}")
+    if result.dtype != array.dtype:
+        have, want = dt.of_array(result), dt.of_array(array)
+        if have.category > want.category:
+            raise RuntimeError(f"result type {have.name.capitalize()} can't be cast to the "
+                               f"desired output type {want.name.capitalize()}")
+    saved_inputs: tuple[Any, ...] = full
+    if recording:
+        edges, needed = _edges(op, full)
+        if any(needed):
+            reads_self = saved_for(op, needed)[1][0]
+            # the old value is about to be overwritten: keep a copy only if the rule reads it
+            old = wrap(array.copy()) if reads_self else _stand_in(array)
+            saved_inputs = (old, *args)
+    array[...] = result
+    target._vc[0] += 1
+    if recording and any(needed):
+        node = Node(op, attrs, saved_inputs, edges, needed, target)
+        if label is not None:
+            node.label = label
+        target._grad_fn = node
+        target._requires_grad = True
+    return target
+
+
+def _stand_in(array: Any) -> Any:
+    """Something with the shape and dtype of ``array`` and no memory of its own."""
+    xp = array_module(array)
+    return xp.broadcast_to(xp.zeros((), dtype=array.dtype), array.shape)

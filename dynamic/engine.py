@@ -1,0 +1,224 @@
+"""The reverse sweep: ``backward()`` and ``autograd.grad``.
+
+Iterative, never recursive (a 100,000-node chain works): the nodes reachable from the
+outputs are collected with an explicit stack and run newest first (by sequence number),
+with cotangents in a dict keyed by node. Broadcasting is undone here, in one place,
+with the registry's ``sum_to``. Leaves' ``.grad`` is written only after the whole sweep
+succeeded, so a failed backward leaves every ``.grad`` as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..runtime import F, array_module, get
+from ..runtime import dtypes as dt
+from .dispatch import wrap
+from .grad_mode import GRAD_ENABLED
+from .graph import FREED_MESSAGE, Node, display_name
+
+
+def _type_name(array: Any) -> str:
+    from ..runtime.dtypes import LEGACY_TENSOR_TYPES
+
+    d = dt.of_array(array)
+    prefix = "torch." if type(array).__module__.startswith("numpy") else "torch.cuda."
+    name = next(k for k, v in LEGACY_TENSOR_TYPES.items() if v is d)
+    return f"{prefix}{name} {list(array.shape)}"
+
+
+def _version_error(what: str, array: Any, now: int, expected: int) -> RuntimeError:
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{_type_name(array)}]{what} is at version {now}; expected version "
+        f"{expected} instead. Hint: the tensor was changed in place after the op that saved it "
+        "(an inplace operation such as x += 1, x.mul_(2) or x[i] = v); use an out-of-place op "
+        "(x = x + 1) or clone() it first.")
+
+
+def _check_versions(node: Node) -> None:
+    for tensor, version in node.saved:
+        if tensor._vc[0] != version:
+            fn = tensor._grad_fn
+            what = f", which is output 0 of {fn.name()}," if fn is not None else ""
+            raise _version_error(what, tensor._array, tensor._vc[0], version)
+    if node.ans_vc is not None and node.ans_vc[0] != node.ans_version:
+        raise _version_error(f", which is output 0 of {node.name()},", node.ans_array,
+                             node.ans_vc[0], node.ans_version)
+
+
+def _ans(node: Node) -> Any:
+    if node.ans_ref is not None:
+        out = node.ans_ref()
+        if out is not None:
+            return out
+        return wrap(node.ans_array)
+    return None
+
+
+def _reachable(roots: list[Node]) -> list[Node]:
+    seen: set[int] = set()
+    order: list[Node] = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        for edge in node.next:
+            if isinstance(edge, Node) and id(edge) not in seen:
+                stack.append(edge)
+    order.sort(key=lambda n: n.seq, reverse=True)
+    return order
+
+
+def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
+    entry = store.get(id(key))
+    if entry is None:
+        store[id(key)] = [key, grad]
+    else:
+        entry[1] = F.add(entry[1], grad)
+
+
+def _fit(grad: Any, like: Any) -> Any:
+    """The rule's gradient in the input's shape (undo broadcasting) and dtype."""
+    shape = like.shape
+    if tuple(grad.shape) != tuple(shape):
+        grad = F.sum_to(grad, like)
+    want = like.dtype if not hasattr(like, "_array") else like._array.dtype
+    if grad._array.dtype != want:
+        grad = F.cast(grad, dtype=dt.as_dtype(want))
+    return grad
+
+
+def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_graph: bool,
+                 create_graph: bool, inputs: Sequence[Any] | None = None,
+                 allow_unused: bool = False) -> tuple[Any, ...] | None:
+    """The sweep behind ``Tensor.backward`` (``inputs=None``: accumulate into leaves' .grad)
+    and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched)."""
+    node_grads: dict[int, list[Any]] = {}
+    leaf_grads: dict[int, list[Any]] = {}
+    roots: list[Node] = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
+        if not out._requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+        g = _root_grad(out, g, i)
+        if out._grad_fn is None:
+            _accumulate(leaf_grads, out, g)
+        else:
+            roots.append(out._grad_fn)
+            _accumulate(node_grads, out._grad_fn, g)
+    wanted = {id(t._grad_fn): t for t in inputs or () if t._grad_fn is not None}
+    captured: dict[int, Any] = {}
+    order = _reachable(roots)
+    previous = GRAD_ENABLED[0]
+    GRAD_ENABLED[0] = create_graph
+    try:
+        for node in order:
+            entry = node_grads.pop(id(node), None)
+            if entry is None:
+                continue
+            g = entry[1]
+            if node.freed:
+                raise RuntimeError(FREED_MESSAGE)
+            _check_versions(node)
+            if node.pre_hooks:
+                for hook in list(node.pre_hooks):
+                    replaced = hook(g)
+                    if replaced is not None:
+                        g = replaced
+            if id(node) in wanted:
+                captured[id(node)] = g
+            grads = node.op.vjp(g, _ans(node), node.inputs, node.attrs, node.needed)
+            for edge, grad, x in zip(node.next, grads, node.inputs, strict=True):
+                if edge is None or grad is None:
+                    continue
+                grad = _fit(grad if hasattr(grad, "_array") else wrap(grad), x)
+                _accumulate(node_grads if isinstance(edge, Node) else leaf_grads, edge, grad)
+    finally:
+        GRAD_ENABLED[0] = previous
+    if not retain_graph:
+        for node in order:
+            _free(node)
+    if inputs is not None:
+        return _collect(inputs, leaf_grads, captured, allow_unused)
+    _store_leaf_grads(leaf_grads, create_graph)
+    return None
+
+
+def _root_grad(out: Any, g: Any, i: int) -> Any:
+    if g is None:
+        if out._array.size != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        array = out._array
+        return wrap(get("full_like").kernel(array_module(array), array, value=1))
+    g = g if hasattr(g, "_array") else wrap(g)
+    if tuple(g._array.shape) != tuple(out._array.shape):
+        raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                           f"torch.Size({list(g._array.shape)}) and output[{i}] has a shape of "
+                           f"torch.Size({list(out._array.shape)}).")
+    return g
+
+
+def _free(node: Node) -> None:
+    if node.saves_data:
+        node.freed = True
+        node.inputs = tuple(x if not hasattr(x, "_array") else _meta(x) for x in node.inputs)
+        node.saved = []
+        node.ans_ref = node.ans_array = node.ans_vc = None
+    else:
+        # nothing saved: a second backward through this node still works, as in PyTorch;
+        # keep only what sum_to needs (shapes), not the inputs' memory
+        node.inputs = tuple(x if not hasattr(x, "_array") else _meta(x) for x in node.inputs)
+
+
+def _meta(x: Any) -> Any:
+    from .dispatch import _stand_in
+
+    return _stand_in(x._array)
+
+
+def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: dict[int, Any],
+             allow_unused: bool) -> tuple[Any, ...]:
+    result = []
+    for t in inputs:
+        if t._grad_fn is None:
+            entry = leaf_grads.get(id(t))
+            grad = entry[1] if entry is not None else None
+        else:
+            grad = captured.get(id(t._grad_fn))
+        if grad is None and not allow_unused:
+            raise RuntimeError("One of the differentiated Tensors appears to not have been used "
+                               "in the graph. Set allow_unused=True if this is the desired "
+                               "behavior.")
+        result.append(grad)
+    return tuple(result)
+
+
+def _store_leaf_grads(leaf_grads: dict[int, list[Any]], create_graph: bool) -> None:
+    # run the leaves' hooks first: if one raises, no .grad has been touched yet
+    final = []
+    for leaf, grad in leaf_grads.values():
+        for hook in list(leaf._hooks or ()):
+            replaced = hook(grad)
+            if replaced is not None:
+                grad = replaced
+        final.append((leaf, grad))
+    for leaf, grad in final:
+        if not create_graph:
+            grad = wrap(grad._array) if grad._requires_grad else grad
+        if leaf._grad is None:
+            # a fresh tensor of its own, so later in-place updates of .grad touch nothing else
+            leaf._grad = grad if grad._vc is not leaf._vc and grad._base is None else wrap(
+                grad._array.copy())
+        elif create_graph:
+            leaf._grad = F.add(leaf._grad, grad)
+        else:
+            leaf._grad._array += grad._array
+            leaf._grad._vc[0] += 1
+
+
+__all__ = ["display_name", "run_backward"]

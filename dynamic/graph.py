@@ -1,0 +1,271 @@
+"""Tape nodes (``grad_fn``): what one recorded op saved, and where its gradients go.
+
+Each recorded op appends one :class:`Node`. Its ``next`` edges point at the nodes that
+produced its inputs (or at the leaf tensors themselves); its saved tensors carry the
+version they had when they were saved, so an in-place change is caught in backward.
+"""
+
+from __future__ import annotations
+
+import dis
+import itertools
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ..runtime import OpDef
+
+_SEQUENCE = itertools.count()
+
+#: PyTorch's names for the grad_fn of a few ops whose registry name differs.
+_DISPLAY = {"matmul": "Mm", "getitem": "Slice", "take": "Index", "transpose": "Permute",
+            "reshape": "View", "log_softmax": "LogSoftmax", "broadcast_to": "Expand",
+            "concat": "Cat", "clamp": "Clamp", "mask_select": "MaskedSelect"}
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
+
+
+def display_name(op_name: str) -> str:
+    base = _DISPLAY.get(op_name) or "".join(p.capitalize() for p in op_name.split("_"))
+    return f"{base}Backward0"
+
+
+# ---- which inputs a gradient rule reads ----------------------------------------------------
+
+
+_META_ATTRS = frozenset({"shape", "ndim", "dtype"})
+_SIMPLE_LOADS = ("LOAD_FAST", "LOAD_CONST", "LOAD_DEREF")
+
+
+def _data_reads(code: Any, params: set[str]) -> set[str] | None:
+    """The parameters whose *data* a rule reads (None when the bytecode is too unusual).
+
+    A use does not count when the value is only asked for its shape/ndim/dtype, or is
+    passed straight to ``F.<op>`` at one of that op's ``shape_only`` positions (``F.sum_to(g,
+    x)`` reads only x's shape): PyTorch saves sizes, not tensors, in those cases too.
+    """
+    from ..runtime import REGISTRY
+
+    ins = list(dis.get_instructions(code))
+    shape_uses: set[int] = set()
+    for i, cur in enumerate(ins):
+        nxt = ins[i + 1] if i + 1 < len(ins) else None
+        if cur.opname.startswith("LOAD_FAST") and nxt is not None and (
+                nxt.opname == "LOAD_ATTR" and nxt.argval in _META_ATTRS):
+            shape_uses.add(i)
+        if cur.opname == "LOAD_GLOBAL" and cur.argval == "F" and nxt is not None and \
+                nxt.opname in ("LOAD_METHOD", "LOAD_ATTR") and nxt.argval in REGISTRY:
+            only = REGISTRY[nxt.argval].shape_only
+            position, j = 0, i + 2
+            while j < len(ins) and ins[j].opname in _SIMPLE_LOADS:
+                if position in only:
+                    shape_uses.add(j)
+                position, j = position + 1, j + 1
+    names: set[str] = set()
+    for i, cur in enumerate(ins):
+        if cur.opname.startswith(("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")):
+            value = cur.argval
+            if isinstance(value, tuple):
+                names.update(value)
+            elif i not in shape_uses:
+                names.add(value)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            inner = _data_reads(const, params)
+            if inner is None:
+                return None
+            names |= inner
+    return names & params
+
+
+def _reads(rule: Callable[..., Any], count: int) -> tuple[bool, tuple[bool, ...]] | None:
+    """(reads ans, reads input i's data) for one rule, from its bytecode; None when unsure."""
+    code = getattr(rule, "__code__", None)
+    if code is None or code.co_flags & 0x04:  # *args: cannot tell which input is which
+        return None
+    params = code.co_varnames[: code.co_argcount]
+    if len(params) < 2 + count:
+        return None
+    try:
+        loaded = _data_reads(code, set(params))
+    except Exception:  # noqa: BLE001 - an unfamiliar bytecode: save everything
+        return None
+    if loaded is None:
+        return None
+    return params[1] in loaded, tuple(params[2 + i] in loaded for i in range(count))
+
+
+_READS_CACHE: dict[tuple[str, tuple[bool, ...]], tuple[bool, tuple[bool, ...]]] = {}
+
+
+def saved_for(op: OpDef, needed: tuple[bool, ...]) -> tuple[bool, tuple[bool, ...]]:
+    """What the rules for the ``needed`` inputs read: the output, and which inputs' data.
+
+    Mirrors PyTorch, which saves only what the requested derivatives use (``y = x * 2;
+    y += 1`` is fine, ``y = x.sigmoid(); y += 1`` is not).
+    """
+    key = (op.name, needed)
+    cached = _READS_CACHE.get(key)
+    if cached is not None:
+        return cached
+    count = len(needed)
+    ans, inputs = False, [False] * count
+    rules = op.vjps if isinstance(op.vjps, tuple) else None
+    for i, need in enumerate(needed):
+        if not need:
+            continue
+        found = _reads(rules[i], count) if rules is not None and rules[i] is not None else None
+        if found is None:
+            ans, inputs = True, [True] * count
+            break
+        ans = ans or found[0]
+        inputs = [a or b for a, b in zip(inputs, found[1], strict=True)]
+    shape_only = set(op.shape_only)
+    result = (ans, tuple(r and i not in shape_only for i, r in enumerate(inputs)))
+    _READS_CACHE[key] = result
+    return result
+
+
+# ---- nodes --------------------------------------------------------------------------------
+
+
+class Node:
+    """One recorded op: a ``grad_fn``. ``name()`` is PyTorch's (``MulBackward0``).
+
+    Attributes:
+        op_name: the registry op this node runs the gradient rule of.
+        attrs: the op's attributes.
+        next_functions: ``((fn or None, 0), ...)``, one per input, as in PyTorch.
+    """
+
+    __slots__ = ("op", "attrs", "inputs", "next", "needed", "seq", "ans_ref", "ans_array",
+                 "ans_vc", "ans_version", "saved", "freed", "pre_hooks", "label", "out_shape",
+                 "out_dtype", "_next_functions", "__weakref__")
+
+    def __init__(self, op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
+                 edges: tuple[Any, ...], needed: tuple[bool, ...], out: Any) -> None:
+        self.op = op
+        self.attrs = attrs
+        self.inputs = inputs
+        self.next = edges
+        self.needed = needed
+        self.seq = next(_SEQUENCE)
+        save_ans, save_inputs = saved_for(op, needed)
+        # (tensor, version it had) for everything the rule will read in backward
+        saved = [(x, x._vc[0]) for x, s in zip(inputs, save_inputs, strict=True)
+                 if s and hasattr(x, "_vc")]
+        # the output is held weakly (it holds this node: no reference cycle); its array and
+        # version counter are kept so backward can still read and check it
+        if save_ans:
+            self.ans_ref = weakref.ref(out)
+            self.ans_array = out._array
+            self.ans_vc = out._vc
+            self.ans_version = out._vc[0]
+        else:
+            self.ans_ref = self.ans_array = self.ans_vc = None
+            self.ans_version = 0
+        self.saved = saved
+        self.freed = False
+        self.pre_hooks: list[Callable[[Any], Any]] | None = None
+        self.label: str | None = None
+        self.out_shape = out._array.shape
+        self.out_dtype = out._array.dtype
+        self._next_functions: tuple[tuple[Any, int], ...] | None = None
+
+    def name(self) -> str:
+        return self.label or display_name(self.op.name)
+
+    @property
+    def op_name(self) -> str:
+        return self.op.name
+
+    @property
+    def saves_data(self) -> bool:
+        return bool(self.saved) or self.ans_vc is not None
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        if self._next_functions is None:
+            self._next_functions = tuple((_function_of(e), 0) for e in self.next)
+        return self._next_functions
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """The tensors this node saved for backward (an error once backward freed them)."""
+        if self.freed:
+            raise RuntimeError(FREED_MESSAGE)
+        tensors = [tensor for tensor, _version in self.saved]
+        if self.ans_ref is not None:
+            out = self.ans_ref()
+            tensors.append(out if out is not None else self.ans_array)
+        return tuple(tensors)
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
+        """A hook called with the gradient flowing into this node's output."""
+        if self.pre_hooks is None:
+            self.pre_hooks = []
+        return RemovableHandle(self.pre_hooks, hook)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """The end of the line for a leaf tensor: its gradient accumulates into ``.grad``."""
+
+    __slots__ = ("variable", "__weakref__")
+
+    def __init__(self, variable: Any) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _function_of(edge: Any) -> Any:
+    if edge is None or isinstance(edge, Node):
+        return edge
+    return accumulator(edge)
+
+
+def accumulator(leaf: Any) -> AccumulateGrad:
+    """The leaf's AccumulateGrad: one per leaf while anything refers to it (as in PyTorch)."""
+    ref = leaf._acc_ref
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(leaf)
+        leaf._acc_ref = weakref.ref(acc)
+    return acc
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` takes the hook out again."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list[Callable[[Any], Any]], hook: Callable[[Any], Any]) -> None:
+        hooks.append(hook)
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

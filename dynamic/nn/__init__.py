@@ -1,0 +1,28 @@
+"""``torch.nn``: modules, parameters, layers, losses, and ``nn.functional``."""
+
+from __future__ import annotations
+
+from . import functional, init
+from .module import Module, Parameter
+from .modules import (
+    CrossEntropyLoss,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    Linear,
+    LogSoftmax,
+    ModuleList,
+    MSELoss,
+    NLLLoss,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .rnn import RNN, RNNCell
+
+__all__ = ["CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "Identity", "Linear",
+           "LogSoftmax", "MSELoss", "Module", "ModuleList", "NLLLoss", "Parameter", "RNN",
+           "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init"]

@@ -1,0 +1,123 @@
+"""``torch.nn.functional``: layers and losses as functions, built from registry ops.
+
+The losses are the runtime's shared composites (``runtime.composites``), the same
+functions static mode uses, so the two modes cannot compute different losses.
+"""
+
+from __future__ import annotations
+
+from ...runtime import composites
+from ...runtime import dtypes as dt
+from ..dispatch import apply
+from ..tensor import Tensor
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias`` with PyTorch's layout: weight is (out_features, in_features).
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> torch.nn.functional.linear(torch.ones(1, 2), torch.ones(3, 2)).shape
+        torch.Size([1, 3])
+    """
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({'x'.join(map(str, input.shape))} and "
+                           f"{'x'.join(map(str, weight.shape[::-1]))})")
+    out = apply("matmul", input, weight, transpose_b=True, label="MmBackward0")
+    return out if bias is None else apply("add", out, bias, label="AddBackward0")
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    return apply("relu", input)
+
+
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    return apply("sigmoid", input)
+
+
+def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    return apply("tanh", input)
+
+
+def softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    return apply("softmax", input, axis=dim)
+
+
+def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    return apply("log_softmax", input, axis=dim)
+
+
+def _check_same_shape(name: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if tuple(input.shape) != tuple(target.shape):
+        raise RuntimeError(f"{name}: the input of shape {list(input.shape)} and the target of "
+                           f"shape {list(target.shape)} must have the same shape")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error: ``mean((input - target)^2)`` (or sum, or per element)."""
+    _check_same_shape("mse_loss", input, target)
+    return composites.mean_squared_error(input, target, reduction=reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Softmax cross-entropy of logits (N, C) against class indices (N,) or probabilities.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> logits = torch.zeros(2, 4)
+        >>> round(torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3])).item(), 4)
+        1.3863
+    """
+    if target.dtype.is_integer:
+        if target.ndim != input.ndim - 1 or tuple(target.shape) != tuple(input.shape[:1]) + tuple(
+                input.shape[2:]):
+            raise RuntimeError(f"cross_entropy: expected target of shape {list(input.shape[:1])}"
+                               f" for input of shape {list(input.shape)}, got "
+                               f"{list(target.shape)}")
+        num_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+        low, high = int(target.min().item()), int(target.max().item()) if target.numel() else 0
+        if target.numel() and (low < 0 or high >= num_classes):
+            raise IndexError(f"Target {high if high >= num_classes else low} is out of bounds.")
+        logits = input if input.ndim == 2 else apply("transpose", input, axes=_class_last(input))
+        per_row = composites.sparse_softmax_cross_entropy(logits, target, num_classes)
+    else:
+        _check_same_shape("cross_entropy", input, target)
+        per_row = composites.softmax_cross_entropy(input, target, axis=1 if input.ndim > 1 else 0)
+    return composites.reduce_loss(per_row, reduction)
+
+
+def _class_last(x: Tensor) -> tuple[int, ...]:
+    # (N, C, d1, ...) -> (N, d1, ..., C): the class axis last, where the composite wants it
+    return (0, *range(2, x.ndim), 1)
+
+
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)."""
+    picked = apply("mul", input, one_hot(target, input.shape[1]).to(input.dtype))
+    return composites.reduce_loss(apply("neg", apply("sum", picked, axis=1)), reduction)
+
+
+def embedding(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
+    """Rows of ``weight`` at the integer indices in ``input`` (an embedding lookup)."""
+    if not input.dtype.is_integer:
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the "
+                           f"following scalar types: Long, Int; but got {input.type()} instead")
+    return apply("take", weight, input, axis=0, label="EmbeddingBackward0")
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot rows for class indices (``num_classes=-1``: max index + 1)."""
+    if num_classes == -1:
+        num_classes = int(tensor.max().item()) + 1
+    return apply("one_hot", tensor, depth=num_classes, dtype=dt.int64)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
+    """Zeroes each element with probability ``p`` and scales the rest by 1/(1-p)."""
+    if not training or p == 0:
+        return input
+    from ..creation import rand
+
+    keep = apply("ge", rand(tuple(input.shape), device=input.device), p)
+    return apply("mul", apply("where", keep, input, 0.0), 1.0 / (1.0 - p))

@@ -1,0 +1,144 @@
+"""``torch.optim``: ``SGD`` (momentum, weight decay) and ``Adam``.
+
+Updates are in-place registry ops run under ``no_grad``, so they bump the parameters'
+version counters exactly as PyTorch's do (a graph that saved a parameter before the
+step cannot be backpropagated through after it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .dispatch import apply
+from .grad_mode import no_grad
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Holds parameter groups (dicts with ``params`` and hyper-parameters) and per-parameter
+    state; subclasses implement :meth:`step`."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: dict[int, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        group = dict(group)
+        group["params"] = list(group["params"])
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's ``.grad`` (to None by default, as PyTorch 2 does)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    with no_grad():
+                        p.grad.zero_()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "param_groups": [
+            {k: v for k, v in g.items() if k != "params"} for g in self.param_groups]}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: ``p -= lr * (g + weight_decay * p)``, with momentum
+    ``buf = momentum * buf + (1 - dampening) * g`` (Nesterov optional).
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> w = torch.nn.Parameter(torch.ones(1))
+        >>> opt = torch.optim.SGD([w], lr=0.5)
+        >>> (w * 2).sum().backward(); opt.step(); w.tolist()
+        [0.0]
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False
+                 ) -> None:
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov})
+
+    @no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            decay, dampening = group["weight_decay"], group["dampening"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if decay:
+                    g = apply("add", g, apply("mul", p, decay))
+                if momentum:
+                    state = self.state.setdefault(id(p), {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = g.clone()
+                    else:
+                        buf.mul_(momentum).add_(g, alpha=1 - dampening)
+                    g = apply("add", g, apply("mul", buf, momentum)) if group["nesterov"] else buf
+                p.sub_(apply("mul", g, lr))
+
+
+class Adam(Optimizer):
+    """Adam: moment estimates ``m, v`` with bias correction;
+    ``p -= lr * m_hat / (sqrt(v_hat) + eps)``."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps,
+                                  "weight_decay": weight_decay})
+
+    @no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"]:
+                    g = apply("add", g, apply("mul", p, group["weight_decay"]))
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = apply("mul", p, 0.0)
+                    state["exp_avg_sq"] = apply("mul", p, 0.0)
+                state["step"] += 1
+                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+                m.mul_(beta1).add_(g, alpha=1 - beta1)  # m = b1 m + (1 - b1) g
+                v.mul_(beta2).add_(apply("mul", g, g), alpha=1 - beta2)  # v = b2 v + (1 - b2) g^2
+                step_size = lr / (1 - beta1 ** t)
+                denom = apply("add", apply("div", apply("sqrt", v), math.sqrt(1 - beta2 ** t)), eps)
+                p.sub_(apply("mul", apply("div", m, denom), step_size))

@@ -1,0 +1,301 @@
+"""Tensor arithmetic, comparisons, reductions and in-place updates (a mixin of Tensor).
+
+Every method is one call into the registry through :mod:`dispatch`; none computes
+anything itself.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from ..runtime import dtypes as dt
+from .dispatch import apply, apply_, check_inplace
+
+#: What ``max(dim)`` / ``min(dim)`` return, as PyTorch's ``torch.return_types.max``.
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _axis(dim: Any) -> Any:
+    return tuple(dim) if isinstance(dim, (list, tuple)) else dim
+
+
+class TensorMath:
+    """Arithmetic, math, reductions and in-place updates; mixed into Tensor."""
+
+    __slots__ = ()
+
+    # ---- binary arithmetic, with the reflected and in-place forms --------------------------
+
+    def add(self, other: Any, alpha: Any = 1) -> Any:
+        return apply("add", self, other if alpha == 1 else apply("mul", other, alpha))
+
+    def sub(self, other: Any, alpha: Any = 1) -> Any:
+        return apply("sub", self, other if alpha == 1 else apply("mul", other, alpha))
+
+    def mul(self, other: Any) -> Any:
+        return apply("mul", self, other)
+
+    def div(self, other: Any) -> Any:
+        return apply("div", self, other)
+
+    def pow(self, exponent: Any) -> Any:
+        return apply("pow", self, exponent)
+
+    def matmul(self, other: Any) -> Any:
+        return _matmul(self, other)
+
+    def mm(self, other: Any) -> Any:
+        if self.ndim != 2 or getattr(other, "ndim", 0) != 2:
+            raise RuntimeError("self must be a matrix")
+        return apply("matmul", self, other)
+
+    multiply, subtract, divide, true_divide = mul, sub, div, div
+
+    def __add__(self, other: Any) -> Any:
+        return apply("add", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return apply("add", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return apply("sub", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return apply("sub", other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return apply("mul", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return apply("mul", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return apply("div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return apply("div", other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        return apply("pow", self, other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return apply("pow", other, self)
+
+    def __matmul__(self, other: Any) -> Any:
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return _matmul(other, self)
+
+    def __neg__(self) -> Any:
+        return apply("neg", self)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def __abs__(self) -> Any:
+        return apply("abs", self)
+
+    def __iadd__(self, other: Any) -> Any:
+        return apply_("add", self, other)
+
+    def __isub__(self, other: Any) -> Any:
+        return apply_("sub", self, other)
+
+    def __imul__(self, other: Any) -> Any:
+        return apply_("mul", self, other)
+
+    def __itruediv__(self, other: Any) -> Any:
+        return apply_("div", self, other)
+
+    def add_(self, other: Any, alpha: Any = 1) -> Any:
+        return apply_("add", self, other if alpha == 1 else apply("mul", other, alpha))
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Any:
+        return apply_("sub", self, other if alpha == 1 else apply("mul", other, alpha))
+
+    def mul_(self, other: Any) -> Any:
+        return apply_("mul", self, other)
+
+    def div_(self, other: Any) -> Any:
+        return apply_("div", self, other)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+        return apply_("clamp", self, min=min, max=max)
+
+    def neg_(self) -> Any:
+        return apply_("neg", self)
+
+    def copy_(self, src: Any) -> Any:
+        """Writes ``src`` (broadcast) into this tensor's memory; gradients flow to ``src``."""
+        return apply_("index_assign", self, src, index=(Ellipsis,), label="CopyBackwards")
+
+    def fill_(self, value: Any) -> Any:
+        value = value.item() if hasattr(value, "item") and not isinstance(value, int) else value
+        return apply_("index_assign", self, value, index=(Ellipsis,), label="FillBackward0")
+
+    def zero_(self) -> Any:
+        return self.fill_(0)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Any:
+        return self.copy_(self.masked_fill(mask, value))
+
+    # ---- comparisons and logic ------------------------------------------------------------
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return apply("eq", self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return apply("ne", self, other)
+
+    def __lt__(self, other: Any) -> Any:
+        return apply("lt", self, other)
+
+    def __le__(self, other: Any) -> Any:
+        return apply("le", self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return apply("gt", self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return apply("ge", self, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def __and__(self, other: Any) -> Any:
+        return apply("logical_and", self, other)
+
+    def __or__(self, other: Any) -> Any:
+        return apply("logical_or", self, other)
+
+    def __invert__(self) -> Any:
+        return apply("logical_not", self)
+
+    logical_and, logical_or, logical_not = __and__, __or__, __invert__
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Any:
+        # all = the minimum of the values as bools
+        return apply("min", apply("cast", self, dtype=dt.bool_), axis=_axis(dim), keepdims=keepdim)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return apply("max", apply("cast", self, dtype=dt.bool_), axis=_axis(dim), keepdims=keepdim)
+
+    def equal(self, other: Any) -> bool:
+        return tuple(self.shape) == tuple(other.shape) and bool(apply("eq", self, other).all())
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+        gap = apply("abs", apply("sub", self, other))
+        bound = apply("add", apply("mul", apply("abs", other), rtol), atol)
+        return bool(apply("le", gap, bound).all())
+
+    # ---- elementwise math -------------------------------------------------------------------
+
+    def exp(self) -> Any:
+        return apply("exp", self)
+
+    def log(self) -> Any:
+        return apply("log", self)
+
+    def sqrt(self) -> Any:
+        return apply("sqrt", self)
+
+    def abs(self) -> Any:
+        return apply("abs", self)
+
+    def neg(self) -> Any:
+        return apply("neg", self)
+
+    def sign(self) -> Any:
+        return apply("sign", self)
+
+    def sigmoid(self) -> Any:
+        return apply("sigmoid", self)
+
+    def tanh(self) -> Any:
+        return apply("tanh", self)
+
+    def relu(self) -> Any:
+        return apply("relu", self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+        return apply("clamp", self, min=min, max=max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Any:
+        return apply("maximum", self, other)
+
+    def minimum(self, other: Any) -> Any:
+        return apply("minimum", self, other)
+
+    def softmax(self, dim: int) -> Any:
+        return apply("softmax", self, axis=dim)
+
+    def log_softmax(self, dim: int) -> Any:
+        return apply("log_softmax", self, axis=dim)
+
+    def masked_fill(self, mask: Any, value: Any) -> Any:
+        """``value`` where ``mask`` is true, else this tensor (mask broadcasts)."""
+        return apply("where", mask, value, self)
+
+    def where(self, condition: Any, other: Any) -> Any:
+        return apply("where", condition, self, other)
+
+    def clone(self) -> Any:
+        return apply("copy", self, label="CloneBackward0")
+
+    # ---- reductions -------------------------------------------------------------------------
+
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
+        x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
+        return apply("sum", x, axis=_axis(dim), keepdims=keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
+        x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
+        if not x.is_floating_point():  # type: ignore[attr-defined]
+            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
+                               f"either a floating point or complex dtype. Got: "
+                               f"{x.dtype.name.capitalize()}")  # type: ignore[attr-defined]
+        return apply("mean", x, axis=_axis(dim), keepdims=keepdim)
+
+    def _extreme(self, name: str, dim: Any, keepdim: bool) -> Any:
+        if dim is None:
+            return apply(name, self)
+        if not isinstance(dim, int):  # max(other): elementwise, as torch.max(a, b)
+            return apply("maximum" if name == "max" else "minimum", self, dim)
+        values = apply(name, self, axis=dim, keepdims=keepdim)
+        indices = apply("arg" + name, self, axis=dim, keepdims=keepdim)
+        return ValuesIndices(values, indices)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return self._extreme("max", dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return self._extreme("min", dim, keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        return apply("argmax", self, axis=dim, keepdims=keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        return apply("argmin", self, axis=dim, keepdims=keepdim)
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """PyTorch's matmul: 1-D operands are promoted to matrices and the added dim removed."""
+    a_vec, b_vec = getattr(a, "ndim", 0) == 1, getattr(b, "ndim", 0) == 1
+    if a_vec:
+        a = apply("unsqueeze", a, axis=0)
+    if b_vec:
+        b = apply("unsqueeze", b, axis=-1)
+    out = apply("matmul", a, b)
+    if a_vec and b_vec:
+        return apply("reshape", out, shape=())
+    if a_vec:
+        return apply("squeeze", out, axis=-2)
+    if b_vec:
+        return apply("squeeze", out, axis=-1)
+    return out
+
+
+__all__ = ["TensorMath", "ValuesIndices", "check_inplace"]
