@@ -84,7 +84,7 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = 1.0,
     with _scope(scope, "softmax_cross_entropy_loss", [onehot_labels, logits]):
         labels = onehot_labels
         if label_smoothing:
-            classes = logits.shape[-1].value
+            classes = logits.shape[-1]
             labels = call("add", [multiply(labels, 1.0 - label_smoothing),
                                   label_smoothing / classes])
         if isinstance(labels, Tensor):
@@ -97,7 +97,7 @@ def sparse_softmax_cross_entropy(labels: Any, logits: Any, weights: Any = 1.0,
                                  scope: str | None = None, loss_collection: Any = None,
                                  reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS) -> Tensor:
     """Cross-entropy of ``logits`` against integer class ids, reduced (a scalar by default)."""
-    classes = logits.shape[-1].value
+    classes = logits.shape[-1]
     if classes is None:
         raise ValueError(f"sparse_softmax_cross_entropy: the last dimension of {logits} "
                          "must be known")

@@ -97,7 +97,7 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: A
                          "arguments (labels=..., logits=..., ...)")
     if not isinstance(logits, Tensor):
         raise TypeError(f"logits must be a Tensor, got {logits!r}")
-    classes = logits.shape[-1].value
+    classes = logits.shape[-1]
     if classes is None:
         raise ValueError(f"sparse_softmax_cross_entropy_with_logits: the number of classes "
                          f"(last dimension of logits {logits}) must be known")

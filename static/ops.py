@@ -14,7 +14,7 @@ import numpy as np
 from ..runtime import composites, encode_index, get
 from ..runtime import dtypes as dt
 from .graph import get_default_graph, graph_of, tf_dtype_of
-from .tensor import Dimension, Operation, Tensor, TensorShape
+from .tensor import Operation, Tensor, TensorShape
 
 
 def call(op: str, inputs: Sequence[Any], attrs: dict[str, Any] | None = None,
@@ -335,7 +335,7 @@ def gather(params: Any, indices: Any, axis: int = 0, name: str | None = None) ->
 def split(value: Tensor, num_or_size_splits: Any, axis: int = 0,
           name: str = "split") -> list[Tensor]:
     """Pieces of ``value`` along ``axis``: ``n`` equal pieces, or pieces of the given sizes."""
-    size = value.shape[axis].value
+    size = value.shape[axis]
     if size is None:
         raise ValueError(f"split: dimension {axis} of {value} must be known to split it")
     if isinstance(num_or_size_splits, int):
@@ -376,7 +376,6 @@ def _getitem(tensor: Tensor, key: Any) -> Tensor:
         raise TypeError(f"Only integers, slices (`:`), ellipsis (`...`) and tf.newaxis "
                         f"(`None`) are valid indices for {tensor.name}, got {key!r}; use "
                         "tf.gather for integer-array indexing")
-    items = tuple(int(k) if isinstance(k, Dimension) else k for k in items)
     return call("getitem", [tensor], {"index": encode_index(items)}, type_="StridedSlice")
 
 

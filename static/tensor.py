@@ -18,45 +18,30 @@ if TYPE_CHECKING:
     from .graph import Graph
 
 
-class Dimension:
-    """One dimension of a TensorShape (TF1 style): ``value`` is an int or ``None`` (unknown).
+class Dimension(int):
+    """A known dimension of a TensorShape: an int that also has TF1's ``.value``.
+
+    Unknown dimensions are ``None`` (``Dimension(None)`` gives None), so shape arithmetic in
+    the runtime's rules (``start + size``, ``size is None``) works on static shapes as is.
 
     Example:
-        >>> Dimension(5).value, str(Dimension(None))
-        (5, '?')
+        >>> Dimension(5).value, Dimension(5) + 1, Dimension(None)
+        (5, 6, None)
     """
 
-    __slots__ = ("value",)
+    def __new__(cls, value: Any) -> Any:  # None stays None: an unknown dim
+        if value is None:
+            return None
+        return super().__new__(cls, int(value))
 
-    def __init__(self, value: int | None) -> None:
-        self.value = None if value is None else int(value)
-
-    def __int__(self) -> int:
-        if self.value is None:
-            raise TypeError("cannot convert an unknown Dimension (?) to an int")
-        return self.value
-
-    __index__ = __int__
-
-    def __eq__(self, other: object) -> bool:
-        other_value = other.value if isinstance(other, Dimension) else other
-        return self.value == other_value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-    def __repr__(self) -> str:
-        return f"Dimension({self.value})"
-
-    def __str__(self) -> str:
-        return "?" if self.value is None else str(self.value)
+    @property
+    def value(self) -> int:
+        return int(self)
 
 
 def _dim_value(d: Any) -> int | None:
     if d is None:
         return None
-    if isinstance(d, Dimension):
-        return d.value
     return int(d)
 
 
@@ -76,7 +61,7 @@ class TensorShape:
             self._dims = None if dims is None else tuple(_dim_value(d) for d in dims)
 
     @property
-    def dims(self) -> list[Dimension] | None:
+    def dims(self) -> list[Dimension | None] | None:
         return None if self._dims is None else [Dimension(d) for d in self._dims]
 
     @property
@@ -120,7 +105,7 @@ class TensorShape:
 
     def __getitem__(self, key: int | slice) -> Any:
         if self._dims is None:
-            return Dimension(None) if isinstance(key, int) else TensorShape(None)
+            return None if isinstance(key, int) else TensorShape(None)
         if isinstance(key, slice):
             return TensorShape(self._dims[key])
         return Dimension(self._dims[key])
@@ -130,7 +115,7 @@ class TensorShape:
             raise ValueError("Cannot take the length of shape with unknown rank.")
         return len(self._dims)
 
-    def __iter__(self) -> Iterator[Dimension]:
+    def __iter__(self) -> Iterator[Dimension | None]:
         if self._dims is None:
             raise ValueError("Cannot iterate over a shape with unknown rank.")
         return iter([Dimension(d) for d in self._dims])
