@@ -7,7 +7,8 @@
 3. make dtype promotion explicit (``cast`` nodes), so kernels never promote per step;
 4. the optimisation pipeline (constant folding, CSE, algebraic simplification, DCE),
    each pass switchable, the IR verified after every one;
-5. in-place marking, then the memory plan (validated), then the executor.
+5. a memory-aware schedule (``schedule.reorder_for_memory``);
+6. in-place marking, then the memory plan (validated), then the executor.
 
 Example:
     >>> # program = compile_graph(graph, {feed_id: Spec((4, 2), float32)})
@@ -18,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..graphs.ir import Graph, verify
@@ -26,6 +27,7 @@ from ..runtime import Spec
 from .executor import Executor
 from .passes import PIPELINE, insert_casts, mark_inplace, prune, specialize
 from .planner import Plan, plan_memory
+from .schedule import reorder_for_memory
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class CompilerOptions:
     cse: bool = True
     simplify: bool = True
     dce: bool = True
+    reorder: bool = True  # memory-aware schedule (static/schedule.py)
     inplace: bool = True
     plan: bool = True  # off: every value gets an array of its own, each run
     verify: bool = True  # graphs.verify after every pass
@@ -94,6 +97,47 @@ class CompiledProgram:
                          f"{r.nodes_before:>5} -> {r.nodes_after:<5} nodes" for r in self.passes)
 
 
+def compile_program(graph: Graph, feed_ids: tuple[int, ...], options: Any) -> CompiledProgram:
+    """The Session's entry point (``program.build_program``): TF1 ``CompileOptions`` mapped.
+
+    The session hands over a graph already pruned and specialised to the fed shapes (fed
+    nodes are placeholders), so pruning and shape inference here only confirm it.
+    """
+    from ..runtime import canonical_device
+
+    optimize = bool(options.optimize)
+    return compile_graph(graph, {}, compiler_options(options, optimize,
+                                                     canonical_device(options.device)))
+
+
+def compiler_options(options: Any, optimize: bool, device: str) -> CompilerOptions:
+    """CompilerOptions from a Session's ``CompileOptions`` (missing switches count as on)."""
+    def on(name: str) -> bool:
+        return bool(getattr(options, name, True))
+
+    return CompilerOptions(
+        fold_constants=optimize and on("fold_constants"), cse=optimize and on("cse"),
+        simplify=optimize and on("simplify"), dce=optimize and on("dce"),
+        reorder=on("reorder"), inplace=on("inplace"), plan=on("plan_memory"), device=device)
+
+
+def plan_of(program: Any, graph: Graph, options: Any) -> Plan:
+    """The memory plan behind a Session's cached program (``Session.plan``).
+
+    For a program that was not compiled (the plain interpreter), the graph is compiled
+    with planning on, only to show the plan it would get.
+    """
+    if isinstance(program, CompiledProgram):
+        return program.inspect_plan()
+    from ..runtime import canonical_device
+
+    device = canonical_device(getattr(options, "device", "cpu"))
+    planned = compiler_options(options, bool(getattr(options, "optimize", True)), device)
+    plan = compile_graph(graph, {}, replace(planned, plan=True)).plan
+    assert plan is not None  # planning was switched on
+    return plan
+
+
 def compile_graph(graph: Graph, source_specs: Mapping[int, Spec],
                   options: CompilerOptions | None = None) -> CompiledProgram:
     """Compiles ``graph`` for sources (feeds, variables) of the given concrete specs.
@@ -119,6 +163,8 @@ def compile_graph(graph: Graph, source_specs: Mapping[int, Spec],
     for name, fn in PIPELINE:
         if options.enabled(name):
             g = apply(name, fn, g)
+    if options.reorder:
+        g = apply("reorder", reorder_for_memory, g)
     plan = None
     if options.plan:
         if options.inplace:

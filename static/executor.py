@@ -29,21 +29,19 @@ from typing import Any
 from ..graphs.ir import Graph, Node
 from ..graphs.liveness import is_view
 from ..runtime import Arena, xp_for
+from .errors import InvalidArgumentError
 from .passes import concrete, outside_arena
 from .planner import Plan
 
 Push = list[tuple[list[Any], int]]
 
 
-class ExecutionError(RuntimeError):
+class ExecutionError(InvalidArgumentError):
     """A kernel failed at run time; names the node, its op and the user's source line."""
 
 
-class MissingFeedError(KeyError):
-    """A placeholder the schedule reads was not fed."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class MissingFeedError(InvalidArgumentError):
+    """A placeholder (or variable) the schedule reads was not given a value."""
 
 
 def _returns_array(kernel: Any) -> Any:
@@ -77,11 +75,15 @@ class Executor:
         self._sources: list[tuple[Node, Push]] = []
         self._fresh: list[tuple[list[Any], tuple[int, ...], Any, Push]] = []
         fresh_ids: set[int] = set()
+        read = {i for n in graph.nodes if n.kind == "call" for i in n.inputs}
+        read.update(o for o in graph.outputs if graph[o].kind != "assign")
+        read.update(n.inputs[1] for n in graph.nodes if n.kind == "assign")
         for n in graph.nodes:
             if n.kind == "const":
                 fixed[n.id] = xp.asarray(n.value)
             elif n.kind in ("placeholder", "variable"):
-                self._sources.append((n, pushes.setdefault(n.id, [])))
+                if n.id in read:  # a variable that is only assigned (initialised) is not read
+                    self._sources.append((n, pushes.setdefault(n.id, [])))
             elif n.kind == "call":
                 args: list[Any] = []
                 for k, i in enumerate(n.inputs):
@@ -97,15 +99,13 @@ class Executor:
                 self._bind_call(n, args, fixed, pushes, outside, fresh_ids)
         # what the run hands back: fetched values, then the new value of each variable
         self._assigns = [(n.inputs[0], n.inputs[1]) for n in graph.nodes if n.kind == "assign"]
-        wanted = [(o, graph[o].kind == "assign") for o in graph.outputs]
-        wanted += [(value, False) for _, value in self._assigns]
+        # (a fetched assign's value is the value it assigns, as tf.assign returns it)
+        wanted = [graph[o].inputs[1] if graph[o].kind == "assign" else o for o in graph.outputs]
+        wanted += [value for _, value in self._assigns]
         self._sink: list[Any] = [None] * len(wanted)
         self._copy: list[bool] = []
         handed: set[int] = set()
-        for pos, (nid, is_assign) in enumerate(wanted):
-            if is_assign:
-                self._copy.append(False)  # a fetched train op: its value is None
-                continue
+        for pos, nid in enumerate(wanted):
             if nid in fixed:
                 self._sink[pos] = fixed[nid]
             else:
@@ -161,7 +161,7 @@ class Executor:
             value = table.get(node.id)
             if value is None:
                 raise MissingFeedError(f"You must feed a value for {node.kind} "
-                                       f"'{node.name or node.id}'" + _at(node))
+                                       f"'{node.name or node.id}'" + _at(node), op_name=node.name)
             if self._to_device:
                 value = xp.asarray(value)
             for lst, k in push:
@@ -181,7 +181,7 @@ class Executor:
                     xp.copyto(out, r)  # a kernel that ignored out= (arange, eye)
         except Exception as exc:
             raise ExecutionError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                                 f"{node.format()}{_at(node)}") from exc
+                                 f"{node.format()}{_at(node)}", op_name=node.name) from exc
         values = [xp.array(v, copy=True) if c else v
                   for v, c in zip(self._sink, self._copy, strict=True)]
         updates = {var: values[self._n_fetch + k] for k, (var, _) in enumerate(self._assigns)}

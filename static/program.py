@@ -36,6 +36,13 @@ class CompileOptions:
     optimize: bool = True  # run the compiler's graph passes (when a compiler is plugged in)
     plan_memory: bool = True  # place intermediates in one planned arena
     device: str = "cpu"  # where arrays live: "cpu" (numpy) or "gpu" (cupy)
+    # compiler hook: each optimisation on its own (used only while ``optimize`` is on)
+    fold_constants: bool = True
+    cse: bool = True
+    simplify: bool = True
+    dce: bool = True
+    reorder: bool = True  # memory-aware schedule: reductions run as soon as they can
+    inplace: bool = True  # in-place writes (part of planning: used while plan_memory is on)
 
 
 class Program(Protocol):
@@ -55,4 +62,10 @@ def build_program(graph_ir: Graph, feed_ids: tuple[int, ...],
     """
     from .interpreter import InterpretedProgram
 
-    return InterpretedProgram(graph_ir, feed_ids, options or CompileOptions())
+    options = options or CompileOptions()
+    # compiler hook: optimised and/or memory-planned programs come from static/compiler.py
+    if options.optimize or options.plan_memory:
+        from .compiler import compile_program
+
+        return compile_program(graph_ir, feed_ids, options)
+    return InterpretedProgram(graph_ir, feed_ids, options)

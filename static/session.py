@@ -42,6 +42,7 @@ class _Entry:
     slots: list[int | None]  # per fetch: index into the program's outputs, None for an op
     read_vars: tuple[int, ...]  # variables whose start-of-run value the program reads
     graph_ir: ir.Graph
+    feed_ids: tuple[int, ...]  # the feeds the pruned graph uses (others are ignored)
 
 
 class Session:
@@ -120,6 +121,8 @@ class Session:
             variables = {vid: store[vid] for vid in entry.read_vars}
         except KeyError:
             raise self._uninitialized(entry.read_vars) from None
+        if len(feeds) != len(entry.feed_ids):
+            feeds = {nid: feeds[nid] for nid in entry.feed_ids}
         values, updates = entry.program.run(feeds, variables)
         owned = {id(a) for a in feeds.values()} | {id(a) for a in variables.values()}
         results = [None if slot is None else _detach(values[slot], owned)
@@ -127,6 +130,30 @@ class Session:
         for vid, value in updates.items():
             store[vid] = _fresh(value, owned)
         return nest.pack(template, results)
+
+    def plan(self, fetches: Any, feed_dict: dict[Any, Any] | None = None) -> Any:
+        """The compiled memory plan that ``run(fetches, feed_dict)`` uses (nothing is run).
+
+        Returns a ``static.planner.Plan``: ``steps`` (op, inputs, output buffer, offset,
+        size, lifetime), ``naive_bytes``, ``arena_bytes``, ``lower_bound_bytes``,
+        ``validate()``, ``live_bytes_per_step()``; ``print(plan)`` shows it as a table.
+        The program is compiled (and cached) for this fetch structure and feed signature.
+
+        Example:
+            >>> # print(sess.plan([loss, train_op], {x: batch_x, y: batch_y}))
+        """
+        # compiler hook (static/compiler.py)
+        from .compiler import plan_of
+
+        leaves, _ = nest.flatten(fetches)
+        fetch_keys = tuple(self._fetch_key(f) for f in leaves)
+        feeds = self._feeds(feed_dict) if feed_dict else {}
+        signature = tuple(sorted((nid, a.shape, a.dtype.str) for nid, a in feeds.items()))
+        key = (fetch_keys, signature)
+        if key not in self._cache:
+            self._cache[key] = self._compile(fetch_keys, feeds)
+        entry = self._cache[key]
+        return plan_of(entry.program, entry.graph_ir, self.options)
 
     def _fetch_key(self, fetch: Any) -> Any:
         item = fetch
@@ -198,11 +225,12 @@ class Session:
                             f"{format_tf_shape(n.shape)} (built at {n.site})" for n in missing),
                 op_name=missing[0].name)
         pruned = _specialize(pruned)
-        program = build_program(pruned, tuple(sorted(feeds)), self.options)
+        feed_ids = tuple(sorted(nid for nid in feeds if nid in pruned))
+        program = build_program(pruned, feed_ids, self.options)
         self.compile_count += 1
         index = {nid: i for i, nid in enumerate(outputs)}
         slots = [index[k] if isinstance(k, int) else None for k in fetch_keys]
-        return _Entry(program, slots, _read_variables(pruned), pruned)
+        return _Entry(program, slots, _read_variables(pruned), pruned, feed_ids)
 
     def _with_control_deps(self, nodes: dict[int, ir.Node], outputs: list[int]) -> list[int]:
         """``outputs`` plus every control dependency of the nodes they need (transitively)."""

@@ -31,9 +31,9 @@ def reference(g: Graph, feeds: dict[int, Any], variables: dict[int, Any]
             env[n.id] = n.value
         elif n.kind == "call":
             env[n.id] = evaluate(n.opdef, [env[i] for i in n.inputs], dict(n.attrs))
-        else:
-            updates[n.inputs[0]] = env[n.inputs[1]]
-    return [None if g[o].kind == "assign" else env[o] for o in g.outputs], updates
+        else:  # assign: the update lands after the run; its value is the assigned value
+            updates[n.inputs[0]] = env[n.id] = env[n.inputs[1]]
+    return [env[o] for o in g.outputs], updates
 
 
 def specs_of(arrays: dict[int, Any]) -> dict[int, Spec]:
@@ -184,3 +184,79 @@ def test_planned_runs_allocate_no_intermediates() -> None:
     assert peak_planned < 1.5 * one  # just the fetched result
     assert peak_naive > 10 * one
     np.testing.assert_array_equal(out_planned[0], out_naive[0])
+
+
+def test_initialising_assigns_do_not_read_the_variable() -> None:
+    b = GraphBuilder()
+    w = b.variable((2, 3))
+    init = b.assign(w, b.call("full", shape=(2, 3), value=0.5))
+    g = b.graph(init)
+    program = compile_graph(g, {})
+    (value,), updates = program.run({}, {})  # w has no value yet: it is only written
+    np.testing.assert_array_equal(value, np.full((2, 3), 0.5, np.float32))
+    np.testing.assert_array_equal(updates[w.id], value)
+    assert not np.shares_memory(value, updates[w.id])
+
+
+# ---- through the TF1-style Session ------------------------------------------------------
+
+
+def tf_xor(options: Any) -> tuple[Any, Any, Any]:
+    import tapeflow.static as tf
+
+    rng = np.random.default_rng(3)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, shape=(None, 2), name="x")
+        y = tf.placeholder(tf.float32, shape=(None, 2), name="y")
+        w1 = tf.Variable(rng.normal(size=(2, 5)).astype(np.float32))
+        w2 = tf.Variable(rng.normal(size=(5, 2)).astype(np.float32))
+        out = tf.sigmoid(tf.matmul(tf.sigmoid(tf.matmul(x, w1)), w2))
+        loss = tf.reduce_mean(tf.square(out - y))
+        train = tf.train.GradientDescentOptimizer(0.5).minimize(loss)
+        init = tf.global_variables_initializer()
+    sess = tf.Session(graph=graph, options=options)
+    sess.run(init)
+    return sess, (x, y), (loss, train)
+
+
+def test_session_modes_agree_bit_for_bit() -> None:
+    from tapeflow.static import CompileOptions
+
+    data = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    feed_values = (data, data[:, ::-1].copy())
+    losses = {}
+    for mode, options in [("interpreted", CompileOptions(optimize=False, plan_memory=False)),
+                          ("compiled", CompileOptions()),
+                          ("unplanned", CompileOptions(plan_memory=False)),
+                          ("unoptimised", CompileOptions(optimize=False))]:
+        sess, (x, y), (loss, train) = tf_xor(options)
+        feed = dict(zip((x, y), feed_values, strict=True))
+        losses[mode] = [sess.run([loss, train], feed)[0] for _ in range(10)]
+    assert losses["compiled"][-1] < losses["compiled"][0]
+    for mode in losses:
+        assert losses[mode] == losses["interpreted"], mode
+
+
+def test_session_compiles_once_per_feed_signature_and_shows_the_plan() -> None:
+    from tapeflow.static import CompileOptions
+    from tapeflow.static.planner import Plan
+
+    sess, (x, y), (loss, train) = tf_xor(CompileOptions())
+    count = sess.compile_count
+    small = {x: np.zeros((4, 2), np.float32), y: np.zeros((4, 2), np.float32)}
+    big = {x: np.zeros((32, 2), np.float32), y: np.zeros((32, 2), np.float32)}
+    for _ in range(3):
+        sess.run([loss, train], small)
+    assert sess.compile_count == count + 1
+    sess.run([loss, train], big)  # a new batch size compiles a new plan
+    assert sess.compile_count == count + 2
+    plan_small, plan_big = sess.plan([loss, train], small), sess.plan([loss, train], big)
+    assert sess.compile_count == count + 2  # plan() reuses the cached programs
+    assert isinstance(plan_small, Plan) and plan_big.arena_bytes > plan_small.arena_bytes
+    plan_small.validate()
+    assert plan_small.lower_bound_bytes <= plan_small.arena_bytes <= plan_small.naive_bytes
+    assert "arena_bytes" in str(plan_small)
+    unplanned, (x2, y2), fetches = tf_xor(CompileOptions(optimize=False, plan_memory=False))
+    shown = unplanned.plan(fetches, {x2: small[x], y2: small[y]})  # the plan it would get
+    assert isinstance(shown, Plan) and shown.arena_bytes > 0

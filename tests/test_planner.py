@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tapeflow.graphs import Graph
+from tapeflow.graphs import Graph, verify
 from tapeflow.graphs.liveness import analyze
 from tapeflow.runtime import ALIGNMENT, F, Spec, dtypes
 from tapeflow.static.passes import mark_inplace, specialize
 from tapeflow.static.planner import Plan, PlanError, greedy_by_size, plan_memory
+from tapeflow.static.schedule import reorder_for_memory
 from test_passes import GraphBuilder, mlp_training_graph
 
 
@@ -143,3 +144,24 @@ def test_format_shows_steps_and_the_three_numbers() -> None:
     assert "naive_bytes: 1344" in text and "arena_bytes: 896" in text
     assert "lower_bound_bytes: 896" in text and "tanh" in text
     assert "more steps" in plan.format(limit=2)
+
+
+def test_reorder_folds_partial_sums_into_a_running_total() -> None:
+    b = GraphBuilder()
+    x = b.placeholder((16, 16))
+    parts = []
+    h = x
+    for _ in range(6):
+        h = F.tanh(F.matmul(h, x))
+        parts.append(F.exp(h))  # one partial per step, like a weight's gradient in an RNN
+    total = parts[0]
+    for p in parts[1:]:  # summed only at the end, as gradients() creates the adds
+        total = F.add(total, p)
+    g = b.graph(F.sum(total))
+    reordered, changed = reorder_for_memory(g)
+    verify(reordered)
+    assert changed and sorted(n.id for n in reordered.nodes) == sorted(n.id for n in g.nodes)
+    before, after = plan_memory(g), plan_memory(reordered)
+    assert after.lower_bound_bytes < before.lower_bound_bytes
+    assert after.lower_bound_bytes <= 4 * 1024 + 64  # running total, newest h, newest part
+    assert reorder_for_memory(reordered) == (reordered, False)
