@@ -45,9 +45,12 @@ def test_fetch_by_name():
 def test_run_executes_only_what_fetches_need():
     needed = tf.placeholder(tf.float32, [2], name="needed")
     tf.placeholder(tf.float32, [2], name="unused")  # never fed, never needed
+    spare = tf.placeholder(tf.float32, [2], name="spare")
     y = needed * 2
     with tf.Session() as sess:
         np.testing.assert_array_equal(sess.run(y, {needed: [1, 2]}), [2.0, 4.0])
+        # feeding a placeholder the fetches do not need is allowed (and ignored)
+        np.testing.assert_array_equal(sess.run(y, {needed: [1, 2], spare: [0, 0]}), [2.0, 4.0])
 
 
 def test_feeds_are_converted_to_the_placeholder_dtype():
