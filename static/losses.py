@@ -11,7 +11,8 @@ from typing import Any
 
 from ..runtime import composites
 from .graph import get_default_graph, graph_of
-from .ops import call, cast, divide, multiply, not_equal, ones_like, reduce_mean, reduce_sum
+from .ops import call, cast, divide, multiply, not_equal, reduce_mean, reduce_sum
+from .sources import ones_like
 from .tensor import Tensor
 
 __all__ = ["Reduction", "mean_squared_error", "softmax_cross_entropy",

@@ -15,7 +15,8 @@ from typing import Any
 from ..runtime import dtypes as dt
 from .gradients import gradients
 from .graph import Graph, get_default_graph
-from .ops import add, cast, divide, multiply, sqrt, subtract, zeros
+from .ops import add, cast, divide, multiply, sqrt, subtract
+from .sources import zeros
 from .tensor import Operation, Tensor
 from .variables import GraphKeys, Variable, trainable_variables
 

@@ -15,7 +15,8 @@ from typing import Any
 from ..runtime import Spec
 from ..runtime import dtypes as dt
 from .graph import Graph, format_tf_shape, get_default_graph
-from .ops import add, cast, constant, group, identity, subtract
+from .ops import add, cast, group, identity, subtract
+from .sources import constant
 from .tensor import Operation, Tensor
 
 
