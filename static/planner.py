@@ -8,9 +8,10 @@ reserves ``align(nbytes)`` bytes (64-byte aligned offsets, sizes from the real d
 
 Offsets come from TFLite's greedy-by-size method: buffers sorted largest first, each put
 at the lowest offset where it overlaps no already-placed buffer whose lifetime meets its
-own. Three numbers describe the result: ``naive_bytes`` (every buffer its own memory),
-``arena_bytes`` (the plan), and ``lower_bound_bytes`` (the most bytes alive at any one
-step, which no plan of this schedule can beat).
+own (the same first-fit rule with longest-lived buffers first is also tried, and the
+smaller arena kept). Three numbers describe the result: ``naive_bytes`` (every buffer
+its own memory), ``arena_bytes`` (the plan), and ``lower_bound_bytes`` (the most bytes
+alive at any one step, which no plan of this schedule can beat).
 
 Example:
     >>> # plan = plan_memory(graph); print(plan); plan.validate()
@@ -168,6 +169,12 @@ def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
             buffer_of[n.id] = buffer_of[live.root[n.id]]
     sizes = {b: align(max(size, 1)) for b, size in nbytes.items()}
     offsets = greedy_by_size(sizes, lifetimes)
+    # greedy-by-size can fragment; placing the longest-lived buffers first sometimes packs
+    # tighter (e.g. without in-place writes). Both are cheap: keep the smaller arena.
+    longest = sorted(sizes, key=lambda b: (lifetimes[b][0] - lifetimes[b][1], -sizes[b], b))
+    alternative = greedy_by_size(sizes, lifetimes, longest)
+    if _extent(alternative, sizes) < _extent(offsets, sizes):
+        offsets = alternative
     steps = [_step(by_id[nid], live, buffer_of, offsets, inplace, outside)
              for nid in live.schedule]
     return Plan(steps, buffer_of, offsets, sizes, lifetimes, nbytes, names)
@@ -194,15 +201,22 @@ def _step(n: Node, live: Liveness, buffer_of: dict[int, int], offsets: dict[int,
                 nbytes_of(n) if owns and concrete(n.shape) else 0, first, last, where)
 
 
-def greedy_by_size(sizes: dict[int, int], lifetimes: dict[int, tuple[int, int]]) -> dict[int, int]:
+def _extent(offsets: dict[int, int], sizes: dict[int, int]) -> int:
+    return max((offsets[b] + sizes[b] for b in sizes), default=0)
+
+
+def greedy_by_size(sizes: dict[int, int], lifetimes: dict[int, tuple[int, int]],
+                   order: list[int] | None = None) -> dict[int, int]:
     """Offsets for buffers: largest first, each at the lowest aligned offset that fits.
 
     A buffer may share bytes only with buffers whose lifetimes do not meet its own.
+    ``order`` replaces largest-first with another placement order (same first-fit rule).
     """
     offsets: dict[int, int] = {}
     placed: list[int] = []
-    # ties: longer-lived first, then creation order, so plans are deterministic
-    order = sorted(sizes, key=lambda b: (-sizes[b], -(lifetimes[b][1] - lifetimes[b][0]), b))
+    if order is None:
+        # ties: longer-lived first, then creation order, so plans are deterministic
+        order = sorted(sizes, key=lambda b: (-sizes[b], -(lifetimes[b][1] - lifetimes[b][0]), b))
     for b in order:
         conflicts = sorted((offsets[p], offsets[p] + sizes[p]) for p in placed
                            if overlaps(lifetimes[p], lifetimes[b]))

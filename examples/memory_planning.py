@@ -1,0 +1,92 @@
+"""Memory planning, step by step: what a static graph lets a compiler do before it runs.
+
+A walkthrough on a small two-layer network (forward + backward + SGD update):
+
+1. the passes: what pruning, specialisation, folding, CSE, simplification and the
+   memory-aware schedule did to the graph;
+2. the plan: every intermediate gets a buffer with a lifetime (first and last step that
+   touches it); buffers are placed in one arena, largest first, each at the lowest
+   64-byte-aligned offset that no buffer alive at the same time occupies;
+3. the three numbers: naive bytes (no reuse), arena bytes (the plan), and the lower bound
+   (the most bytes alive at any one step), plus a bar chart of live bytes per step;
+4. what each switch costs: the same plan with in-place writes or reordering turned off.
+
+Run: ``.venv/bin/python examples/memory_planning.py``
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tapeflow.static as tf
+from tapeflow.runtime import Spec, dtypes
+from tapeflow.static.compiler import CompilerOptions, compile_graph
+
+BATCH, FEATURES, HIDDEN, CLASSES = 16, 8, 32, 3
+
+
+def build() -> tuple[tf.Graph, dict, list]:
+    rng = np.random.default_rng(0)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, shape=(None, FEATURES), name="x")
+        labels = tf.placeholder(tf.int64, shape=(None,), name="labels")
+        w1 = tf.Variable(rng.normal(size=(FEATURES, HIDDEN)).astype(np.float32), name="w1")
+        b1 = tf.Variable(np.zeros(HIDDEN, np.float32), name="b1")
+        w2 = tf.Variable(rng.normal(size=(HIDDEN, CLASSES)).astype(np.float32), name="w2")
+        hidden = tf.tanh(tf.matmul(x, w1) + b1)
+        logits = tf.matmul(hidden, w2)
+        loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    feed = {x: rng.normal(size=(BATCH, FEATURES)).astype(np.float32),
+            labels: rng.integers(0, CLASSES, size=BATCH)}
+    return graph, feed, [loss, train]
+
+
+def bar_chart(values: list[int], width: int = 50) -> str:
+    top = max(values) or 1
+    return "\n".join(f"{k:>4} {'#' * round(width * v / top):<{width}} {v}"
+                     for k, v in enumerate(values))
+
+
+def main() -> None:
+    graph, feed, fetches = build()
+    with graph.as_default():
+        init = tf.global_variables_initializer()
+    sess = tf.Session(graph=graph)
+    sess.run(init)
+
+    # 1. the passes, on the graph the Session would compile for this feed signature
+    source = graph.as_ir(fetches)
+    specs = {t.node_id: Spec(v.shape, dtypes.as_dtype(v.dtype)) for t, v in feed.items()}
+    program = compile_graph(source, specs)
+    print(f"The training graph has {len(source.nodes)} nodes; the passes leave "
+          f"{len(program.graph.nodes)}:\n")
+    print(program.format_passes())
+
+    # 2. the plan that Session.run uses (the same compilation, cached by the session)
+    plan = sess.plan(fetches, feed)
+    plan.validate()  # raises if two buffers alive at the same step overlap
+    print("\nThe memory plan (first 16 steps; 'out' = fetched or assigned, not in the arena):\n")
+    print(plan.format(limit=16))
+
+    # 3. the three numbers and the liveness profile
+    print(f"\nnaive_bytes       {plan.naive_bytes:>8}  every buffer its own memory")
+    print(f"arena_bytes       {plan.arena_bytes:>8}  one arena, reused by greedy-by-size")
+    print(f"lower_bound_bytes {plan.lower_bound_bytes:>8}  most bytes alive at one step")
+    print("\nLive arena bytes at each step:\n")
+    print(bar_chart(plan.live_bytes_per_step()))
+
+    # 4. what in-place writes and the memory-aware schedule are worth
+    print("\nThe same graph with one switch off:")
+    for switch in ("inplace", "reorder"):
+        other = compile_graph(source, specs, CompilerOptions(**{switch: False})).plan
+        assert other is not None
+        print(f"  {switch}=False: arena_bytes {other.arena_bytes}, "
+              f"lower_bound_bytes {other.lower_bound_bytes}")
+    loss, _ = sess.run(fetches, feed)
+    print(f"\nOne training step through Session.run: loss {loss:.4f}")
+
+
+if __name__ == "__main__":
+    main()
