@@ -81,8 +81,9 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         array = array.astype(dt.infer_from_data(array).np)
     if device is not None or not isinstance(array, np.ndarray):
         array = move(array, as_device(device) if device is not None else device_of_array(array))
-    return _finish(np.ascontiguousarray(array) if isinstance(array, np.ndarray) else array,
-                   requires_grad)
+    if not array.flags.c_contiguous:
+        array = array.copy()  # (np.ascontiguousarray would turn a 0-d array into 1-d)
+    return _finish(array, requires_grad)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:

@@ -44,21 +44,49 @@ def wrap(array: Any, base: Any = None, vc: list[int] | None = None) -> Any:
     return t
 
 
-def _unwrap(args: tuple[Any, ...]) -> tuple[list[Any], bool]:
+def _unwrap(args: tuple[Any, ...]) -> tuple[list[Any], bool, Any]:
+    """The arrays and scalars, whether any input requires grad, and the one float dtype they
+    all share (None when the inputs mix dtypes or are not all floating point)."""
     arrays: list[Any] = []
     requires = False
+    common: Any = None
+    mixed = False
     for a in args:
         if isinstance(a, Tensor):
-            arrays.append(a._array)
+            array = a._array
+            arrays.append(array)
             requires = requires or a._requires_grad
         elif isinstance(a, np.generic):
             arrays.append(a.item())  # a numpy scalar is a weak Python scalar, as in PyTorch
+            continue
         else:
             arrays.append(a)
-    return arrays, requires
+            kind = type(a)
+            if kind is float or kind is int:
+                continue  # a weak scalar: numpy keeps the array's float dtype, as PyTorch does
+            array = a
+            if not hasattr(array, "dtype"):
+                mixed = True
+                continue
+        if common is None:
+            common = array.dtype
+        elif array.dtype != common:
+            mixed = True
+    if mixed or common is None or common.kind != "f":
+        common = None
+    return arrays, requires, common
 
 
-def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any]) -> Any:
+def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None) -> Any:
+    if common is not None:
+        # fast path: one float dtype throughout, so promotion has nothing to do
+        try:
+            result = op.kernel(array_module(arrays[0]), *arrays, **attrs)
+            if isinstance(result, np.generic):
+                result = np.asarray(result)
+            return result
+        except Exception:  # noqa: BLE001 - rerun below for the registry's own error message
+            pass
     try:
         return evaluate(op, arrays, attrs)
     except ShapeError as exc:
@@ -79,8 +107,8 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
     """
     if isinstance(op, str):
         op = get(op)
-    arrays, requires = _unwrap(args)
-    result = _run(op, arrays, attrs)
+    arrays, requires, common = _unwrap(args)
+    result = _run(op, arrays, attrs, common)
     if op.view and isinstance(args[0], Tensor):
         src = args[0]
         out = wrap(result, src._base if src._base is not None else src, src._vc)
@@ -149,13 +177,13 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
         op = get(op)
     check_inplace(target)
     full = (target, *args)
-    arrays, requires = _unwrap(full)
+    arrays, requires, common = _unwrap(full)
     recording = requires and GRAD_ENABLED[0] and op.vjps is not None
     if recording and target._base is not None:
         raise RuntimeError(
             f"{op.name}_: an in-place change of a view of a tensor that is being recorded is not "
             "supported by tapeflow's tape; use the out-of-place form instead")
-    result = _run(op, arrays, attrs)
+    result = _run(op, arrays, attrs, common)
     array = target._array
     if result.shape != array.shape:
         raise TensorShapeError(

@@ -175,10 +175,19 @@ def _free(node: Node) -> None:
         node.inputs = tuple(x if not hasattr(x, "_array") else _meta(x) for x in node.inputs)
 
 
-def _meta(x: Any) -> Any:
-    from .dispatch import _stand_in
+class _Meta:
+    """What is left of a freed input: its shape and dtype (enough for ``sum_to``)."""
 
-    return _stand_in(x._array)
+    __slots__ = ("shape", "dtype", "ndim")
+
+    def __init__(self, array: Any) -> None:
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+
+def _meta(x: Any) -> Any:
+    return _Meta(x._array)
 
 
 def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: dict[int, Any],
