@@ -23,12 +23,14 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from ..graphs.ir import Graph, Node
 from ..graphs.liveness import is_view
 from ..runtime import Arena, xp_for
+from ..runtime.backend import to_device
 from .errors import InvalidArgumentError
 from .passes import concrete, outside_arena
 from .planner import Plan
@@ -42,6 +44,14 @@ class ExecutionError(InvalidArgumentError):
 
 class MissingFeedError(InvalidArgumentError):
     """A placeholder (or variable) the schedule reads was not given a value."""
+
+
+def _on_device(kernel: Any, device: str) -> Any:
+    # random kernels draw on the host generator; the draw is moved to the device once
+    def call(xp: Any, *args: Any, out: Any = None, **attrs: Any) -> Any:
+        return to_device(kernel(xp, *args, **attrs), device)
+
+    return call
 
 
 def _returns_array(kernel: Any) -> Any:
@@ -68,6 +78,7 @@ class Executor:
         self.xp = xp = xp_for(device)
         self.arena = Arena(plan.arena_bytes, device) if plan is not None else None
         self._to_device = device != "cpu"
+        self._lock = threading.Lock()
         outside = outside_arena(graph)
         fixed: dict[int, Any] = {}
         pushes: dict[int, Push] = {}
@@ -119,6 +130,8 @@ class Executor:
                    pushes: dict[int, Push], outside: set[int], fresh_ids: set[int]) -> None:
         op = n.opdef
         kernel = op.kernel
+        if op.kind == "random" and self.device != "cpu":
+            kernel = _on_device(kernel, self.device)  # its result is copied into out
         attrs = dict(n.attrs)
         plan = self.plan
         if is_view(n):
@@ -154,7 +167,15 @@ class Executor:
 
     def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
             ) -> tuple[list[Any], dict[int, Any]]:
-        """Runs the schedule once; returns (fetched values, {variable id: new value})."""
+        """Runs the schedule once; returns (fetched values, {variable id: new value}).
+
+        Runs of one executor are serialised: they share the arena and the bound step list.
+        """
+        with self._lock:
+            return self._run(feeds, variables)
+
+    def _run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
+             ) -> tuple[list[Any], dict[int, Any]]:
         xp = self.xp
         for node, push in self._sources:
             table = feeds if node.kind == "placeholder" else variables

@@ -260,3 +260,19 @@ def test_session_compiles_once_per_feed_signature_and_shows_the_plan() -> None:
     unplanned, (x2, y2), fetches = tf_xor(CompileOptions(optimize=False, plan_memory=False))
     shown = unplanned.plan(fetches, {x2: small[x], y2: small[y]})  # the plan it would get
     assert isinstance(shown, Plan) and shown.arena_bytes > 0
+
+
+@pytest.mark.gpu
+def test_gpu_executor_matches_cpu() -> None:
+    from tapeflow.runtime import gpu_available
+
+    if not gpu_available():
+        pytest.skip("needs cupy and a CUDA device")
+    g, _, feeds, variables = xor_setup()
+    cpu = compile_graph(g, specs_of({**feeds, **variables}))
+    gpu = compile_graph(g, specs_of({**feeds, **variables}), CompilerOptions(device="gpu"))
+    cpu_losses, cpu_vars = train(cpu, feeds, variables, 5)
+    gpu_losses, gpu_vars = train(gpu, feeds, variables, 5)
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5)
+    for k, v in cpu_vars.items():
+        np.testing.assert_allclose(gpu_vars[k].get(), v, rtol=1e-4, atol=1e-6)
