@@ -186,7 +186,7 @@ class Session:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"Cannot feed value {value!r} for Tensor '{tensor.name}' "
                                  f"of dtype {tensor.dtype.name}: {exc}") from None
-            if not tensor.shape.is_compatible_with(array.shape):
+            if not _fits(tensor.spec.shape, array.shape):
                 raise ValueError(f"Cannot feed value of shape {array.shape} for Tensor "
                                  f"'{tensor.name}', which has shape '{tensor.shape}'")
             if self.options.device != "cpu":
@@ -244,6 +244,15 @@ class Session:
             if not extra:
                 return outputs
             outputs = outputs + list(dict.fromkeys(extra))
+
+
+def _fits(static: tuple[int | None, ...] | None, shape: tuple[int, ...]) -> bool:
+    """Whether a fed shape matches a static one (``None`` dims and unknown rank match all)."""
+    if static is None:
+        return True
+    if len(static) != len(shape):
+        return False
+    return all(d is None or d == s for d, s in zip(static, shape, strict=True))
 
 
 def _specialize(graph: ir.Graph) -> ir.Graph:
