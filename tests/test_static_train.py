@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tapeflow.static as tf
+from tapeflow.graphs import verify
 
 rng = np.random.default_rng(3)
 
@@ -104,6 +105,7 @@ def test_update_nodes_are_tagged_update_and_train_op_is_named():
     roles = {graph.node(t).role for t in train_op.targets}
     assert roles == {"update"}
     assert {n.role for n in graph.nodes.values()} == {"forward", "backward", "update"}
+    verify(graph.as_ir([train_op]))
 
 
 def test_compute_and_apply_gradients_separately():
