@@ -106,6 +106,8 @@ def run_mode(workload: Workload, mode: Mode, steps: int,
     # the steady-state peak, measured after timing (tracemalloc slows every allocation)
     step_peak, _ = peak_bytes(lambda: trainer.step(*args_of(batches[steps % len(batches)])))
     stats = introspect.stats(mode, trainer, workload)
+    if len(batches) > 1 and len(step_seconds) >= len(batches):  # the last full epoch
+        stats["epoch_seconds"] = sum(step_seconds[-len(batches):])
     correct = total = 0
     for batch in batches:
         predicted = np.asarray(trainer.predict(args_of(batch)[0]))
