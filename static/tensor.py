@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..runtime.dtypes import DType
 from ..runtime.registry import Shape, Spec, format_shape
 
@@ -42,7 +44,10 @@ class Dimension(int):
 def _dim_value(d: Any) -> int | None:
     if d is None:
         return None
-    return int(d)
+    value = int(d)
+    if value < 0:
+        raise ValueError(f"Dimension {value} must be >= 0 (use None for an unknown dimension)")
+    return value
 
 
 class TensorShape:
@@ -57,6 +62,8 @@ class TensorShape:
     def __init__(self, dims: Iterable[Any] | TensorShape | None) -> None:
         if isinstance(dims, TensorShape):
             self._dims: Shape = dims._dims
+        elif isinstance(dims, (int, np.integer)):
+            self._dims = (_dim_value(dims),)  # TF1 reads a bare int as a rank-1 shape
         else:
             self._dims = None if dims is None else tuple(_dim_value(d) for d in dims)
 

@@ -134,6 +134,8 @@ def test_tensor_shape_behaves_like_tf1():
     assert str(unknown) == "<unknown>" and unknown.is_compatible_with([1, 2, 3])
     with pytest.raises(ValueError, match="unknown TensorShape"):
         unknown.as_list()
+    with pytest.raises(ValueError, match="must be >= 0"):
+        tf.placeholder(tf.float32, [-1, 2])
 
 
 def test_placeholder_without_shape_has_unknown_rank():
