@@ -200,7 +200,7 @@ class Tensor(TensorMath, TensorShape):
                                    "var_no_grad = var.detach().")
             return
         if value and self._array.dtype.kind != "f":
-            raise RuntimeError("only Tensors of floating point and complex dtype can require "
+            raise RuntimeError("only Tensors of floating point dtype can require "
                                "gradients")
         self._requires_grad = bool(value)
 
@@ -384,8 +384,13 @@ class Tensor(TensorMath, TensorShape):
 
     def __repr__(self) -> str:
         array = np.asarray(self.__array__())
-        body = np.array2string(array, separator=", ", prefix="tensor(",
-                               threshold=1000, edgeitems=3)
+        options: dict[str, Any] = {}
+        if array.dtype.kind == "f" and array.size:
+            finite = array[np.isfinite(array)]
+            if finite.size and not np.all(finite == np.round(finite)):
+                options = {"precision": 4, "floatmode": "fixed"}  # PyTorch prints 4 decimals
+        body = np.array2string(array, separator=", ", prefix="tensor(", threshold=1000,
+                               edgeitems=3, **options)
         extras = []
         if self.is_cuda:
             extras.append("device='cuda:0'")

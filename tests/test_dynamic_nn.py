@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 import tapeflow.dynamic as torch
 import tapeflow.dynamic.nn as nn
 import tapeflow.dynamic.nn.functional as F

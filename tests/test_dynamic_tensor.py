@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import tapeflow.dynamic as torch
 from tapeflow.runtime import DeviceError, gpu_available
 
