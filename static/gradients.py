@@ -14,7 +14,8 @@ from typing import Any
 
 from ..runtime import get
 from .graph import Graph, convert_value
-from .ops import call, cast
+from .ops import cast
+from .sources import call
 from .tensor import Tensor
 
 
@@ -64,15 +65,16 @@ def _fit(grad: Any, like: Tensor, may_broadcast: bool = True) -> Tensor:
     static shapes, or an op with a single data input (nothing to broadcast against) whose
     rule returned a gradient of the input's static shape.
     """
-    if not isinstance(grad, Tensor):
+    if not isinstance(grad, Tensor):  # a rule gave a Python number
         grad = call("full_like", [like], {"value": float(grad)})
-    if grad.dtype is not like.dtype:
-        grad = cast(grad, like.dtype)
-    same = grad.spec.shape == like.spec.shape
+    fitted: Tensor = grad
+    if fitted.dtype is not like.dtype:
+        fitted = cast(fitted, like.dtype)
+    same = fitted.spec.shape == like.spec.shape
     if not same or (may_broadcast and not like.spec.is_fully_known):
         # the rule's gradient is in the broadcast shape; sum it to the input's
-        grad = call("sum_to", [grad, like], type_="SumTo")
-    return grad
+        fitted = call("sum_to", [fitted, like], type_="SumTo")
+    return fitted
 
 
 def _total(parts: list[Tensor]) -> Tensor:

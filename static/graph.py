@@ -247,8 +247,9 @@ class Graph:
     def _operand_dtype(opdef: OpDef, args: Sequence[Any]) -> dt.DType | None:
         indices = opdef.promote_inputs if opdef.promote_inputs is not None else range(len(args))
         for i in indices:
-            if i < len(args) and isinstance(args[i], Tensor):
-                return args[i].dtype
+            arg = args[i] if i < len(args) else None
+            if isinstance(arg, Tensor):
+                return arg.dtype
         return None
 
     def constant(self, array: np.ndarray, name: str = "Const") -> Tensor:

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..runtime import composites
 from .graph import get_default_graph, graph_of
-from .ops import call, cast, divide, multiply, not_equal, reduce_mean, reduce_sum
-from .sources import ones_like
+from .ops import cast, divide, multiply, not_equal, reduce_mean, reduce_sum
+from .sources import call, ones_like
 from .tensor import Tensor
 
 __all__ = ["Reduction", "mean_squared_error", "softmax_cross_entropy",
@@ -73,7 +73,7 @@ def mean_squared_error(labels: Any, predictions: Any, weights: Any = 1.0,
         if isinstance(labels, Tensor) and isinstance(predictions, Tensor) and \
                 labels.dtype is not predictions.dtype:
             labels = cast(labels, predictions.dtype)
-        per = composites.mean_squared_error(predictions, labels, reduction="none")
+        per: Tensor = composites.mean_squared_error(predictions, labels, reduction="none")
         return _reduce(per, weights, reduction)
 
 
@@ -90,7 +90,7 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = 1.0,
                                   label_smoothing / classes])
         if isinstance(labels, Tensor):
             labels = call("stop_gradient", [labels], type_="StopGradient")
-        per = composites.softmax_cross_entropy(logits, labels)
+        per: Tensor = composites.softmax_cross_entropy(logits, labels)
         return _reduce(per, weights, reduction)
 
 
@@ -103,5 +103,5 @@ def sparse_softmax_cross_entropy(labels: Any, logits: Any, weights: Any = 1.0,
         raise ValueError(f"sparse_softmax_cross_entropy: the last dimension of {logits} "
                          "must be known")
     with _scope(scope, "sparse_softmax_cross_entropy_loss", [labels, logits]):
-        per = composites.sparse_softmax_cross_entropy(logits, labels, classes)
+        per: Tensor = composites.sparse_softmax_cross_entropy(logits, labels, classes)
         return _reduce(per, weights, reduction)

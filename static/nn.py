@@ -10,8 +10,9 @@ from typing import Any
 
 from ..runtime import composites
 from .graph import get_default_graph, graph_of
-from .ops import add, call, multiply, reduce_sum, sigmoid, tanh
+from .ops import add, multiply, reduce_sum, sigmoid, tanh
 from .ops import gather as _gather
+from .sources import call
 from .tensor import Tensor
 
 __all__ = ["bias_add", "embedding_lookup", "l2_loss", "log_softmax", "relu", "sigmoid",
@@ -76,7 +77,8 @@ def softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any = No
     with _scope(name, "softmax_cross_entropy_with_logits", [logits, labels]):
         if stop_labels and isinstance(labels, Tensor):
             labels = call("stop_gradient", [labels], type_="StopGradient")
-        return composites.softmax_cross_entropy(logits, labels, axis=axis)
+        loss: Tensor = composites.softmax_cross_entropy(logits, labels, axis=axis)
+        return loss
 
 
 def softmax_cross_entropy_with_logits_v2(_sentinel: Any = None, *, labels: Any = None,
@@ -102,7 +104,8 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: A
         raise ValueError(f"sparse_softmax_cross_entropy_with_logits: the number of classes "
                          f"(last dimension of logits {logits}) must be known")
     with _scope(name, "SparseSoftmaxCrossEntropyWithLogits", [logits, labels]):
-        return composites.sparse_softmax_cross_entropy(logits, labels, classes)
+        loss: Tensor = composites.sparse_softmax_cross_entropy(logits, labels, classes)
+        return loss
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Tensor:

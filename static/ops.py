@@ -6,7 +6,7 @@ runtime registry (one definition per op).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from .tensor import Operation, Tensor, TensorShape
 
 # ---- elementwise math ---------------------------------------------------------------------
 
-def _binary(op: str, type_: str):
+def _binary(op: str, type_: str) -> Callable[..., Tensor]:
     def function(x: Any, y: Any, name: str | None = None) -> Tensor:
         return call(op, [x, y], name=name, type_=type_)
 
@@ -28,7 +28,7 @@ def _binary(op: str, type_: str):
     return function
 
 
-def _unary(op: str, type_: str):
+def _unary(op: str, type_: str) -> Callable[..., Tensor]:
     def function(x: Any, name: str | None = None) -> Tensor:
         return call(op, [x], name=name, type_=type_)
 
@@ -77,7 +77,7 @@ def add_n(inputs: Sequence[Any], name: str | None = None) -> Tensor:
         raise ValueError("add_n: inputs must be a non-empty list of tensors")
     if len(inputs) == 1:
         return identity(inputs[0], name=name)
-    total = inputs[0]
+    total: Tensor = inputs[0]
     for i, x in enumerate(inputs[1:], start=2):
         total = call("add", [total, x], name=name if i == len(inputs) else None, type_="AddN")
     return total
@@ -135,7 +135,7 @@ def _axis(axis: Any, reduction_indices: Any) -> Any:
     return tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else axis
 
 
-def _reduce(op: str, type_: str):
+def _reduce(op: str, type_: str) -> Callable[..., Tensor]:
     def function(input_tensor: Any, axis: Any = None, keepdims: bool | None = None,
                  name: str | None = None, reduction_indices: Any = None,
                  keep_dims: bool | None = None) -> Tensor:
@@ -309,7 +309,7 @@ def name_scope(name: str | None, default_name: str | None = None, values: Any = 
 # ---- operators ------------------------------------------------------------------------------
 
 def _install_operators(cls: type) -> None:
-    def binary(op: str, type_: str, reflected: bool = False):
+    def binary(op: str, type_: str, reflected: bool = False) -> Callable[[Tensor, Any], Tensor]:
         if reflected:
             return lambda self, other: call(op, [other, self], type_=type_)
         return lambda self, other: call(op, [self, other], type_=type_)
@@ -323,10 +323,10 @@ def _install_operators(cls: type) -> None:
     for dunder, op, type_ in [("lt", "lt", "Less"), ("le", "le", "LessEqual"),
                               ("gt", "gt", "Greater"), ("ge", "ge", "GreaterEqual")]:
         setattr(cls, f"__{dunder}__", binary(op, type_))
-    cls.__neg__ = lambda self: call("neg", [self], type_="Neg")  # type: ignore[attr-defined]
-    cls.__abs__ = lambda self: call("abs", [self], type_="Abs")  # type: ignore[attr-defined]
-    cls.__invert__ = lambda self: call("logical_not", [self])  # type: ignore[attr-defined]
-    cls.__getitem__ = _getitem  # type: ignore[attr-defined]
+    setattr(cls, "__neg__", lambda self: call("neg", [self], type_="Neg"))  # noqa: B010
+    setattr(cls, "__abs__", lambda self: call("abs", [self], type_="Abs"))  # noqa: B010
+    setattr(cls, "__invert__", lambda self: call("logical_not", [self]))  # noqa: B010
+    setattr(cls, "__getitem__", _getitem)  # noqa: B010
 
 
 _install_operators(Tensor)

@@ -49,7 +49,7 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
     target = dt.as_dtype(dtype) if dtype is not None else tf_dtype_of(value)
     array = np.asarray(value, dtype=target.np)
     if shape is not None:
-        dims = tuple(int(d) for d in TensorShape(shape).as_list())
+        dims = _shape_list(shape, "constant")
         if array.size == 1:
             array = np.full(dims, array.reshape(()), dtype=target.np)
         elif array.size == int(np.prod(dims)):
@@ -76,7 +76,7 @@ def _shape_list(shape: Any, op: str) -> tuple[int, ...]:
     dims = TensorShape(list(shape) if not isinstance(shape, (int, np.integer)) else [shape])
     if not dims.is_fully_defined():
         raise ValueError(f"{op}: the shape {dims} has unknown dimensions")
-    return tuple(int(d) for d in dims.as_list())
+    return tuple(int(d) for d in dims.as_list() if d is not None)
 
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
