@@ -163,30 +163,84 @@ def test_two_layer_network_with_gradients_and_assign_matches_numpy():
             np.testing.assert_allclose(sess.run(var), want, rtol=0, atol=1e-9)
 
 
-def test_gradients_agree_with_dynamic_backward():
+def _dynamic():
     torch = pytest.importorskip("tapeflow.dynamic")
     if not hasattr(torch, "tensor"):
         pytest.skip("dynamic mode has no tensor() yet")
+    return torch
+
+
+# name -> (static build(tf, a, b), dynamic build(torch, a, b)); a is (4, 3), b is (3,)
+PAIRED = {
+    "matmul sigmoid broadcast": (
+        lambda a, b: tf.reduce_mean(tf.sigmoid(tf.matmul(a, tf.reshape(b, [3, 1])) + b)),
+        lambda t, a, b: t.sigmoid(t.matmul(a, b.reshape(3, 1)) + b).mean()),
+    "softmax cross-entropy": (
+        lambda a, b: tf.reduce_mean(-tf.reduce_sum(tf.nn.softmax(a) * tf.nn.log_softmax(a * b),
+                                                   axis=1)),
+        lambda t, a, b: (-(t.softmax(a, dim=1) * t.log_softmax(a * b, dim=1)).sum(dim=1)).mean()),
+    "slices concat tanh": (
+        lambda a, b: tf.reduce_sum(tf.tanh(tf.concat([a[:, :2], a[:, 2:] * b[0]], 1)) ** 2),
+        lambda t, a, b: (t.tanh(t.cat([a[:, :2], a[:, 2:] * b[0]], 1)) ** 2).sum()),
+    "max min where": (
+        lambda a, b: tf.reduce_sum(tf.reduce_max(a, axis=0) * b) +
+        tf.reduce_sum(tf.where(a > 0, a, tf.exp(a) - 1.0)),
+        lambda t, a, b: (a.max(dim=0).values * b).sum() + t.where(a > 0, a, t.exp(a) - 1.0).sum()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_gradients_agree_with_dynamic_backward(name):
+    torch = _dynamic()
+    a0, b0 = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    build_static, build_dynamic = PAIRED[name]
+    a = tf.placeholder(tf.float64, [None, 3], name="a")
+    b = tf.Variable(b0, name="b")
+    y = build_static(a, b)
+    grads = tf.gradients(y, [a, b])
+    with tf.Session() as sess:
+        sess.run(b.initializer)
+        static_y, static_grads = sess.run([y, grads], {a: a0})
+
+    ta = torch.tensor(a0, requires_grad=True)
+    tb = torch.tensor(b0, requires_grad=True)
+    dynamic_y = build_dynamic(torch, ta, tb)
+    dynamic_y.backward()
+    assert float(dynamic_y.item()) == pytest.approx(float(static_y), abs=1e-12)
+    np.testing.assert_allclose(static_grads[0], ta.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(static_grads[1], tb.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_training_agrees_with_dynamic_mode():
+    torch = _dynamic()
     xs = rng.standard_normal((4, 3))
     w0, b0 = rng.standard_normal((3, 2)), rng.standard_normal(2)
     labels = np.eye(2)[[0, 1, 1, 0]]
+    steps, lr = 5, 0.5
 
     x = tf.placeholder(tf.float64, [None, 3], name="x")
     w, b = tf.Variable(w0, name="w"), tf.Variable(b0, name="b")
     logits = tf.matmul(tf.sigmoid(x), w) + b
     loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
     loss = loss + tf.reduce_sum(tf.square(w)) * 0.1
-    grads = tf.gradients(loss, [w, b])
+    train_op = tf.train.GradientDescentOptimizer(lr).minimize(loss)
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
-        static_loss, static_grads = sess.run([loss, grads], {x: xs})
+        static_losses = [sess.run([train_op, loss], {x: xs})[1] for _ in range(steps)]
+        static_w, static_b = sess.run([w, b])
 
     tw = torch.tensor(w0, requires_grad=True)
     tb = torch.tensor(b0, requires_grad=True)
-    tlogits = torch.matmul(torch.sigmoid(torch.tensor(xs)), tw) + tb
-    log_p = torch.log_softmax(tlogits, dim=1)
-    dynamic_loss = -(torch.tensor(labels) * log_p).sum(dim=1).mean() + (tw * tw).sum() * 0.1
-    dynamic_loss.backward()
-    assert float(dynamic_loss.item()) == pytest.approx(float(static_loss), abs=1e-12)
-    np.testing.assert_allclose(static_grads[0], tw.grad.numpy(), atol=1e-12)
-    np.testing.assert_allclose(static_grads[1], tb.grad.numpy(), atol=1e-12)
+    optimizer = torch.optim.SGD([tw, tb], lr=lr)
+    dynamic_losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        tlogits = torch.matmul(torch.sigmoid(torch.tensor(xs)), tw) + tb
+        log_p = torch.log_softmax(tlogits, dim=1)
+        value = -(torch.tensor(labels) * log_p).sum(dim=1).mean() + (tw * tw).sum() * 0.1
+        value.backward()
+        optimizer.step()
+        dynamic_losses.append(value.item())
+    np.testing.assert_allclose(static_losses, dynamic_losses, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(static_w, tw.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(static_b, tb.detach().numpy(), rtol=0, atol=1e-12)
