@@ -105,8 +105,12 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
         >>> apply("mul", torch.ones(2), 3.0).tolist()
         [3.0, 3.0]
     """
-    if isinstance(op, str):
-        op = get(op)
+    return apply_packed(get(op) if isinstance(op, str) else op, args, attrs, label)
+
+
+def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
+                 label: str | None = None) -> Any:
+    """:func:`apply` with the arguments already packed (the path ``runtime.F`` calls take)."""
     arrays, requires, common = _unwrap(args)
     result = _run(op, arrays, attrs, common)
     if op.view and isinstance(args[0], Tensor):

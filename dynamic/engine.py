@@ -84,10 +84,10 @@ def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
 
 def _fit(grad: Any, like: Any) -> Any:
     """The rule's gradient in the input's shape (undo broadcasting) and dtype."""
-    shape = like.shape
-    if tuple(grad.shape) != tuple(shape):
+    raw = like._array if hasattr(like, "_array") else like
+    if grad._array.shape != tuple(raw.shape):
         grad = F.sum_to(grad, like)
-    want = like.dtype if not hasattr(like, "_array") else like._array.dtype
+    want = raw.dtype
     if grad._array.dtype != want:
         grad = F.cast(grad, dtype=dt.as_dtype(want))
     return grad

@@ -305,7 +305,7 @@ class Tensor(TensorMath, TensorShape):
     @staticmethod
     def __tapeflow_apply__(op: Any, args: Any, attrs: dict[str, Any]) -> Any:
         # runtime.F calls inside gradient rules land here: rules compute on Tensors
-        return dispatch.apply(op, *args, **attrs)
+        return dispatch.apply_packed(op, args, attrs)
 
     # ---- devices and dtypes -----------------------------------------------------------------
 

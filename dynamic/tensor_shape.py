@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime import composites
+from ..runtime import array_module, composites
 from ..runtime.ops_shape import encode_index
 from .dispatch import apply, apply_, check_inplace
 
@@ -200,7 +200,7 @@ class TensorShape:
             raise RuntimeError("assignment through an integer-tensor index is not recorded by "
                                "tapeflow's tape; use a boolean mask or index_assign instead")
         array = self._array  # type: ignore[attr-defined]
-        moved = np.moveaxis(array, axis, 0) if axis else array
+        moved = array_module(array).moveaxis(array, axis, 0) if axis else array
         moved[indices._array] = value._array if _is_tensor(value) else value
         self._vc[0] += 1  # type: ignore[attr-defined]
 

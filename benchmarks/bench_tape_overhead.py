@@ -1,0 +1,137 @@
+"""What the tape costs: µs per recorded op, on a chain of 10,000 tiny ops, forward + backward.
+
+The chain cycles through ``y = y * 2``, ``y = exp(y)``, ``y = log(y)``, ``y = y * 0.5`` on a
+4-element float32 tensor (so the values stay near 1 and the gradient stays 1: nothing
+vanishes or overflows), then calls ``backward()``. The same arithmetic runs three ways:
+
+* ``tapeflow.dynamic``: every op records a node, backward walks the tape;
+* ``numpy``: the same forward values and the same gradient, by hand, with no tape;
+* ``torch`` (PyTorch eager, only when it is installed).
+
+Prints the median of several repeats for each, in µs per op (forward + backward, divided by
+the number of ops), and the ratios measured in this one run (the machines are shared and
+noisy, so the ratios are the numbers to quote).
+
+Run: ``.venv/bin/python benchmarks/bench_tape_overhead.py [--ops 10000] [--repeats 7]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tapeflow.dynamic as tft
+
+
+def chain_framework(module: Any, ops: int) -> Callable[[], float]:
+    """One forward + backward pass of the chain in a PyTorch-like module."""
+
+    def run() -> float:
+        x = module.ones(4, requires_grad=True)
+        y = x
+        for i in range(ops):
+            kind = i % 4
+            if kind == 0:
+                y = y * 2.0
+            elif kind == 1:
+                y = y.exp()
+            elif kind == 2:
+                y = y.log()
+            else:
+                y = y * 0.5
+        y.sum().backward()
+        return float(x.grad[0])
+
+    return run
+
+
+def chain_numpy(ops: int) -> Callable[[], float]:
+    """The same values and gradient with numpy and no tape (what backward needs, kept by hand)."""
+
+    def run() -> float:
+        y = np.ones(4, dtype=np.float32)
+        saved: list[np.ndarray | None] = []
+        for i in range(ops):
+            kind = i % 4
+            if kind == 0:
+                y = y * np.float32(2.0)
+                saved.append(None)
+            elif kind == 1:
+                y = np.exp(y)
+                saved.append(y)  # exp keeps its output
+            elif kind == 2:
+                saved.append(y)  # log keeps its input
+                y = np.log(y)
+            else:
+                y = y * np.float32(0.5)
+                saved.append(None)
+        g = np.ones(4, dtype=np.float32)
+        for i in range(ops - 1, -1, -1):
+            kind = i % 4
+            if kind == 0:
+                g = g * np.float32(2.0)  # d(2y) = 2g
+            elif kind == 1:
+                g = g * saved[i]  # d exp(y) = g exp(y)
+            elif kind == 2:
+                g = g / saved[i]  # d log(y) = g / y
+            else:
+                g = g * np.float32(0.5)
+        return float(g[0])
+
+    return run
+
+
+def median_us_per_op(fn: Callable[[], float], ops: int, repeats: int) -> tuple[float, float]:
+    fn()  # warm up (imports, caches)
+    times = []
+    value = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / ops * 1e6, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ops", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    results: dict[str, float] = {}
+    values: dict[str, float] = {}
+    results["tapeflow.dynamic"], values["tapeflow.dynamic"] = median_us_per_op(
+        chain_framework(tft, args.ops), args.ops, args.repeats)
+    results["numpy (no tape)"], values["numpy (no tape)"] = median_us_per_op(
+        chain_numpy(args.ops), args.ops, args.repeats)
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(1)
+        results["torch eager"], values["torch eager"] = median_us_per_op(
+            chain_framework(torch, args.ops), args.ops, args.repeats)
+
+    print(f"chain of {args.ops} tiny ops (mul, exp, log, mul on 4 floats), forward + backward, "
+          f"median of {args.repeats} repeats")
+    print(f"{'':20s} {'us/op':>8s}   dx[0]")
+    for name, us in results.items():
+        print(f"{name:20s} {us:8.2f}   {values[name]:.6f}")
+    ours = results["tapeflow.dynamic"]
+    print(f"tapeflow / numpy   = {ours / results['numpy (no tape)']:.2f}x")
+    if "torch eager" in results:
+        print(f"tapeflow / torch   = {ours / results['torch eager']:.2f}x")
+    else:
+        print("torch not installed: no PyTorch comparison")
+    spread = max(values.values()) - min(values.values())
+    print(f"gradients agree to {spread:.2e}")
+
+
+if __name__ == "__main__":
+    main()
