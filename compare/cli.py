@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from .workloads import DEFAULT_STEPS, WORKLOADS
 
@@ -86,9 +85,9 @@ def _progress_factory(enabled: bool):
 def _select_device(device: str | None) -> None:
     from ..runtime import canonical_device, xp_for
 
-    if device is not None:
-        os.environ["TAPEFLOW_DEVICE"] = device
     xp_for(canonical_device(device))  # a clear error now, not mid-run
+    if device is not None:  # both front ends default to it (main() restores it afterwards)
+        os.environ["TAPEFLOW_DEVICE"] = device
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -154,6 +153,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    saved_device = os.environ.get("TAPEFLOW_DEVICE")
     try:
         args = parser.parse_args(argv)
         handler = {"compare": cmd_compare, "train": cmd_train, "graph": cmd_graph}[args.command]
@@ -168,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tapeflow: {exc}", file=sys.stderr)
             return 2
         raise
+    finally:
+        if saved_device is None:
+            os.environ.pop("TAPEFLOW_DEVICE", None)
+        else:
+            os.environ["TAPEFLOW_DEVICE"] = saved_device
 
 
 if __name__ == "__main__":
