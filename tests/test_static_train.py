@@ -163,3 +163,33 @@ def test_tf1_style_xor_trains_to_the_right_predictions():
         assert sess.compile_count == 4  # init, loss, train step + loss, prediction
     assert last < first / 10
     np.testing.assert_array_equal(predicted, [0, 1, 1, 0])
+
+
+def test_tf1_softmax_regression_tutorial_habits():
+    # the shape of the TF1 "MNIST for beginners" program, on a small synthetic task
+    data_rng = np.random.default_rng(0)
+    features = data_rng.standard_normal((120, 6)).astype(np.float32)
+    onehot = np.eye(3, dtype=np.float32)[np.argmax(features @ data_rng.standard_normal((6, 3)), 1)]
+
+    x = tf.placeholder("float", [None, 6])
+    y_ = tf.placeholder("float", [None, 3])
+    W = tf.Variable(tf.truncated_normal([6, 3], stddev=0.1, seed=1))
+    b = tf.Variable(tf.constant(0.1, shape=[3]))
+    y = tf.nn.softmax(tf.matmul(x, W) + b)
+    cross_entropy = tf.reduce_mean(-tf.reduce_sum(y_ * tf.log(y), reduction_indices=[1]))
+    train_step = tf.train.GradientDescentOptimizer(0.5).minimize(cross_entropy)
+    correct_prediction = tf.equal(tf.argmax(y, 1), tf.argmax(y_, 1))
+    accuracy = tf.reduce_mean(tf.cast(correct_prediction, "float"))
+
+    sess = tf.InteractiveSession()
+    try:
+        tf.global_variables_initializer().run()
+        before = accuracy.eval(feed_dict={x: features, y_: onehot})
+        for i in range(200):
+            batch = slice((i * 20) % 120, (i * 20) % 120 + 20)
+            train_step.run(feed_dict={x: features[batch], y_: onehot[batch]})
+        after = accuracy.eval(feed_dict={x: features, y_: onehot})
+    finally:
+        sess.close()
+    assert tf.get_default_session() is None
+    assert after > 0.9 and after > before
