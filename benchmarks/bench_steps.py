@@ -46,8 +46,14 @@ def make_data(spec: dict, dtype=np.float64):
     b, t, d, h = spec["batch"], spec["steps"], spec["features"], spec["hidden"]
     bound = 1.0 / np.sqrt(h)
     u = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
-    weights = {"w_ih": u(d, h), "w_hh": u(h, h), "b_ih": u(h), "b_hh": u(h),
-               "w_out": u(h, CLASSES), "b_out": u(CLASSES)}
+    weights = {
+        "w_ih": u(d, h),
+        "w_hh": u(h, h),
+        "b_ih": u(h),
+        "b_hh": u(h),
+        "w_out": u(h, CLASSES),
+        "b_out": u(CLASSES),
+    }
     x = rng.standard_normal((b, t, d)).astype(dtype)
     labels = rng.integers(0, CLASSES, size=b)
     return weights, (x, labels)
@@ -55,17 +61,21 @@ def make_data(spec: dict, dtype=np.float64):
 
 # ---- step factories: name -> (weights, spec) -> step(*batch) -> loss ------------------
 
+
 def numpy_step(variant: str):
     def factory(weights, spec):
         import numpy_reference as ref
 
         lr = LR[spec["kind"]]
         if spec["kind"] == "xor":
-            return ref.xor_plain(weights, lr) if variant == "plain" else ref.xor_prealloc(weights, lr)
+            return (
+                ref.xor_plain(weights, lr) if variant == "plain" else ref.xor_prealloc(weights, lr)
+            )
         if variant == "plain":
             return ref.rnn_plain(weights, lr)
-        return ref.rnn_prealloc(weights, lr, spec["batch"], spec["steps"],
-                                hoisted=variant == "hoisted")
+        return ref.rnn_prealloc(
+            weights, lr, spec["batch"], spec["steps"], hoisted=variant == "hoisted"
+        )
 
     return factory
 
@@ -134,9 +144,15 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int) -> d
     step(*batch)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"median_us": statistics.median(medians) * 1e6, "min_us": min(medians) * 1e6,
-            "max_us": max(medians) * 1e6, "repeats": repeats, "first_step_ms": first_step * 1e3,
-            "peak_step_bytes": peak, "first_loss": float(first_loss)}
+    return {
+        "median_us": statistics.median(medians) * 1e6,
+        "min_us": min(medians) * 1e6,
+        "max_us": max(medians) * 1e6,
+        "repeats": repeats,
+        "first_step_ms": first_step * 1e3,
+        "peak_step_bytes": peak,
+        "first_loss": float(first_loss),
+    }
 
 
 def run_in_process(workload: str, config: str, repeats: int, steps: int) -> dict:
@@ -167,8 +183,10 @@ def main() -> int:
             repeats = 5 if (args.quick or large) else 7
             steps = (3 if large else 20) if args.quick else (5 if large else 50)
             results[workload][config] = run_in_process(workload, config, repeats, steps)
-            print(f"  {workload:<10} {config:<17} {_brief(results[workload][config])}",
-                  file=sys.stderr)
+            print(
+                f"  {workload:<10} {config:<17} {_brief(results[workload][config])}",
+                file=sys.stderr,
+            )
     print(markdown(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))
@@ -183,18 +201,25 @@ def _brief(r: dict) -> str:
 
 
 def markdown(results: dict[str, dict[str, dict]]) -> str:
-    lines = ["| workload | config | median µs/step | min–max µs | ratio to numpy-prealloc | "
-             "first step ms | peak step bytes |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| workload | config | median µs/step | min–max µs | ratio to numpy-prealloc | "
+        "first step ms | peak step bytes |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for workload, configs in results.items():
         base = configs.get("numpy-prealloc", {}).get("median_us")
         for config, r in configs.items():
             if "median_us" not in r:
-                lines.append(f"| {workload} | {config} | {r.get('skipped') or r.get('error')} | | | | |")
+                lines.append(
+                    f"| {workload} | {config} | {r.get('skipped') or r.get('error')} | | | | |"
+                )
                 continue
             ratio = f"{r['median_us'] / base:.2f}x" if base else "-"
-            lines.append(f"| {workload} | {config} | {r['median_us']:.0f} | "
-                         f"{r['min_us']:.0f}–{r['max_us']:.0f} | {ratio} | "
-                         f"{r['first_step_ms']:.1f} | {r['peak_step_bytes']} |")
+            lines.append(
+                f"| {workload} | {config} | {r['median_us']:.0f} | "
+                f"{r['min_us']:.0f}–{r['max_us']:.0f} | {ratio} | "
+                f"{r['first_step_ms']:.1f} | {r['peak_step_bytes']} |"
+            )
     return "\n".join(lines)
 
 

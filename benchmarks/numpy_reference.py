@@ -117,7 +117,9 @@ def rnn_plain(w: dict[str, np.ndarray], lr: float):
     return step
 
 
-def rnn_prealloc(w: dict[str, np.ndarray], lr: float, batch: int, steps: int, hoisted: bool = False):
+def rnn_prealloc(
+    w: dict[str, np.ndarray], lr: float, batch: int, steps: int, hoisted: bool = False
+):
     """The RNN step with every buffer allocated once; ``hoisted`` merges the per-step GEMMs
     that share an operand into one GEMM each (input projection, weight gradients)."""
     p = {k: v.copy() for k, v in w.items()}
@@ -136,8 +138,11 @@ def rnn_prealloc(w: dict[str, np.ndarray], lr: float, batch: int, steps: int, ho
     def step(x: np.ndarray, labels: np.ndarray) -> float:
         xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, D)
         if hoisted:  # one GEMM for every step's input projection
-            np.matmul(xt.reshape(steps * batch, features), p["w_ih"],
-                      out=pre.reshape(steps * batch, hidden))
+            np.matmul(
+                xt.reshape(steps * batch, features),
+                p["w_ih"],
+                out=pre.reshape(steps * batch, hidden),
+            )
         for t in range(steps):
             if not hoisted:
                 np.matmul(xt[t], p["w_ih"], out=pre[t])

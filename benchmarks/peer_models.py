@@ -48,10 +48,16 @@ def tf1_session(weights: dict[str, np.ndarray], spec: dict, lr: float):
             y = tf.placeholder(tf.int64, (spec["batch"],))
             state = tf.zeros((spec["batch"], spec["hidden"]), tf.float64)
             for t in range(spec["steps"]):
-                state = tf.tanh(tf.matmul(x[:, t, :], v["w_ih"]) + v["b_ih"]
-                                + tf.matmul(state, v["w_hh"]) + v["b_hh"])
+                state = tf.tanh(
+                    tf.matmul(x[:, t, :], v["w_ih"])
+                    + v["b_ih"]
+                    + tf.matmul(state, v["w_hh"])
+                    + v["b_hh"]
+                )
             logits = tf.matmul(state, v["w_out"]) + v["b_out"]
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
         train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
         init = tf.global_variables_initializer()
     sess = tf.Session(graph=graph)

@@ -15,17 +15,26 @@ def static_step(weights: dict[str, np.ndarray], spec: dict, lr: float, **session
             x = tf.placeholder(tf.float64, shape=(None, 2), name="x")
             y = tf.placeholder(tf.float64, shape=(None, 2), name="y")
             hidden = tf.sigmoid(tf.matmul(x, v["w1"]) + v["b1"])
-            loss = tf.losses.mean_squared_error(labels=y, predictions=tf.matmul(hidden, v["w2"]) + v["b2"])
+            loss = tf.losses.mean_squared_error(
+                labels=y, predictions=tf.matmul(hidden, v["w2"]) + v["b2"]
+            )
         else:
-            x = tf.placeholder(tf.float64, shape=(spec["batch"], spec["steps"], spec["features"]), name="x")
+            x = tf.placeholder(
+                tf.float64, shape=(spec["batch"], spec["steps"], spec["features"]), name="x"
+            )
             y = tf.placeholder(tf.int64, shape=(spec["batch"],), name="labels")
             state = tf.zeros((spec["batch"], spec["hidden"]), dtype=tf.float64)
             for t in range(spec["steps"]):
-                state = tf.tanh(tf.matmul(x[:, t, :], v["w_ih"]) + v["b_ih"]
-                                + tf.matmul(state, v["w_hh"]) + v["b_hh"])
+                state = tf.tanh(
+                    tf.matmul(x[:, t, :], v["w_ih"])
+                    + v["b_ih"]
+                    + tf.matmul(state, v["w_hh"])
+                    + v["b_hh"]
+                )
             logits = tf.matmul(state, v["w_out"]) + v["b_out"]
             loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
         train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
         init = tf.global_variables_initializer()
     sess = tf.Session(graph=graph, **session_options)

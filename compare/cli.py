@@ -21,25 +21,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tapeflow", description=(
-        "One model, two graphs: run the same workloads as a static (TF1-style) graph and "
-        "as dynamic (PyTorch-style) eager code, and compare build cost, step time, memory "
-        "and the graphs themselves."))
+    parser = _Parser(
+        prog="tapeflow",
+        description=(
+            "One model, two graphs: run the same workloads as a static (TF1-style) graph and "
+            "as dynamic (PyTorch-style) eager code, and compare build cost, step time, memory "
+            "and the graphs themselves."
+        ),
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    compare = sub.add_parser("compare", help="train every mode of a workload side by side",
-                             description="Train every mode from the same weights on the same "
-                                         "batches; print a table; check that losses agree.")
+    compare = sub.add_parser(
+        "compare",
+        help="train every mode of a workload side by side",
+        description="Train every mode from the same weights on the same "
+        "batches; print a table; check that losses agree.",
+    )
     compare.add_argument("workload", choices=[*WORKLOADS, "all"], help="xor, rnn or all")
     _common(compare)
-    compare.add_argument("--out", type=Path, default=None,
-                         help="write results.json (and the SVGs and report) into this folder")
+    compare.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write results.json (and the SVGs and report) into this folder",
+    )
 
     train = sub.add_parser("train", help="train one workload in one mode")
     train.add_argument("workload", choices=list(WORKLOADS))
-    train.add_argument("--mode", required=True, help="static or dynamic (rnn: also "
-                                                     "static-padded, static-bucketed)")
+    train.add_argument(
+        "--mode", required=True, help="static or dynamic (rnn: also static-padded, static-bucketed)"
+    )
     _common(train)
 
     graph = sub.add_parser("graph", help="render a workload's graph to SVG")
@@ -54,11 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=_positive_int, default=None,
-                        help="training steps per mode (default: xor 1000, rnn 152 = 2 epochs)")
+    parser.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="training steps per mode (default: xor 1000, rnn 152 = 2 epochs)",
+    )
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
-                        help="cpu (numpy) or gpu (cupy); default: $TAPEFLOW_DEVICE or cpu")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "gpu"],
+        default=None,
+        help="cpu (numpy) or gpu (cupy); default: $TAPEFLOW_DEVICE or cpu",
+    )
     parser.add_argument("--seed", type=int, default=0, help="one seed for weights and data")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
@@ -78,8 +98,14 @@ def _progress_factory(enabled: bool):
         return None
     from tqdm import tqdm
 
-    return lambda label, total: tqdm(total=total, desc=f"{label:<22}", unit="step", leave=False,
-                                     file=sys.stderr, dynamic_ncols=True)
+    return lambda label, total: tqdm(
+        total=total,
+        desc=f"{label:<22}",
+        unit="step",
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 def _select_device(device: str | None) -> None:
@@ -107,16 +133,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         results.append(result)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        payload = {"tapeflow_results_version": 1, "dtype": args.dtype, "seed": args.seed,
-                   "device": args.device or os.environ.get("TAPEFLOW_DEVICE", "cpu"),
-                   "workloads": {r.workload: r.to_json() for r in results}}
+        payload = {
+            "tapeflow_results_version": 1,
+            "dtype": args.dtype,
+            "seed": args.seed,
+            "device": args.device or os.environ.get("TAPEFLOW_DEVICE", "cpu"),
+            "workloads": {r.workload: r.to_json() for r in results},
+        }
         (args.out / "results.json").write_text(json.dumps(payload, indent=1))
         written = report.write_outputs(args.out, results, args)
         print(f"wrote {args.out / 'results.json'}" + "".join(f"\nwrote {p}" for p in written))
     disagree = [r.workload for r in results if not r.agrees]
     if disagree:
-        print(f"DISAGREEMENT: losses differ beyond tolerance in {', '.join(disagree)}",
-              file=sys.stderr)
+        print(
+            f"DISAGREEMENT: losses differ beyond tolerance in {', '.join(disagree)}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -131,13 +163,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.mode == "static" and "static" not in modes:
         args.mode = "static-padded"
     if args.mode not in modes:
-        raise UsageError(f"tapeflow train: workload {args.workload} has no mode {args.mode!r}; "
-                         f"choose from {', '.join(modes)}")
+        raise UsageError(
+            f"tapeflow train: workload {args.workload} has no mode {args.mode!r}; "
+            f"choose from {', '.join(modes)}"
+        )
     workload.modes = [modes[args.mode]]
     workload.reference = args.mode
     steps = args.steps or DEFAULT_STEPS[args.workload]
-    result = run_workload(workload, steps, args.dtype,
-                          _progress_factory(not args.no_progress and sys.stderr.isatty()))
+    result = run_workload(
+        workload, steps, args.dtype, _progress_factory(not args.no_progress and sys.stderr.isatty())
+    )
     print(report.table(result))
     return 0
 
@@ -145,8 +180,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import report
 
-    path = report.render_workload_graph(args.workload, args.mode, args.backward, args.memory,
-                                        args.output, args.dtype, args.seed)
+    path = report.render_workload_graph(
+        args.workload, args.mode, args.backward, args.memory, args.output, args.dtype, args.seed
+    )
     print(f"wrote {path}")
     return 0
 

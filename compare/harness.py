@@ -71,17 +71,23 @@ class WorkloadResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "workload": self.workload, "dtype": self.dtype, "steps": self.steps,
+            "workload": self.workload,
+            "dtype": self.dtype,
+            "steps": self.steps,
             "info": self.info,
             "modes": {r.mode: r.summary() for r in self.results},
             "losses": {r.mode: r.losses for r in self.results},
-            "agreement": {"max_relative_loss_difference": self.agreement,
-                          "tolerance": self.tolerance, "agree": self.agrees},
+            "agreement": {
+                "max_relative_loss_difference": self.agreement,
+                "tolerance": self.tolerance,
+                "agree": self.agrees,
+            },
         }
 
 
-def run_mode(workload: Workload, mode: Mode, steps: int,
-             progress: Callable[[int], None] | None = None) -> ModeResult:
+def run_mode(
+    workload: Workload, mode: Mode, steps: int, progress: Callable[[int], None] | None = None
+) -> ModeResult:
     batches = workload.batches
     args_of = workload.step_args
 
@@ -107,19 +113,32 @@ def run_mode(workload: Workload, mode: Mode, steps: int,
     step_peak, _ = peak_bytes(lambda: trainer.step(*args_of(batches[steps % len(batches)])))
     stats = introspect.stats(mode, trainer, workload)
     if len(batches) > 1 and len(step_seconds) >= len(batches):  # the last full epoch
-        stats["epoch_seconds"] = sum(step_seconds[-len(batches):])
+        stats["epoch_seconds"] = sum(step_seconds[-len(batches) :])
     correct = total = 0
     for batch in batches:
         predicted = np.asarray(trainer.predict(args_of(batch)[0]))
         labels = workload.labels_of(batch)
         correct += int((predicted == labels).sum())
         total += len(labels)
-    return ModeResult(mode.name, mode.style, [float(v) for v in losses], build_seconds,
-                      step_seconds, first_peak, step_peak, correct / total, stats)
+    return ModeResult(
+        mode.name,
+        mode.style,
+        [float(v) for v in losses],
+        build_seconds,
+        step_seconds,
+        first_peak,
+        step_peak,
+        correct / total,
+        stats,
+    )
 
 
-def run_workload(workload: Workload, steps: int, dtype: str,
-                 progress_factory: Callable[[str, int], Any] | None = None) -> WorkloadResult:
+def run_workload(
+    workload: Workload,
+    steps: int,
+    dtype: str,
+    progress_factory: Callable[[str, int], Any] | None = None,
+) -> WorkloadResult:
     results = []
     for mode in workload.modes:
         bar = progress_factory(f"{workload.name} {mode.name}", steps) if progress_factory else None
@@ -129,10 +148,14 @@ def run_workload(workload: Workload, steps: int, dtype: str,
             if bar:
                 bar.close()
     reference = next(r for r in results if r.mode == workload.reference)
-    agreement = {r.mode: max_relative_difference(r.losses, reference.losses)
-                 for r in results if r is not reference}
-    return WorkloadResult(workload.name, dtype, steps, results, agreement, TOLERANCE[dtype],
-                          dict(workload.info))
+    agreement = {
+        r.mode: max_relative_difference(r.losses, reference.losses)
+        for r in results
+        if r is not reference
+    }
+    return WorkloadResult(
+        workload.name, dtype, steps, results, agreement, TOLERANCE[dtype], dict(workload.info)
+    )
 
 
 def max_relative_difference(a: list[float], b: list[float]) -> float:

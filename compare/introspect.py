@@ -39,11 +39,14 @@ def static_stats(trainer: Any, workload: Workload) -> dict[str, Any]:
     compiled_before = trainer.sess.compile_count
     plan = trainer.sess.plan(fetches, feed)
     return {
-        "forward_nodes": roles["forward"], "backward_nodes": roles["backward"],
+        "forward_nodes": roles["forward"],
+        "backward_nodes": roles["backward"],
         "update_nodes": roles["update"],
         "compilations": compiled_before,
-        "arena_bytes": plan.arena_bytes, "lower_bound_bytes": plan.lower_bound_bytes,
-        "naive_bytes": plan.naive_bytes, "planned_steps": len(plan.steps),
+        "arena_bytes": plan.arena_bytes,
+        "lower_bound_bytes": plan.lower_bound_bytes,
+        "naive_bytes": plan.naive_bytes,
+        "planned_steps": len(plan.steps),
     }
 
 
@@ -88,5 +91,8 @@ def dynamic_stats(trainer: Any, workload: Workload) -> dict[str, Any]:
             x, y = torch.from_numpy(args[0].tokens), torch.from_numpy(args[0].labels)
         loss = trainer.loss_fn(trainer.model(x), y)
         sizes.append(tape_size(loss))
-    return {"tape_nodes_per_step": round(sum(sizes) / len(sizes), 1),
-            "tape_nodes_min": min(sizes), "tape_nodes_max": max(sizes)}
+    return {
+        "tape_nodes_per_step": round(sum(sizes) / len(sizes), 1),
+        "tape_nodes_min": min(sizes),
+        "tape_nodes_max": max(sizes),
+    }

@@ -18,8 +18,9 @@ from .data import Batch, bucket_length
 
 
 class RnnStatic:
-    def __init__(self, weights: dict[str, np.ndarray], lr: float, dtype: str,
-                 lengths: tuple[int, ...]) -> None:
+    def __init__(
+        self, weights: dict[str, np.ndarray], lr: float, dtype: str, lengths: tuple[int, ...]
+    ) -> None:
         self.lengths = tuple(sorted(lengths))
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -45,17 +46,28 @@ class RnnStatic:
             inputs = tf.nn.embedding_lookup(self.embedding, tokens)  # (B, T, D)
             state = tf.zeros_like(tf.matmul(inputs[:, 0, :], self.w_ih))  # (B, H)
             for t in range(steps):
-                new_state = tf.tanh(tf.matmul(inputs[:, t, :], self.w_ih) + self.b_ih
-                                    + tf.matmul(state, self.w_hh) + self.b_hh)
-                keep = mask[:, t:t + 1]  # 1 for a real word, 0 for padding
+                new_state = tf.tanh(
+                    tf.matmul(inputs[:, t, :], self.w_ih)
+                    + self.b_ih
+                    + tf.matmul(state, self.w_hh)
+                    + self.b_hh
+                )
+                keep = mask[:, t : t + 1]  # 1 for a real word, 0 for padding
                 state = keep * new_state + (1 - keep) * state
 
             logits = tf.matmul(state, self.w_out) + self.b_out
             loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            )
             train_op = self.optimizer.minimize(loss)
-        return {"tokens": tokens, "mask": mask, "labels": labels, "loss": loss,
-                "train": train_op, "prediction": tf.argmax(logits, 1)}
+        return {
+            "tokens": tokens,
+            "mask": mask,
+            "labels": labels,
+            "loss": loss,
+            "train": train_op,
+            "prediction": tf.argmax(logits, 1),
+        }
 
     def graph_length(self, batch: Batch) -> int:
         return bucket_length(batch.max_length, self.lengths)
@@ -64,8 +76,11 @@ class RnnStatic:
         length = self.graph_length(batch)
         graph = self.unrolled[length]
         padded = batch.padded_to(length)
-        feed = {graph["tokens"]: padded.tokens, graph["mask"]: padded.mask(graph["mask"].dtype.np),
-                graph["labels"]: batch.labels}
+        feed = {
+            graph["tokens"]: padded.tokens,
+            graph["mask"]: padded.mask(graph["mask"].dtype.np),
+            graph["labels"]: batch.labels,
+        }
         return graph, feed
 
     def step(self, batch: Batch) -> float:

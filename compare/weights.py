@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime import Generator, dtypes as dt
+from ..runtime import Generator
+from ..runtime import dtypes as dt
 
 
 def _uniform(gen: Generator, shape: tuple[int, ...], fan_in: int, dtype: dt.DType) -> np.ndarray:
@@ -29,8 +30,9 @@ def xor_weights(seed: int, dtype: str = "float64", hidden: int = 5) -> dict[str,
     }
 
 
-def rnn_weights(seed: int, dtype: str, vocab: int, embed: int, hidden: int,
-                classes: int = 2) -> dict[str, np.ndarray]:
+def rnn_weights(
+    seed: int, dtype: str, vocab: int, embed: int, hidden: int, classes: int = 2
+) -> dict[str, np.ndarray]:
     d = dt.as_dtype(dtype)
     gen = Generator(seed)
     return {

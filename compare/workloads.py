@@ -64,8 +64,15 @@ def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
 RNN_BUCKETS = (10, 20, 30, 40)
 
 
-def rnn(dtype: str, seed: int, lr: float = 0.1, batch_size: int = 16, embed: int = 16,
-        hidden: int = 32, batches_per_length: int = 2) -> Workload:
+def rnn(
+    dtype: str,
+    seed: int,
+    lr: float = 0.1,
+    batch_size: int = 16,
+    embed: int = 16,
+    hidden: int = 32,
+    batches_per_length: int = 2,
+) -> Workload:
     from .rnn_dynamic import RnnDynamic
     from .rnn_static import RnnStatic
 
@@ -76,20 +83,38 @@ def rnn(dtype: str, seed: int, lr: float = 0.1, batch_size: int = 16, embed: int
         name="rnn",
         batches=batches,
         modes=[
-            Mode("dynamic", "dynamic", lambda: RnnDynamic(weights, lr, dtype), RnnDynamic,
-                 graph_length=lambda b: b.max_length),
-            Mode("static-padded", "static",
-                 lambda: RnnStatic(weights, lr, dtype, (task.max_len,)), RnnStatic,
-                 graph_length=lambda b: task.max_len),
-            Mode("static-bucketed", "static",
-                 lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS), RnnStatic,
-                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS)),
+            Mode(
+                "dynamic",
+                "dynamic",
+                lambda: RnnDynamic(weights, lr, dtype),
+                RnnDynamic,
+                graph_length=lambda b: b.max_length,
+            ),
+            Mode(
+                "static-padded",
+                "static",
+                lambda: RnnStatic(weights, lr, dtype, (task.max_len,)),
+                RnnStatic,
+                graph_length=lambda b: task.max_len,
+            ),
+            Mode(
+                "static-bucketed",
+                "static",
+                lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS),
+                RnnStatic,
+                graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS),
+            ),
         ],
         reference="dynamic",
-        info={"network": f"embedding {task.vocab_size}x{embed} -> Elman RNN (tanh) {hidden} "
-                         f"-> linear 2, softmax cross-entropy, SGD",
-              "batch_size": batch_size, "lengths": f"{task.min_len}..{task.max_len}",
-              "buckets": list(RNN_BUCKETS), "lr": lr, "batches_per_epoch": len(batches)},
+        info={
+            "network": f"embedding {task.vocab_size}x{embed} -> Elman RNN (tanh) {hidden} "
+            f"-> linear 2, softmax cross-entropy, SGD",
+            "batch_size": batch_size,
+            "lengths": f"{task.min_len}..{task.max_len}",
+            "buckets": list(RNN_BUCKETS),
+            "lr": lr,
+            "batches_per_epoch": len(batches),
+        },
     )
 
 

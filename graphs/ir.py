@@ -70,8 +70,7 @@ class Node:
 
     def format(self) -> str:
         args = ", ".join(f"%{i}" for i in self.inputs)
-        attrs = ", ".join(f"{k}={_short(v)}" for k, v in self.attrs.items()
-                          if k != "generator")
+        attrs = ", ".join(f"{k}={_short(v)}" for k, v in self.attrs.items() if k != "generator")
         head = f"%{self.id}: {self.dtype.name}{format_shape(self.shape)}"
         if self.kind == "call":
             body = f"{self.op}({args}{', ' if args and attrs else ''}{attrs})"
@@ -178,7 +177,9 @@ def verify(graph: Graph) -> None:
         if n.kind == "call":
             op = get_op(n.op)
             if op.arity is not None and len(n.inputs) != op.arity:
-                raise IRError(f"node %{n.id}: op {n.op} takes {op.arity} inputs, has {len(n.inputs)}")
+                raise IRError(
+                    f"node %{n.id}: op {n.op} takes {op.arity} inputs, has {len(n.inputs)}"
+                )
         elif n.kind == "assign":
             if len(n.inputs) != 2 or graph[n.inputs[0]].kind != "variable":
                 raise IRError(f"node %{n.id}: assign takes (variable, value)")
@@ -198,8 +199,16 @@ def to_networkx(graph: Graph) -> Any:
 
     g = nx.DiGraph()
     for n in graph.nodes:
-        g.add_node(n.id, kind=n.kind, op=n.op, shape=n.shape, dtype=n.dtype.name,
-                   name=n.name, role=n.role, site=n.site)
+        g.add_node(
+            n.id,
+            kind=n.kind,
+            op=n.op,
+            shape=n.shape,
+            dtype=n.dtype.name,
+            name=n.name,
+            role=n.role,
+            site=n.site,
+        )
         for position, i in enumerate(n.inputs):
             g.add_edge(i, n.id, position=position)
     return g

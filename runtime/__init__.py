@@ -3,8 +3,7 @@
 Importing this package registers every op (one module per op family).
 """
 
-from . import dtypes
-from . import ops_elementwise, ops_nn, ops_reduce, ops_shape  # noqa: F401  (registers ops)
+from . import dtypes, ops_elementwise, ops_nn, ops_reduce, ops_shape  # noqa: F401  (registers ops)
 from .arena import ALIGNMENT, Arena, align
 from .backend import DeviceError, Generator, array_module, canonical_device, gpu_available, xp_for
 from .dtypes import DType, as_dtype, promote
@@ -13,8 +12,29 @@ from .ops_shape import decode_index, encode_index
 from .registry import REGISTRY, F, OpDef, OpNotFoundError, ShapeError, Spec, evaluate, get, register
 
 __all__ = [
-    "ALIGNMENT", "Arena", "DType", "DeviceError", "F", "Generator", "OpDef", "OpNotFoundError",
-    "REGISTRY", "ShapeError", "Spec", "align", "array_module", "as_dtype", "canonical_device",
-    "decode_index", "dtypes", "encode_index", "evaluate", "get", "gpu_available", "peak_bytes",
-    "promote", "register", "xp_for",
+    "ALIGNMENT",
+    "Arena",
+    "DType",
+    "DeviceError",
+    "F",
+    "Generator",
+    "OpDef",
+    "OpNotFoundError",
+    "REGISTRY",
+    "ShapeError",
+    "Spec",
+    "align",
+    "array_module",
+    "as_dtype",
+    "canonical_device",
+    "decode_index",
+    "dtypes",
+    "encode_index",
+    "evaluate",
+    "get",
+    "gpu_available",
+    "peak_bytes",
+    "promote",
+    "register",
+    "xp_for",
 ]

@@ -34,7 +34,7 @@ class Arena:
         self._raw = self.xp.empty(self.nbytes + ALIGNMENT, dtype=self.xp.uint8)
         address = self.base_address_of(self._raw)
         self._start = (-address) % ALIGNMENT
-        self.buffer = self._raw[self._start:self._start + self.nbytes]
+        self.buffer = self._raw[self._start : self._start + self.nbytes]
 
     @staticmethod
     def base_address_of(array: Any) -> int:
@@ -51,8 +51,10 @@ class Arena:
         dtype = dt.as_dtype(dtype)
         size = num_elements(shape) * dtype.itemsize
         if offset < 0 or offset + size > self.nbytes:
-            raise ValueError(f"arena view [{offset}, {offset + size}) is outside the arena of "
-                             f"{self.nbytes} bytes")
+            raise ValueError(
+                f"arena view [{offset}, {offset + size}) is outside the arena of "
+                f"{self.nbytes} bytes"
+            )
         if offset % min(ALIGNMENT, dtype.itemsize) and offset % dtype.itemsize:
             raise ValueError(f"offset {offset} is not aligned for {dtype.name}")
-        return self.buffer[offset:offset + size].view(dtype.np).reshape(tuple(shape))
+        return self.buffer[offset : offset + size].view(dtype.np).reshape(tuple(shape))

@@ -113,8 +113,9 @@ class Generator:
         host = self._rng.normal(mean, std, size=shape).astype(dtype.np)
         return to_device(host, self.device)
 
-    def truncated_normal(self, shape: tuple[int, ...], mean: float, std: float,
-                         dtype: dt.DType) -> Any:
+    def truncated_normal(
+        self, shape: tuple[int, ...], mean: float, std: float, dtype: dt.DType
+    ) -> Any:
         # Redraw values beyond two standard deviations, as TF1's truncated_normal does.
         values = self._rng.normal(0.0, 1.0, size=shape)
         bad = np.abs(values) > 2.0

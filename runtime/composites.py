@@ -56,8 +56,9 @@ def split_indices(size: int, split: int | list[int], axis: int) -> list[tuple[An
     else:
         sizes = [int(s) for s in split]
         if sum(sizes) != size:
-            raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, but the dimension "
-                             f"has size {size}")
+            raise ValueError(
+                f"split sizes {sizes} add up to {sum(sizes)}, but the dimension has size {size}"
+            )
     pieces, start = [], 0
     for s in sizes:
         pieces.append(_axis_index(axis, slice(start, start + s)))

@@ -85,16 +85,28 @@ _BY_NUMPY = {d.np: d for d in ALL}
 #: Aliases people type: PyTorch short names and TF1 strings.
 ALIASES: dict[str, DType] = {
     **{d.name: d for d in ALL},
-    "float": float32, "double": float64, "half": float16,
-    "long": int64, "int": int32, "short": int16, "char": int8, "byte": uint8,
+    "float": float32,
+    "double": float64,
+    "half": float16,
+    "long": int64,
+    "int": int32,
+    "short": int16,
+    "char": int8,
+    "byte": uint8,
     "bool_": bool_,
 }
 
 #: PyTorch's legacy tensor-type names and the dtype each one means.
 LEGACY_TENSOR_TYPES: dict[str, DType] = {
-    "FloatTensor": float32, "DoubleTensor": float64, "HalfTensor": float16,
-    "ByteTensor": uint8, "CharTensor": int8, "ShortTensor": int16,
-    "IntTensor": int32, "LongTensor": int64, "BoolTensor": bool_,
+    "FloatTensor": float32,
+    "DoubleTensor": float64,
+    "HalfTensor": float16,
+    "ByteTensor": uint8,
+    "CharTensor": int8,
+    "ShortTensor": int16,
+    "IntTensor": int32,
+    "LongTensor": int64,
+    "BoolTensor": bool_,
 }
 
 DEFAULT_FLOAT = float32

@@ -39,42 +39,91 @@ def _binary(name: str, ufunc: str, vjp: Any, result: str = "promote") -> None:
     def kernel(xp: Any, x: Any, y: Any, out: Any = None) -> Any:
         return getattr(xp, ufunc)(x, y, out=out)
 
-    register(name, kernel=kernel, infer=_binary_infer(name, result), vjp=vjp, arity=2,
-             inplace=result != "bool", promote="float" if result == "float" else "same",
-             doc=f"elementwise {ufunc}, numpy broadcasting")
+    register(
+        name,
+        kernel=kernel,
+        infer=_binary_infer(name, result),
+        vjp=vjp,
+        arity=2,
+        inplace=result != "bool",
+        promote="float" if result == "float" else "same",
+        doc=f"elementwise {ufunc}, numpy broadcasting",
+    )
 
 
 # d(x+y) = (g, g); d(x-y) = (g, -g); d(x*y) = (g*y, g*x); d(x/y) = (g/y, -g*x/y^2)
 _binary("add", "add", [lambda g, ans, x, y: g, lambda g, ans, x, y: g])
 _binary("sub", "subtract", [lambda g, ans, x, y: g, lambda g, ans, x, y: F.neg(g)])
 _binary("mul", "multiply", [lambda g, ans, x, y: F.mul(g, y), lambda g, ans, x, y: F.mul(g, x)])
-_binary("div", "true_divide",
-        [lambda g, ans, x, y: F.div(g, y), lambda g, ans, x, y: F.neg(F.div(F.mul(g, ans), y))],
-        result="float")
+_binary(
+    "div",
+    "true_divide",
+    [lambda g, ans, x, y: F.div(g, y), lambda g, ans, x, y: F.neg(F.div(F.mul(g, ans), y))],
+    result="float",
+)
 # d x^y = (g * y * x^(y-1), g * x^y * log x)
-_binary("pow", "power",
-        [lambda g, ans, x, y: F.mul(g, F.mul(y, F.pow(x, F.sub(y, 1)))),
-         lambda g, ans, x, y: F.mul(g, F.mul(ans, F.log(x)))])
+_binary(
+    "pow",
+    "power",
+    [
+        lambda g, ans, x, y: F.mul(g, F.mul(y, F.pow(x, F.sub(y, 1)))),
+        lambda g, ans, x, y: F.mul(g, F.mul(ans, F.log(x))),
+    ],
+)
 # the gradient goes to the larger (smaller) input; ties go to the first input
-_binary("maximum", "maximum",
-        [lambda g, ans, x, y: F.where(F.ge(x, y), g, 0), lambda g, ans, x, y: F.where(F.ge(x, y), 0, g)])
-_binary("minimum", "minimum",
-        [lambda g, ans, x, y: F.where(F.le(x, y), g, 0), lambda g, ans, x, y: F.where(F.le(x, y), 0, g)])
+_binary(
+    "maximum",
+    "maximum",
+    [
+        lambda g, ans, x, y: F.where(F.ge(x, y), g, 0),
+        lambda g, ans, x, y: F.where(F.ge(x, y), 0, g),
+    ],
+)
+_binary(
+    "minimum",
+    "minimum",
+    [
+        lambda g, ans, x, y: F.where(F.le(x, y), g, 0),
+        lambda g, ans, x, y: F.where(F.le(x, y), 0, g),
+    ],
+)
 
-for _name, _ufunc in [("eq", "equal"), ("ne", "not_equal"), ("lt", "less"),
-                      ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")]:
+for _name, _ufunc in [
+    ("eq", "equal"),
+    ("ne", "not_equal"),
+    ("lt", "less"),
+    ("le", "less_equal"),
+    ("gt", "greater"),
+    ("ge", "greater_equal"),
+]:
     _binary(_name, _ufunc, None, result="bool")
 
 for _name, _ufunc in [("logical_and", "logical_and"), ("logical_or", "logical_or")]:
-    register(_name, kernel=(lambda u: lambda xp, x, y, out=None: getattr(xp, u)(x, y, out=out))(_ufunc),
-             infer=_binary_infer(_name, "bool"), arity=2, doc=f"elementwise {_ufunc}")
-register("logical_not", kernel=lambda xp, x, out=None: xp.logical_not(x, out=out),
-         infer=lambda x: Spec(x.shape, dt.bool_), doc="elementwise not")
+    register(
+        _name,
+        kernel=(lambda u: lambda xp, x, y, out=None: getattr(xp, u)(x, y, out=out))(_ufunc),
+        infer=_binary_infer(_name, "bool"),
+        arity=2,
+        doc=f"elementwise {_ufunc}",
+    )
+register(
+    "logical_not",
+    kernel=lambda xp, x, out=None: xp.logical_not(x, out=out),
+    infer=lambda x: Spec(x.shape, dt.bool_),
+    doc="elementwise not",
+)
 
 
 def _unary(name: str, kernel: Any, vjp: Any, result: str = "same", doc: str = "") -> None:
-    register(name, kernel=kernel, infer=_unary_infer(result), vjp=[vjp] if vjp else None,
-             inplace=True, promote="float" if result == "float" else None, doc=doc)
+    register(
+        name,
+        kernel=kernel,
+        infer=_unary_infer(result),
+        vjp=[vjp] if vjp else None,
+        inplace=True,
+        promote="float" if result == "float" else None,
+        doc=doc,
+    )
 
 
 def _sigmoid(xp: Any, x: Any, out: Any = None) -> Any:
@@ -92,28 +141,73 @@ def _relu(xp: Any, x: Any, out: Any = None) -> Any:
     return xp.maximum(x, 0, out=out) if out is not None else xp.maximum(x, x.dtype.type(0))
 
 
-_unary("neg", lambda xp, x, out=None: xp.negative(x, out=out), lambda g, ans, x: F.neg(g),
-       doc="-x; d = -g")
-_unary("exp", lambda xp, x, out=None: xp.exp(x, out=out), lambda g, ans, x: F.mul(g, ans),
-       "float", "e^x; d = g * e^x")
-_unary("log", lambda xp, x, out=None: xp.log(x, out=out), lambda g, ans, x: F.div(g, x),
-       "float", "ln x; d = g / x")
-_unary("sqrt", lambda xp, x, out=None: xp.sqrt(x, out=out),
-       lambda g, ans, x: F.div(g, F.mul(ans, 2.0)), "float", "sqrt x; d = g / (2 sqrt x)")
-_unary("abs", lambda xp, x, out=None: xp.abs(x, out=out),
-       lambda g, ans, x: F.where(F.ge(x, 0), g, F.neg(g)), doc="|x|; d = g * sign(x)")
-_unary("sigmoid", _sigmoid, lambda g, ans, x: F.mul(g, F.mul(ans, F.sub(1.0, ans))),
-       "float", "1 / (1 + e^-x); d = g * s * (1 - s)")
-_unary("tanh", lambda xp, x, out=None: xp.tanh(x, out=out),
-       lambda g, ans, x: F.mul(g, F.sub(1.0, F.mul(ans, ans))), "float", "tanh x; d = g (1 - t^2)")
+_unary(
+    "neg",
+    lambda xp, x, out=None: xp.negative(x, out=out),
+    lambda g, ans, x: F.neg(g),
+    doc="-x; d = -g",
+)
+_unary(
+    "exp",
+    lambda xp, x, out=None: xp.exp(x, out=out),
+    lambda g, ans, x: F.mul(g, ans),
+    "float",
+    "e^x; d = g * e^x",
+)
+_unary(
+    "log",
+    lambda xp, x, out=None: xp.log(x, out=out),
+    lambda g, ans, x: F.div(g, x),
+    "float",
+    "ln x; d = g / x",
+)
+_unary(
+    "sqrt",
+    lambda xp, x, out=None: xp.sqrt(x, out=out),
+    lambda g, ans, x: F.div(g, F.mul(ans, 2.0)),
+    "float",
+    "sqrt x; d = g / (2 sqrt x)",
+)
+_unary(
+    "abs",
+    lambda xp, x, out=None: xp.abs(x, out=out),
+    lambda g, ans, x: F.where(F.ge(x, 0), g, F.neg(g)),
+    doc="|x|; d = g * sign(x)",
+)
+_unary(
+    "sigmoid",
+    _sigmoid,
+    lambda g, ans, x: F.mul(g, F.mul(ans, F.sub(1.0, ans))),
+    "float",
+    "1 / (1 + e^-x); d = g * s * (1 - s)",
+)
+_unary(
+    "tanh",
+    lambda xp, x, out=None: xp.tanh(x, out=out),
+    lambda g, ans, x: F.mul(g, F.sub(1.0, F.mul(ans, ans))),
+    "float",
+    "tanh x; d = g (1 - t^2)",
+)
 _unary("relu", _relu, lambda g, ans, x: F.where(F.gt(x, 0), g, 0), doc="max(x, 0); d = g [x > 0]")
 _unary("sign", lambda xp, x, out=None: xp.sign(x, out=out), None, doc="sign of x")
-_unary("identity", lambda xp, x, out=None: x if out is None else xp.copyto(out, x) or out,
-       lambda g, ans, x: g, doc="x (no copy); d = g")
-_unary("copy", lambda xp, x, out=None: xp.array(x, copy=True) if out is None else (xp.copyto(out, x) or out),
-       lambda g, ans, x: g, doc="a contiguous copy of x; d = g")
-_unary("stop_gradient", lambda xp, x, out=None: x if out is None else (xp.copyto(out, x) or out),
-       None, doc="x, through which no gradient flows")
+_unary(
+    "identity",
+    lambda xp, x, out=None: x if out is None else xp.copyto(out, x) or out,
+    lambda g, ans, x: g,
+    doc="x (no copy); d = g",
+)
+_unary(
+    "copy",
+    lambda xp, x, out=None: xp.array(x, copy=True) if out is None else (xp.copyto(out, x) or out),
+    lambda g, ans, x: g,
+    doc="a contiguous copy of x; d = g",
+)
+_unary(
+    "stop_gradient",
+    lambda xp, x, out=None: x if out is None else (xp.copyto(out, x) or out),
+    None,
+    doc="x, through which no gradient flows",
+)
 
 
 def _clamp(xp: Any, x: Any, out: Any = None, min: Any = None, max: Any = None) -> Any:  # noqa: A002
@@ -129,8 +223,14 @@ def _clamp_vjp(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> An
     return g
 
 
-register("clamp", kernel=_clamp, infer=_unary_infer(), vjp=[_clamp_vjp], inplace=True,
-         doc="min(max(x, min), max)")
+register(
+    "clamp",
+    kernel=_clamp,
+    infer=_unary_infer(),
+    vjp=[_clamp_vjp],
+    inplace=True,
+    doc="min(max(x, min), max)",
+)
 
 
 def _cast(xp: Any, x: Any, out: Any = None, dtype: dt.DType = dt.float32) -> Any:
@@ -140,9 +240,13 @@ def _cast(xp: Any, x: Any, out: Any = None, dtype: dt.DType = dt.float32) -> Any
     return x.astype(dt.as_dtype(dtype).np)
 
 
-register("cast", kernel=_cast, infer=lambda x, dtype: Spec(x.shape, dt.as_dtype(dtype)),
-         vjp=[lambda g, ans, x, dtype: F.cast(g, dtype=dt.as_dtype(x.dtype))],
-         doc="x converted to dtype; d = g converted back")
+register(
+    "cast",
+    kernel=_cast,
+    infer=lambda x, dtype: Spec(x.shape, dt.as_dtype(dtype)),
+    vjp=[lambda g, ans, x, dtype: F.cast(g, dtype=dt.as_dtype(x.dtype))],
+    doc="x converted to dtype; d = g converted back",
+)
 
 
 def _where(xp: Any, cond: Any, x: Any, y: Any, out: Any = None) -> Any:
@@ -157,6 +261,13 @@ def _where_infer(cond: Spec, x: Spec, y: Spec) -> Spec:
     return Spec(broadcast("where", cond.shape, x.shape, y.shape), dt.promote(x.dtype, y.dtype))
 
 
-register("where", kernel=_where, infer=_where_infer, arity=3, promote="same", promote_inputs=(1, 2),
-         vjp=[None, lambda g, ans, c, x, y: F.where(c, g, 0), lambda g, ans, c, x, y: F.where(c, 0, g)],
-         doc="x where cond else y")
+register(
+    "where",
+    kernel=_where,
+    infer=_where_infer,
+    arity=3,
+    promote="same",
+    promote_inputs=(1, 2),
+    vjp=[None, lambda g, ans, c, x, y: F.where(c, g, 0), lambda g, ans, c, x, y: F.where(c, 0, g)],
+    doc="x where cond else y",
+)

@@ -12,8 +12,9 @@ from .shapes import broadcast, normalize_axis
 # ---- matmul ------------------------------------------------------------------------------------
 
 
-def _matmul(xp: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False,
-            transpose_b: bool = False) -> Any:
+def _matmul(
+    xp: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False, transpose_b: bool = False
+) -> Any:
     if transpose_a:
         a = xp.swapaxes(a, -1, -2)
     if transpose_b:
@@ -26,37 +27,50 @@ def _matmul_infer(a: Spec, b: Spec, transpose_a: bool = False, transpose_b: bool
     if a.shape is None or b.shape is None:
         return Spec(None, dtype)
     if len(a.shape) < 2 or len(b.shape) < 2:
-        raise ShapeError(f"matmul: both operands need at least 2 dimensions, got shapes "
-                         f"{format_shape(a.shape)} and {format_shape(b.shape)}")
+        raise ShapeError(
+            f"matmul: both operands need at least 2 dimensions, got shapes "
+            f"{format_shape(a.shape)} and {format_shape(b.shape)}"
+        )
     m, k = (a.shape[-1], a.shape[-2]) if transpose_a else (a.shape[-2], a.shape[-1])
     k2, n = (b.shape[-1], b.shape[-2]) if transpose_b else (b.shape[-2], b.shape[-1])
     if k is not None and k2 is not None and k != k2:
-        raise ShapeError(f"matmul: inner dimensions differ: shapes {format_shape(a.shape)} and "
-                         f"{format_shape(b.shape)} (transpose_a={transpose_a}, "
-                         f"transpose_b={transpose_b}) give {k} vs {k2}")
+        raise ShapeError(
+            f"matmul: inner dimensions differ: shapes {format_shape(a.shape)} and "
+            f"{format_shape(b.shape)} (transpose_a={transpose_a}, "
+            f"transpose_b={transpose_b}) give {k} vs {k2}"
+        )
     batch = broadcast("matmul", a.shape[:-2], b.shape[:-2])
     return Spec(tuple(batch or ()) + (m, n), dtype)
 
 
-def _matmul_grad_a(g: Any, ans: Any, a: Any, b: Any, transpose_a: bool = False,
-                   transpose_b: bool = False) -> Any:
+def _matmul_grad_a(
+    g: Any, ans: Any, a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False
+) -> Any:
     # C = op(A) op(B): dA = g B^T, stored transposed when A was
     if transpose_a:
         return F.matmul(b, g, transpose_a=transpose_b, transpose_b=True)
     return F.matmul(g, b, transpose_b=not transpose_b)
 
 
-def _matmul_grad_b(g: Any, ans: Any, a: Any, b: Any, transpose_a: bool = False,
-                   transpose_b: bool = False) -> Any:
+def _matmul_grad_b(
+    g: Any, ans: Any, a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False
+) -> Any:
     # dB = A^T g, stored transposed when B was
     if transpose_b:
         return F.matmul(g, a, transpose_a=True, transpose_b=transpose_a)
     return F.matmul(a, g, transpose_a=not transpose_a)
 
 
-register("matmul", kernel=_matmul, infer=_matmul_infer, arity=2, kind="linalg", promote="same",
-         vjp=[_matmul_grad_a, _matmul_grad_b],
-         doc="op(a) @ op(b), op = transpose when asked; batched over leading dims")
+register(
+    "matmul",
+    kernel=_matmul,
+    infer=_matmul_infer,
+    arity=2,
+    kind="linalg",
+    promote="same",
+    vjp=[_matmul_grad_a, _matmul_grad_b],
+    doc="op(a) @ op(b), op = transpose when asked; batched over leading dims",
+)
 
 
 # ---- gathers --------------------------------------------------------------------------------
@@ -68,14 +82,16 @@ def _take_infer(x: Spec, indices: Spec, axis: int = 0) -> Spec:
     if x.shape is None or indices.shape is None:
         return Spec(None, x.dtype)
     a = normalize_axis("take", axis, len(x.shape))
-    return Spec(x.shape[:a] + indices.shape + x.shape[a + 1:], x.dtype)
+    return Spec(x.shape[:a] + indices.shape + x.shape[a + 1 :], x.dtype)
 
 
 def _take(xp: Any, x: Any, indices: Any, out: Any = None, axis: int = 0) -> Any:
     size = x.shape[axis]
     if indices.size and (int(indices.min()) < -size or int(indices.max()) >= size):
-        raise IndexError(f"take: index out of range for dimension {axis} with size {size} "
-                         f"(indices span {int(indices.min())}..{int(indices.max())})")
+        raise IndexError(
+            f"take: index out of range for dimension {axis} with size {size} "
+            f"(indices span {int(indices.min())}..{int(indices.max())})"
+        )
     return xp.take(x, indices, axis=axis, out=out)
 
 
@@ -92,16 +108,30 @@ def _scatter_add(xp: Any, g: Any, indices: Any, like: Any, out: Any = None, axis
     return out
 
 
-register("take", kernel=_take, infer=_take_infer, arity=2, kind="index",
-         vjp=[lambda g, ans, x, idx, axis=0: F.scatter_add(g, idx, x, axis=axis), None],
-         doc="x gathered at integer indices along axis (embedding lookup); d = scatter-add")
-register("scatter_add", kernel=_scatter_add, arity=3, kind="index", shape_only=(2,),
-         infer=lambda g, idx, like, axis=0: Spec(like.shape, g.dtype),
-         vjp=[lambda gg, ans, g, idx, like, axis=0: F.take(gg, idx, axis=axis), None, None],
-         doc="zeros of like's shape with g added at indices along axis")
+register(
+    "take",
+    kernel=_take,
+    infer=_take_infer,
+    arity=2,
+    kind="index",
+    vjp=[lambda g, ans, x, idx, axis=0: F.scatter_add(g, idx, x, axis=axis), None],
+    doc="x gathered at integer indices along axis (embedding lookup); d = scatter-add",
+)
+register(
+    "scatter_add",
+    kernel=_scatter_add,
+    arity=3,
+    kind="index",
+    shape_only=(2,),
+    infer=lambda g, idx, like, axis=0: Spec(like.shape, g.dtype),
+    vjp=[lambda gg, ans, g, idx, like, axis=0: F.take(gg, idx, axis=axis), None, None],
+    doc="zeros of like's shape with g added at indices along axis",
+)
 
 
-def _one_hot(xp: Any, indices: Any, out: Any = None, depth: int = 2, dtype: Any = dt.float32) -> Any:
+def _one_hot(
+    xp: Any, indices: Any, out: Any = None, depth: int = 2, dtype: Any = dt.float32
+) -> Any:
     np_dtype = dt.as_dtype(dtype).np
     if out is None:
         out = xp.zeros(indices.shape + (depth,), dtype=np_dtype)
@@ -114,10 +144,15 @@ def _one_hot(xp: Any, indices: Any, out: Any = None, depth: int = 2, dtype: Any 
     return out
 
 
-register("one_hot", kernel=_one_hot, kind="index",
-         infer=lambda idx, depth, dtype=dt.float32: Spec(
-             None if idx.shape is None else idx.shape + (int(depth),), dt.as_dtype(dtype)),
-         doc="one-hot rows of length depth for integer indices")
+register(
+    "one_hot",
+    kernel=_one_hot,
+    kind="index",
+    infer=lambda idx, depth, dtype=dt.float32: Spec(
+        None if idx.shape is None else idx.shape + (int(depth),), dt.as_dtype(dtype)
+    ),
+    doc="one-hot rows of length depth for integer indices",
+)
 
 
 # ---- boolean masks (data-dependent shapes) ------------------------------------------------
@@ -128,7 +163,7 @@ def _mask_infer(x: Spec, mask: Spec) -> Spec:
         raise ShapeError(f"mask_select: the mask must be bool, got {mask.dtype.name}")
     if x.shape is None or mask.shape is None:
         return Spec(None, x.dtype)
-    return Spec((None,) + x.shape[len(mask.shape):], x.dtype)
+    return Spec((None,) + x.shape[len(mask.shape) :], x.dtype)
 
 
 def _mask_scatter(xp: Any, g: Any, mask: Any, like: Any, out: Any = None) -> Any:
@@ -140,13 +175,25 @@ def _mask_scatter(xp: Any, g: Any, mask: Any, like: Any, out: Any = None) -> Any
     return out
 
 
-register("mask_select", kernel=lambda xp, x, mask, out=None: x[mask], infer=_mask_infer, arity=2,
-         kind="index", vjp=[lambda g, ans, x, mask: F.mask_scatter(g, mask, x), None],
-         doc="the elements of x where mask is true (a copy); d = g scattered back")
-register("mask_scatter", kernel=_mask_scatter, arity=3, kind="index", shape_only=(2,),
-         infer=lambda g, mask, like: Spec(like.shape, g.dtype),
-         vjp=[lambda gg, ans, g, mask, like: F.mask_select(gg, mask), None, None],
-         doc="zeros of like's shape with g written where mask is true")
+register(
+    "mask_select",
+    kernel=lambda xp, x, mask, out=None: x[mask],
+    infer=_mask_infer,
+    arity=2,
+    kind="index",
+    vjp=[lambda g, ans, x, mask: F.mask_scatter(g, mask, x), None],
+    doc="the elements of x where mask is true (a copy); d = g scattered back",
+)
+register(
+    "mask_scatter",
+    kernel=_mask_scatter,
+    arity=3,
+    kind="index",
+    shape_only=(2,),
+    infer=lambda g, mask, like: Spec(like.shape, g.dtype),
+    vjp=[lambda gg, ans, g, mask, like: F.mask_select(gg, mask), None, None],
+    doc="zeros of like's shape with g written where mask is true",
+)
 
 
 # ---- creation ----------------------------------------------------------------------------------
@@ -159,17 +206,25 @@ def _shape_attr(op: str, shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def _full(xp: Any, out: Any = None, shape: Sequence[int] = (), value: Any = 0.0,
-          dtype: Any = dt.float32) -> Any:
+def _full(
+    xp: Any, out: Any = None, shape: Sequence[int] = (), value: Any = 0.0, dtype: Any = dt.float32
+) -> Any:
     if out is None:
         return xp.full(tuple(shape), value, dtype=dt.as_dtype(dtype).np)
     out.fill(value)
     return out
 
 
-register("full", kernel=_full, arity=0, kind="create",
-         infer=lambda shape, value=0.0, dtype=dt.float32: Spec(_shape_attr("full", shape), dt.as_dtype(dtype)),
-         doc="a tensor of shape filled with value")
+register(
+    "full",
+    kernel=_full,
+    arity=0,
+    kind="create",
+    infer=lambda shape, value=0.0, dtype=dt.float32: Spec(
+        _shape_attr("full", shape), dt.as_dtype(dtype)
+    ),
+    doc="a tensor of shape filled with value",
+)
 
 
 def _full_like(xp: Any, like: Any, out: Any = None, value: Any = 0.0, dtype: Any = None) -> Any:
@@ -180,9 +235,16 @@ def _full_like(xp: Any, like: Any, out: Any = None, value: Any = 0.0, dtype: Any
     return out
 
 
-register("full_like", kernel=_full_like, kind="create", shape_only=(0,),
-         infer=lambda like, value=0.0, dtype=None: Spec(like.shape, like.dtype if dtype is None else dt.as_dtype(dtype)),
-         doc="a tensor of like's shape filled with value")
+register(
+    "full_like",
+    kernel=_full_like,
+    kind="create",
+    shape_only=(0,),
+    infer=lambda like, value=0.0, dtype=None: Spec(
+        like.shape, like.dtype if dtype is None else dt.as_dtype(dtype)
+    ),
+    doc="a tensor of like's shape filled with value",
+)
 
 
 def _arange_len(start: float, stop: float, step: float) -> int:
@@ -193,21 +255,42 @@ def _arange_len(start: float, stop: float, step: float) -> int:
     return max(0, math.ceil((stop - start) / step))
 
 
-register("arange", arity=0, kind="create",
-         kernel=lambda xp, out=None, start=0, stop=1, step=1, dtype=dt.int64:
-             xp.arange(start, stop, step, dtype=dt.as_dtype(dtype).np),
-         infer=lambda start=0, stop=1, step=1, dtype=dt.int64: Spec(
-             (_arange_len(start, stop, step),), dt.as_dtype(dtype)),
-         doc="start, start+step, ... below stop")
-register("eye", arity=0, kind="create",
-         kernel=lambda xp, out=None, n=1, m=None, dtype=dt.float32: xp.eye(n, m, dtype=dt.as_dtype(dtype).np),
-         infer=lambda n=1, m=None, dtype=dt.float32: Spec((int(n), int(n if m is None else m)), dt.as_dtype(dtype)),
-         doc="an n x m identity matrix")
+register(
+    "arange",
+    arity=0,
+    kind="create",
+    kernel=lambda xp, out=None, start=0, stop=1, step=1, dtype=dt.int64: xp.arange(
+        start, stop, step, dtype=dt.as_dtype(dtype).np
+    ),
+    infer=lambda start=0, stop=1, step=1, dtype=dt.int64: Spec(
+        (_arange_len(start, stop, step),), dt.as_dtype(dtype)
+    ),
+    doc="start, start+step, ... below stop",
+)
+register(
+    "eye",
+    arity=0,
+    kind="create",
+    kernel=lambda xp, out=None, n=1, m=None, dtype=dt.float32: xp.eye(
+        n, m, dtype=dt.as_dtype(dtype).np
+    ),
+    infer=lambda n=1, m=None, dtype=dt.float32: Spec(
+        (int(n), int(n if m is None else m)), dt.as_dtype(dtype)
+    ),
+    doc="an n x m identity matrix",
+)
 
 
 def _random(kind: str):
-    def kernel(xp: Any, out: Any = None, shape: Sequence[int] = (), dtype: Any = dt.float32,
-               a: float = 0.0, b: float = 1.0, generator: Any = None) -> Any:
+    def kernel(
+        xp: Any,
+        out: Any = None,
+        shape: Sequence[int] = (),
+        dtype: Any = dt.float32,
+        a: float = 0.0,
+        b: float = 1.0,
+        generator: Any = None,
+    ) -> Any:
         draw = getattr(generator, kind)
         values = draw(tuple(shape), a, b, dt.as_dtype(dtype))
         if out is None:
@@ -215,8 +298,13 @@ def _random(kind: str):
         out[...] = values
         return out
 
-    def infer(shape: Sequence[int], dtype: Any = dt.float32, a: float = 0.0, b: float = 1.0,
-              generator: Any = None) -> Spec:
+    def infer(
+        shape: Sequence[int],
+        dtype: Any = dt.float32,
+        a: float = 0.0,
+        b: float = 1.0,
+        generator: Any = None,
+    ) -> Spec:
         return Spec(_shape_attr(f"random_{kind}", shape), dt.as_dtype(dtype))
 
     return kernel, infer
@@ -224,5 +312,11 @@ def _random(kind: str):
 
 for _kind in ("uniform", "normal", "truncated_normal"):
     _k, _i = _random(_kind)
-    register(f"random_{_kind}", kernel=_k, infer=_i, arity=0, kind="random",
-             doc=f"random {_kind} draws (a, b = low, high or mean, std) from a seeded generator")
+    register(
+        f"random_{_kind}",
+        kernel=_k,
+        infer=_i,
+        arity=0,
+        kind="random",
+        doc=f"random {_kind} draws (a, b = low, high or mean, std) from a seeded generator",
+    )

@@ -55,22 +55,51 @@ def _extreme_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = Fa
     return F.mul(hit, F.unreduce(F.div(g, count), x, axis=axis, keepdims=keepdims))
 
 
-register("sum", kernel=_sum, infer=_reduce_infer("sum", "sum"), kind="reduce",
-         vjp=[lambda g, ans, x, axis=None, keepdims=False:
-              F.unreduce(g, x, axis=axis, keepdims=keepdims)],
-         doc="sum over axis; d = g broadcast back")
-register("mean", kernel=_mean, infer=_reduce_infer("mean", "float"), kind="reduce", promote="float",
-         vjp=[lambda g, ans, x, axis=None, keepdims=False:
-              F.unreduce(g, x, axis=axis, keepdims=keepdims, mean=True)],
-         doc="mean over axis; d = g broadcast back / count")
-register("max", kernel=_extreme("amax"), infer=_reduce_infer("max"), kind="reduce",
-         vjp=[_extreme_vjp], doc="max over axis; d = g at the maxima (shared on ties)")
-register("min", kernel=_extreme("amin"), infer=_reduce_infer("min"), kind="reduce",
-         vjp=[_extreme_vjp], doc="min over axis; d = g at the minima (shared on ties)")
+register(
+    "sum",
+    kernel=_sum,
+    infer=_reduce_infer("sum", "sum"),
+    kind="reduce",
+    vjp=[
+        lambda g, ans, x, axis=None, keepdims=False: F.unreduce(g, x, axis=axis, keepdims=keepdims)
+    ],
+    doc="sum over axis; d = g broadcast back",
+)
+register(
+    "mean",
+    kernel=_mean,
+    infer=_reduce_infer("mean", "float"),
+    kind="reduce",
+    promote="float",
+    vjp=[
+        lambda g, ans, x, axis=None, keepdims=False: F.unreduce(
+            g, x, axis=axis, keepdims=keepdims, mean=True
+        )
+    ],
+    doc="mean over axis; d = g broadcast back / count",
+)
+register(
+    "max",
+    kernel=_extreme("amax"),
+    infer=_reduce_infer("max"),
+    kind="reduce",
+    vjp=[_extreme_vjp],
+    doc="max over axis; d = g at the maxima (shared on ties)",
+)
+register(
+    "min",
+    kernel=_extreme("amin"),
+    infer=_reduce_infer("min"),
+    kind="reduce",
+    vjp=[_extreme_vjp],
+    doc="min over axis; d = g at the minima (shared on ties)",
+)
 
 
 def _arg(func: str):
-    def kernel(xp: Any, x: Any, out: Any = None, axis: int | None = None, keepdims: bool = False) -> Any:
+    def kernel(
+        xp: Any, x: Any, out: Any = None, axis: int | None = None, keepdims: bool = False
+    ) -> Any:
         if x.size == 0:
             raise ValueError(f"{func}() of an empty tensor")
         result = getattr(xp, func)(x, axis=axis, keepdims=keepdims)
@@ -91,14 +120,31 @@ def _arg_infer(name: str):
     return infer
 
 
-register("argmax", kernel=_arg("argmax"), infer=_arg_infer("argmax"), kind="reduce",
-         doc="index of the max along axis (flat index when axis is None)")
-register("argmin", kernel=_arg("argmin"), infer=_arg_infer("argmin"), kind="reduce",
-         doc="index of the min along axis (flat index when axis is None)")
+register(
+    "argmax",
+    kernel=_arg("argmax"),
+    infer=_arg_infer("argmax"),
+    kind="reduce",
+    doc="index of the max along axis (flat index when axis is None)",
+)
+register(
+    "argmin",
+    kernel=_arg("argmin"),
+    infer=_arg_infer("argmin"),
+    kind="reduce",
+    doc="index of the min along axis (flat index when axis is None)",
+)
 
 
-def _unreduce(xp: Any, g: Any, like: Any, out: Any = None, axis: Any = None,
-              keepdims: bool = False, mean: bool = False) -> Any:
+def _unreduce(
+    xp: Any,
+    g: Any,
+    like: Any,
+    out: Any = None,
+    axis: Any = None,
+    keepdims: bool = False,
+    mean: bool = False,
+) -> Any:
     # g has the reduced shape of `like`; put the reduced axes back (size 1) and broadcast
     axes = normalize_axes("unreduce", _axes(axis), like.ndim)
     if not keepdims:
@@ -119,17 +165,29 @@ def _unreduce(xp: Any, g: Any, like: Any, out: Any = None, axis: Any = None,
     return out
 
 
-def _unreduce_vjp(gg: Any, ans: Any, g: Any, like: Any, axis: Any = None,
-                  keepdims: bool = False, mean: bool = False) -> Any:
+def _unreduce_vjp(
+    gg: Any,
+    ans: Any,
+    g: Any,
+    like: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    mean: bool = False,
+) -> Any:
     reduce = F.mean if mean else F.sum
     return reduce(gg, axis=axis, keepdims=keepdims)
 
 
-register("unreduce",
-         kernel=_unreduce, arity=2, kind="reduce", shape_only=(1,),
-         infer=lambda g, like, axis=None, keepdims=False, mean=False: Spec(like.shape, g.dtype),
-         vjp=[_unreduce_vjp, None],
-         doc="g (reduced over axis) broadcast back to like's shape, / count if mean")
+register(
+    "unreduce",
+    kernel=_unreduce,
+    arity=2,
+    kind="reduce",
+    shape_only=(1,),
+    infer=lambda g, like, axis=None, keepdims=False, mean=False: Spec(like.shape, g.dtype),
+    vjp=[_unreduce_vjp, None],
+    doc="g (reduced over axis) broadcast back to like's shape, / count if mean",
+)
 
 
 def _softmax(xp: Any, x: Any, out: Any = None, axis: int = -1) -> Any:
@@ -153,12 +211,31 @@ def _softmax_infer(x: Spec, axis: int = -1) -> Spec:
     return Spec(x.shape, x.dtype if x.dtype.is_floating else dt.DEFAULT_FLOAT)
 
 
-register("softmax", kernel=_softmax, infer=_softmax_infer, kind="nn", promote="float", inplace=True,
-         vjp=[lambda g, y, x, axis=-1:  # d = y * (g - sum(g * y))
-              F.mul(y, F.sub(g, F.sum(F.mul(g, y), axis=axis, keepdims=True)))],
-         doc="exp(x) / sum(exp(x)) along axis, shifted by the max")
-register("log_softmax", kernel=_log_softmax, infer=_softmax_infer, kind="nn", promote="float",
-         inplace=True,
-         vjp=[lambda g, y, x, axis=-1:  # d = g - softmax(x) * sum(g)
-              F.sub(g, F.mul(F.exp(y), F.sum(g, axis=axis, keepdims=True)))],
-         doc="x - logsumexp(x) along axis")
+register(
+    "softmax",
+    kernel=_softmax,
+    infer=_softmax_infer,
+    kind="nn",
+    promote="float",
+    inplace=True,
+    vjp=[
+        lambda g, y, x, axis=-1: (  # d = y * (g - sum(g * y))
+            F.mul(y, F.sub(g, F.sum(F.mul(g, y), axis=axis, keepdims=True)))
+        )
+    ],
+    doc="exp(x) / sum(exp(x)) along axis, shifted by the max",
+)
+register(
+    "log_softmax",
+    kernel=_log_softmax,
+    infer=_softmax_infer,
+    kind="nn",
+    promote="float",
+    inplace=True,
+    vjp=[
+        lambda g, y, x, axis=-1: (  # d = g - softmax(x) * sum(g)
+            F.sub(g, F.mul(F.exp(y), F.sum(g, axis=axis, keepdims=True)))
+        )
+    ],
+    doc="x - logsumexp(x) along axis",
+)

@@ -11,27 +11,39 @@ from . import dtypes as dt
 from .registry import F, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axes, normalize_axis, reshaped, same_dims
 
-
 # ---- reshape ------------------------------------------------------------------------
+
 
 def _reshape(xp: Any, x: Any, out: Any = None, shape: Sequence[int] = ()) -> Any:
     return xp.reshape(x, tuple(shape))
 
 
-register("reshape", kernel=_reshape, kind="view", view=True,
-         infer=lambda x, shape: Spec(reshaped("reshape", x.shape, shape), x.dtype),
-         vjp=[lambda g, ans, x, shape: F.reshape_like(g, x)],
-         doc="x with a new shape (one -1 inferred); d = g reshaped back")
+register(
+    "reshape",
+    kernel=_reshape,
+    kind="view",
+    view=True,
+    infer=lambda x, shape: Spec(reshaped("reshape", x.shape, shape), x.dtype),
+    vjp=[lambda g, ans, x, shape: F.reshape_like(g, x)],
+    doc="x with a new shape (one -1 inferred); d = g reshaped back",
+)
 
 
-register("reshape_like", kernel=lambda xp, x, like, out=None: xp.reshape(x, like.shape),
-         kind="view", view=True, arity=2, shape_only=(1,),
-         infer=lambda x, like: Spec(like.shape, x.dtype),
-         vjp=[lambda g, ans, x, like: F.reshape_like(g, x), None],
-         doc="x reshaped to like's shape")
+register(
+    "reshape_like",
+    kernel=lambda xp, x, like, out=None: xp.reshape(x, like.shape),
+    kind="view",
+    view=True,
+    arity=2,
+    shape_only=(1,),
+    infer=lambda x, like: Spec(like.shape, x.dtype),
+    vjp=[lambda g, ans, x, like: F.reshape_like(g, x), None],
+    doc="x reshaped to like's shape",
+)
 
 
 # ---- transpose / permute --------------------------------------------------------------
+
 
 def _perm(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axes is None:
@@ -46,8 +58,9 @@ def _transpose_infer(x: Spec, axes: Sequence[int] | None = None) -> Spec:
     if x.shape is None:
         return Spec(None, x.dtype)
     if axes is not None and len(axes) != len(x.shape):
-        raise ShapeError(f"transpose: axes {tuple(axes)} do not match a tensor of shape "
-                         f"{format_shape(x.shape)}")
+        raise ShapeError(
+            f"transpose: axes {tuple(axes)} do not match a tensor of shape {format_shape(x.shape)}"
+        )
     return Spec(tuple(x.shape[a] for a in _perm(axes, len(x.shape))), x.dtype)
 
 
@@ -60,26 +73,38 @@ def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Sequence[int] | None = None) 
     return F.transpose(g, axes=tuple(inverse))
 
 
-register("transpose", kind="view", view=True, infer=_transpose_infer, vjp=[_transpose_vjp],
-         kernel=lambda xp, x, out=None, axes=None: xp.transpose(x, None if axes is None else tuple(axes)),
-         doc="x with its axes permuted (reversed when axes is None); d = g permuted back")
+register(
+    "transpose",
+    kind="view",
+    view=True,
+    infer=_transpose_infer,
+    vjp=[_transpose_vjp],
+    kernel=lambda xp, x, out=None, axes=None: xp.transpose(
+        x, None if axes is None else tuple(axes)
+    ),
+    doc="x with its axes permuted (reversed when axes is None); d = g permuted back",
+)
 
 
 # ---- squeeze / unsqueeze -------------------------------------------------------------------
+
 
 def _squeeze_infer(x: Spec, axis: Any = None) -> Spec:
     if x.shape is None:
         return Spec(None, x.dtype)
     if axis is None:
         if any(d is None for d in x.shape):
-            raise ShapeError(f"squeeze: cannot squeeze every size-1 axis of shape "
-                             f"{format_shape(x.shape)} with unknown dims; give axis")
+            raise ShapeError(
+                f"squeeze: cannot squeeze every size-1 axis of shape "
+                f"{format_shape(x.shape)} with unknown dims; give axis"
+            )
         return Spec(tuple(d for d in x.shape if d != 1), x.dtype)
     axes = normalize_axes("squeeze", axis, len(x.shape))
     for a in axes:
         if x.shape[a] not in (1, None):
-            raise ShapeError(f"squeeze: axis {a} of shape {format_shape(x.shape)} has size "
-                             f"{x.shape[a]}, not 1")
+            raise ShapeError(
+                f"squeeze: axis {a} of shape {format_shape(x.shape)} has size {x.shape[a]}, not 1"
+            )
     return Spec(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
 
 
@@ -87,9 +112,15 @@ def _squeeze(xp: Any, x: Any, out: Any = None, axis: Any = None) -> Any:
     return xp.squeeze(x, axis=tuple(axis) if isinstance(axis, list) else axis)
 
 
-register("squeeze", kernel=_squeeze, kind="view", view=True, infer=_squeeze_infer,
-         vjp=[lambda g, ans, x, axis=None: F.reshape_like(g, x)],
-         doc="x without size-1 axes; d = g reshaped back")
+register(
+    "squeeze",
+    kernel=_squeeze,
+    kind="view",
+    view=True,
+    infer=_squeeze_infer,
+    vjp=[lambda g, ans, x, axis=None: F.reshape_like(g, x)],
+    doc="x without size-1 axes; d = g reshaped back",
+)
 
 
 def _unsqueeze_infer(x: Spec, axis: int) -> Spec:
@@ -99,32 +130,51 @@ def _unsqueeze_infer(x: Spec, axis: int) -> Spec:
     return Spec(x.shape[:a] + (1,) + x.shape[a:], x.dtype)
 
 
-register("unsqueeze", kind="view", view=True, infer=_unsqueeze_infer,
-         kernel=lambda xp, x, out=None, axis=0: xp.expand_dims(x, axis),
-         vjp=[lambda g, ans, x, axis: F.reshape_like(g, x)],
-         doc="x with a new size-1 axis; d = g reshaped back")
+register(
+    "unsqueeze",
+    kind="view",
+    view=True,
+    infer=_unsqueeze_infer,
+    kernel=lambda xp, x, out=None, axis=0: xp.expand_dims(x, axis),
+    vjp=[lambda g, ans, x, axis: F.reshape_like(g, x)],
+    doc="x with a new size-1 axis; d = g reshaped back",
+)
 
 
 # ---- broadcasting and its inverse ---------------------------------------------------------
+
 
 def _broadcast_to_infer(x: Spec, shape: Sequence[int]) -> Spec:
     target = tuple(shape)
     result = broadcast("broadcast_to", x.shape, target)
     if result is not None and tuple(result) != target:
-        raise ShapeError(f"broadcast_to: cannot broadcast shape {format_shape(x.shape)} "
-                         f"to {format_shape(target)}")
+        raise ShapeError(
+            f"broadcast_to: cannot broadcast shape {format_shape(x.shape)} "
+            f"to {format_shape(target)}"
+        )
     return Spec(target, x.dtype)
 
 
-register("broadcast_to", kind="view", view=True, infer=_broadcast_to_infer,
-         kernel=lambda xp, x, out=None, shape=(): xp.broadcast_to(x, tuple(shape)),
-         vjp=[lambda g, ans, x, shape: F.sum_to(g, x)],
-         doc="x broadcast to shape (a read-only view); d = g summed back")
-register("broadcast_like", kind="view", view=True, arity=2, shape_only=(1,),
-         infer=lambda x, like: Spec(broadcast("broadcast_like", x.shape, like.shape), x.dtype),
-         kernel=lambda xp, x, like, out=None: xp.broadcast_to(x, like.shape),
-         vjp=[lambda g, ans, x, like: F.sum_to(g, x), None],
-         doc="x broadcast to like's shape")
+register(
+    "broadcast_to",
+    kind="view",
+    view=True,
+    infer=_broadcast_to_infer,
+    kernel=lambda xp, x, out=None, shape=(): xp.broadcast_to(x, tuple(shape)),
+    vjp=[lambda g, ans, x, shape: F.sum_to(g, x)],
+    doc="x broadcast to shape (a read-only view); d = g summed back",
+)
+register(
+    "broadcast_like",
+    kind="view",
+    view=True,
+    arity=2,
+    shape_only=(1,),
+    infer=lambda x, like: Spec(broadcast("broadcast_like", x.shape, like.shape), x.dtype),
+    kernel=lambda xp, x, like, out=None: xp.broadcast_to(x, like.shape),
+    vjp=[lambda g, ans, x, like: F.sum_to(g, x), None],
+    doc="x broadcast to like's shape",
+)
 
 
 def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
@@ -132,7 +182,8 @@ def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
     target = like.shape
     lead = x.ndim - len(target)
     axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(target) if d == 1 and x.shape[lead + i] != 1)
+        lead + i for i, d in enumerate(target) if d == 1 and x.shape[lead + i] != 1
+    )
     if not axes:
         if out is None:
             return x
@@ -147,13 +198,20 @@ def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
     return out
 
 
-register("sum_to", kernel=_sum_to, kind="reduce", arity=2, shape_only=(1,),
-         infer=lambda x, like: Spec(like.shape, x.dtype),
-         vjp=[lambda g, ans, x, like: F.broadcast_like(g, x), None],
-         doc="x summed down to like's shape (undoes broadcasting)")
+register(
+    "sum_to",
+    kernel=_sum_to,
+    kind="reduce",
+    arity=2,
+    shape_only=(1,),
+    infer=lambda x, like: Spec(like.shape, x.dtype),
+    vjp=[lambda g, ans, x, like: F.broadcast_like(g, x), None],
+    doc="x summed down to like's shape (undoes broadcasting)",
+)
 
 
-# ---- concat / stack -------------------------------------------------------------------------------
+# ---- concat / stack ------------------------------------------------------------------------
+
 
 def _concat_infer(*xs: Spec, axis: int = 0) -> Spec:
     if not xs:
@@ -166,19 +224,25 @@ def _concat_infer(*xs: Spec, axis: int = 0) -> Spec:
         return Spec(None, dtype)
     rank = len(known[0])
     if any(len(s) != rank for s in known):
-        raise ShapeError("concat: tensors must have the same rank, got shapes "
-                         + ", ".join(format_shape(s) for s in known))
+        raise ShapeError(
+            "concat: tensors must have the same rank, got shapes "
+            + ", ".join(format_shape(s) for s in known)
+        )
     a = normalize_axis("concat", axis, rank)
     result: list[int | None] = []
     for i in range(rank):
         dims = [s[i] for s in known]
         if i == a:
-            result.append(None if any(d is None for d in dims) or len(known) < len(xs) else sum(dims))  # type: ignore[arg-type]
+            result.append(
+                None if any(d is None for d in dims) or len(known) < len(xs) else sum(dims)
+            )  # type: ignore[arg-type]
             continue
         concrete = {d for d in dims if d is not None}
         if len(concrete) > 1:
-            raise ShapeError(f"concat: shapes {', '.join(format_shape(s) for s in known)} differ "
-                             f"in dimension {i} (only axis {a} may differ)")
+            raise ShapeError(
+                f"concat: shapes {', '.join(format_shape(s) for s in known)} differ "
+                f"in dimension {i} (only axis {a} may differ)"
+            )
         result.append(concrete.pop() if concrete else None)
     return Spec(tuple(result), dtype)
 
@@ -202,13 +266,22 @@ def _axis_index(axis: int, item: Any) -> tuple[Any, ...]:
     return encode_index((Ellipsis, item) + (slice(None),) * (-axis - 1))
 
 
-register("concat", kind="index", arity=None, promote="same", infer=_concat_infer, vjp=_concat_vjp,
-         kernel=lambda xp, *xs, out=None, axis=0: xp.concatenate(xs, axis=axis, out=out),
-         doc="inputs joined along an existing axis; d = slices of g")
+register(
+    "concat",
+    kind="index",
+    arity=None,
+    promote="same",
+    infer=_concat_infer,
+    vjp=_concat_vjp,
+    kernel=lambda xp, *xs, out=None, axis=0: xp.concatenate(xs, axis=axis, out=out),
+    doc="inputs joined along an existing axis; d = slices of g",
+)
 
 
 def _stack_infer(*xs: Spec, axis: int = 0) -> Spec:
-    joined = _concat_infer(*[Spec(None if x.shape is None else (1,) + x.shape, x.dtype) for x in xs])
+    joined = _concat_infer(
+        *[Spec(None if x.shape is None else (1,) + x.shape, x.dtype) for x in xs]
+    )
     if joined.shape is None:
         return Spec(None, joined.dtype)
     rank = len(joined.shape) - 1
@@ -217,14 +290,22 @@ def _stack_infer(*xs: Spec, axis: int = 0) -> Spec:
     return Spec(item[:a] + (len(xs),) + item[a:], joined.dtype)
 
 
-register("stack", kind="index", arity=None, promote="same", infer=_stack_infer,
-         vjp=lambda g, ans, *xs, axis=0: tuple(F.getitem(g, index=_axis_index(axis, i))
-                                              for i in range(len(xs))),
-         kernel=lambda xp, *xs, out=None, axis=0: xp.stack(xs, axis=axis, out=out),
-         doc="inputs joined along a new axis; d = g indexed along that axis")
+register(
+    "stack",
+    kind="index",
+    arity=None,
+    promote="same",
+    infer=_stack_infer,
+    vjp=lambda g, ans, *xs, axis=0: tuple(
+        F.getitem(g, index=_axis_index(axis, i)) for i in range(len(xs))
+    ),
+    kernel=lambda xp, *xs, out=None, axis=0: xp.stack(xs, axis=axis, out=out),
+    doc="inputs joined along a new axis; d = g indexed along that axis",
+)
 
 
 # ---- basic indexing -------------------------------------------------------------------------
+
 
 def encode_index(index: Any) -> tuple[Any, ...]:
     """A hashable form of a basic index (ints, slices, None, Ellipsis), usable as an attr."""
@@ -255,11 +336,12 @@ def _getitem_infer(x: Spec, index: tuple[Any, ...]) -> Spec:
     items = decode_index(index)
     consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
     if consumed > len(x.shape):
-        raise ShapeError(f"getitem: too many indices ({consumed}) for a tensor of shape "
-                         f"{format_shape(x.shape)}")
+        raise ShapeError(
+            f"getitem: too many indices ({consumed}) for a tensor of shape {format_shape(x.shape)}"
+        )
     if Ellipsis in items:
         at = items.index(Ellipsis)
-        items = items[:at] + (slice(None),) * (len(x.shape) - consumed) + items[at + 1:]
+        items = items[:at] + (slice(None),) * (len(x.shape) - consumed) + items[at + 1 :]
     else:
         items = items + (slice(None),) * (len(x.shape) - consumed)
     out: list[int | None] = []
@@ -271,18 +353,24 @@ def _getitem_infer(x: Spec, index: tuple[Any, ...]) -> Spec:
         size = x.shape[dim]
         if isinstance(item, int):
             if size is not None and not -size <= item < size:
-                raise ShapeError(f"getitem: index {item} is out of bounds for dimension {dim} "
-                                 f"with size {size}")
+                raise ShapeError(
+                    f"getitem: index {item} is out of bounds for dimension {dim} with size {size}"
+                )
         else:
             out.append(None if size is None else len(range(*item.indices(size))))
         dim += 1
     return Spec(tuple(out), x.dtype)
 
 
-register("getitem", kind="view", view=True, infer=_getitem_infer,
-         kernel=lambda xp, x, out=None, index=(): x[decode_index(index)],
-         vjp=[lambda g, ans, x, index: F.unindex(g, x, index=index)],
-         doc="x[index] for a basic index (a view); d = g placed back into zeros")
+register(
+    "getitem",
+    kind="view",
+    view=True,
+    infer=_getitem_infer,
+    kernel=lambda xp, x, out=None, index=(): x[decode_index(index)],
+    vjp=[lambda g, ans, x, index: F.unindex(g, x, index=index)],
+    doc="x[index] for a basic index (a view); d = g placed back into zeros",
+)
 
 
 def _unindex(xp: Any, g: Any, like: Any, out: Any = None, index: tuple[Any, ...] = ()) -> Any:
@@ -294,23 +382,30 @@ def _unindex(xp: Any, g: Any, like: Any, out: Any = None, index: tuple[Any, ...]
     return out
 
 
-register("unindex", kind="index", arity=2, shape_only=(1,), kernel=_unindex,
-         infer=lambda g, like, index: Spec(like.shape, g.dtype),
-         vjp=[lambda gg, ans, g, like, index: F.getitem(gg, index=index), None],
-         doc="zeros of like's shape with g written at index")
+register(
+    "unindex",
+    kind="index",
+    arity=2,
+    shape_only=(1,),
+    kernel=_unindex,
+    infer=lambda g, like, index: Spec(like.shape, g.dtype),
+    vjp=[lambda gg, ans, g, like, index: F.getitem(gg, index=index), None],
+    doc="zeros of like's shape with g written at index",
+)
 
 
 def same_shape(a: Spec, b: Spec) -> bool:
     if a.shape is None or b.shape is None:
         return True
-    return len(a.shape) == len(b.shape) and all(same_dims(x, y) for x, y in zip(a.shape, b.shape, strict=True))
+    return len(a.shape) == len(b.shape) and all(
+        same_dims(x, y) for x, y in zip(a.shape, b.shape, strict=True)
+    )
 
 
 # ---- assignment into a basic index (PyTorch's x[index] = value, x.copy_(value)) ------------
 
 
-def _index_assign(xp: Any, x: Any, value: Any, out: Any = None,
-                  index: tuple[Any, ...] = ()) -> Any:
+def _index_assign(xp: Any, x: Any, value: Any, out: Any = None, index: tuple[Any, ...] = ()) -> Any:
     # out = x with out[index] = value (value broadcast to the indexed shape, cast to x's dtype)
     if out is None:
         out = x.copy()
@@ -324,13 +419,23 @@ def _index_assign_infer(x: Spec, value: Spec, index: tuple[Any, ...] = ()) -> Sp
     target = _getitem_infer(x, index)
     result = broadcast("index_assign", value.shape, target.shape)
     if result is not None and target.shape is not None and len(result) > len(target.shape):
-        raise ShapeError(f"index_assign: a value of shape {format_shape(value.shape)} does not "
-                         f"fit the indexed shape {format_shape(target.shape)}")
+        raise ShapeError(
+            f"index_assign: a value of shape {format_shape(value.shape)} does not "
+            f"fit the indexed shape {format_shape(target.shape)}"
+        )
     return Spec(x.shape, x.dtype)
 
 
-register("index_assign", kernel=_index_assign, infer=_index_assign_infer, arity=2, kind="index",
-         inplace=True,
-         vjp=[lambda g, ans, x, value, index: F.index_assign(g, 0.0, index=index),
-              lambda g, ans, x, value, index: F.getitem(g, index=index)],
-         doc="x with x[index] = value; d x = g zeroed at index, d value = g[index]")
+register(
+    "index_assign",
+    kernel=_index_assign,
+    infer=_index_assign_infer,
+    arity=2,
+    kind="index",
+    inplace=True,
+    vjp=[
+        lambda g, ans, x, value, index: F.index_assign(g, 0.0, index=index),
+        lambda g, ans, x, value, index: F.getitem(g, index=index),
+    ],
+    doc="x with x[index] = value; d x = g zeroed at index, d value = g[index]",
+)

@@ -63,7 +63,12 @@ class Spec:
 def format_shape(shape: Shape) -> str:
     if shape is None:
         return "<unknown>"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("?" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,9 @@ class OpDef:
     def differentiable(self) -> bool:
         return self.vjps is not None
 
-    def vjp(self, g: Any, ans: Any, inputs: Sequence[Any], attrs: dict[str, Any],
-            needed: Sequence[bool]) -> tuple[Any, ...]:
+    def vjp(
+        self, g: Any, ans: Any, inputs: Sequence[Any], attrs: dict[str, Any], needed: Sequence[bool]
+    ) -> tuple[Any, ...]:
         """The gradient for each input that ``needed`` asks for (``None`` elsewhere)."""
         if self.vjps is None:
             raise TypeError(f"op '{self.name}' is not differentiable")
@@ -115,9 +121,16 @@ class OpDef:
 REGISTRY: dict[str, OpDef] = {}
 
 
-def register(name: str, *, kernel: Callable[..., Any], infer: Callable[..., Spec],
-             vjp: Any = None, arity: int | None = 1, kind: str = "elementwise",
-             **options: Any) -> OpDef:
+def register(
+    name: str,
+    *,
+    kernel: Callable[..., Any],
+    infer: Callable[..., Spec],
+    vjp: Any = None,
+    arity: int | None = 1,
+    kind: str = "elementwise",
+    **options: Any,
+) -> OpDef:
     """Adds one op to the registry (once: a second definition of a name is an error)."""
     if name in REGISTRY:
         raise ValueError(f"op '{name}' is already registered: one definition per op")
@@ -181,8 +194,9 @@ F = OpNamespace()
 # Eager evaluation on raw arrays: dtype promotion, scalars, and errors that name the op.
 
 
-def operand_dtype(op: OpDef, dtypes: Sequence[dt.DType | None],
-                  scalars: Sequence[Any]) -> dt.DType | None:
+def operand_dtype(
+    op: OpDef, dtypes: Sequence[dt.DType | None], scalars: Sequence[Any]
+) -> dt.DType | None:
     """The dtype the promoted inputs of ``op`` are cast to (None: the op does not promote).
 
     ``dtypes`` has one entry per input, ``None`` where that input is a Python scalar.
@@ -238,12 +252,14 @@ def evaluate(op: OpDef, args: Sequence[Any], attrs: dict[str, Any], out: Any = N
         # numpy ufuncs return scalars for 0-d inputs; keep everything an array
         return xp.asarray(result) if isinstance(result, np.generic) else result
     except (ValueError, IndexError, TypeError) as exc:
-        raise shape_error(op, [Spec(tuple(a.shape), dt.of_array(a)) for a in arrays],
-                          attrs, exc) from None
+        raise shape_error(
+            op, [Spec(tuple(a.shape), dt.of_array(a)) for a in arrays], attrs, exc
+        ) from None
 
 
-def shape_error(op: OpDef, specs: Sequence[Spec], attrs: dict[str, Any],
-                cause: Exception | None = None) -> Exception:
+def shape_error(
+    op: OpDef, specs: Sequence[Spec], attrs: dict[str, Any], cause: Exception | None = None
+) -> Exception:
     """A ShapeError naming the op and its input shapes, preferring the shape rule's own words."""
     try:
         op.infer(*specs, **attrs)

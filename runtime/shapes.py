@@ -20,8 +20,10 @@ def broadcast(op: str, *shapes: Shape) -> Shape:
         concrete = {d for d in dims if d is not None and d != 1}
         if len(concrete) > 1:
             shown = " and ".join(format_shape(s) for s in known)
-            raise ShapeError(f"{op}: shapes {shown} cannot be broadcast together "
-                             f"(dimension {axis} is {' vs '.join(map(str, sorted(concrete)))})")
+            raise ShapeError(
+                f"{op}: shapes {shown} cannot be broadcast together "
+                f"(dimension {axis} is {' vs '.join(map(str, sorted(concrete)))})"
+            )
         if concrete:
             result.append(concrete.pop())
         elif any(d is None for d in dims):
@@ -77,12 +79,16 @@ def reshaped(op: str, shape: Shape, target: Sequence[int]) -> Shape:
     known = num_elements([d for d in target if d != -1])
     if -1 in target:
         if known == 0 or total % known:
-            raise ShapeError(f"{op}: cannot reshape a tensor of shape {format_shape(shape)} "
-                             f"({total} elements) into {target}")
+            raise ShapeError(
+                f"{op}: cannot reshape a tensor of shape {format_shape(shape)} "
+                f"({total} elements) into {target}"
+            )
         return tuple(total // known if d == -1 else d for d in target)
     if known != total:
-        raise ShapeError(f"{op}: cannot reshape a tensor of shape {format_shape(shape)} "
-                         f"({total} elements) into shape {target} ({known} elements)")
+        raise ShapeError(
+            f"{op}: cannot reshape a tensor of shape {format_shape(shape)} "
+            f"({total} elements) into shape {target} ({known} elements)"
+        )
     return target
 
 

@@ -34,10 +34,15 @@ def test_rnn_modes_agree_over_100_steps_from_the_same_weights():
     assert {r.mode for r in result.results} >= {"dynamic", "static-padded", "static-bucketed"}
     assert result.agrees, result.agreement
     by_mode = {r.mode: r.summary() for r in result.results}
-    assert by_mode["static-padded"]["padding_waste"] > by_mode["static-bucketed"]["padding_waste"] > 0
+    assert (
+        by_mode["static-padded"]["padding_waste"] > by_mode["static-bucketed"]["padding_waste"] > 0
+    )
     assert by_mode["dynamic"]["padding_waste"] == 0
     assert by_mode["static-padded"]["compilations"] >= 1
-    assert by_mode["static-padded"]["arena_bytes"] <= 1.05 * by_mode["static-padded"]["lower_bound_bytes"]
+    assert (
+        by_mode["static-padded"]["arena_bytes"]
+        <= 1.05 * by_mode["static-padded"]["lower_bound_bytes"]
+    )
     assert by_mode["dynamic"]["tape_nodes_max"] > by_mode["dynamic"]["tape_nodes_min"]
 
 
@@ -57,7 +62,9 @@ def test_batches_share_one_length_and_cover_every_length():
         neg = np.isin(b.tokens, task.negative_ids).sum(axis=1)
         assert ((pos > neg) == (b.labels == 1)).all()
     padded = batches[0].padded_to(40)
-    assert padded.tokens.shape[1] == 40 and padded.mask(np.float64).sum() == batches[0].lengths.sum()
+    assert (
+        padded.tokens.shape[1] == 40 and padded.mask(np.float64).sum() == batches[0].lengths.sum()
+    )
 
 
 def test_compare_writes_results_json(tmp_path, capsys):
@@ -69,28 +76,39 @@ def test_compare_writes_results_json(tmp_path, capsys):
     xor_result = results["workloads"]["xor"]
     assert set(xor_result["modes"]) >= {"static", "dynamic"}
     for figures in xor_result["modes"].values():
-        for key in ("build_seconds", "median_step_seconds", "steps_per_second",
-                    "peak_first_step_bytes", "peak_step_bytes", "accuracy", "final_loss"):
+        for key in (
+            "build_seconds",
+            "median_step_seconds",
+            "steps_per_second",
+            "peak_first_step_bytes",
+            "peak_step_bytes",
+            "accuracy",
+            "final_loss",
+        ):
             assert key in figures
     assert xor_result["agreement"]["agree"] is True
     assert len(xor_result["losses"]["static"]) == 30
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["compare", "mnist"], "invalid choice: 'mnist'"),
-    (["compare", "xor", "--steps", "0"], "expected a positive integer"),
-    (["compare", "xor", "--dtype", "int8"], "invalid choice: 'int8'"),
-    (["train", "xor", "--mode", "eager"], "has no mode 'eager'"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["compare", "mnist"], "invalid choice: 'mnist'"),
+        (["compare", "xor", "--steps", "0"], "expected a positive integer"),
+        (["compare", "xor", "--dtype", "int8"], "invalid choice: 'int8'"),
+        (["train", "xor", "--mode", "eager"], "has no mode 'eager'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_command_lines_are_one_clear_line(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.skipif(__import__("tapeflow.runtime", fromlist=["x"]).gpu_available(),
-                    reason="checks the no-GPU error")
+@pytest.mark.skipif(
+    __import__("tapeflow.runtime", fromlist=["x"]).gpu_available(), reason="checks the no-GPU error"
+)
 def test_gpu_without_cuda_is_one_clear_line(capsys):
     assert main(["compare", "xor", "--device", "gpu", "--no-progress"]) == 2
     assert "needs" in capsys.readouterr().err
@@ -102,6 +120,10 @@ def test_train_one_mode(capsys):
 
 
 def test_python_dash_m_is_the_same_command():
-    proc = subprocess.run([sys.executable, "-m", "tapeflow.compare", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tapeflow.compare", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and "compare" in proc.stdout and "graph" in proc.stdout

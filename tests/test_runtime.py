@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tapeflow import runtime
-from tapeflow.runtime import REGISTRY, F, ShapeError, Spec, dtypes as dt, get
+from tapeflow.runtime import REGISTRY, F, ShapeError, Spec, get
+from tapeflow.runtime import dtypes as dt
 from tapeflow.runtime.arena import ALIGNMENT, Arena
 from tapeflow.runtime.backend import DeviceError, Generator, canonical_device, xp_for
 
@@ -14,6 +14,7 @@ BACKENDS = ["cpu"] + (["gpu"] if runtime.gpu_available() else [])
 
 
 # ---- dtypes --------------------------------------------------------------------------
+
 
 def test_dtype_table_and_aliases():
     assert dt.as_dtype("float") is dt.float32
@@ -23,9 +24,16 @@ def test_dtype_table_and_aliases():
     assert dt.as_dtype("float32") is dt.float32 and dt.as_dtype(np.int16) is dt.int16
     assert dt.as_dtype(float) is dt.float32 and dt.as_dtype(bool) is dt.bool_
     assert {n: d.name for n, d in dt.LEGACY_TENSOR_TYPES.items()} == {
-        "FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
-        "ByteTensor": "uint8", "CharTensor": "int8", "ShortTensor": "int16",
-        "IntTensor": "int32", "LongTensor": "int64", "BoolTensor": "bool"}
+        "FloatTensor": "float32",
+        "DoubleTensor": "float64",
+        "HalfTensor": "float16",
+        "ByteTensor": "uint8",
+        "CharTensor": "int8",
+        "ShortTensor": "int16",
+        "IntTensor": "int32",
+        "LongTensor": "int64",
+        "BoolTensor": "bool",
+    }
     with pytest.raises(TypeError, match="unknown dtype 'floot'"):
         dt.as_dtype("floot")
 
@@ -52,6 +60,7 @@ def test_evaluate_follows_promotion():
 
 # ---- shape rules -----------------------------------------------------------------------
 
+
 def spec(*shape, dtype=dt.float32):
     return Spec(tuple(shape), dtype)
 
@@ -69,7 +78,9 @@ def test_shape_rules_with_unknown_dims():
     assert get("concat").infer(x, spec(None, 3), axis=1).shape == (None, 5)
     assert get("stack").infer(x, x, axis=1).shape == (None, 2, 2)
     assert get("take").infer(spec(10, 4), spec(None, 7, dtype=dt.int64)).shape == (None, 7, 4)
-    assert get("getitem").infer(spec(None, 6), index=runtime.encode_index((slice(None), slice(1, 5, 2)))).shape == (None, 2)
+    assert get("getitem").infer(
+        spec(None, 6), index=runtime.encode_index((slice(None), slice(1, 5, 2)))
+    ).shape == (None, 2)
     assert get("add").infer(Spec(None, dt.float32), x).shape is None  # unknown rank stays unknown
 
 
@@ -90,7 +101,16 @@ def test_every_op_has_a_kernel_a_rule_and_a_doc():
     for name, op in REGISTRY.items():
         assert callable(op.kernel) and callable(op.infer), name
         assert op.doc, f"op {name} has no one-line description"
-        assert op.kind in {"elementwise", "reduce", "view", "linalg", "index", "nn", "create", "random"}
+        assert op.kind in {
+            "elementwise",
+            "reduce",
+            "view",
+            "linalg",
+            "index",
+            "nn",
+            "create",
+            "random",
+        }
     views = {n for n, op in REGISTRY.items() if op.view}
     assert {"reshape", "transpose", "squeeze", "unsqueeze", "getitem", "broadcast_to"} <= views
 
@@ -107,9 +127,15 @@ def test_unknown_op_suggests_close_names():
 
 def test_kernels_write_into_out():
     x = np.random.default_rng(0).standard_normal((4, 3))
-    for name, args, attrs in [("exp", (x,), {}), ("add", (x, x), {}), ("sum", (x,), {"axis": 0}),
-                              ("softmax", (x,), {}), ("matmul", (x, x), {"transpose_b": True}),
-                              ("sigmoid", (x,), {}), ("relu", (x,), {})]:
+    for name, args, attrs in [
+        ("exp", (x,), {}),
+        ("add", (x, x), {}),
+        ("sum", (x,), {"axis": 0}),
+        ("softmax", (x,), {}),
+        ("matmul", (x, x), {"transpose_b": True}),
+        ("sigmoid", (x,), {}),
+        ("relu", (x,), {}),
+    ]:
         expected = runtime.evaluate(get(name), args, attrs)
         out = np.empty_like(expected)
         result = runtime.evaluate(get(name), args, attrs, out=out)
@@ -135,6 +161,7 @@ def test_split_indices_cut_views():
 
 
 # ---- backends --------------------------------------------------------------------------
+
 
 def test_device_names(monkeypatch):
     assert canonical_device(None) == "cpu"
@@ -162,6 +189,7 @@ def test_generator_is_seeded_and_identical_across_backends(device):
 
 
 # ---- arena -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("device", BACKENDS)
 def test_arena_views_are_aligned_and_disjoint(device):

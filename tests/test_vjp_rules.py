@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from tapeflow.runtime import REGISTRY, F, encode_index, evaluate, get
 
 rng = np.random.default_rng(0)
@@ -44,55 +43,124 @@ def binary(gen_x=r, gen_y=r, **attrs):
 
 # op name -> list of (inputs, attrs). Inputs that are integer arrays are not differentiated.
 CASES: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
-    "add": binary(), "sub": binary(), "mul": binary(), "div": binary(gen_y=pos),
+    "add": binary(),
+    "sub": binary(),
+    "mul": binary(),
+    "div": binary(gen_y=pos),
     "pow": binary(gen_x=pos) + [((pos(2, 3), np.float64(2.0)), {})],
     "maximum": [((r(2, 3), r(2, 3)), {}), ((r(2, 3), r(3)), {})],
     "minimum": [((r(2, 3), r(2, 3)), {}), ((r(2, 3), r(3)), {})],
-    "neg": unary(), "exp": unary(), "log": unary(pos), "sqrt": unary(pos),
-    "abs": unary(lambda *s: away_from(0.0, *s)), "sigmoid": unary(), "tanh": unary(),
+    "neg": unary(),
+    "exp": unary(),
+    "log": unary(pos),
+    "sqrt": unary(pos),
+    "abs": unary(lambda *s: away_from(0.0, *s)),
+    "sigmoid": unary(),
+    "tanh": unary(),
     "relu": unary(lambda *s: away_from(0.0, *s)),
-    "identity": unary(), "copy": unary(),
-    "clamp": [((away_from(0.3, 2, 3) * 2,), {"min": 0.3}), ((away_from(-0.2, 3) * 2,), {"max": -0.2}),
-              ((np.array([-2.0, -0.3, 0.1, 0.4, 2.0]),), {"min": -0.5, "max": 0.5})],
+    "identity": unary(),
+    "copy": unary(),
+    "clamp": [
+        ((away_from(0.3, 2, 3) * 2,), {"min": 0.3}),
+        ((away_from(-0.2, 3) * 2,), {"max": -0.2}),
+        ((np.array([-2.0, -0.3, 0.1, 0.4, 2.0]),), {"min": -0.5, "max": 0.5}),
+    ],
     "cast": [((r(2, 3),), {"dtype": "float64"})],
     "where": [((r(2, 3) > 0, r(2, 3), r(2, 3)), {}), ((r(3) > 0, r(2, 3), r(1, 3)), {})],
-    "sum": [((r(2, 3),), {}), ((r(2, 3),), {"axis": 0}), ((r(2, 3, 4),), {"axis": (0, 2)}),
-            ((r(2, 3),), {"axis": -1, "keepdims": True}), ((r(),), {})],
-    "mean": [((r(2, 3),), {}), ((r(2, 3),), {"axis": 1}), ((r(2, 3, 4),), {"axis": (1, -1), "keepdims": True})],
-    "max": [((r(2, 3),), {}), ((r(2, 3),), {"axis": 1}), ((r(2, 3),), {"axis": 0, "keepdims": True})],
-    "min": [((r(2, 3),), {}), ((r(2, 3),), {"axis": 1}), ((r(2, 3),), {"axis": 0, "keepdims": True})],
-    "unreduce": [((r(3), r(2, 3)), {"axis": 0}), ((r(2, 1), r(2, 3)), {"axis": 1, "keepdims": True}),
-                 ((r(), r(2, 3)), {"mean": True})],
+    "sum": [
+        ((r(2, 3),), {}),
+        ((r(2, 3),), {"axis": 0}),
+        ((r(2, 3, 4),), {"axis": (0, 2)}),
+        ((r(2, 3),), {"axis": -1, "keepdims": True}),
+        ((r(),), {}),
+    ],
+    "mean": [
+        ((r(2, 3),), {}),
+        ((r(2, 3),), {"axis": 1}),
+        ((r(2, 3, 4),), {"axis": (1, -1), "keepdims": True}),
+    ],
+    "max": [
+        ((r(2, 3),), {}),
+        ((r(2, 3),), {"axis": 1}),
+        ((r(2, 3),), {"axis": 0, "keepdims": True}),
+    ],
+    "min": [
+        ((r(2, 3),), {}),
+        ((r(2, 3),), {"axis": 1}),
+        ((r(2, 3),), {"axis": 0, "keepdims": True}),
+    ],
+    "unreduce": [
+        ((r(3), r(2, 3)), {"axis": 0}),
+        ((r(2, 1), r(2, 3)), {"axis": 1, "keepdims": True}),
+        ((r(), r(2, 3)), {"mean": True}),
+    ],
     "softmax": [((r(2, 3),), {}), ((r(2, 3),), {"axis": 0}), ((r(4),), {})],
     "log_softmax": [((r(2, 3),), {}), ((r(2, 3),), {"axis": 0}), ((r(4),), {})],
-    "matmul": [((r(2, 3), r(3, 4)), {}), ((r(3, 2), r(3, 4)), {"transpose_a": True}),
-               ((r(2, 3), r(4, 3)), {"transpose_b": True}),
-               ((r(3, 2), r(4, 3)), {"transpose_a": True, "transpose_b": True}),
-               ((r(5, 2, 3), r(3, 4)), {}), ((r(5, 2, 3), r(5, 4, 3)), {"transpose_b": True}),
-               ((r(1, 2, 3), r(4, 3, 2)), {})],
-    "reshape": [((r(2, 3),), {"shape": (3, 2)}), ((r(2, 3),), {"shape": (-1,)}), ((r(6),), {"shape": (1, 2, 3)})],
+    "matmul": [
+        ((r(2, 3), r(3, 4)), {}),
+        ((r(3, 2), r(3, 4)), {"transpose_a": True}),
+        ((r(2, 3), r(4, 3)), {"transpose_b": True}),
+        ((r(3, 2), r(4, 3)), {"transpose_a": True, "transpose_b": True}),
+        ((r(5, 2, 3), r(3, 4)), {}),
+        ((r(5, 2, 3), r(5, 4, 3)), {"transpose_b": True}),
+        ((r(1, 2, 3), r(4, 3, 2)), {}),
+    ],
+    "reshape": [
+        ((r(2, 3),), {"shape": (3, 2)}),
+        ((r(2, 3),), {"shape": (-1,)}),
+        ((r(6),), {"shape": (1, 2, 3)}),
+    ],
     "reshape_like": [((r(2, 3), r(6)), {})],
-    "transpose": [((r(2, 3),), {}), ((r(2, 3, 4),), {"axes": (1, 2, 0)}), ((r(2, 3, 4),), {"axes": (-1, 0, 1)})],
+    "transpose": [
+        ((r(2, 3),), {}),
+        ((r(2, 3, 4),), {"axes": (1, 2, 0)}),
+        ((r(2, 3, 4),), {"axes": (-1, 0, 1)}),
+    ],
     "squeeze": [((r(1, 3),), {}), ((r(2, 1, 3),), {"axis": 1}), ((r(1, 3, 1),), {"axis": (0, -1)})],
     "unsqueeze": [((r(3),), {"axis": 0}), ((r(2, 3),), {"axis": -1})],
-    "broadcast_to": [((r(3),), {"shape": (2, 3)}), ((r(2, 1),), {"shape": (2, 4)}), ((r(),), {"shape": (2,)})],
+    "broadcast_to": [
+        ((r(3),), {"shape": (2, 3)}),
+        ((r(2, 1),), {"shape": (2, 4)}),
+        ((r(),), {"shape": (2,)}),
+    ],
     "broadcast_like": [((r(3), r(2, 3)), {}), ((r(1, 3), r(4, 3)), {})],
-    "sum_to": [((r(2, 3), r(3)), {}), ((r(2, 3), r(1, 3)), {}), ((r(2, 3), r(2, 1)), {}), ((r(2, 3), r()), {})],
+    "sum_to": [
+        ((r(2, 3), r(3)), {}),
+        ((r(2, 3), r(1, 3)), {}),
+        ((r(2, 3), r(2, 1)), {}),
+        ((r(2, 3), r()), {}),
+    ],
     "concat": [((r(2, 3), r(1, 3)), {"axis": 0}), ((r(2, 3), r(2, 2), r(2, 1)), {"axis": -1})],
     "stack": [((r(2, 3), r(2, 3)), {"axis": 0}), ((r(3), r(3), r(3)), {"axis": -1})],
-    "getitem": [((r(4, 3),), {"index": encode_index(1)}), ((r(4, 3),), {"index": encode_index((slice(1, 3), -1))}),
-                ((r(5, 4),), {"index": encode_index((slice(None, None, 2), slice(None, None, -1)))}),
-                ((r(2, 3, 4),), {"index": encode_index((Ellipsis, None, 2))})],
-    "unindex": [((r(3), r(4, 3)), {"index": encode_index(1)}), ((r(2, 2), r(4, 3)), {"index": encode_index((slice(0, 4, 2), slice(1, None)))})],
-    "take": [((r(5, 3), np.array([0, 2, 2, 4])), {}), ((r(5, 3), np.array([[1, 0], [2, 2]])), {}),
-             ((r(2, 5), np.array([4, 4, 0])), {"axis": 1})],
-    "scatter_add": [((r(4, 3), np.array([0, 2, 2, 4]), r(5, 3)), {}), ((r(2, 3), np.array([4, 4, 0]), r(2, 5)), {"axis": 1})],
-    "index_assign": [((r(4, 3), r(3)), {"index": encode_index(1)}),
-                     ((r(4, 3), r(2, 1)), {"index": encode_index((slice(1, 3), slice(None)))}),
-                     ((r(2, 3), r()), {"index": encode_index(Ellipsis)})],
+    "getitem": [
+        ((r(4, 3),), {"index": encode_index(1)}),
+        ((r(4, 3),), {"index": encode_index((slice(1, 3), -1))}),
+        ((r(5, 4),), {"index": encode_index((slice(None, None, 2), slice(None, None, -1)))}),
+        ((r(2, 3, 4),), {"index": encode_index((Ellipsis, None, 2))}),
+    ],
+    "unindex": [
+        ((r(3), r(4, 3)), {"index": encode_index(1)}),
+        ((r(2, 2), r(4, 3)), {"index": encode_index((slice(0, 4, 2), slice(1, None)))}),
+    ],
+    "take": [
+        ((r(5, 3), np.array([0, 2, 2, 4])), {}),
+        ((r(5, 3), np.array([[1, 0], [2, 2]])), {}),
+        ((r(2, 5), np.array([4, 4, 0])), {"axis": 1}),
+    ],
+    "scatter_add": [
+        ((r(4, 3), np.array([0, 2, 2, 4]), r(5, 3)), {}),
+        ((r(2, 3), np.array([4, 4, 0]), r(2, 5)), {"axis": 1}),
+    ],
+    "index_assign": [
+        ((r(4, 3), r(3)), {"index": encode_index(1)}),
+        ((r(4, 3), r(2, 1)), {"index": encode_index((slice(1, 3), slice(None)))}),
+        ((r(2, 3), r()), {"index": encode_index(Ellipsis)}),
+    ],
     "mask_select": [((r(3, 4), r(3, 4) > 0), {}), ((r(3, 4), np.array([True, False, True])), {})],
-    "mask_scatter": [((r(5), np.array([True, False, True, True, False, True, False, True]), r(8)), {}),
-                     ((r(2, 2), np.array([True, False, True]), r(3, 2)), {})],
+    "mask_scatter": [
+        ((r(5), np.array([True, False, True, True, False, True, False, True]), r(8)), {}),
+        ((r(2, 2), np.array([True, False, True]), r(3, 2)), {}),
+    ],
 }
 
 
@@ -113,7 +181,9 @@ def _analytic(op_name, inputs, attrs):
     op = get(op_name)
     ans = evaluate(op, inputs, attrs)
     g = rng.standard_normal(np.shape(ans))
-    needed = [op.has_gradient_for(i) and np.asarray(x).dtype.kind == "f" for i, x in enumerate(inputs)]
+    needed = [
+        op.has_gradient_for(i) and np.asarray(x).dtype.kind == "f" for i, x in enumerate(inputs)
+    ]
     grads = op.vjp(g, ans, inputs, attrs, needed)
     return g, grads, needed
 
@@ -137,11 +207,14 @@ def test_vjp_matches_finite_differences(op_name):
             if not need:
                 continue
             grad = _sum_to(np.asarray(grad), np.shape(inputs[i]))
-            assert grad.shape == np.shape(inputs[i]), f"{op_name} input {i}: grad shape {grad.shape}"
+            assert grad.shape == np.shape(inputs[i]), (
+                f"{op_name} input {i}: grad shape {grad.shape}"
+            )
             numeric, direction = _numeric_vjp(op_name, inputs, attrs, i, g)
             analytic = float(np.sum(grad * direction))
             assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-7), (
-                f"{op_name} input {i} attrs={attrs} shapes={[np.shape(x) for x in inputs]}")
+                f"{op_name} input {i} attrs={attrs} shapes={[np.shape(x) for x in inputs]}"
+            )
 
 
 def test_rules_are_written_with_registry_ops():
