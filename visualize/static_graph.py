@@ -108,6 +108,17 @@ def _as_ir(graph: Any, outputs: Sequence[Any]) -> Graph:
                     f"got {type(graph).__name__}")
 
 
+def select_nodes(graph: Any, outputs: Sequence[Any] = (), backward: bool = True) -> list[Node]:
+    """The IR nodes a drawing shows: pruned to ``outputs``; forward ones only unless
+    ``backward``."""
+    ir_graph = _as_ir(graph, outputs)
+    nodes = [n for n in ir_graph.nodes if backward or n.role == "forward"]
+    if not backward:
+        kept = {n.id for n in nodes}
+        nodes = [n for n in nodes if all(i in kept for i in n.inputs)]
+    return nodes
+
+
 def _memory_note(plan: Any, node_id: int) -> tuple[str, int] | None:
     """(label lines, buffer id) for a node the plan placed in the arena, else None."""
     buffer = plan.buffer_of.get(node_id)
@@ -141,11 +152,7 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
         a :class:`~tapeflow.visualize.dot.Figure` (``.svg()``, ``.save(path)``, inline in
         Jupyter).
     """
-    ir_graph = _as_ir(graph, outputs)
-    nodes = [n for n in ir_graph.nodes if backward or n.role == "forward"]
-    if not backward:
-        kept = {n.id for n in nodes}
-        nodes = [n for n in nodes if all(i in kept for i in n.inputs)]
+    nodes = select_nodes(graph, outputs, backward)
     if collapse is None:
         collapse = len(nodes) > AUTO_FOLD_NODES
     folded = fold(nodes) if collapse else None
@@ -156,7 +163,7 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
                                           "labelloc": "t", "newrank": "true",
                                           "compound": "true", "ranksep": 0.35,
                                           "nodesep": 0.25})
-    _draw(builder, nodes, folded, plan, color_by)
+    draw_static(builder, nodes, folded, plan, color_by)
     kinds = sorted({node_kind(n) for n in nodes}, key=list(KIND_STYLES).index)
     if legend:
         _legend(builder, kinds, plan is not None)
@@ -165,8 +172,10 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
                           roles=dict(counts), kinds=kinds)
 
 
-def _draw(builder: DotBuilder, nodes: list[Node], folded: Folded | None, plan: Any,
-          color_by: str) -> None:
+def draw_static(builder: DotBuilder, nodes: list[Node], folded: Folded | None = None,
+                plan: Any = None, color_by: str = "buffer", prefix: str = "") -> None:
+    """Draws ``nodes`` (topological order) into ``builder``: sources, then one cluster per
+    role; ``prefix`` keeps node ids apart when several graphs share one drawing."""
     by_id = {n.id: n for n in nodes}
     group_of = folded.group_of if folded else {n.id: n.id for n in nodes}
     members = folded.members if folded else {n.id: (n.id,) for n in nodes}
@@ -174,8 +183,8 @@ def _draw(builder: DotBuilder, nodes: list[Node], folded: Folded | None, plan: A
     offset_colour: dict[int, str] = {}
     sources = [g for g in order if by_id[g].kind in ("placeholder", "variable")]
     for gid in sources:
-        builder.node(f"n{gid}", **_node_attrs(by_id, members[gid], plan, color_by,
-                                              offset_colour))
+        attrs = _node_attrs(by_id, members[gid], plan, color_by, offset_colour)
+        builder.node(f"{prefix}n{gid}", **attrs)
     for role in ("forward", "backward", "update"):
         in_role = [g for g in order if g not in sources and by_id[g].role == role]
         if not in_role:
@@ -183,8 +192,8 @@ def _draw(builder: DotBuilder, nodes: list[Node], folded: Folded | None, plan: A
         with builder.cluster(ROLE_TITLES[role], style="filled,rounded", color="#bbbbbb",
                              fillcolor=ROLE_FILL[role], fontsize=13):
             for gid in in_role:
-                builder.node(f"n{gid}", **_node_attrs(by_id, members[gid], plan, color_by,
-                                                      offset_colour))
+                attrs = _node_attrs(by_id, members[gid], plan, color_by, offset_colour)
+                builder.node(f"{prefix}n{gid}", **attrs)
     position_of = {gid: k for k, gid in enumerate(order)}
     edges: Counter[tuple[int, int, bool]] = Counter()
     for n in nodes:
@@ -194,18 +203,18 @@ def _draw(builder: DotBuilder, nodes: list[Node], folded: Folded | None, plan: A
                 edges[(group_of[i], group_of[n.id], ref)] += 1
     for (src, dst, ref), count in edges.items():
         if ref:  # the variable an assign writes: drawn as a dashed back reference
-            builder.edge(f"n{dst}", f"n{src}", style="dashed", color="#5b3b99",
+            builder.edge(f"{prefix}n{dst}", f"{prefix}n{src}", style="dashed", color="#5b3b99",
                          constraint="false", label="writes", fontcolor="#5b3b99")
             continue
         label = value_label(by_id[src]) + (f" \u00d7{count}" if count > 1 else "")
-        attrs: dict[str, object] = {"label": label}
+        edge_attrs: dict[str, object] = {"label": label}
         if src == dst:
-            attrs.update(color="#1f4e99", penwidth=1.6)  # the loop of a folded recurrence
+            edge_attrs.update(color="#1f4e99", penwidth=1.6)  # the loop of a folded recurrence
         elif position_of[src] > position_of[dst]:
             # folding can point an edge backwards (a later step feeds an earlier group's
             # members); letting it rank the layout would stretch the drawing
-            attrs.update(constraint="false", style="dashed")
-        builder.edge(f"n{src}", f"n{dst}", **attrs)
+            edge_attrs.update(constraint="false", style="dashed")
+        builder.edge(f"{prefix}n{src}", f"{prefix}n{dst}", **edge_attrs)
 
 
 def _node_attrs(by_id: dict[int, Node], ids: tuple[int, ...], plan: Any, color_by: str,

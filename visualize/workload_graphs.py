@@ -1,0 +1,120 @@
+"""The graphs of the built-in workloads (``tapeflow graph WORKLOAD --mode ...``).
+
+The static graph is the one a training step runs (loss and train op, the padded graph for
+the RNN; repeated steps folded when large), optionally coloured by its memory plan. The
+dynamic graph is the tape one training step records: with ``backward``, the grad_fn graph
+after backward (leaves with their gradients); without, the recorded forward graph. For the
+dynamic RNN the shortest batch is drawn, so its tape stays readable.
+
+Example:
+    >>> # render("xor", "static", backward=True, memory=True, output_path=Path("xor.svg"),
+    >>> #        dtype="float64", seed=0)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .dot import Figure
+from .static_graph import static_graph
+from .tape import recorded_forward, tape
+
+
+def _workload(name: str, dtype: str, seed: int) -> Any:
+    from ..compare.workloads import WORKLOADS
+
+    if name not in WORKLOADS:
+        raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    return WORKLOADS[name](dtype, seed)
+
+
+def _mode(workload: Any, style: str) -> Any:
+    for mode in workload.modes:  # the first mode of the style: static-padded for the RNN
+        if mode.style == style:
+            return mode
+    raise ValueError(f"workload {workload.name} has no {style} mode")
+
+
+def longest_batch(workload: Any) -> Any:
+    return max(workload.batches, key=lambda b: getattr(b, "max_length", 0))
+
+
+def shortest_batch(workload: Any) -> Any:
+    return min(workload.batches, key=lambda b: getattr(b, "max_length", 0))
+
+
+def static_training_step(workload: Any) -> tuple[Any, list[Any], dict[Any, Any]]:
+    """(trainer, fetches, feed) of one training step of the workload's static mode, on its
+    longest batch (the padded graph for the RNN)."""
+    from ..compare.introspect import static_fetches_and_feed
+
+    trainer = _mode(workload, "static").make()
+    fetches, feed = static_fetches_and_feed(trainer, longest_batch(workload))
+    return trainer, fetches, feed
+
+
+def dynamic_loss(workload: Any, trainer: Any, batch: Any) -> Any:
+    """The loss tensor of one forward pass of a dynamic trainer (its tape not yet used)."""
+    from .. import dynamic as torch
+
+    args = workload.step_args(batch)
+    if len(args) == 2:  # XOR: inputs and targets
+        x, y = (torch.tensor(a, dtype=trainer.dtype) for a in args)
+        return trainer.loss_fn(trainer.model(x), y)
+    tokens, labels = torch.from_numpy(batch.tokens), torch.from_numpy(batch.labels)
+    return trainer.loss_fn(trainer.model(tokens), labels)
+
+
+def static_figure(workload: Any, backward: bool, memory: bool,
+                  collapse: bool | None = None) -> Figure:
+    trainer, fetches, feed = static_training_step(workload)
+    outputs = fetches if backward else fetches[:1]
+    plan = trainer.sess.plan(outputs, feed) if memory else None
+    part = "training graph (forward, backward, update)" if backward else "forward graph"
+    title = f"{workload.name}: static {part}" + (", coloured by arena buffer" if memory else "")
+    return static_graph(trainer.graph, outputs=outputs, plan=plan, backward=backward,
+                        collapse=collapse, title=title)
+
+
+def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
+    trainer = _mode(workload, "dynamic").make()
+    batch = shortest_batch(workload)
+    loss = dynamic_loss(workload, trainer, batch)
+    params = dict(trainer.model.named_parameters())
+    length = getattr(batch, "max_length", None)
+    what = f" (a batch of {length}-word sentences)" if length is not None else ""
+    if not backward:
+        return recorded_forward(loss, params, title=f"{workload.name}: forward graph recorded "
+                                                     f"on the tape{what}")
+    loss.backward(retain_graph=True)  # leaves show their .grad; saved tensors stay inspectable
+    note = "; orange: tensors the tape saved for backward" if memory else ""
+    return tape(loss, params, show_saved=memory,
+                title=f"{workload.name}: autograd tape after backward{what}{note}")
+
+
+def figure(workload: str, mode: str, backward: bool = True, memory: bool = False,
+           dtype: str = "float64", seed: int = 0) -> Figure:
+    """The Figure behind :func:`render` (no file written)."""
+    built = _workload(workload, dtype, seed)
+    if mode == "static":
+        return static_figure(built, backward, memory)
+    if mode == "dynamic":
+        return dynamic_figure(built, backward, memory)
+    raise ValueError(f"mode must be 'static' or 'dynamic', got {mode!r}")
+
+
+def render(workload: str, mode: str, backward: bool, memory: bool, output_path: Path,
+           dtype: str, seed: int) -> Path:
+    """Draws a workload's graph and writes it to ``output_path`` (.svg, or .dot source).
+
+    Raises:
+        DotNotFoundError: writing .svg without Graphviz's ``dot`` (the message says how
+            to install it; .dot needs no Graphviz).
+    """
+    output_path = Path(output_path)
+    if output_path.suffix.lower() not in (".svg", ".dot", ".gv"):
+        raise ValueError(f"cannot write a graph to {output_path.name!r}: use .svg or .dot")
+    if output_path.parent and not output_path.parent.exists():
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+    return figure(workload, mode, backward, memory, dtype, seed).save(output_path)
