@@ -48,6 +48,8 @@ def _binary(name: str, ufunc: str, vjp: Any, result: str = "promote") -> None:
         inplace=result != "bool",
         promote="float" if result == "float" else "same",
         doc=f"elementwise {ufunc}, numpy broadcasting",
+        # the kernel is exactly this ufunc of xp: a compiled schedule may call it directly
+        extra={"ufunc": ufunc},
     )
 
 
