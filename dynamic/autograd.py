@@ -55,6 +55,14 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
                  create_graph)
 
 
+def Variable(data: Tensor, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802
+    """The pre-0.4 wrapper, kept for old tutorials: today it is the tensor itself (a leaf
+    sharing ``data``'s memory, requiring grad if asked)."""
+    out = data.detach()
+    out.requires_grad = requires_grad
+    return out
+
+
 # ---- custom functions ---------------------------------------------------------------------
 
 
@@ -167,5 +175,5 @@ class Function:
         return out
 
 
-__all__ = ["Function", "FunctionCtx", "backward", "enable_grad", "grad", "is_grad_enabled",
-           "no_grad", "set_grad_enabled"]
+__all__ = ["Function", "FunctionCtx", "Variable", "backward", "enable_grad", "grad",
+           "is_grad_enabled", "no_grad", "set_grad_enabled"]

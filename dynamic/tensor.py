@@ -236,9 +236,10 @@ class Tensor(TensorMath, TensorShape):
 
     @data.setter
     def data(self, value: Tensor) -> None:
+        # the tensor now shows value's memory; its autograd identity (a leaf, its grad) stays
         self._array = value._array
         self._storage = value._storage
-        self._base = value._base if value._base is not None else value
+        self._base = value._base
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's storage and version counter, cut from the tape."""

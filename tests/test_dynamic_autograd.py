@@ -353,3 +353,17 @@ def test_custom_function():
     z.mul_(2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+def test_old_tutorial_idioms():
+    from tapeflow.dynamic.autograd import Variable
+
+    w = Variable(torch.tensor([1.0, 2.0]), requires_grad=True)
+    assert w.requires_grad and w.is_leaf
+    (w * w).sum().backward()
+    w.data -= 0.5 * w.grad.data  # the pre-optimizer update idiom
+    w.grad.data.zero_()
+    assert w.tolist() == [0.0, 0.0] and w.grad.tolist() == [0.0, 0.0]
+    assert w.requires_grad and w.is_leaf
+    w.data = torch.tensor([3.0, 4.0])
+    assert w.tolist() == [3.0, 4.0] and w.requires_grad
