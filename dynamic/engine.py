@@ -16,7 +16,7 @@ from ..runtime import F, array_module, get
 from ..runtime import dtypes as dt
 from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
-from .graph import FREED_MESSAGE, Node, display_name
+from .graph import FREED_MESSAGE, Meta, Node, display_name
 
 
 def _type_name(array: Any) -> str:
@@ -49,12 +49,16 @@ def _check_versions(node: Node) -> None:
 
 
 def _ans(node: Node) -> Any:
-    if node.ans_ref is not None:
-        out = node.ans_ref()
-        if out is not None:
-            return out
-        return wrap(node.ans_array)
-    return None
+    if node.ans_ref is None:
+        return None
+    out = node.ans_ref()
+    if out is None:
+        # the output tensor is gone, but its memory and history are not: rebuild it, so a
+        # rule that reads it still connects to this node when create_graph records the rule
+        out = wrap(node.ans_array, None, node.ans_vc)
+        out._grad_fn = node
+        out._requires_grad = True
+    return out
 
 
 def _reachable(roots: list[Node]) -> list[Node]:
@@ -175,19 +179,8 @@ def _free(node: Node) -> None:
         node.inputs = tuple(x if not hasattr(x, "_array") else _meta(x) for x in node.inputs)
 
 
-class _Meta:
-    """What is left of a freed input: its shape and dtype (enough for ``sum_to``)."""
-
-    __slots__ = ("shape", "dtype", "ndim")
-
-    def __init__(self, array: Any) -> None:
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self.ndim = array.ndim
-
-
 def _meta(x: Any) -> Any:
-    return _Meta(x._array)
+    return Meta(x._array)
 
 
 def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: dict[int, Any],

@@ -134,6 +134,17 @@ def saved_for(op: OpDef, needed: tuple[bool, ...]) -> tuple[bool, tuple[bool, ..
 # ---- nodes --------------------------------------------------------------------------------
 
 
+class Meta:
+    """What the tape keeps of an input whose data no rule reads: shape and dtype."""
+
+    __slots__ = ("shape", "dtype", "ndim")
+
+    def __init__(self, array: Any) -> None:
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+
 class Node:
     """One recorded op: a ``grad_fn``. ``name()`` is PyTorch's (``MulBackward0``).
 
@@ -151,11 +162,13 @@ class Node:
                  edges: tuple[Any, ...], needed: tuple[bool, ...], out: Any) -> None:
         self.op = op
         self.attrs = attrs
-        self.inputs = inputs
         self.next = edges
         self.needed = needed
         self.seq = next(_SEQUENCE)
         save_ans, save_inputs = saved_for(op, needed)
+        # inputs no rule reads are kept as shape and dtype only, so their memory can go now
+        self.inputs = tuple(x if keep or not hasattr(x, "_array") else Meta(x._array)
+                            for x, keep in zip(inputs, save_inputs, strict=True))
         # (tensor, version it had) for everything the rule will read in backward
         saved = [(x, x._vc[0]) for x, s in zip(inputs, save_inputs, strict=True)
                  if s and hasattr(x, "_vc")]

@@ -367,3 +367,15 @@ def test_old_tutorial_idioms():
     assert w.requires_grad and w.is_leaf
     w.data = torch.tensor([3.0, 4.0])
     assert w.tolist() == [3.0, 4.0] and w.requires_grad
+
+
+def test_tape_keeps_only_what_rules_read():
+    x = torch.ones(1000, requires_grad=True)
+    a = x * 2  # mul by a scalar reads nothing of x's for x's gradient
+    b = a + 1  # add reads neither input
+    ref = weakref.ref(a)
+    del a
+    gc.collect()
+    assert ref() is None  # freed before backward, as PyTorch frees it
+    b.sum().backward()
+    assert x.grad.tolist() == [2.0] * 1000
