@@ -19,6 +19,17 @@ from .graph import Node, saved_for
 #: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
 Tensor: Any = None
 
+#: While ``tapeflow.static.function`` traces a function, the tracer that turns ops into static
+#: graph nodes (its ``apply``/``apply_`` return NotImplemented for ops it leaves to eager
+#: execution); None otherwise. Static mode sets it: dynamic mode never imports static.
+TRACER: list[Any] = [None]
+
+
+def is_tracing() -> bool:
+    """Whether ops are being recorded into a static graph (``torch.jit.is_tracing``'s role):
+    tensors then have no values, so checks that read values must be skipped."""
+    return TRACER[0] is not None
+
 
 class TensorShapeError(ShapeError, RuntimeError):
     """A shape error from an op on tensors: a ``RuntimeError`` as in PyTorch, naming both shapes."""
@@ -179,6 +190,10 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
     """
     if isinstance(op, str):
         op = get(op)
+    if TRACER[0] is not None:
+        traced = TRACER[0].apply_(op, target, args, attrs, label)
+        if traced is not NotImplemented:
+            return traced
     check_inplace(target)
     full = (target, *args)
     arrays, requires, common = _unwrap(full)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...runtime import composites
 from ...runtime import dtypes as dt
-from ..dispatch import apply
+from ..dispatch import apply, is_tracing
 from ..tensor import Tensor
 
 
@@ -76,9 +76,11 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
                                f" for input of shape {list(input.shape)}, got "
                                f"{list(target.shape)}")
         num_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
-        low, high = int(target.min().item()), int(target.max().item()) if target.numel() else 0
-        if target.numel() and (low < 0 or high >= num_classes):
-            raise IndexError(f"Target {high if high >= num_classes else low} is out of bounds.")
+        if target.numel() and not is_tracing():  # a traced target has no values to check
+            low, high = int(target.min().item()), int(target.max().item())
+            if low < 0 or high >= num_classes:
+                raise IndexError(f"Target {high if high >= num_classes else low} is out of "
+                                 "bounds.")
         logits = input if input.ndim == 2 else apply("transpose", input, axes=_class_last(input))
         per_row = composites.sparse_softmax_cross_entropy(logits, target, num_classes)
     else:
