@@ -166,12 +166,20 @@ class Node:
         self.needed = needed
         self.seq = next(_SEQUENCE)
         save_ans, save_inputs = saved_for(op, needed)
-        # inputs no rule reads are kept as shape and dtype only, so their memory can go now
-        self.inputs = tuple(x if keep or not hasattr(x, "_array") else Meta(x._array)
-                            for x, keep in zip(inputs, save_inputs, strict=True))
-        # (tensor, version it had) for everything the rule will read in backward
-        saved = [(x, x._vc[0]) for x, s in zip(inputs, save_inputs, strict=True)
-                 if s and hasattr(x, "_vc")]
+        # inputs no rule reads are kept as shape and dtype only, so their memory can go now;
+        # the rest are saved with the version they had, which backward checks
+        kept: list[Any] = []
+        saved: list[tuple[Any, int]] = []
+        for x, keep in zip(inputs, save_inputs, strict=True):
+            vc = getattr(x, "_vc", None)
+            if vc is None:
+                kept.append(x)
+            elif keep:
+                kept.append(x)
+                saved.append((x, vc[0]))
+            else:
+                kept.append(Meta(x._array))
+        self.inputs = tuple(kept)
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
         if save_ans:
