@@ -86,6 +86,8 @@ def get_default_dtype() -> _dt.DType:
 
 
 from . import nn, optim  # noqa: E402  (nn and optim build on everything above)
+from .dlpack import from_dlpack  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
 __all__ = [
     "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "HalfTensor",
@@ -97,3 +99,4 @@ __all__ = [
     "ones", "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like",
     "set_grad_enabled", "short", "tensor", "uint8", "zeros", "zeros_like", *_function_names,
 ]
+__all__ += ["from_dlpack", "load", "save"]  # interop: DLPack and checkpoints

@@ -140,6 +140,18 @@ class Tensor(TensorMath, TensorShape):
         array = self._array if isinstance(self._array, np.ndarray) else self._array.get()
         return array if dtype is None else array.astype(dtype)
 
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
+                   copy: bool | None = None) -> Any:
+        """This tensor's memory as a DLPack capsule (``np.from_dlpack(t)`` shares it)."""
+        from .dlpack import export
+
+        return export(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        from .dlpack import device_of
+
+        return device_of(self)
+
     def __float__(self) -> float:
         return float(self.item())
 

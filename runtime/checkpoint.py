@@ -241,7 +241,8 @@ def _zip64_size(extra: bytes) -> int:
     return 0xFFFFFFFF
 
 
-def select(checkpoint: Checkpoint, wanted: Mapping[str, tuple[Sequence[int | None], Any]],
+def select(checkpoint: Checkpoint,
+           wanted: Mapping[str, tuple[Sequence[int | None] | None, Any]],
            what: str) -> dict[str, np.ndarray]:
     """The arrays for ``wanted`` keys (key -> (shape, dtype)), all checked before any is used.
 
@@ -258,7 +259,7 @@ def select(checkpoint: Checkpoint, wanted: Mapping[str, tuple[Sequence[int | Non
         if array is None:
             problems.append((key, f"key {key!r} not found in checkpoint"))
             continue
-        want = tuple(shape)
+        want = tuple(array.shape if shape is None else shape)  # None: any shape fits
         fits = len(want) == array.ndim and all(
             w is None or w == s for w, s in zip(want, array.shape, strict=True))
         if not fits:

@@ -16,6 +16,7 @@ from ..runtime import dtypes as dt
 from .gradients import gradients
 from .graph import Graph, get_default_graph
 from .ops import add, cast, divide, multiply, sqrt, subtract
+from .saver import Saver, latest_checkpoint, list_variables, load_variable  # noqa: F401
 from .sources import zeros
 from .tensor import Operation, Tensor
 from .variables import GraphKeys, Variable, trainable_variables
