@@ -213,9 +213,9 @@ def _store_leaf_grads(leaf_grads: dict[int, list[Any]], create_graph: bool) -> N
         if not create_graph:
             grad = wrap(grad._array) if grad._requires_grad else grad
         if leaf._grad is None:
-            # a fresh tensor of its own, so later in-place updates of .grad touch nothing else
-            leaf._grad = grad if grad._vc is not leaf._vc and grad._base is None else wrap(
-                grad._array.copy())
+            # a tensor of its own (one gradient can reach two leaves, or be the caller's
+            # `gradient`), so a later in-place update of one .grad touches nothing else
+            leaf._grad = wrap(grad._array.copy()) if not create_graph else grad
         elif create_graph:
             leaf._grad = F.add(leaf._grad, grad)
         else:

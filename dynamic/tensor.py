@@ -15,18 +15,19 @@ import numpy as np
 
 from ..runtime import dtypes as dt
 from . import dispatch
-from .device import as_device, device, device_of_array, move
+from .device import device, device_of_array
 from .engine import run_backward
 from .graph import Node, RemovableHandle, accumulator
 from .size import Size
 from .storage import Storage, address
+from .tensor_convert import TensorConvert
 from .tensor_math import TensorMath
 from .tensor_shape import TensorShape
 
 _HIDDEN_DTYPES = ("float32", "int64", "bool")
 
 
-class Tensor(TensorMath, TensorShape):
+class Tensor(TensorMath, TensorShape, TensorConvert):
     """A multi-dimensional array that can record its history for ``backward()``.
 
     ``Tensor(2, 3)`` is an uninitialised float32 tensor of that size; ``Tensor([1, 2])``
@@ -319,79 +320,6 @@ class Tensor(TensorMath, TensorShape):
     def __tapeflow_apply__(op: Any, args: Any, attrs: dict[str, Any]) -> Any:
         # runtime.F calls inside gradient rules land here: rules compute on Tensors
         return dispatch.apply_packed(op, args, attrs)
-
-    # ---- devices and dtypes -----------------------------------------------------------------
-
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
-        target_dtype = kwargs.get("dtype")
-        target_device = kwargs.get("device")
-        for a in args:
-            if isinstance(a, Tensor):
-                target_dtype, target_device = a.dtype, a.device
-            elif isinstance(a, (device,)) or (isinstance(a, str) and a.split(":")[0] in
-                                               ("cpu", "cuda", "gpu")):
-                target_device = a
-            elif a is not None:
-                target_dtype = a
-        out = self
-        if target_device is not None:
-            dev = as_device(target_device)
-            if dev != self.device:
-                if self._grad_fn is not None:
-                    raise RuntimeError("moving a tensor that is part of a recorded graph to "
-                                       "another device is not supported; detach() it first")
-                out = dispatch.wrap(move(self._array, dev))
-                out._requires_grad = self._requires_grad
-        if target_dtype is not None and dt.as_dtype(target_dtype) is not out.dtype:
-            out = dispatch.apply("cast", out, dtype=dt.as_dtype(target_dtype))
-        return out
-
-    def cpu(self) -> Tensor:
-        return self.to("cpu")
-
-    def cuda(self, device: Any = None) -> Tensor:
-        return self.to("cuda")
-
-    def type(self, dtype: Any = None) -> Any:
-        """Without an argument, the legacy type name ('torch.FloatTensor'); else a cast."""
-        if dtype is None:
-            name = next(k for k, v in dt.LEGACY_TENSOR_TYPES.items() if v is self.dtype)
-            return ("torch.cuda." if self.is_cuda else "torch.") + name
-        if isinstance(dtype, str) and dtype.split(".")[-1] in dt.LEGACY_TENSOR_TYPES:
-            dtype = dt.LEGACY_TENSOR_TYPES[dtype.split(".")[-1]]
-        dtype = getattr(dtype, "_dtype", dtype)
-        return self.to(dtype)
-
-    def float(self) -> Tensor:
-        return self.to(dt.float32)
-
-    def double(self) -> Tensor:
-        return self.to(dt.float64)
-
-    def half(self) -> Tensor:
-        return self.to(dt.float16)
-
-    def long(self) -> Tensor:
-        return self.to(dt.int64)
-
-    def int(self) -> Tensor:
-        return self.to(dt.int32)
-
-    def short(self) -> Tensor:
-        return self.to(dt.int16)
-
-    def char(self) -> Tensor:
-        return self.to(dt.int8)
-
-    def byte(self) -> Tensor:
-        return self.to(dt.uint8)
-
-    def bool(self) -> Tensor:
-        return self.to(dt.bool_)
-
-    def type_as(self, other: Tensor) -> Tensor:
-        return self.to(other.dtype)
 
     # ---- printing ---------------------------------------------------------------------------
 

@@ -379,3 +379,16 @@ def test_tape_keeps_only_what_rules_read():
     assert ref() is None  # freed before backward, as PyTorch frees it
     b.sum().backward()
     assert x.grad.tolist() == [2.0] * 1000
+
+
+def test_each_leaf_gets_a_grad_of_its_own():
+    a = torch.ones(2, requires_grad=True)
+    b = torch.ones(2, requires_grad=True)
+    (a + b).sum().backward()  # add passes the same gradient to both inputs
+    a.grad.zero_()
+    assert b.grad.tolist() == [1.0, 1.0]
+    v = torch.tensor([3.0, 4.0])
+    a.grad = None
+    a.backward(v)
+    v.zero_()
+    assert a.grad.tolist() == [3.0, 4.0]
