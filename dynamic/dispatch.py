@@ -52,6 +52,7 @@ def wrap(array: Any, base: Any = None, vc: list[int] | None = None) -> Any:
     t._grad_fn = None
     t._hooks = None
     t._acc_ref = None
+    t._view_index = None
     return t
 
 
@@ -127,6 +128,8 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     if op.view and isinstance(args[0], Tensor):
         src = args[0]
         out = wrap(result, src._base if src._base is not None else src, src._vc)
+        if src._base is None and op.name == "getitem":
+            out._view_index = attrs["index"]  # lets an in-place op on the view be recorded
     else:
         if result.base is not None or not result.flags.c_contiguous:
             result = result.copy()  # a non-view op owns its result (identity returns its input)
@@ -199,9 +202,7 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
     arrays, requires, common = _unwrap(full)
     recording = requires and GRAD_ENABLED[0] and op.vjps is not None
     if recording and target._base is not None:
-        raise RuntimeError(
-            f"{op.name}_: an in-place change of a view of a tensor that is being recorded is not "
-            "supported by tapeflow's tape; use the out-of-place form instead")
+        return _apply_on_view(op, target, args, attrs, label)
     result = _run(op, arrays, attrs, common)
     array = target._array
     if result.shape != array.shape:
@@ -236,3 +237,27 @@ def _stand_in(array: Any) -> Any:
     """Something with the shape and dtype of ``array`` and no memory of its own."""
     xp = array_module(array)
     return xp.broadcast_to(xp.zeros((), dtype=array.dtype), array.shape)
+
+
+def _apply_on_view(op: OpDef, target: Any, args: tuple[Any, ...], attrs: dict[str, Any],
+                   label: str | None) -> Any:
+    """An in-place op on ``base[index]`` while recording (PyTorch's CopySlices): the new value
+    is computed out of place and written back with ``index_assign`` on the base, and the view
+    is re-pointed at the base's new history."""
+    index = target._view_index
+    if index is None:
+        raise RuntimeError(
+            f"{op.name}_: an in-place change of this view of a recorded tensor is not supported "
+            "by tapeflow's tape (only views made by basic indexing are); use the out-of-place "
+            "form instead")
+    base = target._base
+    value = apply_packed(op, (target, *args), attrs, label)
+    if value._array.shape != target._array.shape:
+        raise TensorShapeError(
+            f"output with shape {list(target._array.shape)} doesn't match the broadcast shape "
+            f"{list(value._array.shape)}")
+    apply_("index_assign", base, value, index=index, label="CopySlices")
+    fresh = apply_packed(get("getitem"), (base,), {"index": index}, "SliceBackward0")
+    target._grad_fn = fresh._grad_fn
+    target._requires_grad = fresh._requires_grad
+    return target

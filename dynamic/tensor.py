@@ -42,7 +42,7 @@ class Tensor(TensorMath, TensorShape, TensorConvert):
     """
 
     __slots__ = ("_array", "_storage", "_base", "_vc", "_requires_grad", "_grad", "_grad_fn",
-                 "_hooks", "_acc_ref", "__weakref__")
+                 "_hooks", "_acc_ref", "_view_index", "__weakref__")
 
     #: numpy defers to our reflected operators (array * tensor gives a tensor)
     __array_priority__ = 1000

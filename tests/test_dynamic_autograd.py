@@ -392,3 +392,21 @@ def test_each_leaf_gets_a_grad_of_its_own():
     a.backward(v)
     v.zero_()
     assert a.grad.tolist() == [3.0, 4.0]
+
+
+def test_inplace_on_a_slice_of_a_recorded_tensor():
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = w * 1
+    h[0].mul_(3)  # a view of h: recorded as a write back into h (PyTorch's CopySlices)
+    h[:, 1] += w[:, 0]
+    assert h.tolist() == [[3.0, 7.0], [3.0, 7.0]]
+    (h * torch.tensor([[1.0, 10.0], [100.0, 1000.0]])).sum().backward()
+    # h00 = 3 w00, h01 = 3 w01 + w00, h10 = w10, h11 = w11 + w10
+    assert w.grad.tolist() == [[13.0, 30.0], [1100.0, 1000.0]]
+    buf = torch.zeros(2, 2)
+    v = torch.tensor([1.0, 2.0], requires_grad=True)
+    buf[1].add_(v)
+    (buf * 3).sum().backward()
+    assert v.grad.tolist() == [3.0, 3.0]
+    with pytest.raises(RuntimeError, match="not supported"):
+        (w * 1).t().mul_(2)
