@@ -212,7 +212,18 @@ _unary(
 )
 
 
+def _clamp_dtype(x: dt.DType, min: Any, max: Any) -> dt.DType:  # noqa: A002
+    # bounds promote like Python scalars (PyTorch): an int tensor clamped to 0.5 is float32
+    for bound in (min, max):
+        if bound is not None:
+            x = dt.with_scalar(x, bound)
+    return x
+
+
 def _clamp(xp: Any, x: Any, out: Any = None, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+    target = _clamp_dtype(dt.of_array(x), min, max)
+    if target.np != x.dtype:
+        x = x.astype(target.np)
     return xp.clip(x, min, max, out=out)
 
 
@@ -228,7 +239,7 @@ def _clamp_vjp(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> An
 register(
     "clamp",
     kernel=_clamp,
-    infer=_unary_infer(),
+    infer=lambda x, min=None, max=None: Spec(x.shape, _clamp_dtype(x.dtype, min, max)),
     vjp=[_clamp_vjp],
     inplace=True,
     doc="min(max(x, min), max)",
