@@ -80,7 +80,8 @@ def _base(node: Node) -> Any:
     if node.kind in ("placeholder", "variable"):
         return ("source", node.id)
     if node.kind == "const":
-        return (*_const_key(node), node.shape, node.dtype.name)
+        return (*_const_key(node), node.shape, node.dtype.name, node.role,
+                _scope_pattern(node.name))
     attrs = []
     for key, value in sorted(node.attrs.items()):
         if key == "generator":

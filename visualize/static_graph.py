@@ -159,6 +159,7 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
     heading = title or "static graph"
     if folded is not None and folded.folded_count:
         heading += f"  (repeated steps folded: {len(nodes)} nodes drawn as {len(folded)})"
+    drawn = len(folded) if folded is not None else len(nodes)
     builder = DotBuilder("static_graph", {"rankdir": rankdir, "label": heading,
                                           "labelloc": "t", "newrank": "true",
                                           "compound": "true", "ranksep": 0.35,
@@ -168,7 +169,7 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
     if legend:
         _legend(builder, kinds, plan is not None)
     counts = Counter(n.role for n in nodes)
-    return builder.figure(heading, nodes=len(nodes), drawn=len(folded) if folded else len(nodes),
+    return builder.figure(heading, nodes=len(nodes), drawn=drawn,
                           roles=dict(counts), kinds=kinds)
 
 
