@@ -83,7 +83,7 @@ def memory_timeline(plan: Any = None, dynamic: DynamicTrace | None = None, title
     if plan is None and dynamic is None:
         raise ValueError("memory_timeline needs a plan, a dynamic trace, or both")
     fig, ax = plt.subplots(figsize=(9, 4.2))
-    handles = []
+    handles: list[Any] = []
     if plan is not None:
         series = plan_series(plan)
         x = range(len(series["live"]))

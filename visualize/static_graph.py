@@ -100,7 +100,7 @@ def _as_ir(graph: Any, outputs: Sequence[Any]) -> Graph:
             return subgraph({n.id: n for n in graph.nodes}, list(outputs))
         return graph
     if hasattr(graph, "as_ir"):
-        full = graph.as_ir(list(outputs))
+        full: Graph = graph.as_ir(list(outputs))
         if full.outputs:
             return subgraph({n.id: n for n in full.nodes}, list(full.outputs))
         return full
