@@ -100,7 +100,7 @@ def from_numpy(array: np.ndarray) -> Any:
     Example:
         >>> import numpy as np, tapeflow.dynamic as torch
         >>> a = np.zeros(3); t = torch.from_numpy(a); t[0] = 5
-        >>> a[0]
+        >>> float(a[0])
         5.0
     """
     if not isinstance(array, np.ndarray):

@@ -77,8 +77,8 @@ def _unwrap(args: tuple[Any, ...]) -> tuple[list[Any], bool, Any]:
             if kind is float or kind is int:
                 continue  # a weak scalar: numpy keeps the array's float dtype, as PyTorch does
             array = a
-            if not hasattr(array, "dtype"):
-                mixed = True
+            if not isinstance(getattr(array, "dtype", None), np.dtype):
+                mixed = True  # not an array: let the registry's evaluate sort it out
                 continue
         if common is None:
             common = array.dtype

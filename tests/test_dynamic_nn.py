@@ -247,3 +247,32 @@ def test_xor_trains_to_correct_predictions():
         opt.step()
     assert loss.item() < first / 10
     assert model(x).argmax(dim=1).tolist() == labels.tolist()
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module("tapeflow.dynamic")
+    names = ["tapeflow.dynamic"] + [f"tapeflow.dynamic.{m.name}" for m in
+                                    pkgutil.iter_modules(package.__path__)]
+    names += [f"tapeflow.dynamic.nn.{m.name}" for m in pkgutil.iter_modules(nn.__path__)]
+    attempted = 0
+    for name in names:
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted > 50
+
+
+def test_init_helpers():
+    layer = nn.Linear(3, 2)
+    nn.init.zeros_(layer.bias)
+    nn.init.constant_(layer.weight, 0.5)
+    assert layer.bias.tolist() == [0.0, 0.0] and layer.weight.tolist() == [[0.5] * 3] * 2
+    nn.init.uniform_(layer.weight, -0.1, 0.1)
+    assert float(layer.weight.abs().max()) <= 0.1 and layer.weight.is_leaf
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.normal_(layer.bias)
+    assert layer.weight.requires_grad and layer.bias.requires_grad
