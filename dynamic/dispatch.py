@@ -123,6 +123,10 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
 def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
                  label: str | None = None) -> Any:
     """:func:`apply` with the arguments already packed (the path ``runtime.F`` calls take)."""
+    if TRACER[0] is not None:
+        traced = TRACER[0].apply(op, args, attrs, label)
+        if traced is not NotImplemented:
+            return traced
     arrays, requires, common = _unwrap(args)
     result = _run(op, arrays, attrs, common)
     if op.view and isinstance(args[0], Tensor):
