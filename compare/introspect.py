@@ -15,7 +15,9 @@ def stats(mode: Mode, trainer: Any, workload: Workload) -> dict[str, Any]:
         from .data import padding_waste
 
         figures["padding_waste"] = padding_waste(workload.batches, mode.graph_length)
-    if mode.style == "static":
+    if mode.name == "traced":
+        figures.update(traced_stats(trainer, workload))
+    elif mode.style == "static":
         figures.update(static_stats(trainer, workload))
     else:
         figures.update(dynamic_stats(trainer, workload))
@@ -47,6 +49,24 @@ def static_stats(trainer: Any, workload: Workload) -> dict[str, Any]:
         "lower_bound_bytes": plan.lower_bound_bytes,
         "naive_bytes": plan.naive_bytes,
         "planned_steps": len(plan.steps),
+    }
+
+
+def traced_stats(trainer: Any, workload: Workload) -> dict[str, Any]:
+    """A traced trainer (``trainer.train_step`` is a ``static.function``): its traces, and
+    the graph and plan of its longest trace (as for the static modes)."""
+    fn = trainer.train_step
+    traces, compiled = fn.trace_count, fn.compile_count  # before plan() may trace again
+    batch = max(workload.batches, key=lambda b: getattr(b, "max_length", 0))
+    args = trainer.inputs(*workload.step_args(batch))
+    plan = fn.plan(*args)
+    roles = Counter(node.role for node in fn.get_concrete_function(*args)[1].graph.nodes.values())
+    return {
+        "forward_nodes": roles["forward"], "backward_nodes": roles["backward"],
+        "update_nodes": roles["update"],
+        "compilations": traces, "traces": traces, "session_compilations": compiled,
+        "arena_bytes": plan.arena_bytes, "lower_bound_bytes": plan.lower_bound_bytes,
+        "naive_bytes": plan.naive_bytes, "planned_steps": len(plan.steps),
     }
 
 

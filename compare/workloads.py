@@ -44,6 +44,7 @@ class Workload:
 def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
     from .xor_dynamic import XorDynamic
     from .xor_static import XorStatic
+    from .xor_traced import XorTraced
 
     weights = xor_weights(seed, dtype)
     batch = (data.XOR_INPUTS.astype(dtype), data.XOR_TARGETS.astype(dtype))
@@ -53,6 +54,7 @@ def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
         modes=[
             Mode("static", "static", lambda: XorStatic(weights, lr, dtype), XorStatic),
             Mode("dynamic", "dynamic", lambda: XorDynamic(weights, lr, dtype), XorDynamic),
+            Mode("traced", "static", lambda: XorTraced(weights, lr, dtype), XorTraced),
         ],
         reference="dynamic",
         step_args=lambda b: b,
@@ -75,6 +77,7 @@ def rnn(
 ) -> Workload:
     from .rnn_dynamic import RnnDynamic
     from .rnn_static import RnnStatic
+    from .rnn_traced import RnnTraced
 
     task = data.SentimentTask()
     batches = task.batches(batch_size, batches_per_length, seed)
@@ -103,6 +106,13 @@ def rnn(
                 lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS),
                 RnnStatic,
                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS),
+            ),
+            Mode(
+                "traced",
+                "static",
+                lambda: RnnTraced(weights, lr, dtype),
+                RnnTraced,
+                graph_length=lambda b: b.max_length,
             ),
         ],
         reference="dynamic",

@@ -1,0 +1,39 @@
+"""The sentiment RNN in PyTorch style, traced into static graphs: one per sentence length.
+
+The model, loss and optimizer are those of :mod:`rnn_dynamic`. The RNN's Python loop runs
+once per word, so tracing unrolls it: a trace holds the graph of one batch length, and a
+batch of a new length (a new input signature) traces and compiles again. That is bucketing
+done by the tracer, with one bucket per length (compare the static-bucketed mode).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dynamic as torch
+from .. import static as tf
+from .data import Batch
+from .rnn_dynamic import RnnDynamic
+
+
+class RnnTraced(RnnDynamic):
+    """:class:`RnnDynamic` whose training step runs as compiled static graphs."""
+
+    def __init__(self, weights: dict[str, np.ndarray], lr: float, dtype: str) -> None:
+        super().__init__(weights, lr, dtype)
+        # one trace per length is this workload's point (the table counts them), so the
+        # retracing warning, meant for accidental retraces, is off
+        self.train_step = tf.function(self._train_step, warn_after=None)
+
+    def _train_step(self, tokens, labels):
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(tokens), labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def inputs(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        return torch.from_numpy(batch.tokens), torch.from_numpy(batch.labels)
+
+    def step(self, batch: Batch) -> float:
+        return self.train_step(*self.inputs(batch)).item()

@@ -1,0 +1,147 @@
+"""``optimizer.step()`` inside a traced function: update nodes instead of eager updates.
+
+An eager optimizer keeps Python state (a momentum buffer that appears on the first step,
+Adam's integer step count) that a graph built once cannot replay. So while a function is
+traced, ``SGD.step`` and ``Adam.step`` are swapped for the rules below, which append the
+same registry ops the eager step runs, op for op (so float64 results agree bit for bit),
+under the graph's "update" role:
+
+* parameters and buffers are state slots (Variables, written back after each call);
+* Adam's step-dependent factors are Python numbers computed before each call and fed in;
+* what the rule assumed about Python state (hyper-parameters, whether a momentum buffer
+  exists yet) becomes a guard: when it changes, the function is traced again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..dynamic.creation import from_numpy
+from ..dynamic.optim import SGD, Adam, Optimizer
+from .tensor import Tensor as Symbol
+from .tracing import Tracer, TracingError
+
+_SGD_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay")
+
+
+def _hyper(group: dict[str, Any], keys: tuple[str, ...]) -> Callable[[], Any]:
+    return lambda: tuple(group[k] for k in keys)
+
+
+def _decayed(tracer: Tracer, g: Symbol, p: Any, decay: float) -> Symbol:
+    # g + weight_decay * p, as the eager step computes it
+    return tracer.node("add", [g, tracer.node("mul", [tracer.symbol(p), decay])]) if decay else g
+
+
+def _add_scaled(tracer: Tracer, x: Symbol, g: Symbol, alpha: float) -> Symbol:
+    # x.add_(g, alpha=alpha): the multiply only when alpha != 1, as Tensor.add_ does
+    return tracer.node("add", [x, g if alpha == 1 else tracer.node("mul", [g, alpha])])
+
+
+def sgd_step(tracer: Tracer, opt: SGD) -> None:
+    """``p -= lr * g`` with weight decay, momentum (dampening, Nesterov) as in ``SGD.step``."""
+    for group in opt.param_groups:
+        tracer.guards.append((_hyper(group, _SGD_KEYS), _hyper(group, _SGD_KEYS)()))
+        lr, momentum = group["lr"], group["momentum"]
+        decay, dampening = group["weight_decay"], group["dampening"]
+        for p in group["params"]:
+            g = tracer.grad_symbol(p)
+            if g is None:
+                continue
+            g = _decayed(tracer, g, p, decay)
+            if momentum:
+                state = opt.state.setdefault(id(p), {})
+                buf = state.get("momentum_buffer")
+                tracer.guards.append((lambda s=state: s.get("momentum_buffer") is not None,
+                                      buf is not None))
+                if buf is None:  # the first step: the buffer starts as a copy of g
+                    new = tracer.node("copy", [g])
+                    tracer.after.append((new, lambda v, s=state: s.__setitem__(
+                        "momentum_buffer", from_numpy(np.array(v)))))
+                else:
+                    scaled = tracer.node("mul", [tracer.state(buf).current, momentum])
+                    new = _add_scaled(tracer, scaled, g, 1 - dampening)
+                    tracer.write(buf, new)
+                g = tracer.node("add", [g, tracer.node("mul", [new, momentum])]) \
+                    if group["nesterov"] else new
+            update = tracer.node("mul", [g, lr])
+            tracer.write(p, tracer.node("sub", [tracer.symbol(p), update]))
+
+
+def adam_step(tracer: Tracer, opt: Adam) -> None:
+    """Adam with bias correction, as ``Adam.step``; the step count stays a Python int."""
+    for group in opt.param_groups:
+        tracer.guards.append((_hyper(group, _ADAM_KEYS), _hyper(group, _ADAM_KEYS)()))
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        for p in group["params"]:
+            g = tracer.grad_symbol(p)
+            if g is None:
+                continue
+            g = _decayed(tracer, g, p, group["weight_decay"])
+            state = opt.state.setdefault(id(p), {})
+            if not state:  # the eager step's lazy initialisation, done now on real tensors
+                state["step"] = 0
+                state["exp_avg"] = from_numpy(np.zeros_like(p._array))
+                state["exp_avg_sq"] = from_numpy(np.zeros_like(p._array))
+            m = tracer.state(state["exp_avg"]).current
+            v = tracer.state(state["exp_avg_sq"]).current
+            m = _add_scaled(tracer, tracer.node("mul", [m, beta1]), g, 1 - beta1)
+            squared = tracer.node("mul", [g, g])
+            v = _add_scaled(tracer, tracer.node("mul", [v, beta2]), squared, 1 - beta2)
+            tracer.write(state["exp_avg"], m)
+            tracer.write(state["exp_avg_sq"], v)
+            # step_size = lr / (1 - beta1^t), bias2 = sqrt(1 - beta2^t): fed, t changes per call
+            step_size = _fed(tracer, p, "step_size",
+                             lambda s=state, b=beta1, lr=lr: lr / (1 - b ** (s["step"] + 1)))
+            bias2 = _fed(tracer, p, "bias_correction2",
+                         lambda s=state, b=beta2: math.sqrt(1 - b ** (s["step"] + 1)))
+            denom = tracer.node("add", [tracer.node("div", [tracer.node("sqrt", [v]), bias2]),
+                                        eps])
+            update = tracer.node("mul", [tracer.node("div", [m, denom]), step_size])
+            tracer.write(p, tracer.node("sub", [tracer.symbol(p), update]))
+            tracer.after.append((None, lambda _, s=state: s.__setitem__("step", s["step"] + 1)))
+
+
+def _fed(tracer: Tracer, p: Any, what: str, compute: Callable[[], float]) -> Symbol:
+    """A 0-d placeholder of ``p``'s dtype fed with ``compute()`` before every call (a Python
+    float in eager mode, which the runtime rounds to ``p``'s dtype the same way)."""
+    name = f"{tracer.names.get(id(p), 'param')}/{what}"
+    placeholder = tracer.graph.placeholder(p.dtype, (), name)
+    tracer.feeds.append((placeholder, compute))
+    return placeholder
+
+
+RULES: dict[type, Callable[[Tracer, Any], None]] = {SGD: sgd_step, Adam: adam_step}
+
+
+@contextlib.contextmanager
+def traced_optimizers(tracer: Tracer) -> Iterator[None]:
+    """Within the block, ``SGD.step``/``Adam.step`` append update nodes to the trace."""
+    saved = {cls: cls.__dict__["step"] for cls in RULES}
+
+    def bind(rule: Callable[[Tracer, Any], None]) -> Callable[..., None]:
+        def step(self: Optimizer, closure: Any = None) -> None:
+            if closure is not None:
+                raise TracingError("optimizer.step(closure) cannot be traced: call the "
+                                   "closure's forward and backward in the traced function")
+            with tracer.graph.role("update"), tracer.graph.name_scope(type(self).__name__):
+                rule(tracer, self)
+
+        return step
+
+    try:
+        for cls, rule in RULES.items():
+            cls.step = bind(rule)  # type: ignore[method-assign]
+        yield
+    finally:
+        for cls, original in saved.items():
+            cls.step = original  # type: ignore[method-assign]
+
+
+__all__ = ["RULES", "adam_step", "sgd_step", "traced_optimizers"]

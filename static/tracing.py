@@ -1,0 +1,440 @@
+"""Tracing: running PyTorch-style code on symbolic stand-ins to record a static graph.
+
+While a :class:`Tracer` is installed in ``dynamic.dispatch.TRACER``, every op that the
+dynamic front end runs on a traced tensor (or on state: a parameter, a tensor written in
+place) becomes a node of a ``static.Graph`` instead of a kernel call. The tensors the user's
+code sees are ordinary dynamic Tensors whose ``_array`` is a :class:`SymbolicArray`: it knows
+its shape and dtype (so shape checks, ``x.shape[0]``, ``view`` and ``unbind`` work) but has
+no values, so ``.item()``, ``bool(t)``, ``if t > 0:`` and ``t.numpy()`` raise
+:class:`TracingError`. ``loss.backward()`` becomes ``static.gradients`` (the same registry
+rules), and in-place writes to parameters become the new values of state slots that the
+compiled function writes back after each call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..dynamic import dispatch
+from ..dynamic.grad_mode import GRAD_ENABLED
+from ..dynamic.tensor import Tensor as DynamicTensor
+from ..runtime import OpDef, get
+from ..runtime import dtypes as dt
+from .gradients import gradients
+from .graph import Graph, type_name
+from .tensor import Tensor as Symbol
+from .variables import Variable
+
+
+class TracingError(TypeError):
+    """Traced code asked for something a static graph cannot give: a tensor's value.
+
+    The message says why (the graph is built once, before any data exists) and how to fix it.
+    """
+
+
+def value_error(what: str, function: str) -> TracingError:
+    """The teaching error for code that needs a value while ``function`` is being traced."""
+    return TracingError(
+        f"{what} needs the value of a tensor, but '{function}' is being traced by "
+        "tapeflow.static.function: its tensors are symbolic. A static graph is built once, "
+        "before any data exists, so it cannot follow a Python branch, loop count or number "
+        "that depends on a value it does not know yet (the graph would be right for the "
+        "example input and silently wrong for the next one). Fixes: compute both sides and "
+        "select with torch.where(cond, a, b) or a mask; or move the branch (or the .item()) "
+        "outside the traced function and call .item() on the tensor it returns; or pass the "
+        "value as a plain Python argument, which makes it part of the input signature (a new "
+        "value traces again).")
+
+
+def _escaped(function: str) -> TracingError:
+    return TracingError(
+        f"a traced tensor of '{function}' was used outside its trace: it is a symbolic "
+        "stand-in with no values (was it stored in a global or an attribute while tracing?). "
+        "Return tensors from the traced function instead; calls return real tensors.")
+
+
+class _Flags:
+    c_contiguous = True  # a symbolic value has no memory layout; every view is allowed
+
+
+class _ShapeProbe:
+    """What ``array.view()`` gives: accepts any shape of the same size (for ``Tensor.view``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._shape: tuple[int, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @shape.setter
+    def shape(self, value: tuple[int, ...]) -> None:
+        if int(np.prod(value, dtype=np.int64)) != self.size:
+            raise ValueError("cannot reshape")
+        self._shape = tuple(value)
+
+
+class SymbolicArray:
+    """The ``_array`` of a traced dynamic Tensor: a static graph tensor with a fixed shape.
+
+    It answers what code asks of an array's metadata (shape, dtype, ndim, size, strides) and
+    raises :class:`TracingError` for anything that reads its values.
+    """
+
+    __array_priority__ = 1000
+    flags = _Flags()
+    base = None
+
+    def __init__(self, symbol: Symbol, tracer: Tracer) -> None:
+        shape = symbol.spec.shape
+        assert shape is not None and all(d is not None for d in shape), "traces are concrete"
+        self.symbol = symbol
+        self.tracer = tracer
+        self.shape: tuple[int, ...] = tuple(int(d) for d in shape)  # type: ignore[arg-type]
+        self.dtype = np.dtype(symbol.dtype.np)
+        self.ndim = len(self.shape)
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+        self.itemsize = self.dtype.itemsize
+        strides, step = [], self.itemsize
+        for d in reversed(self.shape):
+            strides.append(step)
+            step *= max(d, 1)
+        self.strides = tuple(reversed(strides))
+
+    def _fail(self, what: str) -> TracingError:
+        if dispatch.TRACER[0] is self.tracer:
+            return value_error(what, self.tracer.name)
+        return _escaped(self.tracer.name)
+
+    def view(self) -> _ShapeProbe:
+        return _ShapeProbe(self.size)
+
+    def reshape(self, *shape: Any) -> Any:
+        raise self._fail("reading a tensor as a Python number (.item(), float(t), int(t), "
+                         "bool(t), `if t:`)")
+
+    def get(self) -> Any:
+        raise self._fail("converting a tensor to a list or a numpy array (.tolist(), "
+                         "np.asarray(t))")
+
+    def copy(self) -> Any:
+        raise self._fail("copying a tensor's data (torch.tensor(t); use t.clone() or "
+                         "t.detach() instead)")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise self._fail("converting a tensor to a numpy array")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise self._fail("writing through an integer-tensor index")
+
+    def __repr__(self) -> str:
+        return f"<symbolic {self.symbol.name} {self.dtype.name}{list(self.shape)}>"
+
+
+class TracedNode:
+    """The ``grad_fn`` of a traced tensor: the gradient comes from ``static.gradients``."""
+
+    __slots__ = ("op",)
+
+    next_functions: tuple[Any, ...] = ()
+
+    def __init__(self, op: str) -> None:
+        self.op = op
+
+    def name(self) -> str:
+        return f"{type_name(self.op)}Backward (traced)"
+
+    def register_hook(self, hook: Any) -> Any:
+        raise TracingError("gradient hooks cannot be traced into a static graph; register "
+                           "them on an eager tensor outside the traced function")
+
+
+class TracedTensor(DynamicTensor):
+    """A dynamic Tensor over a :class:`SymbolicArray`, the stand-in traced code computes with.
+
+    Example:
+        >>> # inside a function decorated with tapeflow.static.function:
+        >>> # x.shape -> torch.Size([4, 2]); x.sum().item() -> TracingError
+    """
+
+    __slots__ = ()
+
+    @property
+    def symbol(self) -> Symbol:
+        return self._array.symbol
+
+    def item(self) -> Any:
+        raise self._array._fail("reading a tensor as a Python number (.item())")
+
+    def tolist(self) -> Any:
+        raise self._array._fail("converting a tensor to a list (.tolist())")
+
+    def numpy(self) -> np.ndarray:
+        raise self._array._fail("converting a tensor to numpy (.numpy())")
+
+    def __bool__(self) -> bool:
+        raise self._array._fail("using a tensor as a Python bool (`if t:`, `while t:`, "
+                                "`and`/`or`, bool(t))")
+
+    def __float__(self) -> float:
+        raise self._array._fail("converting a tensor to a Python float (float(t))")
+
+    def __int__(self) -> int:
+        raise self._array._fail("converting a tensor to a Python int (int(t))")
+
+    def __index__(self) -> int:
+        raise self._array._fail("using a tensor as an index or a count (range(t), list[t])")
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Appends the backward graph (``static.gradients``) and sets the leaves' ``.grad``."""
+        self._array.tracer.backward(self, gradient)
+
+    def detach(self) -> TracedTensor:
+        return self._array.tracer.wrap(self._array.tracer.node("stop_gradient", [self.symbol]))
+
+    @property
+    def data(self) -> TracedTensor:  # type: ignore[override]
+        return self.detach()
+
+    def register_hook(self, hook: Any) -> Any:
+        raise TracingError("gradient hooks cannot be traced into a static graph; register "
+                           "them on an eager tensor outside the traced function")
+
+    def retain_grad(self) -> None:
+        raise TracingError("retain_grad() cannot be traced: only leaves (parameters) get "
+                           ".grad in a traced function")
+
+    def __repr__(self) -> str:
+        shape = ", ".join(str(d) for d in self._array.shape)
+        grad = ", requires_grad=True" if self._requires_grad else ""
+        return (f"tensor(<traced {self.symbol.name}: shape [{shape}], "
+                f"dtype=torch.{self.dtype.name}>{grad})")
+
+    __str__ = __repr__
+
+
+@dataclass
+class Slot:
+    """A concrete tensor the graph reads as state (a Variable) or writes in place.
+
+    ``current`` is its value at this point of the trace, ``leaf`` the value gradients are taken
+    with respect to (its value after the last in-place update: a new leaf, as in eager mode).
+    """
+
+    tensor: Any
+    variable: Variable | None
+    load: Symbol | None  # the placeholder that (re)loads the variable from the eager tensor
+    current: Symbol
+    leaf: Symbol
+    written: bool = False
+
+
+@dataclass
+class Tracer:
+    """Turns the dynamic front end's ops into nodes of ``graph`` while a function is traced."""
+
+    graph: Graph
+    name: str
+    names: dict[int, str] = field(default_factory=dict)  # id(parameter) -> "fc1.weight"
+    slots: dict[int, Slot] = field(default_factory=dict)
+    constants: dict[int, Symbol] = field(default_factory=dict)
+    keep: list[Any] = field(default_factory=list)  # keeps ids of captured tensors stable
+    stops: list[Symbol] = field(default_factory=list)  # values recorded without grad tracking
+    grads_before: dict[int, Any] = field(default_factory=dict)  # id -> .grad before the trace
+    #: Python numbers computed anew before every call (Adam's bias corrections), fed in
+    feeds: list[tuple[Symbol, Callable[[], Any]]] = field(default_factory=list)
+    #: (read, value at trace time): the trace is reused only while each read gives the value
+    guards: list[tuple[Callable[[], Any], Any]] = field(default_factory=list)
+    #: run after every call with the value of the symbol (None: no value), in order
+    after: list[tuple[Symbol | None, Callable[[Any], None]]] = field(default_factory=list)
+
+    # ---- values in and out -----------------------------------------------------------------
+
+    def wrap(self, symbol: Symbol, requires_grad: bool = False, op: str = "") -> TracedTensor:
+        base = dispatch.wrap(SymbolicArray(symbol, self))
+        t = TracedTensor.__new__(TracedTensor)
+        for slot in DynamicTensor.__slots__[:-1]:
+            setattr(t, slot, getattr(base, slot))
+        t._requires_grad = requires_grad
+        t._grad_fn = TracedNode(op) if requires_grad else None
+        return t
+
+    def node(self, op: str | OpDef, inputs: Sequence[Any], attrs: dict[str, Any] | None = None
+             ) -> Symbol:
+        opdef = get(op) if isinstance(op, str) else op
+        return self.graph.apply(opdef, list(inputs), dict(attrs or {}))
+
+    def _own(self, array: SymbolicArray) -> Symbol:
+        if array.tracer is not self:
+            raise _escaped(array.tracer.name)
+        return array.symbol
+
+    def is_involved(self, value: Any) -> bool:
+        """Whether an op on ``value`` must be traced (not run now and folded to a constant)."""
+        if not isinstance(value, DynamicTensor):
+            return False
+        return (isinstance(value._array, SymbolicArray) or id(value) in self.slots
+                or value._requires_grad)
+
+    def symbol(self, value: Any) -> Any:
+        """``value`` as an input of a graph node (Python scalars stay scalars)."""
+        if isinstance(value, DynamicTensor):
+            if isinstance(value._array, SymbolicArray):
+                return self._own(value._array)
+            slot = self.slots.get(id(value))
+            if slot is not None:
+                return slot.current
+            if value._requires_grad:  # a parameter: state the graph reads every call
+                return self.state(value).current
+            return self._constant(value, value._array)
+        if isinstance(value, np.generic):
+            return value.item()  # a weak Python scalar, as in eager mode
+        if isinstance(value, np.ndarray):
+            return self._constant(value, value)
+        return value
+
+    def _constant(self, owner: Any, array: Any) -> Symbol:
+        known = self.constants.get(id(owner))
+        if known is None:
+            # a tensor captured by value: its value now is baked into the graph
+            known = self.graph.constant(np.array(array, copy=True), name="captured")
+            self.constants[id(owner)] = known
+            self.keep.append(owner)
+        return known
+
+    def state(self, tensor: Any) -> Slot:
+        """The slot of a concrete tensor read as a Variable (loaded from it before a call)."""
+        slot = self.slots.get(id(tensor))
+        if slot is not None:
+            return slot
+        name = self.names.get(id(tensor), "state")
+        shape = tuple(int(d) for d in tensor.shape)
+        with self.graph.as_default(), self.graph.name_scope(None):
+            load = self.graph.placeholder(tensor.dtype, shape, f"load/{name}")
+            variable = Variable(load, name=name, trainable=tensor._requires_grad)
+        slot = Slot(tensor, variable, load, variable, variable)
+        self.slots[id(tensor)] = slot
+        self.keep.append(tensor)
+        self.grads_before.setdefault(id(tensor), tensor._grad)
+        return slot
+
+    # ---- the dispatch hooks ----------------------------------------------------------------
+
+    def apply(self, op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
+              label: str | None) -> Any:
+        if op.kind != "random" and not any(self.is_involved(a) for a in args):
+            return NotImplemented  # only constants: run it now, the result is a constant
+        symbol = self.node(op, [self.symbol(a) for a in args], attrs)
+        wants = any(isinstance(a, DynamicTensor) and a._requires_grad for a in args)
+        requires = (wants and GRAD_ENABLED[0] and op.differentiable
+                    and symbol.dtype.is_floating)
+        if wants and not requires:
+            self.stops.append(symbol)  # no_grad or a non-differentiable op: gradients stop
+        return self.wrap(symbol, requires, op.name)
+
+    def apply_(self, op: OpDef, target: Any, args: tuple[Any, ...], attrs: dict[str, Any],
+               label: str | None) -> Any:
+        dispatch.check_inplace(target)
+        if target._base is not None:
+            raise TracingError(
+                f"{op.name}_: an in-place change of a view cannot be traced into a static "
+                f"graph ('{self.name}'): the graph has no aliasing, so the tensor the view "
+                "came from would not see it. Use the out-of-place form and keep the result.")
+        old = self.symbol(target)
+        symbol = self.node(op, [old, *(self.symbol(a) for a in args)], attrs)
+        want = dt.as_dtype(target.dtype)
+        if tuple(symbol.spec.shape or ()) != tuple(target.shape):
+            raise dispatch.TensorShapeError(
+                f"output with shape {list(target.shape)} doesn't match the broadcast shape "
+                f"{list(symbol.spec.shape or ())}")
+        if symbol.dtype is not want:
+            if symbol.dtype.category > want.category:
+                raise RuntimeError(f"result type {symbol.dtype.name.capitalize()} can't be cast "
+                                   f"to the desired output type {want.name.capitalize()}")
+            symbol = self.node("cast", [symbol], {"dtype": want})
+        requires = (GRAD_ENABLED[0] and op.differentiable and want.is_floating and any(
+            isinstance(a, DynamicTensor) and a._requires_grad for a in (target, *args)))
+        target._vc[0] += 1
+        if isinstance(target._array, SymbolicArray):
+            target._array = SymbolicArray(symbol, self)
+            if requires:
+                target._requires_grad, target._grad_fn = True, TracedNode(op.name)
+            elif target._requires_grad:
+                self.stops.append(symbol)
+            return target
+        slot = self.slots.get(id(target))
+        if slot is None:
+            if id(target) in self.constants:  # read as a constant before: local scratch
+                slot = Slot(target, None, None, old, old)
+                self.slots[id(target)] = slot
+                self.keep.append(target)
+            else:
+                slot = self.state(target)
+        slot.current = slot.leaf = symbol  # updated outside autograd: a new leaf
+        slot.written = True
+        if target._requires_grad:
+            self.stops.append(symbol)
+        return target
+
+    # ---- autograd --------------------------------------------------------------------------
+
+    def backward(self, loss: TracedTensor, gradient: Any) -> None:
+        """``loss.backward()``: ``static.gradients`` into every parameter's ``.grad``."""
+        if not loss._requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have "
+                               "a grad_fn")
+        if gradient is None and loss._array.size != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        leaves = [s for s in self.slots.values() if s.tensor._requires_grad]
+        if not leaves:
+            return
+        seed = None if gradient is None else [self.symbol(gradient)]
+        grads = gradients([loss.symbol], [s.leaf for s in leaves], grad_ys=seed,
+                          stop_gradients=self.stops or None)
+        for slot, grad in zip(leaves, grads, strict=True):
+            if grad is None:
+                continue
+            before = slot.tensor._grad
+            if before is not None:
+                if not self.is_involved(before):
+                    raise TracingError(
+                        f"'{self.name}': {self.names.get(id(slot.tensor), 'a parameter')} "
+                        "already holds a .grad from before this traced call, and a compiled "
+                        "function cannot carry gradients from one call into the next. Call "
+                        "optimizer.zero_grad() inside the traced function, before backward().")
+                grad = self.node("add", [self.symbol(before), grad])
+            slot.tensor._grad = self.wrap(grad)
+
+    def grad_symbol(self, param: Any) -> Symbol | None:
+        """The symbolic ``param.grad`` (None when there is none), for the optimizer rules."""
+        grad = param._grad
+        if grad is None:
+            return None
+        if not self.is_involved(grad) and id(grad) not in self.constants:
+            raise TracingError(
+                f"'{self.name}': optimizer.step() found a .grad computed before this traced "
+                "call; call loss.backward() inside the traced function.")
+        return self.symbol(grad)
+
+    def write(self, tensor: Any, value: Symbol) -> None:
+        """An optimizer rule's in-place update of ``tensor`` (a parameter or a state buffer)."""
+        slot = self.state(tensor)
+        slot.current = slot.leaf = value
+        slot.written = True
+
+    def restore(self) -> None:
+        """Puts back what tracing changed on eager tensors (their ``.grad``)."""
+        for tid, grad in self.grads_before.items():
+            slot = self.slots.get(tid)
+            if slot is not None:
+                slot.tensor._grad = grad
+
+
+__all__ = ["SymbolicArray", "TracedTensor", "Tracer", "TracingError", "value_error"]
