@@ -147,7 +147,11 @@ register(
 def _broadcast_to_infer(x: Spec, shape: Sequence[int]) -> Spec:
     target = tuple(shape)
     result = broadcast("broadcast_to", x.shape, target)
-    if result is not None and tuple(result) != target:
+    # an unknown input dim (None) may turn out to fit: the kernel checks it at run time
+    if result is not None and (
+        len(result) != len(target)
+        or any(r is not None and r != t for r, t in zip(result, target, strict=True))
+    ):
         raise ShapeError(
             f"broadcast_to: cannot broadcast shape {format_shape(x.shape)} "
             f"to {format_shape(target)}"
