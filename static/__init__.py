@@ -34,7 +34,6 @@ from . import errors, losses, nn, train
 from .function import RetracingWarning, TracedFunction, function, trace  # the bridge (DESIGN.md)
 from .gradients import gradients
 from .graph import Graph, get_default_graph, reset_default_graph
-from .onnx_export import OnnxExportError, export_onnx  # interop (needs the onnx extra)
 from .ops import (
     abs,
     add,
@@ -105,6 +104,7 @@ from .sources import (
     zeros_like,
 )
 from .tensor import Dimension, Operation, Tensor, TensorShape
+from .tracing import TracingError
 from .variables import (
     GraphKeys,
     Variable,
@@ -150,5 +150,4 @@ __all__ = [
     "truediv", "truncated_normal", "uint8", "variables_initializer", "where", "zeros",
     "zeros_like",
 ]
-__all__ += ["RetracingWarning", "TracedFunction", "function", "trace"]  # the bridge
-__all__ += ["OnnxExportError", "export_onnx"]  # interop
+__all__ += ["RetracingWarning", "TracedFunction", "TracingError", "function", "trace"]  # the bridge
