@@ -34,6 +34,7 @@ from . import errors, losses, nn, train
 from .function import RetracingWarning, TracedFunction, function, trace  # the bridge (DESIGN.md)
 from .gradients import gradients
 from .graph import Graph, get_default_graph, reset_default_graph
+from .onnx_export import OnnxExportError, export_onnx  # interop (needs the onnx extra)
 from .ops import (
     abs,
     add,
@@ -151,3 +152,4 @@ __all__ = [
     "zeros_like",
 ]
 __all__ += ["RetracingWarning", "TracedFunction", "TracingError", "function", "trace"]  # the bridge
+__all__ += ["OnnxExportError", "export_onnx"]  # interop
