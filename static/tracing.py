@@ -361,8 +361,8 @@ class Tracer:
             symbol = self.node("cast", [symbol], {"dtype": want})
         requires = (GRAD_ENABLED[0] and op.differentiable and want.is_floating and any(
             isinstance(a, DynamicTensor) and a._requires_grad for a in (target, *args)))
-        target._vc[0] += 1
         if isinstance(target._array, SymbolicArray):
+            target._vc[0] += 1  # (a concrete target's counter moves when a call writes it back)
             target._array = SymbolicArray(symbol, self)
             if requires:
                 target._requires_grad, target._grad_fn = True, TracedNode(op.name)
