@@ -147,6 +147,22 @@ def test_tape_shows_gradient_accumulation_into_a_leaf_used_twice() -> None:
     assert "2 gradients summed" in src and "MulBackward0" in src and "SumBackward0" in src
 
 
+def test_long_tapes_fold_their_repeated_steps() -> None:
+    from tapeflow.compare.rnn_dynamic import RnnDynamic
+
+    model = RnnDynamic(rnn_weights(0, "float64", 40, 16, 32), 0.1, "float64")
+    tokens = torch.from_numpy(np.arange(1, 41, dtype=np.int64).reshape(1, 40) % 39 + 1)
+    loss = model.loss_fn(model.model(tokens), torch.from_numpy(np.array([1])))
+    params = dict(model.model.named_parameters())
+    fig = tape(loss, params)  # more than AUTO_FOLD_TAPE nodes: folds on its own
+    assert fig.info["nodes"] > 200 and fig.info["drawn"] < 40
+    assert "TanhBackward0 \u00d740" in fig.source and "40 gradients summed" in fig.source
+    forward = recorded_forward(loss, params)
+    assert forward.info == fig.info and "tanh \u00d740" in forward.source
+    unfolded = tape(loss, params, collapse=False)
+    assert unfolded.info["drawn"] == unfolded.info["nodes"] == fig.info["nodes"]
+
+
 def test_recorded_forward_graph(xor_dynamic_loss: tuple) -> None:
     loss, params = xor_dynamic_loss
     fig = recorded_forward(loss, params)

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +44,9 @@ class Folded:
             unfolded graph restricted to first members).
     """
 
-    group_of: dict[int, int]
-    members: dict[int, tuple[int, ...]]
-    order: tuple[int, ...]
+    group_of: dict[Any, Any]
+    members: dict[Any, tuple[Any, ...]]
+    order: tuple[Any, ...]
 
     @property
     def folded_count(self) -> int:
@@ -57,14 +57,14 @@ class Folded:
         return len(self.members)
 
 
-def _generalise(value: Any) -> Any:
+def generalise_steps(value: Any) -> Any:
     """``value`` with every integer replaced by ``*`` (a step-independent pattern)."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         return "*"
     if isinstance(value, tuple):
-        return tuple(_generalise(v) for v in value)
+        return tuple(generalise_steps(v) for v in value)
     return value
 
 
@@ -87,7 +87,7 @@ def _base(node: Node) -> Any:
         if key == "generator":
             continue
         frozen = freeze(value)
-        attrs.append((key, _generalise(frozen) if key in _STEP_ATTRS else repr(frozen)))
+        attrs.append((key, generalise_steps(frozen) if key in _STEP_ATTRS else repr(frozen)))
     return (node.kind, node.op, node.role, node.shape, node.dtype.name, tuple(attrs),
             _scope_pattern(node.name))
 
@@ -112,19 +112,31 @@ def fold(graph: Graph | Sequence[Node], depth: int = 3, min_repeats: int = 3) ->
         min_repeats: the smallest group that is folded; smaller ones stay separate nodes.
     """
     nodes = graph.nodes if isinstance(graph, Graph) else tuple(graph)
-    base = {n.id: hash(_base(n)) for n in nodes}
-    label = dict(base)
+    return fold_keys([n.id for n in nodes], {n.id: _base(n) for n in nodes},
+                     {n.id: n.inputs for n in nodes},
+                     {n.id for n in nodes if n.kind in ("placeholder", "variable")},
+                     depth, min_repeats)
+
+
+def fold_keys(order: Sequence[Hashable], base: Mapping[Hashable, Hashable],
+              inputs: Mapping[Hashable, Sequence[Hashable]], fixed: Container[Hashable] = (),
+              depth: int = 3, min_repeats: int = 3) -> Folded:
+    """The folding of any DAG (a static graph, a dynamic tape): ``order`` lists its vertices
+    inputs first, ``base`` says what each computes locally, ``inputs`` its inputs (ids not in
+    ``order`` count as distinct leaves); vertices in ``fixed`` never fold."""
+    base_hash = {v: hash(base[v]) for v in order}
+    label = dict(base_hash)
     for _ in range(depth):
-        # one refinement round: a node's label becomes its base plus its inputs' labels
-        label = {n.id: hash((base[n.id], tuple(label[i] for i in n.inputs))) for n in nodes}
-    by_label: dict[int, list[int]] = {}
-    for n in nodes:
-        if n.kind in ("placeholder", "variable"):
-            by_label[hash(("source", n.id))] = [n.id]  # sources never fold
-            continue
-        by_label.setdefault(label[n.id], []).append(n.id)
-    group_of: dict[int, int] = {}
-    members: dict[int, tuple[int, ...]] = {}
+        # one refinement round: a vertex's label becomes its base plus its inputs' labels
+        label = {v: hash((base_hash[v], tuple(label.get(i, hash(("leaf", i)))
+                                              for i in inputs.get(v, ()))))
+                 for v in order}
+    by_label: dict[Hashable, list[Hashable]] = {}
+    for v in order:
+        key = ("fixed", v) if v in fixed else label[v]
+        by_label.setdefault(key, []).append(v)
+    group_of: dict[Hashable, Hashable] = {}
+    members: dict[Hashable, tuple[Hashable, ...]] = {}
     for ids in by_label.values():
         groups = [ids] if len(ids) >= min_repeats else [[i] for i in ids]
         for group in groups:
@@ -132,8 +144,7 @@ def fold(graph: Graph | Sequence[Node], depth: int = 3, min_repeats: int = 3) ->
             members[gid] = tuple(group)
             for i in group:
                 group_of[i] = gid
-    order = tuple(n.id for n in nodes if group_of[n.id] == n.id)
-    return Folded(group_of, members, order)
+    return Folded(group_of, members, tuple(v for v in order if group_of[v] == v))
 
 
 def common_name(names: Sequence[str]) -> str:

@@ -58,8 +58,9 @@ def rnn_padding_figure(lengths: Sequence[int] = (3, 5), padded: int | None = Non
         loss = trainer.loss_fn(trainer.model(tokens), torch.from_numpy(np.array([label])))
         with b.cluster(f"dynamic: sentence {k + 1}, {length} words", style="rounded",
                        color="#b03a2e", fontsize=12):
-            counts.append(draw_recorded_forward(b, loss, params, prefix=f"d{k}_",
-                                                fold_inputs=True))
+            drawn = draw_recorded_forward(b, loss, params, prefix=f"d{k}_", fold_inputs=True,
+                                          collapse=False)
+            counts.append(len(drawn.fns))
     static = RnnStatic(weights, 0.1, dtype, (padded,))
     graph = static.unrolled[padded]
     nodes = select_nodes(static.graph, [graph["loss"]], backward=False)

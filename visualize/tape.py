@@ -21,10 +21,15 @@ Example:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .dot import DotBuilder, Figure
+from ..graphs.ir import freeze
+from .dot import DotBuilder, Figure, quote
+from .fold import Folded, fold_keys, generalise_steps
+
+AUTO_FOLD_TAPE = 200  # tapes with more recorded nodes fold repeated steps unless told
 
 STYLES: dict[str, dict[str, str]] = {
     "root": {"shape": "box", "fillcolor": "#caff70", "color": "#4f7a28"},
@@ -71,20 +76,36 @@ def _param_names(params: Mapping[str, Any] | None) -> dict[int, str]:
     return {id(t): name for name, t in (params or {}).items()}
 
 
-def walk(roots: Sequence[Any]) -> Iterator[Any]:
-    """Every grad_fn / AccumulateGrad reachable from ``roots`` (tensors), each once, from
-    the roots towards the leaves; iterative, so long tapes cannot overflow the stack."""
+def _nexts(fn: Any) -> list[Any]:
+    return [n for n, _ in getattr(fn, "next_functions", ()) if n is not None]
+
+
+def _is_leaf(fn: Any) -> bool:
+    return getattr(fn, "variable", None) is not None
+
+
+def walk(roots: Sequence[Any]) -> list[Any]:
+    """Every grad_fn / AccumulateGrad reachable from ``roots`` (tensors), each once, in
+    topological order: producers before consumers, so each node's ``next_functions`` come
+    first. Iterative (post-order), so long tapes cannot overflow the stack."""
+    order: list[Any] = []
     seen: set[int] = set()
-    stack = [t.grad_fn for t in reversed(roots) if getattr(t, "grad_fn", None) is not None]
-    while stack:
-        fn = stack.pop()
-        if id(fn) in seen:
+    for t in roots:
+        start = getattr(t, "grad_fn", None)
+        if start is None or id(start) in seen:
             continue
-        seen.add(id(fn))
-        yield fn
-        for nxt, _ in reversed(getattr(fn, "next_functions", ())):
-            if nxt is not None and id(nxt) not in seen:
-                stack.append(nxt)
+        seen.add(id(start))
+        stack: list[tuple[Any, Iterator[Any]]] = [(start, iter(_nexts(start)))]
+        while stack:
+            fn, pending = stack[-1]
+            nxt = next(pending, None)
+            if nxt is None:
+                stack.pop()
+                order.append(fn)
+            elif id(nxt) not in seen:
+                seen.add(id(nxt))
+                stack.append((nxt, iter(_nexts(nxt))))
+    return order
 
 
 def _saved(fn: Any) -> tuple[list[Any], bool]:
@@ -97,8 +118,60 @@ def _saved(fn: Any) -> tuple[list[Any], bool]:
         return [], True
 
 
+def _fn_base(fn: Any) -> tuple[Any, ...]:
+    """What a recorded op computes, for folding: its kind, attributes (step indices
+    generalised), output shape and dtype."""
+    attrs = tuple(sorted((k, generalise_steps(freeze(v)) if k == "index" else repr(freeze(v)))
+                         for k, v in (getattr(fn, "attrs", None) or {}).items()
+                         if k != "generator"))
+    return (fn.name(), attrs, _fn_value(fn))
+
+
+class _Tape:
+    """The recorded nodes of some tensors' tapes, optionally folded."""
+
+    def __init__(self, roots: list[Any], collapse: bool | None) -> None:
+        self.roots = roots
+        everything = walk(roots)
+        self.fns = [fn for fn in everything if not _is_leaf(fn)]
+        self.leaves = [fn for fn in everything if _is_leaf(fn)]
+        if collapse is None:
+            collapse = len(self.fns) > AUTO_FOLD_TAPE
+        self.folded: Folded | None = None
+        if collapse:
+            self.folded = fold_keys([id(fn) for fn in self.fns],
+                                    {id(fn): _fn_base(fn) for fn in self.fns},
+                                    {id(fn): [id(n) for n in _nexts(fn)] for fn in self.fns})
+        self.position = {id(fn): k for k, fn in enumerate(everything)}
+
+    def group(self, fn: Any) -> int:
+        """The id of the group ``fn`` belongs to (its own id when not folded)."""
+        return self.folded.group_of[id(fn)] if self.folded is not None else id(fn)
+
+    def size(self, fn: Any) -> int:
+        return len(self.folded.members[id(fn)]) if self.folded is not None else 1
+
+    def heads(self) -> list[Any]:
+        """One fn per group (the group's first member), in topological order."""
+        return [fn for fn in self.fns if self.group(fn) == id(fn)]
+
+    def edge_attrs(self, src: int, dst: int, label: str, count: int) -> dict[str, object]:
+        attrs: dict[str, object] = {"label": label + (f" \u00d7{count}" if count > 1 else "")}
+        if src == dst:
+            attrs.update(color="#1f4e99", penwidth=1.6)  # a folded recurrence
+        elif self.position.get(src, -1) > self.position.get(dst, -1):
+            attrs.update(constraint="false", style="dashed")
+        return attrs
+
+    def heading(self, text: str) -> str:
+        if self.folded is None or not self.folded.folded_count:
+            return text
+        return f"{text}  (repeated steps folded: {len(self.fns)} nodes drawn as " \
+               f"{len(self.folded)})"
+
+
 def tape(tensors: Any, params: Mapping[str, Any] | None = None, show_saved: bool = False,
-         show_attrs: bool = False, title: str = "") -> Figure:
+         show_attrs: bool = False, title: str = "", collapse: bool | None = None) -> Figure:
     """The autograd graph of ``tensors`` (one tensor or a list), torchviz style.
 
     Args:
@@ -107,52 +180,60 @@ def tape(tensors: Any, params: Mapping[str, Any] | None = None, show_saved: bool
         show_saved: draw the tensors each node saved for backward (orange).
         show_attrs: show each node's op attributes.
         title: the drawing's title.
+        collapse: fold repeated steps (an RNN's loop); None folds tapes of more than
+            :data:`AUTO_FOLD_TAPE` nodes.
     """
-    roots = _roots(tensors)
+    rec = _Tape(_roots(tensors), collapse)
     names = _param_names(params)
-    b = DotBuilder("tape", {"rankdir": "TB", "label": title or "autograd tape (grad_fn graph)",
-                            "labelloc": "t", "ranksep": 0.3, "nodesep": 0.25})
-    for k, t in enumerate(roots):
+    heading = rec.heading(title or "autograd tape (grad_fn graph)")
+    b = DotBuilder("tape", {"rankdir": "TB", "label": heading, "labelloc": "t",
+                            "ranksep": 0.3, "nodesep": 0.25})
+    for k, t in enumerate(rec.roots):
         b.node(f"out{k}", label=f"{names.get(id(t), 'output')}\n{tensor_label(t)}",
                **{**STYLES["root"], "class": "tape-root"})
-    incoming: dict[int, int] = {}
-    fns = list(walk(roots))
-    for fn in fns:
-        for nxt, _ in getattr(fn, "next_functions", ()):
-            if nxt is not None:
-                incoming[id(nxt)] = incoming.get(id(nxt), 0) + 1
-    for fn in fns:
-        fid = f"fn{id(fn)}"
-        leaf = getattr(fn, "variable", None)
-        if leaf is not None:
-            _draw_accumulate(b, fid, leaf, names, incoming.get(id(fn), 0))
-            continue
-        label = fn.name()
+    incoming: Counter[int] = Counter(id(n) for fn in rec.fns for n in _nexts(fn))
+    for leaf in rec.leaves:
+        _draw_accumulate(b, f"fn{id(leaf)}", leaf.variable, names, incoming[id(leaf)])
+    for fn in rec.heads():
+        count = rec.size(fn)
+        label = fn.name() + (f" \u00d7{count}" if count > 1 else "")
         if show_attrs and getattr(fn, "attrs", None):
             label += "\n" + ", ".join(f"{k}={v!r}"[:24] for k, v in fn.attrs.items()
                                       if k != "generator")
-        b.node(fid, label=label, tooltip=f"op {getattr(fn, 'op_name', '?')} -> "
-               f"{_fn_value(fn)}", **{**STYLES["fn"], "class": "tape-fn"})
-        for nxt, _ in getattr(fn, "next_functions", ()):
-            if nxt is not None:
-                shape = _fn_value(nxt) if getattr(nxt, "variable", None) is None \
-                    else tensor_label(nxt.variable)
-                b.edge(f"fn{id(nxt)}", fid, label=shape)
+        b.node(f"fn{id(fn)}", label=label, tooltip=f"op {getattr(fn, 'op_name', '?')} -> "
+               f"{_fn_value(fn)}", **{**STYLES["fn"], "class": "tape-fn",
+                                      **({"peripheries": 2} if count > 1 else {})})
         if show_saved:
-            saved, freed = _saved(fn)
-            for k, s in enumerate(saved):
-                sid = f"{fid}_saved{k}"
-                b.node(sid, label=f"saved\n{tensor_label(s)}",
-                       **{**STYLES["saved"], "class": "tape-saved"})
-                b.edge(sid, fid, style="dashed", arrowhead="none", color="#b36b00")
-            if freed:
-                b.node(f"{fid}_freed", label="saved tensors freed\n(backward ran)",
-                       shape="plaintext", fontsize=8, style="")
-                b.edge(f"{fid}_freed", fid, style="dotted", arrowhead="none")
-    for k, t in enumerate(roots):
+            _draw_saved(b, fn, count)
+    edges: Counter[tuple[int, int]] = Counter()
+    shape_of: dict[int, str] = {}
+    for fn in rec.fns:
+        for nxt in _nexts(fn):
+            src = id(nxt) if _is_leaf(nxt) else rec.group(nxt)
+            shape_of[src] = tensor_label(nxt.variable) if _is_leaf(nxt) else _fn_value(nxt)
+            edges[(src, rec.group(fn))] += 1
+    for (src, dst), count in edges.items():
+        b.edge(f"fn{src}", f"fn{dst}", **rec.edge_attrs(src, dst, shape_of[src], count))
+    for k, t in enumerate(rec.roots):
         if getattr(t, "grad_fn", None) is not None:
-            b.edge(f"fn{id(t.grad_fn)}", f"out{k}", label=tensor_label(t))
-    return b.figure(title or "autograd tape", nodes=len(fns))
+            b.edge(f"fn{rec.group(t.grad_fn)}", f"out{k}", label=tensor_label(t))
+    return b.figure(heading, nodes=len(rec.fns), drawn=len(rec.heads()))
+
+
+def _draw_saved(b: DotBuilder, fn: Any, count: int) -> None:
+    """The tensors ``fn`` saved for backward (for a folded group: its first member's)."""
+    fid = f"fn{id(fn)}"
+    saved, freed = _saved(fn)
+    times = f" \u00d7{count}" if count > 1 else ""
+    for k, s in enumerate(saved):
+        sid = f"{fid}_saved{k}"
+        b.node(sid, label=f"saved{times}\n{tensor_label(s)}",
+               **{**STYLES["saved"], "class": "tape-saved"})
+        b.edge(sid, fid, style="dashed", arrowhead="none", color="#b36b00")
+    if freed:
+        b.node(f"{fid}_freed", label="saved tensors freed\n(backward ran)", shape="plaintext",
+               fontsize=8, style="")
+        b.edge(f"{fid}_freed", fid, style="dotted", arrowhead="none")
 
 
 def _draw_accumulate(b: DotBuilder, fid: str, leaf: Any, names: dict[int, str],
@@ -170,62 +251,71 @@ def _draw_accumulate(b: DotBuilder, fid: str, leaf: Any, names: dict[int, str],
 
 
 def draw_recorded_forward(b: DotBuilder, tensors: Any, params: Mapping[str, Any] | None,
-                          prefix: str = "", fold_inputs: bool = False) -> int:
-    """Draws the forward graph recorded on the tape of ``tensors`` into ``b``; returns the
-    number of op nodes. ``prefix`` keeps node ids apart when several graphs share ``b``."""
-    roots = _roots(tensors)
+                          prefix: str = "", fold_inputs: bool = False,
+                          collapse: bool | None = None) -> _Tape:
+    """Draws the forward graph recorded on the tape of ``tensors`` into ``b``; returns
+    what it drew. ``prefix`` keeps node ids apart when several graphs share ``b``;
+    ``fold_inputs`` leaves out tensors that need no gradient (data)."""
+    rec = _Tape(_roots(tensors), collapse)
     names = _param_names(params)
-    fns = [fn for fn in walk(roots) if getattr(fn, "variable", None) is None]
-    fns.sort(key=lambda fn: getattr(fn, "seq", 0))  # recording order = forward order
     drawn_sources: set[int] = set()
 
-    def source(t: Any, kind: str) -> str:
-        sid = f"{prefix}src{id(t)}"
+    def source(t: Any, kind: str) -> int:
         if id(t) not in drawn_sources:
             drawn_sources.add(id(t))
             name = names.get(id(t), "parameter" if kind == "param" else "input")
-            b.node(sid, label=f"{name}\n{tensor_label(t)}",
+            b.node(f"{prefix}fn{id(t)}", label=f"{name}\n{tensor_label(t)}",
                    **{**STYLES[kind], "class": f"tape-{kind}"})
-        return sid
+        return id(t)
 
-    for fn in fns:
-        fid = f"{prefix}fn{id(fn)}"
+    for fn in rec.heads():
+        count = rec.size(fn)
         attrs = {k: v for k, v in (getattr(fn, "attrs", None) or {}).items()
                  if k not in ("generator", "index") and v is not None}
-        label = getattr(fn, "op_name", fn.name())
+        label = getattr(fn, "op_name", fn.name()) + (f" \u00d7{count}" if count > 1 else "")
         scalars = [repr(a) for a in getattr(fn, "inputs", ()) if isinstance(a, (int, float))]
         extra = ", ".join([*(f"{k}={v!r}"[:20] for k, v in list(attrs.items())[:2]), *scalars])
-        b.node(fid, label=label + (f"\n{extra}" if extra else ""),
-               **{**STYLES["op"], "class": "tape-op"})
-        inputs = getattr(fn, "inputs", ())
+        b.node(f"{prefix}fn{id(fn)}", label=label + (f"\n{extra}" if extra else ""),
+               **{**STYLES["op"], "class": "tape-op",
+                  **({"peripheries": 2} if count > 1 else {})})
+    edges: Counter[tuple[int, int]] = Counter()
+    shape_of: dict[int, str] = {}
+    for fn in rec.fns:
         nexts = [n for n, _ in getattr(fn, "next_functions", ())]
-        for i, arg in enumerate(inputs):
+        for i, arg in enumerate(getattr(fn, "inputs", ())):
             nxt = nexts[i] if i < len(nexts) else None
-            if nxt is not None and getattr(nxt, "variable", None) is not None:
-                src, label_text = source(nxt.variable, "param"), tensor_label(nxt.variable)
+            if nxt is not None and _is_leaf(nxt):
+                src, text = source(nxt.variable, "param"), tensor_label(nxt.variable)
             elif nxt is not None:
-                src, label_text = f"{prefix}fn{id(nxt)}", _fn_value(nxt)
+                src, text = rec.group(nxt), _fn_value(nxt)
             elif hasattr(arg, "shape") and hasattr(arg, "dtype") and not fold_inputs:
-                src, label_text = source(arg, "input"), tensor_label(arg)
+                src, text = source(arg, "input"), tensor_label(arg)
             else:
                 continue
-            b.edge(src, fid, label=label_text)
-    for k, t in enumerate(roots):
+            shape_of[src] = text
+            edges[(src, rec.group(fn))] += 1
+    for (src, dst), count in edges.items():
+        b.edge(f"{prefix}fn{src}", f"{prefix}fn{dst}",
+               **rec.edge_attrs(src, dst, shape_of[src], count))
+    for k, t in enumerate(rec.roots):
         if getattr(t, "grad_fn", None) is not None:
             b.node(f"{prefix}out{k}", label=f"{names.get(id(t), 'output')}\n{tensor_label(t)}",
                    **{**STYLES["root"], "class": "tape-root"})
-            b.edge(f"{prefix}fn{id(t.grad_fn)}", f"{prefix}out{k}", label=tensor_label(t))
-    return len(fns)
+            b.edge(f"{prefix}fn{rec.group(t.grad_fn)}", f"{prefix}out{k}",
+                   label=tensor_label(t))
+    return rec
 
 
 def recorded_forward(tensors: Any, params: Mapping[str, Any] | None = None,
-                     title: str = "") -> Figure:
+                     title: str = "", collapse: bool | None = None) -> Figure:
     """The forward graph the tape of ``tensors`` recorded: ops, and tensors as edges.
 
     Only ops that were recorded appear (those with an input that requires grad, run with
-    grad mode on), exactly what backward() will walk.
+    grad mode on), exactly what backward() will walk. ``collapse`` folds repeated steps
+    (None: tapes of more than :data:`AUTO_FOLD_TAPE` nodes).
     """
-    b = DotBuilder("recorded_forward", {"rankdir": "TB", "labelloc": "t", "ranksep": 0.3,
-                                        "label": title or "forward graph recorded on the tape"})
-    count = draw_recorded_forward(b, tensors, params)
-    return b.figure(title or "recorded forward graph", nodes=count)
+    b = DotBuilder("recorded_forward", {"rankdir": "TB", "labelloc": "t", "ranksep": 0.3})
+    rec = draw_recorded_forward(b, tensors, params, collapse=collapse)
+    heading = rec.heading(title or "forward graph recorded on the tape")
+    b.lines.insert(1, f"  graph [label={quote(heading)}];")
+    return b.figure(heading, nodes=len(rec.fns), drawn=len(rec.heads()))
