@@ -98,9 +98,13 @@ def _encode(obj: Any, path: str, tensors: dict[str, np.ndarray]) -> Any:
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
         return {kind: [_encode(v, _join(path, i), tensors) for i, v in enumerate(obj)]}
+    from .nn.module import Module
+
+    hint = (" (save the module's state_dict() instead: tapeflow checkpoints hold data, never "
+            "code)" if isinstance(obj, Module) else "")
     raise TypeError(f"save: cannot store a {type(obj).__name__} at '{path or '<root>'}': "
                     "tensors, numpy arrays, numbers, strings, None and lists, tuples and dicts "
-                    "of them can be saved")
+                    f"of them can be saved{hint}")
 
 
 def load(f: str | os.PathLike[str], map_location: Any = None, pickle_module: Any = None, *,
@@ -148,7 +152,8 @@ def _target_device(saved: str, map_location: Any) -> Any:
 
 def _tensor(array: np.ndarray, saved: str, map_location: Any) -> Tensor:
     device = _target_device(saved, map_location)
-    return wrap(array if device == CPU else move(array, device))
+    tensor: Tensor = wrap(array if device == CPU else move(array, device))
+    return tensor
 
 
 def _decode(node: Any, arrays: dict[str, np.ndarray], map_location: Any) -> Any:

@@ -142,22 +142,25 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             table = [{"key": n[:-4]} for n in names if n.endswith(".npy")]
             meta = {"format": "npz", "version": VERSION, "producer": "numpy", "tensors": table,
                     "tree": None}
-        tensors: dict[str, np.ndarray] = {}
-        for info in meta["tensors"]:
-            key = info["key"]
-            tensors[key] = _read_entry(zf, path, info)
+        try:
+            entries = [(str(info["key"]), info) for info in meta["tensors"]]
+        except (KeyError, TypeError):
+            raise CheckpointError(f"checkpoint {path!r} has a damaged table of contents (a "
+                                  "tensor without a key)", path=path) from None
+        tensors = {key: _read_entry(zf, path, info) for key, info in entries}
     return Checkpoint(path, tensors, meta)
 
 
 def _metadata(raw: bytes, path: str) -> dict[str, Any]:
     try:
-        meta = json.loads(raw)
+        meta: Any = json.loads(raw)
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {path!r} has a damaged table of contents ({exc})",
                               path=path) from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path!r} is not a tapeflow checkpoint (format "
-                              f"{meta.get('format')!r})", path=path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        shown = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{path!r} is not a tapeflow checkpoint (format {shown!r})",
+                              path=path)
     if int(meta.get("version", 0)) > VERSION:
         raise CheckpointError(f"checkpoint {path!r} has format version {meta['version']}; this "
                               f"tapeflow reads versions up to {VERSION}", path=path)

@@ -212,7 +212,7 @@ RULES.update(sum=_reduce("ReduceSum"), mean=_reduce("ReduceMean"), max=_reduce("
 
 def _reshape(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: str) -> None:
     shape = [int(d) for d in n.attrs["shape"]]
-    allowzero = {"allowzero": 1} if 0 in shape and -1 not in shape else {}
+    allowzero: dict[str, Any] = {"allowzero": 1} if 0 in shape and -1 not in shape else {}
     e.add("Reshape", [args[0], e.ints(shape)], out, **allowzero)
 
 

@@ -236,6 +236,8 @@ def test_dynamic_save_load_round_trips_a_training_checkpoint(tmp_path):
 def test_dynamic_save_refuses_what_it_cannot_store(tmp_path):
     with pytest.raises(TypeError, match="cannot store a object at 'model.extra'"):
         torch.save({"model": {"extra": object()}}, tmp_path / "x.pt")
+    with pytest.raises(TypeError, match="XorNet at '<root>'.*state_dict"):
+        torch.save(XorNet(), tmp_path / "x.pt")
     with open(os.devnull, "wb") as handle, pytest.raises(TypeError, match="file path"):
         torch.save({}, handle)
     assert not (tmp_path / "x.pt").exists()
