@@ -10,6 +10,7 @@ from typing import Any
 
 from ..runtime import OpDef, Spec
 from ..runtime import dtypes as dt
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .dispatch import apply
 from .engine import run_backward
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -175,5 +176,6 @@ class Function:
         return out
 
 
-__all__ = ["Function", "FunctionCtx", "Variable", "backward", "enable_grad", "grad",
-           "is_grad_enabled", "no_grad", "set_grad_enabled"]
+__all__ = ["Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", "enable_grad",
+           "grad", "is_anomaly_enabled", "is_grad_enabled", "no_grad", "set_detect_anomaly",
+           "set_grad_enabled"]

@@ -13,6 +13,7 @@ import numpy as np
 from ..runtime import OpDef, ShapeError, evaluate, get
 from ..runtime import dtypes as dt
 from ..runtime.backend import array_module, device_of
+from .anomaly import ANOMALY, check_forward, remember
 from .grad_mode import GRAD_ENABLED
 from .graph import Node, saved_for
 
@@ -129,6 +130,8 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
             return traced
     arrays, requires, common = _unwrap(args)
     result = _run(op, arrays, attrs, common)
+    if ANOMALY[0]:
+        check_forward(op, result, args)
     if op.view and isinstance(args[0], Tensor):
         src = args[0]
         out = wrap(result, src._base if src._base is not None else src, src._vc)
@@ -164,6 +167,8 @@ def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
     node = Node(op, attrs, args, edges, needed, out)
     if label is not None:
         node.label = label
+    if ANOMALY[0]:
+        remember(node)
     out._grad_fn = node
     out._requires_grad = True
 
@@ -208,6 +213,8 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
     if recording and target._base is not None:
         return _apply_on_view(op, target, args, attrs, label)
     result = _run(op, arrays, attrs, common)
+    if ANOMALY[0]:
+        check_forward(op, result, full)  # before anything is written
     array = target._array
     if result.shape != array.shape:
         raise TensorShapeError(

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..runtime import F, array_module, get
 from ..runtime import dtypes as dt
+from .anomaly import ANOMALY, checked_vjp
 from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
 from .graph import FREED_MESSAGE, Meta, Node, display_name
@@ -136,7 +137,10 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
                         g = replaced
             if id(node) in wanted:
                 captured[id(node)] = g
-            grads = node.op.vjp(g, _ans(node), node.inputs, node.attrs, node.needed)
+            if ANOMALY[0]:
+                grads = checked_vjp(node, g, _ans(node))
+            else:
+                grads = node.op.vjp(g, _ans(node), node.inputs, node.attrs, node.needed)
             for edge, grad, x in zip(node.next, grads, node.inputs, strict=True):
                 if edge is None or grad is None:
                     continue
