@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,8 +108,13 @@ class Figure:
             self._svg = render_svg(self.source)
         return self._svg
 
-    def _repr_svg_(self) -> str:
-        return self.svg()
+    def _repr_svg_(self) -> str | None:
+        # Jupyter falls back to the text repr on None: better than a traceback per cell
+        try:
+            return self.svg()
+        except DotNotFoundError as exc:
+            warnings.warn(str(exc), stacklevel=2)
+            return None
 
     def save(self, path: str | Path) -> Path:
         """Writes ``.dot`` (the source) or ``.svg`` (rendered); returns the path."""

@@ -135,12 +135,13 @@ class _Section:
                               f"{_esc(INSTALL_HINT)}</p>")
 
 
-def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int) -> _Section:
+def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int,
+                      device: str) -> _Section:
     from . import plots
     from .memory_trace import trace_dynamic_step
     from .rnn_figure import rnn_padding_figure
     from .static_graph import static_graph
-    from .workload_graphs import _workload, dynamic_figure, longest_batch, static_training_step
+    from .workload_graphs import build_workload, dynamic_figure, longest_batch, static_training_step
 
     sec = _Section(out_dir, result.workload)
     info = "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in result.info.items())
@@ -153,18 +154,25 @@ def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int) -> _Sec
                               styles={r.mode: r.style for r in result.results}),
             "dashed: static modes, solid: dynamic; lower panel: relative difference to "
             f"the reference mode ({reference})")
-    workload = _workload(result.workload, dtype, seed)
-    trainer, fetches, feed = static_training_step(workload)
-    plan = trainer.sess.plan(fetches, feed)
+    try:
+        workload = build_workload(result.workload, dtype, seed)
+        trainer, fetches, feed = static_training_step(workload)
+        plan = trainer.sess.plan(fetches, feed)
+    except Exception as exc:  # noqa: BLE001 - a workload the visualiser cannot rebuild
+        sec.parts.append(f"<p class=\"note\">no memory timeline or graphs for this workload: "
+                         f"{_esc(type(exc).__name__)}: {_esc(exc)}</p>")
+        return sec
     dyn = next(m for m in workload.modes if m.style == "dynamic").make()
     batch = longest_batch(workload)
     trace = trace_dynamic_step(lambda: dyn.step(*workload.step_args(batch)))
+    host_only = " On a GPU run tracemalloc sees host memory only." if device != "cpu" else ""
     sec.svg("memory", "Memory over one training step",
             plots.memory_timeline(plan, trace, title=f"{result.workload}: one training step "
                                                      f"(longest batch)"),
             "static: the compiled memory plan per schedule step (bottom axis); dynamic: "
             "tracemalloc's live traced bytes after each kernel of one eager step (top axis), "
-            "which include Python objects such as tape nodes; the two x axes differ")
+            "which include Python objects such as tape nodes; the two x axes differ."
+            + host_only)
     sec.graph("static_graph", "Static training graph, coloured by arena buffer",
               lambda: static_graph(trainer.graph, outputs=fetches, plan=plan,
                                    title=f"{result.workload}: static training graph"),
@@ -218,7 +226,7 @@ def write(out_dir: Path, results: list[Any], args: Any) -> list[Path]:
     seed = getattr(args, "seed", None)
     seed = 0 if seed is None else int(seed)
     device = getattr(args, "device", None) or "cpu"
-    sections = [_workload_section(out_dir, r, dtype, seed) for r in results]
+    sections = [_workload_section(out_dir, r, dtype, seed, device) for r in results]
     nav = " | ".join(f"<a href=\"#{_esc(r.workload)}\">{_esc(r.workload)}</a>" for r in results)
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     body = "".join("".join(s.parts) for s in sections)

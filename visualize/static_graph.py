@@ -159,6 +159,11 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
     heading = title or "static graph"
     if folded is not None and folded.folded_count:
         heading += f"  (repeated steps folded: {len(nodes)} nodes drawn as {len(folded)})"
+    if plan is not None:
+        known = sum(1 for n in nodes if _memory_note(plan, n.id) is not None)
+        heading += (f"\nmemory plan: arena {plan.arena_bytes} B, no reuse {plan.naive_bytes} B, "
+                    f"lower bound {plan.lower_bound_bytes} B; {known} drawn nodes live in the "
+                    f"arena (the compiled graph has {len(plan.steps)} steps)")
     drawn = len(folded) if folded is not None else len(nodes)
     builder = DotBuilder("static_graph", {"rankdir": rankdir, "label": heading,
                                           "labelloc": "t", "newrank": "true",

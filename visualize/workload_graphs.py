@@ -21,7 +21,7 @@ from .static_graph import static_graph
 from .tape import recorded_forward, tape
 
 
-def _workload(name: str, dtype: str, seed: int) -> Any:
+def build_workload(name: str, dtype: str, seed: int) -> Any:
     from ..compare.workloads import WORKLOADS
 
     if name not in WORKLOADS:
@@ -96,7 +96,7 @@ def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
 def figure(workload: str, mode: str, backward: bool = True, memory: bool = False,
            dtype: str = "float64", seed: int = 0) -> Figure:
     """The Figure behind :func:`render` (no file written)."""
-    built = _workload(workload, dtype, seed)
+    built = build_workload(workload, dtype, seed)
     if mode == "static":
         return static_figure(built, backward, memory)
     if mode == "dynamic":
