@@ -31,6 +31,7 @@ from ..runtime.dtypes import (
     uint8,
 )
 from . import errors, losses, nn, train
+from . import numerics as debugging  # tf.debugging.enable_check_numerics()
 from .function import RetracingWarning, TracedFunction, function, trace  # the bridge (DESIGN.md)
 from .gradients import gradients
 from .graph import Graph, get_default_graph, reset_default_graph
@@ -137,7 +138,8 @@ __all__ = [
     "Operation", "Session", "Tensor", "TensorShape", "Variable", "abs", "add", "add_n",
     "add_to_collection", "argmax", "argmin", "as_dtype", "bool", "bool_", "build_program",
     "cast", "clip_by_value", "concat", "constant", "control_dependencies", "convert_to_tensor",
-    "div", "divide", "double", "equal", "errors", "exp", "expand_dims", "fill", "float16",
+    "debugging", "div", "divide", "double", "equal", "errors", "exp", "expand_dims", "fill",
+    "float16",
     "float32", "float64", "gather", "get_collection", "get_default_graph",
     "get_default_session", "global_variables", "global_variables_initializer", "gradients",
     "greater", "greater_equal", "group", "identity", "initialize_all_variables", "int16",

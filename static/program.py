@@ -43,6 +43,8 @@ class CompileOptions:
     dce: bool = True
     reorder: bool = True  # memory-aware schedule: reductions run as soon as they can
     inplace: bool = True  # in-place writes (part of planning: used while plan_memory is on)
+    # debugging: run node by node and stop at the first NaN/Inf (static/numerics.py)
+    check_numerics: bool = False
 
 
 class Program(Protocol):
@@ -63,6 +65,10 @@ def build_program(graph_ir: Graph, feed_ids: tuple[int, ...],
     from .interpreter import InterpretedProgram
 
     options = options or CompileOptions()
+    if getattr(options, "check_numerics", False):
+        from .numerics import CheckedProgram
+
+        return CheckedProgram(graph_ir, feed_ids, options)
     # compiler hook: optimised and/or memory-planned programs come from static/compiler.py
     if options.optimize or options.plan_memory:
         from .compiler import compile_program

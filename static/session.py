@@ -15,6 +15,7 @@ the graph (``graphs.ir.subgraph``), specialises it to the fed shapes and asks
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from ..runtime.registry import format_shape
 from . import nest
 from .errors import FailedPreconditionError, InvalidArgumentError
 from .graph import Graph, format_tf_shape, get_default_graph
+from .numerics import is_check_numerics_enabled
 from .program import CompileOptions, Program, build_program
 from .tensor import Operation, Tensor
 
@@ -62,6 +64,8 @@ class Session:
                  options: CompileOptions | None = None) -> None:
         self.graph = graph if graph is not None else get_default_graph()
         self.options = options or CompileOptions()
+        if is_check_numerics_enabled() and not self.options.check_numerics:
+            self.options = dataclasses.replace(self.options, check_numerics=True)
         self.compile_count = 0
         self._store: dict[int, Any] = {}
         self._cache: dict[Any, _Entry] = {}
