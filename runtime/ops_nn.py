@@ -70,6 +70,8 @@ register(
     promote="same",
     vjp=[_matmul_grad_a, _matmul_grad_b],
     doc="op(a) @ op(b), op = transpose when asked; batched over leading dims",
+    # without transposes the kernel is exactly xp.matmul: a compiled schedule may call it
+    extra={"ufunc": "matmul", "ufunc_unless": ("transpose_a", "transpose_b")},
 )
 
 
