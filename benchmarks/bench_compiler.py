@@ -13,21 +13,29 @@ executor (medians over repeats, measured in this one process, and their ratio), 
 that planned, unplanned and interpreted training give the same numbers.
 
 Run: ``.venv/bin/python benchmarks/bench_compiler.py`` (``--repeats N`` to change the
-number of timed steps). The targets: arena <= 1.05 x lower bound on all three graphs,
-arena <= 0.5 x naive on both RNNs, compiled XOR step >= 2x faster than interpreted.
+number of timed steps). BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` is set.
+The targets: arena <= 1.05 x lower bound on all three graphs, arena <= 0.5 x naive on
+both RNNs, compiled XOR step >= 2x faster than interpreted.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
+import os
 
-import numpy as np
-import tapeflow.static as tf
-from tapeflow.static import CompileOptions
+# One BLAS thread unless told otherwise: on a small shared machine, BLAS worker threads
+# waking up between kernels dominate the step time of both modes and make it noisy.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tapeflow.static as tf  # noqa: E402
+from tapeflow.static import CompileOptions  # noqa: E402
 
 INTERPRETED = CompileOptions(optimize=False, plan_memory=False)
 COMPILED = CompileOptions()
@@ -60,7 +68,7 @@ def xor_model(options: CompileOptions, seed: int = 0) -> tuple[Any, Callable[[],
 
 
 def rnn_model(batch: int, steps: int, features: int, hidden: int, classes: int = 2,
-              seed: int = 0) -> tuple[Any, Any]:
+              seed: int = 0, options: CompileOptions = COMPILED) -> tuple[Any, Any]:
     """A session on an Elman RNN training graph, and the (fetches, feed) of one step."""
     rng = np.random.default_rng(seed)
 
@@ -84,7 +92,7 @@ def rnn_model(batch: int, steps: int, features: int, hidden: int, classes: int =
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
         initializer = tf.global_variables_initializer()
-    sess = tf.Session(graph=graph)
+    sess = tf.Session(graph=graph, options=options)
     sess.run(initializer)
     feed = {x: rng.normal(size=(batch, steps, features)).astype(np.float32),
             labels: rng.integers(0, classes, size=batch)}
@@ -101,15 +109,19 @@ def plan_row(name: str, plan: Any) -> dict[str, Any]:
     return row
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    for _ in range(20):
-        fn()  # warm up (and compile)
-    times = []
+def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 20
+                 ) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved so noise hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()  # warm up (and compile)
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -117,12 +129,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2000, help="timed XOR steps per mode")
     args = parser.parse_args()
 
-    rows = []
+    rows, rnn_times = [], []
     sess, _, (fetches, feed) = xor_model(COMPILED)
     rows.append(plan_row("xor B=4", sess.plan(fetches, feed)))
     for b, t, d, h in [(32, 20, 32, 128), (64, 50, 128, 512)]:
+        name = f"rnn B={b} T={t} D={d} H={h}"
         sess, (fetches, feed) = rnn_model(b, t, d, h)
-        rows.append(plan_row(f"rnn B={b} T={t} D={d} H={h}", sess.plan(fetches, feed)))
+        rows.append(plan_row(name, sess.plan(fetches, feed)))
+        steps = {}
+        for mode, options in [("interpreted", INTERPRETED), ("compiled", COMPILED)]:
+            s, (f, fd) = rnn_model(b, t, d, h, options=options)
+            steps[mode] = lambda s=s, f=f, fd=fd: s.run(f, fd)
+        rnn_times.append((name, median_times(steps, max(10, args.repeats // (25 * t)), 2)))
     print(f"{'graph':<28}{'steps':>6}{'buffers':>8}{'naive_bytes':>13}{'arena_bytes':>13}"
           f"{'lower_bound':>13}{'arena/lb':>10}{'arena/naive':>12}")
     for r in rows:
@@ -141,18 +159,23 @@ def main() -> None:
           f"max |compiled - interpreted| loss difference: {gap:.3g}; "
           f"final loss {losses['compiled'][-1]:.6f}")
 
-    timings = {}
+    sessions, steps = {}, {}
     for mode, options in [("interpreted", INTERPRETED), ("compiled", COMPILED),
                           ("unplanned", UNPLANNED)]:
-        sess, step, _ = xor_model(options)
-        timings[mode] = median_time(step, args.repeats)
-        timings[mode + " compiles"] = sess.compile_count
+        sessions[mode], steps[mode], _ = xor_model(options)
+    timings: dict[str, Any] = median_times(steps, args.repeats)
+    timings["compiled compiles"] = sessions["compiled"].compile_count
+    print(f"\nBLAS threads: {os.environ['OPENBLAS_NUM_THREADS']} (OPENBLAS_NUM_THREADS)")
     print(f"XOR step via Session.run, median of {args.repeats}: "
           f"interpreted {timings['interpreted'] * 1e6:.1f} us, "
           f"compiled {timings['compiled'] * 1e6:.1f} us, "
           f"compiled without a plan {timings['unplanned'] * 1e6:.1f} us; "
           f"speed-up interpreted/compiled = {timings['interpreted'] / timings['compiled']:.2f}x "
           f"(compilations per session: {timings['compiled compiles']})")
+    for name, times in rnn_times:
+        print(f"{name} training step via Session.run: interpreted "
+              f"{times['interpreted'] * 1e3:.1f} ms, compiled {times['compiled'] * 1e3:.1f} ms, "
+              f"ratio {times['interpreted'] / times['compiled']:.2f}x")
 
 
 if __name__ == "__main__":

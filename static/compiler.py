@@ -43,6 +43,7 @@ class CompilerOptions:
     fold_constants: bool = True
     cse: bool = True
     simplify: bool = True
+    lower: bool = True  # sum_to with known shapes -> sum (+ reshape view)
     dce: bool = True
     reorder: bool = True  # memory-aware schedule (static/schedule.py)
     inplace: bool = True
@@ -117,7 +118,8 @@ def compiler_options(options: Any, optimize: bool, device: str) -> CompilerOptio
 
     return CompilerOptions(
         fold_constants=optimize and on("fold_constants"), cse=optimize and on("cse"),
-        simplify=optimize and on("simplify"), dce=optimize and on("dce"),
+        simplify=optimize and on("simplify"), lower=optimize and on("simplify"),
+        dce=optimize and on("dce"),
         reorder=on("reorder"), inplace=on("inplace"), plan=on("plan_memory"), device=device)
 
 

@@ -1,17 +1,17 @@
-"""The executor: a flat list of kernel calls writing into preallocated arena views.
+"""The executor: a flat schedule of kernel calls writing into preallocated arena views.
 
-Everything is bound once, at compile time. Each step is ``[kernel, args, out, attrs, push,
-node]``; the hot loop is just::
+Everything is bound once, at compile time, and the schedule becomes straight-line Python
+(as torch.fx generates code for a graph): one line per kernel call, for example ::
 
-    for fn, args, out, attrs, push, node in steps:
-        r = fn(xp, *args, out=out, **attrs)
+    r = k12(xp, c10, v3, out=c12)          # matmul into its arena view c12
+    if r is not c12: copyto(c12, r)        # a kernel that ignored out= (arange, eye)
 
-with no dict lookups and no shape inference. ``args`` is a list holding the input arrays.
-Arena buffers and consts sit at fixed addresses, so they are put into ``args`` once, when
-compiling; so are views of them (a reshape of an arena buffer is computed once and reused
-every run). Values that change from run to run -- feeds, variables, fresh arrays for
-fetched and assigned values, views of those, values of data-dependent size -- are
-*pushed*: a step lists ``(args_list, position)`` pairs to write its result into.
+with no dict lookups, no shape inference and no dtype promotion on the hot path. Names
+``c<id>`` are fixed arrays bound when compiling: consts, arena views (fixed addresses in
+the one arena) and views of those (a reshape of an arena buffer is computed once).
+Names ``v<id>`` are values that change from run to run: feeds, variables, fresh arrays for
+fetched and assigned values, views of those, and values of data-dependent size.
+``print(executor.source)`` shows the whole program.
 
 Fetched values come back as arrays that no later run overwrites: a fetched (or assigned)
 call writes straight into an array allocated for this run; anything else fetched (a view,
@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -32,10 +34,10 @@ from ..graphs.liveness import is_view
 from ..runtime import Arena, xp_for
 from ..runtime.backend import to_device
 from .errors import InvalidArgumentError
-from .passes import concrete, outside_arena
+from .passes import concrete
 from .planner import Plan
 
-Push = list[tuple[list[Any], int]]
+_counter = itertools.count()
 
 
 class ExecutionError(InvalidArgumentError):
@@ -77,136 +79,173 @@ class Executor:
         self.device = device
         self.xp = xp = xp_for(device)
         self.arena = Arena(plan.arena_bytes, device) if plan is not None else None
-        self._to_device = device != "cpu"
+        self.steps: list[Node] = []  # the call nodes that run, in order
         self._lock = threading.Lock()
-        outside = outside_arena(graph)
-        fixed: dict[int, Any] = {}
-        pushes: dict[int, Push] = {}
-        self.steps: list[list[Any]] = []
-        self._sources: list[tuple[Node, Push]] = []
-        self._fresh: list[tuple[list[Any], tuple[int, ...], Any, Push]] = []
-        fresh_ids: set[int] = set()
+        self._ns: dict[str, Any] = {"copyto": xp.copyto, "empty": xp.empty,
+                                    "copy": lambda a: xp.array(a, copy=True),
+                                    "asarray": xp.asarray}
+        self._fixed: dict[int, Any] = {}
+        self._fresh: set[int] = set()
+        self._prologue: list[str] = []
+        self._body: list[str] = []
+        self._line_node: dict[int, Node] = {}  # body line -> the node it runs
         read = {i for n in graph.nodes if n.kind == "call" for i in n.inputs}
         read.update(o for o in graph.outputs if graph[o].kind != "assign")
         read.update(n.inputs[1] for n in graph.nodes if n.kind == "assign")
         for n in graph.nodes:
             if n.kind == "const":
-                fixed[n.id] = xp.asarray(n.value)
-            elif n.kind in ("placeholder", "variable"):
-                if n.id in read:  # a variable that is only assigned (initialised) is not read
-                    self._sources.append((n, pushes.setdefault(n.id, [])))
+                self._fix(n.id, xp.asarray(n.value))
+            elif n.kind in ("placeholder", "variable") and n.id in read:
+                # (a variable that is only assigned, as by an initialiser, is not read)
+                table = "feeds" if n.kind == "placeholder" else "variables"
+                load = f"{table}[{n.id}]"
+                self._line(n, f"v{n.id} = {load if device == 'cpu' else f'asarray({load})'}",
+                           self._prologue)
             elif n.kind == "call":
-                args: list[Any] = []
-                for k, i in enumerate(n.inputs):
-                    if i in fixed:
-                        args.append(fixed[i])
-                    elif k in n.opdef.shape_only and concrete(graph[i].shape):
-                        # only its shape is read: a zero-byte stand-in of that shape
-                        like = xp.empty((), graph[i].dtype.np)
-                        args.append(xp.broadcast_to(like, graph[i].shape))
-                    else:
-                        args.append(None)
-                        pushes.setdefault(i, []).append((args, k))
-                self._bind_call(n, args, fixed, pushes, outside, fresh_ids)
-        # what the run hands back: fetched values, then the new value of each variable
-        self._assigns = [(n.inputs[0], n.inputs[1]) for n in graph.nodes if n.kind == "assign"]
-        # (a fetched assign's value is the value it assigns, as tf.assign returns it)
-        wanted = [graph[o].inputs[1] if graph[o].kind == "assign" else o for o in graph.outputs]
-        wanted += [value for _, value in self._assigns]
-        self._sink: list[Any] = [None] * len(wanted)
-        self._copy: list[bool] = []
-        handed: set[int] = set()
-        for pos, nid in enumerate(wanted):
-            if nid in fixed:
-                self._sink[pos] = fixed[nid]
-            else:
-                pushes.setdefault(nid, []).append((self._sink, pos))
-            # a fresh array goes out once as it is; every other hand-out is a copy
-            self._copy.append(not (nid in fresh_ids and nid not in handed))
-            handed.add(nid)
-        self._n_fetch = len(graph.outputs)
+                self._bind_call(n)
+        self.source = self._generate()
+        filename = f"<tapeflow schedule {next(_counter)}>"
+        exec(compile(self.source, filename, "exec"), self._ns)  # noqa: S102 - our own code
+        self._filename = filename
+        self._fn = self._ns["schedule"]
 
-    def _bind_call(self, n: Node, args: list[Any], fixed: dict[int, Any],
-                   pushes: dict[int, Push], outside: set[int], fresh_ids: set[int]) -> None:
-        op = n.opdef
+    # ---- binding ---------------------------------------------------------------------
+
+    def _fix(self, nid: int, array: Any) -> None:
+        self._fixed[nid] = array
+        self._ns[f"c{nid}"] = array
+
+    def _ref(self, nid: int) -> str:
+        return f"c{nid}" if nid in self._fixed else f"v{nid}"
+
+    def _line(self, n: Node, text: str, where: list[str] | None = None) -> None:
+        where = self._body if where is None else where
+        if where is self._body:
+            self._line_node[len(self._body)] = n
+        where.append(text)
+
+    def _bind_call(self, n: Node) -> None:
+        xp, op = self.xp, n.opdef
         kernel = op.kernel
         if op.kind == "random" and self.device != "cpu":
             kernel = _on_device(kernel, self.device)  # its result is copied into out
-        attrs = dict(n.attrs)
-        plan = self.plan
+        args = []
+        for k, i in enumerate(n.inputs):
+            x = self.graph[i]
+            if i not in self._fixed and k in op.shape_only and concrete(x.shape):
+                # only its shape is read: a zero-byte stand-in of that shape
+                args.append(f"s{n.id}_{k}")
+                self._ns[args[-1]] = xp.broadcast_to(xp.empty((), x.dtype.np), x.shape)
+            else:
+                args.append(self._ref(i))
+        for key, value in n.attrs.items():
+            self._ns[f"a{n.id}_{key}"] = value
+        call_args = ", ".join(["xp", *args] + [f"{key}=a{n.id}_{key}" for key in n.attrs])
+        self.steps.append(n)
         if is_view(n):
-            base = args[0]
-            if n.inputs[0] in fixed and all(i in fixed for i in n.inputs):
-                result = kernel(self.xp, *args, **attrs)
+            if all(a[0] in "cs" for a in args):
+                values = [self._ns[a] for a in args]
+                result = kernel(xp, *values, **n.attrs)
                 # a view of a fixed array is itself fixed -- unless the kernel had to copy
-                if getattr(result, "size", 0) and self.xp.may_share_memory(result, base):
-                    fixed[n.id] = result
+                if getattr(result, "size", 0) and xp.may_share_memory(result, values[0]):
+                    self._fix(n.id, result)
+                    self.steps.pop()
                     return
-            if n.shape == ():
-                kernel = _returns_array(kernel)
-            self.steps.append([kernel, args, None, attrs, pushes.setdefault(n.id, []), n])
+            self._ns[f"k{n.id}"] = _returns_array(kernel) if n.shape == () else kernel
+            self._line(n, f"v{n.id} = k{n.id}({call_args})")
             return
+        self._ns[f"k{n.id}"] = kernel
+        plan = self.plan
         if plan is not None and n.id in plan.buffer_of:
             assert self.arena is not None
             b = plan.buffer_of[n.id]
-            out = self.arena.view(plan.offsets[b], n.shape, n.dtype)  # type: ignore[arg-type]
-            fixed[n.id] = out
-            self.steps.append([kernel, args, out, attrs, (), n])
-            return
-        if concrete(n.shape):
+            self._fix(n.id, self.arena.view(plan.offsets[b], n.shape, n.dtype))  # type: ignore[arg-type]
+        elif concrete(n.shape):
             # an array of its own each run: fetched/assigned values, or no plan at all
-            step = [kernel, args, None, attrs, (), n]
-            self._fresh.append((step, tuple(n.shape), n.dtype.np,  # type: ignore[arg-type]
-                                pushes.setdefault(n.id, [])))
-            fresh_ids.add(n.id)
-            self.steps.append(step)
+            self._fresh.add(n.id)
+            self._ns[f"S{n.id}"], self._ns[f"D{n.id}"] = tuple(n.shape), n.dtype.np  # type: ignore[arg-type]
+            self._prologue.append(f"v{n.id} = empty(S{n.id}, D{n.id})")
+        else:
+            # size known only at run time (a boolean mask): the kernel allocates
+            self._ns[f"k{n.id}"] = _returns_array(kernel)
+            self._line(n, f"v{n.id} = k{n.id}({call_args})")
             return
-        # size known only at run time (a boolean mask): the kernel allocates
-        self.steps.append([_returns_array(kernel), args, None, attrs,
-                           pushes.setdefault(n.id, []), n])
+        out = self._ref(n.id)
+        ufunc = op.extra.get("ufunc")
+        if any(n.attrs.get(a) for a in op.extra.get("ufunc_unless", ())):
+            ufunc = None  # (matmul with a transpose flag does more than xp.matmul)
+        if ufunc is not None and kernel is op.kernel:
+            # the registry says this kernel is exactly xp.<ufunc>: call it without the wrapper
+            self._ns[f"u{n.id}"] = getattr(xp, ufunc)
+            self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
+            return
+        self._line(n, f"r = k{n.id}({call_args}, out={out})")
+        self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=
+
+    def _generate(self) -> str:
+        """The schedule as one Python function ``schedule(xp, feeds, variables)``."""
+        graph = self.graph
+        assigns = [(n.inputs[0], n.inputs[1]) for n in graph.nodes if n.kind == "assign"]
+        # (a fetched assign's value is the value it assigns, as tf.assign returns it)
+        wanted = [graph[o].inputs[1] if graph[o].kind == "assign" else o for o in graph.outputs]
+        handed: set[int] = set()
+
+        def hand_out(nid: int) -> str:
+            # an array made for this run goes out as it is, and as views after that (no later
+            # run writes into it, and the Session copies fetched views); anything else (an
+            # arena buffer, a feed, a variable, a const, a view of those) goes out as a copy
+            name = self._ref(nid)
+            if nid not in self._fresh:
+                return f"copy({name})"
+            result = f"{name}[...]" if nid in handed else name
+            handed.add(nid)
+            return result
+
+        # updates first: a fresh array becomes the variable's new value without a copy
+        updates = ", ".join(f"{var}: {hand_out(value)}" for var, value in assigns)
+        fetched = ", ".join(hand_out(nid) for nid in wanted)
+        self._first_body_line = 2 + len(self._prologue)
+        lines = ["def schedule(xp, feeds, variables):"]
+        lines += [f"    {line}" for line in self._prologue + self._body]
+        lines.append(f"    return [{fetched}], {{{updates}}}")
+        return "\n".join(lines) + "\n"
+
+    # ---- running -----------------------------------------------------------------------
 
     def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
             ) -> tuple[list[Any], dict[int, Any]]:
         """Runs the schedule once; returns (fetched values, {variable id: new value}).
 
-        Runs of one executor are serialised: they share the arena and the bound step list.
+        Runs of one executor are serialised: they share the arena.
         """
         with self._lock:
-            return self._run(feeds, variables)
+            try:
+                return self._fn(self.xp, feeds, variables)  # type: ignore[no-any-return]
+            except Exception as exc:
+                raise self._error(exc) from exc
 
-    def _run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
-             ) -> tuple[list[Any], dict[int, Any]]:
-        xp = self.xp
-        for node, push in self._sources:
-            table = feeds if node.kind == "placeholder" else variables
-            value = table.get(node.id)
-            if value is None:
-                raise MissingFeedError(f"You must feed a value for {node.kind} "
-                                       f"'{node.name or node.id}'" + _at(node), op_name=node.name)
-            if self._to_device:
-                value = xp.asarray(value)
-            for lst, k in push:
-                lst[k] = value
-        empty = xp.empty
-        for step, shape, dtype, push in self._fresh:
-            arr = step[2] = empty(shape, dtype)
-            for lst, k in push:
-                lst[k] = arr
-        try:
-            for fn, args, out, attrs, push, node in self.steps:  # noqa: B007 (read on error)
-                r = fn(xp, *args, out=out, **attrs)
-                if push:
-                    for lst, k in push:
-                        lst[k] = r
-                elif r is not out and out is not None:
-                    xp.copyto(out, r)  # a kernel that ignored out= (arange, eye)
-        except Exception as exc:
-            raise ExecutionError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                                 f"{node.format()}{_at(node)}", op_name=node.name) from exc
-        values = [xp.array(v, copy=True) if c else v
-                  for v, c in zip(self._sink, self._copy, strict=True)]
-        updates = {var: values[self._n_fetch + k] for k, (var, _) in enumerate(self._assigns)}
-        return values[:self._n_fetch], updates
+    def _error(self, exc: Exception) -> Exception:
+        """The failing line of the generated schedule, turned into an error naming its node."""
+        tb = sys.exc_info()[2]
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is None:
+            return exc
+        if line < self._first_body_line:  # loading a feed or a variable
+            if isinstance(exc, KeyError):
+                nid = int(self.source.splitlines()[line - 1].split("[")[1].split("]")[0])
+                node = self.graph[nid]
+                return MissingFeedError(f"You must feed a value for {node.kind} "
+                                        f"'{node.name or node.id}'{_at(node)}", op_name=node.name)
+            return exc
+        node = self._line_node.get(line - self._first_body_line)
+        if node is None:
+            return exc
+        return ExecutionError(f"{type(exc).__name__}: {exc}\nWhile executing "
+                              f"{node.format()}{_at(node)}", op_name=node.name)
 
     def __len__(self) -> int:
         return len(self.steps)

@@ -276,3 +276,18 @@ def test_gpu_executor_matches_cpu() -> None:
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5)
     for k, v in cpu_vars.items():
         np.testing.assert_allclose(gpu_vars[k].get(), v, rtol=1e-4, atol=1e-6)
+
+
+def test_a_fetched_assign_value_is_not_the_variable_itself() -> None:
+    import tapeflow.static as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, shape=(3,), name="x")
+        v = tf.Variable(np.zeros(3, np.float32))
+        update = v.assign(x * 2.0)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            got = sess.run(update, {x: np.ones(3, np.float32)})
+            got[:] = 7  # the caller owns what it fetched
+            np.testing.assert_array_equal(sess.run(v), [2, 2, 2])

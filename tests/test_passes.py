@@ -291,17 +291,45 @@ def test_mark_inplace_respects_views_fetches_and_shapes() -> None:
     assert g.inplace == frozenset()
 
 
+def evaluate_graph(g: Graph, sources: dict[int, Any]) -> list[Any]:
+    env: dict[int, Any] = {}
+    for n in g.nodes:
+        if n.kind in ("placeholder", "variable"):
+            env[n.id] = sources[n.id]
+        elif n.kind == "const":
+            env[n.id] = n.value
+        elif n.kind == "call":
+            env[n.id] = evaluate(n.opdef, [env[i] for i in n.inputs], dict(n.attrs))
+        else:
+            env[n.id] = env[n.inputs[1]]
+    return [env[o] for o in g.outputs]
+
+
 def test_pipeline_preserves_results_on_a_training_graph() -> None:
     g, h = mlp_training_graph()
+    rng = np.random.default_rng(0)
+    sources = {h["x"].id: rng.normal(size=(4, 2)).astype(np.float32),
+               h["y"].id: rng.normal(size=(4, 2)).astype(np.float32)}
+    sources.update({p.id: rng.normal(size=p.shape).astype(np.float32) for p in h["params"]})
     specs = {h["x"].id: Spec((4, 2), f32), h["y"].id: Spec((4, 2), f32)}
     g = P.specialize(P.prune(g)[0], specs)[0]
     g = P.insert_casts(g)[0]
-    before = len(g)
+    want = evaluate_graph(g, sources)
     for _, fn in P.PIPELINE:
         g, _ = run_checked(fn, g)
-    assert len(g) < before
-    assert "sum_to" not in ops_of(g) or all(
-        g[n.inputs[0]].shape != n.shape for n in g.nodes if n.op == "sum_to")
+    assert "sum_to" not in ops_of(g)
+    assert not any(n.attrs.get("transpose_a") or n.attrs.get("transpose_b") for n in g.nodes)
+    for got, expected in zip(evaluate_graph(g, sources), want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_lowering_sum_to_keeps_integer_sums() -> None:
+    b = GraphBuilder()
+    x, k = b.placeholder((2, 3)), b.placeholder((2, 3), dtypes.int32)
+    fs, ks = b.call("sum_to", x, b.placeholder((3,))), b.call("sum_to", k, b.placeholder((1, 3)))
+    g, changed = run_checked(P.lower, b.graph(fs, ks))
+    assert changed and ops_of(g) == ["sum", "reshape", "sum_to"]
+    assert g[fs.id].op == "reshape" and g[fs.id].shape == (3,)
 
 
 def test_passes_do_not_mutate_their_input() -> None:
