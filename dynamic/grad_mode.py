@@ -29,7 +29,13 @@ class _GradMode:
 
     mode = True
 
-    def __init__(self) -> None:
+    def __new__(cls, *args: Any) -> Any:
+        # bare decorator use, ``@torch.no_grad`` without parentheses, as PyTorch 2 allows
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any) -> None:
         self._previous: list[bool] = []
 
     def __enter__(self) -> None:

@@ -275,9 +275,18 @@ class Tensor(TensorMath, TensorShape, TensorConvert):
         """
         if retain_graph is None:
             retain_graph = create_graph
-        if inputs is not None:
-            raise NotImplementedError("backward(inputs=...) is not supported; use autograd.grad")
-        run_backward([self], [gradient], retain_graph, create_graph)
+        if inputs is None:
+            run_backward([self], [gradient], retain_graph, create_graph)
+            return
+        # only the listed tensors receive .grad (leaves or not), accumulated as usual
+        targets = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        grads = run_backward([self], [gradient], retain_graph, create_graph, inputs=targets,
+                             allow_unused=True)
+        for t, g in zip(targets, grads or (), strict=True):
+            if g is None:
+                continue
+            g = g if create_graph else g.detach()
+            t._grad = dispatch.wrap(g._array.copy()) if t._grad is None else t._grad + g
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Calls ``hook(grad)`` when this tensor's gradient is computed (it may return a new one).

@@ -410,3 +410,17 @@ def test_inplace_on_a_slice_of_a_recorded_tensor():
     assert v.grad.tolist() == [3.0, 3.0]
     with pytest.raises(RuntimeError, match="not supported"):
         (w * 1).t().mul_(2)
+
+
+def test_backward_inputs_and_bare_no_grad_decorator():
+    a = torch.ones(2, requires_grad=True)
+    b = torch.ones(2, requires_grad=True)
+    h = a * 3
+    (h * b).sum().backward(inputs=[b, h])
+    assert a.grad is None and b.grad.tolist() == [3.0, 3.0] and h.grad.tolist() == [1.0, 1.0]
+
+    @torch.no_grad
+    def frozen(x):
+        return x * 2
+
+    assert not frozen(a).requires_grad and torch.is_grad_enabled()
