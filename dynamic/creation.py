@@ -13,6 +13,7 @@ import numpy as np
 
 from ..runtime import Generator, get
 from ..runtime import dtypes as dt
+from ..runtime.memory import too_large
 from .device import CPU, as_device, device_of_array, move, xp_of
 from .dispatch import wrap
 
@@ -51,8 +52,23 @@ def _sizes(size: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(int(s) for s in size)
 
 
+def check_size(op: str, attrs: dict[str, Any]) -> None:
+    """PyTorch's errors for a negative or absurd size, raised before anything is allocated."""
+    shape = attrs.get("shape")
+    if shape is not None and any(d < 0 for d in shape):
+        bad = next(d for d in shape if d < 0)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: "
+                           f"{list(shape)}")
+    spec = get(op).infer(**attrs)
+    why = too_large(spec.shape, spec.dtype.itemsize)
+    if why is not None:
+        raise RuntimeError(f"{op}: not enough memory: you tried to allocate {why} for a "
+                           f"tensor of shape {list(spec.shape)} and dtype {spec.dtype.name}")
+
+
 def _create(op: str, device: Any, requires_grad: bool, **attrs: Any) -> Any:
     dev = as_device(device)
+    check_size(op, attrs)
     array = get(op).kernel(xp_of(dev), **attrs)
     return _finish(array, requires_grad)
 
@@ -136,9 +152,11 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
             a: float, b: float, generator: Generator | None = None) -> Any:
     dtype = dt.as_dtype(dtype or dt.float32)
     op = get(f"random_{kind}")
+    attrs = {"shape": _sizes(size), "dtype": dtype, "a": a, "b": b,
+             "generator": generator or default_generator}
+    check_size(op.name, attrs)
     # draws come from the host generator (one seed, the same numbers on every device)
-    array = op.kernel(np, shape=_sizes(size), dtype=dtype, a=a, b=b,
-                      generator=generator or default_generator)
+    array = op.kernel(np, **attrs)
     dev = as_device(device)
     return _finish(move(array, dev) if dev != CPU else array, requires_grad)
 
