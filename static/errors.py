@@ -27,3 +27,7 @@ class InvalidArgumentError(OpError):
 
 class FailedPreconditionError(OpError):
     """A run read a variable that this session has not initialised."""
+
+
+class ResourceExhaustedError(OpError):
+    """A run would need more memory than allowed (a tensor above ``MAX_TENSOR_BYTES``)."""

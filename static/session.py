@@ -25,9 +25,10 @@ import numpy as np
 from ..graphs import ir
 from ..runtime import ShapeError, Spec, get
 from ..runtime.backend import to_device
+from ..runtime.memory import too_large
 from ..runtime.registry import format_shape
 from . import nest
-from .errors import FailedPreconditionError, InvalidArgumentError
+from .errors import FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError
 from .graph import Graph, format_tf_shape, get_default_graph
 from .numerics import is_check_numerics_enabled
 from .program import CompileOptions, Program, build_program
@@ -229,6 +230,7 @@ class Session:
                             f"{format_tf_shape(n.shape)} (built at {n.site})" for n in missing),
                 op_name=missing[0].name)
         pruned = _specialize(pruned)
+        _check_sizes(pruned)
         feed_ids = tuple(sorted(nid for nid in feeds if nid in pruned))
         program = build_program(pruned, feed_ids, self.options)
         self.compile_count += 1
@@ -277,6 +279,21 @@ def _specialize(graph: ir.Graph) -> ir.Graph:
         specs[node.id] = Spec(node.shape, node.dtype)
         nodes.append(node)
     return ir.Graph(tuple(nodes), graph.outputs)
+
+
+def _check_sizes(graph: ir.Graph) -> None:
+    """TF1's OOM error, raised before the program allocates anything: names the node, its
+    shape and the bytes it would take."""
+    for node in graph.nodes:
+        if node.kind != "call" or node.shape is None or None in node.shape:
+            continue
+        why = too_large(node.shape, node.dtype.itemsize)  # type: ignore[arg-type]
+        if why is not None:
+            shape = ",".join(str(d) for d in node.shape)
+            raise ResourceExhaustedError(
+                f"OOM when allocating tensor with shape[{shape}] and type {node.dtype.name}: "
+                f"node '{node.name}' (op {node.op}, built at {node.site}) would need {why}",
+                op_name=node.name)
 
 
 def _read_variables(graph: ir.Graph) -> tuple[int, ...]:
