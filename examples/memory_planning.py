@@ -2,14 +2,15 @@
 
 A walkthrough on a small two-layer network (forward + backward + SGD update):
 
-1. the passes: what pruning, specialisation, folding, CSE, simplification and the
-   memory-aware schedule did to the graph;
+1. the passes: what pruning, specialisation, folding, CSE, simplification, lowering and
+   the memory-aware schedule did to the graph;
 2. the plan: every intermediate gets a buffer with a lifetime (first and last step that
    touches it); buffers are placed in one arena, largest first, each at the lowest
    64-byte-aligned offset that no buffer alive at the same time occupies;
 3. the three numbers: naive bytes (no reuse), arena bytes (the plan), and the lower bound
    (the most bytes alive at any one step), plus a bar chart of live bytes per step;
-4. what each switch costs: the same plan with in-place writes or reordering turned off.
+4. what each switch costs: the same plan with in-place writes or reordering turned off;
+5. what runs: the executor's generated straight-line code.
 
 Run: ``.venv/bin/python examples/memory_planning.py``
 """
@@ -84,6 +85,11 @@ def main() -> None:
         assert other is not None
         print(f"  {switch}=False: arena_bytes {other.arena_bytes}, "
               f"lower_bound_bytes {other.lower_bound_bytes}")
+    # 5. what runs: the schedule as straight-line code over fixed arena views
+    lines = program.executor.source.splitlines()
+    print(f"\nThe executor's generated code ({len(lines)} lines; c<id> are arena views and "
+          "consts bound once, v<id> change every run), first lines:\n")
+    print("\n".join(lines[:14]))
     loss, _ = sess.run(fetches, feed)
     print(f"\nOne training step through Session.run: loss {loss:.4f}")
 

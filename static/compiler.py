@@ -5,10 +5,11 @@
 1. prune to the fetches;
 2. specialise: shape inference again with the concrete shapes of this run's feeds;
 3. make dtype promotion explicit (``cast`` nodes), so kernels never promote per step;
-4. the optimisation pipeline (constant folding, CSE, algebraic simplification, DCE),
-   each pass switchable, the IR verified after every one;
+4. the optimisation pipeline (constant folding, CSE, algebraic simplification, lowering
+   of shape-dependent ops, DCE), each pass switchable, the IR verified after every one;
 5. a memory-aware schedule (``schedule.reorder_for_memory``);
-6. in-place marking, then the memory plan (validated), then the executor.
+6. in-place marking, then the memory plan (validated), then the executor, which turns the
+   schedule into straight-line Python (``program.executor.source``).
 
 Example:
     >>> # program = compile_graph(graph, {feed_id: Spec((4, 2), float32)})
