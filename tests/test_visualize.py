@@ -279,3 +279,30 @@ def test_figures_have_repr_svg(xor_dynamic_loss: tuple) -> None:
 def test_dtype_float32_labels() -> None:
     x = torch.tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
     assert "float32(2, 3)" in tape((x * 2).sum(), {"x": x}).source
+
+
+def test_tracing_a_step_restores_an_active_profiler() -> None:
+    import cProfile
+    import sys
+
+    from tapeflow.visualize import trace_dynamic_step
+
+    calls: list[str] = []
+
+    def outer(frame: object, event: str, arg: object) -> None:
+        calls.append(event)
+
+    sys.setprofile(outer)
+    try:
+        trace_dynamic_step(lambda: (torch.ones(2, requires_grad=True) * 2).sum().backward())
+        assert sys.getprofile() is outer
+    finally:
+        sys.setprofile(None)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        trace = trace_dynamic_step(lambda: (torch.ones(2, requires_grad=True) * 2).sum())
+        assert sys.getprofile() is profiler  # cProfile is switched back on
+    finally:
+        profiler.disable()
+    assert trace.ops == ["mul", "sum"]

@@ -114,7 +114,11 @@ def trace_dynamic_step(step: Callable[[], Any]) -> DynamicTrace:
     try:
         trace.result = step()
     finally:
-        sys.setprofile(previous_profile)
+        sys.setprofile(None)
+        if callable(previous_profile):
+            sys.setprofile(previous_profile)
+        elif hasattr(previous_profile, "enable"):  # cProfile's C-level profiler: turn it back on
+            previous_profile.enable()
         if not was_tracing:
             tracemalloc.stop()
     end = len(trace.live_bytes) - 1
