@@ -291,3 +291,20 @@ def test_a_fetched_assign_value_is_not_the_variable_itself() -> None:
             got = sess.run(update, {x: np.ones(3, np.float32)})
             got[:] = 7  # the caller owns what it fetched
             np.testing.assert_array_equal(sess.run(v), [2, 2, 2])
+
+
+def test_the_schedule_is_straight_line_code_over_bound_buffers() -> None:
+    g, _, feeds, variables = xor_setup()
+    program = compile_graph(g, specs_of({**feeds, **variables}))
+    source = program.executor.source
+    assert source.startswith("def schedule(xp, feeds, variables):")
+    assert "for " not in source and "while " not in source
+    # add/sub/mul and plain matmul call their ufunc directly, into an arena view
+    calls = [line.strip() for line in source.splitlines() if line.strip().startswith("u")]
+    assert calls and all(", out=c" in c or ", out=v" in c for c in calls)
+    # each step is one call line; views of arena buffers were computed once, at compile time
+    for n in program.executor.steps:
+        assert sum(f"k{n.id}(" in line or f"u{n.id}(" in line
+                   for line in source.splitlines()) == 1
+    views = [n for n in program.graph.nodes if n.kind == "call" and n.opdef.view]
+    assert views and any(n not in program.executor.steps for n in views)

@@ -339,3 +339,25 @@ def test_passes_do_not_mutate_their_input() -> None:
         fn(g)
     assert [(n.id, n.op, n.inputs) for n in g.nodes] == snapshot
     assert evaluate(get("add"), [np.float32(1), np.float32(2)], {}) == 3
+
+
+def test_lowering_matmul_transposes_and_mean_is_bit_identical() -> None:
+    b = GraphBuilder()
+    a, w = b.placeholder((5, 3)), b.placeholder((4, 3))
+    m = b.call("matmul", a, w, transpose_b=True)              # (5, 4)
+    t = b.call("matmul", m, a, transpose_a=True)              # (4, 3)
+    mean_all, mean_rows = F.mean(t), F.mean(t, axis=1, keepdims=True)
+    half = b.call("mean", F.cast(t, dtype=dtypes.float16))    # float16 keeps numpy's mean
+    g = b.graph(mean_all, mean_rows, half)
+    rng = np.random.default_rng(5)
+    sources = {a.id: rng.normal(size=(5, 3)).astype(np.float32),
+               w.id: rng.normal(size=(4, 3)).astype(np.float32)}
+    lowered, changed = run_checked(P.lower, g)
+    assert changed and ops_of(lowered).count("transpose") == 2
+    assert ops_of(lowered).count("mean") == 1 and ops_of(lowered).count("div") == 2
+    assert not any(n.attrs.get("transpose_a") or n.attrs.get("transpose_b")
+                   for n in lowered.nodes)
+    for got, want in zip(evaluate_graph(lowered, sources), evaluate_graph(g, sources),
+                         strict=True):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

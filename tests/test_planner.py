@@ -165,3 +165,13 @@ def test_reorder_folds_partial_sums_into_a_running_total() -> None:
     assert after.lower_bound_bytes < before.lower_bound_bytes
     assert after.lower_bound_bytes <= 4 * 1024 + 64  # running total, newest h, newest part
     assert reorder_for_memory(reordered) == (reordered, False)
+
+
+def test_reorder_never_moves_random_draws() -> None:
+    b = GraphBuilder()
+    x = b.placeholder((8, 8))
+    draws = [b.call("random_normal", shape=(8, 8), generator=None) for _ in range(3)]
+    total = F.add(F.add(F.mul(x, draws[0]), F.mul(x, draws[1])), F.mul(x, draws[2]))
+    reordered, _ = reorder_for_memory(b.graph(total))
+    order = [n.id for n in reordered.nodes if n.op == "random_normal"]
+    assert order == [d.id for d in draws]
