@@ -57,19 +57,21 @@ def test_rnn_forward_graph_matches_onnxruntime(tmp_path):
     unrolled = rnn.unrolled[6]
     logits = unrolled["prediction"].op.inputs[0]
     path = tmp_path / "rnn.onnx"
-    model = tf.export_onnx(rnn.sess, [unrolled["tokens"], unrolled["mask"]],
-                           [logits, unrolled["prediction"]], path)
+    inputs = [unrolled["tokens"], unrolled["mask"], unrolled["labels"]]
+    fetches = [logits, unrolled["prediction"], unrolled["loss"]]  # the loss too: a composite
+    model = tf.export_onnx(rnn.sess, inputs, fetches, path)
     check(model)
     assert {n.op_type for n in model.graph.node} >= {"Gather", "Slice", "Squeeze", "MatMul",
-                                                    "Tanh", "ConstantOfShape", "ArgMax"}
+                                                    "Tanh", "ConstantOfShape", "ArgMax",
+                                                    "LogSoftmax", "OneHot", "ReduceMean"}
     for batch in batches:
         padded = batch.padded_to(6)
-        mask = padded.mask(np.float32)
-        got = run_onnx(path, {"unrolled_6/tokens": padded.tokens, "unrolled_6/mask": mask})
-        want = rnn.sess.run([logits, unrolled["prediction"]],
-                            {unrolled["tokens"]: padded.tokens, unrolled["mask"]: mask})
+        values = [padded.tokens, padded.mask(np.float32), batch.labels]
+        got = run_onnx(path, {t.op.name: v for t, v in zip(inputs, values, strict=True)})
+        want = rnn.sess.run(fetches, dict(zip(inputs, values, strict=True)))
         np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-5)
 
 
 def _op_zoo() -> tuple[tf.Graph, list, list, dict]:
