@@ -267,6 +267,8 @@ def test_jupyter_display_hooks(xor_dynamic_loss: tuple, monkeypatch: pytest.Monk
     assert jupyter.svg_of(xor_dynamic_loss[0]) is None  # no dot: fall back to text
     jupyter.unload_ipython_extension(Shell())
     assert not registered
+    with pytest.raises(RuntimeError, match="IPython"):
+        jupyter.enable()  # a plain Python process (with or without IPython installed)
 
 
 @needs_dot

@@ -9,7 +9,7 @@ tapeflow.visualize.jupyter`` goes further and gives tapeflow's own objects an SV
   without one keep their text repr.
 
 Example:
-    >>> # In a notebook:  %load_ext tapeflow.visualize.jupyter
+    >>> # In a notebook:  %load_ext tapeflow.visualize.jupyter   (or jupyter.enable())
     >>> # then:           loss          (shows the tape as SVG)
 """
 
@@ -61,3 +61,21 @@ def unload_ipython_extension(ipython: Any) -> None:
             formatter.pop(f"{module}.{name}")
         except KeyError:
             pass
+
+
+def enable() -> None:
+    """The same as ``%load_ext tapeflow.visualize.jupyter``, from Python code in a notebook.
+
+    Raises:
+        RuntimeError: not running inside IPython/Jupyter.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        raise RuntimeError("tapeflow.visualize.jupyter.enable() needs IPython (run it in a "
+                           "Jupyter notebook)") from None
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("tapeflow.visualize.jupyter.enable(): not running inside "
+                           "IPython/Jupyter")
+    load_ipython_extension(shell)
