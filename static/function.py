@@ -34,10 +34,11 @@ from .graph import Graph
 from .ops import group
 from .program import CompileOptions
 from .session import Session
+from .symbolic import SymbolicArray, TracingError
 from .tensor import Operation
 from .tensor import Tensor as Symbol
 from .traced_optim import traced_optimizers
-from .tracing import Slot, SymbolicArray, Tracer, TracingError
+from .tracing import Slot, Tracer, check_cpu
 
 #: Traces of one function after which a warning says it keeps retracing.
 RETRACE_WARNING = 5
@@ -91,14 +92,14 @@ class ConcreteFunction:
     def __call__(self, leaves: list[Any]) -> Any:
         self.sync()
         values = self.session.run(self.fetches, self.feed(leaves))
-        for tensor, index in self.writebacks:
-            tensor._array[...] = values[index]
+        for tensor, slot in self.writebacks:
+            tensor._array[...] = values[slot]
             tensor._vc[0] += 1  # an in-place change, as the eager step makes
             self.synced[id(tensor)] = (tensor._array, tensor._vc[0])
-        for param, index in self.grads:
-            param._grad = None if index is None else from_numpy(np.array(values[index]))
-        for index, action in self.after:
-            action(None if index is None else values[index])
+        for param, grad in self.grads:
+            param._grad = None if grad is None else from_numpy(np.array(values[grad]))
+        for fetched, action in self.after:
+            action(None if fetched is None else values[fetched])
         self.calls += 1
         out = [from_numpy(np.array(values[ref])) if kind == "fetch" else ref
                for kind, ref in self.results]
@@ -131,7 +132,7 @@ class TracedFunction:
                  options: CompileOptions | None = None,
                  warn_after: int | None = RETRACE_WARNING) -> None:
         self.python_function = fn
-        self.__name__ = name or getattr(fn, "__name__", type(fn).__name__)
+        self.__name__: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.options = options
         self.warn_after = warn_after
         self.trace_count = 0
@@ -140,7 +141,7 @@ class TracedFunction:
         self._warned = False
         if hasattr(fn, "__name__"):
             functools.update_wrapper(self, fn, updated=())
-            self.__name__ = name or self.__name__
+            self.__name__ = name or str(fn.__name__)
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         # decorating a method: bind like a function (self becomes part of the signature)
@@ -192,6 +193,7 @@ class TracedFunction:
                 raise TracingError(f"'{self.__name__}' was called with a traced tensor "
                                    "outside of its trace")
             if isinstance(leaf, (DynamicTensor, np.ndarray)):
+                check_cpu(leaf, self.__name__)
                 placeholder = graph.placeholder(dt.as_dtype(leaf.dtype), tuple(leaf.shape),
                                                 f"input_{i}")
                 inputs.append((i, placeholder))
@@ -255,7 +257,8 @@ class TracedFunction:
                  for symbol, action in tracer.after]
         state = [s for s in tracer.slots.values() if s.variable is not None]
         with graph.as_default():
-            load = group(*[s.variable.initializer for s in state], name="load") if state else None
+            inits = [s.variable.initializer for s in state if s.variable is not None]
+            load = group(*inits, name="load") if inits else None
         session = Session(graph=graph, options=self.options)
         return ConcreteFunction(graph, session, inputs, fetches, template, results, state,
                                 writebacks, grads, tracer, load, after)

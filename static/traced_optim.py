@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -58,12 +59,10 @@ def sgd_step(tracer: Tracer, opt: SGD) -> None:
             if momentum:
                 state = opt.state.setdefault(id(p), {})
                 buf = state.get("momentum_buffer")
-                tracer.guards.append((lambda s=state: s.get("momentum_buffer") is not None,
-                                      buf is not None))
+                tracer.guards.append((partial(_has_buffer, state), buf is not None))
                 if buf is None:  # the first step: the buffer starts as a copy of g
                     new = tracer.node("copy", [g])
-                    tracer.after.append((new, lambda v, s=state: s.__setitem__(
-                        "momentum_buffer", from_numpy(np.array(v)))))
+                    tracer.after.append((new, partial(_store_buffer, state)))
                 else:
                     scaled = tracer.node("mul", [tracer.state(buf).current, momentum])
                     new = _add_scaled(tracer, scaled, g, 1 - dampening)
@@ -97,15 +96,33 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
             tracer.write(state["exp_avg"], m)
             tracer.write(state["exp_avg_sq"], v)
             # step_size = lr / (1 - beta1^t), bias2 = sqrt(1 - beta2^t): fed, t changes per call
-            step_size = _fed(tracer, p, "step_size",
-                             lambda s=state, b=beta1, lr=lr: lr / (1 - b ** (s["step"] + 1)))
-            bias2 = _fed(tracer, p, "bias_correction2",
-                         lambda s=state, b=beta2: math.sqrt(1 - b ** (s["step"] + 1)))
+            step_size = _fed(tracer, p, "step_size", partial(_step_size, state, beta1, lr))
+            bias2 = _fed(tracer, p, "bias_correction2", partial(_bias2, state, beta2))
             denom = tracer.node("add", [tracer.node("div", [tracer.node("sqrt", [v]), bias2]),
                                         eps])
             update = tracer.node("mul", [tracer.node("div", [m, denom]), step_size])
             tracer.write(p, tracer.node("sub", [tracer.symbol(p), update]))
-            tracer.after.append((None, lambda _, s=state: s.__setitem__("step", s["step"] + 1)))
+            tracer.after.append((None, partial(_count_step, state)))
+
+
+def _has_buffer(state: dict[str, Any]) -> bool:
+    return state.get("momentum_buffer") is not None
+
+
+def _store_buffer(state: dict[str, Any], value: Any) -> None:
+    state["momentum_buffer"] = from_numpy(np.array(value))
+
+
+def _step_size(state: dict[str, Any], beta1: float, lr: float) -> float:
+    return float(lr / (1 - beta1 ** (state["step"] + 1)))  # the eager step's arithmetic
+
+
+def _bias2(state: dict[str, Any], beta2: float) -> float:
+    return math.sqrt(1 - beta2 ** (state["step"] + 1))
+
+
+def _count_step(state: dict[str, Any], _: Any) -> None:
+    state["step"] += 1
 
 
 def _fed(tracer: Tracer, p: Any, what: str, compute: Callable[[], float]) -> Symbol:
@@ -137,11 +154,11 @@ def traced_optimizers(tracer: Tracer) -> Iterator[None]:
 
     try:
         for cls, rule in RULES.items():
-            cls.step = bind(rule)  # type: ignore[method-assign]
+            setattr(cls, "step", bind(rule))  # noqa: B010 - a class attribute, on purpose
         yield
     finally:
         for cls, original in saved.items():
-            cls.step = original  # type: ignore[method-assign]
+            setattr(cls, "step", original)  # noqa: B010
 
 
 __all__ = ["RULES", "adam_step", "sgd_step", "traced_optimizers"]

@@ -25,199 +25,19 @@ from ..dynamic.tensor import Tensor as DynamicTensor
 from ..runtime import OpDef, get
 from ..runtime import dtypes as dt
 from .gradients import gradients
-from .graph import Graph, type_name
+from .graph import Graph
+from .symbolic import SymbolicArray, TracedNode, TracedTensor, TracingError, escaped
 from .tensor import Tensor as Symbol
 from .variables import Variable
 
 
-class TracingError(TypeError):
-    """Traced code asked for something a static graph cannot give: a tensor's value.
-
-    The message says why (the graph is built once, before any data exists) and how to fix it.
-    """
-
-
-def value_error(what: str, function: str) -> TracingError:
-    """The teaching error for code that needs a value while ``function`` is being traced."""
-    return TracingError(
-        f"{what} needs the value of a tensor, but '{function}' is being traced by "
-        "tapeflow.static.function: its tensors are symbolic. A static graph is built once, "
-        "before any data exists, so it cannot follow a Python branch, loop count or number "
-        "that depends on a value it does not know yet (the graph would be right for the "
-        "example input and silently wrong for the next one). Fixes: compute both sides and "
-        "select with torch.where(cond, a, b) or a mask; or move the branch (or the .item()) "
-        "outside the traced function and call .item() on the tensor it returns; or pass the "
-        "value as a plain Python argument, which makes it part of the input signature (a new "
-        "value traces again).")
-
-
-def _escaped(function: str) -> TracingError:
-    return TracingError(
-        f"a traced tensor of '{function}' was used outside its trace: it is a symbolic "
-        "stand-in with no values (was it stored in a global or an attribute while tracing?). "
-        "Return tensors from the traced function instead; calls return real tensors.")
-
-
-class _Flags:
-    c_contiguous = True  # a symbolic value has no memory layout; every view is allowed
-
-
-class _ShapeProbe:
-    """What ``array.view()`` gives: accepts any shape of the same size (for ``Tensor.view``)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._shape: tuple[int, ...] = ()
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
-
-    @shape.setter
-    def shape(self, value: tuple[int, ...]) -> None:
-        if int(np.prod(value, dtype=np.int64)) != self.size:
-            raise ValueError("cannot reshape")
-        self._shape = tuple(value)
-
-
-class SymbolicArray:
-    """The ``_array`` of a traced dynamic Tensor: a static graph tensor with a fixed shape.
-
-    It answers what code asks of an array's metadata (shape, dtype, ndim, size, strides) and
-    raises :class:`TracingError` for anything that reads its values.
-    """
-
-    __array_priority__ = 1000
-    flags = _Flags()
-    base = None
-
-    def __init__(self, symbol: Symbol, tracer: Tracer) -> None:
-        shape = symbol.spec.shape
-        assert shape is not None and all(d is not None for d in shape), "traces are concrete"
-        self.symbol = symbol
-        self.tracer = tracer
-        self.shape: tuple[int, ...] = tuple(int(d) for d in shape)  # type: ignore[arg-type]
-        self.dtype = np.dtype(symbol.dtype.np)
-        self.ndim = len(self.shape)
-        self.size = int(np.prod(self.shape, dtype=np.int64))
-        self.itemsize = self.dtype.itemsize
-        strides, step = [], self.itemsize
-        for d in reversed(self.shape):
-            strides.append(step)
-            step *= max(d, 1)
-        self.strides = tuple(reversed(strides))
-
-    def _fail(self, what: str) -> TracingError:
-        if dispatch.TRACER[0] is self.tracer:
-            return value_error(what, self.tracer.name)
-        return _escaped(self.tracer.name)
-
-    def view(self) -> _ShapeProbe:
-        return _ShapeProbe(self.size)
-
-    def reshape(self, *shape: Any) -> Any:
-        raise self._fail("reading a tensor as a Python number (.item(), float(t), int(t), "
-                         "bool(t), `if t:`)")
-
-    def get(self) -> Any:
-        raise self._fail("converting a tensor to a list or a numpy array (.tolist(), "
-                         "np.asarray(t))")
-
-    def copy(self) -> Any:
-        raise self._fail("copying a tensor's data (torch.tensor(t); use t.clone() or "
-                         "t.detach() instead)")
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise self._fail("converting a tensor to a numpy array")
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        raise self._fail("writing through an integer-tensor index")
-
-    def __repr__(self) -> str:
-        return f"<symbolic {self.symbol.name} {self.dtype.name}{list(self.shape)}>"
-
-
-class TracedNode:
-    """The ``grad_fn`` of a traced tensor: the gradient comes from ``static.gradients``."""
-
-    __slots__ = ("op",)
-
-    next_functions: tuple[Any, ...] = ()
-
-    def __init__(self, op: str) -> None:
-        self.op = op
-
-    def name(self) -> str:
-        return f"{type_name(self.op)}Backward (traced)"
-
-    def register_hook(self, hook: Any) -> Any:
-        raise TracingError("gradient hooks cannot be traced into a static graph; register "
-                           "them on an eager tensor outside the traced function")
-
-
-class TracedTensor(DynamicTensor):
-    """A dynamic Tensor over a :class:`SymbolicArray`, the stand-in traced code computes with.
-
-    Example:
-        >>> # inside a function decorated with tapeflow.static.function:
-        >>> # x.shape -> torch.Size([4, 2]); x.sum().item() -> TracingError
-    """
-
-    __slots__ = ()
-
-    @property
-    def symbol(self) -> Symbol:
-        return self._array.symbol
-
-    def item(self) -> Any:
-        raise self._array._fail("reading a tensor as a Python number (.item())")
-
-    def tolist(self) -> Any:
-        raise self._array._fail("converting a tensor to a list (.tolist())")
-
-    def numpy(self) -> np.ndarray:
-        raise self._array._fail("converting a tensor to numpy (.numpy())")
-
-    def __bool__(self) -> bool:
-        raise self._array._fail("using a tensor as a Python bool (`if t:`, `while t:`, "
-                                "`and`/`or`, bool(t))")
-
-    def __float__(self) -> float:
-        raise self._array._fail("converting a tensor to a Python float (float(t))")
-
-    def __int__(self) -> int:
-        raise self._array._fail("converting a tensor to a Python int (int(t))")
-
-    def __index__(self) -> int:
-        raise self._array._fail("using a tensor as an index or a count (range(t), list[t])")
-
-    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
-                 create_graph: bool = False, inputs: Any = None) -> None:
-        """Appends the backward graph (``static.gradients``) and sets the leaves' ``.grad``."""
-        self._array.tracer.backward(self, gradient)
-
-    def detach(self) -> TracedTensor:
-        return self._array.tracer.wrap(self._array.tracer.node("stop_gradient", [self.symbol]))
-
-    @property
-    def data(self) -> TracedTensor:  # type: ignore[override]
-        return self.detach()
-
-    def register_hook(self, hook: Any) -> Any:
-        raise TracingError("gradient hooks cannot be traced into a static graph; register "
-                           "them on an eager tensor outside the traced function")
-
-    def retain_grad(self) -> None:
-        raise TracingError("retain_grad() cannot be traced: only leaves (parameters) get "
-                           ".grad in a traced function")
-
-    def __repr__(self) -> str:
-        shape = ", ".join(str(d) for d in self._array.shape)
-        grad = ", requires_grad=True" if self._requires_grad else ""
-        return (f"tensor(<traced {self.symbol.name}: shape [{shape}], "
-                f"dtype=torch.{self.dtype.name}>{grad})")
-
-    __str__ = __repr__
+def check_cpu(tensor: Any, function: str) -> None:
+    """Traced graphs run on the CPU (the session's feeds and write-backs are numpy arrays)."""
+    if not isinstance(getattr(tensor, "_array", tensor), (np.ndarray, SymbolicArray)):
+        raise NotImplementedError(
+            f"tapeflow.static.function runs traced graphs on the CPU, but '{function}' uses a "
+            f"tensor on {getattr(tensor, 'device', 'another device')}; move the model and its "
+            "inputs with .cpu() (or run this function eagerly on the GPU)")
 
 
 @dataclass
@@ -263,7 +83,7 @@ class Tracer:
         for slot in DynamicTensor.__slots__[:-1]:
             setattr(t, slot, getattr(base, slot))
         t._requires_grad = requires_grad
-        t._grad_fn = TracedNode(op) if requires_grad else None
+        t._grad_fn = TracedNode(op) if requires_grad else None  # type: ignore[assignment]
         return t
 
     def node(self, op: str | OpDef, inputs: Sequence[Any], attrs: dict[str, Any] | None = None
@@ -273,7 +93,7 @@ class Tracer:
 
     def _own(self, array: SymbolicArray) -> Symbol:
         if array.tracer is not self:
-            raise _escaped(array.tracer.name)
+            raise escaped(array.tracer.name)
         return array.symbol
 
     def is_involved(self, value: Any) -> bool:
@@ -314,6 +134,7 @@ class Tracer:
         slot = self.slots.get(id(tensor))
         if slot is not None:
             return slot
+        check_cpu(tensor, self.name)
         name = self.names.get(id(tensor), "state")
         shape = tuple(int(d) for d in tensor.shape)
         with self.graph.as_default(), self.graph.name_scope(None):
@@ -421,7 +242,8 @@ class Tracer:
             raise TracingError(
                 f"'{self.name}': optimizer.step() found a .grad computed before this traced "
                 "call; call loss.backward() inside the traced function.")
-        return self.symbol(grad)
+        symbol: Symbol = self.symbol(grad)
+        return symbol
 
     def write(self, tensor: Any, value: Symbol) -> None:
         """An optimizer rule's in-place update of ``tensor`` (a parameter or a state buffer)."""
@@ -437,4 +259,4 @@ class Tracer:
                 slot.tensor._grad = grad
 
 
-__all__ = ["SymbolicArray", "TracedTensor", "Tracer", "TracingError", "value_error"]
+__all__ = ["Slot", "Tracer", "TracingError", "check_cpu"]

@@ -184,3 +184,15 @@ def test_method_decorator_binds_self() -> None:
 
     assert Doubler(2.0)(torch.ones(2)).tolist() == [2.0, 2.0]
     assert Doubler(3.0)(torch.ones(2)).tolist() == [3.0, 3.0]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+    import importlib
+
+    attempted = 0
+    for name in ("function", "tracing", "symbolic", "traced_optim"):
+        result = doctest.testmod(importlib.import_module(f"tapeflow.static.{name}"))
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted > 5
