@@ -210,18 +210,19 @@ class Module:
                                f"state_dict: {unexpected}.")
         from ..grad_mode import no_grad
 
+        # every size is checked before anything is copied: a bad state_dict changes nothing
+        for name, value in state_dict.items():
+            target = own.get(name)
+            if target is not None and tuple(target.shape) != tuple(value.shape):
+                raise RuntimeError(f"Error(s) in loading state_dict for "
+                                   f"{type(self).__name__}:\n\tsize mismatch for {name}: "
+                                   f"copying a param with shape {value.shape} from "
+                                   f"checkpoint, the shape in current model is "
+                                   f"{target.shape}.")
         with no_grad():
             for name, value in state_dict.items():
-                if name not in own:
-                    continue
-                target = own[name]
-                if tuple(target.shape) != tuple(value.shape):
-                    raise RuntimeError(f"Error(s) in loading state_dict for "
-                                       f"{type(self).__name__}:\n\tsize mismatch for {name}: "
-                                       f"copying a param with shape {value.shape} from "
-                                       f"checkpoint, the shape in current model is "
-                                       f"{target.shape}.")
-                target.copy_(value)
+                if name in own:
+                    own[name].copy_(value)
         return {"missing_keys": missing, "unexpected_keys": unexpected}
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
