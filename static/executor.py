@@ -241,11 +241,11 @@ class Executor:
                 return MissingFeedError(f"You must feed a value for {node.kind} "
                                         f"'{node.name or node.id}'{_at(node)}", op_name=node.name)
             return exc
-        node = self._line_node.get(line - self._first_body_line)
-        if node is None:
+        failed = self._line_node.get(line - self._first_body_line)
+        if failed is None:
             return exc
         return ExecutionError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                              f"{node.format()}{_at(node)}", op_name=node.name)
+                              f"{failed.format()}{_at(failed)}", op_name=failed.name)
 
     def __len__(self) -> int:
         return len(self.steps)

@@ -30,8 +30,15 @@ def concrete(shape: Any) -> bool:
     return shape is not None and all(d is not None for d in shape)
 
 
-def _size(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if shape else 1
+def dims(shape: Any) -> tuple[int, ...]:
+    """A shape the caller checked with :func:`concrete`, as a tuple of ints."""
+    assert concrete(shape)
+    return tuple(int(d) for d in shape)
+
+
+def size_of(shape: Any) -> int:
+    """Elements of a concrete shape (1 for a scalar)."""
+    return int(np.prod(dims(shape), dtype=np.int64))
 
 
 def lower_sum_to(graph: Graph) -> tuple[Graph, bool]:
@@ -53,10 +60,11 @@ def lower_sum_to(graph: Graph) -> tuple[Graph, bool]:
             nodes.append(n)
             continue
         changed = True
-        target, lead = tuple(n.shape), len(x.shape) - len(n.shape)
+        source, target = dims(x.shape), dims(n.shape)
+        lead = len(source) - len(target)
         axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target)
-                                          if d == 1 and x.shape[lead + i] != 1)
-        kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+                                          if d == 1 and source[lead + i] != 1)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(source))
         spec = Spec(kept, n.dtype)
         if lead:
             summed = Node(next_id, "call", "sum", (x.id,), {"axis": axes, "keepdims": True},
@@ -121,7 +129,7 @@ def lower_mean(graph: Graph) -> tuple[Graph, bool]:
                 or x.dtype is not n.dtype:
             nodes.append(n)
             continue
-        count = _size(x.shape) // max(_size(n.shape), 1)  # type: ignore[arg-type]
+        count = size_of(x.shape) // max(size_of(n.shape), 1)
         total = Node(next_id, "call", "sum", (x.id,), dict(n.attrs), n.shape, n.dtype,
                      name=f"{n.name}/sum", site=n.site, role=n.role)
         divisor = Node(next_id + 1, "const", "", (), {}, (), n.dtype, name=f"{n.name}/count",

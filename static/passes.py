@@ -24,16 +24,12 @@ from ..graphs.liveness import analyze, is_view
 from ..runtime import ShapeError, Spec, evaluate
 from ..runtime import dtypes as dt
 from ..runtime.registry import operand_dtype
-from .lowering import concrete, lower
+from .lowering import concrete, dims, lower, size_of
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
 FOLD_MAX_ELEMENTS = 4096  # constant folding never materialises a bigger const than this
 SMALL_CONST = 64  # consts up to this many elements are merged by value in CSE
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if shape else 1
 
 
 def _rebuild(graph: Graph, nodes: list[Node], alias: Mapping[int, int]) -> Graph:
@@ -187,7 +183,7 @@ def fold_constants(graph: Graph, max_elements: int = FOLD_MAX_ELEMENTS) -> tuple
 
 def _try_fold(n: Node, by_id: Mapping[int, Node], max_elements: int) -> Any:
     op = n.opdef
-    if op.kind == "random" or not concrete(n.shape) or _size(n.shape) > max_elements:
+    if op.kind == "random" or not concrete(n.shape) or size_of(n.shape) > max_elements:
         return None
     args = []
     for k, i in enumerate(n.inputs):
@@ -199,7 +195,7 @@ def _try_fold(n: Node, by_id: Mapping[int, Node], max_elements: int) -> Any:
         else:
             return None
     value = np.array(evaluate(op, [np.asarray(a) for a in args], dict(n.attrs)), copy=True)
-    if value.shape != tuple(n.shape) or value.dtype != n.dtype.np:
+    if value.shape != dims(n.shape) or value.dtype != n.dtype.np:
         return None  # never change a value's shape or dtype
     return value
 
@@ -291,7 +287,7 @@ def _trivial_input(n: Node, by_id: Mapping[int, Node]) -> int | None:
         if rank is not None and _compose(inner.attrs.get("axes"), n.attrs.get("axes"), rank):
             candidates = [by_id[inner.inputs[0]]]
     for x in candidates:
-        if concrete(n.shape) and tuple(x.shape) == tuple(n.shape) and x.dtype is n.dtype:
+        if concrete(n.shape) and x.shape == n.shape and x.dtype is n.dtype:
             return x.id
     return None
 
@@ -357,7 +353,7 @@ def mark_inplace(graph: Graph) -> tuple[Graph, bool]:
         if any(live.root[i] == x.id and i != x.id for i in n.inputs[1:]):
             continue
         marked.add(n.id)
-    previous = getattr(graph, "inplace", frozenset())
+    previous: frozenset[int] = getattr(graph, "inplace", frozenset())
     result = MarkedGraph(graph.nodes, graph.outputs, frozenset(marked))
     return result, frozenset(marked) != previous
 

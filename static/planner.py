@@ -142,8 +142,7 @@ def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
 
     ``inplace`` defaults to the marks of a ``MarkedGraph`` (``passes.mark_inplace``).
     """
-    if inplace is None:
-        inplace = getattr(graph, "inplace", frozenset())
+    marks: frozenset[int] = getattr(graph, "inplace", frozenset()) if inplace is None else inplace
     live = analyze(graph.nodes, graph.outputs)
     outside = outside_arena(graph)
     by_id = {n.id: n for n in graph.nodes}
@@ -154,7 +153,7 @@ def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
     for n in graph.nodes:
         if n.kind != "call":
             continue
-        if n.id in inplace:
+        if n.id in marks:
             # the output takes over input 0's buffer, which dies here
             b = buffer_of[n.inputs[0]]
             buffer_of[n.id] = b
@@ -175,7 +174,7 @@ def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
     alternative = greedy_by_size(sizes, lifetimes, longest)
     if _extent(alternative, sizes) < _extent(offsets, sizes):
         offsets = alternative
-    steps = [_step(by_id[nid], live, buffer_of, offsets, inplace, outside)
+    steps = [_step(by_id[nid], live, buffer_of, offsets, marks, outside)
              for nid in live.schedule]
     return Plan(steps, buffer_of, offsets, sizes, lifetimes, nbytes, names)
 
