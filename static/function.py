@@ -64,6 +64,7 @@ class ConcreteFunction:
     tracer: Tracer
     load: Operation | None
     after: list[tuple[int | None, Callable[[Any], None]]]  # (fetch index, action) per call
+    input_grads: list[tuple[int, int]]  # (argument leaf index, fetch index) of inputs' .grad
     synced: dict[int, tuple[Any, int]] = field(default_factory=dict)
     calls: int = 0
 
@@ -98,6 +99,10 @@ class ConcreteFunction:
             self.synced[id(tensor)] = (tensor._array, tensor._vc[0])
         for param, grad in self.grads:
             param._grad = None if grad is None else from_numpy(np.array(values[grad]))
+        for i, fetched in self.input_grads:
+            new = from_numpy(np.array(values[fetched]))
+            held = leaves[i]._grad
+            leaves[i]._grad = new if held is None else dispatch.apply("add", held, new)
         for fetched, action in self.after:
             action(None if fetched is None else values[fetched])
         self.calls += 1
@@ -185,8 +190,10 @@ class TracedFunction:
 
     def _trace(self, leaves: list[Any], template: Any) -> ConcreteFunction:
         graph = Graph()
-        tracer = Tracer(graph, self.__name__, names=_parameter_names(self.python_function))
+        names, buffers = _module_state(self.python_function)
+        tracer = Tracer(graph, self.__name__, names=names, buffers=buffers)
         inputs: list[tuple[int, Symbol]] = []
+        input_grads: list[tuple[int, Any]] = []
         stand_ins: list[Any] = []
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, DynamicTensor) and isinstance(leaf._array, SymbolicArray):
@@ -197,7 +204,12 @@ class TracedFunction:
                 placeholder = graph.placeholder(dt.as_dtype(leaf.dtype), tuple(leaf.shape),
                                                 f"input_{i}")
                 inputs.append((i, placeholder))
-                stand_ins.append(tracer.wrap(placeholder))
+                stand_in = tracer.wrap(placeholder)
+                if isinstance(leaf, DynamicTensor) and leaf.requires_grad:
+                    stand_in._requires_grad = True  # a leaf: backward() gives it a .grad
+                    tracer.grad_inputs.append(stand_in)
+                    input_grads.append((i, stand_in))
+                stand_ins.append(stand_in)
             else:
                 stand_ins.append(leaf)
         args, kwargs = nest.pack(template, stand_ins)
@@ -205,7 +217,7 @@ class TracedFunction:
         try:
             with graph.as_default(), traced_optimizers(tracer):
                 result = self.python_function(*args, **kwargs)
-            concrete = self._finish(tracer, inputs, result)
+            concrete = self._finish(tracer, inputs, result, input_grads)
         finally:
             dispatch.TRACER[0] = None
             tracer.restore()
@@ -222,8 +234,8 @@ class TracedFunction:
                 "that change as tensors.", RetracingWarning, stacklevel=3)
         return concrete
 
-    def _finish(self, tracer: Tracer, inputs: list[tuple[int, Symbol]],
-                result: Any) -> ConcreteFunction:
+    def _finish(self, tracer: Tracer, inputs: list[tuple[int, Symbol]], result: Any,
+                input_grads: list[tuple[int, Any]]) -> ConcreteFunction:
         graph = tracer.graph
         fetches: list[Symbol] = []
 
@@ -253,6 +265,9 @@ class TracedFunction:
                     grads.append((slot.tensor, fetch(tracer.symbol(final))))
                 elif final is None and before is not None:
                     grads.append((slot.tensor, None))
+        # .grad of inputs that require grad: accumulated into the caller's tensors after a call
+        leaf_grads = [(i, fetch(tracer.symbol(t._grad))) for i, t in input_grads
+                      if t._grad is not None]
         after = [(None if symbol is None else fetch(symbol), action)
                  for symbol, action in tracer.after]
         state = [s for s in tracer.slots.values() if s.variable is not None]
@@ -261,7 +276,7 @@ class TracedFunction:
             load = group(*inits, name="load") if inits else None
         session = Session(graph=graph, options=self.options)
         return ConcreteFunction(graph, session, inputs, fetches, template, results, state,
-                                writebacks, grads, tracer, load, after)
+                                writebacks, grads, tracer, load, after, leaf_grads)
 
 
 def _freeze(template: Any) -> Any:
@@ -275,7 +290,7 @@ def _freeze(template: Any) -> Any:
 def _leaf_key(leaf: Any) -> Any:
     """What of an argument the trace depends on: shape and dtype of arrays, else the value."""
     if isinstance(leaf, DynamicTensor):
-        return ("tensor", tuple(leaf.shape), leaf.dtype.name)
+        return ("tensor", tuple(leaf.shape), leaf.dtype.name, leaf.requires_grad)
     if isinstance(leaf, np.ndarray):
         return ("array", leaf.shape, leaf.dtype.str)
     try:
@@ -285,9 +300,11 @@ def _leaf_key(leaf: Any) -> Any:
     return (type(leaf), leaf)
 
 
-def _parameter_names(fn: Any) -> dict[int, str]:
-    """``id(parameter) -> "fc1.weight"`` for the modules ``fn`` can reach directly (itself,
-    its ``self``, closure cells and globals it names), so graph Variables get readable names."""
+def _module_state(fn: Any) -> tuple[dict[int, str], set[int]]:
+    """The modules ``fn`` can reach directly (itself, its ``self``, closure cells and globals
+    it names): ``id -> "fc1.weight"`` for their parameters and buffers (readable Variable
+    names), and the ids of the buffers (state the graph reads and writes back, where other
+    captured tensors are constants)."""
     found: list[tuple[str, Module]] = []
     if isinstance(fn, Module):
         found.append(("", fn))
@@ -307,11 +324,13 @@ def _parameter_names(fn: Any) -> dict[int, str]:
             if isinstance(value, Module):
                 found.append((name, value))
     names: dict[int, str] = {}
+    buffers: set[int] = set()
     single = len(found) == 1
     for prefix, module in found:
-        for pname, p in module.named_parameters():
+        for pname, p in [*module.named_parameters(), *module.named_buffers()]:
             names.setdefault(id(p), pname if single or not prefix else f"{prefix}.{pname}")
-    return names
+        buffers.update(id(b) for b in module.buffers())
+    return names, buffers
 
 
 def function(fn: Callable[..., Any] | None = None, *, options: CompileOptions | None = None,

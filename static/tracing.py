@@ -63,6 +63,8 @@ class Tracer:
     graph: Graph
     name: str
     names: dict[int, str] = field(default_factory=dict)  # id(parameter) -> "fc1.weight"
+    buffers: set[int] = field(default_factory=set)  # ids of module buffers: state, not constants
+    grad_inputs: list[TracedTensor] = field(default_factory=list)  # inputs that require grad
     slots: dict[int, Slot] = field(default_factory=dict)
     constants: dict[int, Symbol] = field(default_factory=dict)
     keep: list[Any] = field(default_factory=list)  # keeps ids of captured tensors stable
@@ -111,7 +113,7 @@ class Tracer:
             slot = self.slots.get(id(value))
             if slot is not None:
                 return slot.current
-            if value._requires_grad:  # a parameter: state the graph reads every call
+            if value._requires_grad or id(value) in self.buffers:  # state, read every call
                 return self.state(value).current
             return self._constant(value, value._array)
         if isinstance(value, np.generic):
@@ -213,25 +215,27 @@ class Tracer:
                                "a grad_fn")
         if gradient is None and loss._array.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        leaves = [s for s in self.slots.values() if s.tensor._requires_grad]
+        # leaves: parameters (their value since the last update) and inputs that require grad
+        leaves = [(s.tensor, s.leaf) for s in self.slots.values() if s.tensor._requires_grad]
+        leaves += [(t, t.symbol) for t in self.grad_inputs]
         if not leaves:
             return
         seed = None if gradient is None else [self.symbol(gradient)]
-        grads = gradients([loss.symbol], [s.leaf for s in leaves], grad_ys=seed,
+        grads = gradients([loss.symbol], [leaf for _, leaf in leaves], grad_ys=seed,
                           stop_gradients=self.stops or None)
-        for slot, grad in zip(leaves, grads, strict=True):
+        for (holder, _), grad in zip(leaves, grads, strict=True):
             if grad is None:
                 continue
-            before = slot.tensor._grad
+            before = holder._grad
             if before is not None:
                 if not self.is_involved(before):
                     raise TracingError(
-                        f"'{self.name}': {self.names.get(id(slot.tensor), 'a parameter')} "
+                        f"'{self.name}': {self.names.get(id(holder), 'a parameter')} "
                         "already holds a .grad from before this traced call, and a compiled "
                         "function cannot carry gradients from one call into the next. Call "
                         "optimizer.zero_grad() inside the traced function, before backward().")
                 grad = self.node("add", [self.symbol(before), grad])
-            slot.tensor._grad = self.wrap(grad)
+            holder._grad = self.wrap(grad)
 
     def grad_symbol(self, param: Any) -> Symbol | None:
         """The symbolic ``param.grad`` (None when there is none), for the optimizer rules."""

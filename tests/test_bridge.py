@@ -196,3 +196,40 @@ def test_docstring_examples_run() -> None:
         assert result.failed == 0, name
         attempted += result.attempted
     assert attempted > 5
+
+
+def test_inputs_that_require_grad_get_their_grad_accumulated() -> None:
+    w = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+
+    def f(x):
+        loss = (torch.tanh(x) * w).sum()
+        loss.backward()
+        return loss
+
+    traced = tf.function(f)
+    x_eager = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64, requires_grad=True)
+    x_traced = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64, requires_grad=True)
+    for _ in range(2):  # twice: .grad accumulates, as in eager mode
+        assert f(x_eager).item() == traced(x_traced).item()
+    np.testing.assert_allclose(x_traced.grad.numpy(), x_eager.grad.numpy(), rtol=1e-12)
+
+
+def test_module_buffers_are_state_and_other_captures_are_values() -> None:
+    class Counter(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("calls", torch.zeros(1))
+            self.offset = torch.tensor([10.0])  # a plain attribute: captured by value
+
+        def forward(self, x):
+            self.calls += 1
+            scratch = torch.zeros(1)
+            scratch += x.sum()  # a tensor made inside: fresh on every call
+            return scratch + self.offset + self.calls
+
+    counter = Counter()
+    traced = tf.trace(counter, (torch.ones(2),))
+    assert counter.calls.tolist() == [0.0]  # tracing alone changes no state
+    assert traced(torch.ones(2)).tolist() == [13.0]
+    assert traced(torch.ones(2)).tolist() == [14.0]
+    assert counter.calls.tolist() == [2.0] and traced.trace_count == 1
