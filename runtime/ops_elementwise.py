@@ -190,6 +190,20 @@ _unary(
     "float",
     "tanh x; d = g (1 - t^2)",
 )
+_unary(
+    "sin",
+    lambda xp, x, out=None: xp.sin(x, out=out),
+    lambda g, ans, x: F.mul(g, F.cos(x)),
+    "float",
+    "sin x; d = g cos x",
+)
+_unary(
+    "cos",
+    lambda xp, x, out=None: xp.cos(x, out=out),
+    lambda g, ans, x: F.neg(F.mul(g, F.sin(x))),
+    "float",
+    "cos x; d = -g sin x",
+)
 _unary("relu", _relu, lambda g, ans, x: F.where(F.gt(x, 0), g, 0), doc="max(x, 0); d = g [x > 0]")
 _unary("sign", lambda xp, x, out=None: xp.sign(x, out=out), None, doc="sign of x")
 _unary(

@@ -269,6 +269,34 @@ register(
     ),
     doc="start, start+step, ... below stop",
 )
+
+
+def _linspace(xp: Any, out: Any = None, start: float = 0.0, stop: float = 1.0, num: int = 50,
+              dtype: Any = dt.float32) -> Any:
+    # computed in float64 and rounded once, so float32 results sit within one ulp of exact
+    values = xp.linspace(start, stop, int(num), dtype=xp.float64)
+    if out is None:
+        return values.astype(dt.as_dtype(dtype).np)
+    out[...] = values
+    return out
+
+
+def _linspace_len(num: Any) -> int:
+    if int(num) < 0:
+        raise ShapeError(f"linspace: number of steps must be non-negative, got {num}")
+    return int(num)
+
+
+register(
+    "linspace",
+    arity=0,
+    kind="create",
+    kernel=_linspace,
+    infer=lambda start=0.0, stop=1.0, num=50, dtype=dt.float32: Spec(
+        (_linspace_len(num),), dt.as_dtype(dtype)
+    ),
+    doc="num evenly spaced values from start to stop, both included",
+)
 register(
     "eye",
     arity=0,
