@@ -99,12 +99,12 @@ class ConcreteFunction:
             self.synced[id(tensor)] = (tensor._array, tensor._vc[0])
         for param, grad in self.grads:
             param._grad = None if grad is None else from_numpy(np.array(values[grad]))
-        for i, fetched in self.input_grads:
-            new = from_numpy(np.array(values[fetched]))
+        for i, index in self.input_grads:
+            new = from_numpy(np.array(values[index]))
             held = leaves[i]._grad
             leaves[i]._grad = new if held is None else dispatch.apply("add", held, new)
-        for fetched, action in self.after:
-            action(None if fetched is None else values[fetched])
+        for at, action in self.after:
+            action(None if at is None else values[at])
         self.calls += 1
         out = [from_numpy(np.array(values[ref])) if kind == "fetch" else ref
                for kind, ref in self.results]
