@@ -90,7 +90,10 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     else:
         if isinstance(data, (list, tuple)) and any(hasattr(d, "_array") for d in data):
             data = [d.tolist() if hasattr(d, "_array") else d for d in data]
-        array = np.array(data, dtype=dt.infer_from_data(data).np)
+        try:
+            array = np.array(data, dtype=dt.infer_from_data(data).np)
+        except ValueError as exc:
+            raise ValueError(_ragged(data, 0) or str(exc)) from None
     if dtype is not None:
         array = array.astype(dt.as_dtype(dtype).np)
     elif array.dtype not in {d.np for d in dt.ALL}:
@@ -100,6 +103,24 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     if not array.flags.c_contiguous:
         array = array.copy()  # (np.ascontiguousarray would turn a 0-d array into 1-d)
     return _finish(array, requires_grad)
+
+
+def _ragged(data: Any, dim: int) -> str | None:
+    """PyTorch's words for nested lists whose lengths differ (None when that is not it)."""
+    if not isinstance(data, (list, tuple)) or not data:
+        return None
+    lengths = [len(x) if isinstance(x, (list, tuple)) else None for x in data]
+    for item, got in zip(data[1:], lengths[1:], strict=True):
+        if got != lengths[0]:
+            if got is None or lengths[0] is None:
+                return (f"expected every element at dim {dim} to be a sequence, or none of "
+                        f"them (got {type(data[0]).__name__} and {type(item).__name__})")
+            return f"expected sequence of length {lengths[0]} at dim {dim + 1} (got {got})"
+    for item in data:
+        found = _ragged(item, dim + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:
