@@ -431,6 +431,13 @@ def _() -> Any:
     return lambda: m.model(torch.ones(4, 3, dtype=torch.float64)), m.snapshot
 
 
+@case("dynamic-ragged-list", "dynamic", "torch.tensor([[1, 2], [3]])", ValueError,
+      ["expected sequence of length 2 at dim 1 (got 1)"], "model parameters")
+def _() -> Any:
+    m = DynamicModel()
+    return lambda: torch.tensor([[1, 2], [3]]), m.snapshot
+
+
 @case("dynamic-view-mismatch", "dynamic", "x.view(4, 2) of a 6-element tensor",
       TensorShapeError, ["shape '[4, 2]' is invalid for input of size 6"], "the tensor")
 def _() -> Any:
