@@ -190,8 +190,10 @@ class TracedFunction:
 
     def _trace(self, leaves: list[Any], template: Any) -> ConcreteFunction:
         graph = Graph()
-        names, buffers = _module_state(self.python_function)
+        names, buffers, params = _module_state(self.python_function)
         tracer = Tracer(graph, self.__name__, names=names, buffers=buffers)
+        for p in params:
+            tracer.remember_grad(p)
         inputs: list[tuple[int, Symbol]] = []
         input_grads: list[tuple[int, Any]] = []
         stand_ins: list[Any] = []
@@ -258,13 +260,12 @@ class TracedFunction:
                     value = (slot.variable.assign(slot.current) if slot.variable is not None
                              else slot.current)
                     writebacks.append((slot.tensor, fetch(value)))
-                if not slot.tensor._requires_grad:
-                    continue
-                final, before = slot.tensor._grad, tracer.grads_before.get(id(slot.tensor))
+            for tensor, before in tracer.grads_before.values():
+                final = tensor._grad
                 if isinstance(final, DynamicTensor) and isinstance(final._array, SymbolicArray):
-                    grads.append((slot.tensor, fetch(tracer.symbol(final))))
+                    grads.append((tensor, fetch(tracer.symbol(final))))
                 elif final is None and before is not None:
-                    grads.append((slot.tensor, None))
+                    grads.append((tensor, None))  # a zero_grad() in the function
         # .grad of inputs that require grad: accumulated into the caller's tensors after a call
         leaf_grads = [(i, fetch(tracer.symbol(t._grad))) for i, t in input_grads
                       if t._grad is not None]
@@ -300,7 +301,7 @@ def _leaf_key(leaf: Any) -> Any:
     return (type(leaf), leaf)
 
 
-def _module_state(fn: Any) -> tuple[dict[int, str], set[int]]:
+def _module_state(fn: Any) -> tuple[dict[int, str], set[int], list[Any]]:
     """The modules ``fn`` can reach directly (itself, its ``self``, closure cells and globals
     it names): ``id -> "fc1.weight"`` for their parameters and buffers (readable Variable
     names), and the ids of the buffers (state the graph reads and writes back, where other
@@ -325,12 +326,14 @@ def _module_state(fn: Any) -> tuple[dict[int, str], set[int]]:
                 found.append((name, value))
     names: dict[int, str] = {}
     buffers: set[int] = set()
+    params: list[Any] = []
     single = len(found) == 1
     for prefix, module in found:
         for pname, p in [*module.named_parameters(), *module.named_buffers()]:
             names.setdefault(id(p), pname if single or not prefix else f"{prefix}.{pname}")
         buffers.update(id(b) for b in module.buffers())
-    return names, buffers
+        params.extend(module.parameters())
+    return names, buffers, params
 
 
 def function(fn: Callable[..., Any] | None = None, *, options: CompileOptions | None = None,

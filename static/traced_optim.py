@@ -10,6 +10,9 @@ under the graph's "update" role:
 * Adam's step-dependent factors are Python numbers computed before each call and fed in;
 * what the rule assumed about Python state (hyper-parameters, whether a momentum buffer
   exists yet) becomes a guard: when it changes, the function is traced again.
+
+``zero_grad()`` (of optimizers and modules) runs as usual but notes which gradients it
+cleared: the graph then does not depend on their value on entry.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..dynamic.creation import from_numpy
+from ..dynamic.nn.module import Module
 from ..dynamic.optim import SGD, Adam, Optimizer
 from .tensor import Tensor as Symbol
 from .tracing import Tracer, TracingError
@@ -141,6 +145,7 @@ RULES: dict[type, Callable[[Tracer, Any], None]] = {SGD: sgd_step, Adam: adam_st
 def traced_optimizers(tracer: Tracer) -> Iterator[None]:
     """Within the block, ``SGD.step``/``Adam.step`` append update nodes to the trace."""
     saved = {cls: cls.__dict__["step"] for cls in RULES}
+    clears = {cls: cls.__dict__["zero_grad"] for cls in (Optimizer, Module)}
 
     def bind(rule: Callable[[Tracer, Any], None]) -> Callable[..., None]:
         def step(self: Optimizer, closure: Any = None) -> None:
@@ -152,13 +157,29 @@ def traced_optimizers(tracer: Tracer) -> Iterator[None]:
 
         return step
 
+    def watch(original: Callable[..., None]) -> Callable[..., None]:
+        # zero_grad() as before, noting which .grad it cleared: the graph does not read those
+        def zero_grad(self: Any, set_to_none: bool = True) -> None:
+            params = (self.parameters() if isinstance(self, Module)
+                      else [p for g in self.param_groups for p in g["params"]])
+            for p in params:
+                tracer.remember_grad(p)
+                tracer.cleared.add(id(p))
+            original(self, set_to_none)
+
+        return zero_grad
+
     try:
         for cls, rule in RULES.items():
             setattr(cls, "step", bind(rule))  # noqa: B010 - a class attribute, on purpose
+        for cls, original in clears.items():
+            setattr(cls, "zero_grad", watch(original))  # noqa: B010
         yield
     finally:
         for cls, original in saved.items():
             setattr(cls, "step", original)  # noqa: B010
+        for cls, original in clears.items():
+            setattr(cls, "zero_grad", original)  # noqa: B010
 
 
 __all__ = ["RULES", "adam_step", "sgd_step", "traced_optimizers"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,9 @@ class Tracer:
     constants: dict[int, Symbol] = field(default_factory=dict)
     keep: list[Any] = field(default_factory=list)  # keeps ids of captured tensors stable
     stops: list[Symbol] = field(default_factory=list)  # values recorded without grad tracking
-    grads_before: dict[int, Any] = field(default_factory=dict)  # id -> .grad before the trace
+    #: id -> (tensor, its .grad when the trace started), for every parameter the trace met
+    grads_before: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    cleared: set[int] = field(default_factory=set)  # parameters a zero_grad() call cleared
     #: Python numbers computed anew before every call (Adam's bias corrections), fed in
     feeds: list[tuple[Symbol, Callable[[], Any]]] = field(default_factory=list)
     #: (read, value at trace time): the trace is reused only while each read gives the value
@@ -145,7 +148,7 @@ class Tracer:
         slot = Slot(tensor, variable, load, variable, variable)
         self.slots[id(tensor)] = slot
         self.keep.append(tensor)
-        self.grads_before.setdefault(id(tensor), tensor._grad)
+        self.remember_grad(tensor)
         return slot
 
     # ---- the dispatch hooks ----------------------------------------------------------------
@@ -227,6 +230,11 @@ class Tracer:
             if grad is None:
                 continue
             before = holder._grad
+            if before is None and id(holder) in self.grads_before and \
+                    id(holder) not in self.cleared and self.grads_before[id(holder)][1] is None:
+                # the graph assumes this .grad is None on entry (no zero_grad() cleared it
+                # here): a call that finds one (eager mode would accumulate) traces again
+                self.guards.append((partial(_grad_is_none, holder), True))
             if before is not None:
                 if not self.is_involved(before):
                     raise TracingError(
@@ -255,12 +263,18 @@ class Tracer:
         slot.current = slot.leaf = value
         slot.written = True
 
+    def remember_grad(self, tensor: Any) -> None:
+        """Notes ``tensor.grad`` as it was when the trace started (the first time it is met)."""
+        self.grads_before.setdefault(id(tensor), (tensor, tensor._grad))
+
     def restore(self) -> None:
         """Puts back what tracing changed on eager tensors (their ``.grad``)."""
-        for tid, grad in self.grads_before.items():
-            slot = self.slots.get(tid)
-            if slot is not None:
-                slot.tensor._grad = grad
+        for tensor, grad in self.grads_before.values():
+            tensor._grad = grad
+
+
+def _grad_is_none(tensor: Any) -> bool:
+    return tensor._grad is None
 
 
 __all__ = ["Slot", "Tracer", "TracingError", "check_cpu"]

@@ -165,3 +165,19 @@ def test_harness_traced_column_agrees_with_eager() -> None:
     traced = next(r for r in result.results if r.mode == "traced")
     assert traced.stats["compilations"] == 1 and traced.stats["update_nodes"] > 0
     assert traced.stats["arena_bytes"] <= traced.stats["naive_bytes"]
+
+
+def test_a_step_without_zero_grad_is_refused_when_a_grad_is_left_over() -> None:
+    model = _model()
+
+    @tf.function
+    def accumulate(x, target):
+        loss = torch.nn.functional.cross_entropy(model(x), target)
+        loss.backward()  # eager mode would add to .grad left by the previous call
+        return loss
+
+    x, target = _data(1)[0]
+    accumulate(x, target)  # .grad was None: the graph assumed that, and a guard checks it
+    assert model[0].weight.grad is not None
+    with pytest.raises(tf.TracingError, match="zero_grad"):
+        accumulate(x, target)
