@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .dot import INSTALL_HINT, DotNotFoundError, Figure
+from ..visualize.dot import INSTALL_HINT, DotNotFoundError, Figure
 
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 
@@ -62,7 +62,7 @@ def html_table(result: Any) -> str:
     """The comparison table of one WorkloadResult, with the terminal table's rows."""
     summaries = [r.summary() for r in result.results]
     try:
-        from ..compare.report import ROWS
+        from .report import ROWS
     except ImportError:  # the harness without its formatters: the raw figures
         ROWS = [(key, (lambda k: lambda s: s.get(k, "-"))(key)) for key in summaries[0]]
     head = "".join(f"<th>{_esc(s['mode'])}</th>" for s in summaries)
@@ -137,10 +137,10 @@ class _Section:
 
 def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int,
                       device: str) -> _Section:
-    from . import plots
-    from .memory_trace import trace_dynamic_step
+    from ..visualize import plots
+    from ..visualize.memory_trace import trace_dynamic_step
     from .rnn_figure import rnn_padding_figure
-    from .static_graph import static_graph
+    from ..visualize.static_graph import static_graph
     from .workload_graphs import build_workload, dynamic_figure, longest_batch, static_training_step
 
     sec = _Section(out_dir, result.workload)

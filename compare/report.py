@@ -105,17 +105,15 @@ def table(result: WorkloadResult) -> str:
 
 
 def write_outputs(out: Path, results: list[WorkloadResult], args: Any) -> list[Path]:
-    """The SVGs and the HTML report beside results.json (once visualize can draw them)."""
-    try:
-        from ..visualize import report as html_report
-    except ImportError:
-        return []
+    """The SVGs and the HTML report beside results.json."""
+    from . import html_report
+
     return html_report.write(out, results, args)
 
 
 def render_workload_graph(
     workload: str, mode: str, backward: bool, memory: bool, output: Path, dtype: str, seed: int
 ) -> Path:
-    from ..visualize import workload_graphs
+    from . import workload_graphs
 
     return workload_graphs.render(workload, mode, backward, memory, output, dtype, seed)

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .dot import DotBuilder, Figure
-from .static_graph import draw_static, select_nodes
-from .tape import draw_recorded_forward
+from ..visualize.dot import DotBuilder, Figure
+from ..visualize.static_graph import draw_static, select_nodes
+from ..visualize.tape import draw_recorded_forward
 
 
 def rnn_padding_figure(lengths: Sequence[int] = (3, 5), padded: int | None = None,
@@ -31,10 +31,10 @@ def rnn_padding_figure(lengths: Sequence[int] = (3, 5), padded: int | None = Non
     built from one set of weights; small ``embed``/``hidden`` sizes keep labels short.
     """
     from .. import dynamic as torch
-    from ..compare.data import SentimentTask
-    from ..compare.rnn_dynamic import RnnDynamic
-    from ..compare.rnn_static import RnnStatic
-    from ..compare.weights import rnn_weights
+    from .data import SentimentTask
+    from .rnn_dynamic import RnnDynamic
+    from .rnn_static import RnnStatic
+    from .weights import rnn_weights
 
     if not lengths or min(lengths) < 1:
         raise ValueError(f"rnn_padding_figure: lengths must be positive, got {list(lengths)}")

@@ -16,13 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .dot import Figure
-from .static_graph import static_graph
-from .tape import recorded_forward, tape
+from ..visualize.dot import Figure
+from ..visualize.static_graph import static_graph
+from ..visualize.tape import recorded_forward, tape
 
 
 def build_workload(name: str, dtype: str, seed: int) -> Any:
-    from ..compare.workloads import WORKLOADS
+    from .workloads import WORKLOADS
 
     if name not in WORKLOADS:
         raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
@@ -47,7 +47,7 @@ def shortest_batch(workload: Any) -> Any:
 def static_training_step(workload: Any) -> tuple[Any, list[Any], dict[Any, Any]]:
     """(trainer, fetches, feed) of one training step of the workload's static mode, on its
     longest batch (the padded graph for the RNN)."""
-    from ..compare.introspect import static_fetches_and_feed
+    from .introspect import static_fetches_and_feed
 
     trainer = _mode(workload, "static").make()
     fetches, feed = static_fetches_and_feed(trainer, longest_batch(workload))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tapeflow.dynamic as torch
 from tapeflow.compare import data
+from tapeflow.compare.rnn_figure import rnn_padding_figure
 from tapeflow.compare.rnn_static import RnnStatic
 from tapeflow.compare.weights import rnn_weights, xor_weights
 from tapeflow.compare.xor_dynamic import XorDynamic
@@ -20,7 +21,6 @@ from tapeflow.visualize import (
     dot_available,
     fold,
     recorded_forward,
-    rnn_padding_figure,
     static_graph,
     tape,
 )

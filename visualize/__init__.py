@@ -1,4 +1,4 @@
-"""tapeflow.visualize: graphs, tapes and memory plans as SVG; plots; the HTML report.
+"""tapeflow.visualize: graphs, tapes and memory plans as SVG; plots.
 
 Drawings (need Graphviz's ``dot`` for SVG; ``.dot`` export works without it):
 
@@ -6,11 +6,11 @@ Drawings (need Graphviz's ``dot`` for SVG; ``.dot`` export works without it):
   coloured by its memory plan, with repeated RNN steps folded;
 * :func:`tape` and :func:`recorded_forward`: a dynamic tensor's autograd tape and the
   forward graph it recorded;
-* :func:`rnn_padding_figure`: why static graphs pad.
 
-Plots (matplotlib, SVG): :func:`memory_timeline`, :func:`loss_curves`. The report:
-:func:`tapeflow.visualize.report.write`. Every drawing is a :class:`Figure` that shows
-inline in Jupyter.
+Plots (matplotlib, SVG): :func:`memory_timeline`, :func:`loss_curves`. Every drawing is
+a :class:`Figure` that shows inline in Jupyter. The figures that need the workloads (the
+RNN padding figure, ``tapeflow graph``) and the HTML report live in ``tapeflow.compare``,
+which builds on this package (never the other way round).
 
 Example:
     >>> import tapeflow.dynamic as torch
@@ -26,7 +26,6 @@ from typing import Any
 
 from .dot import INSTALL_HINT, DotNotFoundError, Figure, RenderError, dot_available
 from .fold import fold
-from .rnn_figure import rnn_padding_figure
 from .static_graph import static_graph
 from .tape import recorded_forward, tape
 
@@ -45,5 +44,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["INSTALL_HINT", "DotNotFoundError", "Figure", "RenderError", "dot_available", "fold",
-           "loss_curves", "memory_timeline", "recorded_forward", "rnn_padding_figure",
+           "loss_curves", "memory_timeline", "recorded_forward",
            "static_graph", "tape", "trace_dynamic_step"]
