@@ -139,8 +139,8 @@ def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int,
                       device: str) -> _Section:
     from ..visualize import plots
     from ..visualize.memory_trace import trace_dynamic_step
-    from .rnn_figure import rnn_padding_figure
     from ..visualize.static_graph import static_graph
+    from .rnn_figure import rnn_padding_figure
     from .workload_graphs import build_workload, dynamic_figure, longest_batch, static_training_step
 
     sec = _Section(out_dir, result.workload)

@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tapeflow.compare import html_report as report
 from tapeflow.compare.harness import ModeResult, WorkloadResult, run_workload
 from tapeflow.compare.workloads import xor
-from tapeflow.compare import html_report as report
 from tapeflow.visualize import dot_available
 
 needs_dot = pytest.mark.skipif(not dot_available(), reason="Graphviz's dot is not installed")
