@@ -74,28 +74,16 @@ def tape_size(loss: Any) -> int:
     """The number of backward nodes reachable from ``loss.grad_fn`` (leaves' accumulators
     excluded): what the tape recorded for this forward pass."""
     seen: set[int] = set()
+    recorded = 0
     stack = [loss.grad_fn]
     while stack:
         fn = stack.pop()
         if fn is None or id(fn) in seen:
             continue
         seen.add(id(fn))
+        recorded += fn.name() != "AccumulateGrad"
         stack.extend(next_fn for next_fn, _ in fn.next_functions)
-    return sum(1 for _ in seen) - _accumulators(loss)
-
-
-def _accumulators(loss: Any) -> int:
-    seen: set[int] = set()
-    count = 0
-    stack = [loss.grad_fn]
-    while stack:
-        fn = stack.pop()
-        if fn is None or id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        count += fn.name() == "AccumulateGrad"
-        stack.extend(next_fn for next_fn, _ in fn.next_functions)
-    return count
+    return recorded
 
 
 def dynamic_stats(trainer: Any, workload: Workload) -> dict[str, Any]:
