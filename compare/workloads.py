@@ -41,6 +41,13 @@ class Workload:
         return inspect.getsource(inspect.getmodule(mode.source))
 
 
+def _cpu_only(mode: Mode) -> list[Mode]:
+    """``[mode]`` on the CPU; none on the GPU, where traced graphs do not run yet."""
+    from ..runtime import canonical_device
+
+    return [mode] if canonical_device() == "cpu" else []
+
+
 def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
     from .xor_dynamic import XorDynamic
     from .xor_static import XorStatic
@@ -54,7 +61,7 @@ def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
         modes=[
             Mode("static", "static", lambda: XorStatic(weights, lr, dtype), XorStatic),
             Mode("dynamic", "dynamic", lambda: XorDynamic(weights, lr, dtype), XorDynamic),
-            Mode("traced", "static", lambda: XorTraced(weights, lr, dtype), XorTraced),
+            *_cpu_only(Mode("traced", "static", lambda: XorTraced(weights, lr, dtype), XorTraced)),
         ],
         reference="dynamic",
         step_args=lambda b: b,
@@ -107,12 +114,14 @@ def rnn(
                 RnnStatic,
                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS),
             ),
-            Mode(
-                "traced",
-                "static",
-                lambda: RnnTraced(weights, lr, dtype),
-                RnnTraced,
-                graph_length=lambda b: b.max_length,
+            *_cpu_only(
+                Mode(
+                    "traced",
+                    "static",
+                    lambda: RnnTraced(weights, lr, dtype),
+                    RnnTraced,
+                    graph_length=lambda b: b.max_length,
+                )
             ),
         ],
         reference="dynamic",
