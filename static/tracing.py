@@ -163,16 +163,26 @@ class Tracer:
                     and symbol.dtype.is_floating)
         if wants and not requires:
             self.stops.append(symbol)  # no_grad or a non-differentiable op: gradients stop
-        return self.wrap(symbol, requires, op.name)
+        out = self.wrap(symbol, requires, op.name)
+        src = args[0] if args else None
+        if op.view and isinstance(src, DynamicTensor) and isinstance(src._array, SymbolicArray):
+            # remember where a view came from, so an in-place change of it reaches its base
+            out._base = src._base if src._base is not None else src
+            if src._base is None and op.name == "getitem":
+                out._view_index = attrs["index"]
+        return out
 
     def apply_(self, op: OpDef, target: Any, args: tuple[Any, ...], attrs: dict[str, Any],
                label: str | None) -> Any:
         dispatch.check_inplace(target)
-        if target._base is not None:
+        base = target._base
+        index = getattr(target, "_view_index", None)
+        if base is not None and (index is None or not isinstance(base._array, SymbolicArray)):
             raise TracingError(
-                f"{op.name}_: an in-place change of a view cannot be traced into a static "
-                f"graph ('{self.name}'): the graph has no aliasing, so the tensor the view "
-                "came from would not see it. Use the out-of-place form and keep the result.")
+                f"{op.name}_: this in-place change of a view cannot be traced into a static "
+                f"graph ('{self.name}'): the graph has no aliasing, and only a view made by "
+                "indexing a traced tensor (x[i] += 1) is written back to the tensor it came "
+                "from. Use the out-of-place form and keep the result.")
         old = self.symbol(target)
         symbol = self.node(op, [old, *(self.symbol(a) for a in args)], attrs)
         want = dt.as_dtype(target.dtype)
@@ -188,12 +198,11 @@ class Tracer:
         requires = (GRAD_ENABLED[0] and op.differentiable and want.is_floating and any(
             isinstance(a, DynamicTensor) and a._requires_grad for a in (target, *args)))
         if isinstance(target._array, SymbolicArray):
-            target._vc[0] += 1  # (a concrete target's counter moves when a call writes it back)
-            target._array = SymbolicArray(symbol, self)
-            if requires:
-                target._requires_grad, target._grad_fn = True, TracedNode(op.name)
-            elif target._requires_grad:
-                self.stops.append(symbol)
+            self._rebind(target, symbol, requires, op.name)
+            if base is not None:  # x[i] += 1: the new rows go into the base as well
+                merged = self.node("index_assign", [self.symbol(base), symbol], {"index": index})
+                self._rebind(base, merged, GRAD_ENABLED[0] and (requires or base._requires_grad),
+                             "index_assign")
             return target
         slot = self.slots.get(id(target))
         if slot is None:
@@ -208,6 +217,15 @@ class Tracer:
         if target._requires_grad:
             self.stops.append(symbol)
         return target
+
+    def _rebind(self, target: Any, symbol: Symbol, requires: bool, op: str) -> None:
+        """A traced tensor changed in place: from now on it stands for ``symbol``."""
+        target._vc[0] += 1  # (a concrete target's counter moves when a call writes it back)
+        target._array = SymbolicArray(symbol, self)
+        if requires:
+            target._requires_grad, target._grad_fn = True, TracedNode(op)
+        elif target._requires_grad:
+            self.stops.append(symbol)
 
     # ---- autograd --------------------------------------------------------------------------
 

@@ -233,3 +233,32 @@ def test_module_buffers_are_state_and_other_captures_are_values() -> None:
     assert traced(torch.ones(2)).tolist() == [13.0]
     assert traced(torch.ones(2)).tolist() == [14.0]
     assert counter.calls.tolist() == [2.0] and traced.trace_count == 1
+
+
+def test_in_place_change_of_an_indexed_view_reaches_its_base() -> None:
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)
+
+    def f(x):
+        y = x * w
+        y[0] += 10.0  # a view of y, changed in place
+        row = y[1]
+        row.mul_(2.0)
+        loss = (y * y).sum()
+        loss.backward()
+        return y, loss
+
+    x = torch.ones(2, 2, dtype=torch.float64)
+    y_eager, loss_eager = f(x)
+    grad_eager, w.grad = w.grad, None
+    y_traced, loss_traced = tf.function(f)(x)
+    assert y_traced.tolist() == y_eager.tolist() and loss_traced.item() == loss_eager.item()
+    np.testing.assert_allclose(w.grad.numpy(), grad_eager.numpy(), rtol=1e-12)
+
+    @tf.function
+    def through_reshape(x):
+        y = x * 1.0
+        y.view(4).add_(1.0)
+        return y
+
+    with pytest.raises(tf.TracingError, match="in-place change of a view"):
+        through_reshape(x)
