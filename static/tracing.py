@@ -169,7 +169,7 @@ class Tracer:
             # remember where a view came from, so an in-place change of it reaches its base
             out._base = src._base if src._base is not None else src
             if src._base is None and op.name == "getitem":
-                out._view_index = attrs["index"]
+                setattr(out, "_view_index", attrs["index"])  # noqa: B010 - a dynamic slot
         return out
 
     def apply_(self, op: OpDef, target: Any, args: tuple[Any, ...], attrs: dict[str, Any],
