@@ -100,3 +100,17 @@ __all__ = [
     "set_grad_enabled", "short", "tensor", "uint8", "zeros", "zeros_like", *_function_names,
 ]
 __all__ += ["from_dlpack", "load", "save"]  # interop: DLPack and checkpoints
+
+# API fidelity: the torch.* functions with PyTorch's signatures (dim, keepdim, out=) replace
+# the plain method-forwarding ones above; names tapeflow lacks raise a friendly error
+from .compat import *  # noqa: E402, F403
+from .compat import __all__ as _compat_names  # noqa: E402
+
+__all__ += [n for n in _compat_names if n not in __all__]
+
+
+def __getattr__(name: str) -> object:
+    """``torch.conv2d`` and other names tapeflow lacks: an error naming the closest ones."""
+    from .unsupported import miss
+
+    raise miss("torch", name)

@@ -12,7 +12,6 @@ from typing import Any
 from .creation import tensor
 from .dispatch import apply
 from .tensor import Tensor
-from .tensor_math import _matmul
 
 
 def _t(x: Any) -> Tensor:
@@ -48,48 +47,12 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return apply("stack", *tensors, axis=dim, label="StackBackward0")
 
 
-def matmul(input: Any, other: Any) -> Tensor:  # noqa: A002
-    return _matmul(input, other)
-
-
-def mm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
-    return input.mm(mat2)
-
-
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
     return apply("matmul", input, mat2, label="BmmBackward0")
 
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     return apply("where", condition, input, other)
-
-
-def maximum(input: Any, other: Any) -> Tensor:  # noqa: A002
-    return apply("maximum", input, other)
-
-
-def minimum(input: Any, other: Any) -> Tensor:  # noqa: A002
-    return apply("minimum", input, other)
-
-
-def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001,A002
-    return input.max(dim, keepdim)
-
-
-def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001,A002
-    return input.min(dim, keepdim)
-
-
-def sum(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:  # noqa: A001,A002
-    return input.sum(dim, keepdim, dtype)
-
-
-def is_tensor(obj: Any) -> bool:
-    return isinstance(obj, Tensor)
-
-
-def numel(input: Tensor) -> int:  # noqa: A002
-    return input.numel()
 
 
 def _method(name: str):
@@ -101,16 +64,11 @@ def _method(name: str):
     return function
 
 
-_METHODS = ("add sub mul div pow neg exp log sqrt abs sign sigmoid tanh relu clamp clip softmax "
-            "log_softmax mean argmax argmin all any eq ne lt le gt ge logical_and logical_or "
-            "logical_not reshape flatten transpose permute squeeze unsqueeze t split chunk unbind "
-            "masked_fill clone detach numpy allclose equal select").split()
+# the rest of the torch.* functions, with PyTorch's full signatures, are in compat.py
+_METHODS = ("all any logical_and logical_or logical_not t unbind masked_fill clone detach numpy "
+            "select").split()
 
 for _name in _METHODS:
     globals()[_name] = _method(_name)
 
-multiply, subtract, divide, true_divide = mul, sub, div, div  # type: ignore[name-defined]  # noqa: F821
-
-__all__ = ["bmm", "cat", "concat", "concatenate", "is_tensor", "matmul", "max", "maximum", "min",
-           "minimum", "mm", "numel", "stack", "sum", "where", "multiply", "subtract", "divide",
-           "true_divide", *_METHODS]
+__all__ = ["bmm", "cat", "concat", "concatenate", "stack", "where", *_METHODS]

@@ -1,4 +1,4 @@
-"""``torch.optim``: ``SGD`` (momentum, weight decay) and ``Adam``.
+"""``torch.optim``: ``SGD`` (momentum, weight decay), ``Adam`` and ``RMSprop``.
 
 Updates are in-place registry ops run under ``no_grad``, so they bump the parameters'
 version counters exactly as PyTorch's do (a graph that saved a parameter before the
@@ -142,3 +142,70 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1 ** t)
                 denom = apply("add", apply("div", apply("sqrt", v), math.sqrt(1 - beta2 ** t)), eps)
                 p.sub_(apply("mul", apply("div", m, denom), step_size))
+
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``s = alpha s + (1 - alpha) g^2``; ``p -= lr g / (sqrt(s) + eps)``
+    (``centered`` subtracts the squared running mean of g first; ``momentum`` keeps
+    ``buf = momentum buf + g / (sqrt(s) + eps)`` and steps by ``lr buf``).
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> w = torch.nn.Parameter(torch.ones(1))
+        >>> opt = torch.optim.RMSprop([w], lr=0.1)
+        >>> (w * 2).sum().backward(); opt.step(); round(w.item(), 4)
+        0.0
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if alpha < 0:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "momentum": momentum,
+                                  "centered": centered, "weight_decay": weight_decay})
+
+    @no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"]:
+                    g = apply("add", g, apply("mul", p, group["weight_decay"]))
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["square_avg"] = apply("mul", p, 0.0)
+                    if momentum:
+                        state["momentum_buffer"] = apply("mul", p, 0.0)
+                    if group["centered"]:
+                        state["grad_avg"] = apply("mul", p, 0.0)
+                state["step"] += 1
+                square_avg = state["square_avg"]
+                square_avg.mul_(alpha).add_(apply("mul", g, g), alpha=1 - alpha)
+                if group["centered"]:
+                    grad_avg = state["grad_avg"]
+                    grad_avg.mul_(alpha).add_(g, alpha=1 - alpha)
+                    # variance estimate: E[g^2] - E[g]^2
+                    spread = apply("sub", square_avg, apply("mul", grad_avg, grad_avg))
+                    avg = apply("add", apply("sqrt", spread), eps)
+                else:
+                    avg = apply("add", apply("sqrt", square_avg), eps)
+                if momentum:
+                    buf = state["momentum_buffer"]
+                    buf.mul_(momentum).add_(apply("div", g, avg))
+                    p.sub_(apply("mul", buf, lr))
+                else:
+                    p.sub_(apply("mul", apply("div", g, avg), lr))
+
+def __getattr__(name: str) -> object:
+    """``torch.optim.<name>`` that tapeflow lacks: an error naming the closest supported names."""
+    from .unsupported import miss
+
+    raise miss("torch.optim", name)

@@ -200,6 +200,12 @@ class TensorMath:
     def sqrt(self) -> Any:
         return apply("sqrt", self)
 
+    def sin(self) -> Any:
+        return apply("sin", self)
+
+    def cos(self) -> Any:
+        return apply("cos", self)
+
     def abs(self) -> Any:
         return apply("abs", self)
 

@@ -26,3 +26,10 @@ from .rnn import RNN, RNNCell
 __all__ = ["CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "Identity", "Linear",
            "LogSoftmax", "MSELoss", "Module", "ModuleList", "NLLLoss", "Parameter", "RNN",
            "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init"]
+
+
+def __getattr__(name: str) -> object:
+    """``torch.nn.<name>`` that tapeflow lacks: an error naming the closest supported names."""
+    from ..unsupported import miss
+
+    raise miss("torch.nn", name)

@@ -123,3 +123,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
 
     keep = apply("ge", rand(tuple(input.shape), device=input.device), p)
     return apply("mul", apply("where", keep, input, 0.0), 1.0 / (1.0 - p))
+
+
+def __getattr__(name: str) -> object:
+    """``torch.nn.functional.<name>`` that tapeflow lacks: an error naming close names."""
+    from ..unsupported import miss
+
+    raise miss("torch.nn.functional", name)

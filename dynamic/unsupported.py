@@ -1,0 +1,91 @@
+"""The well-known PyTorch names tapeflow does not implement, and the error that says so.
+
+``torch``, ``torch.nn``, ``torch.nn.functional`` and ``torch.optim`` each define a
+module-level ``__getattr__`` that raises :func:`miss`: a name listed here raises
+:class:`~tapeflow.runtime.missing.UnsupportedNameError` (a ``NotImplementedError`` and an
+``AttributeError``), with the closest supported names and a pointer to
+``docs/compatibility.md``; a name not listed (a typo) raises a plain ``AttributeError``
+with the same suggestions.
+"""
+
+from __future__ import annotations
+
+from ..runtime.missing import missing
+
+_CONV = "convolutions and pooling are not part of tapeflow; it has Linear, Embedding and RNN"
+_NORM = "normalisation layers are not implemented"
+_RNN = "only the Elman RNN (nn.RNN, nn.RNNCell) is implemented"
+_ACT = "activations implemented: relu, sigmoid, tanh, softmax, log_softmax"
+_LOSS = "losses implemented: mse_loss, cross_entropy, nll_loss"
+
+#: Well-known PyTorch names tapeflow does not implement, per namespace -> a short note.
+MISSING: dict[str, dict[str, str]] = {
+    "torch": {
+        **dict.fromkeys(["conv1d", "conv2d", "conv3d", "conv_transpose2d", "max_pool2d",
+                         "avg_pool2d", "adaptive_avg_pool2d"], _CONV),
+        **dict.fromkeys(["batch_norm", "layer_norm", "group_norm"], _NORM),
+        **dict.fromkeys(["lstm", "gru"], _RNN),
+        **dict.fromkeys(["tan", "atan2", "erf", "floor", "ceil", "round", "fmod", "remainder",
+                         "log1p", "expm1", "sinh", "cosh", "rsqrt", "reciprocal", "square"],
+                        "no registry op for it"),
+        **dict.fromkeys(["prod", "cumsum", "cumprod", "std", "var", "norm", "logsumexp", "sort",
+                         "topk", "unique", "nonzero", "gather", "scatter", "index_select",
+                         "masked_select", "einsum", "tensordot", "outer", "addmm", "baddbmm",
+                         "tile", "roll", "flip", "tril", "triu", "diag", "trace", "bernoulli",
+                         "multinomial", "normal", "randperm"], "no registry op for it"),
+        **dict.fromkeys(["fft", "linalg", "sparse", "distributions", "special", "quantization"],
+                        "namespace not implemented"),
+        **dict.fromkeys(["jit", "compile", "vmap", "func", "onnx", "hub", "distributed",
+                         "backends", "amp", "profiler"],
+                        "compilers and tooling; tapeflow.static.function traces to a graph"),
+        "utils": "no DataLoader or Dataset; iterate over tensors directly",
+        "dropout": "use torch.nn.functional.dropout",
+        "set_default_dtype": "the default float dtype is always float32",
+    },
+    "torch.nn": {
+        **dict.fromkeys(["Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d",
+                         "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "PixelShuffle"], _CONV),
+        **dict.fromkeys(["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"], _NORM),
+        **dict.fromkeys(["LSTM", "GRU", "LSTMCell", "GRUCell"], _RNN),
+        **dict.fromkeys(["Transformer", "TransformerEncoder", "TransformerEncoderLayer",
+                         "MultiheadAttention"], "attention layers are not implemented"),
+        **dict.fromkeys(["LeakyReLU", "GELU", "ELU", "SiLU", "Softplus", "PReLU"], _ACT),
+        **dict.fromkeys(["BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss", "KLDivLoss",
+                         "HuberLoss"], _LOSS),
+        **dict.fromkeys(["DataParallel", "parallel"], "multi-device training is not implemented"),
+        "utils": "no clip_grad_norm_ or sequence packing",
+        "Bilinear": "", "EmbeddingBag": "use Embedding and a reduction",
+    },
+    "torch.nn.functional": {
+        **dict.fromkeys(["conv1d", "conv2d", "conv3d", "max_pool2d", "avg_pool2d",
+                         "adaptive_avg_pool2d", "interpolate", "pad"], _CONV),
+        **dict.fromkeys(["batch_norm", "layer_norm", "normalize"], _NORM),
+        **dict.fromkeys(["gelu", "leaky_relu", "elu", "silu", "softplus", "hardtanh"], _ACT),
+        **dict.fromkeys(["binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss",
+                         "smooth_l1_loss", "kl_div", "huber_loss"], _LOSS),
+    },
+    "torch.optim": {
+        **dict.fromkeys(["AdamW", "Adagrad", "Adadelta", "Adamax", "LBFGS", "ASGD", "Rprop"],
+                        "optimizers implemented: SGD, Adam, RMSprop"),
+        "lr_scheduler": "learning-rate schedulers are not implemented; set "
+                        "param_groups[i]['lr'] yourself",
+    },
+}
+
+_MODULES = {"torch": "tapeflow.dynamic", "torch.nn": "tapeflow.dynamic.nn",
+            "torch.nn.functional": "tapeflow.dynamic.nn.functional",
+            "torch.optim": "tapeflow.dynamic.optim"}
+
+
+def miss(spelled: str, name: str) -> AttributeError:
+    """The error for ``<spelled>.<name>`` (``torch.conv2d``): see :mod:`tapeflow.runtime.missing`.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> try:
+        ...     torch.nn.Conv2d
+        ... except NotImplementedError as e:
+        ...     print(str(e).split(";")[0])
+        tapeflow.dynamic.nn does not implement torch.nn.Conv2d (convolutions and pooling are not part of tapeflow; it has Linear, Embedding and RNN)
+    """  # noqa: E501
+    return missing(_MODULES[spelled], spelled, name, MISSING[spelled])
