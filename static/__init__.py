@@ -155,3 +155,18 @@ __all__ = [
 ]
 __all__ += ["RetracingWarning", "TracedFunction", "TracingError", "function", "trace"]  # the bridge
 __all__ += ["OnnxExportError", "export_onnx"]  # interop
+
+# API fidelity: more TF1 names (tf.sin, tf.range, tf.assign, tf.to_float...), the tf.math
+# namespace, and a friendly error for well-known names tapeflow lacks
+from . import math  # noqa: E402
+from .compat import *  # noqa: E402, F403
+from .compat import __all__ as _compat_names  # noqa: E402
+
+__all__ += ["math", *(n for n in _compat_names if n not in __all__)]
+
+
+def __getattr__(name: str) -> object:
+    """``tf.contrib`` and other names tapeflow lacks: an error naming the closest ones."""
+    from .unsupported import miss
+
+    raise miss("tf", name)

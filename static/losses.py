@@ -105,3 +105,10 @@ def sparse_softmax_cross_entropy(labels: Any, logits: Any, weights: Any = 1.0,
     with _scope(scope, "sparse_softmax_cross_entropy_loss", [labels, logits]):
         per: Tensor = composites.sparse_softmax_cross_entropy(logits, labels, classes)
         return _reduce(per, weights, reduction)
+
+
+def __getattr__(name: str) -> object:
+    """``tf.losses.<name>`` that tapeflow lacks: an error naming the closest supported names."""
+    from .unsupported import miss
+
+    raise miss("tf.losses", name)

@@ -111,3 +111,10 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: A
 def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Tensor:
     """The rows of ``params`` at ``ids`` (its gradient scatter-adds into those rows)."""
     return _gather(params, ids, axis=0, name=name or "embedding_lookup")
+
+
+def __getattr__(name: str) -> object:
+    """``tf.nn.<name>`` that tapeflow lacks: an error naming the closest supported names."""
+    from .unsupported import miss
+
+    raise miss("tf.nn", name)

@@ -223,3 +223,14 @@ def get_global_step(graph: Graph | None = None) -> Variable | None:
 
 def get_or_create_global_step(graph: Graph | None = None) -> Variable:
     return get_global_step(graph) or create_global_step(graph)
+
+
+__all__ = ["AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer", "Optimizer", "Saver",
+           "create_global_step", "get_global_step", "get_or_create_global_step",
+           "latest_checkpoint", "list_variables", "load_variable"]
+
+def __getattr__(name: str) -> object:
+    """``tf.train.<name>`` that tapeflow lacks: an error naming the closest supported names."""
+    from .unsupported import miss
+
+    raise miss("tf.train", name)

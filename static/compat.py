@@ -1,0 +1,128 @@
+"""More TF1 names: ``tf.sin``, ``tf.range``, ``tf.linspace``, ``tf.assign``, ``tf.to_float``...
+
+Like :mod:`.ops`, every function only maps TF1's names and arguments onto registry ops
+(or onto the functions of :mod:`.ops`); none computes anything itself.
+
+Example:
+    >>> import tapeflow.static as tf
+    >>> with tf.Graph().as_default():
+    ...     r = tf.range(3)
+    ...     print(r.dtype.name, tf.Session().run(tf.reduce_sum(r)))
+    int32 3
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..runtime import dtypes as dt
+from .graph import tf_dtype_of
+from .ops import _reduce, cast, divide, multiply, subtract
+from .sources import call
+from .tensor import Tensor
+
+
+def _unary(op: str, type_: str) -> Any:
+    def function(x: Any, name: str | None = None) -> Tensor:
+        return call(op, [x], name=name, type_=type_)
+
+    function.__name__ = function.__qualname__ = op
+    function.__doc__ = f"Elementwise {op} (TF1 op type {type_})."
+    return function
+
+
+sin = _unary("sin", "Sin")
+cos = _unary("cos", "Cos")
+
+
+def squared_difference(x: Any, y: Any, name: str | None = None) -> Tensor:
+    """(x - y) * (x - y), elementwise with broadcasting."""
+    diff = subtract(x, y)
+    return multiply(diff, diff, name=name or "SquaredDifference")
+
+
+def reciprocal(x: Any, name: str | None = None) -> Tensor:
+    """1 / x."""
+    return divide(1.0, x, name=name or "Reciprocal")
+
+
+def _as_bool_reduce(op: str, type_: str) -> Any:
+    reduce = _reduce(op, type_)
+
+    def function(input_tensor: Any, axis: Any = None, keepdims: bool | None = None,
+                 name: str | None = None, reduction_indices: Any = None,
+                 keep_dims: bool | None = None) -> Tensor:
+        # all = the minimum of the values as bools; any = their maximum
+        return reduce(cast(input_tensor, dt.bool_), axis, keepdims, name, reduction_indices,
+                      keep_dims)
+
+    function.__name__ = function.__qualname__ = f"reduce_{'all' if op == 'min' else 'any'}"
+    function.__doc__ = f"Logical {type_} over ``axis`` (all axes when None)."
+    return function
+
+
+reduce_all = _as_bool_reduce("min", "All")
+reduce_any = _as_bool_reduce("max", "Any")
+
+
+def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # noqa: A001
+          name: str = "range") -> Tensor:
+    """``start, start + delta, ...`` below ``limit`` (``tf.range(n)`` counts from 0).
+
+    Python ints give int32 and floats float32, as in TF1.
+    """
+    if limit is None:
+        start, limit = 0, start
+    for value in (start, limit, delta):
+        if isinstance(value, Tensor):
+            raise TypeError(f"range: start, limit and delta must be Python numbers here (the "
+                            f"length is part of the static shape), got {value}")
+    target = dt.as_dtype(dtype) if dtype is not None else tf_dtype_of([start, limit, delta])
+    return call("arange", [], {"start": start, "stop": limit, "step": delta, "dtype": target},
+                name=name, type_="Range")
+
+
+def linspace(start: Any, stop: Any, num: int, name: str | None = None) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop``, both included (float32)."""
+    if isinstance(start, Tensor) or isinstance(stop, Tensor) or isinstance(num, Tensor):
+        raise TypeError("linspace: start, stop and num must be Python numbers here (the "
+                        "length is part of the static shape)")
+    if isinstance(start, int) or isinstance(stop, int):
+        raise TypeError("Value passed to parameter 'start' has DataType int32 not in list of "
+                        "allowed values: bfloat16, float16, float32, float64")
+    return call("linspace", [], {"start": float(start), "stop": float(stop), "num": int(num),
+                                 "dtype": dt.float32}, name=name, type_="LinSpace")
+
+
+lin_space = linspace
+
+
+def assign(ref: Any, value: Any, validate_shape: Any = None, use_locking: Any = None,
+           name: str | None = None) -> Tensor:
+    """``ref.assign(value)``: the value lands after the run (reads see the run's start)."""
+    return ref.assign(value, name=name)  # type: ignore[no-any-return]
+
+
+def assign_add(ref: Any, value: Any, use_locking: Any = None, name: str | None = None) -> Tensor:
+    return ref.assign_add(value, name=name)  # type: ignore[no-any-return]
+
+
+def assign_sub(ref: Any, value: Any, use_locking: Any = None, name: str | None = None) -> Tensor:
+    return ref.assign_sub(value, name=name)  # type: ignore[no-any-return]
+
+
+def _to(dtype: dt.DType, label: str) -> Any:
+    def function(x: Any, name: str = label) -> Tensor:
+        return cast(x, dtype, name=name)
+
+    function.__name__ = function.__qualname__ = label.lower().replace("to", "to_")
+    function.__doc__ = f"``tf.cast(x, tf.{dtype.name})`` (TF1's deprecated shorthand)."
+    return function
+
+
+to_float, to_double = _to(dt.float32, "ToFloat"), _to(dt.float64, "ToDouble")
+to_int32, to_int64 = _to(dt.int32, "ToInt32"), _to(dt.int64, "ToInt64")
+
+__all__ = ["assign", "assign_add", "assign_sub", "cos", "lin_space", "linspace", "range",
+           "reciprocal", "reduce_all", "reduce_any", "sin", "squared_difference", "to_double",
+           "to_float", "to_int32", "to_int64"]

@@ -1,0 +1,126 @@
+"""The well-known TF1 names tapeflow does not implement, and the error that says so.
+
+``tf``, ``tf.nn``, ``tf.train``, ``tf.losses`` and ``tf.math`` each define a module-level
+``__getattr__`` that raises :func:`miss`: a name listed here raises
+:class:`~tapeflow.runtime.missing.UnsupportedNameError` (a ``NotImplementedError`` and an
+``AttributeError``), with the closest supported names and a pointer to
+``docs/compatibility.md``; a name not listed (a typo) raises a plain ``AttributeError``
+with the same suggestions.
+"""
+
+from __future__ import annotations
+
+from ..runtime.missing import missing
+
+_CONV = "convolutions and pooling are not part of tapeflow; build layers from tf.matmul"
+_NO_OP = "no registry op for it"
+_DYNAMIC_SHAPE = ("shapes are static here: use tensor.shape / tensor.get_shape() (None for "
+                  "unknown dimensions)")
+_LOSS = ("losses implemented: mean_squared_error, softmax_cross_entropy, "
+         "sparse_softmax_cross_entropy")
+
+#: Well-known TF1 names tapeflow does not implement, per namespace -> a short note.
+MISSING: dict[str, dict[str, str]] = {
+    "tf": {
+        "contrib": "it left TensorFlow in 2.0; use the core tf.nn, tf.losses and tf.train names",
+        "layers": "build layers from tf.Variable and tf.matmul",
+        "keras": "tapeflow.dynamic has torch-style nn modules",
+        "estimator": "write the Session loop",
+        "data": "feed numpy batches through feed_dict",
+        "summary": "no TensorBoard summaries; see tapeflow.visualize",
+        **dict.fromkeys(["app", "flags", "logging", "gfile", "io", "saved_model", "image",
+                         "sparse", "SparseTensor", "distributions", "linalg", "random",
+                         "compat", "lite", "tpu", "profiler"], "namespace not implemented"),
+        **dict.fromkeys(["get_variable", "variable_scope", "get_variable_scope",
+                         "AUTO_REUSE"],
+                        "variable scopes are not implemented; create tf.Variable(...) directly"),
+        **dict.fromkeys(["cond", "while_loop", "case", "map_fn", "scan", "foldl"],
+                        "control-flow ops are not implemented; graphs are straight-line"),
+        **dict.fromkeys(["shape", "size", "rank", "shape_n", "dynamic_partition"],
+                        _DYNAMIC_SHAPE),
+        **dict.fromkeys(["tile", "pad", "slice", "strided_slice", "gather_nd", "scatter_nd",
+                         "boolean_mask", "reverse", "unstack", "einsum", "tensordot",
+                         "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp", "norm",
+                         "floor", "ceil", "round", "tan", "log1p", "rsqrt", "erf", "mod",
+                         "floordiv", "matrix_inverse", "matrix_determinant", "diag",
+                         "random_shuffle", "multinomial", "top_k", "unique", "sort"],
+                        _NO_OP),
+        **dict.fromkeys(["Print", "print", "py_func", "numpy_function", "Assert"],
+                        "host callbacks are not implemented; fetch the tensor with sess.run"),
+        "global_norm": "", "clip_by_global_norm": "", "clip_by_norm": "",
+        "get_variable_initializer": "",
+        "random_normal_initializer": "use tf.random_normal(shape) as the Variable's value",
+        "glorot_uniform_initializer": "use tf.random_uniform(shape, -r, r) as the value",
+    },
+    "tf.nn": {
+        **dict.fromkeys(["conv1d", "conv2d", "conv3d", "conv2d_transpose", "depthwise_conv2d",
+                         "separable_conv2d", "max_pool", "avg_pool", "pool"], _CONV),
+        "dropout": "tapeflow.dynamic has nn.Dropout",
+        **dict.fromkeys(["rnn_cell", "dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn",
+                         "raw_rnn"], "recurrent helpers are not implemented; unroll with "
+                                     "tf.matmul and tf.tanh"),
+        **dict.fromkeys(["batch_normalization", "fused_batch_norm", "moments",
+                         "local_response_normalization", "l2_normalize"],
+                        "normalisation ops are not implemented"),
+        **dict.fromkeys(["leaky_relu", "elu", "selu", "relu6", "softplus", "softsign",
+                         "crelu", "swish"], "activations implemented: relu, sigmoid, tanh, "
+                                            "softmax, log_softmax"),
+        **dict.fromkeys(["sigmoid_cross_entropy_with_logits",
+                         "weighted_cross_entropy_with_logits", "nce_loss",
+                         "sampled_softmax_loss", "ctc_loss"],
+                        "cross-entropies implemented: softmax_cross_entropy_with_logits(_v2), "
+                        "sparse_softmax_cross_entropy_with_logits"),
+        **dict.fromkeys(["top_k", "in_top_k", "xw_plus_b", "embedding_lookup_sparse"], _NO_OP),
+    },
+    "tf.train": {
+        **dict.fromkeys(["AdagradOptimizer", "RMSPropOptimizer", "AdadeltaOptimizer",
+                         "FtrlOptimizer", "ProximalGradientDescentOptimizer",
+                         "SyncReplicasOptimizer"],
+                        "optimizers implemented: GradientDescentOptimizer, MomentumOptimizer, "
+                        "AdamOptimizer"),
+        **dict.fromkeys(["exponential_decay", "piecewise_constant", "polynomial_decay",
+                         "cosine_decay", "inverse_time_decay"],
+                        "learning-rate schedules are not implemented; feed the rate through a "
+                        "placeholder"),
+        **dict.fromkeys(["Coordinator", "start_queue_runners", "QueueRunner", "batch",
+                         "shuffle_batch", "string_input_producer", "slice_input_producer"],
+                        "input queues are not implemented; feed numpy batches"),
+        **dict.fromkeys(["MonitoredTrainingSession", "MonitoredSession", "Supervisor",
+                         "Scaffold", "SessionRunHook", "StopAtStepHook",
+                         "CheckpointSaverHook"], "use tf.Session and tf.train.Saver"),
+        "ExponentialMovingAverage": "",
+        "import_meta_graph": "graphs are rebuilt from code; restore variables with Saver",
+    },
+    "tf.losses": {
+        **dict.fromkeys(["absolute_difference", "huber_loss", "log_loss", "hinge_loss",
+                         "cosine_distance", "sigmoid_cross_entropy", "mean_pairwise_squared_error"],
+                        _LOSS),
+        **dict.fromkeys(["get_total_loss", "get_regularization_loss", "get_losses",
+                         "add_loss"], "loss collections are not implemented; add the losses "
+                                      "yourself"),
+    },
+    "tf.math": {
+        **dict.fromkeys(["floor", "ceil", "round", "tan", "log1p", "rsqrt", "erf", "mod",
+                         "floordiv", "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp",
+                         "reduce_std", "reduce_variance", "top_k", "in_top_k", "segment_sum",
+                         "unsorted_segment_sum", "softplus", "l2_normalize"], _NO_OP),
+    },
+}
+
+_MODULES = {"tf": "tapeflow.static", "tf.nn": "tapeflow.static.nn",
+            "tf.train": "tapeflow.static.train", "tf.losses": "tapeflow.static.losses",
+            "tf.math": "tapeflow.static.math"}
+
+
+def miss(spelled: str, name: str) -> AttributeError:
+    """The error for ``<spelled>.<name>`` (``tf.contrib``): see :mod:`tapeflow.runtime.missing`.
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> try:
+        ...     tf.nn.conv2d
+        ... except NotImplementedError as e:
+        ...     print(str(e).split(" (")[0])
+        tapeflow.static.nn does not implement tf.nn.conv2d
+    """
+    return missing(_MODULES[spelled], spelled, name, MISSING[spelled])
