@@ -80,11 +80,14 @@ class ConcreteFunction:
             feed[placeholder] = np.asarray(compute(), dtype=placeholder.dtype.np)
         return feed
 
+    def _changed(self, tensor: Any) -> bool:
+        # another array (Module.to, .data =) or an in-place change since the last call
+        array, version = self.synced.get(id(tensor), (None, -1))
+        return array is not tensor._array or version != tensor._vc[0]
+
     def sync(self) -> None:
         """Loads the Variables from the eager tensors if any changed since the last call."""
-        stale = [s for s in self.state if self.synced.get(id(s.tensor)) !=
-                 (s.tensor._array, s.tensor._vc[0])]
-        if not stale or self.load is None:
+        if self.load is None or not any(self._changed(s.tensor) for s in self.state):
             return
         self.session.run(self.load, {s.load: s.tensor._array for s in self.state})
         for s in self.state:
@@ -93,20 +96,21 @@ class ConcreteFunction:
     def __call__(self, leaves: list[Any]) -> Any:
         self.sync()
         values = self.session.run(self.fetches, self.feed(leaves))
-        for tensor, slot in self.writebacks:
-            tensor._array[...] = values[slot]
+        for tensor, at in self.writebacks:
+            tensor._array[...] = values[at]
             tensor._vc[0] += 1  # an in-place change, as the eager step makes
             self.synced[id(tensor)] = (tensor._array, tensor._vc[0])
         for param, grad in self.grads:
-            param._grad = None if grad is None else from_numpy(np.array(values[grad]))
+            param._grad = None if grad is None else from_numpy(np.asarray(values[grad]))
         for i, index in self.input_grads:
-            new = from_numpy(np.array(values[index]))
+            new = from_numpy(np.asarray(values[index]))
             held = leaves[i]._grad
             leaves[i]._grad = new if held is None else dispatch.apply("add", held, new)
         for at, action in self.after:
             action(None if at is None else values[at])
         self.calls += 1
-        out = [from_numpy(np.array(values[ref])) if kind == "fetch" else ref
+        # Session.run hands out arrays that no later run writes into: they can be the results
+        out = [from_numpy(np.asarray(values[ref])) if kind == "fetch" else ref
                for kind, ref in self.results]
         return nest.pack(self.template, out)
 

@@ -262,3 +262,13 @@ def test_in_place_change_of_an_indexed_view_reaches_its_base() -> None:
 
     with pytest.raises(tf.TracingError, match="in-place change of a view"):
         through_reshape(x)
+
+
+def test_parameters_replaced_eagerly_are_loaded_again() -> None:
+    model = torch.nn.Linear(2, 1)
+    traced = tf.trace(model, (torch.ones(1, 2),))
+    x = torch.ones(1, 2)
+    traced(x)
+    model.weight.data = torch.full((1, 2), 2.0)  # a new array, the same version counter
+    model.bias.data = torch.zeros(1)
+    assert traced(x).tolist() == [[4.0]] and traced.trace_count == 1
