@@ -106,8 +106,8 @@ class ConcreteFunction:
             new = from_numpy(np.asarray(values[index]))
             held = leaves[i]._grad
             leaves[i]._grad = new if held is None else dispatch.apply("add", held, new)
-        for at, action in self.after:
-            action(None if at is None else values[at])
+        for fetched, action in self.after:
+            action(None if fetched is None else values[fetched])
         self.calls += 1
         # Session.run hands out arrays that no later run writes into: they can be the results
         out = [from_numpy(np.asarray(values[ref])) if kind == "fetch" else ref
