@@ -57,7 +57,7 @@ class ConcreteFunction:
     inputs: list[tuple[int, Symbol]]  # (argument leaf index, placeholder)
     fetches: list[Symbol]
     template: Any  # the structure of the result
-    results: list[Any]  # per result leaf: ("fetch", i), ("value", obj)
+    results: list[Any]  # per result leaf: ("fetch", i), ("value", obj), ("copy", tensor)
     state: list[Slot]  # slots with a Variable, loaded from their tensors when stale
     writebacks: list[tuple[Any, int]]  # (eager tensor, fetch index) written after a call
     grads: list[tuple[Any, int | None]]  # (parameter, fetch index or None: .grad = None)
@@ -110,8 +110,8 @@ class ConcreteFunction:
             action(None if fetched is None else values[fetched])
         self.calls += 1
         # Session.run hands out arrays that no later run writes into: they can be the results
-        out = [from_numpy(np.asarray(values[ref])) if kind == "fetch" else ref
-               for kind, ref in self.results]
+        out = [from_numpy(np.asarray(values[ref])) if kind == "fetch"
+               else ref.clone() if kind == "copy" else ref for kind, ref in self.results]
         return nest.pack(self.template, out)
 
     def plan(self, leaves: list[Any]) -> Any:
@@ -237,7 +237,7 @@ class TracedFunction:
                 f"{self.trace_count} times: every new input signature (tensor shapes and "
                 "dtypes, other argument values) builds and compiles a new graph, which costs "
                 "far more than a call. Pad or bucket inputs to a few shapes, or pass numbers "
-                "that change as tensors.", RetracingWarning, stacklevel=3)
+                "that change as tensors.", RetracingWarning, stacklevel=4)
         return concrete
 
     def _finish(self, tracer: Tracer, inputs: list[tuple[int, Symbol]], result: Any,
@@ -252,10 +252,17 @@ class TracedFunction:
         out_leaves, template = nest.flatten(result)
         results: list[Any] = []
         for leaf in out_leaves:
-            if isinstance(leaf, DynamicTensor) and isinstance(leaf._array, SymbolicArray):
-                results.append(("fetch", fetch(tracer.symbol(leaf))))
-            else:
+            if not isinstance(leaf, DynamicTensor):
                 results.append(("value", leaf))
+                continue
+            slot = tracer.slots.get(id(leaf))
+            if isinstance(leaf._array, SymbolicArray) or (slot is not None and
+                                                          slot.variable is None):
+                results.append(("fetch", fetch(tracer.symbol(leaf))))
+            elif slot is not None or leaf._requires_grad or id(leaf) in tracer.buffers:
+                results.append(("value", leaf))  # state (a parameter): the object itself
+            else:
+                results.append(("copy", leaf))  # made while tracing: a fresh one per call
         writebacks: list[tuple[Any, int]] = []
         grads: list[tuple[Any, int | None]] = []
         with graph.as_default(), graph.role("update"):

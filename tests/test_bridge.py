@@ -272,3 +272,17 @@ def test_parameters_replaced_eagerly_are_loaded_again() -> None:
     model.weight.data = torch.full((1, 2), 2.0)  # a new array, the same version counter
     model.bias.data = torch.zeros(1)
     assert traced(x).tolist() == [[4.0]] and traced.trace_count == 1
+
+
+def test_each_call_returns_new_tensors() -> None:
+    @tf.function
+    def f(x):
+        scratch = torch.zeros(3)
+        scratch += x  # a local tensor written in place: its value comes from the graph
+        return scratch, torch.ones(2)
+
+    first, ones = f(torch.ones(3))
+    second, _ = f(torch.full((3,), 2.0))
+    ones.mul_(7.0)
+    assert first.tolist() == [1.0, 1.0, 1.0] and second.tolist() == [2.0, 2.0, 2.0]
+    assert f(torch.ones(3))[1].tolist() == [1.0, 1.0]
