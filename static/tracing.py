@@ -106,7 +106,7 @@ class Tracer:
         if not isinstance(value, DynamicTensor):
             return False
         return (isinstance(value._array, SymbolicArray) or id(value) in self.slots
-                or value._requires_grad)
+                or value._requires_grad or id(value) in self.buffers)
 
     def symbol(self, value: Any) -> Any:
         """``value`` as an input of a graph node (Python scalars stay scalars)."""

@@ -222,10 +222,11 @@ def test_module_buffers_are_state_and_other_captures_are_values() -> None:
             self.offset = torch.tensor([10.0])  # a plain attribute: captured by value
 
         def forward(self, x):
+            scale = self.calls * 0.0 + 1.0  # reads the buffer before it changes
             self.calls += 1
             scratch = torch.zeros(1)
             scratch += x.sum()  # a tensor made inside: fresh on every call
-            return scratch + self.offset + self.calls
+            return (scratch + self.offset + self.calls) * scale
 
     counter = Counter()
     traced = tf.trace(counter, (torch.ones(2),))
