@@ -222,7 +222,7 @@ def test_module_buffers_are_state_and_other_captures_are_values() -> None:
             self.offset = torch.tensor([10.0])  # a plain attribute: captured by value
 
         def forward(self, x):
-            scale = self.calls * 0.0 + 1.0  # reads the buffer before it changes
+            scale = self.calls + 1.0  # reads the buffer before it changes
             self.calls += 1
             scratch = torch.zeros(1)
             scratch += x.sum()  # a tensor made inside: fresh on every call
@@ -231,8 +231,8 @@ def test_module_buffers_are_state_and_other_captures_are_values() -> None:
     counter = Counter()
     traced = tf.trace(counter, (torch.ones(2),))
     assert counter.calls.tolist() == [0.0]  # tracing alone changes no state
-    assert traced(torch.ones(2)).tolist() == [13.0]
-    assert traced(torch.ones(2)).tolist() == [14.0]
+    assert traced(torch.ones(2)).tolist() == [13.0]  # (2 + 10 + 1) * 1
+    assert traced(torch.ones(2)).tolist() == [28.0]  # (2 + 10 + 2) * 2
     assert counter.calls.tolist() == [2.0] and traced.trace_count == 1
 
 
