@@ -25,6 +25,8 @@ from tapeflow.compare.cli import UsageError, build_parser, main
 from tapeflow.dynamic import TensorShapeError
 from tapeflow.runtime import ShapeError
 
+# numpy warns about the NaNs and infinities some cases make on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
 Scenario = Callable[[], tuple[Callable[[], Any], Callable[[], Any]]]
 
@@ -659,6 +661,52 @@ def test_the_catalogue_has_at_least_25_cases_with_unique_ids() -> None:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids))
     assert len(ids) >= 25
+
+
+# ---- the numerics switches themselves -----------------------------------------------------
+
+
+def _ratio_graph() -> tuple[tf.Graph, Any, Any]:
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float64, [None], name="x")
+        y = tf.reduce_sum(tf.divide(1.0, x, name="ratio"))
+    return g, x, y
+
+
+def test_enable_check_numerics_applies_to_sessions_created_afterwards() -> None:
+    g, x, y = _ratio_graph()
+    before = tf.Session(graph=g)
+    tf.debugging.enable_check_numerics()
+    try:
+        checked = tf.Session(graph=g)
+    finally:
+        tf.debugging.disable_check_numerics()
+    after = tf.Session(graph=g)
+    assert np.isinf(before.run(y, {x: [0.0, 1.0]}))
+    assert np.isinf(after.run(y, {x: [0.0, 1.0]}))
+    with pytest.raises(tf.debugging.NumericsError, match="Tensor had Inf values") as info:
+        checked.run(y, {x: [0.0, 1.0]})
+    assert info.value.op_name == "ratio"
+    # finite runs give exactly what the default program gives
+    assert checked.run(y, {x: [2.0, 4.0]}) == before.run(y, {x: [2.0, 4.0]}) == 0.75
+
+
+def test_anomaly_mode_is_off_by_default_and_check_nan_false_turns_the_check_off() -> None:
+    x = torch.tensor([-1.0, 4.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert not torch.autograd.is_anomaly_enabled()
+        assert np.isnan(torch.sqrt(x).sum().item())  # silently NaN, as in PyTorch
+        with torch.autograd.detect_anomaly(check_nan=False):
+            assert np.isnan(torch.sqrt(x).sum().item())
+        torch.autograd.set_detect_anomaly(True)
+        try:
+            with pytest.raises(RuntimeError, match="SqrtBackward0"):
+                torch.sqrt(x)
+        finally:
+            torch.autograd.set_detect_anomaly(False)
+    assert not torch.autograd.is_anomaly_enabled()
 
 
 def render_page() -> str:

@@ -36,7 +36,7 @@ from tapeflow.runtime import F, ShapeError, encode_index
 from tapeflow.runtime.shapes import broadcast
 
 #: examples per property; their sum is the number of random graphs a full run checks
-EXAMPLES = {"float64": 420, "mixed_dtypes": 120}
+EXAMPLES = {"float64": 700, "mixed_dtypes": 200}
 CHECKED: dict[str, int] = {name: 0 for name in EXAMPLES}
 
 SHAPES = [(), (3,), (2, 3), (1, 3), (2, 1)]
