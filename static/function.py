@@ -20,12 +20,14 @@ import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..dynamic import dispatch
 from ..dynamic.creation import from_numpy
+from ..dynamic.grad_mode import GRAD_ENABLED
 from ..dynamic.nn.module import Module
 from ..dynamic.tensor import Tensor as DynamicTensor
 from ..runtime import dtypes as dt
@@ -194,8 +196,10 @@ class TracedFunction:
 
     def _trace(self, leaves: list[Any], template: Any) -> ConcreteFunction:
         graph = Graph()
-        names, buffers, params = _module_state(self.python_function)
+        names, buffers, params, modules = _module_state(self.python_function)
         tracer = Tracer(graph, self.__name__, names=names, buffers=buffers)
+        # train()/eval() and no_grad() decide Python branches: a change traces again
+        tracer.guards.append((partial(_modes, modules), _modes(modules)))
         for p in params:
             tracer.remember_grad(p)
         inputs: list[tuple[int, Symbol]] = []
@@ -312,7 +316,7 @@ def _leaf_key(leaf: Any) -> Any:
     return (type(leaf), leaf)
 
 
-def _module_state(fn: Any) -> tuple[dict[int, str], set[int], list[Any]]:
+def _module_state(fn: Any) -> tuple[dict[int, str], set[int], list[Any], list[Module]]:
     """The modules ``fn`` can reach directly (itself, its ``self``, closure cells and globals
     it names): ``id -> "fc1.weight"`` for their parameters and buffers (readable Variable
     names), and the ids of the buffers (state the graph reads and writes back, where other
@@ -344,7 +348,13 @@ def _module_state(fn: Any) -> tuple[dict[int, str], set[int], list[Any]]:
             names.setdefault(id(p), pname if single or not prefix else f"{prefix}.{pname}")
         buffers.update(id(b) for b in module.buffers())
         params.extend(module.parameters())
-    return names, buffers, params
+    modules = list({id(m): m for _, top in found for m in top.modules()}.values())
+    return names, buffers, params, modules
+
+
+def _modes(modules: list[Module]) -> tuple[bool, ...]:
+    """Grad mode and every module's ``training`` flag: Python switches a trace bakes in."""
+    return (GRAD_ENABLED[0], *(m.training for m in modules))
 
 
 def function(fn: Callable[..., Any] | None = None, *, options: CompileOptions | None = None,

@@ -112,10 +112,10 @@ def test_trace_module_and_sync_with_eager_updates() -> None:
     traced = tf.trace(net, (torch.zeros(4, 2),))
     assert traced.trace_count == 1  # traced for the example before any call
     x = torch.from_numpy(np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2))
+    np.testing.assert_allclose(traced(x).numpy(), net(x).detach().numpy(), rtol=1e-6)
     with torch.no_grad():
-        np.testing.assert_allclose(traced(x).numpy(), net(x).numpy(), rtol=1e-6)
         net[0].weight.mul_(2.0)  # an eager change: the next call loads the new values
-        np.testing.assert_allclose(traced(x).numpy(), net(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(traced(x).numpy(), net(x).detach().numpy(), rtol=1e-6)
     assert traced.trace_count == 1
     names = {n.name for n in traced.graph.nodes.values() if n.kind == "variable"}
     assert names == {"0.weight", "0.bias", "2.weight", "2.bias"}
@@ -287,3 +287,18 @@ def test_each_call_returns_new_tensors() -> None:
     ones.mul_(7.0)
     assert first.tolist() == [1.0, 1.0, 1.0] and second.tolist() == [2.0, 2.0, 2.0]
     assert f(torch.ones(3))[1].tolist() == [1.0, 1.0]
+
+
+def test_train_eval_and_grad_mode_are_part_of_the_trace() -> None:
+    class Noisy(torch.nn.Module):
+        def forward(self, x):
+            return x * 2.0 if self.training else x
+
+    model = Noisy()
+    traced = tf.trace(model, (torch.ones(2),))
+    assert traced(torch.ones(2)).tolist() == [2.0, 2.0]
+    model.eval()
+    assert traced(torch.ones(2)).tolist() == [1.0, 1.0]
+    with torch.no_grad():
+        traced(torch.ones(2))
+    assert traced.trace_count == 3
