@@ -11,6 +11,7 @@ Dunder and private names raise a bare ``AttributeError`` so ``hasattr`` probes b
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Iterable, Mapping
 
@@ -70,6 +71,10 @@ def missing(module: str, spelled: str, name: str, known: Mapping[str, str],
         return AttributeError(f"module {module!r} has no attribute {name!r}")
     names = public_names(module) if supported is None else sorted(set(supported))
     near = closest(name, names)
+    if name in known:
+        # the supported names the note mentions ("it has Linear, Embedding and RNN") come first
+        words = re.findall(r"[A-Za-z_]\w*", known[name])
+        near = list(dict.fromkeys([w for w in words if w in names] + near))[:4]
     hint = (f"closest supported names: {', '.join(f'{spelled}.{n}' for n in near)}" if near
             else "no supported name is spelled like it")
     if name in known:
