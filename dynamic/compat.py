@@ -116,6 +116,11 @@ def pow(input: Any, exponent: Any, *, out: Tensor | None = None) -> Tensor:  # n
     return _finish("pow", input.pow(exponent), out)
 
 
+def square(input: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``input ** 2`` (the ``pow`` op, as in PyTorch)."""
+    return _finish("square", _need_tensor("square", input).pow(2), out)
+
+
 def clamp(input: Any, min: Any = None, max: Any = None, *,  # noqa: A001,A002
           out: Tensor | None = None) -> Tensor:
     """Limits values to ``[min, max]`` (either bound may be None)."""
@@ -274,6 +279,34 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None)
     return _finish("stack", functions.stack(tensors, dim), out)
 
 
+def index_select(input: Any, dim: int, index: Any, *,  # noqa: A002
+                 out: Tensor | None = None) -> Tensor:
+    """The slices of ``input`` along ``dim`` at the integer ``index`` (a 1-D tensor)."""
+    x = _need_tensor("index_select", input)
+    idx = _need_tensor("index_select", index, "index", 3)
+    if idx.ndim > 1 or not idx.dtype.is_integer:
+        raise IndexError("index_select(): Index is supposed to be a vector of integers")
+    # x[:, ..., index] along dim: the same take op as tensor indexing
+    return _finish("index_select", x[(slice(None),) * x._dim(dim) + (idx,)], out)
+
+
+def masked_select(input: Any, mask: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+    """A 1-D tensor of the elements of ``input`` where the bool ``mask`` holds."""
+    x = _need_tensor("masked_select", input)
+    m = _need_tensor("masked_select", mask, "mask", 2)
+    if tuple(m.shape) != tuple(x.shape):  # they broadcast against each other
+        shape = tuple(functions.where(m, x, x).shape)
+        x, m = x.expand(shape), m.expand(shape)
+    return _finish("masked_select", x[m], out)
+
+
+def dropout(input: Any, p: float, train: bool) -> Tensor:  # noqa: A002
+    """``torch.nn.functional.dropout(input, p, training=train)``."""
+    from .nn.functional import dropout as f_dropout
+
+    return f_dropout(_need_tensor("dropout", input), p, train)
+
+
 # ---- predicates and creation ----------------------------------------------------------------
 
 def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
@@ -318,13 +351,14 @@ def linspace(start: float, end: float, steps: int, *, out: Tensor | None = None,
 
 
 __all__ = [
-    "absolute", "abs", "add", "allclose", "argmax", "argmin", "cat", "chunk", "clamp", "clip",
-    "concat", "concatenate", "cos", "div", "divide", "eq", "equal", "exp", "flatten", "ge",
-    "greater", "greater_equal", "gt", "is_floating_point", "is_tensor", "le", "less",
-    "less_equal", "linspace", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mm", "mul", "multiply", "ne", "neg", "negative", "not_equal", "numel",
-    "permute", "pow", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "split", "sqrt",
-    "squeeze", "stack", "sub", "subtract", "sum", "swapaxes", "swapdims", "tanh", "transpose",
+    "abs", "absolute", "add", "allclose", "argmax", "argmin", "cat", "chunk", "clamp", "clip",
+    "concat", "concatenate", "cos", "div", "divide", "dropout", "eq", "equal", "exp",
+    "flatten", "ge", "greater", "greater_equal", "gt", "index_select", "is_floating_point",
+    "is_tensor", "le", "less", "less_equal", "linspace", "log", "log_softmax", "lt",
+    "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
+    "multiply", "ne", "neg", "negative", "not_equal", "numel", "permute", "pow", "relu",
+    "reshape", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze",
+    "stack", "sub", "subtract", "sum", "swapaxes", "swapdims", "tanh", "transpose",
     "true_divide", "unsqueeze", "where",
 ]
 

@@ -65,7 +65,7 @@ def _method(name: str):
 
 
 # the rest of the torch.* functions, with PyTorch's full signatures, are in compat.py
-_METHODS = ("all any logical_and logical_or logical_not t unbind masked_fill clone detach numpy "
+_METHODS = ("all any logical_and logical_or logical_not t unbind masked_fill clone detach "
             "select").split()
 
 for _name in _METHODS:
