@@ -158,11 +158,16 @@ __all__ += ["OnnxExportError", "export_onnx"]  # interop
 
 # API fidelity: more TF1 names (tf.sin, tf.range, tf.assign, tf.to_float...), the tf.math
 # namespace, and a friendly error for well-known names tapeflow lacks
-from . import math  # noqa: E402
-from .compat import *  # noqa: E402, F403
-from .compat import __all__ as _compat_names  # noqa: E402
+import sys as _sys  # noqa: E402
+from types import SimpleNamespace as _Namespace  # noqa: E402
 
-__all__ += ["math", *(n for n in _compat_names if n not in __all__)]
+from . import math  # noqa: E402
+from .compat_ops import *  # noqa: E402, F403
+from .compat_ops import __all__ as _compat_names  # noqa: E402
+
+#: ``tf.compat.v1`` is this module, so code migrated to ``tensorflow.compat.v1`` runs too
+compat = _Namespace(v1=_sys.modules[__name__])
+__all__ += ["compat", "math", *(n for n in _compat_names if n not in __all__)]
 
 
 def __getattr__(name: str) -> object:

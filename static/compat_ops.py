@@ -1,5 +1,7 @@
 """More TF1 names: ``tf.sin``, ``tf.range``, ``tf.linspace``, ``tf.assign``, ``tf.to_float``...
 
+(Not named ``compat.py``: the package attribute would hide TF's own ``tf.compat``.)
+
 Like :mod:`.ops`, every function only maps TF1's names and arguments onto registry ops
 (or onto the functions of :mod:`.ops`); none computes anything itself.
 
@@ -123,6 +125,13 @@ def _to(dtype: dt.DType, label: str) -> Any:
 to_float, to_double = _to(dt.float32, "ToFloat"), _to(dt.float64, "ToDouble")
 to_int32, to_int64 = _to(dt.int32, "ToInt32"), _to(dt.int64, "ToInt64")
 
-__all__ = ["assign", "assign_add", "assign_sub", "cos", "lin_space", "linspace", "range",
+def disable_v2_behavior() -> None:
+    """Nothing to disable: tapeflow.static is TF1 graph mode (for ``tf.compat.v1`` code)."""
+
+
+disable_eager_execution = disable_v2_behavior
+
+__all__ = ["assign", "assign_add", "assign_sub", "cos", "disable_eager_execution",
+           "disable_v2_behavior", "lin_space", "linspace", "range",
            "reciprocal", "reduce_all", "reduce_any", "sin", "squared_difference", "to_double",
            "to_float", "to_int32", "to_int64"]

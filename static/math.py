@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from .compat import (
+from .compat_ops import (
     cos,
     reciprocal,
     reduce_all,

@@ -27,12 +27,13 @@ import numpy as np
 
 from ..dynamic.creation import from_numpy
 from ..dynamic.nn.module import Module
-from ..dynamic.optim import SGD, Adam, Optimizer
+from ..dynamic.optim import SGD, Adam, Optimizer, RMSprop
 from .tensor import Tensor as Symbol
 from .tracing import Tracer, TracingError
 
 _SGD_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay")
+_RMSPROP_KEYS = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 
 
 def _hyper(group: dict[str, Any], keys: tuple[str, ...]) -> Callable[[], Any]:
@@ -87,11 +88,7 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
             if g is None:
                 continue
             g = _decayed(tracer, g, p, group["weight_decay"])
-            state = opt.state.setdefault(id(p), {})
-            if not state:  # the eager step's lazy initialisation, done now on real tensors
-                state["step"] = 0
-                state["exp_avg"] = from_numpy(np.zeros_like(p._array))
-                state["exp_avg_sq"] = from_numpy(np.zeros_like(p._array))
+            state = _lazy_state(opt, p, ("exp_avg", "exp_avg_sq"))
             m = tracer.state(state["exp_avg"]).current
             v = tracer.state(state["exp_avg_sq"]).current
             m = _add_scaled(tracer, tracer.node("mul", [m, beta1]), g, 1 - beta1)
@@ -107,6 +104,54 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
             update = tracer.node("mul", [tracer.node("div", [m, denom]), step_size])
             tracer.write(p, tracer.node("sub", [tracer.symbol(p), update]))
             tracer.after.append((None, partial(_count_step, state)))
+
+
+def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
+    """RMSprop (centered and momentum variants), as ``RMSprop.step``."""
+    for group in opt.param_groups:
+        tracer.guards.append((_hyper(group, _RMSPROP_KEYS), _hyper(group, _RMSPROP_KEYS)()))
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        for p in group["params"]:
+            g = tracer.grad_symbol(p)
+            if g is None:
+                continue
+            g = _decayed(tracer, g, p, group["weight_decay"])
+            names = ("square_avg", *(("momentum_buffer",) if momentum else ()),
+                     *(("grad_avg",) if group["centered"] else ()))
+            state = _lazy_state(opt, p, names)
+            tracer.after.append((None, partial(_count_step, state)))
+            # s = alpha s + (1 - alpha) g^2
+            square = tracer.state(state["square_avg"]).current
+            square = _add_scaled(tracer, tracer.node("mul", [square, alpha]),
+                                 tracer.node("mul", [g, g]), 1 - alpha)
+            tracer.write(state["square_avg"], square)
+            if group["centered"]:  # the variance estimate E[g^2] - E[g]^2
+                mean = tracer.state(state["grad_avg"]).current
+                mean = _add_scaled(tracer, tracer.node("mul", [mean, alpha]), g, 1 - alpha)
+                tracer.write(state["grad_avg"], mean)
+                spread = tracer.node("sub", [square, tracer.node("mul", [mean, mean])])
+                avg = tracer.node("add", [tracer.node("sqrt", [spread]), eps])
+            else:
+                avg = tracer.node("add", [tracer.node("sqrt", [square]), eps])
+            scaled = tracer.node("div", [g, avg])
+            if momentum:  # buf = momentum buf + g / avg; p -= lr buf
+                buf = tracer.state(state["momentum_buffer"]).current
+                buf = _add_scaled(tracer, tracer.node("mul", [buf, momentum]), scaled, 1)
+                tracer.write(state["momentum_buffer"], buf)
+                scaled = buf
+            tracer.write(p, tracer.node("sub", [tracer.symbol(p),
+                                                tracer.node("mul", [scaled, lr])]))
+
+
+def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, Any]:
+    """``opt.state`` of ``p``, made now on real tensors if empty (the eager step makes it on
+    its first call: a step count and zero buffers)."""
+    state = opt.state.setdefault(id(p), {})
+    if not state:
+        state["step"] = 0
+        for name in buffers:
+            state[name] = from_numpy(np.zeros_like(p._array))
+    return state
 
 
 def _has_buffer(state: dict[str, Any]) -> bool:
@@ -138,13 +183,26 @@ def _fed(tracer: Tracer, p: Any, what: str, compute: Callable[[], float]) -> Sym
     return placeholder
 
 
-RULES: dict[type, Callable[[Tracer, Any], None]] = {SGD: sgd_step, Adam: adam_step}
+RULES: dict[type, Callable[[Tracer, Any], None]] = {
+    SGD: sgd_step, Adam: adam_step, RMSprop: rmsprop_step}
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    stack: list[type] = [cls]
+    while stack:
+        subs: list[type] = stack.pop().__subclasses__()
+        found.extend(subs)
+        stack.extend(subs)
+    return found
 
 
 @contextlib.contextmanager
 def traced_optimizers(tracer: Tracer) -> Iterator[None]:
-    """Within the block, ``SGD.step``/``Adam.step`` append update nodes to the trace."""
-    saved = {cls: cls.__dict__["step"] for cls in RULES}
+    """Within the block, the rules' optimizers append update nodes to the trace; other
+    optimizers refuse (their Python state could not follow), as ``zero_grad`` notes."""
+    saved = {cls: cls.__dict__["step"] for cls in [Optimizer, *_subclasses(Optimizer)]
+             if "step" in cls.__dict__}
     clears = {cls: cls.__dict__["zero_grad"] for cls in (Optimizer, Module)}
 
     def bind(rule: Callable[[Tracer, Any], None]) -> Callable[..., None]:
@@ -169,9 +227,17 @@ def traced_optimizers(tracer: Tracer) -> Iterator[None]:
 
         return zero_grad
 
+    def refuse(self: Optimizer, closure: Any = None) -> None:
+        raise TracingError(
+            f"{type(self).__name__}.step() cannot be traced: tapeflow.static.function knows "
+            f"how to replay the state of {', '.join(c.__name__ for c in RULES)} only (an "
+            "eager step keeps Python state a graph built once cannot follow). Call step() "
+            "outside the traced function, or use one of those optimizers.")
+
     try:
-        for cls, rule in RULES.items():
-            setattr(cls, "step", bind(rule))  # noqa: B010 - a class attribute, on purpose
+        for cls in saved:
+            rule = RULES.get(cls)
+            setattr(cls, "step", bind(rule) if rule else refuse)  # noqa: B010 - on purpose
         for cls, original in clears.items():
             setattr(cls, "zero_grad", watch(original))  # noqa: B010
         yield
@@ -182,4 +248,4 @@ def traced_optimizers(tracer: Tracer) -> Iterator[None]:
             setattr(cls, "zero_grad", original)  # noqa: B010
 
 
-__all__ = ["RULES", "adam_step", "sgd_step", "traced_optimizers"]
+__all__ = ["RULES", "adam_step", "rmsprop_step", "sgd_step", "traced_optimizers"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..runtime.missing import missing
 
 _CONV = "convolutions and pooling are not part of tapeflow; build layers from tf.matmul"
-_NO_OP = "no registry op for it"
+_NO_OP = ""  # nothing closer to say than the suggestions
 _DYNAMIC_SHAPE = ("shapes are static here: use tensor.shape / tensor.get_shape() (None for "
                   "unknown dimensions)")
 _LOSS = ("losses implemented: mean_squared_error, softmax_cross_entropy, "
@@ -30,7 +30,7 @@ MISSING: dict[str, dict[str, str]] = {
         "summary": "no TensorBoard summaries; see tapeflow.visualize",
         **dict.fromkeys(["app", "flags", "logging", "gfile", "io", "saved_model", "image",
                          "sparse", "SparseTensor", "distributions", "linalg", "random",
-                         "compat", "lite", "tpu", "profiler"], "namespace not implemented"),
+                         "lite", "tpu", "profiler"], "namespace not implemented"),
         **dict.fromkeys(["get_variable", "variable_scope", "get_variable_scope",
                          "AUTO_REUSE"],
                         "variable scopes are not implemented; create tf.Variable(...) directly"),

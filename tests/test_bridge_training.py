@@ -42,6 +42,9 @@ OPTIMIZERS = [
     (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}, 2),
     (torch.optim.Adam, {"lr": 0.01}, 1),
     (torch.optim.Adam, {"lr": 0.02, "betas": (0.8, 0.99), "weight_decay": 0.1}, 1),
+    (torch.optim.RMSprop, {"lr": 0.01}, 1),
+    (torch.optim.RMSprop, {"lr": 0.01, "momentum": 0.9, "centered": True,
+                           "weight_decay": 0.01}, 1),
 ]
 
 
@@ -181,3 +184,19 @@ def test_a_step_without_zero_grad_is_refused_when_a_grad_is_left_over() -> None:
     assert model[0].weight.grad is not None
     with pytest.raises(tf.TracingError, match="zero_grad"):
         accumulate(x, target)
+
+
+def test_an_optimizer_without_a_traced_rule_refuses() -> None:
+    class Halving(torch.optim.SGD):
+        def step(self) -> None:  # its own Python step: tracing cannot know what it keeps
+            super().step()
+            for group in self.param_groups:
+                group["lr"] /= 2
+
+    model = _model()
+    opt = Halving(model.parameters(), lr=0.5)
+    with pytest.raises(tf.TracingError, match="Halving.step"):
+        tf.function(_step(model, opt))(*_data(1)[0])
+    x, target = _data(1)[0]
+    _step(model, opt)(x, target)  # eager mode still works: the class was put back
+    assert opt.param_groups[0]["lr"] == 0.25
