@@ -14,7 +14,6 @@ import math
 import random
 
 import numpy as np
-
 import tapeflow.dynamic as torch
 import tapeflow.static as tf
 
@@ -458,7 +457,7 @@ def tf_mnist_softmax_classic(mnist, steps=1000):
     init = tf.initialize_all_variables()
     sess = tf.Session()
     sess.run(init)
-    for i in range(steps):
+    for i in range(steps):  # noqa: B007 - the tutorial's spelling
         batch_xs, batch_ys = mnist.train.next_batch(100)
         sess.run(train_step, feed_dict={x: batch_xs, y_: batch_ys})
 
@@ -529,13 +528,13 @@ def tf_linear_regression(training_epochs=1000):
 
         # Fit all training data
         for epoch in range(training_epochs):
-            for (x, y) in zip(train_X, train_Y):
+            for (x, y) in zip(train_X, train_Y):  # noqa: B905
                 sess.run(optimizer, feed_dict={X: x, Y: y})
 
             # Display logs per epoch step
             if (epoch + 1) % display_step == 0:
                 c = sess.run(cost, feed_dict={X: train_X, Y: train_Y})
-                print("Epoch:", '%04d' % (epoch + 1), "cost=", "{:.9f}".format(c),
+                print("Epoch:", '%04d' % (epoch + 1), "cost=", "{:.9f}".format(c),  # noqa: UP031,UP032
                       "W=", sess.run(W), "b=", sess.run(b))
 
         print("Optimization Finished!")
