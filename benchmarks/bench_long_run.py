@@ -9,7 +9,7 @@ in dynamic mode (a new tape every step), and every ``steps / --samples`` steps r
 * ``rss``: the process's resident memory (``/proc/self/statm``; 0 where unavailable);
 * static: ``compile_count``, cached programs and graph nodes -- none may grow;
 * dynamic: tape nodes (``grad_fn`` objects) and tensors alive between steps -- a tape that
-  leaked would grow by a dozen nodes per step.
+  leaked would grow by ``nodes_per_step`` (the tape one forward records) every step.
 
 It prints one table per mode and, for each, the growth of traced bytes from the first
 sample (after warm-up) to the last; ``--json`` writes every sample. Tracing slows the
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tapeflow.dynamic as torch
 from tapeflow.compare.data import XOR_INPUTS, XOR_TARGETS
 from tapeflow.compare.weights import xor_weights
 from tapeflow.compare.xor_dynamic import XorDynamic
@@ -73,8 +74,16 @@ def static_counters(model: XorStatic) -> dict[str, int]:
 
 def dynamic_counters(model: XorDynamic) -> dict[str, int]:
     objects = gc.get_objects()
-    return {"tape_nodes": sum(1 for o in objects if type(o) is Node),
+    idle = {"tape_nodes": sum(1 for o in objects if type(o) is Node),
             "live_tensors": sum(1 for o in objects if isinstance(o, Tensor))}
+    del objects
+    # one forward as a step records it: the tape a step builds (and frees in backward)
+    x = torch.tensor(XOR_INPUTS, dtype=model.dtype)
+    y = torch.tensor(XOR_TARGETS, dtype=model.dtype)
+    loss = model.loss_fn(model.model(x), y)
+    idle["nodes_per_step"] = sum(1 for o in gc.get_objects() if type(o) is Node)
+    del loss
+    return idle
 
 
 def run_mode(name: str, steps: int, samples: int) -> list[Sample]:
