@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes as dt
+from .backend import array_module
 
 Shape = tuple[int | None, ...] | None
 
@@ -97,15 +98,17 @@ class OpDef:
         self, g: Any, ans: Any, inputs: Sequence[Any], attrs: dict[str, Any], needed: Sequence[bool]
     ) -> tuple[Any, ...]:
         """The gradient for each input that ``needed`` asks for (``None`` elsewhere)."""
-        if self.vjps is None:
+        rules = self.vjps
+        if rules is None:
             raise TypeError(f"op '{self.name}' is not differentiable")
-        if callable(self.vjps):
-            grads = self.vjps(g, ans, *inputs, **attrs)
+        if callable(rules):  # one callable for every input (variadic ops)
+            grads = rules(g, ans, *inputs, **attrs)
             return tuple(gr if need else None for gr, need in zip(grads, needed, strict=True))
-        return tuple(
-            rule(g, ans, *inputs, **attrs) if (need and rule is not None) else None
-            for rule, need in zip(self.vjps, needed, strict=True)
-        )
+        # a plain loop: this runs once per recorded node in every backward pass
+        out: list[Any] = []
+        for rule, need in zip(rules, needed, strict=True):
+            out.append(rule(g, ans, *inputs, **attrs) if need and rule is not None else None)
+        return tuple(out)
 
     def has_gradient_for(self, index: int) -> bool:
         if self.vjps is None:
@@ -238,8 +241,6 @@ def prepare_arrays(op: OpDef, args: Sequence[Any], xp: Any) -> list[Any]:
 
 def evaluate(op: OpDef, args: Sequence[Any], attrs: dict[str, Any], out: Any = None) -> Any:
     """Runs ``op`` on arrays (numpy or cupy) and Python scalars; errors name the op and shapes."""
-    from .backend import array_module
-
     # numpy scalars (np.float64(1.0), results of 0-d reductions) are arrays, not weak scalars
     args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
     first = next((a for a in args if not _is_scalar(a)), None)
