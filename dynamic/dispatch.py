@@ -43,7 +43,7 @@ def bind(tensor_class: type) -> None:
 
 def wrap(array: Any, base: Any = None, vc: list[int] | None = None) -> Any:
     """A new Tensor around ``array``; views pass the tensor that owns the storage as ``base``."""
-    t = Tensor.__new__(Tensor)
+    t = _new(Tensor)
     t._array = array
     t._storage = None
     t._base = base
@@ -57,45 +57,78 @@ def wrap(array: Any, base: Any = None, vc: list[int] | None = None) -> Any:
     return t
 
 
+_new = object.__new__
+_ndarray = np.ndarray
+_generic = np.generic
+_np_dtype = np.dtype
+
+
 def _unwrap(args: tuple[Any, ...]) -> tuple[list[Any], bool, Any]:
     """The arrays and scalars, whether any input requires grad, and the one float dtype they
     all share (None when the inputs mix dtypes or are not all floating point)."""
     arrays: list[Any] = []
+    append = arrays.append
     requires = False
     common: Any = None
     mixed = False
     for a in args:
         if isinstance(a, Tensor):
             array = a._array
-            arrays.append(array)
-            requires = requires or a._requires_grad
-        elif isinstance(a, np.generic):
-            arrays.append(a.item())  # a numpy scalar is a weak Python scalar, as in PyTorch
-            continue
+            append(array)
+            if a._requires_grad:
+                requires = True
         else:
-            arrays.append(a)
             kind = type(a)
             if kind is float or kind is int:
-                continue  # a weak scalar: numpy keeps the array's float dtype, as PyTorch does
+                append(a)  # a weak scalar: numpy keeps the array's float dtype, as PyTorch does
+                continue
+            if isinstance(a, _generic):
+                append(a.item())  # a numpy scalar is a weak Python scalar, as in PyTorch
+                continue
+            append(a)
             array = a
-            if not isinstance(getattr(array, "dtype", None), np.dtype):
+            if not isinstance(getattr(array, "dtype", None), _np_dtype):
                 mixed = True  # not an array: let the registry's evaluate sort it out
                 continue
+        dtype = array.dtype
         if common is None:
-            common = array.dtype
-        elif array.dtype != common:
+            common = dtype
+        elif dtype != common:
             mixed = True
     if mixed or common is None or common.kind != "f":
         common = None
     return arrays, requires, common
 
 
+#: op name -> numpy ufunc when the op's kernel is exactly that ufunc (``OpDef.extra``), so the
+#: hot path calls it without the kernel's wrapper frame; None for every other op.
+_UFUNC: dict[str, Any] = {}
+
+
+def _ufunc_of(op: OpDef) -> Any:
+    ufunc = op.extra.get("ufunc")
+    found = getattr(np, ufunc, None) if ufunc is not None else None
+    _UFUNC[op.name] = found
+    return found
+
+
 def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None) -> Any:
     if common is not None:
         # fast path: one float dtype throughout, so promotion has nothing to do
         try:
-            result = op.kernel(array_module(arrays[0]), *arrays, **attrs)
-            if isinstance(result, np.generic):
+            first = arrays[0]
+            if type(first) is _ndarray or type(first) is float or type(first) is int:
+                if not attrs:
+                    ufunc = _UFUNC.get(op.name, _run)
+                    if ufunc is _run:
+                        ufunc = _ufunc_of(op)
+                    if ufunc is not None:
+                        result = ufunc(*arrays)
+                        return np.asarray(result) if type(result) is not _ndarray else result
+                result = op.kernel(np, *arrays, **attrs)
+            else:
+                result = op.kernel(array_module(first), *arrays, **attrs)
+            if isinstance(result, _generic):
                 result = np.asarray(result)
             return result
         except Exception:  # noqa: BLE001 - rerun below for the registry's own error message
@@ -140,18 +173,38 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     else:
         if result.base is not None or not result.flags.c_contiguous:
             result = result.copy()  # a non-view op owns its result (identity returns its input)
-        out = wrap(result)
+        # wrap(result), inlined: this runs once per op
+        out = _new(Tensor)
+        out._array = result
+        out._storage = out._base = out._grad = out._grad_fn = None
+        out._hooks = out._acc_ref = out._view_index = None
+        out._vc = [0]
+        out._requires_grad = False
     if requires and GRAD_ENABLED[0] and op.vjps is not None and result.dtype.kind == "f":
         _record(op, attrs, args, out, label)
     return out
 
 
+#: op name -> which inputs have a gradient rule (``OpDef.has_gradient_for``), for fixed arity
+_GRAD_INPUTS: dict[str, tuple[bool, ...]] = {}
+
+
+def _grad_inputs(op: OpDef, count: int) -> tuple[bool, ...]:
+    found = _GRAD_INPUTS.get(op.name)
+    if found is None or len(found) != count:
+        found = tuple(op.has_gradient_for(i) for i in range(count))
+        if op.arity is not None:
+            _GRAD_INPUTS[op.name] = found
+    return found
+
+
 def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[bool, ...]]:
     edges: list[Any] = []
     needed: list[bool] = []
-    for i, a in enumerate(args):
-        if isinstance(a, Tensor) and a._requires_grad and op.has_gradient_for(i):
-            edges.append(a._grad_fn if a._grad_fn is not None else a)
+    for a, has_rule in zip(args, _grad_inputs(op, len(args)), strict=True):
+        if has_rule and isinstance(a, Tensor) and a._requires_grad:
+            fn = a._grad_fn
+            edges.append(a if fn is None else fn)
             needed.append(True)
         else:
             edges.append(None)
@@ -162,7 +215,7 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
 def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
             label: str | None) -> None:
     edges, needed = _edges(op, args)
-    if not any(needed):
+    if True not in needed:
         return
     node = Node(op, attrs, args, edges, needed, out)
     if label is not None:

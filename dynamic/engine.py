@@ -10,10 +10,12 @@ succeeded, so a failed backward leaves every ``.grad`` as it was.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from ..runtime import F, array_module, get
 from ..runtime import dtypes as dt
+from . import dispatch
 from .anomaly import ANOMALY, checked_vjp
 from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
@@ -66,17 +68,22 @@ def _reachable(roots: list[Node]) -> list[Node]:
     seen: set[int] = set()
     order: list[Node] = []
     stack = list(roots)
+    pop, push, visit, add = stack.pop, stack.append, order.append, seen.add
     while stack:
-        node = stack.pop()
-        if id(node) in seen:
+        node = pop()
+        key = id(node)
+        if key in seen:
             continue
-        seen.add(id(node))
-        order.append(node)
+        add(key)
+        visit(node)
         for edge in node.next:
-            if isinstance(edge, Node) and id(edge) not in seen:
-                stack.append(edge)
-    order.sort(key=lambda n: n.seq, reverse=True)
+            if type(edge) is Node and id(edge) not in seen:
+                push(edge)
+    order.sort(key=_seq, reverse=True)
     return order
+
+
+_seq = attrgetter("seq")
 
 
 def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
@@ -90,10 +97,12 @@ def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
 def _fit(grad: Any, like: Any) -> Any:
     """The rule's gradient in the input's shape (undo broadcasting) and dtype."""
     raw = like._array if hasattr(like, "_array") else like
-    if grad._array.shape != tuple(raw.shape):
+    array = grad._array
+    if array.shape != tuple(raw.shape):
         grad = F.sum_to(grad, like)
+        array = grad._array
     want = raw.dtype
-    if grad._array.dtype != want:
+    if array.dtype != want:
         grad = F.cast(grad, dtype=dt.as_dtype(want))
     return grad
 
@@ -121,36 +130,53 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     order = _reachable(roots)
     previous = GRAD_ENABLED[0]
     GRAD_ENABLED[0] = create_graph
+    pop_grad = node_grads.pop
+    tensor_type = dispatch.Tensor
     try:
         for node in order:
-            entry = node_grads.pop(id(node), None)
+            entry = pop_grad(id(node), None)
             if entry is None:
                 continue
             g = entry[1]
             if node.freed:
                 raise RuntimeError(FREED_MESSAGE)
-            _check_versions(node)
+            if node.saved or node.ans_vc is not None:
+                _check_versions(node)
             if node.pre_hooks:
                 for hook in list(node.pre_hooks):
                     replaced = hook(g)
                     if replaced is not None:
                         g = replaced
-            if id(node) in wanted:
+            if wanted and id(node) in wanted:
                 captured[id(node)] = g
+            inputs_ = node.inputs
             if ANOMALY[0]:
                 grads = checked_vjp(node, g, _ans(node))
             else:
-                grads = node.op.vjp(g, _ans(node), node.inputs, node.attrs, node.needed)
-            for edge, grad, x in zip(node.next, grads, node.inputs, strict=True):
+                grads = node.op.vjp(g, _ans(node), inputs_, node.attrs, node.needed)
+            for edge, grad, x in zip(node.next, grads, inputs_, strict=True):
                 if edge is None or grad is None:
                     continue
-                grad = _fit(grad if hasattr(grad, "_array") else wrap(grad), x)
-                _accumulate(node_grads if isinstance(edge, Node) else leaf_grads, edge, grad)
+                if type(grad) is not tensor_type:
+                    grad = grad if hasattr(grad, "_array") else wrap(grad)
+                # the input's shape and dtype (undo broadcasting): only when they differ
+                raw = x._array if hasattr(x, "_array") else x
+                array = grad._array
+                if array.shape != raw.shape or array.dtype != raw.dtype:
+                    grad = _fit(grad, x)
+                store = node_grads if type(edge) is Node else leaf_grads
+                key = id(edge)
+                found = store.get(key)
+                if found is None:
+                    store[key] = [edge, grad]
+                else:
+                    found[1] = F.add(found[1], grad)
     finally:
         GRAD_ENABLED[0] = previous
     if not retain_graph:
         for node in order:
-            _free(node)
+            if node.saved or node.ans_vc is not None:
+                _free(node)
     if inputs is not None:
         return _collect(inputs, leaf_grads, captured, allow_unused)
     _store_leaf_grads(leaf_grads, create_graph)
@@ -172,19 +198,13 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
 
 
 def _free(node: Node) -> None:
-    if node.saves_data:
-        node.freed = True
-        node.inputs = tuple(x if not hasattr(x, "_array") else _meta(x) for x in node.inputs)
-        node.saved = []
-        node.ans_ref = node.ans_array = node.ans_vc = None
-    else:
-        # nothing saved: a second backward through this node still works, as in PyTorch;
-        # keep only what sum_to needs (shapes), not the inputs' memory
-        node.inputs = tuple(x if not hasattr(x, "_array") else _meta(x) for x in node.inputs)
-
-
-def _meta(x: Any) -> Any:
-    return Meta(x._array)
+    """Drops what ``node`` saved (a later backward through it raises). Only the saved inputs
+    are still tensors; the rest were reduced to shape and dtype when the node was made, so
+    a node that saved nothing keeps working for a second backward, as in PyTorch."""
+    node.freed = True
+    node.inputs = tuple(Meta(x._array) if hasattr(x, "_array") else x for x in node.inputs)
+    node.saved = []
+    node.ans_ref = node.ans_array = node.ans_vc = None
 
 
 def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: dict[int, Any],

@@ -16,6 +16,8 @@ from typing import Any
 from ..runtime import OpDef
 
 _SEQUENCE = itertools.count()
+_next_seq = _SEQUENCE.__next__
+_weakref = weakref.ref
 
 #: PyTorch's names for the grad_fn of a few ops whose registry name differs.
 _DISPLAY = {"matmul": "Mm", "getitem": "Slice", "take": "Index", "transpose": "Permute",
@@ -164,8 +166,9 @@ class Node:
         self.attrs = attrs
         self.next = edges
         self.needed = needed
-        self.seq = next(_SEQUENCE)
-        save_ans, save_inputs = saved_for(op, needed)
+        self.seq = _next_seq()
+        found = _READS_CACHE.get((op.name, needed))
+        save_ans, save_inputs = found if found is not None else saved_for(op, needed)
         # inputs no rule reads are kept as shape and dtype only, so their memory can go now;
         # the rest are saved with the version they had, which backward checks
         kept: list[Any] = []
@@ -182,9 +185,10 @@ class Node:
         self.inputs = tuple(kept)
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
+        array = out._array
         if save_ans:
-            self.ans_ref = weakref.ref(out)
-            self.ans_array = out._array
+            self.ans_ref = _weakref(out)
+            self.ans_array = array
             self.ans_vc = out._vc
             self.ans_version = out._vc[0]
         else:
@@ -194,8 +198,8 @@ class Node:
         self.freed = False
         self.pre_hooks: list[Callable[[Any], Any]] | None = None
         self.label: str | None = None
-        self.out_shape = out._array.shape
-        self.out_dtype = out._array.dtype
+        self.out_shape = array.shape
+        self.out_dtype = array.dtype
         self._next_functions: tuple[tuple[Any, int], ...] | None = None
 
     def name(self) -> str:

@@ -1,0 +1,125 @@
+"""Where a dynamic-mode training step spends its time: a profile of the benchmark's own step.
+
+Builds the same XOR or RNN step that ``bench_steps.py`` times (``tapeflow_models.dynamic_step``,
+the same weights and data), warms it up, then runs it ``--steps`` times under a profiler and
+prints the functions with the most own time (or pyinstrument's call tree with ``--tree``).
+Also prints the median step time and the loss of the first step, so a change can be checked
+to leave the loss alone.
+
+Profilers: ``cprofile`` (the standard library; deterministic, so its per-call overhead
+inflates small functions) or ``pyinstrument`` (sampling; ``.venv/bin/pip install
+pyinstrument``).
+
+Run: ``.venv/bin/python benchmarks/bench_dynamic_profile.py [--workload rnn] [--steps 200]
+[--profiler cprofile|pyinstrument] [--top 25] [--tree]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_steps  # noqa: E402  (benchmarks/ is not a package)
+import tapeflow_models  # noqa: E402
+
+
+def build_step(workload: str) -> tuple[Callable[..., float], tuple[Any, ...]]:
+    """The benchmark's dynamic step for ``workload`` and the batch it is fed."""
+    spec = bench_steps.WORKLOADS[workload]
+    weights, batch = bench_steps.make_data(spec)
+    step = tapeflow_models.dynamic_step(weights, spec, bench_steps.LR[spec["kind"]])
+    return step, batch
+
+
+def time_steps(step: Callable[..., float], batch: tuple[Any, ...], count: int) -> float:
+    """The median seconds of ``count`` steps."""
+    times = []
+    for _ in range(count):
+        t = time.perf_counter()
+        step(*batch)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def profile_cprofile(step: Callable[..., float], batch: tuple[Any, ...], steps: int,
+                     top: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step(*batch)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def profile_pyinstrument(step: Callable[..., float], batch: tuple[Any, ...], steps: int,
+                         top: int, tree: bool) -> str:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    for _ in range(steps):
+        step(*batch)
+    profiler.stop()
+    if tree:
+        return profiler.output_text(unicode=False, color=False, show_all=False)
+    # own time per function, summed over the whole tree
+    own: dict[str, float] = {}
+    total = 0.0
+
+    def walk(frame: Any) -> None:
+        nonlocal total
+        if frame is None or frame.is_synthetic:
+            return
+        real = [child for child in frame.children if not child.is_synthetic]
+        self_time = frame.time - sum(child.time for child in real)
+        key = f"{frame.function} ({Path(frame.file_path or '?').name}:{frame.line_no})"
+        own[key] = own.get(key, 0.0) + self_time
+        total += self_time
+        for child in real:
+            walk(child)
+
+    walk(profiler.last_session.root_frame() if profiler.last_session else None)
+    rows = sorted(own.items(), key=lambda kv: kv[1], reverse=True)[:top]
+    lines = [f"{'own %':>7}  function"]
+    lines += [f"{100 * t / total:6.1f}%  {name}" for name, t in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workload", default="rnn", choices=["xor", "rnn", "rnn-large"])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--profiler", default="cprofile", choices=["cprofile", "pyinstrument"])
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--tree", action="store_true", help="pyinstrument's call tree")
+    args = parser.parse_args()
+    step, batch = build_step(args.workload)
+    first_loss = step(*batch)
+    for _ in range(5):
+        step(*batch)
+    median = time_steps(step, batch, max(args.steps // 4, 10))
+    print(f"{args.workload}: first loss {first_loss!r}, median step {median * 1e6:.0f} us "
+          "(unprofiled)")
+    if args.profiler == "cprofile":
+        print(profile_cprofile(step, batch, args.steps, args.top))
+    else:
+        print(profile_pyinstrument(step, batch, args.steps, args.top, args.tree))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
