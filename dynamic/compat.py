@@ -26,7 +26,7 @@ from .grad_mode import no_grad
 from .tensor import Tensor
 
 
-def _need_tensor(fn: str, value: Any, arg: str = "input", position: int = 1) -> Tensor:
+def _need_tensor(fn: str, value: Any, arg: str = "input", position: int = 1) -> Any:
     if not isinstance(value, Tensor):
         raise TypeError(f"{fn}(): argument '{arg}' (position {position}) must be Tensor, not "
                         f"{type(value).__name__}")
@@ -38,7 +38,7 @@ def _kind(dtype: dt.DType) -> int:
     return 0 if dtype.is_bool else 1 if dtype.is_integer else 2
 
 
-def _write(fn: str, result: Tensor, out: Tensor) -> Tensor:
+def _write(fn: str, result: Tensor, out: Tensor) -> Any:
     """Writes ``result`` into ``out`` under PyTorch's ``out=`` rules and returns ``out``."""
     if not isinstance(out, Tensor):
         raise TypeError(f"{fn}(): argument 'out' must be Tensor, not {type(out).__name__}")
@@ -84,10 +84,10 @@ def _finish(fn: str, result: Any, out: Any) -> Any:
 
 def _unary(name: str, with_out: bool = True) -> Any:
     if with_out:
-        def function(input: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+        def function(input: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
             return _finish(name, getattr(_need_tensor(name, input), name)(), out)
     else:
-        def function(input: Any) -> Tensor:  # type: ignore[misc]  # noqa: A002
+        def function(input: Any) -> Any:  # type: ignore[misc]  # noqa: A002
             return getattr(_need_tensor(name, input), name)()
 
     function.__name__ = function.__qualname__ = name
@@ -103,7 +103,7 @@ relu = _unary("relu", with_out=False)
 negative, absolute = neg, abs
 
 
-def pow(input: Any, exponent: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A001,A002
+def pow(input: Any, exponent: Any, *, out: Tensor | None = None) -> Any:  # noqa: A001,A002
     """``input ** exponent``; ``input`` may be a Python number when ``exponent`` is a Tensor.
 
     Example:
@@ -116,13 +116,13 @@ def pow(input: Any, exponent: Any, *, out: Tensor | None = None) -> Tensor:  # n
     return _finish("pow", input.pow(exponent), out)
 
 
-def square(input: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+def square(input: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
     """``input ** 2`` (the ``pow`` op, as in PyTorch)."""
     return _finish("square", _need_tensor("square", input).pow(2), out)
 
 
 def clamp(input: Any, min: Any = None, max: Any = None, *,  # noqa: A001,A002
-          out: Tensor | None = None) -> Tensor:
+          out: Tensor | None = None) -> Any:
     """Limits values to ``[min, max]`` (either bound may be None)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
@@ -133,7 +133,7 @@ clip = clamp
 
 
 def _binary(name: str) -> Any:
-    def function(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+    def function(input: Any, other: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
         return _finish(name, getattr(_need_tensor(name, input), name)(other), out)
 
     function.__name__ = function.__qualname__ = name
@@ -149,7 +149,7 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 
 def where(condition: Any, input: Any = None, other: Any = None, *,  # noqa: A002
-          out: Tensor | None = None) -> Tensor:
+          out: Tensor | None = None) -> Any:
     """``input`` where ``condition`` holds, else ``other`` (scalars broadcast).
 
     The one-argument form ``torch.where(condition)`` (indices of true elements) has a
@@ -166,12 +166,12 @@ def where(condition: Any, input: Any = None, other: Any = None, *,  # noqa: A002
     return _finish("where", functions.where(cond, input, other), out)
 
 
-def matmul(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+def matmul(input: Any, other: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
     """Matrix product with PyTorch's rules for 1-D operands and batches."""
     return _finish("matmul", _need_tensor("matmul", input).matmul(other), out)
 
 
-def mm(input: Any, mat2: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+def mm(input: Any, mat2: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
     """The product of two matrices (no broadcasting)."""
     return _finish("mm", _need_tensor("mm", input).mm(mat2), out)
 
@@ -179,13 +179,13 @@ def mm(input: Any, mat2: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: 
 # ---- reductions ---------------------------------------------------------------------------
 
 def sum(input: Any, dim: Any = None, keepdim: bool = False, *,  # noqa: A001,A002
-        dtype: Any = None, out: Tensor | None = None) -> Tensor:
+        dtype: Any = None, out: Tensor | None = None) -> Any:
     """Sum over ``dim`` (all dims when None)."""
     return _finish("sum", _need_tensor("sum", input).sum(dim, keepdim, dtype), out)
 
 
 def mean(input: Any, dim: Any = None, keepdim: bool = False, *,  # noqa: A002
-         dtype: Any = None, out: Tensor | None = None) -> Tensor:
+         dtype: Any = None, out: Tensor | None = None) -> Any:
     """Mean over ``dim`` (all dims when None); floating inputs only, as in PyTorch."""
     return _finish("mean", _need_tensor("mean", input).mean(dim, keepdim, dtype), out)
 
@@ -208,65 +208,65 @@ def _extreme(name: str) -> Any:
 max, min = _extreme("max"), _extreme("min")  # noqa: A001
 
 
-def argmax(input: Any, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A002
+def argmax(input: Any, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A002
     """Index of the largest value (of the flattened tensor when ``dim`` is None)."""
     return _need_tensor("argmax", input).argmax(dim, keepdim)
 
 
-def argmin(input: Any, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A002
+def argmin(input: Any, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A002
     return _need_tensor("argmin", input).argmin(dim, keepdim)
 
 
-def softmax(input: Any, dim: int, dtype: Any = None) -> Tensor:  # noqa: A002
+def softmax(input: Any, dim: int, dtype: Any = None) -> Any:  # noqa: A002
     """exp(x) / sum(exp(x)) along ``dim`` (input cast to ``dtype`` first when given)."""
     x = _need_tensor("softmax", input)
     return (x if dtype is None else x.to(dtype)).softmax(dim)
 
 
-def log_softmax(input: Any, dim: int, dtype: Any = None) -> Tensor:  # noqa: A002
+def log_softmax(input: Any, dim: int, dtype: Any = None) -> Any:  # noqa: A002
     x = _need_tensor("log_softmax", input)
     return (x if dtype is None else x.to(dtype)).log_softmax(dim)
 
 
 # ---- shapes --------------------------------------------------------------------------------
 
-def reshape(input: Any, shape: Sequence[int]) -> Tensor:  # noqa: A002
+def reshape(input: Any, shape: Sequence[int]) -> Any:  # noqa: A002
     return _need_tensor("reshape", input).reshape(tuple(shape))
 
 
-def transpose(input: Any, dim0: int, dim1: int) -> Tensor:  # noqa: A002
+def transpose(input: Any, dim0: int, dim1: int) -> Any:  # noqa: A002
     return _need_tensor("transpose", input).transpose(dim0, dim1)
 
 
 swapaxes = swapdims = transpose
 
 
-def permute(input: Any, dims: Sequence[int]) -> Tensor:  # noqa: A002
+def permute(input: Any, dims: Sequence[int]) -> Any:  # noqa: A002
     return _need_tensor("permute", input).permute(tuple(dims))
 
 
-def squeeze(input: Any, dim: int | None = None) -> Tensor:  # noqa: A002
+def squeeze(input: Any, dim: int | None = None) -> Any:  # noqa: A002
     return _need_tensor("squeeze", input).squeeze(dim)
 
 
-def unsqueeze(input: Any, dim: int) -> Tensor:  # noqa: A002
+def unsqueeze(input: Any, dim: int) -> Any:  # noqa: A002
     return _need_tensor("unsqueeze", input).unsqueeze(dim)
 
 
-def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # noqa: A002
+def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Any:  # noqa: A002
     return _need_tensor("flatten", input).flatten(start_dim, end_dim)
 
 
-def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> Any:
     """Views of consecutive pieces of the given size (or of the listed sizes) along ``dim``."""
     return _need_tensor("split", tensor, "tensor").split(split_size_or_sections, dim)
 
 
-def chunk(input: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:  # noqa: A002
+def chunk(input: Any, chunks: int, dim: int = 0) -> Any:  # noqa: A002
     return _need_tensor("chunk", input).chunk(chunks, dim)
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Any:
     """Joins tensors along an existing dimension."""
     return _finish("cat", functions.cat(tensors, dim), out)
 
@@ -274,13 +274,13 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -
 concat = concatenate = cat
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Any:
     """Joins same-shaped tensors along a new dimension."""
     return _finish("stack", functions.stack(tensors, dim), out)
 
 
 def index_select(input: Any, dim: int, index: Any, *,  # noqa: A002
-                 out: Tensor | None = None) -> Tensor:
+                 out: Tensor | None = None) -> Any:
     """The slices of ``input`` along ``dim`` at the integer ``index`` (a 1-D tensor)."""
     x = _need_tensor("index_select", input)
     idx = _need_tensor("index_select", index, "index", 3)
@@ -290,7 +290,7 @@ def index_select(input: Any, dim: int, index: Any, *,  # noqa: A002
     return _finish("index_select", x[(slice(None),) * x._dim(dim) + (idx,)], out)
 
 
-def masked_select(input: Any, mask: Any, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
+def masked_select(input: Any, mask: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
     """A 1-D tensor of the elements of ``input`` where the bool ``mask`` holds."""
     x = _need_tensor("masked_select", input)
     m = _need_tensor("masked_select", mask, "mask", 2)
@@ -300,7 +300,7 @@ def masked_select(input: Any, mask: Any, *, out: Tensor | None = None) -> Tensor
     return _finish("masked_select", x[m], out)
 
 
-def dropout(input: Any, p: float, train: bool) -> Tensor:  # noqa: A002
+def dropout(input: Any, p: float, train: bool) -> Any:  # noqa: A002
     """``torch.nn.functional.dropout(input, p, training=train)``."""
     from .nn.functional import dropout as f_dropout
 
@@ -314,16 +314,16 @@ def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08,  
     """Whether ``|input - other| <= atol + rtol * |other|`` everywhere."""
     if equal_nan:
         raise NotImplementedError("tapeflow's allclose does not implement equal_nan=True")
-    return _need_tensor("allclose", input).allclose(other, rtol, atol)
+    return bool(_need_tensor("allclose", input).allclose(other, rtol, atol))
 
 
 def equal(input: Any, other: Any) -> bool:  # noqa: A002
     """True when both tensors have the same shape and elements."""
-    return _need_tensor("equal", input).equal(other)
+    return bool(_need_tensor("equal", input).equal(other))
 
 
 def numel(input: Any) -> int:  # noqa: A002
-    return _need_tensor("numel", input).numel()
+    return int(_need_tensor("numel", input).numel())
 
 
 def is_tensor(obj: Any) -> bool:
@@ -331,11 +331,11 @@ def is_tensor(obj: Any) -> bool:
 
 
 def is_floating_point(input: Any) -> bool:  # noqa: A002
-    return _need_tensor("is_floating_point", input).is_floating_point()
+    return bool(_need_tensor("is_floating_point", input).is_floating_point())
 
 
 def linspace(start: float, end: float, steps: int, *, out: Tensor | None = None,
-             dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+             dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included.
 
     Example:

@@ -47,8 +47,8 @@ def test_functions_have_pytorch_parameter_names(name):
     params = inspect.signature(getattr(torch, name)).parameters
     assert list(params) == SIGNATURES[name].split(), name
     for p in params.values():
-        if p.name == "out":
-            assert p.kind is p.KEYWORD_ONLY and p.default is None
+        if p.name in KEYWORD_ONLY and name not in ("softmax", "log_softmax", "linspace"):
+            assert p.kind is p.KEYWORD_ONLY and p.default is None, (name, p.name)
 
 
 def test_zeros_ones_full_like_keep_input_shape_and_dtype():
@@ -214,6 +214,12 @@ def test_extra_tf_names_run():
     assert np.allclose(lin, grid) and np.allclose(s, np.sin(grid)) and np.allclose(c, np.cos(grid))
     assert np.allclose(sq, (grid - 1) ** 2) and np.allclose(rec, 1 / (grid + 1))
     assert bool(anyv) and not bool(allv) and tofloat.dtype == np.float32
+
+
+def test_tf_compat_v1_is_tf():
+    assert tf.compat.v1 is tf and tf.compat.v1.placeholder is tf.placeholder
+    tf.compat.v1.disable_v2_behavior()
+    tf.disable_eager_execution()
 
 
 def test_static_and_dynamic_sin_agree():
