@@ -158,7 +158,7 @@ def checked_vjp(node: Any, g: Any, ans: Any) -> tuple[Any, ...]:
     not checked one by one: a NaN they make is reported as this node's)."""
     ANOMALY[0] = False
     try:
-        grads = node.op.vjp(g, ans, node.inputs, node.attrs, node.needed)
+        grads: tuple[Any, ...] = node.op.vjp(g, ans, node.inputs, node.attrs, node.needed)
     finally:
         ANOMALY[0] = True
     check_backward(node, grads)
