@@ -76,6 +76,8 @@ NOTES: dict[str, str] = {
                               "is not recorded on the tape",
     "torch.Tensor.max": "with `dim`: a `ValuesIndices` named tuple",
     "torch.Tensor.min": "with `dim`: a `ValuesIndices` named tuple",
+    "torch.Tensor.norm": "p = 2 ('fro'), 1 and inf only",
+    "torch.norm": "p = 2 ('fro'), 1 and inf only",
     "torch.Tensor.numpy": "shares memory with the tensor, as in PyTorch",
     "torch.nn.functional.relu": "`inplace=True` is accepted and computes out of place",
     "torch.nn.functional.dropout": _SEEDS,

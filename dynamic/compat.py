@@ -208,6 +208,12 @@ def _extreme(name: str) -> Any:
 max, min = _extreme("max"), _extreme("min")  # noqa: A001
 
 
+def norm(input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
+         out: Tensor | None = None, dtype: Any = None) -> Any:
+    """The vector p-norm (p = 2 / 'fro', 1 or inf) over ``dim``: ``input.norm(...)``."""
+    return _finish("norm", _need_tensor("norm", input).norm(p, dim, keepdim, dtype), out)
+
+
 def argmax(input: Any, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A002
     """Index of the largest value (of the flattened tensor when ``dim`` is None)."""
     return _need_tensor("argmax", input).argmax(dim, keepdim)
@@ -356,7 +362,7 @@ __all__ = [
     "flatten", "ge", "greater", "greater_equal", "gt", "index_select", "is_floating_point",
     "is_tensor", "le", "less", "less_equal", "linspace", "log", "log_softmax", "lt",
     "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
-    "multiply", "ne", "neg", "negative", "not_equal", "numel", "permute", "pow", "relu",
+    "multiply", "ne", "neg", "negative", "norm", "not_equal", "numel", "permute", "pow", "relu",
     "reshape", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze",
     "stack", "sub", "subtract", "sum", "swapaxes", "swapdims", "tanh", "transpose",
     "true_divide", "unsqueeze", "where",

@@ -86,3 +86,48 @@ class TensorConvert:
 
     def type_as(self, other: Any) -> Any:
         return self.to(other.dtype)
+
+    # ---- new tensors with this one's dtype and device: new_ones, new_zeros, new_full ... ----
+
+    def _new_kwargs(self, dtype: Any, device: Any) -> dict[str, Any]:
+        return {"dtype": self.dtype if dtype is None else dtype,  # type: ignore[attr-defined]
+                "device": self.device if device is None else device}  # type: ignore[attr-defined]
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False) -> Any:
+        """A copy of ``data`` with this tensor's dtype and device (unless given)."""
+        from .creation import tensor
+
+        return tensor(data, requires_grad=requires_grad, **self._new_kwargs(dtype, device))
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Any:
+        from .creation import full
+
+        return full(size, fill_value, requires_grad=requires_grad,
+                    **self._new_kwargs(dtype, device))
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Any:
+        """Zeros of ``size`` with this tensor's dtype and device (unless given).
+
+        Example:
+            >>> import tapeflow.dynamic as torch
+            >>> torch.ones(2, dtype=torch.float64).new_zeros(3).dtype
+            tapeflow.float64
+        """
+        from .creation import zeros
+
+        return zeros(*size, requires_grad=requires_grad, **self._new_kwargs(dtype, device))
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Any:
+        from .creation import ones
+
+        return ones(*size, requires_grad=requires_grad, **self._new_kwargs(dtype, device))
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Any:
+        from .creation import empty
+
+        return empty(*size, requires_grad=requires_grad, **self._new_kwargs(dtype, device))

@@ -280,6 +280,27 @@ class TensorMath:
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         return self._extreme("min", dim, keepdim)
 
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+             dtype: Any = None) -> Any:
+        """The vector p-norm over ``dim`` (all elements when None): p = 2 / 'fro', 1, inf.
+
+        Example:
+            >>> import tapeflow.dynamic as torch
+            >>> torch.tensor([3.0, 4.0]).norm().item()
+            5.0
+        """
+        x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
+        axis = _axis(dim)
+        if p in ("fro", 2, 2.0):
+            # ||x||_2 = sqrt(sum(x^2))
+            return apply("sqrt", apply("sum", apply("mul", x, x), axis=axis, keepdims=keepdim))
+        if p in (1, 1.0):
+            return apply("sum", apply("abs", x), axis=axis, keepdims=keepdim)
+        if p == float("inf"):
+            return apply("max", apply("abs", x), axis=axis, keepdims=keepdim)
+        raise NotImplementedError(f"norm: tapeflow implements p = 2 ('fro'), 1 and inf, not "
+                                  f"p={p!r}")
+
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Any:
         return apply("argmax", self, axis=dim, keepdims=keepdim)
 
