@@ -145,6 +145,13 @@ class TracedNode:
         raise TracingError("gradient hooks cannot be traced into a static graph; register "
                            "them on an eager tensor outside the traced function")
 
+    def __getattr__(self, name: str) -> Any:
+        # the eager tape's machinery (autograd.grad walks nodes): there is no tape here
+        raise TracingError(
+            f"the autograd tape ({name}) cannot be used inside a traced function: the graph "
+            "takes gradients with static.gradients when loss.backward() is called. Use "
+            "loss.backward() and read .grad (torch.autograd.grad is not traced).")
+
 
 class TracedTensor(DynamicTensor):
     """A dynamic Tensor over a :class:`SymbolicArray`, the stand-in traced code computes with.

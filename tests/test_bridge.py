@@ -302,3 +302,14 @@ def test_train_eval_and_grad_mode_are_part_of_the_trace() -> None:
     with torch.no_grad():
         traced(torch.ones(2))
     assert traced.trace_count == 3
+
+
+def test_autograd_grad_inside_a_trace_says_what_to_use() -> None:
+    w = torch.ones(2, requires_grad=True)
+
+    @tf.function
+    def f(x):
+        return torch.autograd.grad((x * w).sum(), [w])
+
+    with pytest.raises(tf.TracingError, match="loss.backward"):
+        f(torch.ones(2))
