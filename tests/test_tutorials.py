@@ -514,6 +514,7 @@ class _DataSet:
 
     def __init__(self, images, labels):
         self.images, self.labels = images, labels
+        self.num_examples = len(images)
         self._at = 0
 
     def next_batch(self, batch_size):
@@ -528,7 +529,7 @@ class _Mnist:
     """A synthetic stand-in for ``input_data.read_data_sets("MNIST_data/", one_hot=True)``:
     ten noisy class prototypes of 28x28 pixels."""
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, n_train=5500):
         rng = np.random.RandomState(seed)
         prototypes = (rng.rand(10, 784) < 0.2).astype(np.float32)
 
@@ -538,7 +539,7 @@ class _Mnist:
             images = np.abs(prototypes[digits] - noise).astype(np.float32)
             return _DataSet(images, np.eye(10, dtype=np.float32)[digits])
 
-        self.train, self.test = draw(5500), draw(1000)
+        self.train, self.test = draw(n_train), draw(1000)
 
 
 def tf_mnist_softmax(mnist, steps=1000):
@@ -593,6 +594,88 @@ def tf_mnist_softmax_classic(mnist, steps=1000):
         result = accuracy.eval(feed_dict={x: mnist.test.images, y_: mnist.test.labels})
     print(result)
     return result
+
+
+def tf_multilayer_perceptron(mnist, training_epochs=15):
+    """TensorFlow-Examples' multilayer perceptron: dicts of weights, Adam, accuracy.eval."""
+    # Parameters
+    learning_rate = 0.001
+    batch_size = 100
+    display_step = 1
+
+    # Network Parameters
+    n_hidden_1 = 256  # 1st layer number of neurons
+    n_hidden_2 = 256  # 2nd layer number of neurons
+    n_input = 784  # MNIST data input (img shape: 28*28)
+    n_classes = 10  # MNIST total classes (0-9 digits)
+
+    # tf Graph input
+    X = tf.placeholder("float", [None, n_input])
+    Y = tf.placeholder("float", [None, n_classes])
+
+    # Store layers weight & bias
+    weights = {
+        'h1': tf.Variable(tf.random_normal([n_input, n_hidden_1])),
+        'h2': tf.Variable(tf.random_normal([n_hidden_1, n_hidden_2])),
+        'out': tf.Variable(tf.random_normal([n_hidden_2, n_classes]))
+    }
+    biases = {
+        'b1': tf.Variable(tf.random_normal([n_hidden_1])),
+        'b2': tf.Variable(tf.random_normal([n_hidden_2])),
+        'out': tf.Variable(tf.random_normal([n_classes]))
+    }
+
+    # Create model
+    def multilayer_perceptron(x):
+        # Hidden fully connected layer with 256 neurons
+        layer_1 = tf.add(tf.matmul(x, weights['h1']), biases['b1'])
+        # Hidden fully connected layer with 256 neurons
+        layer_2 = tf.add(tf.matmul(layer_1, weights['h2']), biases['b2'])
+        # Output fully connected layer with a neuron for each class
+        out_layer = tf.matmul(layer_2, weights['out']) + biases['out']
+        return out_layer
+
+    # Construct model
+    logits = multilayer_perceptron(X)
+
+    # Define loss and optimizer
+    loss_op = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+        logits=logits, labels=Y))
+    optimizer = tf.train.AdamOptimizer(learning_rate=learning_rate)
+    train_op = optimizer.minimize(loss_op)
+    # Initializing the variables
+    init = tf.global_variables_initializer()
+
+    costs = []
+    with tf.Session() as sess:
+        sess.run(init)
+
+        # Training cycle
+        for epoch in range(training_epochs):
+            avg_cost = 0.
+            total_batch = int(mnist.train.num_examples / batch_size)
+            # Loop over all batches
+            for i in range(total_batch):  # noqa: B007 - the tutorial's spelling
+                batch_x, batch_y = mnist.train.next_batch(batch_size)
+                # Run optimization op (backprop) and cost op (to get loss value)
+                _, c = sess.run([train_op, loss_op], feed_dict={X: batch_x,
+                                                                Y: batch_y})
+                # Compute average loss
+                avg_cost += c / total_batch
+            # Display logs per epoch step
+            if epoch % display_step == 0:
+                print("Epoch:", '%04d' % (epoch + 1), "cost={:.9f}".format(avg_cost))  # noqa: UP031,UP032
+            costs.append(avg_cost)
+        print("Optimization Finished!")
+
+        # Test model
+        pred = tf.nn.softmax(logits)  # Apply softmax to logits
+        correct_prediction = tf.equal(tf.argmax(pred, 1), tf.argmax(Y, 1))
+        # Calculate accuracy
+        accuracy = tf.reduce_mean(tf.cast(correct_prediction, "float"))
+        result = accuracy.eval({X: mnist.test.images, Y: mnist.test.labels})
+        print("Accuracy:", result)
+    return costs, result
 
 
 def test_tf_mnist_softmax_tutorial_learns():
@@ -679,6 +762,15 @@ def tf_linear_regression(training_epochs=1000):
         print("Testing cost=", testing_cost)
         print("Absolute mean square loss difference:", abs(training_cost - testing_cost))
         return costs, testing_cost, float(sess.run(W)), float(sess.run(b))
+
+
+def test_tf_multilayer_perceptron_tutorial_learns():
+    mnist = _Mnist(seed=2, n_train=2000)  # 20 batches an epoch: the layers keep their size
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        costs, accuracy = tf_multilayer_perceptron(mnist, training_epochs=2)
+    assert costs[-1] < costs[0] / 2
+    assert accuracy > 0.8
 
 
 def test_tf_linear_regression_tutorial_learns():
