@@ -21,6 +21,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import tapeflow.dynamic as torch
@@ -85,6 +86,8 @@ NOTES: dict[str, str] = {
                                     "`tf.losses.mean_squared_error`",
     "torch.nn.RNN": "Elman RNN only (`nonlinearity='tanh'|'relu'`)",
     "torch.optim.Optimizer": "`zero_grad()` sets `.grad` to None by default, as PyTorch 2",
+    "tf.compat": "`tf.compat.v1` is `tf` itself, for code written against "
+                 "`tensorflow.compat.v1`",
     "tf.DType": "dtypes print as `tapeflow.float32` (TF1: `tf.float32`)",
     "tf.Variable": _START_OF_RUN,
     "tf.Variable.assign": _START_OF_RUN,
@@ -132,6 +135,8 @@ def _kind(value: Any) -> str:
         return "dtype"
     if inspect.ismodule(value):
         return "module"
+    if isinstance(value, SimpleNamespace):
+        return "namespace"
     if isinstance(value, property):
         return "property"
     if inspect.isclass(value) or isinstance(value, type):
