@@ -75,7 +75,7 @@ _MODULES = {"torch": "tapeflow.dynamic", "torch.nn": "tapeflow.dynamic.nn",
             "torch.optim": "tapeflow.dynamic.optim"}
 
 
-def miss(spelled: str, name: str) -> AttributeError:
+def miss(spelled: str, name: str) -> AttributeError | ImportError:
     """The error for ``<spelled>.<name>`` (``torch.conv2d``): see :mod:`tapeflow.runtime.missing`.
 
     Example:

@@ -4,6 +4,9 @@ A module that wants them defines a module-level ``__getattr__`` that raises
 :func:`missing`: a well-known name tapeflow does not implement (``torch.conv2d``,
 ``tf.contrib``) raises :class:`UnsupportedNameError`, anything else a plain
 ``AttributeError``; both list the closest supported names and point to the table.
+``from tapeflow.dynamic.nn import Conv2d`` raises :class:`UnsupportedImportError` instead,
+with the same message (Python would turn an ``AttributeError`` there into its own bare
+"cannot import name").
 Dunder and private names raise a bare ``AttributeError`` so ``hasattr`` probes by
 ``copy``, ``pickle``, IPython and pytest stay cheap and quiet.
 """
@@ -11,9 +14,11 @@ Dunder and private names raise a bare ``AttributeError`` so ``hasattr`` probes b
 from __future__ import annotations
 
 import difflib
+import dis
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from types import FrameType
 
 #: The generated compatibility table (``python docs/generate_compat.py`` writes it).
 TABLE = "docs/compatibility.md"
@@ -29,6 +34,26 @@ class UnsupportedNameError(NotImplementedError, AttributeError):
         >>> hasattr(torch, "conv2d")
         False
     """
+
+
+class UnsupportedImportError(NotImplementedError, ImportError):
+    """``from <module> import <name>`` of a well-known name tapeflow does not implement.
+
+    Not an ``AttributeError``: Python would replace that with its bare "cannot import name"
+    message, dropping the suggestions.
+    """
+
+
+def _in_from_import() -> bool:
+    """Whether the attribute lookup under way is a ``from module import name`` statement."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_name in {"missing", "miss", "__getattr__"}:
+        frame = frame.f_back
+    if frame is None:
+        return False
+    at = frame.f_lasti
+    return any(i.offset == at and i.opname == "IMPORT_FROM"
+               for i in dis.get_instructions(frame.f_code))
 
 
 def public_names(module: str) -> list[str]:
@@ -52,7 +77,7 @@ def closest(name: str, supported: Iterable[str], n: int = 4) -> list[str]:
 
 
 def missing(module: str, spelled: str, name: str, known: Mapping[str, str],
-            supported: Iterable[str] | None = None) -> AttributeError:
+            supported: Iterable[str] | None = None) -> AttributeError | ImportError:
     """The error for ``<spelled>.<name>`` looked up on ``module`` and not found.
 
     Args:
@@ -79,7 +104,10 @@ def missing(module: str, spelled: str, name: str, known: Mapping[str, str],
             else "no supported name is spelled like it")
     if name in known:
         note = f" ({known[name]})" if known[name] else ""
-        return UnsupportedNameError(f"{module} does not implement {spelled}.{name}{note}; "
-                                    f"{hint}; see {TABLE} for every supported name")
+        message = (f"{module} does not implement {spelled}.{name}{note}; {hint}; see {TABLE} "
+                   "for every supported name")
+        if _in_from_import():
+            return UnsupportedImportError(message)
+        return UnsupportedNameError(message)
     return AttributeError(f"module {module!r} has no attribute {name!r} ({spelled}.{name} is "
                           f"not a tapeflow name); {hint}; see {TABLE}")

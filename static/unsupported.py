@@ -112,7 +112,7 @@ _MODULES = {"tf": "tapeflow.static", "tf.nn": "tapeflow.static.nn",
             "tf.math": "tapeflow.static.math"}
 
 
-def miss(spelled: str, name: str) -> AttributeError:
+def miss(spelled: str, name: str) -> AttributeError | ImportError:
     """The error for ``<spelled>.<name>`` (``tf.contrib``): see :mod:`tapeflow.runtime.missing`.
 
     Example:

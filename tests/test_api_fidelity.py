@@ -264,6 +264,18 @@ def test_well_known_missing_names_raise_a_friendly_error(expr, closest):
         assert closest in message
 
 
+def test_from_import_of_a_missing_name_keeps_the_message():
+    with pytest.raises(ImportError, match=r"does not implement torch\.nn\.Conv2d.*"
+                                          r"torch\.nn\.Linear") as info:
+        from tapeflow.dynamic.nn import Conv2d  # noqa: F401
+    assert isinstance(info.value, NotImplementedError)
+    with pytest.raises(ImportError, match="does not implement tf.contrib"):
+        from tapeflow.static import contrib  # noqa: F401
+    with pytest.raises(ImportError, match="cannot import name 'Conv2dd'"):
+        from tapeflow.dynamic.nn import Conv2dd  # noqa: F401
+    from tapeflow.dynamic.nn import Linear  # noqa: F401  (a supported name still imports)
+
+
 def test_typos_get_suggestions_and_dunders_stay_plain():
     with pytest.raises(AttributeError, match=r"closest supported names: torch\.tanh") as info:
         torch.tnah  # noqa: B018
