@@ -33,7 +33,9 @@ from .schedule import reorder_for_memory
 
 @dataclass(frozen=True)
 class CompilerOptions:
-    """Switches for each stage; results are identical whichever are on.
+    """Switches for each stage; results are identical whichever are on, bit for bit, except
+    ``dot_merge``, which sums the merged products in another order (equal to 1e-12 relative
+    in float64). With the same switches, planned and unplanned runs are bit-identical.
 
     Example:
         >>> CompilerOptions(cse=False, plan=False).plan
@@ -44,6 +46,7 @@ class CompilerOptions:
     fold_constants: bool = True
     cse: bool = True
     simplify: bool = True
+    dot_merge: bool = True  # merged matmuls: equal to float tolerance, not bit for bit
     lower: bool = True  # sum_to with known shapes -> sum (+ reshape view)
     dce: bool = True
     reorder: bool = True  # memory-aware schedule (static/schedule.py)
@@ -120,6 +123,7 @@ def compiler_options(options: Any, optimize: bool, device: str) -> CompilerOptio
     return CompilerOptions(
         fold_constants=optimize and on("fold_constants"), cse=optimize and on("cse"),
         simplify=optimize and on("simplify"), lower=optimize and on("simplify"),
+        dot_merge=optimize and on("dot_merge"),
         dce=optimize and on("dce"),
         reorder=on("reorder"), inplace=on("inplace"), plan=on("plan_memory"), device=device)
 

@@ -8,7 +8,7 @@ replacement, so the i-th output still means the i-th fetch.
 Example:
     >>> from tapeflow.static.passes import PIPELINE
     >>> [name for name, _ in PIPELINE]
-    ['fold_constants', 'cse', 'simplify', 'lower', 'dce']
+    ['fold_constants', 'cse', 'simplify', 'dot_merge', 'lower', 'cse', 'dce']
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..graphs.liveness import analyze, is_view
 from ..runtime import ShapeError, Spec, evaluate
 from ..runtime import dtypes as dt
 from ..runtime.registry import operand_dtype
+from .dot_merge import dot_merge
 from .lowering import concrete, dims, lower, size_of
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
@@ -358,11 +359,15 @@ def mark_inplace(graph: Graph) -> tuple[Graph, bool]:
     return result, frozenset(marked) != previous
 
 
-#: The optimisation pipeline, in order; each entry can be switched off by name.
+#: The optimisation pipeline, in order; each entry can be switched off by name. CSE runs
+#: again after lowering, which makes equal nodes of unequal ones (two ``sum_to`` of one
+#: gradient to two same-shaped biases become one ``sum``; dot merging's stacks and views).
 PIPELINE: list[tuple[str, Pass]] = [
     ("fold_constants", fold_constants),
     ("cse", cse),
     ("simplify", simplify),
+    ("dot_merge", dot_merge),
     ("lower", lower),
+    ("cse", cse),
     ("dce", dce),
 ]

@@ -40,6 +40,9 @@ class CompileOptions:
     fold_constants: bool = True
     cse: bool = True
     simplify: bool = True
+    # one GEMM for matmuls that share an operand across unrolled steps (static/dot_merge.py);
+    # it changes the order of summation: results equal to float tolerance, not bit for bit
+    dot_merge: bool = True
     dce: bool = True
     reorder: bool = True  # memory-aware schedule: reductions run as soon as they can
     inplace: bool = True  # in-place writes (part of planning: used while plan_memory is on)
