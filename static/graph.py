@@ -229,7 +229,10 @@ class Graph:
                                      f"of '{opdef.name}' (it belongs to another tf.Graph)")
                 inputs.append(arg)
             else:
-                target = like if (like is not None and i in promoted) else None
+                # an array given to an op that does not promote keeps its own dtype (the
+                # integer indices of take must not become the params' float dtype)
+                explicit = opdef.promote is None and isinstance(arg, (np.ndarray, np.generic))
+                target = like if (like is not None and i in promoted and not explicit) else None
                 inputs.append(self.constant(convert_value(arg, target)))
         type_ = type_ or type_name(opdef.name)
         op_name = self.unique_name(name or type_)
