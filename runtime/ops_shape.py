@@ -26,6 +26,8 @@ register(
     infer=lambda x, shape: Spec(reshaped("reshape", x.shape, shape), x.dtype),
     vjp=[lambda g, ans, x, shape: F.reshape_like(g, x)],
     doc="x with a new shape (one -1 inferred); d = g reshaped back",
+    # the kernel is exactly x.reshape(shape): a compiled schedule may call the method
+    extra={"method": "reshape"},
 )
 
 
@@ -83,6 +85,8 @@ register(
         x, None if axes is None else tuple(axes)
     ),
     doc="x with its axes permuted (reversed when axes is None); d = g permuted back",
+    # the kernel is exactly x.transpose(axes): a compiled schedule may call the method
+    extra={"method": "transpose"},
 )
 
 
@@ -190,7 +194,9 @@ def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
     )
     if not axes:
         if out is None:
-            return x
+            # a copy, never x itself: sum_to is not a view, so a memory plan may reuse x's
+            # buffer once this op has run (a data-dependent `like` runs it without out=)
+            return x.copy()
         xp.copyto(out, x)
         return out
     summed = xp.sum(x, axis=axes, keepdims=True)
