@@ -64,6 +64,9 @@ register(
         lambda g, ans, x, axis=None, keepdims=False: F.unreduce(g, x, axis=axis, keepdims=keepdims)
     ],
     doc="sum over axis; d = g broadcast back",
+    # for a floating x the kernel is exactly xp.add.reduce(x, axis, None, out, keepdims):
+    # a compiled schedule may call that reduction without numpy's Python-level wrapper
+    extra={"reduce_ufunc": "add", "reduce_kinds": "f"},
 )
 register(
     "mean",
