@@ -83,8 +83,10 @@ def layers(step: Any, entry: Any, batch: Any, reference: Any, calls: int) -> Non
     print(f"{'layer':<28}{'us/call':>10}{'/numpy':>9}")
     for name, seconds in times.items():
         print(f"{name:<28}{seconds * 1e6:>10.2f}{seconds / base:>8.2f}x")
-    print(f"Session.run overhead: {(times['Session.run (whole step)'] - times['Executor.run']) * 1e6:.2f} us;"
-          f" Executor.run overhead: {(times['Executor.run'] - times['schedule function']) * 1e6:.2f} us")
+    session = times["Session.run (whole step)"] - times["Executor.run"]
+    executor = times["Executor.run"] - times["schedule function"]
+    print(f"Session.run overhead: {session * 1e6:.2f} us; "
+          f"Executor.run overhead: {executor * 1e6:.2f} us")
 
 
 def line_profile(entry: Any, step: Any, batch: Any, runs: int, top: int) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ..graphs.ir import Graph, verify
 from ..runtime import Spec
@@ -85,6 +85,9 @@ class CompiledProgram:
     passes: list[PassRecord]
     executor: Executor
     source_graph: Graph = field(repr=False)
+    # every value run() hands back is an array made for that run, or a view of one; never
+    # a feed or variable array (the executor copies those), so the session need not check
+    fresh_results: ClassVar[bool] = True
 
     def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
             ) -> tuple[list[Any], dict[int, Any]]:

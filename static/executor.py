@@ -151,6 +151,14 @@ class Executor:
                     self._fix(n.id, result)
                     self.steps.pop()
                     return
+            method = op.extra.get("method")
+            if method is not None and kernel is op.kernel and n.shape != () and len(n.attrs) == 1:
+                # the registry says the kernel is exactly x.<method>(attr): skip the wrappers
+                (key, value), = n.attrs.items()
+                self._ns[f"a{n.id}_{key}"] = tuple(value) if isinstance(value, list) else value
+                self._ns[f"u{n.id}"] = getattr(xp.ndarray, method)
+                self._line(n, f"v{n.id} = u{n.id}({args[0]}, a{n.id}_{key})")
+                return
             self._ns[f"k{n.id}"] = _returns_array(kernel) if n.shape == () else kernel
             self._line(n, f"v{n.id} = k{n.id}({call_args})")
             return
@@ -178,6 +186,17 @@ class Executor:
             # the registry says this kernel is exactly xp.<ufunc>: call it without the wrapper
             self._ns[f"u{n.id}"] = getattr(xp, ufunc)
             self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
+            return
+        reduce_ufunc = op.extra.get("reduce_ufunc")
+        if (reduce_ufunc is not None and kernel is op.kernel and self.device == "cpu"
+                and self.graph[n.inputs[0]].dtype.np.kind in op.extra.get("reduce_kinds", "")):
+            # the registry says the kernel is exactly xp.<ufunc>.reduce for this input's kind
+            self._ns[f"u{n.id}"] = getattr(xp, reduce_ufunc).reduce
+            axis = n.attrs.get("axis")
+            self._ns[f"a{n.id}_axis"] = tuple(axis) if isinstance(axis, list) else axis
+            keepdims = bool(n.attrs.get("keepdims", False))
+            self._line(n, f"u{n.id}({args[0]}, a{n.id}_axis, None, out={out}, "
+                          f"keepdims={keepdims})")
             return
         self._line(n, f"r = k{n.id}({call_args}, out={out})")
         self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=

@@ -13,6 +13,9 @@
   that only a fetched op needs, as the session never reads it), and the NEW variable values
   (``{variable node id: array}``, the last assign of a variable wins). The session commits
   ``updates`` only after ``run`` returned, so a failed run changes no variable.
+* a Program whose returned values and updates are never the very feed or variable arrays
+  it was given (arrays made for the run, or views of those) says so with a true class
+  attribute ``fresh_results``; the session then skips checking each value against them.
 """
 
 from __future__ import annotations

@@ -46,6 +46,18 @@ class _Entry:
     read_vars: tuple[int, ...]  # variables whose start-of-run value the program reads
     graph_ir: ir.Graph
     feed_ids: tuple[int, ...]  # the feeds the pruned graph uses (others are ignored)
+    # the program never hands back a feed or variable array itself (program.py)
+    fresh: bool = False
+
+
+@dataclass
+class _Fast:
+    """A run seen before, found by the fetch and feed-key objects themselves (no flattening,
+    name lookups or sorting): the entry, and per feed key its node id, dtype and shape."""
+
+    entry: _Entry
+    feeds: tuple[tuple[int, Any, tuple[int, ...], bool], ...]  # (id, np dtype, shape, used)
+    kind: type | None  # list/tuple of fetches, or None for a single fetch
 
 
 class Session:
@@ -70,6 +82,7 @@ class Session:
         self.compile_count = 0
         self._store: dict[int, Any] = {}
         self._cache: dict[Any, _Entry] = {}
+        self._fast: dict[Any, _Fast] = {}
         self._closed = False
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -97,6 +110,7 @@ class Session:
         self._closed = True
         self._store.clear()
         self._cache.clear()
+        self._fast.clear()
 
     @property
     def variable_values(self) -> dict[int, Any]:
@@ -112,6 +126,15 @@ class Session:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        fast_key = _fast_key(fetches, feed_dict)
+        fast = self._fast.get(fast_key) if fast_key is not None else None
+        if fast is not None:
+            fed = self._fast_feeds(fast, feed_dict)
+            if fed is not None:
+                results = self._execute(fast.entry, fed)
+                if fast.kind is None:
+                    return results[0]
+                return results if fast.kind is list else tuple(results)
         leaves, template = nest.flatten(fetches)
         fetch_keys = tuple(self._fetch_key(f) for f in leaves)
         feeds = self._feeds(feed_dict) if feed_dict else {}
@@ -121,20 +144,59 @@ class Session:
         if entry is None:
             entry = self._compile(fetch_keys, feeds)
             self._cache[key] = entry
+        if fast_key is not None:
+            self._remember(fast_key, fetches, feed_dict, feeds, entry)
+        if len(feeds) != len(entry.feed_ids):
+            feeds = {nid: feeds[nid] for nid in entry.feed_ids}
+        return nest.pack(template, self._execute(entry, feeds))
+
+    def _execute(self, entry: _Entry, feeds: dict[int, Any]) -> list[Any]:
+        """Runs a cached program: the fetched values in order, variables updated after."""
         store = self._store
         try:
             variables = {vid: store[vid] for vid in entry.read_vars}
         except KeyError:
             raise self._uninitialized(entry.read_vars) from None
-        if len(feeds) != len(entry.feed_ids):
-            feeds = {nid: feeds[nid] for nid in entry.feed_ids}
         values, updates = entry.program.run(feeds, variables)
-        owned = {id(a) for a in feeds.values()} | {id(a) for a in variables.values()}
+        owned: set[int] = set()
+        if not entry.fresh:
+            owned = {id(a) for a in feeds.values()} | {id(a) for a in variables.values()}
         results = [None if slot is None else _detach(values[slot], owned)
                    for slot in entry.slots]
         for vid, value in updates.items():
             store[vid] = _fresh(value, owned)
-        return nest.pack(template, results)
+        return results
+
+    def _remember(self, fast_key: Any, fetches: Any, feed_dict: dict[Any, Any] | None,
+                  feeds: dict[int, Any], entry: _Entry) -> None:
+        """Files a checked run under its fetch and feed-key objects (see ``_fast_key``)."""
+        used = set(entry.feed_ids)
+        meta = []
+        for key in feed_dict or ():
+            tensor = self.graph.get_tensor_by_name(key) if isinstance(key, str) else key
+            array = feeds[tensor.node_id]
+            meta.append((tensor.node_id, tensor.dtype.np, tuple(array.shape),
+                         tensor.node_id in used))
+        kind = type(fetches) if type(fetches) in (list, tuple) else None
+        self._fast[fast_key] = _Fast(entry, tuple(meta), kind)
+
+    def _fast_feeds(self, fast: _Fast, feed_dict: dict[Any, Any] | None) -> dict[int, Any] | None:
+        """The feeds of a run like a remembered one; None when a value's shape or dtype
+        differs (then the full path checks it, and compiles if it must)."""
+        feeds: dict[int, Any] = {}
+        if not feed_dict:
+            return feeds
+        device = self.options.device
+        for (nid, dtype, shape, used), value in zip(fast.feeds, feed_dict.values(), strict=True):
+            try:
+                array = np.asarray(value, dtype=dtype)
+            except (TypeError, ValueError):
+                return None
+            if array.shape != shape:
+                return None
+            if used:
+                feeds[nid] = array if device == "cpu" else to_device(array, device)
+        return feeds
 
     def plan(self, fetches: Any, feed_dict: dict[Any, Any] | None = None) -> Any:
         """The compiled memory plan that ``run(fetches, feed_dict)`` uses (nothing is run).
@@ -236,7 +298,8 @@ class Session:
         self.compile_count += 1
         index = {nid: i for i, nid in enumerate(outputs)}
         slots = [index[k] if isinstance(k, int) else None for k in fetch_keys]
-        return _Entry(program, slots, _read_variables(pruned), pruned, feed_ids)
+        return _Entry(program, slots, _read_variables(pruned), pruned, feed_ids,
+                      bool(getattr(program, "fresh_results", False)))
 
     def _with_control_deps(self, nodes: dict[int, ir.Node], outputs: list[int]) -> list[int]:
         """``outputs`` plus every control dependency of the nodes they need (transitively)."""
@@ -250,6 +313,26 @@ class Session:
             if not extra:
                 return outputs
             outputs = outputs + list(dict.fromkeys(extra))
+
+
+def _fast_key(fetches: Any, feed_dict: dict[Any, Any] | None) -> Any:
+    """A dict key made of the fetch and feed-key objects themselves, for a single fetch or a
+    flat list/tuple of them; None for nested structures (those take the full path).
+
+    The key holds the objects, so their identities cannot be reused while it is cached.
+    """
+    if type(fetches) in (list, tuple):
+        if not all(isinstance(f, (Tensor, Operation, str)) for f in fetches):
+            return None
+        fetch_part: Any = (type(fetches), *fetches)
+    elif isinstance(fetches, (Tensor, Operation, str)):
+        fetch_part = fetches
+    else:
+        return None
+    feed_part = tuple(feed_dict) if feed_dict else ()
+    if not all(isinstance(k, (Tensor, str)) for k in feed_part):
+        return None
+    return (fetch_part, feed_part)
 
 
 def _fits(static: tuple[int | None, ...] | None, shape: tuple[int, ...]) -> bool:
