@@ -182,7 +182,12 @@ class OpNamespace:
             raise AttributeError(str(exc)) from None
 
         def call(*args: Any, **attrs: Any) -> Any:
-            return apply(op, args, attrs)
+            # apply(op, args, attrs), inlined: gradient rules make one such call per op
+            for arg in args:
+                handler = getattr(type(arg), "__tapeflow_apply__", None)
+                if handler is not None:
+                    return handler(op, args, attrs)
+            return evaluate(op, args, attrs)
 
         call.__name__ = name
         call.__doc__ = op.doc
