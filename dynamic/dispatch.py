@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime import OpDef, ShapeError, evaluate, get
+from ..runtime import REGISTRY, OpDef, ShapeError, evaluate, get
 from ..runtime import dtypes as dt
 from ..runtime.backend import array_module, device_of
 from .anomaly import ANOMALY, check_forward, remember
@@ -112,7 +112,16 @@ def _ufunc_of(op: OpDef) -> Any:
     return found
 
 
-def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None) -> Any:
+def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None,
+         out: Any = None) -> Any:
+    if out is not None:
+        # in place and unrecorded: straight into ``out`` (a ufunc checks every shape before
+        # it writes anything); None tells the caller to rerun it out of place for the error
+        try:
+            xp = np if type(out) is _ndarray else array_module(out)
+            return op.kernel(xp, *arrays, out=out, **attrs)
+        except Exception:  # noqa: BLE001 - the out-of-place rerun raises the right error
+            return None
     if common is not None:
         # fast path: one float dtype throughout, so promotion has nothing to do
         try:
@@ -151,7 +160,9 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
         >>> apply("mul", torch.ones(2), 3.0).tolist()
         [3.0, 3.0]
     """
-    return apply_packed(get(op) if isinstance(op, str) else op, args, attrs, label)
+    if type(op) is str:
+        op = REGISTRY.get(op) or get(op)  # get() raises the registry's error for a bad name
+    return apply_packed(op, args, attrs, label)  # type: ignore[arg-type]
 
 
 def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
@@ -161,7 +172,37 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         traced = TRACER[0].apply(op, args, attrs, label)
         if traced is not NotImplemented:
             return traced
-    arrays, requires, common = _unwrap(args)
+    # _unwrap(args), inlined: this runs once per op, forward and backward
+    arrays: list[Any] = []
+    requires = False
+    common: Any = None
+    mixed = False
+    for a in args:
+        if isinstance(a, Tensor):
+            array = a._array
+            arrays.append(array)
+            if a._requires_grad:
+                requires = True
+        else:
+            kind = type(a)
+            if kind is float or kind is int:
+                arrays.append(a)  # a weak scalar: numpy keeps the array's float dtype
+                continue
+            if isinstance(a, _generic):
+                arrays.append(a.item())  # a numpy scalar is a weak Python scalar, as in PyTorch
+                continue
+            arrays.append(a)
+            array = a
+            if not isinstance(getattr(array, "dtype", None), _np_dtype):
+                mixed = True  # not an array: let the registry's evaluate sort it out
+                continue
+        dtype = array.dtype
+        if common is None:
+            common = dtype
+        elif dtype is not common and dtype != common:
+            mixed = True
+    if mixed or common is None or common.kind != "f":
+        common = None
     result = _run(op, arrays, attrs, common)
     if ANOMALY[0]:
         check_forward(op, result, args)
@@ -173,7 +214,7 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     else:
         if result.base is not None or not result.flags.c_contiguous:
             result = result.copy()  # a non-view op owns its result (identity returns its input)
-        # wrap(result), inlined: this runs once per op
+        # wrap(result), inlined
         out = _new(Tensor)
         out._array = result
         out._storage = out._base = out._grad = out._grad_fn = None
@@ -199,9 +240,14 @@ def _grad_inputs(op: OpDef, count: int) -> tuple[bool, ...]:
 
 
 def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[bool, ...]]:
+    """Where each input's gradient goes (its grad_fn, the leaf itself, or None) and whether
+    it is needed at all."""
     edges: list[Any] = []
     needed: list[bool] = []
-    for a, has_rule in zip(args, _grad_inputs(op, len(args)), strict=True):
+    rules = _GRAD_INPUTS.get(op.name)
+    if rules is None or len(rules) != len(args):
+        rules = _grad_inputs(op, len(args))
+    for a, has_rule in zip(args, rules, strict=True):
         if has_rule and isinstance(a, Tensor) and a._requires_grad:
             fn = a._grad_fn
             edges.append(a if fn is None else fn)
@@ -263,6 +309,12 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
     full = (target, *args)
     arrays, requires, common = _unwrap(full)
     recording = requires and GRAD_ENABLED[0] and op.vjps is not None
+    if not recording and common is not None and op.inplace and not ANOMALY[0]:
+        # nothing to record and one float dtype: the kernel writes into target itself
+        # (no temporary, no copy); anything unusual falls through to the checked path
+        if _run(op, arrays, attrs, common, out=target._array) is not None:
+            target._vc[0] += 1
+            return target
     if recording and target._base is not None:
         return _apply_on_view(op, target, args, attrs, label)
     result = _run(op, arrays, attrs, common)

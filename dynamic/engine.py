@@ -21,6 +21,8 @@ from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
 from .graph import FREED_MESSAGE, Meta, Node, display_name
 
+_ADD = get("add")
+
 
 def _type_name(array: Any) -> str:
     from ..runtime.dtypes import LEGACY_TENSOR_TYPES
@@ -89,7 +91,7 @@ _seq = attrgetter("seq")
 def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
     entry = store.get(id(key))
     if entry is None:
-        store[id(key)] = [key, grad]
+        store[id(key)] = [key, grad, False]  # [where it goes, gradient, owned by the sweep]
     else:
         entry[1] = F.add(entry[1], grad)
 
@@ -132,6 +134,10 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     GRAD_ENABLED[0] = create_graph
     pop_grad = node_grads.pop
     tensor_type = dispatch.Tensor
+    # a third gradient reaching the same place is added into the sum of the first two (a
+    # buffer this sweep made and nobody else holds) with the registry's add kernel; with
+    # create_graph the sums are recorded ops instead, and under anomaly mode checked ones
+    in_place = not create_graph and not ANOMALY[0] and dispatch.TRACER[0] is None
     try:
         for node in order:
             entry = pop_grad(id(node), None)
@@ -150,10 +156,14 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
             if wanted and id(node) in wanted:
                 captured[id(node)] = g
             inputs_ = node.inputs
+            ref = node.ans_ref
+            ans = None if ref is None else ref()
+            if ans is None and ref is not None:
+                ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
             if ANOMALY[0]:
-                grads = checked_vjp(node, g, _ans(node))
+                grads = checked_vjp(node, g, ans)
             else:
-                grads = node.op.vjp(g, _ans(node), inputs_, node.attrs, node.needed)
+                grads = node.op.vjp(g, ans, inputs_, node.attrs, node.needed)
             for edge, grad, x in zip(node.next, grads, inputs_, strict=True):
                 if edge is None or grad is None:
                     continue
@@ -168,9 +178,13 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
                 key = id(edge)
                 found = store.get(key)
                 if found is None:
-                    store[key] = [edge, grad]
+                    store[key] = [edge, grad, False]
+                elif found[2]:
+                    total = found[1]._array
+                    _ADD.kernel(array_module(total), total, grad._array, out=total)
                 else:
                     found[1] = F.add(found[1], grad)
+                    found[2] = in_place
     finally:
         GRAD_ENABLED[0] = previous
     if not retain_graph:
@@ -227,23 +241,30 @@ def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: 
 def _store_leaf_grads(leaf_grads: dict[int, list[Any]], create_graph: bool) -> None:
     # run the leaves' hooks first: if one raises, no .grad has been touched yet
     final = []
-    for leaf, grad in leaf_grads.values():
-        for hook in list(leaf._hooks or ()):
-            replaced = hook(grad)
-            if replaced is not None:
-                grad = replaced
-        final.append((leaf, grad))
-    for leaf, grad in final:
+    for leaf, grad, owned in leaf_grads.values():
+        if leaf._hooks:
+            owned = False  # a hook may keep the tensor it was shown
+            for hook in list(leaf._hooks):
+                replaced = hook(grad)
+                if replaced is not None:
+                    grad = replaced
+        final.append((leaf, grad, owned))
+    for leaf, grad, owned in final:
         if not create_graph:
             grad = wrap(grad._array) if grad._requires_grad else grad
         if leaf._grad is None:
             # a tensor of its own (one gradient can reach two leaves, or be the caller's
-            # `gradient`), so a later in-place update of one .grad touches nothing else
-            leaf._grad = wrap(grad._array.copy()) if not create_graph else grad
+            # `gradient`), so a later in-place update of one .grad touches nothing else; a
+            # sum this sweep made is already one
+            if create_graph:
+                leaf._grad = grad
+            else:
+                leaf._grad = grad if owned else wrap(grad._array.copy())
         elif create_graph:
             leaf._grad = F.add(leaf._grad, grad)
         else:
-            leaf._grad._array += grad._array
+            total = leaf._grad._array
+            _ADD.kernel(array_module(total), total, grad._array, out=total)
             leaf._grad._vc[0] += 1
 
 
