@@ -352,24 +352,11 @@ def _assemble(graph: Graph, b: _Builder, removed: set[int]) -> tuple[Graph, bool
             nodes.append(replaced[n.id])
         elif n.id not in removed:
             nodes.append(n)
-    live = _live(nodes, graph.outputs)
-    order = _stable_toposort([n for n in nodes if n.id in live])
+    order = _stable_toposort(nodes)
     draws = [n.id for n in graph.nodes if n.kind == "call" and get_op(n.op).kind == "random"]
     if [n.id for n in order if n.kind == "call" and get_op(n.op).kind == "random"] != draws:
         return graph, False  # random draws must keep their order (and all happen)
     return Graph(tuple(order), graph.outputs), True
-
-
-def _live(nodes: Sequence[Node], outputs: Sequence[int]) -> set[int]:
-    by_id = {n.id: n for n in nodes}
-    needed: set[int] = set()
-    stack = list(outputs)
-    while stack:
-        nid = stack.pop()
-        if nid not in needed:
-            needed.add(nid)
-            stack.extend(by_id[nid].inputs)
-    return needed
 
 
 def _stable_toposort(nodes: Sequence[Node]) -> list[Node]:
