@@ -328,8 +328,10 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
     if result.dtype != array.dtype:
         have, want = dt.of_array(result), dt.of_array(array)
         if have.category > want.category:
-            raise RuntimeError(f"result type {have.name.capitalize()} can't be cast to the "
-                               f"desired output type {want.name.capitalize()}")
+            # PyTorch's scalar type names: Float, Long (FloatTensor, LongTensor less "Tensor")
+            names = {d: k[:-6] for k, d in dt.LEGACY_TENSOR_TYPES.items()}
+            raise RuntimeError(f"result type {names[have]} can't be cast to the "
+                               f"desired output type {names[want]}")
     saved_inputs: tuple[Any, ...] = full
     if recording:
         edges, needed = _edges(op, full)
