@@ -410,6 +410,22 @@ def _() -> Any:
     return lambda: m.model.weight.add_(1), m.snapshot
 
 
+@case("dynamic-inplace-view-of-leaf", "dynamic", "w[0].add_(1) on a parameter outside no_grad",
+      RuntimeError, ["a view of a leaf Variable that requires grad is being used in an in-place "
+                     "operation"], "the parameter's values")
+def _() -> Any:
+    m = DynamicModel()
+    return lambda: m.model.weight[0].add_(1), m.snapshot
+
+
+@case("dynamic-inplace-int-by-float", "dynamic", "an int64 tensor t.add_(0.5)", RuntimeError,
+      ["result type Float can't be cast to the desired output type Long"],
+      "the tensor's values and version")
+def _() -> Any:
+    t = torch.tensor([1, 2, 3])
+    return lambda: t.add_(0.5), lambda: (t.numpy().copy(), t._vc[0])
+
+
 @case("dynamic-cat-mismatch", "dynamic", "torch.cat of (2, 3) and (2, 4) along dim 0",
       TensorShapeError, ["concat: shapes (2, 3), (2, 4) differ in dimension 1"],
       "model parameters and .grad")
