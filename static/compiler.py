@@ -24,10 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ..graphs.ir import Graph, verify
+from ..graphs.liveness import analyze
 from ..runtime import Spec
 from .executor import Executor
 from .passes import PIPELINE, insert_casts, mark_inplace, prune, specialize
-from .planner import Plan, plan_memory
+from .planner import Plan, greedy_by_size, plan_memory
 from .schedule import reorder_for_memory
 
 
@@ -176,10 +177,79 @@ def compile_graph(graph: Graph, source_specs: Mapping[int, Spec],
     if options.reorder:
         g = apply("reorder", reorder_for_memory, g)
     plan = None
+    slots: dict[int, tuple[int, tuple[Any, ...]]] = {}
     if options.plan:
         if options.inplace:
             g = apply("inplace", mark_inplace, g)
         plan = plan_memory(g)
+        if options.inplace:
+            plan, slots = stack_in_place(g, plan)
         plan.validate()
-    executor = Executor(g, plan, options.device)
+    executor = Executor(g, plan, options.device, slots)
     return CompiledProgram(g, plan, records, executor, graph)
+
+
+def stack_in_place(graph: Graph, plan: Plan) -> tuple[Plan, dict[int, tuple[int, tuple[Any, ...]]]]:
+    """Lets the operands of a ``stack`` be written straight into its slices (no copy).
+
+    An operand qualifies when it is a call with a buffer of its own in ``plan`` (or one it
+    took over in place) that no later op overwrites in place, and that it is the operand of
+    no other such stack. Its value (and its views) then live in the stack's slice, and the
+    stack's buffer is alive from the first such operand's step; the other operands are
+    copied in at the stack's step. Offsets are placed again (greedy by size) for the new
+    lifetimes. The values are the same bytes as with the copying stack.
+
+    Returns the new plan and ``{operand id: (stack id, index of its slice)}``.
+    """
+    live = analyze(graph.nodes, graph.outputs)
+    marks: frozenset[int] = getattr(graph, "inplace", frozenset())
+    overwritten = {graph[n].inputs[0] for n in marks}
+    buffer_of, lifetimes = dict(plan.buffer_of), dict(plan.lifetimes)
+    steps = {s.node_id: s for s in plan.steps}
+    slots: dict[int, tuple[int, tuple[Any, ...]]] = {}
+    hosts: set[int] = set()
+    for n in graph.nodes:
+        if n.kind != "call" or n.op != "stack" or steps[n.id].where != "arena":
+            continue
+        axis = int(n.attrs.get("axis", 0)) % len(n.shape)  # type: ignore[arg-type]
+        chosen = []
+        for t, x in enumerate(n.inputs):
+            node = graph[x]
+            if (node.kind == "call" and x in buffer_of and live.root[x] == x
+                    and x not in overwritten and x not in slots and x not in hosts
+                    and n.inputs.count(x) == 1
+                    and node.dtype is n.dtype and steps[x].where in ("arena", "inplace")):
+                chosen.append((x, (slice(None),) * axis + (t,)))
+        if not chosen:
+            continue
+        hosts.add(n.id)
+        stack_buffer = buffer_of[n.id]
+        first, last = lifetimes[stack_buffer]
+        for x, index in chosen:
+            slots[x] = (n.id, index)
+            for member in (x, *live.views_of(x)):
+                buffer_of[member] = stack_buffer
+            first = min(first, live.step_of[x])
+            last = max(last, live.root_last[x])
+        lifetimes[stack_buffer] = (first, last)
+    if not slots:
+        return plan, slots
+    used = set(buffer_of.values())
+    sizes = {b: size for b, size in plan.sizes.items() if b in used}
+    lifetimes = {b: life for b, life in lifetimes.items() if b in used}
+    offsets = greedy_by_size(sizes, lifetimes)
+    longest = sorted(sizes, key=lambda b: (lifetimes[b][0] - lifetimes[b][1], -sizes[b], b))
+    alternative = greedy_by_size(sizes, lifetimes, longest)
+    if max(alternative[b] + sizes[b] for b in sizes) < max(offsets[b] + sizes[b] for b in sizes):
+        offsets = alternative
+    new_steps = []
+    for step in plan.steps:
+        if step.node_id in buffer_of and buffer_of[step.node_id] != step.buffer:
+            step = replace(step, buffer=buffer_of[step.node_id], offset=None, nbytes=0,
+                           where="view")  # (it writes into the stack's slice)
+        elif step.offset is not None:
+            step = replace(step, offset=offsets[step.buffer])  # type: ignore[index]
+        new_steps.append(step)
+    return Plan(new_steps, buffer_of, offsets, sizes, lifetimes,
+                {b: v for b, v in plan.nbytes.items() if b in used},
+                {b: v for b, v in plan.names.items() if b in used}), slots

@@ -17,8 +17,11 @@ loop can run as one big one (XLA's dot-merger idea). Two rewrites, both pure
   several independent ``a_t`` of one shape is one matmul of the stacked ``a_t``, and each
   step reads its rows back through a ``getitem`` view.
 
-When the stacked operands are exactly the slices ``x[:, 0], ..., x[:, T-1]`` of one tensor
-(the steps of an input sequence), the stack is ``x`` itself and nothing is copied.
+Operands are stacked step-major (step t's rows are one contiguous block, so the compiler
+can let their producers write straight into the stack). When they are exactly the slices
+``x[:, 0], ..., x[:, T-1]`` of one tensor (the steps of an input sequence), the stack is
+one contiguous copy of ``x`` with its step axis moved first (one call, not T), or ``x``
+itself when that axis already is the first.
 A merge is skipped when it would make a value depend on itself (``a_t`` computed from an
 earlier step's product, as in the recurrence ``h_t @ w_hh``) or reorder random draws.
 
@@ -73,23 +76,33 @@ class _Builder:
         return node
 
     def joined(self, operands: Sequence[int], axis: int, like: Node) -> int:
-        """The rank-2 ``operands`` stacked at ``axis + 1``, then axes axis, axis+1 merged.
+        """The rank-2 ``operands`` stacked at ``axis``, that axis then merged with the next.
 
-        Row ``n * T + t`` (along ``axis``) of the result is row ``n`` of operand ``t``.
+        Index ``t * n + i`` along ``axis`` of the result is index ``i`` of operand ``t``
+        (step-major): stacked at axis 0, each operand's slice is one contiguous block.
         """
-        stacked = self.stacked(operands, axis + 1, like)
+        stacked = self.stacked(operands, axis, like)
         shape = list(_dims(self.by_id[operands[0]]))
         shape[axis] *= len(operands)
         return self.call("reshape", [stacked], {"shape": tuple(shape)}, like, "join").id
 
     def stacked(self, operands: Sequence[int], axis: int, like: Node) -> int:
-        """``stack(operands, axis)``: the sliced tensor itself when the operands are its
-        slices ``x[..., 0, ...], ..., x[..., T-1, ...]`` at ``axis``; one node per stack."""
+        """``stack(operands, axis)``, one node per stack. When the operands are the slices
+        ``x[..., 0, ...], ..., x[..., T-1, ...]`` of one tensor, it is ``x`` itself (sliced at
+        ``axis``) or one contiguous copy of ``x`` with that axis moved to ``axis``."""
         key = (tuple(operands), axis)
         if key not in self.stacks:
-            whole = _whole(operands, axis, self.by_id)
-            if whole is None:
+            found = _whole(operands, self.by_id)
+            if found is None:
                 whole = self.call("stack", operands, {"axis": axis}, like, "stack").id
+            elif found[1] == axis:
+                whole = found[0]
+            else:
+                rank = len(_dims(self.by_id[found[0]]))
+                perm = [a for a in range(rank) if a != found[1]]
+                perm.insert(axis, found[1])
+                moved = self.call("transpose", [found[0]], {"axes": tuple(perm)}, like, "move")
+                whole = self.call("copy", [moved.id], {}, like, "stack").id
             self.stacks[key] = whole
         return self.stacks[key]
 
@@ -126,19 +139,19 @@ def _slice_of(n: Node, by_id: Mapping[int, Node]) -> tuple[int, int, int] | None
     return (x.id, axis, t) if 0 <= t < size else None
 
 
-def _whole(operands: Sequence[int], axis: int, by_id: Mapping[int, Node]) -> int | None:
-    # stack(x[:, 0], ..., x[:, T-1], axis=1) is x: the slices in order, all of them
+def _whole(operands: Sequence[int], by_id: Mapping[int, Node]) -> tuple[int, int] | None:
+    """``(x id, axis)`` when the operands are ``x``'s slices 0, 1, ..., T-1 along ``axis``."""
     found = [_slice_of(by_id[i], by_id) for i in operands]
     if any(f is None for f in found):
         return None
     x_ids = {f[0] for f in found}  # type: ignore[index]
-    if len(x_ids) != 1:
+    axes = {f[1] for f in found}  # type: ignore[index]
+    if len(x_ids) != 1 or len(axes) != 1:
         return None
-    x = by_id[x_ids.pop()]
-    if any(f[1] != axis for f in found) or [f[2] for f in found] != list(  # type: ignore[index]
-            range(_dims(x)[axis])):
+    x, axis = by_id[x_ids.pop()], axes.pop()
+    if [f[2] for f in found] != list(range(_dims(x)[axis])):  # type: ignore[index]
         return None
-    return x.id
+    return x.id, axis
 
 
 def _order(members: list[Node], side: int, by_id: Mapping[int, Node]) -> list[Node]:
@@ -324,11 +337,10 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
         product = b.call("matmul", [joined, first.inputs[1]],
                          {"transpose_a": ta, "transpose_b": tb}, first, "matmul")
         n_rows, cols = _dims(first)
-        split = b.call("reshape", [product.id], {"shape": (n_rows, len(members), cols)},
+        split = b.call("reshape", [product.id], {"shape": (len(members), n_rows, cols)},
                        first, "split")
-        for t, m in enumerate(members):
-            index = encode_index((slice(None), t, slice(None)))
-            b.call("getitem", [split.id], {"index": index}, m, "rows", node_id=m.id)
+        for t, m in enumerate(members):  # step t's rows: one contiguous block
+            b.call("getitem", [split.id], {"index": encode_index(t)}, m, "rows", node_id=m.id)
     if not merged:
         return graph, False
     return _assemble(graph, b, set())

@@ -73,9 +73,15 @@ class Executor:
     so both give bit-identical results.
     """
 
-    def __init__(self, graph: Graph, plan: Plan | None = None, device: str = "cpu") -> None:
+    def __init__(self, graph: Graph, plan: Plan | None = None, device: str = "cpu",
+                 slots: Mapping[int, tuple[int, tuple[Any, ...]]] | None = None) -> None:
         self.graph = graph
         self.plan = plan
+        # operand id -> (stack id, index): the operand is written into that slice of the
+        # stack's buffer (compiler.stack_in_place); needs a plan
+        self.slots = dict(slots or {}) if plan is not None else {}
+        self._hosts = {stack for stack, _ in self.slots.values()}
+        self._host_arrays: dict[int, Any] = {}
         self.device = device
         self.xp = xp = xp_for(device)
         self.arena = Arena(plan.arena_bytes, device) if plan is not None else None
@@ -124,7 +130,31 @@ class Executor:
             self._line_node[len(self._body)] = n
         where.append(text)
 
+    def _host(self, stack: Node) -> Any:
+        """The arena array of a stack whose operands write into its slices."""
+        if stack.id not in self._host_arrays:
+            assert self.plan is not None and self.arena is not None
+            offset = self.plan.offsets[self.plan.buffer_of[stack.id]]
+            self._host_arrays[stack.id] = self.arena.view(offset, stack.shape,  # type: ignore[arg-type]
+                                                          stack.dtype)
+        return self._host_arrays[stack.id]
+
+    def _bind_host(self, n: Node) -> None:
+        # the operands written in place are there already; copy in the others
+        host = self._host(n)
+        self._fix(n.id, host)
+        for t, x in enumerate(n.inputs):
+            if self.slots.get(x, (None,))[0] == n.id:
+                continue
+            axis = int(n.attrs.get("axis", 0)) % host.ndim
+            name = f"c{n.id}_{t}"
+            self._ns[name] = host[(slice(None),) * axis + (t,)]
+            self._line(n, f"copyto({name}, {self._ref(x)})")
+
     def _bind_call(self, n: Node) -> None:
+        if n.id in self._hosts:
+            self._bind_host(n)
+            return
         xp, op = self.xp, n.opdef
         kernel = op.kernel
         if op.kind == "random" and self.device != "cpu":
@@ -164,7 +194,10 @@ class Executor:
             return
         self._ns[f"k{n.id}"] = kernel
         plan = self.plan
-        if plan is not None and n.id in plan.buffer_of:
+        if n.id in self.slots:
+            stack, index = self.slots[n.id]
+            self._fix(n.id, self._host(self.graph[stack])[index])  # its slice of the stack
+        elif plan is not None and n.id in plan.buffer_of:
             assert self.arena is not None
             b = plan.buffer_of[n.id]
             self._fix(n.id, self.arena.view(plan.offsets[b], n.shape, n.dtype))  # type: ignore[arg-type]

@@ -172,6 +172,8 @@ def test_rnn_planned_and_unplanned_are_bit_identical(dot_merge_on: bool) -> None
     planned = train_rnn(tf.CompileOptions(dot_merge=dot_merge_on))
     unplanned = train_rnn(tf.CompileOptions(dot_merge=dot_merge_on, plan_memory=False))
     assert planned[0] == unplanned[0]
+    # with the pass on, the h_t and dA_t stacks are written in place (not copied)
+    assert bool(planned[2].executor.slots) is dot_merge_on
     for a, b in zip(planned[1], unplanned[1], strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -189,3 +191,23 @@ def test_compiler_switch_and_plan_validate() -> None:
     sources = sources_for(g, 3)
     feeds, variables = {x.id: sources[x.id]}, {w.id: sources[w.id]}
     assert_close(on.run(feeds, variables)[0], off.run(feeds, variables)[0])
+
+
+def test_stack_operands_are_written_straight_into_the_stack() -> None:
+    b = GraphBuilder()
+    x = b.placeholder((3, 4), f64)
+    hs = [F.tanh(F.mul(x, b.const(np.float64(k + 1)))) for k in range(3)]
+    later = F.exp(hs[1])  # read after the stack too: it must stay intact in its slice
+    s = F.stack(x, *hs, axis=0)  # the feed is copied in; the tanh outputs are written there
+    g = b.graph(F.sum(F.mul(s, s)), F.sum(later))
+    feeds = {x.id: np.linspace(-1, 1, 12).reshape(3, 4)}
+    specs = {x.id: Spec((3, 4), f64)}
+    planned = compile_graph(g, specs)
+    unplanned = compile_graph(g, specs, CompilerOptions(plan=False))
+    planned.plan.validate()
+    assert sorted(planned.executor.slots) == sorted(h.id for h in hs)
+    assert f"copyto(c{s.id}_0, v{x.id})" in planned.executor.source
+    for _ in range(2):
+        got, want = planned.run(feeds, {})[0], unplanned.run(feeds, {})[0]
+        for a, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, w)
