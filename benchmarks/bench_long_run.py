@@ -19,8 +19,8 @@ speeds (see benchmarks/bench_steps.py for those).
 Run: ``.venv/bin/python benchmarks/bench_long_run.py [--steps 100000] [--samples 10]``
 
 Figures from one run of the defaults (2026-11-29, shared 2-core CPU): from step 10,000 to
-100,000, traced bytes grew by 216 bytes in each mode (0.002 bytes/step; 76.3 -> 76.5 KiB
-static, 4.6 -> 4.9 KiB dynamic), RSS stayed at 39.5-39.7 MiB; static kept compile_count 2,
+100,000, traced bytes grew by 216 bytes in each mode (0.002 bytes/step; 76.1 -> 76.3 KiB
+static, 4.6 -> 4.9 KiB dynamic), RSS stayed at 39.7-39.9 MiB; static kept compile_count 2,
 2 cached programs and 59 graph nodes; dynamic kept 0 tape nodes and 8 tensors (4 parameters,
 4 grads) alive between steps, with 8 nodes recorded per step.
 """
