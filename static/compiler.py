@@ -177,7 +177,7 @@ def compile_graph(graph: Graph, source_specs: Mapping[int, Spec],
     if options.reorder:
         g = apply("reorder", reorder_for_memory, g)
     plan = None
-    slots: dict[int, tuple[int, tuple[Any, ...]]] = {}
+    slots: Slots = {}
     if options.plan:
         if options.inplace:
             g = apply("inplace", mark_inplace, g)
@@ -189,15 +189,19 @@ def compile_graph(graph: Graph, source_specs: Mapping[int, Spec],
     return CompiledProgram(g, plan, records, executor, graph)
 
 
-def stack_in_place(graph: Graph, plan: Plan) -> tuple[Plan, dict[int, tuple[int, tuple[Any, ...]]]]:
+Slots = dict[int, tuple[int, tuple[Any, ...]]]  # operand id -> (stack id, index of its slice)
+
+
+def stack_in_place(graph: Graph, plan: Plan) -> tuple[Plan, Slots]:
     """Lets the operands of a ``stack`` be written straight into its slices (no copy).
 
-    An operand qualifies when it is a call with a buffer of its own in ``plan`` (or one it
-    took over in place) that no later op overwrites in place, and that it is the operand of
-    no other such stack. Its value (and its views) then live in the stack's slice, and the
-    stack's buffer is alive from the first such operand's step; the other operands are
-    copied in at the stack's step. Offsets are placed again (greedy by size) for the new
-    lifetimes. The values are the same bytes as with the copying stack.
+    A stack qualifies when no later op overwrites it in place; an operand, when it is a call
+    with a buffer of its own in ``plan`` (or one it took over in place) that no later op
+    overwrites in place, and that it is the operand of no other such stack. Its value (and
+    its views) then live in the stack's slice, and the stack's buffer is alive from the first
+    such operand's step; the other operands are copied in at the stack's step. Offsets are
+    placed again (greedy by size) for the new lifetimes. The values are the same bytes as
+    with the copying stack, so planned and unplanned runs stay bit-identical.
 
     Returns the new plan and ``{operand id: (stack id, index of its slice)}``.
     """
@@ -206,10 +210,12 @@ def stack_in_place(graph: Graph, plan: Plan) -> tuple[Plan, dict[int, tuple[int,
     overwritten = {graph[n].inputs[0] for n in marks}
     buffer_of, lifetimes = dict(plan.buffer_of), dict(plan.lifetimes)
     steps = {s.node_id: s for s in plan.steps}
-    slots: dict[int, tuple[int, tuple[Any, ...]]] = {}
+    slots: Slots = {}
     hosts: set[int] = set()
     for n in graph.nodes:
         if n.kind != "call" or n.op != "stack" or steps[n.id].where != "arena":
+            continue
+        if n.id in overwritten:  # a later op writes over the stack while operands are read
             continue
         axis = int(n.attrs.get("axis", 0)) % len(n.shape)  # type: ignore[arg-type]
         chosen = []
@@ -219,7 +225,8 @@ def stack_in_place(graph: Graph, plan: Plan) -> tuple[Plan, dict[int, tuple[int,
                     and x not in overwritten and x not in slots and x not in hosts
                     and n.inputs.count(x) == 1
                     and node.dtype is n.dtype and steps[x].where in ("arena", "inplace")):
-                chosen.append((x, (slice(None),) * axis + (t,)))
+                # (the Ellipsis keeps the slice of a stack of scalars a 0-d view)
+                chosen.append((x, (slice(None),) * axis + (t, Ellipsis)))
         if not chosen:
             continue
         hosts.add(n.id)

@@ -148,7 +148,7 @@ class Executor:
                 continue
             axis = int(n.attrs.get("axis", 0)) % host.ndim
             name = f"c{n.id}_{t}"
-            self._ns[name] = host[(slice(None),) * axis + (t,)]
+            self._ns[name] = host[(slice(None),) * axis + (t, Ellipsis)]
             self._line(n, f"copyto({name}, {self._ref(x)})")
 
     def _bind_call(self, n: Node) -> None:

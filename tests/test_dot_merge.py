@@ -199,13 +199,15 @@ def test_stack_operands_are_written_straight_into_the_stack() -> None:
     hs = [F.tanh(F.mul(x, b.const(np.float64(k + 1)))) for k in range(3)]
     later = F.exp(hs[1])  # read after the stack too: it must stay intact in its slice
     s = F.stack(x, *hs, axis=0)  # the feed is copied in; the tanh outputs are written there
-    g = b.graph(F.sum(F.mul(s, s)), F.sum(later))
+    scalars = F.stack(*[F.neg(F.sum(h)) for h in hs])  # 0-d slices must be views too
+    squares = F.mul(F.stack(hs[2], hs[0]), 2.0)  # overwrites its stack in place: not elided
+    g = b.graph(F.sum(s, axis=0), F.sum(later), F.sum(scalars), squares)
     feeds = {x.id: np.linspace(-1, 1, 12).reshape(3, 4)}
     specs = {x.id: Spec((3, 4), f64)}
     planned = compile_graph(g, specs)
     unplanned = compile_graph(g, specs, CompilerOptions(plan=False))
     planned.plan.validate()
-    assert sorted(planned.executor.slots) == sorted(h.id for h in hs)
+    assert set(planned.executor.slots) == {h.id for h in hs} | set(planned.graph[scalars.id].inputs)
     assert f"copyto(c{s.id}_0, v{x.id})" in planned.executor.source
     for _ in range(2):
         got, want = planned.run(feeds, {})[0], unplanned.run(feeds, {})[0]
