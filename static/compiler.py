@@ -160,6 +160,7 @@ def compile_graph(graph: Graph, source_specs: Mapping[int, Spec],
 
     def apply(name: str, fn: Any, g: Graph, *args: Any) -> Graph:
         before = len(g.nodes)
+        result: Graph
         result, changed = fn(g, *args)
         if options.verify:
             verify(result)

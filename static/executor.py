@@ -34,7 +34,7 @@ from ..graphs.liveness import is_view
 from ..runtime import Arena, xp_for
 from ..runtime.backend import to_device
 from .errors import InvalidArgumentError
-from .passes import concrete
+from .lowering import concrete
 from .planner import Plan
 
 _counter = itertools.count()
