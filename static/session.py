@@ -135,6 +135,17 @@ class Session:
                 if fast.kind is None:
                     return results[0]
                 return results if fast.kind is list else tuple(results)
+        entry, feeds, template = self._lookup(fetches, feed_dict)
+        if fast_key is not None:
+            self._remember(fast_key, fetches, feed_dict, feeds, entry)
+        if len(feeds) != len(entry.feed_ids):
+            feeds = {nid: feeds[nid] for nid in entry.feed_ids}
+        return nest.pack(template, self._execute(entry, feeds))
+
+    def _lookup(self, fetches: Any, feed_dict: dict[Any, Any] | None
+                ) -> tuple[_Entry, dict[int, Any], Any]:
+        """The full path: checked fetches and feeds, and the program cached for them (compiled
+        on a miss), per (fetch ids, feed signature). Returns (entry, feeds, fetch template)."""
         leaves, template = nest.flatten(fetches)
         fetch_keys = tuple(self._fetch_key(f) for f in leaves)
         feeds = self._feeds(feed_dict) if feed_dict else {}
@@ -144,11 +155,7 @@ class Session:
         if entry is None:
             entry = self._compile(fetch_keys, feeds)
             self._cache[key] = entry
-        if fast_key is not None:
-            self._remember(fast_key, fetches, feed_dict, feeds, entry)
-        if len(feeds) != len(entry.feed_ids):
-            feeds = {nid: feeds[nid] for nid in entry.feed_ids}
-        return nest.pack(template, self._execute(entry, feeds))
+        return entry, feeds, template
 
     def _execute(self, entry: _Entry, feeds: dict[int, Any]) -> list[Any]:
         """Runs a cached program: the fetched values in order, variables updated after."""
@@ -212,14 +219,7 @@ class Session:
         # compiler hook (static/compiler.py)
         from .compiler import plan_of
 
-        leaves, _ = nest.flatten(fetches)
-        fetch_keys = tuple(self._fetch_key(f) for f in leaves)
-        feeds = self._feeds(feed_dict) if feed_dict else {}
-        signature = tuple(sorted((nid, a.shape, a.dtype.str) for nid, a in feeds.items()))
-        key = (fetch_keys, signature)
-        if key not in self._cache:
-            self._cache[key] = self._compile(fetch_keys, feeds)
-        entry = self._cache[key]
+        entry, _, _ = self._lookup(fetches, feed_dict)
         return plan_of(entry.program, entry.graph_ir, self.options)
 
     def _fetch_key(self, fetch: Any) -> Any:
