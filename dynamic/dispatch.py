@@ -172,37 +172,34 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         traced = TRACER[0].apply(op, args, attrs, label)
         if traced is not NotImplemented:
             return traced
-    # _unwrap(args), inlined: this runs once per op, forward and backward
-    arrays: list[Any] = []
-    requires = False
-    common: Any = None
-    mixed = False
-    for a in args:
-        if isinstance(a, Tensor):
-            array = a._array
-            arrays.append(array)
-            if a._requires_grad:
-                requires = True
+    # _unwrap(args), unrolled for the usual shapes of a call (one or two tensors, or a tensor
+    # and a Python number): this runs once per op, forward and backward
+    arrays: list[Any]
+    n = len(args)
+    a = args[0] if n else None
+    if (n == 1 or n == 2) and isinstance(a, Tensor):
+        x = a._array
+        common = x.dtype
+        requires = a._requires_grad
+        if n == 1:
+            arrays = [x]
         else:
-            kind = type(a)
-            if kind is float or kind is int:
-                arrays.append(a)  # a weak scalar: numpy keeps the array's float dtype
-                continue
-            if isinstance(a, _generic):
-                arrays.append(a.item())  # a numpy scalar is a weak Python scalar, as in PyTorch
-                continue
-            arrays.append(a)
-            array = a
-            if not isinstance(getattr(array, "dtype", None), _np_dtype):
-                mixed = True  # not an array: let the registry's evaluate sort it out
-                continue
-        dtype = array.dtype
-        if common is None:
-            common = dtype
-        elif dtype is not common and dtype != common:
-            mixed = True
-    if mixed or common is None or common.kind != "f":
-        common = None
+            b = args[1]
+            if isinstance(b, Tensor):
+                y = b._array
+                if b._requires_grad:
+                    requires = True
+                if y.dtype is not common:
+                    common = None if y.dtype != common else common
+                arrays = [x, y]
+            elif type(b) is float or type(b) is int:
+                arrays = [x, b]  # a weak scalar: numpy keeps the array's float dtype
+            else:
+                arrays, requires, common = _unwrap(args)
+        if common is not None and common.kind != "f":
+            common = None
+    else:
+        arrays, requires, common = _unwrap(args)
     result = _run(op, arrays, attrs, common)
     if ANOMALY[0]:
         check_forward(op, result, args)
@@ -260,9 +257,21 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
 
 def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
             label: str | None) -> None:
-    edges, needed = _edges(op, args)
-    if True not in needed:
-        return
+    rules = _GRAD_INPUTS.get(op.name)
+    if rules is not None and len(args) == 2 == len(rules):
+        # _edges for the two-input ops (most of them), unrolled: this runs once per recorded op
+        a, b = args
+        need_a = rules[0] and isinstance(a, Tensor) and a._requires_grad
+        need_b = rules[1] and isinstance(b, Tensor) and b._requires_grad
+        if not (need_a or need_b):
+            return
+        needed: tuple[bool, ...] = (need_a, need_b)
+        edges: tuple[Any, ...] = ((a._grad_fn or a) if need_a else None,
+                                  (b._grad_fn or b) if need_b else None)
+    else:
+        edges, needed = _edges(op, args)
+        if True not in needed:
+            return
     node = Node(op, attrs, args, edges, needed, out)
     if label is not None:
         node.label = label

@@ -1,16 +1,16 @@
 """The reverse sweep: ``backward()`` and ``autograd.grad``.
 
-Iterative, never recursive (a 100,000-node chain works): the nodes reachable from the
-outputs are collected with an explicit stack and run newest first (by sequence number),
-with cotangents in a dict keyed by node. Broadcasting is undone here, in one place,
-with the registry's ``sum_to``. Leaves' ``.grad`` is written only after the whole sweep
-succeeded, so a failed backward leaves every ``.grad`` as it was.
+Iterative, never recursive (a 100,000-node chain works): the nodes a gradient reaches
+run newest first (a heap on the sequence number), with cotangents in a dict keyed by
+node. Broadcasting is undone here, in one place, with the registry's ``sum_to``. Leaves'
+``.grad`` is written only after the whole sweep succeeded, so a failed backward leaves
+every ``.grad`` as it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import attrgetter
+from heapq import heappop, heappush
 from typing import Any
 
 from ..runtime import F, array_module, get
@@ -20,8 +20,10 @@ from .anomaly import ANOMALY, checked_vjp
 from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
 from .graph import FREED_MESSAGE, Meta, Node, display_name
+from .heap import keep_freed_memory
 
 _ADD = get("add")
+_TUNED = [False]
 
 
 def _type_name(array: Any) -> str:
@@ -66,28 +68,6 @@ def _ans(node: Node) -> Any:
     return out
 
 
-def _reachable(roots: list[Node]) -> list[Node]:
-    seen: set[int] = set()
-    order: list[Node] = []
-    stack = list(roots)
-    pop, push, visit, add = stack.pop, stack.append, order.append, seen.add
-    while stack:
-        node = pop()
-        key = id(node)
-        if key in seen:
-            continue
-        add(key)
-        visit(node)
-        for edge in node.next:
-            if type(edge) is Node and id(edge) not in seen:
-                push(edge)
-    order.sort(key=_seq, reverse=True)
-    return order
-
-
-_seq = attrgetter("seq")
-
-
 def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
     entry = store.get(id(key))
     if entry is None:
@@ -113,37 +93,46 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
                  create_graph: bool, inputs: Sequence[Any] | None = None,
                  allow_unused: bool = False) -> tuple[Any, ...] | None:
     """The sweep behind ``Tensor.backward`` (``inputs=None``: accumulate into leaves' .grad)
-    and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched)."""
+    and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched).
+
+    Nodes run newest first: a max-heap on the sequence number holds every node a gradient
+    has reached, and a node's consumers are all newer than it, so each node runs once, after
+    every gradient for it has arrived.
+    """
+    if not _TUNED[0]:
+        _TUNED[0] = True
+        keep_freed_memory()  # this process trains eagerly: keep freed memory for the next step
     node_grads: dict[int, list[Any]] = {}
     leaf_grads: dict[int, list[Any]] = {}
-    roots: list[Node] = []
+    ready: list[tuple[int, Node]] = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
         if not out._requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not "
                                "have a grad_fn")
         g = _root_grad(out, g, i)
-        if out._grad_fn is None:
+        fn = out._grad_fn
+        if fn is None:
             _accumulate(leaf_grads, out, g)
         else:
-            roots.append(out._grad_fn)
-            _accumulate(node_grads, out._grad_fn, g)
+            if id(fn) not in node_grads:
+                heappush(ready, (-fn.seq, fn))
+            _accumulate(node_grads, fn, g)
     wanted = {id(t._grad_fn): t for t in inputs or () if t._grad_fn is not None}
     captured: dict[int, Any] = {}
-    order = _reachable(roots)
+    ran: list[Node] = []
+    unfed: list[Node] = []  # reached only by edges that carried no gradient
     previous = GRAD_ENABLED[0]
     GRAD_ENABLED[0] = create_graph
-    pop_grad = node_grads.pop
     tensor_type = dispatch.Tensor
     # a third gradient reaching the same place is added into the sum of the first two (a
     # buffer this sweep made and nobody else holds) with the registry's add kernel; with
     # create_graph the sums are recorded ops instead, and under anomaly mode checked ones
     in_place = not create_graph and not ANOMALY[0] and dispatch.TRACER[0] is None
     try:
-        for node in order:
-            entry = pop_grad(id(node), None)
-            if entry is None:
-                continue
-            g = entry[1]
+        while ready:
+            node = heappop(ready)[1]
+            ran.append(node)
+            g = node_grads.pop(id(node))[1]
             if node.freed:
                 raise RuntimeError(FREED_MESSAGE)
             if node.saved or node.ans_vc is not None:
@@ -165,7 +154,12 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
             else:
                 grads = node.op.vjp(g, ans, inputs_, node.attrs, node.needed)
             for edge, grad, x in zip(node.next, grads, inputs_, strict=True):
-                if edge is None or grad is None:
+                if edge is None:
+                    continue
+                is_node = type(edge) is Node
+                if grad is None:
+                    if is_node:
+                        unfed.append(edge)
                     continue
                 if type(grad) is not tensor_type:
                     grad = grad if hasattr(grad, "_array") else wrap(grad)
@@ -174,11 +168,13 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
                 array = grad._array
                 if array.shape != raw.shape or array.dtype != raw.dtype:
                     grad = _fit(grad, x)
-                store = node_grads if type(edge) is Node else leaf_grads
+                store = node_grads if is_node else leaf_grads
                 key = id(edge)
                 found = store.get(key)
                 if found is None:
                     store[key] = [edge, grad, False]
+                    if is_node:
+                        heappush(ready, (-edge.seq, edge))
                 elif found[2]:
                     total = found[1]._array
                     _ADD.kernel(array_module(total), total, grad._array, out=total)
@@ -188,13 +184,30 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     finally:
         GRAD_ENABLED[0] = previous
     if not retain_graph:
-        for node in order:
+        for node in ran:
             if node.saved or node.ans_vc is not None:
                 _free(node)
+        if unfed:
+            _free_unfed(unfed)
     if inputs is not None:
         return _collect(inputs, leaf_grads, captured, allow_unused)
     _store_leaf_grads(leaf_grads, create_graph)
     return None
+
+
+def _free_unfed(starts: list[Node]) -> None:
+    """Frees the nodes that no gradient reached (behind a rule that returned None): they
+    belong to the graph this backward consumed too."""
+    seen: set[int] = set()
+    stack = list(starts)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.saved or node.ans_vc is not None:
+            _free(node)
+        stack.extend(e for e in node.next if type(e) is Node and id(e) not in seen)
 
 
 def _root_grad(out: Any, g: Any, i: int) -> Any:

@@ -171,18 +171,22 @@ class Node:
         save_ans, save_inputs = found if found is not None else saved_for(op, needed)
         # inputs no rule reads are kept as shape and dtype only, so their memory can go now;
         # the rest are saved with the version they had, which backward checks
-        kept: list[Any] = []
-        saved: list[tuple[Any, int]] = []
-        for x, keep in zip(inputs, save_inputs, strict=True):
-            vc = getattr(x, "_vc", None)
-            if vc is None:
-                kept.append(x)
-            elif keep:
-                kept.append(x)
-                saved.append((x, vc[0]))
-            else:
-                kept.append(Meta(x._array))
-        self.inputs = tuple(kept)
+        saved: list[tuple[Any, int]] | tuple[()] = ()
+        if True in save_inputs:
+            kept: list[Any] = []
+            saved = []
+            for x, keep in zip(inputs, save_inputs, strict=True):
+                vc = getattr(x, "_vc", None)
+                if vc is None:
+                    kept.append(x)
+                elif keep:
+                    kept.append(x)
+                    saved.append((x, vc[0]))
+                else:
+                    kept.append(Meta(x._array))
+            self.inputs = tuple(kept)
+        else:  # the common case for add, sub, reshape...: no input is read
+            self.inputs = tuple([Meta(x._array) if hasattr(x, "_vc") else x for x in inputs])
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
         array = out._array
