@@ -104,7 +104,15 @@ class OpDef:
         if callable(rules):  # one callable for every input (variadic ops)
             grads = rules(g, ans, *inputs, **attrs)
             return tuple(gr if need else None for gr, need in zip(grads, needed, strict=True))
-        # a plain loop: this runs once per recorded node in every backward pass
+        # this runs once per recorded node in every backward pass: two inputs (most ops)
+        # unrolled, a plain loop otherwise
+        if len(rules) == 2:
+            rule_a, rule_b = rules
+            need_a, need_b = needed
+            return (
+                rule_a(g, ans, *inputs, **attrs) if need_a and rule_a is not None else None,
+                rule_b(g, ans, *inputs, **attrs) if need_b and rule_b is not None else None,
+            )
         out: list[Any] = []
         for rule, need in zip(rules, needed, strict=True):
             out.append(rule(g, ans, *inputs, **attrs) if need and rule is not None else None)
