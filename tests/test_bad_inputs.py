@@ -588,7 +588,7 @@ def _() -> Any:
 
 
 @case("dynamic-state-dict-missing", "dynamic", "load_state_dict without the bias", RuntimeError,
-      ["Missing key(s) in state_dict: ['bias']"], "every parameter")
+      ['Missing key(s) in state_dict: "bias"'], "every parameter")
 def _() -> Any:
     m = DynamicModel()
     return lambda: m.model.load_state_dict({"weight": torch.zeros(1, 2)}), m.snapshot

@@ -205,9 +205,16 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
+            # PyTorch's wording, naming only the kinds of mismatch that occurred
+            parts = []
+            if missing:
+                parts.append("Missing key(s) in state_dict: "
+                             + ", ".join(f'"{k}"' for k in missing) + ".")
+            if unexpected:
+                parts.append("Unexpected key(s) in state_dict: "
+                             + ", ".join(f'"{k}"' for k in unexpected) + ".")
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               f"Missing key(s) in state_dict: {missing}. Unexpected key(s) in "
-                               f"state_dict: {unexpected}.")
+                               + " ".join(parts))
         from ..grad_mode import no_grad
 
         # every size is checked before anything is copied: a bad state_dict changes nothing
