@@ -155,9 +155,15 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int) -> d
     }
 
 
-def run_in_process(workload: str, config: str, repeats: int, steps: int) -> dict:
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_in_process(workload: str, config: str, repeats: int, steps: int, threads: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", workload, config, str(repeats), str(steps)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    # every configuration gets the same number of BLAS/OpenMP threads (torch reads them too)
+    env = os.environ.copy()
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -169,6 +175,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "bench_steps.json")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/OpenMP threads for every configuration (default 1: on a "
+                             "shared 2-core machine more threads measure contention)")
     parser.add_argument("--worker", nargs=4, metavar=("WORKLOAD", "CONFIG", "REPEATS", "STEPS"))
     args = parser.parse_args()
     if args.worker:
@@ -182,11 +191,13 @@ def main() -> int:
             large = workload == "rnn-large"
             repeats = 5 if (args.quick or large) else 7
             steps = (3 if large else 20) if args.quick else (5 if large else 50)
-            results[workload][config] = run_in_process(workload, config, repeats, steps)
+            results[workload][config] = run_in_process(workload, config, repeats, steps,
+                                                       args.threads)
             print(
                 f"  {workload:<10} {config:<17} {_brief(results[workload][config])}",
                 file=sys.stderr,
             )
+    print(f"BLAS/OpenMP threads per configuration: {args.threads}")
     print(markdown(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))

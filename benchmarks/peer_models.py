@@ -6,9 +6,11 @@ import numpy as np
 
 
 def torch_eager(weights: dict[str, np.ndarray], spec: dict, lr: float):
+    import os
+
     import torch
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     p = {k: torch.tensor(w, requires_grad=True) for k, w in weights.items()}
     optimizer = torch.optim.SGD(list(p.values()), lr=lr)
 
