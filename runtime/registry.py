@@ -192,7 +192,10 @@ class OpNamespace:
         def call(*args: Any, **attrs: Any) -> Any:
             # apply(op, args, attrs), inlined: gradient rules make one such call per op
             for arg in args:
-                handler = getattr(type(arg), "__tapeflow_apply__", None)
+                cls = type(arg)
+                if cls is float or cls is int:
+                    continue  # a Python number: no front end, and no failed attribute lookup
+                handler = getattr(cls, "__tapeflow_apply__", None)
                 if handler is not None:
                     return handler(op, args, attrs)
             return evaluate(op, args, attrs)
