@@ -114,7 +114,27 @@ def _ufunc_of(op: OpDef) -> Any:
 
 def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None,
          out: Any = None) -> Any:
-    if out is not None:
+    if common is not None and out is None:
+        # fast path: one float dtype throughout, so promotion has nothing to do
+        try:
+            cls = type(arrays[0])
+            if cls is _ndarray or cls is float or cls is int:
+                if not attrs:
+                    ufunc = _UFUNC.get(op.name, _run)
+                    if ufunc is _run:
+                        ufunc = _ufunc_of(op)
+                    if ufunc is not None:
+                        result = ufunc(*arrays)
+                        return result if type(result) is _ndarray else np.asarray(result)
+                result = op.kernel(np, *arrays, **attrs)
+            else:
+                result = op.kernel(array_module(arrays[0]), *arrays, **attrs)
+            if isinstance(result, _generic):
+                result = np.asarray(result)
+            return result
+        except Exception:  # noqa: BLE001 - rerun below for the registry's own error message
+            pass
+    elif out is not None:
         # in place and unrecorded: straight into ``out`` (a ufunc checks every shape before
         # it writes anything); None tells the caller to rerun it out of place for the error
         try:
@@ -122,26 +142,6 @@ def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None
             return op.kernel(xp, *arrays, out=out, **attrs)
         except Exception:  # noqa: BLE001 - the out-of-place rerun raises the right error
             return None
-    if common is not None:
-        # fast path: one float dtype throughout, so promotion has nothing to do
-        try:
-            first = arrays[0]
-            if type(first) is _ndarray or type(first) is float or type(first) is int:
-                if not attrs:
-                    ufunc = _UFUNC.get(op.name, _run)
-                    if ufunc is _run:
-                        ufunc = _ufunc_of(op)
-                    if ufunc is not None:
-                        result = ufunc(*arrays)
-                        return np.asarray(result) if type(result) is not _ndarray else result
-                result = op.kernel(np, *arrays, **attrs)
-            else:
-                result = op.kernel(array_module(first), *arrays, **attrs)
-            if isinstance(result, _generic):
-                result = np.asarray(result)
-            return result
-        except Exception:  # noqa: BLE001 - rerun below for the registry's own error message
-            pass
     try:
         return evaluate(op, arrays, attrs)
     except ShapeError as exc:

@@ -19,10 +19,11 @@ from . import dispatch
 from .anomaly import ANOMALY, checked_vjp
 from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
-from .graph import FREED_MESSAGE, Meta, Node, display_name
+from .graph import FREED_MESSAGE, Meta, Node, display_name, meta_of
 from .heap import keep_freed_memory
 
 _ADD = get("add")
+_SUM_TO = get("sum_to")
 _TUNED = [False]
 
 
@@ -86,6 +87,19 @@ def _fit(grad: Any, like: Any) -> Any:
     want = raw.dtype
     if array.dtype != want:
         grad = F.cast(grad, dtype=dt.as_dtype(want))
+    return grad
+
+
+def _fit_array(array: Any, like: Any) -> Any:
+    """:func:`_fit` when nothing records: the registry's ``sum_to`` kernel through the
+    dispatcher's runner, without wrapping the intermediate (same kernel, same result)."""
+    dtype = array.dtype
+    if array.shape != tuple(like.shape):
+        common = dtype if (like.dtype == dtype and dtype.kind == "f") else None
+        array = dispatch._run(_SUM_TO, [array, like], {}, common)
+    grad = wrap(array)
+    if array.dtype != like.dtype:
+        grad = F.cast(grad, dtype=dt.as_dtype(like.dtype))
     return grad
 
 
@@ -164,10 +178,10 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
                 if type(grad) is not tensor_type:
                     grad = grad if hasattr(grad, "_array") else wrap(grad)
                 # the input's shape and dtype (undo broadcasting): only when they differ
-                raw = x._array if hasattr(x, "_array") else x
+                raw = x if type(x) is Meta else getattr(x, "_array", x)
                 array = grad._array
                 if array.shape != raw.shape or array.dtype != raw.dtype:
-                    grad = _fit(grad, x)
+                    grad = _fit_array(array, raw) if in_place else _fit(grad, x)
                 store = node_grads if is_node else leaf_grads
                 key = id(edge)
                 found = store.get(key)
@@ -229,7 +243,8 @@ def _free(node: Node) -> None:
     are still tensors; the rest were reduced to shape and dtype when the node was made, so
     a node that saved nothing keeps working for a second backward, as in PyTorch."""
     node.freed = True
-    node.inputs = tuple(Meta(x._array) if hasattr(x, "_array") else x for x in node.inputs)
+    node.inputs = tuple(x if type(x) is Meta or not hasattr(x, "_array") else meta_of(x._array)
+                        for x in node.inputs)
     node.saved = []
     node.ans_ref = node.ans_array = node.ans_vc = None
 

@@ -147,6 +147,23 @@ class Meta:
         self.ndim = array.ndim
 
 
+_METAS: dict[tuple[Any, int], Meta] = {}
+
+
+def meta_of(array: Any) -> Meta:
+    """The (shared) Meta for ``array``'s shape and dtype: nodes keep many of the same ones.
+
+    Keyed by the dtype's id: the cached Meta holds the dtype, so the id cannot be reused.
+    """
+    key = (array.shape, id(array.dtype))
+    found = _METAS.get(key)
+    if found is None:
+        if len(_METAS) >= 4096:  # many distinct shapes (variable-length batches): start over
+            _METAS.clear()
+        found = _METAS[key] = Meta(array)
+    return found
+
+
 class Node:
     """One recorded op: a ``grad_fn``. ``name()`` is PyTorch's (``MulBackward0``).
 
@@ -183,10 +200,10 @@ class Node:
                     kept.append(x)
                     saved.append((x, vc[0]))
                 else:
-                    kept.append(Meta(x._array))
+                    kept.append(meta_of(x._array))
             self.inputs = tuple(kept)
         else:  # the common case for add, sub, reshape...: no input is read
-            self.inputs = tuple([Meta(x._array) if hasattr(x, "_vc") else x for x in inputs])
+            self.inputs = tuple([meta_of(x._array) if hasattr(x, "_vc") else x for x in inputs])
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
         array = out._array

@@ -11,9 +11,12 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from .dispatch import apply
+from ..runtime import REGISTRY
+from .dispatch import apply, apply_, apply_packed
 from .grad_mode import no_grad
 from .tensor import Tensor
+
+_MUL, _SUB = REGISTRY["mul"], REGISTRY["sub"]
 
 
 class Optimizer:
@@ -105,7 +108,8 @@ class SGD(Optimizer):
                     else:
                         buf.mul_(momentum).add_(g, alpha=1 - dampening)
                     g = apply("add", g, apply("mul", buf, momentum)) if group["nesterov"] else buf
-                p.sub_(apply("mul", g, lr))
+                # p -= lr * g: one scaled temporary, written into p by the kernel itself
+                apply_(_SUB, p, apply_packed(_MUL, (g, lr), {}))
 
 
 class Adam(Optimizer):

@@ -9,8 +9,13 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
+from ..runtime import REGISTRY
 from ..runtime import dtypes as dt
-from .dispatch import apply, apply_, check_inplace
+from . import dispatch
+from .dispatch import apply, apply_, apply_packed, check_inplace
+
+# the ops of the arithmetic operators, looked up once: ``a + b`` is the hottest path there is
+_ADD, _SUB, _MUL, _DIV, _MATMUL = (REGISTRY[n] for n in ("add", "sub", "mul", "div", "matmul"))
 
 #: What ``max(dim)`` / ``min(dim)`` return, as PyTorch's ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -53,28 +58,28 @@ class TensorMath:
     multiply, subtract, divide, true_divide = mul, sub, div, div
 
     def __add__(self, other: Any) -> Any:
-        return apply("add", self, other)
+        return apply_packed(_ADD, (self, other), {})
 
     def __radd__(self, other: Any) -> Any:
-        return apply("add", other, self)
+        return apply_packed(_ADD, (other, self), {})
 
     def __sub__(self, other: Any) -> Any:
-        return apply("sub", self, other)
+        return apply_packed(_SUB, (self, other), {})
 
     def __rsub__(self, other: Any) -> Any:
-        return apply("sub", other, self)
+        return apply_packed(_SUB, (other, self), {})
 
     def __mul__(self, other: Any) -> Any:
-        return apply("mul", self, other)
+        return apply_packed(_MUL, (self, other), {})
 
     def __rmul__(self, other: Any) -> Any:
-        return apply("mul", other, self)
+        return apply_packed(_MUL, (other, self), {})
 
     def __truediv__(self, other: Any) -> Any:
-        return apply("div", self, other)
+        return apply_packed(_DIV, (self, other), {})
 
     def __rtruediv__(self, other: Any) -> Any:
-        return apply("div", other, self)
+        return apply_packed(_DIV, (other, self), {})
 
     def __pow__(self, other: Any) -> Any:
         return apply("pow", self, other)
@@ -310,6 +315,10 @@ class TensorMath:
 
 def _matmul(a: Any, b: Any) -> Any:
     """PyTorch's matmul: 1-D operands are promoted to matrices and the added dim removed."""
+    tensor = dispatch.Tensor
+    if (isinstance(a, tensor) and isinstance(b, tensor) and a._array.ndim > 1
+            and b._array.ndim > 1):
+        return apply_packed(_MATMUL, (a, b), {})  # matrices: the registry op as it is
     a_vec, b_vec = getattr(a, "ndim", 0) == 1, getattr(b, "ndim", 0) == 1
     if a_vec:
         a = apply("unsqueeze", a, axis=0)

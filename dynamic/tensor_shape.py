@@ -205,8 +205,28 @@ class TensorShape:
         self._vc[0] += 1  # type: ignore[attr-defined]
 
 
+def _basic_index(items: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The encoded index when every item is an int, a slice, None or ..., else None."""
+    for item in items:
+        kind = type(item)
+        if kind is slice:
+            if item.step is not None and item.step <= 0:
+                raise ValueError("step must be greater than zero")
+        elif kind is not int and item is not None and item is not Ellipsis:
+            return None
+    if not any(item is Ellipsis for item in items):
+        items = items + (Ellipsis,)  # keeps x[0] of a vector a 0-d view, as below
+    return encode_index(items)
+
+
 def _classify(index: Any) -> tuple[str, Any]:
     """'basic' (an encoded view index), 'mask' (a bool tensor) or 'take' ((axis, indices))."""
+    if type(index) is tuple or type(index) is int or type(index) is slice:
+        # the usual x[i] / x[:, t] / x[a:b]: ints and slices only (checked as the slow path
+        # below does, without building lists)
+        found = _basic_index(index if type(index) is tuple else (index,))
+        if found is not None:
+            return "basic", found
     from .creation import tensor as make_tensor
 
     items = index if isinstance(index, tuple) else (index,)
