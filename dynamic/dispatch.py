@@ -223,6 +223,8 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     return out
 
 
+_NEEDED_ONE = (True,)
+
 #: op name -> which inputs have a gradient rule (``OpDef.has_gradient_for``), for fixed arity
 _GRAD_INPUTS: dict[str, tuple[bool, ...]] = {}
 
@@ -268,6 +270,11 @@ def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
         needed: tuple[bool, ...] = (need_a, need_b)
         edges: tuple[Any, ...] = ((a._grad_fn or a) if need_a else None,
                                   (b._grad_fn or b) if need_b else None)
+    elif rules is not None and len(args) == 1 == len(rules):
+        (a,) = args  # one input (unary math, views, reductions): its edge is known to be needed
+        if not rules[0]:
+            return
+        needed, edges = _NEEDED_ONE, (a._grad_fn or a,)
     else:
         edges, needed = _edges(op, args)
         if True not in needed:
