@@ -199,7 +199,7 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
         GRAD_ENABLED[0] = previous
     if not retain_graph:
         for node in ran:
-            if node.saved or node.ans_vc is not None:
+            if node.holds_tensors or node.ans_vc is not None:
                 _free(node)
         if unfed:
             _free_unfed(unfed)
@@ -219,7 +219,7 @@ def _free_unfed(starts: list[Node]) -> None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if node.saved or node.ans_vc is not None:
+        if node.holds_tensors or node.ans_vc is not None:
             _free(node)
         stack.extend(e for e in node.next if type(e) is Node and id(e) not in seen)
 
@@ -239,14 +239,18 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
 
 
 def _free(node: Node) -> None:
-    """Drops what ``node`` saved (a later backward through it raises). Only the saved inputs
-    are still tensors; the rest were reduced to shape and dtype when the node was made, so
-    a node that saved nothing keeps working for a second backward, as in PyTorch."""
-    node.freed = True
-    node.inputs = tuple(x if type(x) is Meta or not hasattr(x, "_array") else meta_of(x._array)
-                        for x in node.inputs)
-    node.saved = []
-    node.ans_ref = node.ans_array = node.ans_vc = None
+    """Drops what ``node`` saved, so a later backward through it raises. Its inputs become
+    shape and dtype only; a node whose rule reads no saved data (a custom Function's, whose
+    ctx keeps what it needs) is not marked freed: a second backward through it works, as in
+    PyTorch. Nodes that never kept a tensor need no visit at all."""
+    if node.holds_tensors:
+        node.inputs = tuple([x if type(x) is Meta or not hasattr(x, "_array")
+                             else meta_of(x._array) for x in node.inputs])
+        node.holds_tensors = False
+    if node.saved or node.ans_vc is not None:
+        node.freed = True
+        node.saved = []
+        node.ans_ref = node.ans_array = node.ans_vc = None
 
 
 def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: dict[int, Any],

@@ -175,7 +175,7 @@ class Node:
 
     __slots__ = ("op", "attrs", "inputs", "next", "needed", "seq", "ans_ref", "ans_array",
                  "ans_vc", "ans_version", "saved", "freed", "pre_hooks", "label", "out_shape",
-                 "out_dtype", "_next_functions", "__weakref__")
+                 "out_dtype", "_next_functions", "holds_tensors", "__weakref__")
 
     def __init__(self, op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
                  edges: tuple[Any, ...], needed: tuple[bool, ...], out: Any) -> None:
@@ -202,8 +202,10 @@ class Node:
                 else:
                     kept.append(meta_of(x._array))
             self.inputs = tuple(kept)
+            self.holds_tensors = True
         else:  # the common case for add, sub, reshape...: no input is read
             self.inputs = tuple([meta_of(x._array) if hasattr(x, "_vc") else x for x in inputs])
+            self.holds_tensors = False
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
         array = out._array
