@@ -223,8 +223,9 @@ def operand_dtype(
     if op.promote is None:
         return None
     indices = op.promote_inputs if op.promote_inputs is not None else range(len(dtypes))
-    tensor_dtypes = [dtypes[i] for i in indices if i < len(dtypes) and dtypes[i] is not None]
-    scalar_values = [scalars[i] for i in indices if i < len(dtypes) and dtypes[i] is None]
+    present = [(dtypes[i], i) for i in indices if i < len(dtypes)]
+    tensor_dtypes = [d for d, _ in present if d is not None]
+    scalar_values = [scalars[i] for d, i in present if d is None]
     if tensor_dtypes:
         common = tensor_dtypes[0]
         for d in tensor_dtypes[1:]:
