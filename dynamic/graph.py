@@ -121,7 +121,8 @@ def saved_for(op: OpDef, needed: tuple[bool, ...]) -> tuple[bool, tuple[bool, ..
     for i, need in enumerate(needed):
         if not need:
             continue
-        found = _reads(rules[i], count) if rules is not None and rules[i] is not None else None
+        rule = rules[i] if rules is not None else None
+        found = _reads(rule, count) if rule is not None else None
         if found is None:
             ans, inputs = True, [True] * count
             break
@@ -209,6 +210,7 @@ class Node:
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
         array = out._array
+        self.ans_ref: weakref.ReferenceType[Any] | None
         if save_ans:
             self.ans_ref = _weakref(out)
             self.ans_array = array
