@@ -209,8 +209,11 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         if src._base is None and op.name == "getitem":
             out._view_index = attrs["index"]  # lets an in-place op on the view be recorded
     else:
-        if result.base is not None or not result.flags.c_contiguous:
-            result = result.copy()  # a non-view op owns its result (identity returns its input)
+        if result.base is not None or not result.flags.c_contiguous or (
+                arrays and result is arrays[0]):
+            # a non-view op owns its result: identity (and sum_to with nothing to sum) hands
+            # back its input itself, which must not become a second owner of that memory
+            result = result.copy()
         # wrap(result), inlined
         out = _new(Tensor)
         out._array = result

@@ -129,6 +129,16 @@ def test_in_place_on_a_view_writes_through_to_the_base() -> None:
     np.testing.assert_array_equal(base.numpy(), [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
 
 
+def test_an_op_that_returns_its_input_still_gives_a_tensor_of_its_own() -> None:
+    from tapeflow.dynamic.dispatch import apply
+
+    t = torch.ones(3)
+    u = apply("identity", t)  # the kernel hands back the very same array
+    assert u.data_ptr() != t.data_ptr()
+    u.add_(1.0)
+    np.testing.assert_array_equal(t.numpy(), np.ones(3))
+
+
 def test_fast_dispatch_keeps_pytorch_dtypes() -> None:
     half = torch.ones(2, dtype=torch.float32)
     assert (half * 2.0).dtype == torch.float32  # a Python number is a weak scalar
