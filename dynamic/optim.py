@@ -7,11 +7,11 @@ step cannot be backpropagated through after it).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
 from ..runtime import REGISTRY
+from ..runtime import optim_rules as rules
 from .dispatch import apply, apply_, apply_packed
 from .grad_mode import no_grad
 from .tensor import Tensor
@@ -97,18 +97,17 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad
-                if decay:
-                    g = apply("add", g, apply("mul", p, decay))
+                g = rules.with_weight_decay(p.grad, p, decay)
                 if momentum:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = g.clone()
                     else:
-                        buf.mul_(momentum).add_(g, alpha=1 - dampening)
-                    g = apply("add", g, apply("mul", buf, momentum)) if group["nesterov"] else buf
-                # p -= lr * g: one scaled temporary, written into p by the kernel itself
+                        buf.copy_(rules.sgd_momentum(buf, g, momentum, dampening))
+                    g = rules.sgd_direction(g, buf, momentum, group["nesterov"])
+                # p -= lr * g (rules.sgd_step): one scaled temporary, written into p by the
+                # kernel itself -- the hot path of every plain SGD step
                 apply_(_SUB, p, apply_packed(_MUL, (g, lr), {}))
 
 
@@ -131,21 +130,20 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad
-                if group["weight_decay"]:
-                    g = apply("add", g, apply("mul", p, group["weight_decay"]))
+                g = rules.with_weight_decay(p.grad, p, group["weight_decay"])
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = apply("mul", p, 0.0)
                     state["exp_avg_sq"] = apply("mul", p, 0.0)
                 state["step"] += 1
-                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                m.mul_(beta1).add_(g, alpha=1 - beta1)  # m = b1 m + (1 - b1) g
-                v.mul_(beta2).add_(apply("mul", g, g), alpha=1 - beta2)  # v = b2 v + (1 - b2) g^2
-                step_size = lr / (1 - beta1 ** t)
-                denom = apply("add", apply("div", apply("sqrt", v), math.sqrt(1 - beta2 ** t)), eps)
-                p.sub_(apply("mul", apply("div", m, denom), step_size))
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                new_m, new_v = rules.adam_moments(m, v, g, beta1, beta2)
+                m.copy_(new_m)
+                v.copy_(new_v)
+                step_size = rules.adam_step_size(state["step"], lr, beta1)
+                bias2 = rules.adam_bias2(state["step"], beta2)
+                p.sub_(rules.adam_step(m, v, step_size, bias2, eps))
 
 
 
@@ -179,9 +177,7 @@ class RMSprop(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad
-                if group["weight_decay"]:
-                    g = apply("add", g, apply("mul", p, group["weight_decay"]))
+                g = rules.with_weight_decay(p.grad, p, group["weight_decay"])
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
@@ -192,21 +188,17 @@ class RMSprop(Optimizer):
                         state["grad_avg"] = apply("mul", p, 0.0)
                 state["step"] += 1
                 square_avg = state["square_avg"]
-                square_avg.mul_(alpha).add_(apply("mul", g, g), alpha=1 - alpha)
-                if group["centered"]:
-                    grad_avg = state["grad_avg"]
-                    grad_avg.mul_(alpha).add_(g, alpha=1 - alpha)
-                    # variance estimate: E[g^2] - E[g]^2
-                    spread = apply("sub", square_avg, apply("mul", grad_avg, grad_avg))
-                    avg = apply("add", apply("sqrt", spread), eps)
-                else:
-                    avg = apply("add", apply("sqrt", square_avg), eps)
-                if momentum:
+                square_avg.copy_(rules.running_average(square_avg, apply("mul", g, g), alpha,
+                                                       1 - alpha))
+                grad_avg = state.get("grad_avg") if group["centered"] else None
+                if grad_avg is not None:  # centered: the variance estimate E[g^2] - E[g]^2
+                    grad_avg.copy_(rules.running_average(grad_avg, g, alpha, 1 - alpha))
+                scaled = apply("div", g, rules.rmsprop_denominator(square_avg, grad_avg, eps))
+                if momentum:  # buf = momentum buf + g / avg; p -= lr buf
                     buf = state["momentum_buffer"]
-                    buf.mul_(momentum).add_(apply("div", g, avg))
-                    p.sub_(apply("mul", buf, lr))
-                else:
-                    p.sub_(apply("mul", apply("div", g, avg), lr))
+                    buf.copy_(rules.running_average(buf, scaled, momentum, 1))
+                    scaled = buf
+                p.sub_(rules.sgd_step(scaled, lr))
 
 def __getattr__(name: str) -> object:
     """``torch.optim.<name>`` that tapeflow lacks: an error naming the closest supported names."""

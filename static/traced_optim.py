@@ -18,7 +18,6 @@ cleared: the graph then does not depend on their value on entry.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -28,6 +27,8 @@ import numpy as np
 from ..dynamic.creation import from_numpy
 from ..dynamic.nn.module import Module
 from ..dynamic.optim import SGD, Adam, Optimizer, RMSprop
+from ..runtime import F
+from ..runtime import optim_rules as rules
 from .tensor import Tensor as Symbol
 from .tracing import Tracer, TracingError
 
@@ -41,13 +42,7 @@ def _hyper(group: dict[str, Any], keys: tuple[str, ...]) -> Callable[[], Any]:
 
 
 def _decayed(tracer: Tracer, g: Symbol, p: Any, decay: float) -> Symbol:
-    # g + weight_decay * p, as the eager step computes it
-    return tracer.node("add", [g, tracer.node("mul", [tracer.symbol(p), decay])]) if decay else g
-
-
-def _add_scaled(tracer: Tracer, x: Symbol, g: Symbol, alpha: float) -> Symbol:
-    # x.add_(g, alpha=alpha): the multiply only when alpha != 1, as Tensor.add_ does
-    return tracer.node("add", [x, g if alpha == 1 else tracer.node("mul", [g, alpha])])
+    return rules.with_weight_decay(g, tracer.symbol(p), decay) if decay else g
 
 
 def sgd_step(tracer: Tracer, opt: SGD) -> None:
@@ -69,13 +64,10 @@ def sgd_step(tracer: Tracer, opt: SGD) -> None:
                     new = tracer.node("copy", [g])
                     tracer.after.append((new, partial(_store_buffer, state)))
                 else:
-                    scaled = tracer.node("mul", [tracer.state(buf).current, momentum])
-                    new = _add_scaled(tracer, scaled, g, 1 - dampening)
+                    new = rules.sgd_momentum(tracer.state(buf).current, g, momentum, dampening)
                     tracer.write(buf, new)
-                g = tracer.node("add", [g, tracer.node("mul", [new, momentum])]) \
-                    if group["nesterov"] else new
-            update = tracer.node("mul", [g, lr])
-            tracer.write(p, tracer.node("sub", [tracer.symbol(p), update]))
+                g = rules.sgd_direction(g, new, momentum, group["nesterov"])
+            tracer.write(p, F.sub(tracer.symbol(p), rules.sgd_step(g, lr)))
 
 
 def adam_step(tracer: Tracer, opt: Adam) -> None:
@@ -89,20 +81,15 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
                 continue
             g = _decayed(tracer, g, p, group["weight_decay"])
             state = _lazy_state(opt, p, ("exp_avg", "exp_avg_sq"))
-            m = tracer.state(state["exp_avg"]).current
-            v = tracer.state(state["exp_avg_sq"]).current
-            m = _add_scaled(tracer, tracer.node("mul", [m, beta1]), g, 1 - beta1)
-            squared = tracer.node("mul", [g, g])
-            v = _add_scaled(tracer, tracer.node("mul", [v, beta2]), squared, 1 - beta2)
+            m, v = rules.adam_moments(tracer.state(state["exp_avg"]).current,
+                                      tracer.state(state["exp_avg_sq"]).current, g, beta1, beta2)
             tracer.write(state["exp_avg"], m)
             tracer.write(state["exp_avg_sq"], v)
             # step_size = lr / (1 - beta1^t), bias2 = sqrt(1 - beta2^t): fed, t changes per call
             step_size = _fed(tracer, p, "step_size", partial(_step_size, state, beta1, lr))
             bias2 = _fed(tracer, p, "bias_correction2", partial(_bias2, state, beta2))
-            denom = tracer.node("add", [tracer.node("div", [tracer.node("sqrt", [v]), bias2]),
-                                        eps])
-            update = tracer.node("mul", [tracer.node("div", [m, denom]), step_size])
-            tracer.write(p, tracer.node("sub", [tracer.symbol(p), update]))
+            update = rules.adam_step(m, v, step_size, bias2, eps)
+            tracer.write(p, F.sub(tracer.symbol(p), update))
             tracer.after.append((None, partial(_count_step, state)))
 
 
@@ -120,27 +107,20 @@ def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
                      *(("grad_avg",) if group["centered"] else ()))
             state = _lazy_state(opt, p, names)
             tracer.after.append((None, partial(_count_step, state)))
-            # s = alpha s + (1 - alpha) g^2
             square = tracer.state(state["square_avg"]).current
-            square = _add_scaled(tracer, tracer.node("mul", [square, alpha]),
-                                 tracer.node("mul", [g, g]), 1 - alpha)
+            square = rules.running_average(square, F.mul(g, g), alpha, 1 - alpha)
             tracer.write(state["square_avg"], square)
+            mean = None
             if group["centered"]:  # the variance estimate E[g^2] - E[g]^2
                 mean = tracer.state(state["grad_avg"]).current
-                mean = _add_scaled(tracer, tracer.node("mul", [mean, alpha]), g, 1 - alpha)
+                mean = rules.running_average(mean, g, alpha, 1 - alpha)
                 tracer.write(state["grad_avg"], mean)
-                spread = tracer.node("sub", [square, tracer.node("mul", [mean, mean])])
-                avg = tracer.node("add", [tracer.node("sqrt", [spread]), eps])
-            else:
-                avg = tracer.node("add", [tracer.node("sqrt", [square]), eps])
-            scaled = tracer.node("div", [g, avg])
+            scaled = F.div(g, rules.rmsprop_denominator(square, mean, eps))
             if momentum:  # buf = momentum buf + g / avg; p -= lr buf
                 buf = tracer.state(state["momentum_buffer"]).current
-                buf = _add_scaled(tracer, tracer.node("mul", [buf, momentum]), scaled, 1)
-                tracer.write(state["momentum_buffer"], buf)
-                scaled = buf
-            tracer.write(p, tracer.node("sub", [tracer.symbol(p),
-                                                tracer.node("mul", [scaled, lr])]))
+                scaled = rules.running_average(buf, scaled, momentum, 1)
+                tracer.write(state["momentum_buffer"], scaled)
+            tracer.write(p, F.sub(tracer.symbol(p), rules.sgd_step(scaled, lr)))
 
 
 def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, Any]:
@@ -163,11 +143,12 @@ def _store_buffer(state: dict[str, Any], value: Any) -> None:
 
 
 def _step_size(state: dict[str, Any], beta1: float, lr: float) -> float:
-    return float(lr / (1 - beta1 ** (state["step"] + 1)))  # the eager step's arithmetic
+    # the eager step's numbers for the step about to run (the rule counts from 1)
+    return float(rules.adam_step_size(state["step"] + 1, lr, beta1))
 
 
 def _bias2(state: dict[str, Any], beta2: float) -> float:
-    return math.sqrt(1 - beta2 ** (state["step"] + 1))
+    return rules.adam_bias2(state["step"] + 1, beta2)
 
 
 def _count_step(state: dict[str, Any], _: Any) -> None:
