@@ -7,7 +7,7 @@ step cannot be backpropagated through after it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..runtime import REGISTRY
@@ -62,6 +62,15 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _gradients(group: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+        """Each parameter of ``group`` that has a gradient, with the gradient that its update
+        uses (weight decay folded in)."""
+        decay = group.get("weight_decay", 0.0)
+        for p in group["params"]:
+            if p.grad is not None:
+                yield p, rules.with_weight_decay(p.grad, p, decay)
+
     def state_dict(self) -> dict[str, Any]:
         return {"state": self.state, "param_groups": [
             {k: v for k, v in g.items() if k != "params"} for g in self.param_groups]}
@@ -92,12 +101,8 @@ class SGD(Optimizer):
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            decay, dampening = group["weight_decay"], group["dampening"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = rules.with_weight_decay(p.grad, p, decay)
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            for p, g in self._gradients(group):
                 if momentum:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
@@ -127,10 +132,7 @@ class Adam(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = rules.with_weight_decay(p.grad, p, group["weight_decay"])
+            for p, g in self._gradients(group):
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
@@ -174,10 +176,7 @@ class RMSprop(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = rules.with_weight_decay(p.grad, p, group["weight_decay"])
+            for p, g in self._gradients(group):
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0
