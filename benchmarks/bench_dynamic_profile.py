@@ -34,9 +34,9 @@ import bench_steps  # noqa: E402  (benchmarks/ is not a package)
 import tapeflow_models  # noqa: E402
 
 
-def build_step(workload: str) -> tuple[Callable[..., float], tuple[Any, ...]]:
+def build_step(workload: str, dtype: str) -> tuple[Callable[..., float], tuple[Any, ...]]:
     """The benchmark's dynamic step for ``workload`` and the batch it is fed."""
-    spec = bench_steps.WORKLOADS[workload]
+    spec = {**bench_steps.WORKLOADS[workload], "dtype": dtype}
     weights, batch = bench_steps.make_data(spec)
     step = tapeflow_models.dynamic_step(weights, spec, bench_steps.LR[spec["kind"]])
     return step, batch
@@ -105,9 +105,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--profiler", default="cprofile", choices=["cprofile", "pyinstrument"])
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--tree", action="store_true", help="pyinstrument's call tree")
     args = parser.parse_args()
-    step, batch = build_step(args.workload)
+    step, batch = build_step(args.workload, args.dtype)
     first_loss = step(*batch)
     for _ in range(5):
         step(*batch)

@@ -47,11 +47,11 @@ def cpu_time(fn: Callable[[], Any], calls: int, repeats: int = 7) -> float:
     return min(timer.repeat(number=calls, repeat=repeats)) / calls
 
 
-def build(workload: str, off: list[str]) -> tuple[Any, Any, Any, Any]:
+def build(workload: str, off: list[str], dtype: str) -> tuple[Any, Any, Any, Any]:
     """(static step, its session's cached entry, the batch, the numpy-prealloc step)."""
     import tapeflow.static as tf
 
-    spec = bench_steps.WORKLOADS[workload]
+    spec = {**bench_steps.WORKLOADS[workload], "dtype": dtype}
     weights, batch = bench_steps.make_data(spec)
     lr = bench_steps.LR[spec["kind"]]
     options = tf.CompileOptions(**{name: False for name in off})
@@ -135,10 +135,11 @@ def main() -> None:
     parser.add_argument("--off", default="", help="CompileOptions switches to turn off, "
                         "comma-separated (e.g. dot_merge)")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--pyinstrument", action="store_true")
     args = parser.parse_args()
     off = [s for s in args.off.split(",") if s]
-    step, entry, batch, reference = build(args.workload, off)
+    step, entry, batch, reference = build(args.workload, off, args.dtype)
     scale = {"xor": 2000, "rnn": 20, "rnn-large": 1}[args.workload]
     print(f"workload {args.workload}, switched off: {off or 'nothing'}; compiled passes:")
     print(entry.program.format_passes())

@@ -36,13 +36,15 @@ CLASSES = 2
 LR = {"xor": 0.5, "rnn": 0.05}
 
 
-def make_data(spec: dict, dtype=np.float64):
+def make_data(spec: dict):
     rng = np.random.default_rng(0)
+    dtype = np.dtype(spec["dtype"])
     if spec["kind"] == "xor":
         from tapeflow.compare.data import XOR_INPUTS, XOR_TARGETS
         from tapeflow.compare.weights import xor_weights
 
-        return xor_weights(0, "float64"), (XOR_INPUTS.astype(dtype), XOR_TARGETS.astype(dtype))
+        weights = xor_weights(0, spec["dtype"])
+        return weights, (XOR_INPUTS.astype(dtype), XOR_TARGETS.astype(dtype))
     b, t, d, h = spec["batch"], spec["steps"], spec["features"], spec["hidden"]
     bound = 1.0 / np.sqrt(h)
     u = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
@@ -114,9 +116,9 @@ CONFIGS = {
 PEER_MODULES = {"torch-eager": "torch", "tf1-session": "tensorflow", "jax-jit": "jax"}
 
 
-def worker(workload: str, config: str, repeats: int, steps_per_repeat: int) -> dict:
+def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtype: str) -> dict:
     """Runs in its own process: time one configuration on one workload."""
-    spec = WORKLOADS[workload]
+    spec = {**WORKLOADS[workload], "dtype": dtype}
     if config == "numpy-hoisted" and spec["kind"] != "rnn":
         return {"skipped": "hoisting applies to the RNN only"}
     module = PEER_MODULES.get(config)
@@ -158,8 +160,10 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int) -> d
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def run_in_process(workload: str, config: str, repeats: int, steps: int, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", workload, config, str(repeats), str(steps)]
+def run_in_process(
+    workload: str, config: str, repeats: int, steps: int, threads: int, dtype: str
+) -> dict:
+    cmd = [sys.executable, __file__, "--worker", workload, config, str(repeats), str(steps), dtype]
     # every configuration gets the same number of BLAS/OpenMP threads (torch reads them too)
     env = os.environ.copy()
     env.update({name: str(threads) for name in THREAD_VARIABLES})
@@ -178,11 +182,15 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads for every configuration (default 1: on a "
                              "shared 2-core machine more threads measure contention)")
-    parser.add_argument("--worker", nargs=4, metavar=("WORKLOAD", "CONFIG", "REPEATS", "STEPS"))
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="dtype of weights and inputs in every configuration (default "
+                             "float32, the default of PyTorch, TensorFlow and JAX)")
+    parser.add_argument("--worker", nargs=5,
+                        metavar=("WORKLOAD", "CONFIG", "REPEATS", "STEPS", "DTYPE"))
     args = parser.parse_args()
     if args.worker:
-        workload, config, repeats, steps = args.worker
-        print(json.dumps(worker(workload, config, int(repeats), int(steps))))
+        workload, config, repeats, steps, dtype = args.worker
+        print(json.dumps(worker(workload, config, int(repeats), int(steps), dtype)))
         return 0
     results: dict[str, dict[str, dict]] = {}
     for workload in args.workloads.split(","):
@@ -191,16 +199,19 @@ def main() -> int:
             large = workload == "rnn-large"
             repeats = 5 if (args.quick or large) else 7
             steps = (3 if large else 20) if args.quick else (5 if large else 50)
-            results[workload][config] = run_in_process(workload, config, repeats, steps,
-                                                       args.threads)
+            results[workload][config] = run_in_process(
+                workload, config, repeats, steps, args.threads, args.dtype
+            )
             print(
                 f"  {workload:<10} {config:<17} {_brief(results[workload][config])}",
                 file=sys.stderr,
             )
-    print(f"BLAS/OpenMP threads per configuration: {args.threads}")
+    print(f"BLAS/OpenMP threads per configuration: {args.threads}; dtype: {args.dtype}")
     print(markdown(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1))
+    args.json.write_text(
+        json.dumps({"threads": args.threads, "dtype": args.dtype, "results": results}, indent=1)
+    )
     print(f"\nwrote {args.json}")
     return 0
 

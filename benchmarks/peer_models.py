@@ -11,6 +11,7 @@ def torch_eager(weights: dict[str, np.ndarray], spec: dict, lr: float):
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    dtype = getattr(torch, spec.get("dtype", "float64"))
     p = {k: torch.tensor(w, requires_grad=True) for k, w in weights.items()}
     optimizer = torch.optim.SGD(list(p.values()), lr=lr)
 
@@ -22,7 +23,7 @@ def torch_eager(weights: dict[str, np.ndarray], spec: dict, lr: float):
             hidden = torch.sigmoid(x @ p["w1"] + p["b1"])
             loss = ((hidden @ p["w2"] + p["b2"] - y) ** 2).mean()
         else:
-            state = torch.zeros(spec["batch"], spec["hidden"], dtype=torch.float64)
+            state = torch.zeros(spec["batch"], spec["hidden"], dtype=dtype)
             for t in range(spec["steps"]):
                 state = torch.tanh(x[:, t] @ p["w_ih"] + p["b_ih"] + state @ p["w_hh"] + p["b_hh"])
             loss = torch.nn.functional.cross_entropy(state @ p["w_out"] + p["b_out"], y)
@@ -37,18 +38,19 @@ def tf1_session(weights: dict[str, np.ndarray], spec: dict, lr: float):
     import tensorflow.compat.v1 as tf
 
     tf.disable_eager_execution()
+    dtype = getattr(tf, spec.get("dtype", "float64"))
     graph = tf.Graph()
     with graph.as_default():
         v = {k: tf.Variable(w) for k, w in weights.items()}
         if spec["kind"] == "xor":
-            x = tf.placeholder(tf.float64, (None, 2))
-            y = tf.placeholder(tf.float64, (None, 2))
+            x = tf.placeholder(dtype, (None, 2))
+            y = tf.placeholder(dtype, (None, 2))
             hidden = tf.sigmoid(tf.matmul(x, v["w1"]) + v["b1"])
             loss = tf.reduce_mean(tf.square(tf.matmul(hidden, v["w2"]) + v["b2"] - y))
         else:
-            x = tf.placeholder(tf.float64, (spec["batch"], spec["steps"], spec["features"]))
+            x = tf.placeholder(dtype, (spec["batch"], spec["steps"], spec["features"]))
             y = tf.placeholder(tf.int64, (spec["batch"],))
-            state = tf.zeros((spec["batch"], spec["hidden"]), tf.float64)
+            state = tf.zeros((spec["batch"], spec["hidden"]), dtype)
             for t in range(spec["steps"]):
                 state = tf.tanh(
                     tf.matmul(x[:, t, :], v["w_ih"])
@@ -76,7 +78,8 @@ def jax_jit(weights: dict[str, np.ndarray], spec: dict, lr: float):
     import jax
     import jax.numpy as jnp
 
-    jax.config.update("jax_enable_x64", True)
+    if spec.get("dtype", "float64") == "float64":
+        jax.config.update("jax_enable_x64", True)
     params = {k: jnp.asarray(w) for k, w in weights.items()}
 
     def loss_fn(p, x, y):

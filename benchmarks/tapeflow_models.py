@@ -8,22 +8,23 @@ import numpy as np
 def static_step(weights: dict[str, np.ndarray], spec: dict, lr: float, **session_options):
     import tapeflow.static as tf
 
+    dtype = getattr(tf, spec.get("dtype", "float64"))
     graph = tf.Graph()
     with graph.as_default():
         v = {k: tf.Variable(w, name=k) for k, w in weights.items()}
         if spec["kind"] == "xor":
-            x = tf.placeholder(tf.float64, shape=(None, 2), name="x")
-            y = tf.placeholder(tf.float64, shape=(None, 2), name="y")
+            x = tf.placeholder(dtype, shape=(None, 2), name="x")
+            y = tf.placeholder(dtype, shape=(None, 2), name="y")
             hidden = tf.sigmoid(tf.matmul(x, v["w1"]) + v["b1"])
             loss = tf.losses.mean_squared_error(
                 labels=y, predictions=tf.matmul(hidden, v["w2"]) + v["b2"]
             )
         else:
             x = tf.placeholder(
-                tf.float64, shape=(spec["batch"], spec["steps"], spec["features"]), name="x"
+                dtype, shape=(spec["batch"], spec["steps"], spec["features"]), name="x"
             )
             y = tf.placeholder(tf.int64, shape=(spec["batch"],), name="labels")
-            state = tf.zeros((spec["batch"], spec["hidden"]), dtype=tf.float64)
+            state = tf.zeros((spec["batch"], spec["hidden"]), dtype=dtype)
             for t in range(spec["steps"]):
                 state = tf.tanh(
                     tf.matmul(x[:, t, :], v["w_ih"])
@@ -53,6 +54,7 @@ def static_step(weights: dict[str, np.ndarray], spec: dict, lr: float, **session
 def dynamic_step(weights: dict[str, np.ndarray], spec: dict, lr: float):
     import tapeflow.dynamic as torch
 
+    dtype = getattr(torch, spec.get("dtype", "float64"))
     params = {k: torch.tensor(w, requires_grad=True) for k, w in weights.items()}
     optimizer = torch.optim.SGD(list(params.values()), lr=lr)
     p = params
@@ -65,7 +67,7 @@ def dynamic_step(weights: dict[str, np.ndarray], spec: dict, lr: float):
             hidden = torch.sigmoid(x @ p["w1"] + p["b1"])
             loss = ((hidden @ p["w2"] + p["b2"] - y) ** 2).mean()
         else:
-            state = torch.zeros(spec["batch"], spec["hidden"], dtype=torch.float64)
+            state = torch.zeros(spec["batch"], spec["hidden"], dtype=dtype)
             for t in range(spec["steps"]):
                 state = torch.tanh(x[:, t] @ p["w_ih"] + p["b_ih"] + state @ p["w_hh"] + p["b_hh"])
             logits = state @ p["w_out"] + p["b_out"]

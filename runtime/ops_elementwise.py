@@ -214,9 +214,10 @@ _unary(
 )
 _unary(
     "copy",
-    lambda xp, x, out=None: xp.array(x, copy=True) if out is None else (xp.copyto(out, x) or out),
+    lambda xp, x, out=None: (xp.array(x, copy=True, order="C") if out is None
+                             else (xp.copyto(out, x) or out)),
     lambda g, ans, x: g,
-    doc="a contiguous copy of x; d = g",
+    doc="a row-major (C-contiguous) copy of x; d = g",
 )
 _unary(
     "stop_gradient",

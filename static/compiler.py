@@ -49,6 +49,7 @@ class CompilerOptions:
     simplify: bool = True
     dot_merge: bool = True  # merged matmuls: equal to float tolerance, not bit for bit
     lower: bool = True  # sum_to with known shapes -> sum (+ reshape view)
+    materialize_transposes: bool = True  # one row-major copy of a weight read transposed
     dce: bool = True
     reorder: bool = True  # memory-aware schedule (static/schedule.py)
     inplace: bool = True
@@ -128,6 +129,7 @@ def compiler_options(options: Any, optimize: bool, device: str) -> CompilerOptio
         fold_constants=optimize and on("fold_constants"), cse=optimize and on("cse"),
         simplify=optimize and on("simplify"), lower=optimize and on("simplify"),
         dot_merge=optimize and on("dot_merge"),
+        materialize_transposes=optimize and on("materialize_transposes"),
         dce=optimize and on("dce"),
         reorder=on("reorder"), inplace=on("inplace"), plan=on("plan_memory"), device=device)
 

@@ -46,6 +46,9 @@ class CompileOptions:
     # one GEMM for matmuls that share an operand across unrolled steps (static/dot_merge.py);
     # it changes the order of summation: results equal to float tolerance, not bit for bit
     dot_merge: bool = True
+    # one row-major copy per run of a weight that many matmuls read transposed (the
+    # backward g @ w.T of every unrolled step): BLAS packs it faster (static/layout.py)
+    materialize_transposes: bool = True
     dce: bool = True
     reorder: bool = True  # memory-aware schedule: reductions run as soon as they can
     inplace: bool = True  # in-place writes (part of planning: used while plan_memory is on)
