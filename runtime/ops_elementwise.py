@@ -179,16 +179,60 @@ _unary(
 _unary(
     "sigmoid",
     _sigmoid,
-    lambda g, ans, x: F.mul(g, F.mul(ans, F.sub(1.0, ans))),
+    lambda g, ans, x: F.sigmoid_grad(g, ans),
     "float",
-    "1 / (1 + e^-x); d = g * s * (1 - s)",
+    "1 / (1 + e^-x); d = sigmoid_grad(g, s) = g * s * (1 - s)",
 )
 _unary(
     "tanh",
     lambda xp, x, out=None: xp.tanh(x, out=out),
-    lambda g, ans, x: F.mul(g, F.sub(1.0, F.mul(ans, ans))),
+    lambda g, ans, x: F.tanh_grad(g, ans),
     "float",
-    "tanh x; d = g (1 - t^2)",
+    "tanh x; d = tanh_grad(g, t) = g (1 - t^2)",
+)
+
+
+# The gradients of tanh and sigmoid given their outputs, as one op each (TF's TanhGrad and
+# SigmoidGrad): one kernel call, one node and one buffer where the rule written with mul and
+# sub took three. The kernels run the same three ufuncs in the same order as that rule, so
+# values are unchanged bit for bit. Not in place: input 0 (g) is read after out is written.
+
+
+def _tanh_grad(xp: Any, g: Any, t: Any, out: Any = None) -> Any:
+    if out is None:
+        return g * (1.0 - t * t)
+    xp.multiply(t, t, out=out)
+    xp.subtract(1.0, out, out=out)
+    return xp.multiply(g, out, out=out)
+
+
+def _sigmoid_grad(xp: Any, g: Any, s: Any, out: Any = None) -> Any:
+    if out is None:
+        return g * (s * (1.0 - s))
+    xp.subtract(1.0, s, out=out)
+    xp.multiply(s, out, out=out)
+    return xp.multiply(g, out, out=out)
+
+
+register(
+    "tanh_grad",
+    kernel=_tanh_grad,
+    infer=_binary_infer("tanh_grad", "promote"),
+    vjp=[lambda gg, ans, g, t: F.tanh_grad(gg, t),
+         lambda gg, ans, g, t: F.mul(F.mul(gg, g), F.mul(-2.0, t))],
+    arity=2,
+    promote="same",
+    doc="g (1 - t^2): the gradient of tanh at output t; d = (gg (1 - t^2), -2 gg g t)",
+)
+register(
+    "sigmoid_grad",
+    kernel=_sigmoid_grad,
+    infer=_binary_infer("sigmoid_grad", "promote"),
+    vjp=[lambda gg, ans, g, s: F.sigmoid_grad(gg, s),
+         lambda gg, ans, g, s: F.mul(F.mul(gg, g), F.sub(1.0, F.mul(2.0, s)))],
+    arity=2,
+    promote="same",
+    doc="g s (1 - s): the gradient of sigmoid at output s; d = (gg s (1 - s), gg g (1 - 2s))",
 )
 _unary(
     "sin",

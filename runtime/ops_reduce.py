@@ -32,7 +32,8 @@ def _reduce_infer(name: str, result: str = "same"):
 def _sum(xp: Any, x: Any, out: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     # integers and bools sum in int64, as in PyTorch
     dtype = None if x.dtype.kind == "f" else xp.int64
-    return xp.sum(x, axis=_axes(axis), keepdims=keepdims, out=out, dtype=dtype)
+    # (the method: numpy's module-level sum is a Python wrapper around it)
+    return x.sum(axis=_axes(axis), keepdims=keepdims, out=out, dtype=dtype)
 
 
 def _mean(xp: Any, x: Any, out: Any = None, axis: Any = None, keepdims: bool = False) -> Any:

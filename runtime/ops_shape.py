@@ -199,7 +199,7 @@ def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
             return x.copy()
         xp.copyto(out, x)
         return out
-    summed = xp.sum(x, axis=axes, keepdims=True)
+    summed = x.sum(axis=axes, keepdims=True)  # (the method skips numpy's Python wrapper)
     if lead:
         summed = summed.reshape(target)
     if out is None:

@@ -57,6 +57,8 @@ CASES: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "abs": unary(lambda *s: away_from(0.0, *s)),
     "sigmoid": unary(),
     "tanh": unary(),
+    "tanh_grad": binary(),
+    "sigmoid_grad": binary(),
     "sin": unary(),
     "cos": unary(),
     "relu": unary(lambda *s: away_from(0.0, *s)),
