@@ -2,12 +2,18 @@
 
 For XOR (2-5-2, MSE, SGD), RNN (Elman tanh, B=32, T=20, D=32, H=128, softmax
 cross-entropy, SGD) and RNN-large (B=64, T=50, D=128, H=512), every configuration runs
-in its own process and reports its median step time (forward + backward + update) with
+in fresh processes and reports its median step time (forward + backward + update) with
 the min and max over repeats, its first-step (build/compile) time and its peak traced
 bytes. The table gives every ratio to the preallocated-numpy step measured in the same
 run. Peers (PyTorch eager, a TF1-style Session, JAX jit) run when installed.
 
-    .venv/bin/python benchmarks/bench_steps.py [--quick] [--json out.json]
+Every configuration gets the same BLAS/OpenMP thread count (``--threads``, default 1) and
+dtype (``--dtype``, default float32); ``--rounds`` interleaves the configurations' processes
+so that a slow spell of a shared machine does not land on one of them only. For the RNNs,
+``numpy-gemms-only`` times just the matrix products of the step, in BLAS's fastest layout:
+the floor under any schedule of this arithmetic on this machine.
+
+    .venv/bin/python benchmarks/bench_steps.py [--quick] [--threads N] [--dtype float64]
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ def numpy_step(variant: str):
             )
         if variant == "plain":
             return ref.rnn_plain(weights, lr)
+        if variant == "gemms":
+            return ref.rnn_gemms_only(weights, spec["batch"], spec["steps"])
         return ref.rnn_prealloc(
             weights, lr, spec["batch"], spec["steps"], hoisted=variant == "hoisted"
         )
@@ -107,6 +115,7 @@ CONFIGS = {
     "numpy": numpy_step("plain"),
     "numpy-prealloc": numpy_step("prealloc"),
     "numpy-hoisted": numpy_step("hoisted"),
+    "numpy-gemms-only": numpy_step("gemms"),
     "tapeflow-static": tapeflow_static_step,
     "tapeflow-dynamic": tapeflow_dynamic_step,
     "torch-eager": peer_step("torch_eager"),
@@ -119,8 +128,8 @@ PEER_MODULES = {"torch-eager": "torch", "tf1-session": "tensorflow", "jax-jit": 
 def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtype: str) -> dict:
     """Runs in its own process: time one configuration on one workload."""
     spec = {**WORKLOADS[workload], "dtype": dtype}
-    if config == "numpy-hoisted" and spec["kind"] != "rnn":
-        return {"skipped": "hoisting applies to the RNN only"}
+    if config in ("numpy-hoisted", "numpy-gemms-only") and spec["kind"] != "rnn":
+        return {"skipped": "RNN only"}
     module = PEER_MODULES.get(config)
     if module is not None:
         try:
@@ -141,16 +150,13 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtyp
             t = time.perf_counter()
             step(*batch)
             times.append(time.perf_counter() - t)
-        medians.append(statistics.median(times))
+        medians.append(statistics.median(times) * 1e6)
     tracemalloc.start()
     step(*batch)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
-        "median_us": statistics.median(medians) * 1e6,
-        "min_us": min(medians) * 1e6,
-        "max_us": max(medians) * 1e6,
-        "repeats": repeats,
+        "repeat_medians_us": medians,
         "first_step_ms": first_step * 1e3,
         "peak_step_bytes": peak,
         "first_loss": float(first_loss),
@@ -185,6 +191,9 @@ def main() -> int:
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="dtype of weights and inputs in every configuration (default "
                              "float32, the default of PyTorch, TensorFlow and JAX)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each configuration runs, interleaved with the others, "
+                             "each in a fresh process (default 3)")
     parser.add_argument("--worker", nargs=5,
                         metavar=("WORKLOAD", "CONFIG", "REPEATS", "STEPS", "DTYPE"))
     args = parser.parse_args()
@@ -192,21 +201,24 @@ def main() -> int:
         workload, config, repeats, steps, dtype = args.worker
         print(json.dumps(worker(workload, config, int(repeats), int(steps), dtype)))
         return 0
+    configs = args.configs.split(",")
     results: dict[str, dict[str, dict]] = {}
     for workload in args.workloads.split(","):
-        results[workload] = {}
-        for config in args.configs.split(","):
-            large = workload == "rnn-large"
-            repeats = 5 if (args.quick or large) else 7
-            steps = (3 if large else 20) if args.quick else (5 if large else 50)
-            results[workload][config] = run_in_process(
-                workload, config, repeats, steps, args.threads, args.dtype
-            )
-            print(
-                f"  {workload:<10} {config:<17} {_brief(results[workload][config])}",
-                file=sys.stderr,
-            )
-    print(f"BLAS/OpenMP threads per configuration: {args.threads}; dtype: {args.dtype}")
+        large = workload == "rnn-large"
+        repeats = 3 if (args.quick or large) else 5
+        steps = (3 if large else 20) if args.quick else (5 if large else 50)
+        runs: dict[str, list[dict]] = {config: [] for config in configs}
+        # rounds interleave the configurations, so a slow spell of a shared machine lands on
+        # all of them rather than on whichever happened to run then
+        for round_ in range(args.rounds):
+            for config in configs:
+                run = run_in_process(workload, config, repeats, steps, args.threads, args.dtype)
+                runs[config].append(run)
+                print(f"  round {round_ + 1}/{args.rounds} {workload:<10} {config:<17} "
+                      f"{_brief(run)}", file=sys.stderr)
+        results[workload] = {config: combine(runs[config]) for config in configs}
+    print(f"BLAS/OpenMP threads per configuration: {args.threads}; dtype: {args.dtype}; "
+          f"{args.rounds} interleaved rounds of one process per configuration")
     print(markdown(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -216,7 +228,28 @@ def main() -> int:
     return 0
 
 
+def combine(runs: list[dict]) -> dict:
+    """One configuration's processes as one result: the median and range of every repeat's
+    median step, the median first step, the largest peak."""
+    done = [r for r in runs if "repeat_medians_us" in r]
+    if not done:
+        return runs[0]
+    medians = [m for r in done for m in r["repeat_medians_us"]]
+    return {
+        "median_us": statistics.median(medians),
+        "min_us": min(medians),
+        "max_us": max(medians),
+        "repeats": len(medians),
+        "processes": len(done),
+        "first_step_ms": statistics.median(r["first_step_ms"] for r in done),
+        "peak_step_bytes": max(r["peak_step_bytes"] for r in done),
+        "first_loss": done[0]["first_loss"],
+    }
+
+
 def _brief(r: dict) -> str:
+    if "repeat_medians_us" in r:
+        return f"{statistics.median(r['repeat_medians_us']):.0f} us"
     if "median_us" in r:
         return f"{r['median_us']:.0f} us"
     return r.get("skipped") or r.get("error", "?")
