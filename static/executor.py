@@ -64,6 +64,20 @@ def _returns_array(kernel: Any) -> Any:
     return call
 
 
+def _returns_own_array(kernel: Any) -> Any:
+    """A non-view kernel run without ``out=`` (its size is known only at run time), whose
+    result must own its memory: the plan may hand an input's arena buffer to another value
+    as soon as this op has read it, so a result that aliases an input is copied."""
+    def call(xp: Any, *args: Any, **attrs: Any) -> Any:
+        result = xp.asarray(kernel(xp, *args, **attrs))
+        for arg in args:
+            if hasattr(arg, "shape") and xp.may_share_memory(result, arg):
+                return result.copy()
+        return result
+
+    return call
+
+
 class Executor:
     """Runs one compiled graph: ``run(feeds, variables) -> (fetched values, updates)``.
 
@@ -208,7 +222,7 @@ class Executor:
             self._prologue.append(f"v{n.id} = empty(S{n.id}, D{n.id})")
         else:
             # size known only at run time (a boolean mask): the kernel allocates
-            self._ns[f"k{n.id}"] = _returns_array(kernel)
+            self._ns[f"k{n.id}"] = _returns_own_array(kernel)
             self._line(n, f"v{n.id} = k{n.id}({call_args})")
             return
         out = self._ref(n.id)

@@ -10,11 +10,12 @@ import pytest
 from tapeflow.graphs import Graph
 from tapeflow.runtime import F, Generator, Spec, dtypes, evaluate, peak_bytes
 from tapeflow.static.compiler import CompilerOptions, compile_graph
-from tapeflow.static.executor import ExecutionError, MissingFeedError
+from tapeflow.static.executor import ExecutionError, MissingFeedError, _returns_own_array
 from test_passes import GraphBuilder, mlp_training_graph
 
 f32 = dtypes.float32
-SWITCHES = ("fold_constants", "cse", "simplify", "dce", "inplace", "plan")
+SWITCHES = ("fold_constants", "cse", "simplify", "materialize_transposes", "dce", "inplace",
+            "plan")
 
 
 def reference(g: Graph, feeds: dict[int, Any], variables: dict[int, Any]
@@ -150,6 +151,17 @@ def test_data_dependent_shapes_and_random_ops_run_each_time() -> None:
     (t2, p2, n2), _ = program.run(feeds, {})
     assert float(t1) == 20.0 and p1.tolist() == [2, 3, 5]
     assert not np.array_equal(n1, n2)
+
+
+def test_a_run_time_sized_result_never_aliases_an_input() -> None:
+    # such a kernel runs without out=, and the plan may give its input's arena buffer to
+    # another value right after: a result that is (a view of) the input must be a copy
+    x = np.arange(6.0)
+    passthrough = _returns_own_array(lambda xp, a: a[1:])
+    result = passthrough(np, x)
+    assert result.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] and not np.may_share_memory(result, x)
+    fresh = np.arange(3.0)
+    assert _returns_own_array(lambda xp, a: fresh)(np, x) is fresh  # owned already: no copy
 
 
 def test_errors_name_the_node_op_and_site() -> None:
