@@ -7,8 +7,9 @@ the min and max over repeats, its first-step (build/compile) time and its peak t
 bytes. The table gives every ratio to the preallocated-numpy step measured in the same
 run. Peers (PyTorch eager, a TF1-style Session, JAX jit) run when installed.
 
-Every configuration gets the same BLAS/OpenMP thread count (``--threads``, default 1) and
-dtype (``--dtype``, default float32); ``--rounds`` interleaves the configurations' processes
+Every configuration gets the same BLAS/OpenMP thread count (``--threads``, default 1), is
+pinned to that many CPUs (the "cores used" column shows what it used), and runs in the
+same dtype (``--dtype``, default float32); ``--rounds`` interleaves the configurations' processes
 so that a slow spell of a shared machine does not land on one of them only. For the RNNs,
 ``numpy-gemms-only`` times just the matrix products of the step, in BLAS's fastest layout:
 the floor under any schedule of this arithmetic on this machine.
@@ -144,6 +145,7 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtyp
     for _ in range(3):  # warm up caches and allocators
         step(*batch)
     medians = []
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         times = []
         for _ in range(steps_per_repeat):
@@ -151,12 +153,15 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtyp
             step(*batch)
             times.append(time.perf_counter() - t)
         medians.append(statistics.median(times) * 1e6)
+    # CPU seconds of the whole process per second of wall time: the cores it really used
+    cores = (time.process_time() - cpu) / (time.perf_counter() - wall)
     tracemalloc.start()
     step(*batch)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
         "repeat_medians_us": medians,
+        "cores_used": cores,
         "first_step_ms": first_step * 1e3,
         "peak_step_bytes": peak,
         "first_loss": float(first_loss),
@@ -199,6 +204,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.worker:
         workload, config, repeats, steps, dtype = args.worker
+        # pinned to as many CPUs as BLAS threads: frameworks with thread pools of their own
+        # (XLA, TensorFlow's) get no more cores than the rest
+        cpus = sorted(os.sched_getaffinity(0))[: int(os.environ["OMP_NUM_THREADS"])]
+        os.sched_setaffinity(0, cpus)
         print(json.dumps(worker(workload, config, int(repeats), int(steps), dtype)))
         return 0
     configs = args.configs.split(",")
@@ -241,6 +250,7 @@ def combine(runs: list[dict]) -> dict:
         "max_us": max(medians),
         "repeats": len(medians),
         "processes": len(done),
+        "cores_used": statistics.median(r["cores_used"] for r in done),
         "first_step_ms": statistics.median(r["first_step_ms"] for r in done),
         "peak_step_bytes": max(r["peak_step_bytes"] for r in done),
         "first_loss": done[0]["first_loss"],
@@ -258,21 +268,21 @@ def _brief(r: dict) -> str:
 def markdown(results: dict[str, dict[str, dict]]) -> str:
     lines = [
         "| workload | config | median µs/step | min–max µs | ratio to numpy-prealloc | "
-        "first step ms | peak step bytes |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "cores used | first step ms | peak step bytes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for workload, configs in results.items():
         base = configs.get("numpy-prealloc", {}).get("median_us")
         for config, r in configs.items():
             if "median_us" not in r:
                 lines.append(
-                    f"| {workload} | {config} | {r.get('skipped') or r.get('error')} | | | | |"
+                    f"| {workload} | {config} | {r.get('skipped') or r.get('error')} | | | | | |"
                 )
                 continue
             ratio = f"{r['median_us'] / base:.2f}x" if base else "-"
             lines.append(
                 f"| {workload} | {config} | {r['median_us']:.0f} | "
-                f"{r['min_us']:.0f}–{r['max_us']:.0f} | {ratio} | "
+                f"{r['min_us']:.0f}–{r['max_us']:.0f} | {ratio} | {r['cores_used']:.2f} | "
                 f"{r['first_step_ms']:.1f} | {r['peak_step_bytes']} |"
             )
     return "\n".join(lines)

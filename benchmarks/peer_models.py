@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
 def torch_eager(weights: dict[str, np.ndarray], spec: dict, lr: float):
-    import os
-
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
@@ -64,7 +64,11 @@ def tf1_session(weights: dict[str, np.ndarray], spec: dict, lr: float):
             )
         train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
         init = tf.global_variables_initializer()
-    sess = tf.Session(graph=graph)
+    # TensorFlow runs kernels on its own thread pools: give them the benchmark's thread count
+    threads = int(os.environ.get("OMP_NUM_THREADS", "0"))
+    config = tf.ConfigProto(intra_op_parallelism_threads=threads,
+                            inter_op_parallelism_threads=threads)
+    sess = tf.Session(graph=graph, config=config)
     sess.run(init)
 
     def step(inputs, targets):
