@@ -10,11 +10,13 @@ every ``.grad`` as it was.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from heapq import heappop, heappush
 from typing import Any
 
 from ..runtime import F, array_module, get
 from ..runtime import dtypes as dt
+from ..runtime.ops_nn import transposed_reads_cached
 from . import dispatch
 from .anomaly import ANOMALY, checked_vjp
 from .dispatch import wrap
@@ -142,59 +144,62 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     # buffer this sweep made and nobody else holds) with the registry's add kernel; with
     # create_graph the sums are recorded ops instead, and under anomaly mode checked ones
     in_place = not create_graph and not ANOMALY[0] and dispatch.TRACER[0] is None
+    # (operands read transposed by many matmuls are copied row-major once: ops_nn.py)
+    reads = transposed_reads_cached() if in_place else nullcontext()
     try:
-        while ready:
-            node = heappop(ready)[1]
-            ran.append(node)
-            g = node_grads.pop(id(node))[1]
-            if node.freed:
-                raise RuntimeError(FREED_MESSAGE)
-            if node.saved or node.ans_vc is not None:
-                _check_versions(node)
-            if node.pre_hooks:
-                for hook in list(node.pre_hooks):
-                    replaced = hook(g)
-                    if replaced is not None:
-                        g = replaced
-            if wanted and id(node) in wanted:
-                captured[id(node)] = g
-            inputs_ = node.inputs
-            ref = node.ans_ref
-            ans = None if ref is None else ref()
-            if ans is None and ref is not None:
-                ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
-            if ANOMALY[0]:
-                grads = checked_vjp(node, g, ans)
-            else:
-                grads = node.op.vjp(g, ans, inputs_, node.attrs, node.needed)
-            for edge, grad, x in zip(node.next, grads, inputs_, strict=True):
-                if edge is None:
-                    continue
-                is_node = type(edge) is Node
-                if grad is None:
-                    if is_node:
-                        unfed.append(edge)
-                    continue
-                if type(grad) is not tensor_type:
-                    grad = grad if hasattr(grad, "_array") else wrap(grad)
-                # the input's shape and dtype (undo broadcasting): only when they differ
-                raw = x if type(x) is Meta else getattr(x, "_array", x)
-                array = grad._array
-                if array.shape != raw.shape or array.dtype != raw.dtype:
-                    grad = _fit_array(array, raw) if in_place else _fit(grad, x)
-                store = node_grads if is_node else leaf_grads
-                key = id(edge)
-                found = store.get(key)
-                if found is None:
-                    store[key] = [edge, grad, False]
-                    if is_node:
-                        heappush(ready, (-edge.seq, edge))
-                elif found[2]:
-                    total = found[1]._array
-                    _ADD.kernel(array_module(total), total, grad._array, out=total)
+        with reads:
+            while ready:
+                node = heappop(ready)[1]
+                ran.append(node)
+                g = node_grads.pop(id(node))[1]
+                if node.freed:
+                    raise RuntimeError(FREED_MESSAGE)
+                if node.saved or node.ans_vc is not None:
+                    _check_versions(node)
+                if node.pre_hooks:
+                    for hook in list(node.pre_hooks):
+                        replaced = hook(g)
+                        if replaced is not None:
+                            g = replaced
+                if wanted and id(node) in wanted:
+                    captured[id(node)] = g
+                inputs_ = node.inputs
+                ref = node.ans_ref
+                ans = None if ref is None else ref()
+                if ans is None and ref is not None:
+                    ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
+                if ANOMALY[0]:
+                    grads = checked_vjp(node, g, ans)
                 else:
-                    found[1] = F.add(found[1], grad)
-                    found[2] = in_place
+                    grads = node.op.vjp(g, ans, inputs_, node.attrs, node.needed)
+                for edge, grad, x in zip(node.next, grads, inputs_, strict=True):
+                    if edge is None:
+                        continue
+                    is_node = type(edge) is Node
+                    if grad is None:
+                        if is_node:
+                            unfed.append(edge)
+                        continue
+                    if type(grad) is not tensor_type:
+                        grad = grad if hasattr(grad, "_array") else wrap(grad)
+                    # the input's shape and dtype (undo broadcasting): only when they differ
+                    raw = x if type(x) is Meta else getattr(x, "_array", x)
+                    array = grad._array
+                    if array.shape != raw.shape or array.dtype != raw.dtype:
+                        grad = _fit_array(array, raw) if in_place else _fit(grad, x)
+                    store = node_grads if is_node else leaf_grads
+                    key = id(edge)
+                    found = store.get(key)
+                    if found is None:
+                        store[key] = [edge, grad, False]
+                        if is_node:
+                            heappush(ready, (-edge.seq, edge))
+                    elif found[2]:
+                        total = found[1]._array
+                        _ADD.kernel(array_module(total), total, grad._array, out=total)
+                    else:
+                        found[1] = F.add(found[1], grad)
+                        found[2] = in_place
     finally:
         GRAD_ENABLED[0] = previous
     if not retain_graph:

@@ -2,7 +2,8 @@
 
 Each case below goes through one of the shortcuts that make eager steps cheap (unrolled
 dispatch, in-place gradient sums, the heap-ordered backward sweep, unrecorded in-place
-kernels, the basic-index shortcut, shared shape records, heap tuning) and checks values,
+kernels, the basic-index shortcut, shared shape records, heap tuning, row-major copies of
+weights read transposed) and checks values,
 memory ownership and errors against numpy or PyTorch's documented behaviour.
 """
 
@@ -184,3 +185,54 @@ def test_heap_tuning_applies_once_after_a_backward() -> None:
     assert heap.is_tuned() is first
     if heap.wanted():
         assert first
+
+
+def test_a_weight_read_transposed_by_many_steps_is_copied_once_per_sweep(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    from tapeflow.dynamic import engine
+    from tapeflow.runtime import ops_nn
+
+    rng = np.random.default_rng(0)
+    w = torch.tensor(rng.standard_normal((6, 6)), requires_grad=True)
+    h0 = torch.tensor(rng.standard_normal((3, 6)), requires_grad=True)
+
+    def grads() -> tuple[np.ndarray, np.ndarray]:
+        h = h0
+        for _ in range(5):
+            h = torch.tanh(h @ w)
+        h.sum().backward()
+        result = (w.grad.numpy().copy(), h0.grad.numpy().copy())
+        w.grad = h0.grad = None
+        return result
+
+    made: list[int] = []
+    real = ops_nn._read_transposed
+
+    def counting(xp, reads, b):  # type: ignore[no-untyped-def]
+        before = sum(entry[1] is not None for entry in reads.values())
+        result = real(xp, reads, b)
+        made.append(sum(entry[1] is not None for entry in reads.values()) - before)
+        return result
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ops_nn, "_read_transposed", counting)
+        cached = grads()
+    assert made == [0, 1, 0, 0, 0]  # five reads of w^T: the second makes the one copy
+    assert ops_nn._TRANSPOSED_READS[0] is None  # the copies live only inside a sweep
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "transposed_reads_cached", contextlib.nullcontext)
+        plain = grads()
+    for a, b in zip(cached, plain, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same gradients, bit for bit
+    # a weight written in place between sweeps is read afresh by the next one
+    with torch.no_grad():
+        w.mul_(2.0)
+    doubled = grads()
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "transposed_reads_cached", contextlib.nullcontext)
+        doubled_plain = grads()
+    for a, b in zip(doubled, doubled_plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(doubled[0], cached[0])
