@@ -3,8 +3,8 @@
 Each case below goes through one of the shortcuts that make eager steps cheap (unrolled
 dispatch, in-place gradient sums, the heap-ordered backward sweep, unrecorded in-place
 kernels, the basic-index shortcut, shared shape records, heap tuning, row-major copies of
-weights read transposed) and checks values,
-memory ownership and errors against numpy or PyTorch's documented behaviour.
+weights read transposed) and checks values, memory ownership and errors against numpy or
+PyTorch's documented behaviour.
 """
 
 from __future__ import annotations
