@@ -25,10 +25,10 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Any:
     return F.neg(F.sum(F.mul(labels, F.log_softmax(logits, axis=axis)), axis=axis))
 
 
-def sparse_softmax_cross_entropy(logits: Any, class_indices: Any, num_classes: int) -> Any:
-    """Cross-entropy against integer class indices: one loss per row."""
-    labels = F.one_hot(class_indices, depth=num_classes, dtype=logits.dtype)
-    return softmax_cross_entropy(logits, labels)
+def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:
+    """Cross-entropy against integer class indices (classes on the last axis): one loss per
+    row. One registry op forward and one backward (``sparse_softmax_cross_entropy``)."""
+    return F.sparse_softmax_cross_entropy(logits, class_indices)
 
 
 def reduce_loss(per_element: Any, reduction: str) -> Any:

@@ -1,11 +1,12 @@
-"""Reductions (sum mean max min argmax argmin), their inverse ``unreduce``, softmax."""
+"""Reductions (sum mean max min argmax argmin), their inverse ``unreduce``, softmax, and
+softmax cross-entropy against class indices."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import dtypes as dt
-from .registry import F, ShapeError, Spec, register
+from .registry import F, ShapeError, Spec, format_shape, register
 from .shapes import normalize_axes, normalize_axis, reduced
 
 
@@ -242,4 +243,99 @@ register(
         )
     ],
     doc="x - logsumexp(x) along axis",
+)
+
+
+# ---- softmax cross-entropy against class indices --------------------------------------------
+# One op for the loss and one for its gradient (TF's SparseSoftmaxCrossEntropyWithLogits, and
+# PyTorch's fused cross_entropy backward): the rule written with log_softmax, one_hot, mul, sum
+# and neg took five nodes forward and eight backward. The classes are the last axis.
+
+
+def _sparse_ce_infer(logits: Spec, labels: Spec) -> Spec:
+    name = "sparse_softmax_cross_entropy"
+    if not labels.dtype.is_integer:
+        raise ShapeError(f"{name}: labels must be integer class indices, got {labels.dtype.name}")
+    if not logits.dtype.is_floating:
+        raise ShapeError(f"{name}: logits must be floating point, got {logits.dtype.name}")
+    if logits.shape is None:
+        return Spec(labels.shape, logits.dtype)
+    if not logits.shape:
+        raise ShapeError(f"{name}: logits need a class axis, got shape ()")
+    if labels.shape is not None and (
+            len(labels.shape) != len(logits.shape) - 1
+            or any(a is not None and b is not None and a != b
+                   for a, b in zip(labels.shape, logits.shape[:-1], strict=True))):
+        raise ShapeError(f"{name}: labels of shape {format_shape(labels.shape)} do not fit logits "
+                         f"of shape {format_shape(logits.shape)} (labels have the logits' shape "
+                         "without its last, class axis)")
+    return Spec(logits.shape[:-1], logits.dtype)
+
+
+def _check_labels(labels: Any, classes: int) -> None:
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
+        raise ValueError(f"Received a label value of {bad} which is outside the valid range of "
+                         f"[0, {classes})")
+
+
+def _sparse_ce(xp: Any, logits: Any, labels: Any, out: Any = None) -> Any:
+    # logsumexp(x) - x[label] per row: exactly -sum(one_hot * log_softmax(x)), one pass fewer
+    _check_labels(labels, logits.shape[-1])
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_norm = xp.log(xp.exp(shifted).sum(axis=-1))
+    picked = xp.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+    return xp.subtract(log_norm, picked, out=out)
+
+
+def _sparse_ce_grad(xp: Any, g: Any, logits: Any, labels: Any, out: Any = None) -> Any:
+    # g (softmax(x) - one_hot(label)) per row (a training step may run this without the loss)
+    _check_labels(labels, logits.shape[-1])
+    probs = xp.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
+    xp.exp(probs, out=probs)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    rows = labels[..., None]
+    xp.put_along_axis(probs, rows, xp.take_along_axis(probs, rows, axis=-1) - 1, axis=-1)
+    probs *= xp.asarray(g)[..., None]
+    return probs
+
+
+def _sparse_ce_grad_infer(g: Spec, logits: Spec, labels: Spec) -> Spec:
+    _sparse_ce_infer(logits, labels)
+    return Spec(logits.shape, logits.dtype)
+
+
+def _hessian_times(v: Any, logits: Any) -> Any:
+    # (diag(p) - p p^T) v per row, p = softmax(logits): the curvature of the loss
+    p = F.softmax(logits, axis=-1)
+    pv = F.mul(p, v)
+    return F.sub(pv, F.mul(p, F.sum(pv, axis=-1, keepdims=True)))
+
+
+register(
+    "sparse_softmax_cross_entropy",
+    kernel=_sparse_ce,
+    infer=_sparse_ce_infer,
+    arity=2,
+    kind="nn",
+    vjp=[lambda g, ans, logits, labels: F.sparse_softmax_cross_entropy_grad(g, logits, labels),
+         None],
+    doc="logsumexp(x) - x[label] along the last axis; d = g (softmax(x) - one_hot(label))",
+)
+register(
+    "sparse_softmax_cross_entropy_grad",
+    kernel=_sparse_ce_grad,
+    infer=_sparse_ce_grad_infer,
+    arity=3,
+    kind="nn",
+    vjp=[
+        lambda gg, ans, g, logits, labels: F.sum(  # d/dg: the gradient for g = 1, times gg
+            F.mul(gg, F.sparse_softmax_cross_entropy_grad(F.full_like(g, value=1.0), logits,
+                                                          labels)), axis=-1),
+        lambda gg, ans, g, logits, labels: _hessian_times(
+            F.mul(gg, F.unsqueeze(g, axis=-1)), logits),
+        None,
+    ],
+    doc="g (softmax(x) - one_hot(label)) along the last axis: the gradient of "
+        "sparse_softmax_cross_entropy",
 )

@@ -103,7 +103,7 @@ def sparse_softmax_cross_entropy(labels: Any, logits: Any, weights: Any = 1.0,
         raise ValueError(f"sparse_softmax_cross_entropy: the last dimension of {logits} "
                          "must be known")
     with _scope(scope, "sparse_softmax_cross_entropy_loss", [labels, logits]):
-        per: Tensor = composites.sparse_softmax_cross_entropy(logits, labels, classes)
+        per: Tensor = composites.sparse_softmax_cross_entropy(logits, labels)
         return _reduce(per, weights, reduction)
 
 

@@ -104,7 +104,7 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: A
         raise ValueError(f"sparse_softmax_cross_entropy_with_logits: the number of classes "
                          f"(last dimension of logits {logits}) must be known")
     with _scope(name, "SparseSoftmaxCrossEntropyWithLogits", [logits, labels]):
-        loss: Tensor = composites.sparse_softmax_cross_entropy(logits, labels, classes)
+        loss: Tensor = composites.sparse_softmax_cross_entropy(logits, labels)
         return loss
 
 

@@ -316,6 +316,21 @@ def _one_hot(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: st
     e.add("OneHot", [indices, e.ints([depth]), values], out, axis=-1)
 
 
+def _sparse_ce(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: str) -> None:
+    # -sum(one_hot(label) * log_softmax(x)) over the last axis; labels are checked at run time
+    # by tapeflow, so ONNX's OneHot (which counts a negative index from the end) suffices
+    logits, labels = args
+    classes = specs[0].shape[-1] if specs[0].shape else None
+    if classes is None:
+        raise OnnxExportError(f"sparse_softmax_cross_entropy: the class axis of '{n.name}' "
+                              "needs a known size", n.op, n.name)
+    log_probs = e.add("LogSoftmax", [logits], axis=-1)
+    values = e.const([0, 1], dtype=n.dtype.np)
+    onehot = e.add("OneHot", [labels, e.ints([int(classes)]), values], axis=-1)
+    picked = e.add("ReduceSum", [e.add("Mul", [onehot, log_probs]), e.ints([-1])], keepdims=0)
+    e.add("Neg", [picked], out)
+
+
 def _full_like(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: str) -> None:
     fill = e.onnx.numpy_helper.from_array(np.asarray([n.attrs.get("value", 0)], n.dtype.np))
     e.add("ConstantOfShape", [e.add("Shape", [args[0]])], out, value=fill)
@@ -328,4 +343,5 @@ def _created(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: st
 
 
 RULES.update(getitem=_getitem, take=_take, one_hot=_one_hot, full_like=_full_like,
+             sparse_softmax_cross_entropy=_sparse_ce,
              full=_created, arange=_created, eye=_created)

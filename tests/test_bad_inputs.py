@@ -239,6 +239,27 @@ def _() -> Any:
     return lambda: sess.run(train, {idx: [0, 7]}), lambda: sess.variable_values
 
 
+@case("static-label-out-of-range", "static",
+      "fed class 5 to tf.nn.sparse_softmax_cross_entropy_with_logits over 3 classes",
+      tf.errors.InvalidArgumentError,
+      ["Received a label value of 5", "valid range of [0, 3)", "sparse_softmax_cross_entropy"],
+      "the weights (the failed step assigned nothing)")
+def _() -> Any:
+    g = tf.Graph()
+    with g.as_default():
+        labels = tf.placeholder(tf.int64, [None], name="labels")
+        w = tf.Variable(np.linspace(-1.0, 1.0, 6).reshape(2, 3), name="w")
+        logits = tf.matmul(tf.ones([2, 2], tf.float64), w)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=logits))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        init = tf.global_variables_initializer()
+    sess = tf.Session(graph=g)
+    sess.run(init)
+    sess.run(train, {labels: [0, 2]})
+    return lambda: sess.run(train, {labels: [0, 5]}), lambda: sess.variable_values
+
+
 @case("static-nan-check", "static",
       "a training step made NaN (log of a negative) with the numerics check on",
       tf.errors.InvalidArgumentError,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from tapeflow import runtime
@@ -211,3 +213,26 @@ def test_arena_views_are_aligned_and_disjoint(device):
 def test_peak_bytes_sees_numpy_buffers():
     peak, value = runtime.peak_bytes(lambda: np.ones((1000, 100)).sum())
     assert peak >= 800_000 and value == 100_000
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_cross_entropy_equals_its_composite_bit_for_bit(dtype: Any) -> None:
+    # the fused op computes -sum(one_hot * log_softmax(x)) with one pass fewer, same bits
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((7, 5)) * 4).astype(dtype)
+    labels = rng.integers(0, 5, 7)
+    composite = F.neg(F.sum(F.mul(F.one_hot(labels, depth=5, dtype=logits.dtype),
+                                  F.log_softmax(logits)), axis=-1))
+    fused = F.sparse_softmax_cross_entropy(logits, labels)
+    assert fused.dtype == dtype
+    np.testing.assert_array_equal(fused, composite)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    probs[np.arange(7), labels] -= 1
+    g = rng.standard_normal(7).astype(dtype)
+    np.testing.assert_allclose(F.sparse_softmax_cross_entropy_grad(g, logits, labels),
+                               g[:, None] * probs, rtol=1e-6)
+    with pytest.raises(ShapeError, match="label value of -1 which is outside"):
+        F.sparse_softmax_cross_entropy(logits, np.full(7, -1))
+    with pytest.raises(ShapeError, match="labels of shape"):
+        F.sparse_softmax_cross_entropy(logits, labels[:3])

@@ -59,6 +59,16 @@ CASES: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "tanh": unary(),
     "tanh_grad": binary(),
     "sigmoid_grad": binary(),
+    "sparse_softmax_cross_entropy": [
+        ((r(4), np.int64(2)), {}),
+        ((r(3, 4), np.array([0, 3, 1])), {}),
+        ((r(2, 3, 5), np.array([[0, 4, 2], [1, 1, 3]])), {}),
+    ],
+    "sparse_softmax_cross_entropy_grad": [
+        ((r(), r(4), np.int64(2)), {}),
+        ((r(3), r(3, 4), np.array([0, 3, 1])), {}),
+        ((r(2, 3), r(2, 3, 5), np.array([[0, 4, 2], [1, 1, 3]])), {}),
+    ],
     "sin": unary(),
     "cos": unary(),
     "relu": unary(lambda *s: away_from(0.0, *s)),

@@ -82,7 +82,7 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
                 raise IndexError(f"Target {high if high >= num_classes else low} is out of "
                                  "bounds.")
         logits = input if input.ndim == 2 else apply("transpose", input, axes=_class_last(input))
-        per_row = composites.sparse_softmax_cross_entropy(logits, target, num_classes)
+        per_row = composites.sparse_softmax_cross_entropy(logits, target)
     else:
         _check_same_shape("cross_entropy", input, target)
         per_row = composites.softmax_cross_entropy(input, target, axis=1 if input.ndim > 1 else 0)
