@@ -77,7 +77,8 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
                                f"{list(target.shape)}")
         num_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
         if target.numel() and not is_tracing():  # a traced target has no values to check
-            low, high = int(target.min().item()), int(target.max().item())
+            classes = target._array  # (read directly: a check, not an op to record)
+            low, high = int(classes.min()), int(classes.max())
             if low < 0 or high >= num_classes:
                 raise IndexError(f"Target {high if high >= num_classes else low} is out of "
                                  "bounds.")
