@@ -281,21 +281,27 @@ def _check_labels(labels: Any, classes: int) -> None:
 
 def _sparse_ce(xp: Any, logits: Any, labels: Any, out: Any = None) -> Any:
     # logsumexp(x) - x[label] per row: exactly -sum(one_hot * log_softmax(x)), one pass fewer
-    _check_labels(labels, logits.shape[-1])
+    classes = logits.shape[-1]
+    _check_labels(labels, classes)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_norm = xp.log(xp.exp(shifted).sum(axis=-1))
-    picked = xp.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
-    return xp.subtract(log_norm, picked, out=out)
+    picked = shifted.reshape(-1, classes)[_rows(xp, labels), labels.reshape(-1)]
+    return xp.subtract(log_norm, picked.reshape(labels.shape), out=out)
+
+
+def _rows(xp: Any, labels: Any) -> Any:
+    # row numbers for fancy indexing: cheaper than take_along_axis's Python-level wrapper
+    return xp.arange(labels.size)
 
 
 def _sparse_ce_grad(xp: Any, g: Any, logits: Any, labels: Any, out: Any = None) -> Any:
     # g (softmax(x) - one_hot(label)) per row (a training step may run this without the loss)
-    _check_labels(labels, logits.shape[-1])
+    classes = logits.shape[-1]
+    _check_labels(labels, classes)
     probs = xp.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
     xp.exp(probs, out=probs)
     probs /= probs.sum(axis=-1, keepdims=True)
-    rows = labels[..., None]
-    xp.put_along_axis(probs, rows, xp.take_along_axis(probs, rows, axis=-1) - 1, axis=-1)
+    probs.reshape(-1, classes)[_rows(xp, labels), labels.reshape(-1)] -= 1
     probs *= xp.asarray(g)[..., None]
     return probs
 
