@@ -185,13 +185,31 @@ register(
 )
 
 
+#: (x's shape, the target shape) -> (the axes to sum, whether they are exactly the leading
+#: extra ones): sum_to runs for every broadcast gradient of an eager backward, so its plan
+#: is worked out once per pair of shapes
+_SUM_TO_PLANS: dict[tuple[Any, Any], tuple[tuple[int, ...], bool]] = {}
+
+
+def _sum_to_plan(shape: Any, target: Any) -> tuple[tuple[int, ...], bool]:
+    key = (shape, target)
+    plan = _SUM_TO_PLANS.get(key)
+    if plan is None:
+        lead = len(shape) - len(target)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, d in enumerate(target) if d == 1 and shape[lead + i] != 1
+        )
+        if len(_SUM_TO_PLANS) >= 4096:  # many distinct shapes (variable batches): start over
+            _SUM_TO_PLANS.clear()
+        # (a 0-d target keeps the keepdims form: numpy would hand back a scalar, not an array)
+        plan = _SUM_TO_PLANS[key] = (axes, len(axes) == lead and len(target) > 0)
+    return plan
+
+
 def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
     # undo numpy broadcasting: sum the leading extra axes, then the axes that were 1
     target = like.shape
-    lead = x.ndim - len(target)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(target) if d == 1 and x.shape[lead + i] != 1
-    )
+    axes, only_leading = _sum_to_plan(x.shape, target)
     if not axes:
         if out is None:
             # a copy, never x itself: sum_to is not a view, so a memory plan may reuse x's
@@ -199,9 +217,14 @@ def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
             return x.copy()
         xp.copyto(out, x)
         return out
-    summed = x.sum(axis=axes, keepdims=True)  # (the method skips numpy's Python wrapper)
-    if lead:
-        summed = summed.reshape(target)
+    # (the method skips numpy's Python wrapper; summing only the leading axes needs no
+    # keepdims and no reshape: the same reduction, the target shape straight away)
+    if only_leading:
+        summed = x.sum(axis=axes)
+    else:
+        summed = x.sum(axis=axes, keepdims=True)
+        if x.ndim != len(target):
+            summed = summed.reshape(target)
     if out is None:
         return summed
     xp.copyto(out, summed)
