@@ -236,3 +236,18 @@ def test_sparse_cross_entropy_equals_its_composite_bit_for_bit(dtype: Any) -> No
         F.sparse_softmax_cross_entropy(logits, np.full(7, -1))
     with pytest.raises(ShapeError, match="labels of shape"):
         F.sparse_softmax_cross_entropy(logits, labels[:3])
+
+
+@pytest.mark.parametrize("shape, target", [((2, 3), (3,)), ((2, 3), (1, 3)), ((2, 3), ()),
+                                           ((4, 2, 3), (2, 1)), ((4, 2, 3), (1, 1, 3)),
+                                           ((5,), (1,)), ((3,), (3,))])
+def test_sum_to_undoes_broadcasting(shape: tuple[int, ...], target: tuple[int, ...]) -> None:
+    x = np.random.default_rng(0).standard_normal(shape)
+    for _ in range(2):  # (the second call uses the plan the first one worked out)
+        got = F.sum_to(x, np.zeros(target))
+        assert isinstance(got, np.ndarray) and got.shape == target
+        lead = len(shape) - len(target)
+        want = x.sum(axis=tuple(range(lead))) if lead else x
+        want = want.sum(axis=tuple(i for i, d in enumerate(target) if d == 1), keepdims=True)
+        np.testing.assert_allclose(got, want.reshape(target), rtol=1e-15)
+        assert not np.may_share_memory(got, x)
