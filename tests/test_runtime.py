@@ -249,5 +249,6 @@ def test_sum_to_undoes_broadcasting(shape: tuple[int, ...], target: tuple[int, .
         lead = len(shape) - len(target)
         want = x.sum(axis=tuple(range(lead))) if lead else x
         want = want.sum(axis=tuple(i for i, d in enumerate(target) if d == 1), keepdims=True)
-        np.testing.assert_allclose(got, want.reshape(target), rtol=1e-15)
+        # (the reference sums in another order)
+        np.testing.assert_allclose(got, want.reshape(target), rtol=1e-12)
         assert not np.may_share_memory(got, x)
