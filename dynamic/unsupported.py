@@ -16,7 +16,8 @@ _CONV = "convolutions and pooling are not part of tapeflow; it has Linear, Embed
 _NORM = "normalisation layers are not implemented"
 _RNN = "only the Elman RNN (nn.RNN, nn.RNNCell) is implemented"
 _ACT = "activations implemented: relu, sigmoid, tanh, softmax, log_softmax"
-_LOSS = "losses implemented: mse_loss, cross_entropy, nll_loss"
+_LOSS = ("losses implemented: mse_loss, cross_entropy, nll_loss, binary_cross_entropy, "
+         "binary_cross_entropy_with_logits")
 
 #: Well-known PyTorch names tapeflow does not implement, per namespace -> a short note.
 MISSING: dict[str, dict[str, str]] = {
@@ -48,7 +49,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["Transformer", "TransformerEncoder", "TransformerEncoderLayer",
                          "MultiheadAttention"], "attention layers are not implemented"),
         **dict.fromkeys(["LeakyReLU", "GELU", "ELU", "SiLU", "Softplus", "PReLU"], _ACT),
-        **dict.fromkeys(["BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss", "KLDivLoss",
+        **dict.fromkeys(["L1Loss", "SmoothL1Loss", "KLDivLoss",
                          "HuberLoss"], _LOSS),
         **dict.fromkeys(["DataParallel", "parallel"], "multi-device training is not implemented"),
         "utils": "no clip_grad_norm_ or sequence packing",
@@ -59,8 +60,7 @@ MISSING: dict[str, dict[str, str]] = {
                          "adaptive_avg_pool2d", "interpolate", "pad"], _CONV),
         **dict.fromkeys(["batch_norm", "layer_norm", "normalize"], _NORM),
         **dict.fromkeys(["gelu", "leaky_relu", "elu", "silu", "softplus", "hardtanh"], _ACT),
-        **dict.fromkeys(["binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss",
-                         "smooth_l1_loss", "kl_div", "huber_loss"], _LOSS),
+        **dict.fromkeys(["l1_loss", "smooth_l1_loss", "kl_div", "huber_loss"], _LOSS),
     },
     "torch.optim": {
         **dict.fromkeys(["AdamW", "Adagrad", "Adadelta", "Adamax", "LBFGS", "ASGD", "Rprop"],

@@ -25,6 +25,18 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Any:
     return F.neg(F.sum(F.mul(labels, F.log_softmax(logits, axis=axis)), axis=axis))
 
 
+def sigmoid_cross_entropy(logits: Any, labels: Any) -> Any:
+    """Binary cross-entropy of logits x against labels z in [0, 1], per element, in the form
+    that cannot overflow: ``max(x, 0) - x z + log(1 + e^-|x|)`` (TF1's
+    ``sigmoid_cross_entropy_with_logits``). The two branches are picked with ``x >= 0`` (not
+    relu and abs), so the gradient at x = 0 is sigmoid(0) - z, as in TF and PyTorch."""
+    non_negative = F.ge(logits, 0.0)
+    positive_part = F.where(non_negative, logits, 0.0)
+    minus_abs = F.where(non_negative, F.neg(logits), logits)
+    return F.add(F.sub(positive_part, F.mul(logits, labels)),
+                 F.log(F.add(F.exp(minus_abs), 1.0)))
+
+
 def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:
     """Cross-entropy against integer class indices (classes on the last axis): one loss per
     row. One registry op forward and one backward (``sparse_softmax_cross_entropy``)."""

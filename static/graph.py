@@ -253,6 +253,12 @@ class Graph:
             arg = args[i] if i < len(args) else None
             if isinstance(arg, Tensor):
                 return arg.dtype
+        # no tensor: as in TF, a float array's dtype is the hint for the other operands, so
+        # tf.multiply(float64_array, 0.8) multiplies by 0.8 in float64, not float32's 0.8
+        for i in indices:
+            arg = args[i] if i < len(args) else None
+            if isinstance(arg, (np.ndarray, np.generic)) and arg.dtype.kind == "f":
+                return dt.as_dtype(arg.dtype)
         return None
 
     def constant(self, array: np.ndarray, name: str = "Const") -> Tensor:

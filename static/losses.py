@@ -12,10 +12,10 @@ from typing import Any
 from ..runtime import composites
 from .graph import get_default_graph, graph_of
 from .ops import cast, divide, multiply, not_equal, reduce_mean, reduce_sum
-from .sources import call, ones_like
+from .sources import call, convert_to_tensor, ones_like
 from .tensor import Tensor
 
-__all__ = ["Reduction", "mean_squared_error", "softmax_cross_entropy",
+__all__ = ["Reduction", "mean_squared_error", "sigmoid_cross_entropy", "softmax_cross_entropy",
            "sparse_softmax_cross_entropy"]
 
 
@@ -91,6 +91,27 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = 1.0,
         if isinstance(labels, Tensor):
             labels = call("stop_gradient", [labels], type_="StopGradient")
         per: Tensor = composites.softmax_cross_entropy(logits, labels)
+        return _reduce(per, weights, reduction)
+
+
+def sigmoid_cross_entropy(multi_class_labels: Any, logits: Any, weights: Any = 1.0,
+                          label_smoothing: float = 0, scope: str | None = None,
+                          loss_collection: Any = None,
+                          reduction: str = Reduction.SUM_BY_NONZERO_WEIGHTS) -> Tensor:
+    """Binary cross-entropy of ``logits`` against labels in [0, 1], reduced (a scalar by
+    default); ``label_smoothing`` moves the labels towards 1/2."""
+    from .nn import sigmoid_cross_entropy_with_logits
+
+    with _scope(scope, "sigmoid_cross_entropy_loss", [multi_class_labels, logits]):
+        logits = convert_to_tensor(logits)
+        labels = convert_to_tensor(multi_class_labels, dtype=None if isinstance(
+            multi_class_labels, Tensor) else logits.dtype)
+        if labels.dtype is not logits.dtype:
+            labels = cast(labels, logits.dtype)  # (TF1 casts the labels to the logits' dtype)
+        if label_smoothing:
+            labels = call("add", [multiply(labels, 1.0 - label_smoothing),
+                                  0.5 * label_smoothing])
+        per = sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         return _reduce(per, weights, reduction)
 
 

@@ -12,11 +12,11 @@ from ..runtime import composites
 from .graph import get_default_graph, graph_of
 from .ops import add, multiply, reduce_sum, sigmoid, tanh
 from .ops import gather as _gather
-from .sources import call
+from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
 __all__ = ["bias_add", "embedding_lookup", "l2_loss", "log_softmax", "relu", "sigmoid",
-           "softmax", "softmax_cross_entropy_with_logits",
+           "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
            "tanh"]
 
@@ -105,6 +105,36 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: A
                          f"(last dimension of logits {logits}) must be known")
     with _scope(name, "SparseSoftmaxCrossEntropyWithLogits", [logits, labels]):
         loss: Tensor = composites.sparse_softmax_cross_entropy(logits, labels)
+        return loss
+
+
+def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any = None,
+                                      logits: Any = None, name: str | None = None) -> Tensor:
+    """Binary cross-entropy of ``logits`` against ``labels`` in [0, 1], per element:
+    ``max(x, 0) - x z + log(1 + exp(-|x|))``, which never overflows.
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> with tf.Graph().as_default():
+        ...     loss = tf.nn.sigmoid_cross_entropy_with_logits(
+        ...         labels=[1.0, 0.0], logits=tf.constant([0.0, 0.0]))
+        ...     print([round(float(v), 4) for v in tf.Session().run(loss)])
+        [0.6931, 0.6931]
+    """
+    if _sentinel is not None or labels is None or logits is None:
+        raise ValueError("Only call `sigmoid_cross_entropy_with_logits` with named arguments "
+                         "(labels=..., logits=..., ...)")
+    with _scope(name, "logistic_loss", [logits, labels]):
+        logits = convert_to_tensor(logits)
+        labels = convert_to_tensor(labels, dtype=None if isinstance(labels, Tensor)
+                                   else logits.dtype)
+        if labels.dtype is not logits.dtype:
+            raise ValueError(f"sigmoid_cross_entropy_with_logits: labels ({labels.dtype.name}) "
+                             f"and logits ({logits.dtype.name}) must have the same dtype")
+        if not labels.shape.is_compatible_with(logits.shape):
+            raise ValueError(f"logits and labels must have the same shape ({logits.shape} vs "
+                             f"{labels.shape})")
+        loss: Tensor = composites.sigmoid_cross_entropy(logits, labels)
         return loss
 
 

@@ -17,7 +17,7 @@ _NO_OP = ""  # nothing closer to say than the suggestions
 _DYNAMIC_SHAPE = ("shapes are static here: use tensor.shape / tensor.get_shape() (None for "
                   "unknown dimensions)")
 _LOSS = ("losses implemented: mean_squared_error, softmax_cross_entropy, "
-         "sparse_softmax_cross_entropy")
+         "sparse_softmax_cross_entropy, sigmoid_cross_entropy")
 
 #: Well-known TF1 names tapeflow does not implement, per namespace -> a short note.
 MISSING: dict[str, dict[str, str]] = {
@@ -65,11 +65,11 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["leaky_relu", "elu", "selu", "relu6", "softplus", "softsign",
                          "crelu", "swish"], "activations implemented: relu, sigmoid, tanh, "
                                             "softmax, log_softmax"),
-        **dict.fromkeys(["sigmoid_cross_entropy_with_logits",
-                         "weighted_cross_entropy_with_logits", "nce_loss",
+        **dict.fromkeys(["weighted_cross_entropy_with_logits", "nce_loss",
                          "sampled_softmax_loss", "ctc_loss"],
                         "cross-entropies implemented: softmax_cross_entropy_with_logits(_v2), "
-                        "sparse_softmax_cross_entropy_with_logits"),
+                        "sparse_softmax_cross_entropy_with_logits, "
+                        "sigmoid_cross_entropy_with_logits"),
         **dict.fromkeys(["top_k", "in_top_k", "xw_plus_b", "embedding_lookup_sparse"], _NO_OP),
     },
     "tf.train": {
@@ -93,7 +93,7 @@ MISSING: dict[str, dict[str, str]] = {
     },
     "tf.losses": {
         **dict.fromkeys(["absolute_difference", "huber_loss", "log_loss", "hinge_loss",
-                         "cosine_distance", "sigmoid_cross_entropy", "mean_pairwise_squared_error"],
+                         "cosine_distance", "mean_pairwise_squared_error"],
                         _LOSS),
         **dict.fromkeys(["get_total_loss", "get_regularization_loss", "get_losses",
                          "add_loss"], "loss collections are not implemented; add the losses "

@@ -205,3 +205,13 @@ def test_same_seeds_give_the_same_numbers_every_time_a_graph_is_built():
     with tf.Session() as sess:
         av, bv = sess.run([a, b])
     assert av.dtype == np.float32 and np.all(np.abs(bv) <= 1.0)
+
+
+def test_a_float_array_sets_the_dtype_of_python_numbers_beside_it() -> None:
+    # as in TF: tf.multiply(float64 array, 0.8) is a float64 product by float64's 0.8
+    with tf.Graph().as_default():
+        product = tf.multiply(np.array([1.0, 2.0]), 0.8)
+        ints = tf.add(np.array([1, 2]), 3)
+        values = tf.Session().run([product, ints])
+    assert product.dtype == tf.float64 and values[0].tolist() == [0.8, 1.6]
+    assert values[1].tolist() == [4, 5]

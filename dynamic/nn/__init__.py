@@ -5,6 +5,8 @@ from __future__ import annotations
 from . import functional, init
 from .module import Module, Parameter
 from .modules import (
+    BCELoss,
+    BCEWithLogitsLoss,
     CrossEntropyLoss,
     Dropout,
     Embedding,
@@ -23,9 +25,10 @@ from .modules import (
 )
 from .rnn import RNN, RNNCell
 
-__all__ = ["CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "Identity", "Linear",
-           "LogSoftmax", "MSELoss", "Module", "ModuleList", "NLLLoss", "Parameter", "RNN",
-           "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding",
+           "Flatten", "Identity", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
+           "NLLLoss", "Parameter", "RNN", "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax",
+           "Tanh", "functional", "init"]
 
 
 def __getattr__(name: str) -> object:

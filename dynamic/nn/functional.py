@@ -6,6 +6,8 @@ functions static mode uses, so the two modes cannot compute different losses.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...runtime import composites
 from ...runtime import dtypes as dt
 from ..dispatch import apply, is_tracing
@@ -93,6 +95,46 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
 def _class_last(x: Tensor) -> tuple[int, ...]:
     # (N, C, d1, ...) -> (N, d1, ..., C): the class axis last, where the composite wants it
     return (0, *range(2, x.ndim), 1)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of logits against targets in [0, 1], without overflow for any
+    logit (the shared composite ``sigmoid_cross_entropy``), times ``weight`` if given.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> x = torch.tensor([0.0, 2.0])
+        >>> round(torch.nn.functional.binary_cross_entropy_with_logits(
+        ...     x, torch.tensor([1.0, 0.0])).item(), 4)
+        1.41
+    """
+    if pos_weight is not None:
+        raise NotImplementedError("binary_cross_entropy_with_logits: pos_weight is not "
+                                  "supported; weight the loss per element with weight=")
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    per = composites.sigmoid_cross_entropy(input, target)
+    return composites.reduce_loss(per if weight is None else apply("mul", per, weight),
+                                  reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
+                         weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """``-(z log p + (1 - z) log(1 - p))`` of probabilities p against targets z, each log
+    clamped at -100 as in PyTorch (so p = 0 or 1 gives a finite loss)."""
+    _check_same_shape("binary_cross_entropy", input, target)
+    if input.numel() and not is_tracing():
+        values = input._array  # (read directly: a check, not an op to record)
+        if not (float(values.min()) >= 0.0 and float(values.max()) <= 1.0):
+            raise RuntimeError("all elements of input should be between 0 and 1")
+    with np.errstate(divide="ignore"):  # log(0) = -inf is expected: it is clamped next
+        log_p = apply("maximum", apply("log", input), -100.0)
+        log_not_p = apply("maximum", apply("log", apply("sub", 1.0, input)), -100.0)
+    per = apply("neg", apply("add", apply("mul", target, log_p),
+                             apply("mul", apply("sub", 1.0, target), log_not_p)))
+    return composites.reduce_loss(per if weight is None else apply("mul", per, weight),
+                                  reduction)
 
 
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002

@@ -206,6 +206,30 @@ class CrossEntropyLoss(_Loss):
         return F.cross_entropy(input, target, reduction=self.reduction)
 
 
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits against targets in [0, 1] (no overflow for any logit)."""
+
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
+                 pos_weight: Tensor | None = None) -> None:
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
+                                                  self.pos_weight)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities against targets in [0, 1]."""
+
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.weight = weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
 class NLLLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, reduction=self.reduction)
