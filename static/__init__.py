@@ -156,6 +156,12 @@ __all__ = [
 __all__ += ["RetracingWarning", "TracedFunction", "TracingError", "function", "trace"]  # the bridge
 __all__ += ["OnnxExportError", "export_onnx"]  # interop
 
+# variable sharing (tf.variable_scope, tf.get_variable) and the initializers
+from .sharing import *  # noqa: E402, F403
+from .sharing import __all__ as _scope_names  # noqa: E402
+
+__all__ += _scope_names
+
 # API fidelity: more TF1 names (tf.sin, tf.range, tf.assign, tf.to_float...), the tf.math
 # namespace, and a friendly error for well-known names tapeflow lacks
 import sys as _sys  # noqa: E402

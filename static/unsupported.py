@@ -31,9 +31,6 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["app", "flags", "logging", "gfile", "io", "saved_model", "image",
                          "sparse", "SparseTensor", "distributions", "linalg", "random",
                          "lite", "tpu", "profiler"], "namespace not implemented"),
-        **dict.fromkeys(["get_variable", "variable_scope", "get_variable_scope",
-                         "AUTO_REUSE"],
-                        "variable scopes are not implemented; create tf.Variable(...) directly"),
         **dict.fromkeys(["cond", "while_loop", "case", "map_fn", "scan", "foldl"],
                         "control-flow ops are not implemented; graphs are straight-line"),
         **dict.fromkeys(["shape", "size", "rank", "shape_n", "dynamic_partition"],
@@ -49,8 +46,10 @@ MISSING: dict[str, dict[str, str]] = {
                         "host callbacks are not implemented; fetch the tensor with sess.run"),
         "global_norm": "", "clip_by_global_norm": "", "clip_by_norm": "",
         "get_variable_initializer": "",
-        "random_normal_initializer": "use tf.random_normal(shape) as the Variable's value",
-        "glorot_uniform_initializer": "use tf.random_uniform(shape, -r, r) as the value",
+        **dict.fromkeys(["variance_scaling_initializer", "orthogonal_initializer",
+                         "uniform_unit_scaling_initializer", "he_normal", "he_uniform"],
+                        "initializers implemented: zeros, ones, constant, random_normal, "
+                        "truncated_normal, random_uniform, glorot_uniform, glorot_normal"),
     },
     "tf.nn": {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "conv2d_transpose", "depthwise_conv2d",
