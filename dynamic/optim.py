@@ -25,7 +25,7 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
-        self.state: dict[int, dict[str, Any]] = {}
+        self.state: dict[Any, dict[str, Any]] = {}  # parameter -> its buffers (PyTorch's keys)
         self.param_groups: list[dict[str, Any]] = []
         params = list(params)
         if not params:
@@ -71,9 +71,63 @@ class Optimizer:
             if p.grad is not None:
                 yield p, rules.with_weight_decay(p.grad, p, decay)
 
+    def _params(self) -> list[Any]:
+        return [p for group in self.param_groups for p in group["params"]]
+
     def state_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "param_groups": [
-            {k: v for k, v in g.items() if k != "params"} for g in self.param_groups]}
+        """PyTorch's layout: parameters are numbered in group order, and ``state`` and each
+        group's ``params`` refer to them by number, so the dict can be saved and loaded
+        into an optimizer over other tensors of the same shapes.
+
+        Example:
+            >>> import tapeflow.dynamic as torch
+            >>> w = torch.nn.Parameter(torch.ones(2))
+            >>> opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+            >>> (w * 3).sum().backward(); opt.step()
+            >>> sd = opt.state_dict(); sd["param_groups"][0]["params"], list(sd["state"])
+            ([0], [0])
+        """
+        index = {id(p): i for i, p in enumerate(self._params())}
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+        state = {index[id(p)]: dict(buffers) for p, buffers in self.state.items()
+                 if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores hyper-parameters and buffers saved by :meth:`state_dict` (of this
+        optimizer or one over tensors of the same shapes). Checks everything first: a
+        mismatch raises ValueError and changes nothing."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(saved["params"]) != len(own["params"])
+               for saved, own in zip(groups, self.param_groups, strict=True)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        params = {saved_id: p for saved, own in zip(groups, self.param_groups, strict=True)
+                  for saved_id, p in zip(saved["params"], own["params"], strict=True)}
+        state: dict[Any, dict[str, Any]] = {}
+        for key, buffers in state_dict["state"].items():
+            if key not in params:
+                raise ValueError(f"loaded state dict has state for parameter {key}, which no "
+                                 "parameter group lists")
+            p = params[key]
+            state[p] = {name: _buffer_like(value, p, name) for name, value in buffers.items()}
+        self.state = state
+        for saved, own in zip(groups, self.param_groups, strict=True):
+            own.update({k: v for k, v in saved.items() if k != "params"})
+
+
+def _buffer_like(value: Any, p: Any, name: str) -> Any:
+    # a tensor buffer becomes a copy on the parameter's dtype (as PyTorch casts it); a step
+    # count stays a number
+    if not isinstance(value, Tensor):
+        return value
+    if tuple(value.shape) != tuple(p.shape) and value.ndim != 0:
+        raise ValueError(f"loaded state dict has a '{name}' buffer of shape "
+                         f"{list(value.shape)} for a parameter of shape {list(p.shape)}")
+    return value.detach().to(p.dtype).clone()
 
 
 class SGD(Optimizer):
@@ -104,7 +158,7 @@ class SGD(Optimizer):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             for p, g in self._gradients(group):
                 if momentum:
-                    state = self.state.setdefault(id(p), {})
+                    state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = g.clone()
@@ -133,7 +187,7 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
             for p, g in self._gradients(group):
-                state = self.state.setdefault(id(p), {})
+                state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = apply("mul", p, 0.0)
@@ -177,7 +231,7 @@ class RMSprop(Optimizer):
         for group in self.param_groups:
             lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
             for p, g in self._gradients(group):
-                state = self.state.setdefault(id(p), {})
+                state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
                     state["square_avg"] = apply("mul", p, 0.0)

@@ -57,7 +57,7 @@ def sgd_step(tracer: Tracer, opt: SGD) -> None:
                 continue
             g = _decayed(tracer, g, p, decay)
             if momentum:
-                state = opt.state.setdefault(id(p), {})
+                state = opt.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
                 tracer.guards.append((partial(_has_buffer, state), buf is not None))
                 if buf is None:  # the first step: the buffer starts as a copy of g
@@ -126,7 +126,7 @@ def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
 def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, Any]:
     """``opt.state`` of ``p``, made now on real tensors if empty (the eager step makes it on
     its first call: a step count and zero buffers)."""
-    state = opt.state.setdefault(id(p), {})
+    state = opt.state.setdefault(p, {})
     if not state:
         state["step"] = 0
         for name in buffers:
