@@ -81,7 +81,7 @@ def test_eager_and_traced_steps_take_turns_on_one_model() -> None:
         expected = ref_step(x, target).item()
         got = (traced if i % 3 else eager)(x, target).item()
         assert abs(expected - got) <= 1e-9 * abs(expected)
-    assert opt.state[id(next(shared.parameters()))]["step"] == 12
+    assert opt.state[next(shared.parameters())]["step"] == 12
 
 
 def test_changing_the_learning_rate_traces_again() -> None:
