@@ -52,7 +52,6 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["L1Loss", "SmoothL1Loss", "KLDivLoss",
                          "HuberLoss"], _LOSS),
         **dict.fromkeys(["DataParallel", "parallel"], "multi-device training is not implemented"),
-        "utils": "no clip_grad_norm_ or sequence packing",
         "Bilinear": "", "EmbeddingBag": "use Embedding and a reduction",
     },
     "torch.nn.functional": {

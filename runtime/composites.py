@@ -43,6 +43,18 @@ def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:
     return F.sparse_softmax_cross_entropy(logits, class_indices)
 
 
+def global_norm(tensors: Any) -> Any:
+    """``sqrt(sum of every element squared)`` over several tensors: the norm gradient
+    clipping compares with (TF1's ``global_norm``, PyTorch's 2-norm of ``clip_grad_norm_``)."""
+    total = None
+    for t in tensors:
+        squares = F.sum(F.mul(t, t))
+        total = squares if total is None else F.add(total, squares)
+    if total is None:
+        raise ValueError("global_norm: no tensors given")
+    return F.sqrt(total)
+
+
 def reduce_loss(per_element: Any, reduction: str) -> Any:
     if reduction == "mean":
         return F.mean(per_element)

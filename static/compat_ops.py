@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..runtime import composites
 from ..runtime import dtypes as dt
-from .graph import tf_dtype_of
-from .ops import _reduce, cast, divide, multiply, subtract
-from .sources import call
+from .graph import get_default_graph, tf_dtype_of
+from .ops import _reduce, cast, divide, multiply, reduce_sum, subtract
+from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
 
@@ -125,13 +126,59 @@ def _to(dtype: dt.DType, label: str) -> Any:
 to_float, to_double = _to(dt.float32, "ToFloat"), _to(dt.float64, "ToDouble")
 to_int32, to_int64 = _to(dt.int32, "ToInt32"), _to(dt.int64, "ToInt64")
 
+def global_norm(t_list: Any, name: str | None = None) -> Tensor:
+    """``sqrt(sum(sum(t ** 2) for t in t_list))``; None entries are skipped (TF1)."""
+    tensors = [t for t in t_list if t is not None]
+    graph = tensors[0].graph if tensors and isinstance(tensors[0], Tensor) else None
+    with (graph or get_default_graph()).name_scope(name or "global_norm"):
+        norm: Tensor = composites.global_norm(tensors)
+        return norm
+
+
+def clip_by_global_norm(t_list: Any, clip_norm: Any, use_norm: Any = None,
+                        name: str | None = None) -> tuple[list[Any], Tensor]:
+    """``(t * clip_norm / max(global_norm, clip_norm) for t in t_list), global_norm``: the
+    list scaled down together when its global norm exceeds ``clip_norm`` (None entries stay
+    None). TF1's form, ``clip_norm * min(1 / norm, 1 / clip_norm)``: a NaN or infinite norm
+    makes every entry NaN, so a diverged step shows instead of passing silently.
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> with tf.Graph().as_default():
+        ...     clipped, norm = tf.clip_by_global_norm([tf.constant([3.0, 4.0])], 1.0)
+        ...     print(tf.Session().run([clipped[0], norm]))
+        [array([0.6, 0.8], dtype=float32), np.float32(5.0)]
+    """
+    items = list(t_list)
+    norm = global_norm(items) if use_norm is None else use_norm
+    with get_default_graph().name_scope(name or "clip_by_global_norm"):
+        clip = cast(clip_norm, norm.dtype) if isinstance(clip_norm, Tensor) else \
+            convert_to_tensor(clip_norm, dtype=norm.dtype)
+        scale = multiply(clip, call("minimum", [reciprocal(norm), divide(1.0, clip)]))
+        clipped = [None if t is None else multiply(t, cast(scale, t.dtype)) for t in items]
+    return clipped, norm
+
+
+def clip_by_norm(t: Any, clip_norm: Any, axes: Any = None, name: str | None = None) -> Tensor:
+    """``t * clip_norm / max(||t||, clip_norm)``, the L2 norm taken over ``axes`` (all by
+    default); a zero tensor stays zero."""
+    with get_default_graph().name_scope(name or "clip_by_norm"):
+        t = convert_to_tensor(t)
+        squares = reduce_sum(multiply(t, t), axis=axes, keepdims=True)
+        positive = call("gt", [squares, 0.0])
+        norm = call("where", [positive, call("sqrt", [call("where", [positive, squares, 1.0])]),
+                              squares])
+        return divide(multiply(t, clip_norm), call("maximum", [norm, clip_norm]))
+
+
 def disable_v2_behavior() -> None:
     """Nothing to disable: tapeflow.static is TF1 graph mode (for ``tf.compat.v1`` code)."""
 
 
 disable_eager_execution = disable_v2_behavior
 
-__all__ = ["assign", "assign_add", "assign_sub", "cos", "disable_eager_execution",
-           "disable_v2_behavior", "lin_space", "linspace", "range",
+__all__ = ["assign", "assign_add", "assign_sub", "clip_by_global_norm", "clip_by_norm", "cos",
+           "disable_eager_execution", "disable_v2_behavior", "global_norm", "lin_space",
+           "linspace", "range",
            "reciprocal", "reduce_all", "reduce_any", "sin", "squared_difference", "to_double",
            "to_float", "to_int32", "to_int64"]

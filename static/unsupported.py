@@ -44,7 +44,6 @@ MISSING: dict[str, dict[str, str]] = {
                         _NO_OP),
         **dict.fromkeys(["Print", "print", "py_func", "numpy_function", "Assert"],
                         "host callbacks are not implemented; fetch the tensor with sess.run"),
-        "global_norm": "", "clip_by_global_norm": "", "clip_by_norm": "",
         "get_variable_initializer": "",
         **dict.fromkeys(["variance_scaling_initializer", "orthogonal_initializer",
                          "uniform_unit_scaling_initializer", "he_normal", "he_uniform"],

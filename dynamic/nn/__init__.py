@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import functional, init
+from . import functional, init, utils
 from .module import Module, Parameter
 from .modules import (
     BCELoss,
@@ -28,7 +28,7 @@ from .rnn import RNN, RNNCell
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding",
            "Flatten", "Identity", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
            "NLLLoss", "Parameter", "RNN", "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax",
-           "Tanh", "functional", "init"]
+           "Tanh", "functional", "init", "utils"]
 
 
 def __getattr__(name: str) -> object:
