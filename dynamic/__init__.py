@@ -46,6 +46,7 @@ from .creation import (
     randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -97,6 +98,7 @@ __all__ = [
     "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype", "half", "int",
     "int16", "int32", "int64", "int8", "is_grad_enabled", "long", "manual_seed", "nn", "no_grad",
     "ones", "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like",
+    "randperm",
     "set_grad_enabled", "short", "tensor", "uint8", "zeros", "zeros_like", *_function_names,
 ]
 __all__ += ["from_dlpack", "load", "save"]  # interop: DLPack and checkpoints

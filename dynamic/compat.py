@@ -99,6 +99,7 @@ def _unary(name: str, with_out: bool = True) -> Any:
 tanh, sigmoid, exp, log = _unary("tanh"), _unary("sigmoid"), _unary("exp"), _unary("log")
 sqrt, abs, neg, sign = _unary("sqrt"), _unary("abs"), _unary("neg"), _unary("sign")  # noqa: A001
 sin, cos = _unary("sin"), _unary("cos")
+log1p, expm1 = _unary("log1p"), _unary("expm1")
 relu = _unary("relu", with_out=False)
 negative, absolute = neg, abs
 
@@ -358,9 +359,9 @@ def linspace(start: float, end: float, steps: int, *, out: Tensor | None = None,
 
 __all__ = [
     "abs", "absolute", "add", "allclose", "argmax", "argmin", "cat", "chunk", "clamp", "clip",
-    "concat", "concatenate", "cos", "div", "divide", "dropout", "eq", "equal", "exp",
+    "concat", "concatenate", "cos", "div", "divide", "dropout", "eq", "equal", "exp", "expm1",
     "flatten", "ge", "greater", "greater_equal", "gt", "index_select", "is_floating_point",
-    "is_tensor", "le", "less", "less_equal", "linspace", "log", "log_softmax", "lt",
+    "is_tensor", "le", "less", "less_equal", "linspace", "log", "log1p", "log_softmax", "lt",
     "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
     "multiply", "ne", "neg", "negative", "norm", "not_equal", "numel", "permute", "pow", "relu",
     "reshape", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze",

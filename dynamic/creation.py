@@ -202,6 +202,21 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
     return _finish(move(array, as_device(device)), False)
 
 
+def randperm(n: int, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+             generator: Generator | None = None) -> Any:
+    """A random ordering of ``0 .. n-1`` (int64 by default), from the seeded generator.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> _ = torch.manual_seed(0)
+        >>> sorted(torch.randperm(4).tolist())
+        [0, 1, 2, 3]
+    """
+    order = (generator or default_generator).permutation(int(n))
+    array = order.astype(dt.as_dtype(dtype or dt.int64).np)
+    return _finish(move(array, as_device(device)), requires_grad)
+
+
 def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Any:
     """``start, start+step, ...`` below ``end`` (int64 for ints, float32 otherwise)."""

@@ -208,6 +208,12 @@ class TensorMath:
     def sin(self) -> Any:
         return apply("sin", self)
 
+    def log1p(self) -> Any:
+        return apply("log1p", self)
+
+    def expm1(self) -> Any:
+        return apply("expm1", self)
+
     def cos(self) -> Any:
         return apply("cos", self)
 

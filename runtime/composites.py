@@ -33,8 +33,7 @@ def sigmoid_cross_entropy(logits: Any, labels: Any) -> Any:
     non_negative = F.ge(logits, 0.0)
     positive_part = F.where(non_negative, logits, 0.0)
     minus_abs = F.where(non_negative, F.neg(logits), logits)
-    return F.add(F.sub(positive_part, F.mul(logits, labels)),
-                 F.log(F.add(F.exp(minus_abs), 1.0)))
+    return F.add(F.sub(positive_part, F.mul(logits, labels)), F.log1p(F.exp(minus_abs)))
 
 
 def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:

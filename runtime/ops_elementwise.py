@@ -235,6 +235,20 @@ register(
     doc="g s (1 - s): the gradient of sigmoid at output s; d = (gg s (1 - s), gg g (1 - 2s))",
 )
 _unary(
+    "log1p",
+    lambda xp, x, out=None: xp.log1p(x, out=out),
+    lambda g, ans, x: F.div(g, F.add(x, 1.0)),
+    "float",
+    "log(1 + x), exact for tiny x; d = g / (1 + x)",
+)
+_unary(
+    "expm1",
+    lambda xp, x, out=None: xp.expm1(x, out=out),
+    lambda g, ans, x: F.mul(g, F.add(ans, 1.0)),
+    "float",
+    "e^x - 1, exact for tiny x; d = g e^x",
+)
+_unary(
     "sin",
     lambda xp, x, out=None: xp.sin(x, out=out),
     lambda g, ans, x: F.mul(g, F.cos(x)),

@@ -36,6 +36,8 @@ def _unary(op: str, type_: str) -> Any:
 
 sin = _unary("sin", "Sin")
 cos = _unary("cos", "Cos")
+log1p = _unary("log1p", "Log1p")
+expm1 = _unary("expm1", "Expm1")
 
 
 def squared_difference(x: Any, y: Any, name: str | None = None) -> Tensor:
@@ -178,7 +180,7 @@ def disable_v2_behavior() -> None:
 disable_eager_execution = disable_v2_behavior
 
 __all__ = ["assign", "assign_add", "assign_sub", "clip_by_global_norm", "clip_by_norm", "cos",
-           "disable_eager_execution", "disable_v2_behavior", "global_norm", "lin_space",
-           "linspace", "range",
+           "disable_eager_execution", "disable_v2_behavior", "expm1", "global_norm", "lin_space",
+           "linspace", "log1p", "range",
            "reciprocal", "reduce_all", "reduce_any", "sin", "squared_difference", "to_double",
            "to_float", "to_int32", "to_int64"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from .compat_ops import (
     cos,
+    expm1,
+    log1p,
     reciprocal,
     reduce_all,
     reduce_any,
@@ -57,9 +59,10 @@ from .ops import (
 )
 
 __all__ = [
-    "abs", "add", "add_n", "argmax", "argmin", "cos", "divide", "equal", "exp", "greater",
-    "greater_equal", "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not",
-    "logical_or", "maximum", "minimum", "multiply", "negative", "not_equal", "pow",
+    "abs", "add", "add_n", "argmax", "argmin", "cos", "divide", "equal", "exp", "expm1",
+    "greater", "greater_equal", "less", "less_equal", "log", "log1p", "log_softmax",
+    "logical_and", "logical_not", "logical_or", "maximum", "minimum", "multiply", "negative",
+    "not_equal", "pow",
     "reciprocal", "reduce_all", "reduce_any", "reduce_max", "reduce_mean", "reduce_min",
     "reduce_sum", "sigmoid", "sign", "sin", "softmax", "sqrt", "square", "squared_difference",
     "subtract", "tanh", "truediv",

@@ -113,6 +113,16 @@ for _op, _onnx in [("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"
     _simple(_op, _onnx)
 
 
+def _log1p(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: str) -> None:
+    (x,) = promoted(e, n, args, specs)  # (ONNX has no Log1p: log(1 + x))
+    e.add("Log", [e.add("Add", [x, e.const(1, dtype=n.dtype.np)])], out)
+
+
+def _expm1(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: str) -> None:
+    (x,) = promoted(e, n, args, specs)  # (ONNX has no Expm1: e^x - 1)
+    e.add("Sub", [e.add("Exp", [x]), e.const(1, dtype=n.dtype.np)], out)
+
+
 def _ne(e: Emitter, n: ir.Node, args: list[str], specs: list[Spec], out: str) -> None:
     e.add("Not", [e.add("Equal", promoted(e, n, args, specs))], out)
 
@@ -205,6 +215,7 @@ def _softmax(onnx_op: str) -> Rule:
     return rule
 
 
+RULES.update(log1p=_log1p, expm1=_expm1)
 RULES.update(sum=_reduce("ReduceSum"), mean=_reduce("ReduceMean"), max=_reduce("ReduceMax"),
              min=_reduce("ReduceMin"), argmax=_arg("ArgMax"), argmin=_arg("ArgMin"),
              softmax=_softmax("Softmax"), log_softmax=_softmax("LogSoftmax"))

@@ -38,7 +38,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["tile", "pad", "slice", "strided_slice", "gather_nd", "scatter_nd",
                          "boolean_mask", "reverse", "unstack", "einsum", "tensordot",
                          "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp", "norm",
-                         "floor", "ceil", "round", "tan", "log1p", "rsqrt", "erf", "mod",
+                         "floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "matrix_inverse", "matrix_determinant", "diag",
                          "random_shuffle", "multinomial", "top_k", "unique", "sort"],
                         _NO_OP),
@@ -98,7 +98,7 @@ MISSING: dict[str, dict[str, str]] = {
                                       "yourself"),
     },
     "tf.math": {
-        **dict.fromkeys(["floor", "ceil", "round", "tan", "log1p", "rsqrt", "erf", "mod",
+        **dict.fromkeys(["floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp",
                          "reduce_std", "reduce_variance", "top_k", "in_top_k", "segment_sum",
                          "unsorted_segment_sum", "softplus", "l2_normalize"], _NO_OP),

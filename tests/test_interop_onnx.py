@@ -102,6 +102,8 @@ def _op_zoo() -> tuple[tf.Graph, list, list, dict]:
             tf.pow(pos, 2.0), tf.maximum(a, 0.1), tf.minimum(a, 0.1), tf.square(a),
             tf.matmul(a, w, transpose_b=True), tf.matmul(a, a, transpose_a=True),
             tf.sigmoid(a) / 3.0 - tf.tanh(a), tf.ones_like(i), a + tf.ones([3]),
+            tf.log1p(pos), tf.math.expm1(a),
+            tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.sigmoid(a), logits=a * 4.0),
         ]
         init = tf.global_variables_initializer()
     rng = np.random.default_rng(1)

@@ -57,6 +57,8 @@ CASES: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "abs": unary(lambda *s: away_from(0.0, *s)),
     "sigmoid": unary(),
     "tanh": unary(),
+    "log1p": unary(pos),
+    "expm1": unary(),
     "tanh_grad": binary(),
     "sigmoid_grad": binary(),
     "sparse_softmax_cross_entropy": [
