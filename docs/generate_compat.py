@@ -183,6 +183,7 @@ def _sections() -> list[tuple[str, list[Row]]]:
         ("`tf.math`", _module_rows("tf.math", tf.math)),
         ("`tf.nn`", _module_rows("tf.nn", tf.nn)),
         ("`tf.losses`", _module_rows("tf.losses", tf.losses)),
+        ("`tf.layers`", _module_rows("tf.layers", tf.layers)),
         ("`tf.train`", _module_rows("tf.train", tf.train)),
         ("`tf.train.Optimizer`", _class_rows("tf.train.Optimizer", tf.train.Optimizer)),
         ("`tf.Session`", _class_rows("tf.Session", tf.Session)),

@@ -160,14 +160,14 @@ __all__ += ["OnnxExportError", "export_onnx"]  # interop
 from .sharing import *  # noqa: E402, F403
 from .sharing import __all__ as _scope_names  # noqa: E402
 
-__all__ += _scope_names
+__all__ += [*_scope_names, "layers"]  # (tf.layers.dense builds on get_variable)
 
 # API fidelity: more TF1 names (tf.sin, tf.range, tf.assign, tf.to_float...), the tf.math
 # namespace, and a friendly error for well-known names tapeflow lacks
 import sys as _sys  # noqa: E402
 from types import SimpleNamespace as _Namespace  # noqa: E402
 
-from . import math  # noqa: E402
+from . import layers, math  # noqa: E402
 from .compat_ops import *  # noqa: E402, F403
 from .compat_ops import __all__ as _compat_names  # noqa: E402
 

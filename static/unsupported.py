@@ -1,7 +1,7 @@
 """The well-known TF1 names tapeflow does not implement, and the error that says so.
 
-``tf``, ``tf.nn``, ``tf.train``, ``tf.losses`` and ``tf.math`` each define a module-level
-``__getattr__`` that raises :func:`miss`: a name listed here raises
+``tf``, ``tf.nn``, ``tf.train``, ``tf.losses``, ``tf.math`` and ``tf.layers`` each define a
+module-level ``__getattr__`` that raises :func:`miss`: a name listed here raises
 :class:`~tapeflow.runtime.missing.UnsupportedNameError` (a ``NotImplementedError`` and an
 ``AttributeError``), with the closest supported names and a pointer to
 ``docs/compatibility.md``; a name not listed (a typo) raises a plain ``AttributeError``
@@ -23,7 +23,6 @@ _LOSS = ("losses implemented: mean_squared_error, softmax_cross_entropy, "
 MISSING: dict[str, dict[str, str]] = {
     "tf": {
         "contrib": "it left TensorFlow in 2.0; use the core tf.nn, tf.losses and tf.train names",
-        "layers": "build layers from tf.Variable and tf.matmul",
         "keras": "tapeflow.dynamic has torch-style nn modules",
         "estimator": "write the Session loop",
         "data": "feed numpy batches through feed_dict",
@@ -97,6 +96,12 @@ MISSING: dict[str, dict[str, str]] = {
                          "add_loss"], "loss collections are not implemented; add the losses "
                                       "yourself"),
     },
+    "tf.layers": {
+        **dict.fromkeys(["conv1d", "conv2d", "conv3d", "max_pooling2d", "average_pooling2d",
+                         "conv2d_transpose", "separable_conv2d"], _CONV),
+        **dict.fromkeys(["dropout", "batch_normalization", "flatten", "Dense", "Layer"],
+                        "tf.layers.dense is implemented; build the rest from tf ops"),
+    },
     "tf.math": {
         **dict.fromkeys(["floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp",
@@ -107,7 +112,7 @@ MISSING: dict[str, dict[str, str]] = {
 
 _MODULES = {"tf": "tapeflow.static", "tf.nn": "tapeflow.static.nn",
             "tf.train": "tapeflow.static.train", "tf.losses": "tapeflow.static.losses",
-            "tf.math": "tapeflow.static.math"}
+            "tf.math": "tapeflow.static.math", "tf.layers": "tapeflow.static.layers"}
 
 
 def miss(spelled: str, name: str) -> AttributeError | ImportError:

@@ -233,7 +233,7 @@ def test_static_and_dynamic_sin_agree():
 
 NAMESPACES = {"torch": torch, "torch.nn": torch.nn, "torch.nn.functional": torch.nn.functional,
               "torch.optim": torch.optim, "tf": tf, "tf.nn": tf.nn, "tf.train": tf.train,
-              "tf.losses": tf.losses, "tf.math": tf.math}
+              "tf.losses": tf.losses, "tf.math": tf.math, "tf.layers": tf.layers}
 
 
 @pytest.mark.parametrize("spelled,module", sorted(NAMESPACES.items()))
@@ -248,7 +248,7 @@ def test_every_listed_missing_name_is_really_missing(spelled, module):
 @pytest.mark.parametrize("expr,closest", [
     ("torch.conv2d", None), ("torch.nn.Conv2d", None), ("torch.nn.LSTM", "torch.nn.RNN"),
     ("torch.nn.functional.gelu", "torch.nn.functional.relu"),
-    ("torch.optim.AdamW", "torch.optim.Adam"), ("tf.contrib", None), ("tf.layers", None),
+    ("torch.optim.AdamW", "torch.optim.Adam"), ("tf.contrib", None), ("tf.layers.conv2d", None),
     ("tf.nn.conv2d", None), ("tf.nn.dropout", None),
     ("tf.train.RMSPropOptimizer", "tf.train.AdamOptimizer"), ("tf.keras", None),
     ("tf.losses.huber_loss", None), ("tf.math.floor", None),

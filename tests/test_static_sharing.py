@@ -142,3 +142,47 @@ def test_a_layer_function_called_twice_shares_its_weights_and_trains() -> None:
             final = sess.run(loss, feed)
     np.testing.assert_allclose(w.ravel(), [1.5, -2.0], atol=1e-3)
     assert final < 1e-5
+
+
+def test_tf_layers_dense_makes_scoped_variables_and_shares_them() -> None:
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float64, [None, 3], name="x")
+        h = tf.layers.dense(x, 4, activation=tf.nn.relu)
+        out = tf.layers.dense(h, 2, use_bias=False, name="head")
+        again = tf.layers.dense(h, 2, use_bias=False, name="head", reuse=True)
+        seq = tf.placeholder(tf.float64, [2, 5, 3])
+        per_step = tf.layers.dense(seq, 4, name="dense", reuse=True)  # (..., 3) inputs too
+        names = [v.name for v in tf.trainable_variables()]
+        with pytest.raises(ValueError, match="last dimension of the inputs to `Dense`"):
+            tf.layers.dense(tf.placeholder(tf.float32, [2, None]), 3)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            kernel, bias = sess.run(tf.trainable_variables()[:2])
+            xs = np.random.default_rng(0).standard_normal((6, 3))
+            seqs = np.random.default_rng(1).standard_normal((2, 5, 3))
+            got_h, got_out, got_again, got_seq = sess.run(
+                [h, out, again, per_step], {x: xs, seq: seqs})
+    assert names == ["dense/kernel:0", "dense/bias:0", "head/kernel:0"]
+    assert h.shape.as_list() == [None, 4] and out.shape.as_list() == [None, 2]
+    np.testing.assert_allclose(got_h, np.maximum(xs @ kernel + bias, 0), rtol=1e-12)
+    np.testing.assert_array_equal(got_out, got_again)
+    np.testing.assert_allclose(got_seq, seqs @ kernel + bias, rtol=1e-12)
+
+
+def test_a_tf_layers_mlp_learns_xor() -> None:
+    inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    targets = np.array([[0], [1], [1], [0]], np.float32)
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        x = tf.placeholder(tf.float32, [None, 2])
+        y = tf.placeholder(tf.float32, [None, 1])
+        hidden = tf.layers.dense(x, 8, activation=tf.nn.tanh)
+        logits = tf.layers.dense(hidden, 1)
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+        train = tf.train.AdamOptimizer(0.05).minimize(loss)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(300):
+                sess.run(train, {x: inputs, y: targets})
+            predicted = sess.run(logits, {x: inputs}) > 0
+    assert predicted.ravel().tolist() == [False, True, True, False]
