@@ -191,6 +191,18 @@ def mean(input: Any, dim: Any = None, keepdim: bool = False, *,  # noqa: A002
     return _finish("mean", _need_tensor("mean", input).mean(dim, keepdim, dtype), out)
 
 
+def var(input: Any, dim: Any = None, unbiased: bool | None = None,  # noqa: A002
+        keepdim: bool = False, *, correction: float | None = None) -> Any:
+    """Variance over ``dim`` with Bessel's correction by default (see ``Tensor.var``)."""
+    return _need_tensor("var", input).var(dim, unbiased, keepdim, correction=correction)
+
+
+def std(input: Any, dim: Any = None, unbiased: bool | None = None,  # noqa: A002
+        keepdim: bool = False, *, correction: float | None = None) -> Any:
+    """Standard deviation over ``dim`` (see ``Tensor.std``)."""
+    return _need_tensor("std", input).std(dim, unbiased, keepdim, correction=correction)
+
+
 def _extreme(name: str) -> Any:
     def function(input: Any, dim: Any = None, keepdim: bool = False, *,  # noqa: A002
                  out: Any = None) -> Any:
@@ -365,7 +377,7 @@ __all__ = [
     "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul",
     "multiply", "ne", "neg", "negative", "norm", "not_equal", "numel", "permute", "pow", "relu",
     "reshape", "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "square", "squeeze",
-    "stack", "sub", "subtract", "sum", "swapaxes", "swapdims", "tanh", "transpose",
-    "true_divide", "unsqueeze", "where",
+    "stack", "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "tanh", "transpose",
+    "true_divide", "unsqueeze", "var", "where",
 ]
 

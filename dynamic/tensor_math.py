@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
-from ..runtime import REGISTRY
+from ..runtime import REGISTRY, composites
 from ..runtime import dtypes as dt
 from . import dispatch
 from .dispatch import apply, apply_, apply_packed, check_inplace
@@ -275,6 +275,30 @@ class TensorMath:
                                f"either a floating point or complex dtype. Got: "
                                f"{x.dtype.name.capitalize()}")  # type: ignore[attr-defined]
         return apply("mean", x, axis=_axis(dim), keepdims=keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> Any:
+        """Variance over ``dim`` (all when None), divided by ``n - correction`` (default 1,
+        Bessel's correction, as PyTorch; ``unbiased=False`` means 0)."""
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        if not self.is_floating_point():  # type: ignore[attr-defined]
+            raise RuntimeError("std and var only support floating point and complex dtypes")
+        axis = _axis(dim)
+        shape = self.shape  # type: ignore[attr-defined]
+        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple)
+                                                       else (axis,))
+        count = 1
+        for a in axes:
+            count *= shape[a]
+        _, population = composites.moments(self, axis=axis, keepdims=keepdim)
+        return apply("mul", population, count / (count - correction)) if correction else \
+            population
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> Any:
+        """The square root of :meth:`var` (same arguments)."""
+        return apply("sqrt", self.var(dim, unbiased, keepdim, correction=correction))
 
     def _extreme(self, name: str, dim: Any, keepdim: bool) -> Any:
         if dim is None:

@@ -28,7 +28,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["lstm", "gru"], _RNN),
         **dict.fromkeys(["tan", "atan2", "erf", "floor", "ceil", "round", "fmod", "remainder",
                          "sinh", "cosh", "rsqrt", "reciprocal"], ""),
-        **dict.fromkeys(["prod", "cumsum", "cumprod", "std", "var", "logsumexp", "sort",
+        **dict.fromkeys(["prod", "cumsum", "cumprod", "logsumexp", "sort",
                          "topk", "unique", "nonzero", "gather", "scatter", "einsum", "tensordot",
                          "outer", "addmm", "baddbmm",
                          "tile", "roll", "flip", "tril", "triu", "diag", "trace", "bernoulli",

@@ -42,6 +42,15 @@ def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:
     return F.sparse_softmax_cross_entropy(logits, class_indices)
 
 
+def moments(x: Any, axis: Any = None, keepdims: bool = False) -> tuple[Any, Any]:
+    """The mean and the (population) variance, ``mean((x - mean)^2)``, over ``axis``: TF1's
+    ``tf.nn.moments``; PyTorch's ``var`` rescales it by ``n / (n - correction)``."""
+    mean = F.mean(x, axis=axis, keepdims=True)
+    centered = F.sub(x, mean)
+    variance = F.mean(F.mul(centered, centered), axis=axis, keepdims=keepdims)
+    return (mean if keepdims else F.mean(x, axis=axis, keepdims=False)), variance
+
+
 def global_norm(tensors: Any) -> Any:
     """``sqrt(sum of every element squared)`` over several tensors: the norm gradient
     clipping compares with (TF1's ``global_norm``, PyTorch's 2-norm of ``clip_grad_norm_``)."""

@@ -15,9 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from ..runtime import composites
+from ..runtime import composites, encode_index
 from ..runtime import dtypes as dt
 from .graph import get_default_graph, tf_dtype_of
 from .ops import _reduce, cast, divide, multiply, reduce_sum, subtract
@@ -173,6 +174,54 @@ def clip_by_norm(t: Any, clip_norm: Any, axes: Any = None, name: str | None = No
         return divide(multiply(t, clip_norm), call("maximum", [norm, clip_norm]))
 
 
+def unstack(value: Any, num: int | None = None, axis: int = 0,
+             name: str = "unstack") -> list[Tensor]:
+    """The slices of ``value`` along ``axis``, that axis removed (TF1 ``tf.unstack``: an RNN's
+    inputs one time step at a time). The axis must have a known size.
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> with tf.Graph().as_default():
+        ...     steps = tf.unstack(tf.zeros([2, 3, 4]), axis=1)
+        >>> len(steps), steps[0].shape.as_list()
+        (3, [2, 4])
+    """
+    value = convert_to_tensor(value)
+    rank = value.shape.ndims
+    if rank is None or not -rank <= axis < rank:
+        raise ValueError(f"unstack: axis {axis} is out of range for {value}")
+    axis %= rank
+    size = value.shape.as_list()[axis] if num is None else num
+    if size is None:
+        raise ValueError(f"Cannot infer num from shape {value.shape}")
+    if value.shape.as_list()[axis] not in (None, size):
+        raise ValueError(f"unstack: num={num} does not match dimension {axis} of {value}")
+    with value.graph.name_scope(name):
+        return [call("getitem", [value], {"index": encode_index((slice(None),) * axis + (i,))},
+                     type_="Unpack") for i in builtins.range(size)]
+
+
+def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+                    name: str | None = None) -> Tensor:
+    """The population variance over ``axis`` (all axes when None)."""
+    x = convert_to_tensor(input_tensor)
+    with x.graph.name_scope(name or "reduce_variance"):
+        variance: Tensor = composites.moments(x, axis=axes_tuple(axis), keepdims=keepdims)[1]
+        return variance
+
+
+def reduce_std(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    """The square root of :func:`reduce_variance`."""
+    return call("sqrt", [reduce_variance(input_tensor, axis, keepdims)], name=name or
+                "reduce_std", type_="Sqrt")
+
+
+def axes_tuple(axes: Any) -> Any:
+    """A list of axes as the tuple the registry's reductions take (None and ints as given)."""
+    return tuple(int(a) for a in axes) if isinstance(axes, (list, tuple)) else axes
+
+
 def disable_v2_behavior() -> None:
     """Nothing to disable: tapeflow.static is TF1 graph mode (for ``tf.compat.v1`` code)."""
 
@@ -181,6 +230,6 @@ disable_eager_execution = disable_v2_behavior
 
 __all__ = ["assign", "assign_add", "assign_sub", "clip_by_global_norm", "clip_by_norm", "cos",
            "disable_eager_execution", "disable_v2_behavior", "expm1", "global_norm", "lin_space",
-           "linspace", "log1p", "range",
+           "linspace", "log1p", "range", "unstack",
            "reciprocal", "reduce_all", "reduce_any", "sin", "squared_difference", "to_double",
            "to_float", "to_int32", "to_int64"]

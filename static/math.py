@@ -1,7 +1,8 @@
 """``tf.math``: the TF1 (1.13+) spellings of the math ops, the same functions as ``tf.*``.
 
-Nothing here is new: each name is the very function ``tf.<name>`` (or ``tf.nn.<name>``)
-is, so ``tf.math.exp is tf.exp``.
+Each name is the very function ``tf.<name>`` (or ``tf.nn.<name>``) is, so
+``tf.math.exp is tf.exp``; only ``reduce_std`` and ``reduce_variance``, which TF1 spells
+under ``tf.math`` alone, live here only.
 
 Example:
     >>> import tapeflow.static as tf
@@ -18,6 +19,8 @@ from .compat_ops import (
     reciprocal,
     reduce_all,
     reduce_any,
+    reduce_std,
+    reduce_variance,
     sin,
     squared_difference,
 )
@@ -64,8 +67,8 @@ __all__ = [
     "logical_and", "logical_not", "logical_or", "maximum", "minimum", "multiply", "negative",
     "not_equal", "pow",
     "reciprocal", "reduce_all", "reduce_any", "reduce_max", "reduce_mean", "reduce_min",
-    "reduce_sum", "sigmoid", "sign", "sin", "softmax", "sqrt", "square", "squared_difference",
-    "subtract", "tanh", "truediv",
+    "reduce_std", "reduce_sum", "reduce_variance", "sigmoid", "sign", "sin", "softmax", "sqrt",
+    "square", "squared_difference", "subtract", "tanh", "truediv",
 ]
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime import composites
+from .compat_ops import axes_tuple
 from .graph import get_default_graph, graph_of
 from .ops import add, multiply, reduce_sum, sigmoid, tanh
 from .ops import gather as _gather
 from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
-__all__ = ["bias_add", "embedding_lookup", "l2_loss", "log_softmax", "relu", "sigmoid",
-           "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
+__all__ = ["bias_add", "embedding_lookup", "l2_loss", "log_softmax", "moments", "relu",
+           "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
+           "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
            "tanh"]
 
@@ -136,6 +138,24 @@ def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any = No
                              f"{labels.shape})")
         loss: Tensor = composites.sigmoid_cross_entropy(logits, labels)
         return loss
+
+
+def moments(x: Any, axes: Any, shift: Any = None, name: str | None = None,
+            keep_dims: bool | None = None, keepdims: bool | None = None) -> tuple[Tensor, Tensor]:
+    """The mean and (population) variance of ``x`` over ``axes`` (TF1 ``tf.nn.moments``).
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> with tf.Graph().as_default():
+        ...     mean, var = tf.nn.moments(tf.constant([[1.0, 3.0], [5.0, 7.0]]), axes=[0])
+        ...     print(tf.Session().run([mean, var]))
+        [array([3., 5.], dtype=float32), array([4., 4.], dtype=float32)]
+    """
+    keep = bool(keepdims if keepdims is not None else keep_dims)
+    x = convert_to_tensor(x)
+    with x.graph.name_scope(name or "moments"):
+        mean, variance = composites.moments(x, axis=axes_tuple(axes), keepdims=keep)
+        return mean, variance
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Tensor:

@@ -35,7 +35,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["shape", "size", "rank", "shape_n", "dynamic_partition"],
                         _DYNAMIC_SHAPE),
         **dict.fromkeys(["tile", "pad", "slice", "strided_slice", "gather_nd", "scatter_nd",
-                         "boolean_mask", "reverse", "unstack", "einsum", "tensordot",
+                         "boolean_mask", "reverse", "einsum", "tensordot",
                          "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp", "norm",
                          "floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "matrix_inverse", "matrix_determinant", "diag",
@@ -56,7 +56,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["rnn_cell", "dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn",
                          "raw_rnn"], "recurrent helpers are not implemented; unroll with "
                                      "tf.matmul and tf.tanh"),
-        **dict.fromkeys(["batch_normalization", "fused_batch_norm", "moments",
+        **dict.fromkeys(["batch_normalization", "fused_batch_norm",
                          "local_response_normalization", "l2_normalize"],
                         "normalisation ops are not implemented"),
         **dict.fromkeys(["leaky_relu", "elu", "selu", "relu6", "softplus", "softsign",
@@ -105,7 +105,7 @@ MISSING: dict[str, dict[str, str]] = {
     "tf.math": {
         **dict.fromkeys(["floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp",
-                         "reduce_std", "reduce_variance", "top_k", "in_top_k", "segment_sum",
+                         "top_k", "in_top_k", "segment_sum",
                          "unsorted_segment_sum", "softplus", "l2_normalize"], _NO_OP),
     },
 }
