@@ -69,6 +69,8 @@ NOTES: dict[str, str] = {
     "torch.linspace": "computed in float64 and rounded once (within one ulp of PyTorch)",
     "torch.save": "writes tapeflow's checkpoint format (an npz zip, never pickle); see "
                   "docs/checkpoint_format.md",
+    "torch.utils.data.DataLoader": "loads in the calling process: `num_workers` and "
+                                   "`pin_memory` are accepted and ignored; no samplers",
     "torch.load": "reads tapeflow's checkpoint format; `map_location` as a function is not "
                   "supported",
     "torch.cuda": "only `is_available()`: CUDA means the cupy backend",
@@ -179,6 +181,7 @@ def _sections() -> list[tuple[str, list[Row]]]:
         ("`torch.optim`", _module_rows("torch.optim", torch.optim)),
         ("`torch.optim.Optimizer`", _class_rows("torch.optim.Optimizer", torch.optim.Optimizer)),
         ("`torch.autograd`", _module_rows("torch.autograd", torch.autograd)),
+        ("`torch.utils.data`", _module_rows("torch.utils.data", torch.utils.data)),
         ("`tf` (`import tapeflow.static as tf`)", _module_rows("tf", tf)),
         ("`tf.math`", _module_rows("tf.math", tf.math)),
         ("`tf.nn`", _module_rows("tf.nn", tf.nn)),

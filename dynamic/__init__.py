@@ -86,7 +86,7 @@ def get_default_dtype() -> _dt.DType:
     return _dt.float32
 
 
-from . import nn, optim  # noqa: E402  (nn and optim build on everything above)
+from . import nn, optim, utils  # noqa: E402  (these build on everything above)
 from .dlpack import from_dlpack  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
@@ -99,7 +99,8 @@ __all__ = [
     "int16", "int32", "int64", "int8", "is_grad_enabled", "long", "manual_seed", "nn", "no_grad",
     "ones", "ones_like", "optim", "rand", "rand_like", "randint", "randn", "randn_like",
     "randperm",
-    "set_grad_enabled", "short", "tensor", "uint8", "zeros", "zeros_like", *_function_names,
+    "set_grad_enabled", "short", "tensor", "uint8", "utils", "zeros", "zeros_like",
+    *_function_names,
 ]
 __all__ += ["from_dlpack", "load", "save"]  # interop: DLPack and checkpoints
 

@@ -38,7 +38,6 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["jit", "compile", "vmap", "func", "onnx", "hub", "distributed",
                          "backends", "amp", "profiler"],
                         "compilers and tooling; tapeflow.static.function traces to a graph"),
-        "utils": "no DataLoader or Dataset; iterate over tensors directly",
         "set_default_dtype": "the default float dtype is always float32",
     },
     "torch.nn": {
