@@ -374,6 +374,29 @@ def _random(kind: str):
     return kernel, infer
 
 
+def _uniform_like(xp: Any, like: Any, out: Any = None, a: float = 0.0, b: float = 1.0,
+                  generator: Any = None, dtype: Any = None) -> Any:
+    # uniform draws of like's shape (its data is never read): the mask of a dropout whose
+    # batch size is known only when the graph runs
+    values = generator.uniform(tuple(like.shape), a, b, dt.as_dtype(dtype or dt.of_array(like)))
+    if out is None:
+        return values
+    out[...] = values
+    return out
+
+
+register(
+    "random_uniform_like",
+    kernel=_uniform_like,
+    infer=lambda like, a=0.0, b=1.0, generator=None, dtype=None: Spec(
+        like.shape, like.dtype if dtype is None else dt.as_dtype(dtype)),
+    arity=1,
+    kind="random",
+    shape_only=(0,),
+    doc="uniform draws in [a, b) of like's shape, from a seeded generator",
+)
+
+
 for _kind in ("uniform", "normal", "truncated_normal"):
     _k, _i = _random(_kind)
     register(

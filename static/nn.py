@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime import composites
+from ..runtime import get as get_op
 from .compat_ops import axes_tuple
 from .graph import get_default_graph, graph_of
-from .ops import add, multiply, reduce_sum, sigmoid, tanh
+from .ops import add, cast, multiply, reduce_sum, sigmoid, tanh
 from .ops import gather as _gather
 from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
-__all__ = ["bias_add", "embedding_lookup", "l2_loss", "log_softmax", "moments", "relu",
+__all__ = ["bias_add", "dropout", "embedding_lookup", "l2_loss", "log_softmax", "moments", "relu",
            "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
            "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
@@ -156,6 +157,42 @@ def moments(x: Any, axes: Any, shift: Any = None, name: str | None = None,
     with x.graph.name_scope(name or "moments"):
         mean, variance = composites.moments(x, axis=axes_tuple(axes), keepdims=keep)
         return mean, variance
+
+
+def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | None = None,
+            name: str | None = None, rate: Any = None) -> Tensor:
+    """Keeps each element with probability ``keep_prob`` (or ``1 - rate``) and scales the
+    kept ones by ``1 / keep_prob``, with a fresh mask every run (TF1's
+    ``floor(keep_prob + uniform)``). ``keep_prob`` may be a placeholder: feed 1.0 to turn
+    dropout off for evaluation.
+
+    Example:
+        >>> import tapeflow.static as tf
+        >>> with tf.Graph().as_default():
+        ...     kept = tf.nn.dropout(tf.ones([4]), keep_prob=0.5, seed=1)
+        ...     print(sorted(set(tf.Session().run(kept).tolist())) in ([0.0, 2.0], [2.0], [0.0]))
+        True
+    """
+    if (keep_prob is None) == (rate is None):
+        raise ValueError("dropout: give exactly one of keep_prob and rate")
+    if noise_shape is not None:
+        raise NotImplementedError("dropout: noise_shape is not supported")
+    x = convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise ValueError(f"dropout: x must be a floating point tensor, got {x.dtype.name}")
+    keep = keep_prob
+    if keep is None:
+        keep = call("sub", [1.0, rate]) if isinstance(rate, Tensor) else 1.0 - float(rate)
+    if not isinstance(keep, Tensor) and not 0.0 < float(keep) <= 1.0:
+        raise ValueError(f"keep_prob must be a scalar tensor or a float in the range (0, 1], "
+                         f"got {keep}")
+    graph = x.graph
+    with graph.name_scope(name or "dropout"):
+        draws = graph.apply(get_op("random_uniform_like"), [x],
+                            {"generator": graph.random_generator(seed)}, type_="RandomUniform")
+        threshold = call("sub", [1.0, keep]) if isinstance(keep, Tensor) else 1.0 - float(keep)
+        kept = cast(call("ge", [draws, threshold]), x.dtype)
+        return multiply(call("div", [x, keep]), kept)
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Tensor:

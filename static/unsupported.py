@@ -52,7 +52,6 @@ MISSING: dict[str, dict[str, str]] = {
     "tf.nn": {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "conv2d_transpose", "depthwise_conv2d",
                          "separable_conv2d", "max_pool", "avg_pool", "pool"], _CONV),
-        "dropout": "tapeflow.dynamic has nn.Dropout",
         **dict.fromkeys(["rnn_cell", "dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn",
                          "raw_rnn"], "recurrent helpers are not implemented; unroll with "
                                      "tf.matmul and tf.tanh"),
