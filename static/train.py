@@ -17,7 +17,7 @@ from .gradients import gradients
 from .graph import Graph, get_default_graph
 from .ops import add, cast, divide, multiply, sqrt, subtract
 from .saver import Saver, latest_checkpoint, list_variables, load_variable  # noqa: F401
-from .sources import zeros
+from .sources import call
 from .tensor import Operation, Tensor
 from .variables import GraphKeys, Variable, trainable_variables
 
@@ -92,12 +92,16 @@ class Optimizer:
 
     # ---- slots ------------------------------------------------------------------------
 
-    def _zeros_slot(self, graph: Graph, var: Variable, slot: str, suffix: str) -> None:
+    def _filled_slot(self, graph: Graph, var: Variable, slot: str, suffix: str,
+                    value: float = 0.0) -> None:
+        """The slot variable ``<var>/<suffix>``, filled with ``value`` (zeros by default)."""
         if (var.node_id, slot) in self._slots:
             return
         with graph.name_scope(None), graph.name_scope(f"{var.op.name}/"):
-            self._slots[(var.node_id, slot)] = Variable(
-                zeros(var.shape.as_list(), dtype=var.dtype), trainable=False, name=suffix)
+            start = call("full", [], {"shape": var.shape.as_list(), "value": value,
+                                      "dtype": var.dtype}, name="zeros" if value == 0 else "fill",
+                         type_="Fill")
+            self._slots[(var.node_id, slot)] = Variable(start, trainable=False, name=suffix)
 
     def get_slot(self, var: Variable, name: str) -> Variable | None:
         return self._slots.get((var.node_id, name))
@@ -148,7 +152,7 @@ class MomentumOptimizer(Optimizer):
         self._nesterov = use_nesterov
 
     def _create_slots(self, graph: Graph, var: Variable) -> None:
-        self._zeros_slot(graph, var, "momentum", self._name)
+        self._filled_slot(graph, var, "momentum", self._name)
 
     def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
         accum = self._slots[(var.node_id, "momentum")]
@@ -172,8 +176,8 @@ class AdamOptimizer(Optimizer):
         self._powers: dict[Graph, tuple[Variable, Variable]] = {}
 
     def _create_slots(self, graph: Graph, var: Variable) -> None:
-        self._zeros_slot(graph, var, "m", self._name)
-        self._zeros_slot(graph, var, "v", f"{self._name}_1")
+        self._filled_slot(graph, var, "m", self._name)
+        self._filled_slot(graph, var, "v", f"{self._name}_1")
         if graph not in self._powers:
             # beta1^t and beta2^t, kept as variables and multiplied by beta each step
             with graph.name_scope(None):
@@ -205,6 +209,63 @@ class AdamOptimizer(Optimizer):
                 b2_power.assign(multiply(b2_power, self._beta2))]
 
 
+class RMSPropOptimizer(Optimizer):
+    """RMSProp as TF1 writes it: ``ms = decay ms + (1 - decay) g^2`` (ms starts at ones);
+    ``mom = momentum mom + lr g / sqrt(ms + epsilon)``; ``var -= mom``. Centered, the
+    denominator is ``sqrt(ms - mg^2 + epsilon)`` with ``mg`` the running mean of g."""
+
+    def __init__(self, learning_rate: Any, decay: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-10, use_locking: bool = False, centered: bool = False,
+                 name: str = "RMSProp") -> None:
+        super().__init__(use_locking, name)
+        self._lr, self._decay, self._momentum = learning_rate, decay, momentum
+        self._epsilon, self._centered = epsilon, centered
+
+    def _create_slots(self, graph: Graph, var: Variable) -> None:
+        self._filled_slot(graph, var, "rms", self._name, value=1.0)
+        self._filled_slot(graph, var, "momentum", f"{self._name}_1")
+        if self._centered:
+            self._filled_slot(graph, var, "mg", f"{self._name}_2")
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
+        ms, mom = self._slots[(var.node_id, "rms")], self._slots[(var.node_id, "momentum")]
+        rho = self._decay
+        new_ms = add(multiply(ms, rho), multiply(multiply(grad, grad), 1.0 - rho))
+        updates = [ms.assign(new_ms)]
+        denominator = new_ms
+        if self._centered:
+            mg = self._slots[(var.node_id, "mg")]
+            new_mg = add(multiply(mg, rho), multiply(grad, 1.0 - rho))
+            updates.append(mg.assign(new_mg))
+            denominator = subtract(new_ms, multiply(new_mg, new_mg))
+        scaled = divide(multiply(_like(self._lr, var), grad),
+                        sqrt(add(denominator, self._epsilon)))
+        new_mom = add(multiply(mom, self._momentum), scaled)
+        return [*updates, mom.assign(new_mom), var.assign(subtract(var, new_mom))]
+
+
+class AdagradOptimizer(Optimizer):
+    """Adagrad as TF1 writes it: ``accum += g^2`` (from ``initial_accumulator_value``);
+    ``var -= lr g / sqrt(accum)``."""
+
+    def __init__(self, learning_rate: Any, initial_accumulator_value: float = 0.1,
+                 use_locking: bool = False, name: str = "Adagrad") -> None:
+        if initial_accumulator_value <= 0.0:
+            raise ValueError(f"initial_accumulator_value must be positive: "
+                             f"{initial_accumulator_value}")
+        super().__init__(use_locking, name)
+        self._lr, self._initial = learning_rate, initial_accumulator_value
+
+    def _create_slots(self, graph: Graph, var: Variable) -> None:
+        self._filled_slot(graph, var, "accumulator", self._name, value=self._initial)
+
+    def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
+        accum = self._slots[(var.node_id, "accumulator")]
+        new_accum = add(accum, multiply(grad, grad))
+        step = divide(multiply(_like(self._lr, var), grad), sqrt(new_accum))
+        return [accum.assign(new_accum), var.assign(subtract(var, step))]
+
+
 def create_global_step(graph: Graph | None = None) -> Variable:
     """A non-trainable int64 ``global_step`` variable (starts at 0)."""
     graph = graph or get_default_graph()
@@ -225,7 +286,8 @@ def get_or_create_global_step(graph: Graph | None = None) -> Variable:
     return get_global_step(graph) or create_global_step(graph)
 
 
-__all__ = ["AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer", "Optimizer", "Saver",
+__all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
+           "Optimizer", "RMSPropOptimizer", "Saver",
            "create_global_step", "get_global_step", "get_or_create_global_step",
            "latest_checkpoint", "list_variables", "load_variable"]
 

@@ -69,11 +69,10 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["top_k", "in_top_k", "xw_plus_b", "embedding_lookup_sparse"], _NO_OP),
     },
     "tf.train": {
-        **dict.fromkeys(["AdagradOptimizer", "RMSPropOptimizer", "AdadeltaOptimizer",
-                         "FtrlOptimizer", "ProximalGradientDescentOptimizer",
-                         "SyncReplicasOptimizer"],
+        **dict.fromkeys(["AdadeltaOptimizer", "FtrlOptimizer",
+                         "ProximalGradientDescentOptimizer", "SyncReplicasOptimizer"],
                         "optimizers implemented: GradientDescentOptimizer, MomentumOptimizer, "
-                        "AdamOptimizer"),
+                        "AdamOptimizer, RMSPropOptimizer, AdagradOptimizer"),
         **dict.fromkeys(["exponential_decay", "piecewise_constant", "polynomial_decay",
                          "cosine_decay", "inverse_time_decay"],
                         "learning-rate schedules are not implemented; feed the rate through a "

@@ -87,6 +87,34 @@ def test_adam_matches_numpy():
     _assert_close(history, _reference(x_value, 4, update))
 
 
+@pytest.mark.parametrize("centered,momentum", [(False, 0.0), (True, 0.5)])
+def test_rmsprop_matches_numpy(centered, momentum):
+    x_value, history, _ = _quadratic(tf.train.RMSPropOptimizer(
+        0.01, decay=0.8, momentum=momentum, epsilon=1e-6, centered=centered))
+
+    def update(key, p, g, t, state):
+        ms = 0.8 * state.get(key + "ms", 1.0) + 0.2 * g * g  # (TF1 starts ms at ones)
+        mg = 0.8 * state.get(key + "mg", 0.0) + 0.2 * g
+        mom = momentum * state.get(key + "mom", 0.0) + 0.01 * g / np.sqrt(
+            (ms - mg * mg if centered else ms) + 1e-6)
+        state[key + "ms"], state[key + "mg"], state[key + "mom"] = ms, mg, mom
+        return p - mom
+
+    _assert_close(history, _reference(x_value, 4, update))
+
+
+def test_adagrad_matches_numpy():
+    x_value, history, _ = _quadratic(tf.train.AdagradOptimizer(0.1, 0.2))
+
+    def update(key, p, g, t, state):
+        state[key] = state.get(key, 0.2) + g * g
+        return p - 0.1 * g / np.sqrt(state[key])
+
+    _assert_close(history, _reference(x_value, 4, update))
+    with pytest.raises(ValueError, match="initial_accumulator_value must be positive"):
+        tf.train.AdagradOptimizer(0.1, 0.0)
+
+
 def test_optimizer_slots_are_named_variables():
     w = tf.Variable(tf.zeros([2]), name="W")
     optimizer = tf.train.AdamOptimizer()
