@@ -14,7 +14,7 @@ from ..runtime.missing import missing
 
 _CONV = "convolutions and pooling are not part of tapeflow; it has Linear, Embedding and RNN"
 _NORM = "normalisation layers are not implemented"
-_RNN = "only the Elman RNN (nn.RNN, nn.RNNCell) is implemented"
+_RNN = "recurrent layers implemented: nn.RNN, nn.RNNCell, nn.LSTM, nn.LSTMCell"
 _ACT = "activations implemented: relu, sigmoid, tanh, softmax, log_softmax"
 _LOSS = ("losses implemented: mse_loss, cross_entropy, nll_loss, binary_cross_entropy, "
          "binary_cross_entropy_with_logits")
@@ -44,7 +44,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d",
                          "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "PixelShuffle"], _CONV),
         **dict.fromkeys(["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"], _NORM),
-        **dict.fromkeys(["LSTM", "GRU", "LSTMCell", "GRUCell"], _RNN),
+        **dict.fromkeys(["GRU", "GRUCell"], _RNN),
         **dict.fromkeys(["Transformer", "TransformerEncoder", "TransformerEncoderLayer",
                          "MultiheadAttention"], "attention layers are not implemented"),
         **dict.fromkeys(["LeakyReLU", "GELU", "ELU", "SiLU", "Softplus", "PReLU"], _ACT),

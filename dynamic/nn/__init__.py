@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import functional, init, utils
+from .lstm import LSTM, LSTMCell
 from .module import Module, Parameter
 from .modules import (
     BCELoss,
@@ -26,9 +27,9 @@ from .modules import (
 from .rnn import RNN, RNNCell
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding",
-           "Flatten", "Identity", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleList",
-           "NLLLoss", "Parameter", "RNN", "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax",
-           "Tanh", "functional", "init", "utils"]
+           "Flatten", "Identity", "LSTM", "LSTMCell", "Linear", "LogSoftmax", "MSELoss",
+           "Module", "ModuleList", "NLLLoss", "Parameter", "RNN", "RNNCell", "ReLU",
+           "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils"]
 
 
 def __getattr__(name: str) -> object:

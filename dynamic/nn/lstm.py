@@ -1,0 +1,135 @@
+"""LSTMs: ``LSTMCell`` (one step) and ``LSTM`` (a whole sequence, any length).
+
+PyTorch's equations, parameter names and layout: the four gates (input, forget, cell,
+output) are stacked in that order in ``weight_ih`` (4*hidden, input), ``weight_hh``
+(4*hidden, hidden) and the biases, all U(-1/sqrt(hidden), 1/sqrt(hidden))::
+
+    i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh, 4)
+    c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
+
+Like ``RNN``, the graph follows the data: a sequence of length T records T steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..dispatch import apply
+from ..functions import stack
+from ..tensor import Tensor
+from . import functional as F
+from .module import Module
+from .modules import uniform_parameter
+
+
+def _step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+          b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    gates = apply("add", F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh))
+    i, f, g, o = gates.chunk(4, 1)
+    c_next = apply("add", apply("mul", F.sigmoid(f), c), apply("mul", F.sigmoid(i), F.tanh(g)))
+    return apply("mul", F.sigmoid(o), F.tanh(c_next)), c_next
+
+
+def _weights(module: Module, suffix: str, input_size: int, hidden_size: int,
+             bias: bool) -> None:
+    bound = 1.0 / math.sqrt(hidden_size)
+    setattr(module, f"weight_ih{suffix}", uniform_parameter((4 * hidden_size, input_size), bound))
+    setattr(module, f"weight_hh{suffix}",
+            uniform_parameter((4 * hidden_size, hidden_size), bound))
+    if bias:
+        setattr(module, f"bias_ih{suffix}", uniform_parameter((4 * hidden_size,), bound))
+        setattr(module, f"bias_hh{suffix}", uniform_parameter((4 * hidden_size,), bound))
+    else:
+        module.register_parameter(f"bias_ih{suffix}", None)
+        module.register_parameter(f"bias_hh{suffix}", None)
+
+
+class LSTMCell(Module):
+    """One LSTM step: ``(batch, input), ((batch, hidden), (batch, hidden)) -> (h', c')``.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> cell = torch.nn.LSTMCell(3, 4)
+        >>> h, c = cell(torch.zeros(2, 3))
+        >>> h.shape, c.shape
+        (torch.Size([2, 4]), torch.Size([2, 4]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        _weights(self, "", input_size, hidden_size, bias)
+
+    def forward(self, input: Tensor,  # noqa: A002
+                hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} "
+                               f"expected {self.input_size}")
+        if hx is None:
+            from ..creation import zeros
+
+            zero = zeros(input.shape[0], self.hidden_size, dtype=input.dtype,
+                         device=input.device)
+            hx = (zero, zero)
+        return _step(input, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih,
+                     self.bias_hh)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+class LSTM(Module):
+    """A stack of LSTM layers over a sequence: returns ``(output, (h_n, c_n))``.
+
+    Input is (seq, batch, feature), or (batch, seq, feature) with ``batch_first=True``;
+    ``output`` holds the last layer's h at every step; ``h_n`` and ``c_n`` (layers, batch,
+    hidden) the last step's state of every layer.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first = bias, batch_first
+        for layer in range(num_layers):
+            _weights(self, f"_l{layer}", input_size if layer == 0 else hidden_size,
+                     hidden_size, bias)
+
+    def forward(self, input: Tensor,  # noqa: A002
+                hx: tuple[Tensor, Tensor] | None = None
+                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if input.ndim != 3:
+            raise RuntimeError(f"LSTM: Expected input to be 3D, got {input.ndim}D instead")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
+                               f"{self.input_size}, got {input.shape[-1]}")
+        steps = input.unbind(1 if self.batch_first else 0)
+        if hx is None:
+            from ..creation import zeros
+
+            batch = input.shape[0 if self.batch_first else 1]
+            zero = zeros(self.num_layers, batch, self.hidden_size, dtype=input.dtype,
+                         device=input.device)
+            hx = (zero, zero)
+        final_h, final_c = [], []
+        for layer in range(self.num_layers):
+            weights = [getattr(self, f"{name}_l{layer}")
+                       for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h, c = hx[0][layer], hx[1][layer]
+            outputs = []
+            for x in steps:
+                h, c = _step(x, h, c, *weights)
+                outputs.append(h)
+            steps = tuple(outputs)
+            final_h.append(h)
+            final_c.append(c)
+        output = stack(list(steps), dim=1 if self.batch_first else 0)
+        return output, (stack(final_h, dim=0), stack(final_c, dim=0))
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.batch_first:
+            text += ", batch_first=True"
+        return text
