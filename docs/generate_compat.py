@@ -69,6 +69,9 @@ NOTES: dict[str, str] = {
     "torch.linspace": "computed in float64 and rounded once (within one ulp of PyTorch)",
     "torch.save": "writes tapeflow's checkpoint format (an npz zip, never pickle); see "
                   "docs/checkpoint_format.md",
+    "tf.nn.dynamic_rnn": "unrolled over the time axis, whose length must be known; "
+                         "`sequence_length` is refused (pad or bucket batches instead)",
+    "tf.nn.static_rnn": "`sequence_length` is refused (pad or bucket batches instead)",
     "torch.utils.data.DataLoader": "loads in the calling process: `num_workers` and "
                                    "`pin_memory` are accepted and ignored; no samplers",
     "torch.load": "reads tapeflow's checkpoint format; `map_location` as a function is not "
@@ -187,6 +190,7 @@ def _sections() -> list[tuple[str, list[Row]]]:
         ("`tf.nn`", _module_rows("tf.nn", tf.nn)),
         ("`tf.losses`", _module_rows("tf.losses", tf.losses)),
         ("`tf.layers`", _module_rows("tf.layers", tf.layers)),
+        ("`tf.nn.rnn_cell`", _module_rows("tf.nn.rnn_cell", tf.nn.rnn_cell)),
         ("`tf.train`", _module_rows("tf.train", tf.train)),
         ("`tf.train.Optimizer`", _class_rows("tf.train.Optimizer", tf.train.Optimizer)),
         ("`tf.Session`", _class_rows("tf.Session", tf.Session)),

@@ -10,18 +10,20 @@ from typing import Any
 
 from ..runtime import composites
 from ..runtime import get as get_op
+from . import rnn_cell  # (tf.nn.rnn_cell)
 from .compat_ops import axes_tuple
 from .graph import get_default_graph, graph_of
 from .ops import add, cast, multiply, reduce_sum, sigmoid, tanh
 from .ops import gather as _gather
+from .rnn_cell import dynamic_rnn, static_rnn
 from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
-__all__ = ["bias_add", "dropout", "embedding_lookup", "l2_loss", "log_softmax", "moments", "relu",
-           "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
-           "softmax_cross_entropy_with_logits",
+__all__ = ["bias_add", "dropout", "dynamic_rnn", "embedding_lookup", "l2_loss", "log_softmax",
+           "moments", "relu", "rnn_cell", "sigmoid", "sigmoid_cross_entropy_with_logits",
+           "softmax", "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
-           "tanh"]
+           "static_rnn", "tanh"]
 
 
 def relu(features: Any, name: str | None = None) -> Tensor:

@@ -52,9 +52,8 @@ MISSING: dict[str, dict[str, str]] = {
     "tf.nn": {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "conv2d_transpose", "depthwise_conv2d",
                          "separable_conv2d", "max_pool", "avg_pool", "pool"], _CONV),
-        **dict.fromkeys(["rnn_cell", "dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn",
-                         "raw_rnn"], "recurrent helpers are not implemented; unroll with "
-                                     "tf.matmul and tf.tanh"),
+        **dict.fromkeys(["bidirectional_dynamic_rnn", "raw_rnn", "static_bidirectional_rnn"],
+                        "recurrent helpers implemented: static_rnn, dynamic_rnn (unrolled)"),
         **dict.fromkeys(["batch_normalization", "fused_batch_norm",
                          "local_response_normalization", "l2_normalize"],
                         "normalisation ops are not implemented"),
@@ -100,6 +99,11 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["dropout", "batch_normalization", "flatten", "Dense", "Layer"],
                         "tf.layers.dense is implemented; build the rest from tf ops"),
     },
+    "tf.nn.rnn_cell": {
+        **dict.fromkeys(["LSTMCell", "GRUCell", "MultiRNNCell", "DropoutWrapper",
+                         "ResidualWrapper", "DeviceWrapper"],
+                        "cells implemented: BasicRNNCell, BasicLSTMCell"),
+    },
     "tf.math": {
         **dict.fromkeys(["floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp",
@@ -110,7 +114,8 @@ MISSING: dict[str, dict[str, str]] = {
 
 _MODULES = {"tf": "tapeflow.static", "tf.nn": "tapeflow.static.nn",
             "tf.train": "tapeflow.static.train", "tf.losses": "tapeflow.static.losses",
-            "tf.math": "tapeflow.static.math", "tf.layers": "tapeflow.static.layers"}
+            "tf.math": "tapeflow.static.math", "tf.layers": "tapeflow.static.layers",
+            "tf.nn.rnn_cell": "tapeflow.static.rnn_cell"}
 
 
 def miss(spelled: str, name: str) -> AttributeError | ImportError:

@@ -235,7 +235,8 @@ def test_static_and_dynamic_sin_agree():
 
 NAMESPACES = {"torch": torch, "torch.nn": torch.nn, "torch.nn.functional": torch.nn.functional,
               "torch.optim": torch.optim, "tf": tf, "tf.nn": tf.nn, "tf.train": tf.train,
-              "tf.losses": tf.losses, "tf.math": tf.math, "tf.layers": tf.layers}
+              "tf.losses": tf.losses, "tf.math": tf.math, "tf.layers": tf.layers,
+              "tf.nn.rnn_cell": tf.nn.rnn_cell}
 
 
 @pytest.mark.parametrize("spelled,module", sorted(NAMESPACES.items()))
