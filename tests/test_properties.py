@@ -78,11 +78,14 @@ RECIPES: dict[str, Callable[..., Any]] = {
     "log": lambda a: F.log(_pos(a, 0.5)),
     "sqrt": lambda a: F.sqrt(_pos(a, 0.25)),
     "clamp": lambda a: F.clamp(a, min=-0.5, max=0.5),
+    "log1p": lambda a: F.log1p(_pos(a, 0.5)),
+    "expm1": lambda a: F.expm1(F.tanh(a)),
     "take": lambda a, indices=(), axis=0: F.take(a, np.array(indices, np.int64), axis=axis),
     # a data-dependent shape: static mode knows only (?,) until it runs
     "mask_select": lambda a: F.mask_select(a, F.gt(a, 0.0)),
 }
-UNARY = ["neg", "sigmoid", "tanh", "abs", "relu", "copy", "exp", "log", "sqrt", "clamp"]
+UNARY = ["neg", "sigmoid", "tanh", "abs", "relu", "copy", "exp", "log", "sqrt", "clamp",
+         "log1p", "expm1"]
 BINARY = ["add", "sub", "mul", "maximum", "minimum", "div", "pow"]
 REDUCE = ["sum", "mean", "max", "min"]
 SHAPE_OPS = [
