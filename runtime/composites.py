@@ -36,6 +36,35 @@ def sigmoid_cross_entropy(logits: Any, labels: Any) -> Any:
     return F.add(F.sub(positive_part, F.mul(logits, labels)), F.log1p(F.exp(minus_abs)))
 
 
+def binary_cross_entropy(probs: Any, targets: Any) -> Any:
+    """``-(z log p + (1 - z) log(1 - p))`` of probabilities p against targets z, per element,
+    each log clamped at -100 as PyTorch's ``binary_cross_entropy`` does (so p = 0 or 1 gives
+    a finite loss)."""
+    log_p = F.maximum(F.log(probs), -100.0)
+    log_not_p = F.maximum(F.log(F.sub(1.0, probs)), -100.0)
+    return F.neg(F.add(F.mul(targets, log_p), F.mul(F.sub(1.0, targets), log_not_p)))
+
+
+def dropout(x: Any, draws: Any, keep_prob: Any) -> Any:
+    """Inverted dropout from uniform draws in [0, 1): ``x / keep_prob`` where ``draws >=
+    1 - keep_prob`` (each element kept with probability keep_prob: TF1's ``floor(keep_prob +
+    u)`` mask), else 0. ``keep_prob`` may be a tensor (a TF1 placeholder)."""
+    threshold = 1.0 - keep_prob if isinstance(keep_prob, (int, float)) else \
+        F.sub(1.0, keep_prob)
+    return F.where(F.ge(draws, threshold), F.div(x, keep_prob), 0.0)
+
+
+def lstm_update(c: Any, i: Any, f: Any, g: Any, o: Any,
+                activation: Any = None) -> tuple[Any, Any]:
+    """One LSTM state update from its gate pre-activations (input i, forget f, cell g,
+    output o): ``c' = sigmoid(f) c + sigmoid(i) act(g)``, ``h' = sigmoid(o) act(c')``, with
+    ``act`` tanh unless given. Returns ``(h', c')``. PyTorch's ``nn.LSTM`` and TF1's
+    ``BasicLSTMCell`` (which adds its ``forget_bias`` to f first) both run it."""
+    act = activation or F.tanh
+    c_next = F.add(F.mul(F.sigmoid(f), c), F.mul(F.sigmoid(i), act(g)))
+    return F.mul(F.sigmoid(o), act(c_next)), c_next
+
+
 def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:
     """Cross-entropy against integer class indices (classes on the last axis): one loss per
     row. One registry op forward and one backward (``sparse_softmax_cross_entropy``)."""

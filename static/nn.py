@@ -13,7 +13,7 @@ from ..runtime import get as get_op
 from . import rnn_cell  # (tf.nn.rnn_cell)
 from .compat_ops import axes_tuple
 from .graph import get_default_graph, graph_of
-from .ops import add, cast, multiply, reduce_sum, sigmoid, tanh
+from .ops import add, multiply, reduce_sum, sigmoid, tanh
 from .ops import gather as _gather
 from .rnn_cell import dynamic_rnn, static_rnn
 from .sources import call, convert_to_tensor
@@ -192,9 +192,8 @@ def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | 
     with graph.name_scope(name or "dropout"):
         draws = graph.apply(get_op("random_uniform_like"), [x],
                             {"generator": graph.random_generator(seed)}, type_="RandomUniform")
-        threshold = call("sub", [1.0, keep]) if isinstance(keep, Tensor) else 1.0 - float(keep)
-        kept = cast(call("ge", [draws, threshold]), x.dtype)
-        return multiply(call("div", [x, keep]), kept)
+        dropped: Tensor = composites.dropout(x, draws, keep)  # (nn.Dropout runs it too)
+        return dropped
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Tensor:

@@ -28,9 +28,10 @@ from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..runtime import composites
 from ..runtime import dtypes as dt
 from .compat_ops import unstack
-from .ops import add, concat, matmul, multiply, sigmoid, split, stack, tanh
+from .ops import add, concat, matmul, split, stack, tanh
 from .sharing import get_variable, variable_scope, zeros_initializer
 from .sources import convert_to_tensor, zeros, zeros_like
 from .tensor import Tensor
@@ -133,9 +134,9 @@ class BasicLSTMCell(RNNCell):
         inputs = convert_to_tensor(inputs)
         c, h = state
         i, j, f, o = split(self._affine(inputs, h), 4, axis=1)
-        new_c = add(multiply(c, sigmoid(add(f, self._forget_bias))),
-                    multiply(sigmoid(i), self._activation(j)))
-        new_h = multiply(self._activation(new_c), sigmoid(o))
+        # (the update PyTorch's nn.LSTM runs too; TF1 adds forget_bias to the forget gate)
+        new_h, new_c = composites.lstm_update(c, i, add(f, self._forget_bias), j, o,
+                                              self._activation)
         return new_h, LSTMStateTuple(new_c, new_h)
 
 

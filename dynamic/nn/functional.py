@@ -128,11 +128,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
         values = input._array  # (read directly: a check, not an op to record)
         if not (float(values.min()) >= 0.0 and float(values.max()) <= 1.0):
             raise RuntimeError("all elements of input should be between 0 and 1")
-    with np.errstate(divide="ignore"):  # log(0) = -inf is expected: it is clamped next
-        log_p = apply("maximum", apply("log", input), -100.0)
-        log_not_p = apply("maximum", apply("log", apply("sub", 1.0, input)), -100.0)
-    per = apply("neg", apply("add", apply("mul", target, log_p),
-                             apply("mul", apply("sub", 1.0, target), log_not_p)))
+    with np.errstate(divide="ignore"):  # log(0) = -inf is expected: the composite clamps it
+        per = composites.binary_cross_entropy(input, target)
     return composites.reduce_loss(per if weight is None else apply("mul", per, weight),
                                   reduction)
 
@@ -164,8 +161,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
         return input
     from ..creation import rand
 
-    keep = apply("ge", rand(tuple(input.shape), device=input.device), p)
-    return apply("mul", apply("where", keep, input, 0.0), 1.0 / (1.0 - p))
+    draws = rand(tuple(input.shape), dtype=input.dtype, device=input.device)
+    return composites.dropout(input, draws, 1.0 - p)
 
 
 def __getattr__(name: str) -> object:

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import math
 
+from ...runtime import composites
 from ..dispatch import apply
 from ..functions import stack
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .modules import uniform_parameter
+from .rnn import layers_repr
 
 
 def _step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
           b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
     gates = apply("add", F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh))
     i, f, g, o = gates.chunk(4, 1)
-    c_next = apply("add", apply("mul", F.sigmoid(f), c), apply("mul", F.sigmoid(i), F.tanh(g)))
-    return apply("mul", F.sigmoid(o), F.tanh(c_next)), c_next
+    return composites.lstm_update(c, i, f, g, o)  # (the update TF1's BasicLSTMCell runs too)
 
 
 def _weights(module: Module, suffix: str, input_size: int, hidden_size: int,
@@ -127,9 +128,4 @@ class LSTM(Module):
         return output, (stack(final_h, dim=0), stack(final_c, dim=0))
 
     def extra_repr(self) -> str:
-        text = f"{self.input_size}, {self.hidden_size}"
-        if self.num_layers != 1:
-            text += f", num_layers={self.num_layers}"
-        if self.batch_first:
-            text += ", batch_first=True"
-        return text
+        return layers_repr(self)

@@ -24,6 +24,16 @@ def _activation(name: str) -> Any:
     return F.tanh if name == "tanh" else F.relu
 
 
+def layers_repr(module: Any) -> str:
+    """What ``repr`` shows of a recurrent stack (RNN, LSTM): sizes, then non-defaults."""
+    text = f"{module.input_size}, {module.hidden_size}"
+    if module.num_layers != 1:
+        text += f", num_layers={module.num_layers}"
+    if module.batch_first:
+        text += ", batch_first=True"
+    return text
+
+
 class RNNCell(Module):
     """One step of an Elman RNN: ``(batch, input_size), (batch, hidden) -> (batch, hidden)``.
 
@@ -117,9 +127,4 @@ class RNN(Module):
         return output, stack(finals, dim=0)
 
     def extra_repr(self) -> str:
-        text = f"{self.input_size}, {self.hidden_size}"
-        if self.num_layers != 1:
-            text += f", num_layers={self.num_layers}"
-        if self.batch_first:
-            text += ", batch_first=True"
-        return text
+        return layers_repr(self)
