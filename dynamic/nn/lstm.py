@@ -21,7 +21,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .modules import uniform_parameter
-from .rnn import layers_repr
+from .rnn import layers_repr, time_steps
 
 
 def _step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
@@ -99,12 +99,7 @@ class LSTM(Module):
     def forward(self, input: Tensor,  # noqa: A002
                 hx: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        if input.ndim != 3:
-            raise RuntimeError(f"LSTM: Expected input to be 3D, got {input.ndim}D instead")
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
-                               f"{self.input_size}, got {input.shape[-1]}")
-        steps = input.unbind(1 if self.batch_first else 0)
+        steps = time_steps(self, input, "LSTM")
         if hx is None:
             from ..creation import zeros
 

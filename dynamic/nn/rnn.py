@@ -24,6 +24,16 @@ def _activation(name: str) -> Any:
     return F.tanh if name == "tanh" else F.relu
 
 
+def time_steps(module: Any, input: Tensor, kind: str) -> tuple[Tensor, ...]:  # noqa: A002
+    """A recurrent stack's input, checked (3-D, last axis input_size), one view per step."""
+    if input.ndim != 3:
+        raise RuntimeError(f"{kind}: Expected input to be 3D, got {input.ndim}D instead")
+    if input.shape[-1] != module.input_size:
+        raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
+                           f"{module.input_size}, got {input.shape[-1]}")
+    return input.unbind(1 if module.batch_first else 0)
+
+
 def layers_repr(module: Any) -> str:
     """What ``repr`` shows of a recurrent stack (RNN, LSTM): sizes, then non-defaults."""
     text = f"{module.input_size}, {module.hidden_size}"
@@ -98,12 +108,7 @@ class RNN(Module):
                 setattr(self, f"bias_hh_l{layer}", uniform_parameter((hidden_size,), bound))
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
-        if input.ndim != 3:
-            raise RuntimeError(f"RNN: Expected input to be 3D, got {input.ndim}D instead")
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
-                               f"{self.input_size}, got {input.shape[-1]}")
-        steps = input.unbind(1 if self.batch_first else 0)
+        steps = time_steps(self, input, "RNN")
         batch = input.shape[0 if self.batch_first else 1]
         if hx is None:
             from ..creation import zeros
