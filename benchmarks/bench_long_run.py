@@ -43,7 +43,7 @@ from tapeflow.compare.data import XOR_INPUTS, XOR_TARGETS
 from tapeflow.compare.weights import xor_weights
 from tapeflow.compare.xor_dynamic import XorDynamic
 from tapeflow.compare.xor_static import XorStatic
-from tapeflow.dynamic.graph import Node
+from tapeflow.dynamic.tape import Node
 from tapeflow.dynamic.tensor import Tensor
 
 

@@ -137,7 +137,7 @@ def check_forward(op: OpDef, result: Any, inputs: Sequence[Any]) -> None:
     found = _bad(result)
     if found is None:
         return
-    from .graph import display_name
+    from .tape import display_name
 
     for k, x in enumerate(inputs):
         bad_input = _bad(getattr(x, "_array", None))

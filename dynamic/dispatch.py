@@ -15,7 +15,7 @@ from ..runtime import dtypes as dt
 from ..runtime.backend import array_module, device_of
 from .anomaly import ANOMALY, check_forward, remember
 from .grad_mode import GRAD_ENABLED
-from .graph import Node, saved_for
+from .tape import Node, saved_for
 
 #: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
 Tensor: Any = None

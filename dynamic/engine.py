@@ -21,8 +21,8 @@ from . import dispatch
 from .anomaly import ANOMALY, checked_vjp
 from .dispatch import wrap
 from .grad_mode import GRAD_ENABLED
-from .graph import FREED_MESSAGE, Meta, Node, display_name, meta_of
 from .heap import keep_freed_memory
+from .tape import FREED_MESSAGE, Meta, Node, display_name, meta_of
 
 _ADD = get("add")
 _SUM_TO = get("sum_to")

@@ -17,9 +17,9 @@ from ..runtime import dtypes as dt
 from . import dispatch
 from .device import device, device_of_array
 from .engine import run_backward
-from .graph import Node, RemovableHandle, accumulator
 from .size import Size
 from .storage import Storage, address
+from .tape import Node, RemovableHandle, accumulator
 from .tensor_convert import TensorConvert
 from .tensor_math import TensorMath
 from .tensor_shape import TensorShape

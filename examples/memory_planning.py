@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tapeflow.static as tf
 from tapeflow.runtime import Spec, dtypes
-from tapeflow.static.compiler import CompilerOptions, compile_graph
+from tapeflow.static.compiler.pipeline import CompilerOptions, compile_graph
 
 BATCH, FEATURES, HIDDEN, CLASSES = 16, 8, 32, 3
 

@@ -19,7 +19,7 @@ from .shapes import broadcast, normalize_axis
 #: (128x128)^T product), and the backward of an unrolled RNN reads ``w_hh^T`` once per step;
 #: so an operand read a second time is copied row-major once, and read from the copy after.
 #: The products and their sums are the same, only the layout differs (bit-identical on
-#: numpy's OpenBLAS). The static compiler does this with a pass (static/layout.py). None
+#: numpy's OpenBLAS). The static compiler does this with a pass (static/compiler/layout.py). None
 #: outside a sweep: between sweeps the arrays may be written in place.
 _TRANSPOSED_READS: list[dict[int, list[Any]] | None] = [None]
 

@@ -2,7 +2,7 @@
 
 Eager optimizers (``tapeflow.dynamic.optim``) run them on tensors under ``no_grad`` and
 write the results into the parameters and state buffers in place; traced training steps
-(``tapeflow.static.traced_optim``) run the very same rules on symbolic tensors, so they
+(``tapeflow.static.jit.traced_optim``) run the very same rules on symbolic tensors, so they
 append the same ops in the same order and eager and traced updates agree bit for bit.
 Each rule returns new values (or, for the parameter, the amount to subtract); the caller
 decides how to store them.

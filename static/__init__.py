@@ -32,10 +32,17 @@ from ..runtime.dtypes import (
 )
 from . import errors, losses, nn, train
 from . import numerics as debugging  # tf.debugging.enable_check_numerics()
-from .function import RetracingWarning, TracedFunction, function, trace  # the bridge (DESIGN.md)
+from .compiler.program import CompileOptions, build_program
 from .gradients import gradients
 from .graph import Graph, get_default_graph, reset_default_graph
-from .onnx_export import OnnxExportError, export_onnx  # interop (needs the onnx extra)
+from .jit.function import (  # the bridge (DESIGN.md)
+    RetracingWarning,
+    TracedFunction,
+    function,
+    trace,
+)
+from .jit.tracing import TracingError
+from .onnx.export import OnnxExportError, export_onnx  # interop (needs the onnx extra)
 from .ops import (
     abs,
     add,
@@ -90,7 +97,6 @@ from .ops import (
     truediv,
     where,
 )
-from .program import CompileOptions, build_program
 from .session import InteractiveSession, Session, get_default_session
 from .sources import (
     constant,
@@ -106,7 +112,6 @@ from .sources import (
     zeros_like,
 )
 from .tensor import Dimension, Operation, Tensor, TensorShape
-from .tracing import TracingError
 from .variables import (
     GraphKeys,
     Variable,

@@ -28,10 +28,10 @@ from ..runtime.backend import to_device
 from ..runtime.memory import too_large
 from ..runtime.registry import format_shape
 from . import nest
+from .compiler.program import CompileOptions, Program, build_program
 from .errors import FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError
 from .graph import Graph, format_tf_shape, get_default_graph
 from .numerics import is_check_numerics_enabled
-from .program import CompileOptions, Program, build_program
 from .tensor import Operation, Tensor
 
 _session_stack: list[Session] = []
@@ -216,8 +216,8 @@ class Session:
         Example:
             >>> # print(sess.plan([loss, train_op], {x: batch_x, y: batch_y}))
         """
-        # compiler hook (static/compiler.py)
-        from .compiler import plan_of
+        # compiler hook (static/compiler/pipeline.py)
+        from .compiler.pipeline import plan_of
 
         entry, _, _ = self._lookup(fetches, feed_dict)
         return plan_of(entry.program, entry.graph_ir, self.options)

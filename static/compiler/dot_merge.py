@@ -1,0 +1,410 @@
+"""Dot merging: matmuls that share an operand across (unrolled) steps become one GEMM.
+
+A static graph knows its whole schedule, so the T small matrix products of an unrolled
+loop can run as one big one (XLA's dot-merger idea). Two rewrites, both pure
+``Graph -> (Graph, changed)`` and built only from registry ops (``stack``, ``reshape``,
+``getitem``, ``matmul``, ``sum_to``):
+
+* **sums of products** (the weight gradients of a loop): an ``add`` tree whose terms
+  include several ``matmul(a_t, b_t)`` of equal shapes and flags is one product of the
+  operands stacked along the contracted axis::
+
+      sum_t a_t^T b_t  =  [a_0; ...; a_T]^T [b_0; ...; b_T]      (rows paired by t)
+
+  and several ``sum_to(g_t, like)`` terms are one ``sum_to`` of the stacked ``g_t``
+  (the bias gradients);
+* **a shared right operand** (the input projection of every step): ``matmul(a_t, w)`` for
+  several independent ``a_t`` of one shape is one matmul of the stacked ``a_t``, and each
+  step reads its rows back through a ``getitem`` view.
+
+Operands are stacked step-major (step t's rows are one contiguous block, so the compiler
+can let their producers write straight into the stack). When they are exactly the slices
+``x[:, 0], ..., x[:, T-1]`` of one tensor (the steps of an input sequence), the stack is
+one contiguous copy of ``x`` with its step axis moved first (one call, not T), or ``x``
+itself when that axis already is the first.
+A merge is skipped when it would make a value depend on itself (``a_t`` computed from an
+earlier step's product, as in the recurrence ``h_t @ w_hh``) or reorder random draws.
+
+The merged products add in a different order, so results equal the unmerged ones to
+float tolerance (1e-12 relative in float64), not bit for bit; with the pass on, planned
+and unplanned runs are still bit-identical. Switch it off with
+``CompileOptions(dot_merge=False)``.
+
+Example:
+    >>> from tapeflow.static.compiler.dot_merge import dot_merge
+    >>> # graph, changed = dot_merge(graph)  # T matmuls x_t @ w_ih -> 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ...graphs.ir import Graph, IRError, Node
+from ...runtime import get as get_op
+from ...runtime.ops_shape import encode_index
+from .lowering import concrete
+
+_FULL = ("slice", None, None, None)
+
+
+class _Builder:
+    """New nodes for one rewrite: fresh ids, shapes and dtypes from the registry's rules."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.by_id: dict[int, Node] = {n.id: n for n in graph.nodes}
+        self.next_id = max((n.id for n in graph.nodes), default=-1) + 1
+        self.added: list[Node] = []  # new nodes, in creation order
+        self.stacks: dict[tuple[tuple[int, ...], int], int] = {}  # (operands, axis) -> id
+        self.anchor = -1  # new nodes are placed before this old node (then sorted)
+        self.anchor_of: dict[int, int] = {}
+
+    def call(self, op: str, inputs: Sequence[int], attrs: Mapping[str, Any], like: Node,
+             suffix: str, node_id: int | None = None) -> Node:
+        specs = [_spec(self.by_id[i]) for i in inputs]
+        spec = get_op(op).infer(*specs, **attrs)
+        if node_id is None:
+            node_id, self.next_id = self.next_id, self.next_id + 1
+            name = f"{like.name or like.op}/dot_merge/{suffix}"
+        else:
+            name = like.name
+        node = Node(node_id, "call", op, tuple(inputs), dict(attrs), spec.shape, spec.dtype,
+                    name=name, site=like.site, role=like.role)
+        self.by_id[node.id] = node
+        self.added.append(node)
+        self.anchor_of[node.id] = self.anchor
+        return node
+
+    def joined(self, operands: Sequence[int], axis: int, like: Node) -> int:
+        """The rank-2 ``operands`` stacked at ``axis``, that axis then merged with the next.
+
+        Index ``t * n + i`` along ``axis`` of the result is index ``i`` of operand ``t``
+        (step-major): stacked at axis 0, each operand's slice is one contiguous block.
+        """
+        stacked = self.stacked(operands, axis, like)
+        shape = list(_dims(self.by_id[operands[0]]))
+        shape[axis] *= len(operands)
+        return self.call("reshape", [stacked], {"shape": tuple(shape)}, like, "join").id
+
+    def stacked(self, operands: Sequence[int], axis: int, like: Node) -> int:
+        """``stack(operands, axis)``, one node per stack. When the operands are the slices
+        ``x[..., 0, ...], ..., x[..., T-1, ...]`` of one tensor, it is ``x`` itself (sliced at
+        ``axis``) or one contiguous copy of ``x`` with that axis moved to ``axis``."""
+        key = (tuple(operands), axis)
+        if key not in self.stacks:
+            found = _whole(operands, self.by_id)
+            if found is None:
+                whole = self.call("stack", operands, {"axis": axis}, like, "stack").id
+            elif found[1] == axis:
+                whole = found[0]
+            else:
+                rank = len(_dims(self.by_id[found[0]]))
+                perm = [a for a in range(rank) if a != found[1]]
+                perm.insert(axis, found[1])
+                moved = self.call("transpose", [found[0]], {"axes": tuple(perm)}, like, "move")
+                whole = self.call("copy", [moved.id], {}, like, "stack").id
+            self.stacks[key] = whole
+        return self.stacks[key]
+
+
+def _spec(n: Node) -> Any:
+    from ...runtime import Spec
+
+    return Spec(n.shape, n.dtype)
+
+
+def _dims(n: Node) -> tuple[int, ...]:
+    return tuple(int(d) for d in n.shape)  # type: ignore[union-attr, arg-type]
+
+
+def _slice_of(n: Node, by_id: Mapping[int, Node]) -> tuple[int, int, int] | None:
+    """``(x id, axis, t)`` when ``n`` is ``x[:, ..., t, ..., :]`` (one int, full slices)."""
+    if n.kind != "call" or n.op != "getitem":
+        return None
+    x = by_id[n.inputs[0]]
+    if not concrete(x.shape):
+        return None
+    rank = len(x.shape)  # type: ignore[arg-type]
+    items = tuple(n.attrs.get("index", ()))
+    if len(items) > rank or any(i is Ellipsis or i is None for i in items):
+        return None
+    items = items + (_FULL,) * (rank - len(items))
+    ints = [k for k, item in enumerate(items) if not isinstance(item, tuple)]
+    if len(ints) != 1 or any(items[k] != _FULL for k in range(rank) if k != ints[0]):
+        return None
+    axis = ints[0]
+    size = int(x.shape[axis])  # type: ignore[index, arg-type]
+    t = int(items[axis])
+    t = t + size if t < 0 else t
+    return (x.id, axis, t) if 0 <= t < size else None
+
+
+def _whole(operands: Sequence[int], by_id: Mapping[int, Node]) -> tuple[int, int] | None:
+    """``(x id, axis)`` when the operands are ``x``'s slices 0, 1, ..., T-1 along ``axis``."""
+    found = [_slice_of(by_id[i], by_id) for i in operands]
+    if any(f is None for f in found):
+        return None
+    x_ids = {f[0] for f in found}  # type: ignore[index]
+    axes = {f[1] for f in found}  # type: ignore[index]
+    if len(x_ids) != 1 or len(axes) != 1:
+        return None
+    x, axis = by_id[x_ids.pop()], axes.pop()
+    if [f[2] for f in found] != list(range(_dims(x)[axis])):  # type: ignore[index]
+        return None
+    return x.id, axis
+
+
+def _order(members: list[Node], side: int, by_id: Mapping[int, Node]) -> list[Node]:
+    """Members sorted by their step: the slice index of operand ``side`` when every one is a
+    slice of one tensor, else creation order of that operand (forward order)."""
+    found = [_slice_of(by_id[m.inputs[side]], by_id) for m in members]
+    if all(f is not None for f in found) and len({f[0] for f in found}) == 1:  # type: ignore[index]
+        return [m for _, m in sorted(zip([f[2] for f in found], members,  # type: ignore[index]
+                                         strict=True), key=lambda p: p[0])]
+    return sorted(members, key=lambda m: m.inputs[side])
+
+
+def _is_plain_matmul(n: Node, by_id: Mapping[int, Node]) -> bool:
+    if n.kind != "call" or n.op != "matmul" or not concrete(n.shape):
+        return False
+    return all(by_id[i].shape is not None and len(by_id[i].shape) == 2  # type: ignore[arg-type]
+               and concrete(by_id[i].shape) for i in n.inputs)
+
+
+def _flags(n: Node) -> tuple[bool, bool]:
+    return bool(n.attrs.get("transpose_a")), bool(n.attrs.get("transpose_b"))
+
+
+# ---- sums of products ------------------------------------------------------------------
+
+
+def _add_trees(graph: Graph, users: Mapping[int, list[int]]) -> list[tuple[Node, list[int],
+                                                                          list[int]]]:
+    """Each maximal tree of same-shape ``add`` nodes: (root, internal add ids, term ids)."""
+    outputs = set(graph.outputs)
+
+    def is_add(n: Node) -> bool:
+        return (n.kind == "call" and n.op == "add" and concrete(n.shape)
+                and all(graph[i].shape == n.shape and graph[i].dtype is n.dtype
+                        for i in n.inputs))
+
+    def private(nid: int, parent: int) -> bool:
+        # read only by `parent` (once), and not handed out of the run
+        return users[nid] == [parent] and nid not in outputs
+
+    trees = []
+    for n in graph.nodes:
+        if not is_add(n):
+            continue
+        parents = users[n.id]
+        if len(parents) == 1 and private(n.id, parents[0]) and is_add(graph[parents[0]]):
+            continue  # not a root: part of its parent's tree
+        internal, terms, stack = [], [], [n.id]
+        while stack:
+            nid = stack.pop()
+            internal.append(nid)
+            for i in reversed(graph[nid].inputs):
+                if is_add(graph[i]) and private(i, nid):
+                    stack.append(i)
+                else:
+                    terms.append(i)
+        trees.append((n, internal, terms))
+    return trees
+
+
+def _term_groups(terms: list[int], root: Node, graph: Graph, users: Mapping[int, list[int]],
+                 by_id: Mapping[int, Node]) -> list[list[Node]]:
+    """The terms that merge: matmuls of equal operand shapes and flags, or sum_tos of equal
+    shapes; each read only by the tree."""
+    outputs = set(graph.outputs)
+    groups: dict[Any, list[Node]] = {}
+    for t in terms:
+        n = graph[t]
+        if len(users[t]) != 1 or t in outputs or n.dtype is not root.dtype:
+            continue
+        if _is_plain_matmul(n, by_id):
+            key: Any = ("matmul", _flags(n), *(graph[i].shape for i in n.inputs))
+        elif n.kind == "call" and n.op == "sum_to" and concrete(graph[n.inputs[0]].shape):
+            key = ("sum_to", graph[n.inputs[0]].shape, graph[n.inputs[1]].shape)
+        else:
+            continue
+        groups.setdefault(key, []).append(n)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _merge_product(members: list[Node], b: _Builder, like: Node, node_id: int | None) -> int:
+    # sum_t op(a_t) op(b_t): stack both along the contracted axis, in the same order
+    ta, tb = _flags(members[0])
+    members = _order(members, 0, b.by_id)
+    a = b.joined([m.inputs[0] for m in members], 0 if ta else 1, like)
+    w = b.joined([m.inputs[1] for m in members], 1 if tb else 0, like)
+    return b.call("matmul", [a, w], {"transpose_a": ta, "transpose_b": tb}, like, "matmul",
+                  node_id).id
+
+
+def _merge_reduction(members: list[Node], b: _Builder, like: Node, node_id: int | None) -> int:
+    # sum_t sum_to(g_t, y) = sum_to(stack_t g_t, y) when the new axis is one sum_to removes
+    operands = [m.inputs[0] for m in members]
+    rank = len(b.by_id[operands[0]].shape)  # type: ignore[arg-type]
+    target = b.by_id[members[0].inputs[1]]
+    lead = rank + 1 - len(target.shape)  # type: ignore[arg-type]
+    stacked = next((whole for (ids, axis), whole in b.stacks.items()
+                    if sorted(ids) == sorted(operands) and axis < lead), None)
+    if stacked is None:  # (no product stacked these operands already)
+        stacked = b.stacked(sorted(operands), 0, like)
+    return b.call("sum_to", [stacked, target.id], {}, like, "sum_to", node_id).id
+
+
+def merge_sums(graph: Graph) -> tuple[Graph, bool]:
+    """Add trees of matmul terms (and of sum_to terms) become one matmul (one sum_to)."""
+    users = graph.users()
+    b = _Builder(graph)
+    plans = []
+    for root, internal, terms in _add_trees(graph, users):
+        groups = _term_groups(terms, root, graph, users, b.by_id)
+        if groups:
+            merged = {m.id for members in groups for m in members}
+            rest = [t for t in terms if t not in merged]
+            plans.append((root, internal, rest, groups, merged))
+    if not plans:
+        return graph, False
+    parts: dict[int, list[int]] = {root.id: [] for root, *_ in plans}
+    for kind in ("matmul", "sum_to"):  # products first: their stacks can serve the sums
+        for root, _, rest, groups, _ in plans:
+            for members in groups:
+                if members[0].op != kind:
+                    continue
+                # a merged term that is the whole sum takes the root's place (and id)
+                alone = len(groups) == 1 and not rest
+                b.anchor = root.id
+                make = _merge_product if kind == "matmul" else _merge_reduction
+                parts[root.id].append(make(members, b, root, root.id if alone else None))
+    removed: set[int] = set()
+    for root, internal, rest, _, merged in plans:
+        removed.update(merged)
+        removed.update(i for i in internal if i != root.id)
+        terms = parts[root.id] + rest
+        b.anchor = root.id
+        total = terms[0]
+        for k, term in enumerate(terms[1:], start=2):
+            total = b.call("add", [total, term], {}, root, "add",
+                           root.id if k == len(terms) else None).id
+    return _assemble(graph, b, removed)
+
+
+# ---- a shared right operand --------------------------------------------------------------
+
+
+def _reachable(starts: Iterable[int], users: Mapping[int, list[int]]) -> set[int]:
+    seen: set[int] = set()
+    stack = list(starts)
+    while stack:
+        nid = stack.pop()
+        for u in users[nid]:
+            if u not in seen:
+                seen.add(u)
+                stack.append(u)
+    return seen
+
+
+def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
+    """``matmul(a_t, w)`` for independent ``a_t`` of one shape: one matmul, rows read back."""
+    users = graph.users()
+    groups: dict[Any, list[Node]] = {}
+    by_id = {n.id: n for n in graph.nodes}
+    for n in graph.nodes:
+        if _is_plain_matmul(n, by_id):
+            groups.setdefault((n.inputs[1], _flags(n), graph[n.inputs[0]].shape), []).append(n)
+    b = _Builder(graph)
+    position = {n.id: k for k, n in enumerate(graph.nodes)}
+    merged = False
+    for members in groups.values():
+        # an a_t computed from a member's product would make the merged matmul need itself
+        while len(members) > 1:
+            downstream = _reachable((m.id for m in members), users)
+            kept = [m for m in members if m.inputs[0] not in downstream]
+            if len(kept) == len(members):
+                break
+            members = kept
+        if len(members) < 2:
+            continue
+        members = _order(members, 0, b.by_id)
+        first = min(members, key=lambda m: position[m.id])
+        b.anchor, merged = first.id, True
+        ta, tb = _flags(first)
+        rows = 1 if ta else 0  # the axis of a_t that becomes the product's rows
+        joined = b.joined([m.inputs[0] for m in members], rows, first)
+        product = b.call("matmul", [joined, first.inputs[1]],
+                         {"transpose_a": ta, "transpose_b": tb}, first, "matmul")
+        n_rows, cols = _dims(first)
+        split = b.call("reshape", [product.id], {"shape": (len(members), n_rows, cols)},
+                       first, "split")
+        for t, m in enumerate(members):  # step t's rows: one contiguous block
+            b.call("getitem", [split.id], {"index": encode_index(t)}, m, "rows", node_id=m.id)
+    if not merged:
+        return graph, False
+    return _assemble(graph, b, set())
+
+
+# ---- assembling the rewritten graph -------------------------------------------------------
+
+
+def _assemble(graph: Graph, b: _Builder, removed: set[int]) -> tuple[Graph, bool]:
+    """The old nodes (minus ``removed``; replaced ids take their new node) with each new one
+    placed before its anchor, then a stable topological order (inputs pulled forward)."""
+    replaced = {n.id: n for n in b.added if n.id in graph}
+    before: dict[int, list[Node]] = {}
+    for n in b.added:
+        if n.id not in graph:
+            before.setdefault(b.anchor_of[n.id], []).append(n)
+    nodes: list[Node] = []
+    for n in graph.nodes:
+        nodes.extend(before.get(n.id, ()))
+        if n.id in replaced:
+            nodes.append(replaced[n.id])
+        elif n.id not in removed:
+            nodes.append(n)
+    order = _stable_toposort(nodes)
+    draws = [n.id for n in graph.nodes if n.kind == "call" and get_op(n.op).kind == "random"]
+    if [n.id for n in order if n.kind == "call" and get_op(n.op).kind == "random"] != draws:
+        return graph, False  # random draws must keep their order (and all happen)
+    return Graph(tuple(order), graph.outputs), True
+
+
+def _stable_toposort(nodes: Sequence[Node]) -> list[Node]:
+    """``nodes`` in their order, except that a node's missing inputs are pulled in first."""
+    by_id = {n.id: n for n in nodes}
+    done: set[int] = set()
+    order: list[Node] = []
+    for start in nodes:
+        path: list[tuple[Node, int]] = [(start, 0)]
+        on_path = {start.id}
+        while path:
+            node, k = path.pop()
+            if node.id in done:
+                on_path.discard(node.id)
+                continue
+            if k < len(node.inputs):
+                path.append((node, k + 1))
+                i = node.inputs[k]
+                if i not in done:
+                    if i in on_path:
+                        raise IRError(f"dot_merge: node %{i} would depend on itself")
+                    path.append((by_id[i], 0))
+                    on_path.add(i)
+                continue
+            done.add(node.id)
+            on_path.discard(node.id)
+            order.append(node)
+    return order
+
+
+def dot_merge(graph: Graph) -> tuple[Graph, bool]:
+    """Both rewrites: sums of products first (so a gradient's terms are merged as a sum),
+    then products sharing a right operand."""
+    graph, summed = merge_sums(graph)
+    graph, shared = merge_shared_operand(graph)
+    return graph, summed or shared
+
+
+__all__ = ["dot_merge", "merge_shared_operand", "merge_sums"]

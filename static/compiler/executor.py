@@ -1,0 +1,321 @@
+"""The executor: a flat schedule of kernel calls writing into preallocated arena views.
+
+Everything is bound once, at compile time, and the schedule becomes straight-line Python
+(as torch.fx generates code for a graph): one line per kernel call, for example ::
+
+    r = k12(xp, c10, v3, out=c12)          # matmul into its arena view c12
+    if r is not c12: copyto(c12, r)        # a kernel that ignored out= (arange, eye)
+
+with no dict lookups, no shape inference and no dtype promotion on the hot path. Names
+``c<id>`` are fixed arrays bound when compiling: consts, arena views (fixed addresses in
+the one arena) and views of those (a reshape of an arena buffer is computed once).
+Names ``v<id>`` are values that change from run to run: feeds, variables, fresh arrays for
+fetched and assigned values, views of those, and values of data-dependent size.
+``print(executor.source)`` shows the whole program.
+
+Fetched values come back as arrays that no later run overwrites: a fetched (or assigned)
+call writes straight into an array allocated for this run; anything else fetched (a view,
+a feed, a variable, a const) is copied out at the end.
+
+Example:
+    >>> # ex = Executor(graph, plan_memory(graph)); values, updates = ex.run(feeds, variables)
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ...graphs.ir import Graph, Node
+from ...graphs.liveness import is_view
+from ...runtime import Arena, xp_for
+from ...runtime.backend import to_device
+from ..errors import InvalidArgumentError
+from .lowering import concrete
+from .planner import Plan
+
+_counter = itertools.count()
+
+
+class ExecutionError(InvalidArgumentError):
+    """A kernel failed at run time; names the node, its op and the user's source line."""
+
+
+class MissingFeedError(InvalidArgumentError):
+    """A placeholder (or variable) the schedule reads was not given a value."""
+
+
+def _on_device(kernel: Any, device: str) -> Any:
+    # random kernels draw on the host generator; the draw is moved to the device once
+    def call(xp: Any, *args: Any, out: Any = None, **attrs: Any) -> Any:
+        return to_device(kernel(xp, *args, **attrs), device)
+
+    return call
+
+
+def _returns_array(kernel: Any) -> Any:
+    # numpy hands back scalars (np.float32) for some 0-d results; keep everything an array
+    def call(xp: Any, *args: Any, **attrs: Any) -> Any:
+        return xp.asarray(kernel(xp, *args, **attrs))
+
+    return call
+
+
+def _returns_own_array(kernel: Any) -> Any:
+    """A non-view kernel run without ``out=`` (its size is known only at run time), whose
+    result must own its memory: the plan may hand an input's arena buffer to another value
+    as soon as this op has read it, so a result that aliases an input is copied."""
+    def call(xp: Any, *args: Any, **attrs: Any) -> Any:
+        result = xp.asarray(kernel(xp, *args, **attrs))
+        for arg in args:
+            if hasattr(arg, "shape") and xp.may_share_memory(result, arg):
+                return result.copy()
+        return result
+
+    return call
+
+
+class Executor:
+    """Runs one compiled graph: ``run(feeds, variables) -> (fetched values, updates)``.
+
+    With a ``plan``, every arena buffer is a view of one :class:`~tapeflow.runtime.Arena`;
+    without one, every call writes into an array of its own, allocated each run (the
+    "naive" memory model, for comparison). The same kernels run either way, with ``out=``,
+    so both give bit-identical results.
+    """
+
+    def __init__(self, graph: Graph, plan: Plan | None = None, device: str = "cpu",
+                 slots: Mapping[int, tuple[int, tuple[Any, ...]]] | None = None) -> None:
+        self.graph = graph
+        self.plan = plan
+        # operand id -> (stack id, index): the operand is written into that slice of the
+        # stack's buffer (compiler.stack_in_place); needs a plan
+        self.slots = dict(slots or {}) if plan is not None else {}
+        self._hosts = {stack for stack, _ in self.slots.values()}
+        self._host_arrays: dict[int, Any] = {}
+        self.device = device
+        self.xp = xp = xp_for(device)
+        self.arena = Arena(plan.arena_bytes, device) if plan is not None else None
+        self.steps: list[Node] = []  # the call nodes that run, in order
+        self._lock = threading.Lock()
+        self._ns: dict[str, Any] = {"copyto": xp.copyto, "empty": xp.empty,
+                                    "copy": lambda a: xp.array(a, copy=True),
+                                    "asarray": xp.asarray}
+        self._fixed: dict[int, Any] = {}
+        self._fresh: set[int] = set()
+        self._prologue: list[str] = []
+        self._body: list[str] = []
+        self._line_node: dict[int, Node] = {}  # body line -> the node it runs
+        read = {i for n in graph.nodes if n.kind == "call" for i in n.inputs}
+        read.update(o for o in graph.outputs if graph[o].kind != "assign")
+        read.update(n.inputs[1] for n in graph.nodes if n.kind == "assign")
+        for n in graph.nodes:
+            if n.kind == "const":
+                self._fix(n.id, xp.asarray(n.value))
+            elif n.kind in ("placeholder", "variable") and n.id in read:
+                # (a variable that is only assigned, as by an initialiser, is not read)
+                table = "feeds" if n.kind == "placeholder" else "variables"
+                load = f"{table}[{n.id}]"
+                self._line(n, f"v{n.id} = {load if device == 'cpu' else f'asarray({load})'}",
+                           self._prologue)
+            elif n.kind == "call":
+                self._bind_call(n)
+        self.source = self._generate()
+        filename = f"<tapeflow schedule {next(_counter)}>"
+        exec(compile(self.source, filename, "exec"), self._ns)  # noqa: S102 - our own code
+        self._filename = filename
+        self._fn = self._ns["schedule"]
+
+    # ---- binding ---------------------------------------------------------------------
+
+    def _fix(self, nid: int, array: Any) -> None:
+        self._fixed[nid] = array
+        self._ns[f"c{nid}"] = array
+
+    def _ref(self, nid: int) -> str:
+        return f"c{nid}" if nid in self._fixed else f"v{nid}"
+
+    def _line(self, n: Node, text: str, where: list[str] | None = None) -> None:
+        where = self._body if where is None else where
+        if where is self._body:
+            self._line_node[len(self._body)] = n
+        where.append(text)
+
+    def _host(self, stack: Node) -> Any:
+        """The arena array of a stack whose operands write into its slices."""
+        if stack.id not in self._host_arrays:
+            assert self.plan is not None and self.arena is not None
+            offset = self.plan.offsets[self.plan.buffer_of[stack.id]]
+            self._host_arrays[stack.id] = self.arena.view(offset, stack.shape,  # type: ignore[arg-type]
+                                                          stack.dtype)
+        return self._host_arrays[stack.id]
+
+    def _bind_host(self, n: Node) -> None:
+        # the operands written in place are there already; copy in the others
+        host = self._host(n)
+        self._fix(n.id, host)
+        for t, x in enumerate(n.inputs):
+            if self.slots.get(x, (None,))[0] == n.id:
+                continue
+            axis = int(n.attrs.get("axis", 0)) % host.ndim
+            name = f"c{n.id}_{t}"
+            self._ns[name] = host[(slice(None),) * axis + (t, Ellipsis)]
+            self._line(n, f"copyto({name}, {self._ref(x)})")
+
+    def _bind_call(self, n: Node) -> None:
+        if n.id in self._hosts:
+            self._bind_host(n)
+            return
+        xp, op = self.xp, n.opdef
+        kernel = op.kernel
+        if op.kind == "random" and self.device != "cpu":
+            kernel = _on_device(kernel, self.device)  # its result is copied into out
+        args = []
+        for k, i in enumerate(n.inputs):
+            x = self.graph[i]
+            if i not in self._fixed and k in op.shape_only and concrete(x.shape):
+                # only its shape is read: a zero-byte stand-in of that shape
+                args.append(f"s{n.id}_{k}")
+                self._ns[args[-1]] = xp.broadcast_to(xp.empty((), x.dtype.np), x.shape)
+            else:
+                args.append(self._ref(i))
+        for key, value in n.attrs.items():
+            self._ns[f"a{n.id}_{key}"] = value
+        call_args = ", ".join(["xp", *args] + [f"{key}=a{n.id}_{key}" for key in n.attrs])
+        self.steps.append(n)
+        if is_view(n):
+            if all(a[0] in "cs" for a in args):
+                values = [self._ns[a] for a in args]
+                result = kernel(xp, *values, **n.attrs)
+                # a view of a fixed array is itself fixed -- unless the kernel had to copy
+                if getattr(result, "size", 0) and xp.may_share_memory(result, values[0]):
+                    self._fix(n.id, result)
+                    self.steps.pop()
+                    return
+            method = op.extra.get("method")
+            if method is not None and kernel is op.kernel and n.shape != () and len(n.attrs) == 1:
+                # the registry says the kernel is exactly x.<method>(attr): skip the wrappers
+                (key, value), = n.attrs.items()
+                self._ns[f"a{n.id}_{key}"] = tuple(value) if isinstance(value, list) else value
+                self._ns[f"u{n.id}"] = getattr(xp.ndarray, method)
+                self._line(n, f"v{n.id} = u{n.id}({args[0]}, a{n.id}_{key})")
+                return
+            self._ns[f"k{n.id}"] = _returns_array(kernel) if n.shape == () else kernel
+            self._line(n, f"v{n.id} = k{n.id}({call_args})")
+            return
+        self._ns[f"k{n.id}"] = kernel
+        plan = self.plan
+        if n.id in self.slots:
+            stack, index = self.slots[n.id]
+            self._fix(n.id, self._host(self.graph[stack])[index])  # its slice of the stack
+        elif plan is not None and n.id in plan.buffer_of:
+            assert self.arena is not None
+            b = plan.buffer_of[n.id]
+            self._fix(n.id, self.arena.view(plan.offsets[b], n.shape, n.dtype))  # type: ignore[arg-type]
+        elif concrete(n.shape):
+            # an array of its own each run: fetched/assigned values, or no plan at all
+            self._fresh.add(n.id)
+            self._ns[f"S{n.id}"], self._ns[f"D{n.id}"] = tuple(n.shape), n.dtype.np  # type: ignore[arg-type]
+            self._prologue.append(f"v{n.id} = empty(S{n.id}, D{n.id})")
+        else:
+            # size known only at run time (a boolean mask): the kernel allocates
+            self._ns[f"k{n.id}"] = _returns_own_array(kernel)
+            self._line(n, f"v{n.id} = k{n.id}({call_args})")
+            return
+        out = self._ref(n.id)
+        ufunc = op.extra.get("ufunc")
+        if any(n.attrs.get(a) for a in op.extra.get("ufunc_unless", ())):
+            ufunc = None  # (matmul with a transpose flag does more than xp.matmul)
+        if ufunc is not None and kernel is op.kernel:
+            # the registry says this kernel is exactly xp.<ufunc>: call it without the wrapper
+            self._ns[f"u{n.id}"] = getattr(xp, ufunc)
+            self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
+            return
+        reduce_ufunc = op.extra.get("reduce_ufunc")
+        if (reduce_ufunc is not None and kernel is op.kernel and self.device == "cpu"
+                and self.graph[n.inputs[0]].dtype.np.kind in op.extra.get("reduce_kinds", "")):
+            # the registry says the kernel is exactly xp.<ufunc>.reduce for this input's kind
+            self._ns[f"u{n.id}"] = getattr(xp, reduce_ufunc).reduce
+            axis = n.attrs.get("axis")
+            self._ns[f"a{n.id}_axis"] = tuple(axis) if isinstance(axis, list) else axis
+            keepdims = bool(n.attrs.get("keepdims", False))
+            self._line(n, f"u{n.id}({args[0]}, a{n.id}_axis, None, out={out}, "
+                          f"keepdims={keepdims})")
+            return
+        self._line(n, f"r = k{n.id}({call_args}, out={out})")
+        self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=
+
+    def _generate(self) -> str:
+        """The schedule as one Python function ``schedule(xp, feeds, variables)``."""
+        graph = self.graph
+        assigns = [(n.inputs[0], n.inputs[1]) for n in graph.nodes if n.kind == "assign"]
+        # (a fetched assign's value is the value it assigns, as tf.assign returns it)
+        wanted = [graph[o].inputs[1] if graph[o].kind == "assign" else o for o in graph.outputs]
+        handed: set[int] = set()
+
+        def hand_out(nid: int) -> str:
+            # an array made for this run goes out as it is, and as views after that (no later
+            # run writes into it, and the Session copies fetched views); anything else (an
+            # arena buffer, a feed, a variable, a const, a view of those) goes out as a copy
+            name = self._ref(nid)
+            if nid not in self._fresh:
+                return f"copy({name})"
+            result = f"{name}[...]" if nid in handed else name
+            handed.add(nid)
+            return result
+
+        # updates first: a fresh array becomes the variable's new value without a copy
+        updates = ", ".join(f"{var}: {hand_out(value)}" for var, value in assigns)
+        fetched = ", ".join(hand_out(nid) for nid in wanted)
+        self._first_body_line = 2 + len(self._prologue)
+        lines = ["def schedule(xp, feeds, variables):"]
+        lines += [f"    {line}" for line in self._prologue + self._body]
+        lines.append(f"    return [{fetched}], {{{updates}}}")
+        return "\n".join(lines) + "\n"
+
+    # ---- running -----------------------------------------------------------------------
+
+    def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
+            ) -> tuple[list[Any], dict[int, Any]]:
+        """Runs the schedule once; returns (fetched values, {variable id: new value}).
+
+        Runs of one executor are serialised: they share the arena.
+        """
+        with self._lock:
+            try:
+                return self._fn(self.xp, feeds, variables)  # type: ignore[no-any-return]
+            except Exception as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> Exception:
+        """The failing line of the generated schedule, turned into an error naming its node."""
+        tb = sys.exc_info()[2]
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is None:
+            return exc
+        if line < self._first_body_line:  # loading a feed or a variable
+            if isinstance(exc, KeyError):
+                nid = int(self.source.splitlines()[line - 1].split("[")[1].split("]")[0])
+                node = self.graph[nid]
+                return MissingFeedError(f"You must feed a value for {node.kind} "
+                                        f"'{node.name or node.id}'{_at(node)}", op_name=node.name)
+            return exc
+        failed = self._line_node.get(line - self._first_body_line)
+        if failed is None:
+            return exc
+        return ExecutionError(f"{type(exc).__name__}: {exc}\nWhile executing "
+                              f"{failed.format()}{_at(failed)}", op_name=failed.name)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def _at(node: Node) -> str:
+    return f" (created at {node.site})" if node.site else ""

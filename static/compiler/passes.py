@@ -1,0 +1,376 @@
+"""Compiler passes: plain, pure functions ``Graph -> (Graph, changed)``.
+
+Each pass returns a new graph (the input is never modified) and whether it changed
+anything, like torch.fx's ``eliminate_dead_code() -> bool``. Outputs keep their positions:
+when a pass replaces an output node by an equivalent one, ``graph.outputs`` names the
+replacement, so the i-th output still means the i-th fetch.
+
+Example:
+    >>> from tapeflow.static.compiler.passes import PIPELINE
+    >>> [name for name, _ in PIPELINE][-3:]
+    ['cse', 'materialize_transposes', 'dce']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...graphs.ir import Graph, Node
+from ...graphs.liveness import analyze, is_view
+from ...runtime import ShapeError, Spec, evaluate
+from ...runtime import dtypes as dt
+from ...runtime.registry import operand_dtype
+from .dot_merge import dot_merge
+from .layout import materialize_transposes
+from .lowering import concrete, dims, lower, size_of
+
+Pass = Callable[[Graph], tuple[Graph, bool]]
+
+FOLD_MAX_ELEMENTS = 4096  # constant folding never materialises a bigger const than this
+SMALL_CONST = 64  # consts up to this many elements are merged by value in CSE
+
+
+def _rebuild(graph: Graph, nodes: list[Node], alias: Mapping[int, int]) -> Graph:
+    """``nodes`` with every input and output renamed through ``alias`` (followed to its end)."""
+
+    def resolve(i: int) -> int:
+        while i in alias:
+            i = alias[i]
+        return i
+
+    renamed = []
+    for n in nodes:
+        inputs = tuple(resolve(i) for i in n.inputs)
+        renamed.append(n if inputs == n.inputs else n.with_(inputs=inputs))
+    return Graph(tuple(renamed), tuple(resolve(o) for o in graph.outputs))
+
+
+# ---- pruning and dead-code elimination -------------------------------------------------
+
+
+def dce(graph: Graph) -> tuple[Graph, bool]:
+    """Dead-code elimination: drops every node that no output needs (order is kept).
+
+    Assign nodes have effects only when they are outputs (a fetched train op), so an
+    assign that no output reaches is dead too.
+    """
+    needed: set[int] = set()
+    stack = list(graph.outputs)
+    while stack:
+        nid = stack.pop()
+        if nid not in needed:
+            needed.add(nid)
+            stack.extend(graph[nid].inputs)
+    kept = tuple(n for n in graph.nodes if n.id in needed)
+    if len(kept) == len(graph.nodes):
+        return graph, False
+    return Graph(kept, graph.outputs), True
+
+
+def prune(graph: Graph) -> tuple[Graph, bool]:
+    """Pruning to the fetches: the whole user graph cut down to what ``outputs`` need.
+
+    The same walk as :func:`dce`; it runs first, on the full graph the user built, while
+    ``dce`` runs last, after rewrites have orphaned nodes.
+    """
+    return dce(graph)
+
+
+# ---- specialisation to concrete shapes and explicit casts ---------------------------------
+
+
+def specialize(graph: Graph, source_specs: Mapping[int, Spec]) -> tuple[Graph, bool]:
+    """Re-runs shape inference with concrete shapes for placeholders (and variables).
+
+    ``source_specs`` maps source node ids to the specs of the arrays fed this time. A fed
+    shape that contradicts the placeholder's declared shape raises ShapeError naming it.
+    """
+    specs: dict[int, Spec] = {}
+    nodes: list[Node] = []
+    for n in graph.nodes:
+        if n.kind in ("placeholder", "variable") and n.id in source_specs:
+            spec = source_specs[n.id]
+            if not _compatible(n.shape, spec.shape):
+                raise ShapeError(f"cannot feed a value of shape {spec} for {n.kind} "
+                                 f"'{n.name or n.id}' of shape {Spec(n.shape, n.dtype)}")
+        elif n.kind == "const":
+            spec = Spec(tuple(n.value.shape), dt.as_dtype(n.value.dtype))
+        elif n.kind == "call":
+            try:
+                spec = n.opdef.infer(*(specs[i] for i in n.inputs), **n.attrs)
+            except ShapeError as exc:
+                raise ShapeError(f"{exc} (node {n.name or n.id} at {n.site or '?'})") from None
+        elif n.kind == "assign":
+            spec = specs[n.inputs[1]]
+        else:
+            spec = Spec(n.shape, n.dtype)
+        specs[n.id] = spec
+        if spec.shape != n.shape or spec.dtype is not n.dtype:
+            n = n.with_(shape=spec.shape, dtype=spec.dtype)
+        nodes.append(n)
+    changed = any(a is not b for a, b in zip(nodes, graph.nodes, strict=True))
+    return (Graph(tuple(nodes), graph.outputs), True) if changed else (graph, False)
+
+
+def _compatible(declared: Any, fed: Any) -> bool:
+    if declared is None:
+        return True
+    if fed is None or len(declared) != len(fed):
+        return False
+    return all(d is None or d == f for d, f in zip(declared, fed, strict=True))
+
+
+def insert_casts(graph: Graph) -> tuple[Graph, bool]:
+    """Makes dtype promotion explicit: a ``cast`` node wherever an op's inputs disagree.
+
+    Kernels then run on inputs of one dtype, as ``runtime.evaluate`` would arrange, so
+    the executor never promotes on the hot path.
+    """
+    next_id = max((n.id for n in graph.nodes), default=-1) + 1
+    by_id = {n.id: n for n in graph.nodes}
+    nodes: list[Node] = []
+    for n in graph.nodes:
+        if n.kind == "call" and n.opdef.promote is not None:
+            ins = [by_id[i] for i in n.inputs]
+            common = operand_dtype(n.opdef, [i.dtype for i in ins], [None] * len(ins))
+            chosen = n.opdef.promote_inputs
+            inputs = list(n.inputs)
+            for k, x in enumerate(ins):
+                if common is None or x.dtype is common or (chosen is not None and k not in chosen):
+                    continue
+                cast = Node(next_id, "call", "cast", (x.id,), {"dtype": common}, x.shape, common,
+                            name=f"{n.name or n.op}/cast_{k}", site=n.site, role=n.role)
+                next_id += 1
+                nodes.append(cast)
+                by_id[cast.id] = cast
+                inputs[k] = cast.id
+            if tuple(inputs) != n.inputs:
+                n = n.with_(inputs=tuple(inputs))
+        nodes.append(n)
+    if len(nodes) == len(graph.nodes):
+        return graph, False
+    return Graph(tuple(nodes), graph.outputs), True
+
+
+# ---- constant folding and common-subexpression elimination --------------------------------
+
+
+def fold_constants(graph: Graph, max_elements: int = FOLD_MAX_ELEMENTS) -> tuple[Graph, bool]:
+    """Evaluates, once, every call whose inputs are all consts (random ops excepted).
+
+    Inputs an op reads only for their shape (``full_like``'s ``like``) need only a concrete
+    shape. Results bigger than ``max_elements`` stay in the graph, computed each run.
+    """
+    by_id = {n.id: n for n in graph.nodes}
+    nodes: list[Node] = []
+    changed = False
+    for n in graph.nodes:
+        if n.kind == "call":
+            value = _try_fold(n, by_id, max_elements)
+            if value is not None:
+                n = Node(n.id, "const", "", (), {}, n.shape, n.dtype, name=n.name, site=n.site,
+                         role=n.role, value=value)
+                by_id[n.id] = n
+                changed = True
+        nodes.append(n)
+    if not changed:
+        return graph, False
+    # inputs read only for their shape may now be unused
+    return dce(Graph(tuple(nodes), graph.outputs))[0], True
+
+
+def _try_fold(n: Node, by_id: Mapping[int, Node], max_elements: int) -> Any:
+    op = n.opdef
+    if op.kind == "random" or not concrete(n.shape) or size_of(n.shape) > max_elements:
+        return None
+    args = []
+    for k, i in enumerate(n.inputs):
+        x = by_id[i]
+        if x.kind == "const":
+            args.append(x.value)
+        elif k in op.shape_only and concrete(x.shape):
+            args.append(np.empty(x.shape, x.dtype.np))  # only its shape is read
+        else:
+            return None
+    value = np.array(evaluate(op, [np.asarray(a) for a in args], dict(n.attrs)), copy=True)
+    if value.shape != dims(n.shape) or value.dtype != n.dtype.np:
+        return None  # never change a value's shape or dtype
+    return value
+
+
+def cse(graph: Graph) -> tuple[Graph, bool]:
+    """Common-subexpression elimination: one node per distinct computation.
+
+    Calls are keyed by ``Node.key()`` (op, inputs after renaming, attrs); random ops are
+    never merged (two draws differ). Small consts are merged by dtype, shape and bytes.
+    """
+    seen: dict[Any, int] = {}
+    alias: dict[int, int] = {}
+    nodes: list[Node] = []
+    for n in graph.nodes:
+        n = n.with_(inputs=tuple(alias.get(i, i) for i in n.inputs)) if alias else n
+        key = _cse_key(n)
+        if key is not None and key in seen:
+            alias[n.id] = seen[key]
+            continue
+        if key is not None:
+            seen[key] = n.id
+        nodes.append(n)
+    if not alias:
+        return graph, False
+    return _rebuild(graph, nodes, alias), True
+
+
+def _cse_key(n: Node) -> Any:
+    if n.kind == "call" and n.opdef.kind != "random":
+        key = n.key()
+    elif n.kind == "const" and np.size(n.value) <= SMALL_CONST:
+        value = np.asarray(n.value)
+        key = ("const", value.dtype.str, value.shape, value.tobytes())
+    else:
+        return None
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+# ---- algebraic simplification ----------------------------------------------------------
+
+
+_NO_OPS = ("reshape", "reshape_like", "broadcast_to", "broadcast_like", "sum_to", "identity",
+           "stop_gradient", "cast", "squeeze", "unsqueeze")
+
+
+def simplify(graph: Graph) -> tuple[Graph, bool]:
+    """Removes trivial ops whose result is, bit for bit, one of their inputs.
+
+    x*1, 1*x, x/1, x**1, x+0, 0+x, x-0; transpose(transpose(x)) when the permutations
+    cancel; and shape ops that change nothing once shapes are concrete (reshape to the
+    same shape, sum_to/broadcast_like/reshape_like of a value that already has the target
+    shape, a cast to the same dtype). The result must have exactly x's shape and dtype.
+    """
+    by_id = {n.id: n for n in graph.nodes}
+    alias: dict[int, int] = {}
+    nodes: list[Node] = []
+    for n in graph.nodes:
+        n = n.with_(inputs=tuple(alias.get(i, i) for i in n.inputs)) if alias else n
+        same = _trivial_input(n, by_id) if n.kind == "call" else None
+        if same is not None:
+            alias[n.id] = same
+            continue
+        by_id[n.id] = n
+        nodes.append(n)
+    if not alias:
+        return graph, False
+    return _rebuild(graph, nodes, alias), True
+
+
+def _trivial_input(n: Node, by_id: Mapping[int, Node]) -> int | None:
+    ins = [by_id[i] for i in n.inputs]
+    candidates: list[Node] = []
+    if n.op in _NO_OPS:
+        candidates = [ins[0]]
+    elif n.op in ("mul", "add"):
+        unit = 1 if n.op == "mul" else 0
+        candidates = [x for x, other in ((ins[0], ins[1]), (ins[1], ins[0]))
+                      if _is_const(other, unit)]
+    elif n.op in ("div", "pow", "sub"):
+        if _is_const(ins[1], 0 if n.op == "sub" else 1):
+            candidates = [ins[0]]
+    elif n.op == "transpose" and ins[0].kind == "call" and ins[0].op == "transpose":
+        inner = ins[0]
+        rank = None if n.shape is None else len(n.shape)
+        if rank is not None and _compose(inner.attrs.get("axes"), n.attrs.get("axes"), rank):
+            candidates = [by_id[inner.inputs[0]]]
+    for x in candidates:
+        if concrete(n.shape) and x.shape == n.shape and x.dtype is n.dtype:
+            return x.id
+    return None
+
+
+def _is_const(node: Node, unit: int) -> bool:
+    if node.kind != "const" or np.size(node.value) > FOLD_MAX_ELEMENTS:
+        return False
+    return bool(np.all(np.asarray(node.value) == unit))
+
+
+def _compose(first: Any, second: Any, rank: int) -> bool:
+    # transpose(transpose(x, p1), p2)[i] reads axis p1[p2[i]] of x: identity iff that is i
+    p1 = tuple(reversed(range(rank))) if first is None else tuple(a % rank for a in first)
+    p2 = tuple(reversed(range(rank))) if second is None else tuple(a % rank for a in second)
+    return all(p1[p2[i]] == i for i in range(rank))
+
+
+# ---- in-place rewriting --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class MarkedGraph(Graph):
+    """A graph plus the ids of call nodes that may write their output over their input 0."""
+
+    inplace: frozenset[int] = frozenset()
+
+
+def outside_arena(graph: Graph) -> set[int]:
+    """Values whose memory is not the arena's: sources, fetched values, assigned values."""
+    ids = {n.id for n in graph.nodes if n.kind != "call"}
+    ids.update(graph.outputs)
+    ids.update(n.inputs[1] for n in graph.nodes if n.kind == "assign")
+    return ids
+
+
+def is_arena_value(n: Node, outside: set[int]) -> bool:
+    """A call output that gets its own arena buffer (not a view, concrete shape, internal)."""
+    return n.kind == "call" and not is_view(n) and concrete(n.shape) and n.id not in outside
+
+
+def mark_inplace(graph: Graph) -> tuple[Graph, bool]:
+    """Marks elementwise ops that can overwrite their input 0, which dies at that op.
+
+    Conditions: the op allows it (``opdef.inplace``); the output and input 0 are both arena
+    buffers (not a feed, variable, const, fetched or assigned value, nor a view of one)
+    with the same shape and dtype; no later step reads input 0 or any view of it; and no
+    other input of the op aliases input 0's memory. Semantics do not change: the planner
+    just gives the output its input's buffer.
+    """
+    live = analyze(graph.nodes, graph.outputs)
+    outside = outside_arena(graph)
+    by_id = {n.id: n for n in graph.nodes}
+    marked: set[int] = set()
+    for n in graph.nodes:
+        if not (is_arena_value(n, outside) and n.opdef.inplace and n.inputs):
+            continue
+        x = by_id[n.inputs[0]]
+        step = live.step_of[n.id]
+        if not is_arena_value(x, outside) or (x.shape, x.dtype) != (n.shape, n.dtype):
+            continue
+        if live.root_last[x.id] != step:
+            continue
+        if any(live.root[i] == x.id and i != x.id for i in n.inputs[1:]):
+            continue
+        marked.add(n.id)
+    previous: frozenset[int] = getattr(graph, "inplace", frozenset())
+    result = MarkedGraph(graph.nodes, graph.outputs, frozenset(marked))
+    return result, frozenset(marked) != previous
+
+
+#: The optimisation pipeline, in order; each entry can be switched off by name. CSE runs
+#: again after lowering, which makes equal nodes of unequal ones (two ``sum_to`` of one
+#: gradient to two same-shaped biases become one ``sum``; dot merging's stacks and views),
+#: so that the transposes lowering made are one node each when layout counts their readers.
+PIPELINE: list[tuple[str, Pass]] = [
+    ("fold_constants", fold_constants),
+    ("cse", cse),
+    ("simplify", simplify),
+    ("dot_merge", dot_merge),
+    ("lower", lower),
+    ("cse", cse),
+    ("materialize_transposes", materialize_transposes),
+    ("dce", dce),
+]

@@ -1,0 +1,229 @@
+"""The memory planner: one arena, offsets by greedy-by-size, and a validator.
+
+Every call output that is not a view, has a concrete shape and is not handed out of the
+run (fetched or assigned to a variable) becomes a *buffer*. A view shares its base's
+buffer and keeps it alive; an op marked in place (see ``passes.mark_inplace``) shares its
+input 0's buffer. Each buffer has a lifetime ``[first, last]`` in schedule steps, and
+reserves ``align(nbytes)`` bytes (64-byte aligned offsets, sizes from the real dtype).
+
+Offsets come from TFLite's greedy-by-size method: buffers sorted largest first, each put
+at the lowest offset where it overlaps no already-placed buffer whose lifetime meets its
+own (the same first-fit rule with longest-lived buffers first is also tried, and the
+smaller arena kept). Three numbers describe the result: ``naive_bytes`` (every buffer
+its own memory), ``arena_bytes`` (the plan), and ``lower_bound_bytes`` (the most bytes
+alive at any one step, which no plan of this schedule can beat).
+
+Example:
+    >>> # plan = plan_memory(graph); print(plan); plan.validate()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...graphs.ir import Graph, Node
+from ...graphs.liveness import Liveness, analyze, overlaps
+from ...runtime import ALIGNMENT, align
+from .passes import concrete, is_arena_value, outside_arena
+
+
+class PlanError(AssertionError):
+    """A memory plan broke an invariant (two live buffers overlap): a planner bug."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kernel call of the schedule and where its output lives.
+
+    ``buffer`` is None for outputs outside the arena (fetched, assigned, views of feeds or
+    variables, values of unknown size); then ``offset`` is None too.
+    """
+
+    node_id: int
+    op: str
+    inputs: tuple[int, ...]
+    buffer: int | None
+    offset: int | None
+    nbytes: int
+    first: int
+    last: int
+    where: str  # "arena", "inplace", "view", "out" (fresh array each run), "dynamic"
+
+
+@dataclass
+class Plan:
+    """A memory plan for one schedule. Attribute names are read by the visualiser."""
+
+    steps: list[Step]
+    buffer_of: dict[int, int]  # node id -> buffer id (views and in-place outputs included)
+    offsets: dict[int, int]  # buffer id -> byte offset in the arena
+    sizes: dict[int, int]  # buffer id -> bytes reserved (nbytes rounded up to 64)
+    lifetimes: dict[int, tuple[int, int]]  # buffer id -> (first, last) step, inclusive
+    nbytes: dict[int, int] = field(default_factory=dict)  # buffer id -> bytes of its data
+    names: dict[int, str] = field(default_factory=dict)  # buffer id -> producing node's name
+
+    @property
+    def naive_bytes(self) -> int:
+        """Bytes if every buffer had memory of its own (no reuse at all)."""
+        return sum(self.sizes.values())
+
+    @property
+    def arena_bytes(self) -> int:
+        """Bytes of the one arena this plan needs."""
+        return max((self.offsets[b] + self.sizes[b] for b in self.sizes), default=0)
+
+    @property
+    def lower_bound_bytes(self) -> int:
+        """The largest sum of sizes of buffers alive at the same step of this schedule."""
+        return max(self.live_bytes_per_step(), default=0)
+
+    def live_bytes_per_step(self) -> list[int]:
+        """For each schedule step, the bytes of the buffers alive at that step."""
+        live = [0] * len(self.steps)
+        for b, (first, last) in self.lifetimes.items():
+            for s in range(max(first, 0), min(last, len(self.steps) - 1) + 1):
+                live[s] += self.sizes[b]
+        return live
+
+    def validate(self) -> None:
+        """Raises PlanError if two buffers alive at one step overlap, or one is misaligned."""
+        items = sorted(self.sizes, key=lambda b: self.offsets[b])
+        for b in items:
+            if self.offsets[b] % ALIGNMENT:
+                raise PlanError(f"buffer {b} has offset {self.offsets[b]}, not {ALIGNMENT}-aligned")
+        for k, a in enumerate(items):
+            end_a = self.offsets[a] + self.sizes[a]
+            for b in items[k + 1:]:
+                if self.offsets[b] >= end_a:
+                    break  # sorted by offset: nothing later can overlap a
+                if overlaps(self.lifetimes[a], self.lifetimes[b]):
+                    raise PlanError(
+                        f"buffers {a} ({self.names.get(a, '?')}) and {b} ({self.names.get(b, '?')})"
+                        f" are both alive in steps {self.lifetimes[a]} and {self.lifetimes[b]} "
+                        f"but overlap in the arena: [{self.offsets[a]}, {end_a}) and "
+                        f"[{self.offsets[b]}, {self.offsets[b] + self.sizes[b]})")
+
+    def format(self, limit: int | None = None) -> str:
+        """A readable table: one row per step, then the three totals."""
+        rows = [f"{'step':>4}  {'op':<14} {'node':>6}  {'inputs':<18} {'where':<8} "
+                f"{'buffer':>6} {'offset':>9} {'bytes':>9}  lifetime"]
+        shown = self.steps if limit is None else self.steps[:limit]
+        for k, s in enumerate(shown):
+            ins = ",".join(f"%{i}" for i in s.inputs)
+            ins = ins if len(ins) <= 18 else ins[:15] + "..."
+            buf = "-" if s.buffer is None else str(s.buffer)
+            off = "-" if s.offset is None else str(s.offset)
+            rows.append(f"{k:>4}  {s.op:<14} {'%' + str(s.node_id):>6}  {ins:<18} {s.where:<8} "
+                        f"{buf:>6} {off:>9} {s.nbytes:>9}  [{s.first}, {s.last}]")
+        if limit is not None and len(self.steps) > limit:
+            rows.append(f"  ... {len(self.steps) - limit} more steps")
+        naive, arena, bound = self.naive_bytes, self.arena_bytes, self.lower_bound_bytes
+        rows.append(f"buffers: {len(self.sizes)}  naive_bytes: {naive}  arena_bytes: {arena}  "
+                    f"lower_bound_bytes: {bound}")
+        if naive and bound:
+            rows.append(f"arena/naive = {arena / naive:.3f}  arena/lower_bound = "
+                        f"{arena / bound:.3f}")
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def nbytes_of(node: Node) -> int:
+    """Bytes of a node's value from its concrete shape and real dtype."""
+    count = 1
+    for d in node.shape or ():
+        count *= int(d)  # type: ignore[arg-type]
+    return count * node.dtype.itemsize
+
+
+def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
+    """Plans every arena buffer of ``graph`` (a schedule of concrete shapes).
+
+    ``inplace`` defaults to the marks of a ``MarkedGraph`` (``passes.mark_inplace``).
+    """
+    marks: frozenset[int] = getattr(graph, "inplace", frozenset()) if inplace is None else inplace
+    live = analyze(graph.nodes, graph.outputs)
+    outside = outside_arena(graph)
+    by_id = {n.id: n for n in graph.nodes}
+    buffer_of: dict[int, int] = {}
+    lifetimes: dict[int, tuple[int, int]] = {}
+    nbytes: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for n in graph.nodes:
+        if n.kind != "call":
+            continue
+        if n.id in marks:
+            # the output takes over input 0's buffer, which dies here
+            b = buffer_of[n.inputs[0]]
+            buffer_of[n.id] = b
+            lifetimes[b] = (lifetimes[b][0], live.lifetime(n.id)[1])
+        elif is_arena_value(n, outside):
+            b = len(nbytes)
+            buffer_of[n.id] = b
+            lifetimes[b] = live.lifetime(n.id)
+            nbytes[b] = nbytes_of(n)
+            names[b] = n.name or f"%{n.id}"
+        elif live.root[n.id] in buffer_of and live.root[n.id] != n.id:
+            buffer_of[n.id] = buffer_of[live.root[n.id]]
+    sizes = {b: align(max(size, 1)) for b, size in nbytes.items()}
+    offsets = greedy_by_size(sizes, lifetimes)
+    # greedy-by-size can fragment; placing the longest-lived buffers first sometimes packs
+    # tighter (e.g. without in-place writes). Both are cheap: keep the smaller arena.
+    longest = sorted(sizes, key=lambda b: (lifetimes[b][0] - lifetimes[b][1], -sizes[b], b))
+    alternative = greedy_by_size(sizes, lifetimes, longest)
+    if _extent(alternative, sizes) < _extent(offsets, sizes):
+        offsets = alternative
+    steps = [_step(by_id[nid], live, buffer_of, offsets, marks, outside)
+             for nid in live.schedule]
+    return Plan(steps, buffer_of, offsets, sizes, lifetimes, nbytes, names)
+
+
+def _step(n: Node, live: Liveness, buffer_of: dict[int, int], offsets: dict[int, int],
+          inplace: frozenset[int], outside: set[int]) -> Step:
+    b = buffer_of.get(n.id)
+    first, last = live.step_of[n.id], live.last_use[n.id]
+    if n.id in inplace:
+        where = "inplace"
+    elif b is not None and live.root[n.id] != n.id:
+        where = "view"
+    elif b is not None:
+        where = "arena"
+    elif not concrete(n.shape):
+        where = "dynamic"
+    elif live.root[n.id] != n.id:
+        where = "view"
+    else:
+        where = "out" if n.id in outside else "dynamic"
+    owns = where in ("arena", "inplace", "out", "dynamic")
+    return Step(n.id, n.op, n.inputs, b, None if b is None or not owns else offsets[b],
+                nbytes_of(n) if owns and concrete(n.shape) else 0, first, last, where)
+
+
+def _extent(offsets: dict[int, int], sizes: dict[int, int]) -> int:
+    return max((offsets[b] + sizes[b] for b in sizes), default=0)
+
+
+def greedy_by_size(sizes: dict[int, int], lifetimes: dict[int, tuple[int, int]],
+                   order: list[int] | None = None) -> dict[int, int]:
+    """Offsets for buffers: largest first, each at the lowest aligned offset that fits.
+
+    A buffer may share bytes only with buffers whose lifetimes do not meet its own.
+    ``order`` replaces largest-first with another placement order (same first-fit rule).
+    """
+    offsets: dict[int, int] = {}
+    placed: list[int] = []
+    if order is None:
+        # ties: longer-lived first, then creation order, so plans are deterministic
+        order = sorted(sizes, key=lambda b: (-sizes[b], -(lifetimes[b][1] - lifetimes[b][0]), b))
+    for b in order:
+        conflicts = sorted((offsets[p], offsets[p] + sizes[p]) for p in placed
+                           if overlaps(lifetimes[p], lifetimes[b]))
+        offset = 0
+        for start, end in conflicts:
+            if start - offset >= sizes[b]:
+                break  # the gap before this conflict is big enough
+            offset = max(offset, align(end))
+        offsets[b] = offset
+        placed.append(b)
+    return offsets

@@ -1,0 +1,232 @@
+"""``optimizer.step()`` inside a traced function: update nodes instead of eager updates.
+
+An eager optimizer keeps Python state (a momentum buffer that appears on the first step,
+Adam's integer step count) that a graph built once cannot replay. So while a function is
+traced, ``SGD.step`` and ``Adam.step`` are swapped for the rules below, which append the
+same registry ops the eager step runs, op for op (so float64 results agree bit for bit),
+under the graph's "update" role:
+
+* parameters and buffers are state slots (Variables, written back after each call);
+* Adam's step-dependent factors are Python numbers computed before each call and fed in;
+* what the rule assumed about Python state (hyper-parameters, whether a momentum buffer
+  exists yet) becomes a guard: when it changes, the function is traced again.
+
+``zero_grad()`` (of optimizers and modules) runs as usual but notes which gradients it
+cleared: the graph then does not depend on their value on entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ...dynamic.creation import from_numpy
+from ...dynamic.nn.module import Module
+from ...dynamic.optim import SGD, Adam, Optimizer, RMSprop
+from ...runtime import F
+from ...runtime import optim_rules as rules
+from ..tensor import Tensor as Symbol
+from .tracing import Tracer, TracingError
+
+_SGD_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay")
+_RMSPROP_KEYS = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+
+
+def _hyper(group: dict[str, Any], keys: tuple[str, ...]) -> Callable[[], Any]:
+    return lambda: tuple(group[k] for k in keys)
+
+
+def _decayed(tracer: Tracer, g: Symbol, p: Any, decay: float) -> Symbol:
+    return rules.with_weight_decay(g, tracer.symbol(p), decay) if decay else g
+
+
+def sgd_step(tracer: Tracer, opt: SGD) -> None:
+    """``p -= lr * g`` with weight decay, momentum (dampening, Nesterov) as in ``SGD.step``."""
+    for group in opt.param_groups:
+        tracer.guards.append((_hyper(group, _SGD_KEYS), _hyper(group, _SGD_KEYS)()))
+        lr, momentum = group["lr"], group["momentum"]
+        decay, dampening = group["weight_decay"], group["dampening"]
+        for p in group["params"]:
+            g = tracer.grad_symbol(p)
+            if g is None:
+                continue
+            g = _decayed(tracer, g, p, decay)
+            if momentum:
+                state = opt.state.setdefault(p, {})
+                buf = state.get("momentum_buffer")
+                tracer.guards.append((partial(_has_buffer, state), buf is not None))
+                if buf is None:  # the first step: the buffer starts as a copy of g
+                    new = tracer.node("copy", [g])
+                    tracer.after.append((new, partial(_store_buffer, state)))
+                else:
+                    new = rules.sgd_momentum(tracer.state(buf).current, g, momentum, dampening)
+                    tracer.write(buf, new)
+                g = rules.sgd_direction(g, new, momentum, group["nesterov"])
+            tracer.write(p, F.sub(tracer.symbol(p), rules.sgd_step(g, lr)))
+
+
+def adam_step(tracer: Tracer, opt: Adam) -> None:
+    """Adam with bias correction, as ``Adam.step``; the step count stays a Python int."""
+    for group in opt.param_groups:
+        tracer.guards.append((_hyper(group, _ADAM_KEYS), _hyper(group, _ADAM_KEYS)()))
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        for p in group["params"]:
+            g = tracer.grad_symbol(p)
+            if g is None:
+                continue
+            g = _decayed(tracer, g, p, group["weight_decay"])
+            state = _lazy_state(opt, p, ("exp_avg", "exp_avg_sq"))
+            m, v = rules.adam_moments(tracer.state(state["exp_avg"]).current,
+                                      tracer.state(state["exp_avg_sq"]).current, g, beta1, beta2)
+            tracer.write(state["exp_avg"], m)
+            tracer.write(state["exp_avg_sq"], v)
+            # step_size = lr / (1 - beta1^t), bias2 = sqrt(1 - beta2^t): fed, t changes per call
+            step_size = _fed(tracer, p, "step_size", partial(_step_size, state, beta1, lr))
+            bias2 = _fed(tracer, p, "bias_correction2", partial(_bias2, state, beta2))
+            update = rules.adam_step(m, v, step_size, bias2, eps)
+            tracer.write(p, F.sub(tracer.symbol(p), update))
+            tracer.after.append((None, partial(_count_step, state)))
+
+
+def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
+    """RMSprop (centered and momentum variants), as ``RMSprop.step``."""
+    for group in opt.param_groups:
+        tracer.guards.append((_hyper(group, _RMSPROP_KEYS), _hyper(group, _RMSPROP_KEYS)()))
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        for p in group["params"]:
+            g = tracer.grad_symbol(p)
+            if g is None:
+                continue
+            g = _decayed(tracer, g, p, group["weight_decay"])
+            names = ("square_avg", *(("momentum_buffer",) if momentum else ()),
+                     *(("grad_avg",) if group["centered"] else ()))
+            state = _lazy_state(opt, p, names)
+            tracer.after.append((None, partial(_count_step, state)))
+            square = tracer.state(state["square_avg"]).current
+            square = rules.running_average(square, F.mul(g, g), alpha, 1 - alpha)
+            tracer.write(state["square_avg"], square)
+            mean = None
+            if group["centered"]:  # the variance estimate E[g^2] - E[g]^2
+                mean = tracer.state(state["grad_avg"]).current
+                mean = rules.running_average(mean, g, alpha, 1 - alpha)
+                tracer.write(state["grad_avg"], mean)
+            scaled = F.div(g, rules.rmsprop_denominator(square, mean, eps))
+            if momentum:  # buf = momentum buf + g / avg; p -= lr buf
+                buf = tracer.state(state["momentum_buffer"]).current
+                scaled = rules.running_average(buf, scaled, momentum, 1)
+                tracer.write(state["momentum_buffer"], scaled)
+            tracer.write(p, F.sub(tracer.symbol(p), rules.sgd_step(scaled, lr)))
+
+
+def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, Any]:
+    """``opt.state`` of ``p``, made now on real tensors if empty (the eager step makes it on
+    its first call: a step count and zero buffers)."""
+    state = opt.state.setdefault(p, {})
+    if not state:
+        state["step"] = 0
+        for name in buffers:
+            state[name] = from_numpy(np.zeros_like(p._array))
+    return state
+
+
+def _has_buffer(state: dict[str, Any]) -> bool:
+    return state.get("momentum_buffer") is not None
+
+
+def _store_buffer(state: dict[str, Any], value: Any) -> None:
+    state["momentum_buffer"] = from_numpy(np.array(value))
+
+
+def _step_size(state: dict[str, Any], beta1: float, lr: float) -> float:
+    # the eager step's numbers for the step about to run (the rule counts from 1)
+    return float(rules.adam_step_size(state["step"] + 1, lr, beta1))
+
+
+def _bias2(state: dict[str, Any], beta2: float) -> float:
+    return rules.adam_bias2(state["step"] + 1, beta2)
+
+
+def _count_step(state: dict[str, Any], _: Any) -> None:
+    state["step"] += 1
+
+
+def _fed(tracer: Tracer, p: Any, what: str, compute: Callable[[], float]) -> Symbol:
+    """A 0-d placeholder of ``p``'s dtype fed with ``compute()`` before every call (a Python
+    float in eager mode, which the runtime rounds to ``p``'s dtype the same way)."""
+    name = f"{tracer.names.get(id(p), 'param')}/{what}"
+    placeholder = tracer.graph.placeholder(p.dtype, (), name)
+    tracer.feeds.append((placeholder, compute))
+    return placeholder
+
+
+RULES: dict[type, Callable[[Tracer, Any], None]] = {
+    SGD: sgd_step, Adam: adam_step, RMSprop: rmsprop_step}
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    stack: list[type] = [cls]
+    while stack:
+        subs: list[type] = stack.pop().__subclasses__()
+        found.extend(subs)
+        stack.extend(subs)
+    return found
+
+
+@contextlib.contextmanager
+def traced_optimizers(tracer: Tracer) -> Iterator[None]:
+    """Within the block, the rules' optimizers append update nodes to the trace; other
+    optimizers refuse (their Python state could not follow), as ``zero_grad`` notes."""
+    saved = {cls: cls.__dict__["step"] for cls in [Optimizer, *_subclasses(Optimizer)]
+             if "step" in cls.__dict__}
+    clears = {cls: cls.__dict__["zero_grad"] for cls in (Optimizer, Module)}
+
+    def bind(rule: Callable[[Tracer, Any], None]) -> Callable[..., None]:
+        def step(self: Optimizer, closure: Any = None) -> None:
+            if closure is not None:
+                raise TracingError("optimizer.step(closure) cannot be traced: call the "
+                                   "closure's forward and backward in the traced function")
+            with tracer.graph.role("update"), tracer.graph.name_scope(type(self).__name__):
+                rule(tracer, self)
+
+        return step
+
+    def watch(original: Callable[..., None]) -> Callable[..., None]:
+        # zero_grad() as before, noting which .grad it cleared: the graph does not read those
+        def zero_grad(self: Any, set_to_none: bool = True) -> None:
+            params = (self.parameters() if isinstance(self, Module)
+                      else [p for g in self.param_groups for p in g["params"]])
+            for p in params:
+                tracer.remember_grad(p)
+                tracer.cleared.add(id(p))
+            original(self, set_to_none)
+
+        return zero_grad
+
+    def refuse(self: Optimizer, closure: Any = None) -> None:
+        raise TracingError(
+            f"{type(self).__name__}.step() cannot be traced: tapeflow.static.function knows "
+            f"how to replay the state of {', '.join(c.__name__ for c in RULES)} only (an "
+            "eager step keeps Python state a graph built once cannot follow). Call step() "
+            "outside the traced function, or use one of those optimizers.")
+
+    try:
+        for cls in saved:
+            rule = RULES.get(cls)
+            setattr(cls, "step", bind(rule) if rule else refuse)  # noqa: B010 - on purpose
+        for cls, original in clears.items():
+            setattr(cls, "zero_grad", watch(original))  # noqa: B010
+        yield
+    finally:
+        for cls, original in saved.items():
+            setattr(cls, "step", original)  # noqa: B010
+        for cls, original in clears.items():
+            setattr(cls, "zero_grad", original)  # noqa: B010
+
+
+__all__ = ["RULES", "adam_step", "rmsprop_step", "sgd_step", "traced_optimizers"]

@@ -1,0 +1,1 @@
+"""ONNX export of static graphs (needs the ``onnx`` extra)."""

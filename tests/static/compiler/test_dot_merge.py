@@ -1,0 +1,188 @@
+"""The dot-merge pass: matmuls sharing an operand across unrolled steps become one GEMM.
+
+The merged products add in another order, so values with the pass on equal those with it
+off to 1e-12 relative in float64 (not bit for bit); with the pass on, planned and unplanned
+runs are bit-identical. Graphs are hand-built IR (``GraphBuilder``) or TF1-style RNNs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import tapeflow.static as tf
+from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
+from tapeflow.runtime import F, Spec, dtypes, encode_index
+from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
+from tapeflow.static.compiler.pipeline import CompilerOptions, compile_graph
+
+f64 = dtypes.float64
+RTOL = 1e-12
+
+
+def step_slices(b: GraphBuilder, x: Any, steps: int) -> list[Any]:
+    return [b.call("getitem", x, index=encode_index((slice(None), t, slice(None))))
+            for t in range(steps)]
+
+
+
+
+def assert_close(got: list[Any], want: list[Any]) -> None:
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * float(np.max(np.abs(b))))
+
+
+def test_input_projections_of_all_steps_become_one_matmul_of_the_whole_input() -> None:
+    b = GraphBuilder()
+    x, w = b.placeholder((4, 5, 3), f64), b.variable((3, 6), f64)
+    outs = [F.tanh(F.matmul(xt, w)) for xt in step_slices(b, x, 5)]
+    g = b.graph(*outs)
+    merged, changed = run_checked(merge_shared_operand, g)
+    assert changed and ops_of(g).count("matmul") == 5 and ops_of(merged).count("matmul") == 1
+    # x[:, 0], ..., x[:, 4] stacked along axis 1 is x itself: nothing is copied
+    assert "stack" not in ops_of(merged)
+    sources = sources_for(g)
+    assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
+
+
+def test_a_recurrence_is_not_merged_into_a_cycle() -> None:
+    b = GraphBuilder()
+    h, w = b.placeholder((4, 6), f64), b.variable((6, 6), f64)
+    for _ in range(4):
+        h = F.tanh(F.matmul(h, w))  # each step's operand needs the previous product
+    g = b.graph(h)
+    assert dot_merge(g) == (g, False)
+
+
+def test_weight_gradient_sum_over_steps_becomes_one_matmul() -> None:
+    b = GraphBuilder()
+    x = b.placeholder((4, 5, 3), f64)
+    grads = [b.placeholder((4, 6), f64) for _ in range(5)]
+    total = None
+    for xt, gt in zip(step_slices(b, x, 5), grads, strict=True):
+        term = b.call("matmul", xt, gt, transpose_a=True)  # x_t^T dA_t
+        total = term if total is None else F.add(total, term)
+    g = b.graph(total)
+    merged, changed = run_checked(merge_sums, g)
+    assert changed and ops_of(merged).count("matmul") == 1 and "add" not in ops_of(merged)
+    assert ops_of(merged).count("stack") == 1  # the dA_t; the x_t are x itself
+    assert merged[total.id].op == "matmul"  # the sum keeps its id: users need no renaming
+    sources = sources_for(g, 1)
+    assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
+
+
+def test_bias_gradients_reuse_the_stack_of_the_weight_gradient() -> None:
+    b = GraphBuilder()
+    hs = [b.placeholder((4, 6), f64) for _ in range(3)]
+    ds = [b.placeholder((4, 6), f64) for _ in range(3)]
+    bias = b.variable((6,), f64)
+    dw = db = None
+    for h, d in zip(hs, ds, strict=True):
+        dw_t, db_t = b.call("matmul", h, d, transpose_a=True), F.sum_to(d, bias)
+        dw = dw_t if dw is None else F.add(dw, dw_t)
+        db = db_t if db is None else F.add(db, db_t)
+    extra = F.matmul(hs[0], F.transpose(ds[0]))  # other ops stay as they are
+    g = b.graph(dw, db, extra)
+    merged, changed = run_checked(dot_merge, g)
+    assert changed and ops_of(merged).count("stack") == 2  # the h_t and the dA_t, once each
+    assert ops_of(merged).count("sum_to") == 1 and "add" not in ops_of(merged)
+    sources = sources_for(g, 2)
+    assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
+
+
+def test_terms_read_elsewhere_or_fetched_are_left_alone() -> None:
+    b = GraphBuilder()
+    a = [b.placeholder((4, 3), f64) for _ in range(3)]
+    d = [b.placeholder((4, 6), f64) for _ in range(3)]
+    terms = [b.call("matmul", x, y, transpose_a=True) for x, y in zip(a, d, strict=True)]
+    total = F.add(F.add(terms[0], terms[1]), terms[2])
+    g = b.graph(total, terms[0], terms[1])  # two terms are fetched too: one left to merge
+    assert merge_sums(g) == (g, False)
+
+
+@pytest.mark.parametrize("operand_draws", [True, False])
+def test_random_draws_keep_their_order_or_nothing_merges(operand_draws: bool) -> None:
+    b = GraphBuilder()
+    x0, x1, w = b.placeholder((4, 3), f64), b.placeholder((4, 3), f64), b.variable((3, 2), f64)
+    first = F.matmul(x0, w)
+    noise_a = b.call("random_normal", shape=(4, 2), dtype=f64)
+    noise_b = b.call("random_normal", shape=(4, 3), dtype=f64)
+    # the merged matmul comes before `first`: it would pull noise_b ahead of noise_a
+    second = F.matmul(F.add(x1, noise_b if operand_draws else x1), w)
+    g = b.graph(F.add(first, noise_a), second, noise_b)
+    merged, changed = run_checked(dot_merge, g)
+    draws = [n.id for n in merged.nodes if n.op == "random_normal"]
+    assert draws == [noise_a.id, noise_b.id] and changed is not operand_draws
+
+
+
+
+def train_rnn(options: tf.CompileOptions, runs: int = 4) -> tuple[list[Any], list[Any], Any]:
+    graph, init, feed, fetches, params = rnn_graph()
+    with tf.Session(graph=graph, options=options) as sess:
+        sess.run(init)
+        losses = [sess.run(list(fetches), feed)[0] for _ in range(runs)]
+        entry = list(sess._cache.values())[-1]
+        return losses, sess.run(params), entry.program
+
+
+def test_rnn_training_with_the_pass_on_equals_off_to_float_tolerance() -> None:
+    on_losses, on_params, on = train_rnn(tf.CompileOptions())
+    off_losses, off_params, off = train_rnn(tf.CompileOptions(dot_merge=False))
+    assert_close(on_losses, off_losses)
+    assert_close(on_params, off_params)
+    assert on_losses[-1] < on_losses[0]
+    count = {name: ops_of(p.graph).count("matmul") for name, p in (("on", on), ("off", off))}
+    # 6 input projections -> 1; 6 w_ih and 6 w_hh gradient terms -> 1 each
+    assert count["off"] - count["on"] == 5 + 5 + 5, count
+    assert "dot_merge" in [r.name for r in on.passes]
+    assert "dot_merge" not in [r.name for r in off.passes]
+
+
+@pytest.mark.parametrize("dot_merge_on", [True, False])
+def test_rnn_planned_and_unplanned_are_bit_identical(dot_merge_on: bool) -> None:
+    planned = train_rnn(tf.CompileOptions(dot_merge=dot_merge_on))
+    unplanned = train_rnn(tf.CompileOptions(dot_merge=dot_merge_on, plan_memory=False))
+    assert planned[0] == unplanned[0]
+    # with the pass on, the h_t and dA_t stacks are written in place (not copied)
+    assert bool(planned[2].executor.slots) is dot_merge_on
+    for a, b in zip(planned[1], unplanned[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_compiler_switch_and_plan_validate() -> None:
+    b = GraphBuilder()
+    x, w = b.placeholder((3, 4, 2), f64), b.variable((2, 5), f64)
+    y = F.sum(F.stack(*[F.matmul(xt, w) for xt in step_slices(b, x, 4)], axis=0))
+    g = b.graph(y)
+    specs = {x.id: Spec((3, 4, 2), f64), w.id: Spec((2, 5), f64)}
+    on = compile_graph(g, specs)
+    off = compile_graph(g, specs, CompilerOptions(dot_merge=False))
+    on.plan.validate()
+    assert ops_of(on.graph).count("matmul") == 1 and ops_of(off.graph).count("matmul") == 4
+    sources = sources_for(g, 3)
+    feeds, variables = {x.id: sources[x.id]}, {w.id: sources[w.id]}
+    assert_close(on.run(feeds, variables)[0], off.run(feeds, variables)[0])
+
+
+def test_stack_operands_are_written_straight_into_the_stack() -> None:
+    b = GraphBuilder()
+    x = b.placeholder((3, 4), f64)
+    hs = [F.tanh(F.mul(x, b.const(np.float64(k + 1)))) for k in range(3)]
+    later = F.exp(hs[1])  # read after the stack too: it must stay intact in its slice
+    s = F.stack(x, *hs, axis=0)  # the feed is copied in; the tanh outputs are written there
+    scalars = F.stack(*[F.neg(F.sum(h)) for h in hs])  # 0-d slices must be views too
+    squares = F.mul(F.stack(hs[2], hs[0]), 2.0)  # overwrites its stack in place: not elided
+    g = b.graph(F.sum(s, axis=0), F.sum(later), F.sum(scalars), squares)
+    feeds = {x.id: np.linspace(-1, 1, 12).reshape(3, 4)}
+    specs = {x.id: Spec((3, 4), f64)}
+    planned = compile_graph(g, specs)
+    unplanned = compile_graph(g, specs, CompilerOptions(plan=False))
+    planned.plan.validate()
+    assert set(planned.executor.slots) == {h.id for h in hs} | set(planned.graph[scalars.id].inputs)
+    assert f"copyto(c{s.id}_0, v{x.id})" in planned.executor.source
+    for _ in range(2):
+        got, want = planned.run(feeds, {})[0], unplanned.run(feeds, {})[0]
+        for a, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, w)
