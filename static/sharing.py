@@ -70,9 +70,12 @@ class VariableScope:
         self.reuse = True
 
 
-# per graph: the stack of open scopes and the variables get_variable made, by full name
+# per graph: the stack of open scopes and the variables get_variable made, by full name.
+# The values must not reference their graph, or the weak keys never die (a Variable holds
+# its graph), so the store keeps weak references; the graph itself keeps its variables.
 _SCOPES: weakref.WeakKeyDictionary[Graph, list[VariableScope]] = weakref.WeakKeyDictionary()
-_STORE: weakref.WeakKeyDictionary[Graph, dict[str, Variable]] = weakref.WeakKeyDictionary()
+_STORE: weakref.WeakKeyDictionary[Graph, dict[str, weakref.ref[Variable]]] = (
+    weakref.WeakKeyDictionary())
 _OPENED: weakref.WeakKeyDictionary[Graph, set[str]] = weakref.WeakKeyDictionary()
 
 
@@ -138,7 +141,8 @@ def get_variable(name: str, shape: Any = None, dtype: Any = None,
     scope = get_variable_scope()
     full = f"{scope.name}/{name}" if scope.name else name
     store = _STORE.setdefault(graph, {})
-    found = store.get(full)
+    found_ref = store.get(full)
+    found = None if found_ref is None else found_ref()
     wanted = None if dtype is None else dt.as_dtype(dtype)
     if found is not None:
         if scope.reuse is False:
@@ -168,7 +172,7 @@ def get_variable(name: str, shape: Any = None, dtype: Any = None,
     with graph.name_scope(""):  # variable names follow variable scopes only
         variable = Variable(value, trainable=trainable, collections=collections, name=full,
                             dtype=wanted)
-    store[full] = variable
+    store[full] = weakref.ref(variable)
     return variable
 
 
