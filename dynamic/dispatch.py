@@ -100,13 +100,13 @@ def _unwrap(args: tuple[Any, ...]) -> tuple[list[Any], bool, Any]:
     return arrays, requires, common
 
 
-#: op name -> numpy ufunc when the op's kernel is exactly that ufunc (``OpDef.extra``), so the
+#: op name -> numpy ufunc when the op's kernel is exactly that ufunc (``OpDef.ufunc``), so the
 #: hot path calls it without the kernel's wrapper frame; None for every other op.
 _UFUNC: dict[str, Any] = {}
 
 
 def _ufunc_of(op: OpDef) -> Any:
-    ufunc = op.extra.get("ufunc")
+    ufunc = op.ufunc
     found = getattr(np, ufunc, None) if ufunc is not None else None
     _UFUNC[op.name] = found
     return found

@@ -1,32 +1,41 @@
-"""The reverse sweep: ``backward()`` and ``autograd.grad``.
+"""Dynamic mode's reverse sweep: ``backward()`` and ``autograd.grad``.
 
-Iterative, never recursive (a 100,000-node chain works): the nodes a gradient reaches
-run newest first (a heap on the sequence number), with cotangents in a dict keyed by
-node. Broadcasting is undone here, in one place, with the registry's ``sum_to``. Leaves'
-``.grad`` is written only after the whole sweep succeeded, so a failed backward leaves
-every ``.grad`` as it was.
+The walk, the fitting of each gradient to its input's shape and the summing of gradients
+from several consumers are :mod:`tapeflow.graphs.sweep`'s, shared with ``tf.gradients``.
+This module adds what only eager execution has: version checks of saved tensors, tensor
+hooks, anomaly checks, freeing the graph unless ``retain_graph``, and ``.grad``.
+
+Leaves' ``.grad`` is written only after the whole sweep and every leaf hook succeeded, in
+one step that holds a lock (threads that share a leaf add into it one at a time) and holds
+back Ctrl-C until the last write: a failed or interrupted backward leaves every ``.grad``
+as it was, and a finished one has written them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
-from heapq import heappop, heappush
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from ..graphs.sweep import Gathered, Swept, reverse_sweep
 from ..runtime import F, array_module, get
 from ..runtime import dtypes as dt
 from ..runtime.ops_nn import transposed_reads_cached
 from . import dispatch
-from .anomaly import ANOMALY, checked_vjp
+from .anomaly import checked_vjp
 from .dispatch import wrap
-from .grad_mode import GRAD_ENABLED
-from .heap import keep_freed_memory
+from .grad_mode import enable_grad, no_grad
 from .tape import FREED_MESSAGE, Meta, Node, display_name, meta_of
+from .thread_state import STATE, anomaly_enabled, notify
 
 _ADD = get("add")
 _SUM_TO = get("sum_to")
-_TUNED = [False]
+#: held for the read-add-write of leaves' ``.grad``: backward() from several threads into
+#: one shared leaf must add every gradient (PyTorch's AccumulateGrad takes a lock too)
+_GRAD_LOCK = threading.Lock()
+_MAIN = threading.main_thread()
 
 
 def _type_name(array: Any) -> str:
@@ -59,9 +68,10 @@ def _check_versions(node: Node) -> None:
 
 
 def _ans(node: Node) -> Any:
-    if node.ans_ref is None:
+    ref = node.ans_ref
+    if ref is None:
         return None
-    out = node.ans_ref()
+    out = ref()
     if out is None:
         # the output tensor is gone, but its memory and history are not: rebuild it, so a
         # rule that reads it still connects to this node when create_graph records the rule
@@ -71,162 +81,122 @@ def _ans(node: Node) -> Any:
     return out
 
 
-def _accumulate(store: dict[int, list[Any]], key: Any, grad: Any) -> None:
-    entry = store.get(id(key))
-    if entry is None:
-        store[id(key)] = [key, grad, False]  # [where it goes, gradient, owned by the sweep]
-    else:
-        entry[1] = F.add(entry[1], grad)
+def _run_hooks(hooks: list[Any], grad: Any) -> Any:
+    for hook in list(hooks):
+        replaced = hook(grad)
+        if replaced is not None:
+            grad = replaced
+    return grad
 
 
-def _fit(grad: Any, like: Any) -> Any:
-    """The rule's gradient in the input's shape (undo broadcasting) and dtype."""
-    raw = like._array if hasattr(like, "_array") else like
-    array = grad._array
-    if array.shape != tuple(raw.shape):
-        grad = F.sum_to(grad, like)
+class _Eager:
+    """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`): tape nodes,
+    leaf tensors and arrays computed at once."""
+
+    __slots__ = ("in_place", "anomaly", "wanted", "captured")
+
+    def __init__(self, create_graph: bool, wanted: dict[int, Any]) -> None:
+        self.anomaly = anomaly_enabled()
+        # a third gradient reaching the same place is added into the sum of the first two
+        # (a buffer this sweep made and nobody else holds) with the registry's add kernel;
+        # with create_graph the sums are recorded ops instead, and under anomaly mode checked
+        self.in_place = not create_graph and not self.anomaly and not dispatch.is_tracing()
+        self.wanted = wanted  # autograd.grad's non-leaf inputs, by id of their grad_fn
+        self.captured: dict[int, Any] = {}
+
+    def rank(self, target: Any) -> int | None:
+        return target.seq if type(target) is Node else None
+
+    def vjp(self, node: Node, grad: Any) -> Any:
+        if node.freed:
+            raise RuntimeError(FREED_MESSAGE)
+        if node.saved or node.ans_vc is not None:
+            _check_versions(node)
+        if node.pre_hooks:
+            grad = _run_hooks(node.pre_hooks, grad)
+        if self.wanted and id(node) in self.wanted:
+            self.captured[id(node)] = grad
+        if self.anomaly:
+            grads = checked_vjp(node, grad, _ans(node))
+        else:
+            grads = node.op.vjp(grad, _ans(node), node.inputs, node.attrs, node.needed)
+        return zip(node.next, grads, node.inputs, strict=True)
+
+    def fits(self, grad: Any, like: Any) -> bool:
+        if type(grad) is not dispatch.Tensor:
+            return False
+        raw = like if type(like) is Meta else getattr(like, "_array", like)
         array = grad._array
-    want = raw.dtype
-    if array.dtype != want:
-        grad = F.cast(grad, dtype=dt.as_dtype(want))
-    return grad
+        return array.shape == raw.shape and array.dtype == raw.dtype
 
+    def value(self, grad: Any, like: Any) -> Any:
+        return grad if hasattr(grad, "_array") else wrap(grad)
 
-def _fit_array(array: Any, like: Any) -> Any:
-    """:func:`_fit` when nothing records: the registry's ``sum_to`` kernel through the
-    dispatcher's runner, without wrapping the intermediate (same kernel, same result)."""
-    dtype = array.dtype
-    if array.shape != tuple(like.shape):
-        common = dtype if (like.dtype == dtype and dtype.kind == "f") else None
-        array = dispatch._run(_SUM_TO, [array, like], {}, common)
-    grad = wrap(array)
-    if array.dtype != like.dtype:
-        grad = F.cast(grad, dtype=dt.as_dtype(like.dtype))
-    return grad
+    def same_shape(self, grad: Any, like: Any) -> bool:
+        raw = like if type(like) is Meta else getattr(like, "_array", like)
+        return tuple(grad._array.shape) == tuple(raw.shape)
+
+    def dtype(self, value: Any) -> Any:
+        raw = value if type(value) is Meta else getattr(value, "_array", value)
+        return dt.as_dtype(raw.dtype)
+
+    def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        if op == "sum_to" and self.in_place:
+            # nothing records: the registry's kernel through the dispatcher's runner,
+            # without wrapping the intermediate (same kernel, same result)
+            grad, like = args
+            raw = like if type(like) is Meta else getattr(like, "_array", like)
+            array = grad._array
+            dtype = array.dtype
+            common = dtype if (raw.dtype == dtype and dtype.kind == "f") else None
+            return wrap(dispatch.run_kernel(_SUM_TO, [array, raw], {}, common))
+        return getattr(F, op)(*args, **attrs)
+
+    def add(self, gathered: Gathered, grad: Any) -> None:
+        if gathered.owned:
+            total = gathered.grad._array
+            _ADD.kernel(array_module(total), total, grad._array, out=total)
+        else:
+            gathered.grad = F.add(gathered.grad, grad)
+            gathered.owned = self.in_place
 
 
 def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_graph: bool,
                  create_graph: bool, inputs: Sequence[Any] | None = None,
                  allow_unused: bool = False) -> tuple[Any, ...] | None:
     """The sweep behind ``Tensor.backward`` (``inputs=None``: accumulate into leaves' .grad)
-    and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched).
+    and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched)."""
+    seeds = _seeds(outputs, grad_outputs)
+    engine = _Eager(create_graph, {id(t._grad_fn): t for t in inputs or ()
+                                   if t._grad_fn is not None})
+    observed = bool(STATE.observers)
+    if observed:
+        notify("backward")
+    reads = transposed_reads_cached() if engine.in_place else nullcontext()
+    with enable_grad() if create_graph else no_grad(), reads:
+        swept = reverse_sweep(seeds, engine)
+    if not retain_graph:
+        _free_graph(swept)
+    if inputs is not None:
+        result = _collect(inputs, swept.ends, engine.captured, allow_unused)
+    else:
+        result = None
+        _store_leaf_grads(swept.ends, create_graph)
+    if observed:
+        notify("backward_end")
+    return result
 
-    Nodes run newest first: a max-heap on the sequence number holds every node a gradient
-    has reached, and a node's consumers are all newer than it, so each node runs once, after
-    every gradient for it has arrived.
-    """
-    if not _TUNED[0]:
-        _TUNED[0] = True
-        keep_freed_memory()  # this process trains eagerly: keep freed memory for the next step
-    node_grads: dict[int, list[Any]] = {}
-    leaf_grads: dict[int, list[Any]] = {}
-    ready: list[tuple[int, Node]] = []
+
+def _seeds(outputs: Sequence[Any], grad_outputs: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """``(where it goes, gradient)`` for each output: its grad_fn, or the leaf itself."""
+    seeds = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
         if not out._requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not "
                                "have a grad_fn")
-        g = _root_grad(out, g, i)
         fn = out._grad_fn
-        if fn is None:
-            _accumulate(leaf_grads, out, g)
-        else:
-            if id(fn) not in node_grads:
-                heappush(ready, (-fn.seq, fn))
-            _accumulate(node_grads, fn, g)
-    wanted = {id(t._grad_fn): t for t in inputs or () if t._grad_fn is not None}
-    captured: dict[int, Any] = {}
-    ran: list[Node] = []
-    unfed: list[Node] = []  # reached only by edges that carried no gradient
-    previous = GRAD_ENABLED[0]
-    GRAD_ENABLED[0] = create_graph
-    tensor_type = dispatch.Tensor
-    # a third gradient reaching the same place is added into the sum of the first two (a
-    # buffer this sweep made and nobody else holds) with the registry's add kernel; with
-    # create_graph the sums are recorded ops instead, and under anomaly mode checked ones
-    in_place = not create_graph and not ANOMALY[0] and dispatch.TRACER[0] is None
-    # (operands read transposed by many matmuls are copied row-major once: ops_nn.py)
-    reads = transposed_reads_cached() if in_place else nullcontext()
-    try:
-        with reads:
-            while ready:
-                node = heappop(ready)[1]
-                ran.append(node)
-                g = node_grads.pop(id(node))[1]
-                if node.freed:
-                    raise RuntimeError(FREED_MESSAGE)
-                if node.saved or node.ans_vc is not None:
-                    _check_versions(node)
-                if node.pre_hooks:
-                    for hook in list(node.pre_hooks):
-                        replaced = hook(g)
-                        if replaced is not None:
-                            g = replaced
-                if wanted and id(node) in wanted:
-                    captured[id(node)] = g
-                inputs_ = node.inputs
-                ref = node.ans_ref
-                ans = None if ref is None else ref()
-                if ans is None and ref is not None:
-                    ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
-                if ANOMALY[0]:
-                    grads = checked_vjp(node, g, ans)
-                else:
-                    grads = node.op.vjp(g, ans, inputs_, node.attrs, node.needed)
-                for edge, grad, x in zip(node.next, grads, inputs_, strict=True):
-                    if edge is None:
-                        continue
-                    is_node = type(edge) is Node
-                    if grad is None:
-                        if is_node:
-                            unfed.append(edge)
-                        continue
-                    if type(grad) is not tensor_type:
-                        grad = grad if hasattr(grad, "_array") else wrap(grad)
-                    # the input's shape and dtype (undo broadcasting): only when they differ
-                    raw = x if type(x) is Meta else getattr(x, "_array", x)
-                    array = grad._array
-                    if array.shape != raw.shape or array.dtype != raw.dtype:
-                        grad = _fit_array(array, raw) if in_place else _fit(grad, x)
-                    store = node_grads if is_node else leaf_grads
-                    key = id(edge)
-                    found = store.get(key)
-                    if found is None:
-                        store[key] = [edge, grad, False]
-                        if is_node:
-                            heappush(ready, (-edge.seq, edge))
-                    elif found[2]:
-                        total = found[1]._array
-                        _ADD.kernel(array_module(total), total, grad._array, out=total)
-                    else:
-                        found[1] = F.add(found[1], grad)
-                        found[2] = in_place
-    finally:
-        GRAD_ENABLED[0] = previous
-    if not retain_graph:
-        for node in ran:
-            if node.holds_tensors or node.ans_vc is not None:
-                _free(node)
-        if unfed:
-            _free_unfed(unfed)
-    if inputs is not None:
-        return _collect(inputs, leaf_grads, captured, allow_unused)
-    _store_leaf_grads(leaf_grads, create_graph)
-    return None
-
-
-def _free_unfed(starts: list[Node]) -> None:
-    """Frees the nodes that no gradient reached (behind a rule that returned None): they
-    belong to the graph this backward consumed too."""
-    seen: set[int] = set()
-    stack = list(starts)
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node.holds_tensors or node.ans_vc is not None:
-            _free(node)
-        stack.extend(e for e in node.next if type(e) is Node and id(e) not in seen)
+        seeds.append((out if fn is None else fn, _root_grad(out, g, i)))
+    return seeds
 
 
 def _root_grad(out: Any, g: Any, i: int) -> Any:
@@ -241,6 +211,27 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
                            f"torch.Size({list(g._array.shape)}) and output[{i}] has a shape of "
                            f"torch.Size({list(out._array.shape)}).")
     return g
+
+
+# ---- freeing the graph (unless retain_graph) ----------------------------------------------
+
+
+def _free_graph(swept: Swept) -> None:
+    """Frees the nodes that ran, and those behind edges that carried no gradient (a rule
+    returned None for them): they belong to the graph this backward consumed too."""
+    for node in swept.ran:
+        if node.holds_tensors or node.ans_vc is not None:
+            _free(node)
+    seen: set[int] = set()
+    stack = [e for e in swept.unfed if type(e) is Node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.holds_tensors or node.ans_vc is not None:
+            _free(node)
+        stack.extend(e for e in node.next if type(e) is Node and id(e) not in seen)
 
 
 def _free(node: Node) -> None:
@@ -258,13 +249,16 @@ def _free(node: Node) -> None:
         node.ans_ref = node.ans_array = node.ans_vc = None
 
 
-def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: dict[int, Any],
+# ---- results: autograd.grad's tuple, or leaves' .grad ----------------------------------------
+
+
+def _collect(inputs: Sequence[Any], ends: list[Gathered], captured: dict[int, Any],
              allow_unused: bool) -> tuple[Any, ...]:
+    leaf_grads = {id(end.target): end.grad for end in ends}
     result = []
     for t in inputs:
         if t._grad_fn is None:
-            entry = leaf_grads.get(id(t))
-            grad = entry[1] if entry is not None else None
+            grad = leaf_grads.get(id(t))
         else:
             grad = captured.get(id(t._grad_fn))
         if grad is None and not allow_unused:
@@ -275,34 +269,59 @@ def _collect(inputs: Sequence[Any], leaf_grads: dict[int, list[Any]], captured: 
     return tuple(result)
 
 
-def _store_leaf_grads(leaf_grads: dict[int, list[Any]], create_graph: bool) -> None:
-    # run the leaves' hooks first: if one raises, no .grad has been touched yet
+def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
+    """Runs the leaves' hooks, then writes every ``.grad`` in one step (module docstring)."""
     final = []
-    for leaf, grad, owned in leaf_grads.values():
+    for end in ends:  # a hook that raises (or Ctrl-C in one) comes before any write
+        leaf, grad, owned = end.target, end.grad, end.owned
         if leaf._hooks:
             owned = False  # a hook may keep the tensor it was shown
-            for hook in list(leaf._hooks):
-                replaced = hook(grad)
-                if replaced is not None:
-                    grad = replaced
+            grad = _run_hooks(leaf._hooks, grad)
+        if not create_graph and grad._requires_grad:
+            grad = wrap(grad._array)
         final.append((leaf, grad, owned))
-    for leaf, grad, owned in final:
-        if not create_graph:
-            grad = wrap(grad._array) if grad._requires_grad else grad
-        if leaf._grad is None:
-            # a tensor of its own (one gradient can reach two leaves, or be the caller's
-            # `gradient`), so a later in-place update of one .grad touches nothing else; a
-            # sum this sweep made is already one
-            if create_graph:
-                leaf._grad = grad
-            else:
-                leaf._grad = grad if owned else wrap(grad._array.copy())
-        elif create_graph:
-            leaf._grad = F.add(leaf._grad, grad)
-        else:
-            total = leaf._grad._array
-            _ADD.kernel(array_module(total), total, grad._array, out=total)
-            leaf._grad._vc[0] += 1
+    with _GRAD_LOCK, _interrupts_held():
+        for leaf, grad, owned in final:
+            _accumulate(leaf, grad, owned, create_graph)
+
+
+def _accumulate(leaf: Any, grad: Any, owned: bool, create_graph: bool) -> None:
+    if leaf._grad is None:
+        # a tensor of its own (one gradient can reach two leaves, or be the caller's
+        # `gradient`), so a later in-place update of one .grad touches nothing else; a
+        # sum this sweep made is already one
+        leaf._grad = grad if (create_graph or owned) else wrap(grad._array.copy())
+    elif create_graph:
+        leaf._grad = F.add(leaf._grad, grad)
+    else:
+        total = leaf._grad._array
+        _ADD.kernel(array_module(total), total, grad._array, out=total)
+        leaf._grad._vc[0] += 1
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Holds Ctrl-C (SIGINT) back until the block is done, then delivers it.
+
+    Python raises KeyboardInterrupt between any two bytecodes of the main thread, so a loop
+    of writes can be split by it; here the handler only notes the signal, and it is raised
+    again once the loop has finished. Other threads never receive signals: nothing to hold.
+    """
+    if threading.current_thread() is not _MAIN:
+        yield
+        return
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main interpreter: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            signal.raise_signal(signal.SIGINT)
 
 
 __all__ = ["display_name", "run_backward"]

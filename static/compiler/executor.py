@@ -195,7 +195,7 @@ class Executor:
                     self._fix(n.id, result)
                     self.steps.pop()
                     return
-            method = op.extra.get("method")
+            method = op.method
             if method is not None and kernel is op.kernel and n.shape != () and len(n.attrs) == 1:
                 # the registry says the kernel is exactly x.<method>(attr): skip the wrappers
                 (key, value), = n.attrs.items()
@@ -226,17 +226,17 @@ class Executor:
             self._line(n, f"v{n.id} = k{n.id}({call_args})")
             return
         out = self._ref(n.id)
-        ufunc = op.extra.get("ufunc")
-        if any(n.attrs.get(a) for a in op.extra.get("ufunc_unless", ())):
+        ufunc = op.ufunc
+        if any(n.attrs.get(a) for a in op.ufunc_unless):
             ufunc = None  # (matmul with a transpose flag does more than xp.matmul)
         if ufunc is not None and kernel is op.kernel:
             # the registry says this kernel is exactly xp.<ufunc>: call it without the wrapper
             self._ns[f"u{n.id}"] = getattr(xp, ufunc)
             self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
             return
-        reduce_ufunc = op.extra.get("reduce_ufunc")
+        reduce_ufunc = op.reduce_ufunc
         if (reduce_ufunc is not None and kernel is op.kernel and self.device == "cpu"
-                and self.graph[n.inputs[0]].dtype.np.kind in op.extra.get("reduce_kinds", "")):
+                and self.graph[n.inputs[0]].dtype.np.kind in op.reduce_kinds):
             # the registry says the kernel is exactly xp.<ufunc>.reduce for this input's kind
             self._ns[f"u{n.id}"] = getattr(xp, reduce_ufunc).reduce
             axis = n.attrs.get("axis")
