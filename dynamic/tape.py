@@ -7,7 +7,6 @@ version they had when they were saved, so an in-place change is caught in backwa
 
 from __future__ import annotations
 
-import dis
 import itertools
 import weakref
 from collections.abc import Callable
@@ -40,98 +39,17 @@ def display_name(op_name: str) -> str:
 # ---- which inputs a gradient rule reads ----------------------------------------------------
 
 
-_META_ATTRS = frozenset({"shape", "ndim", "dtype"})
-_SIMPLE_LOADS = ("LOAD_FAST", "LOAD_CONST", "LOAD_DEREF")
-
-
-def _data_reads(code: Any, params: set[str]) -> set[str] | None:
-    """The parameters whose *data* a rule reads (None when the bytecode is too unusual).
-
-    A use does not count when the value is only asked for its shape/ndim/dtype, or is
-    passed straight to ``F.<op>`` at one of that op's ``shape_only`` positions (``F.sum_to(g,
-    x)`` reads only x's shape): PyTorch saves sizes, not tensors, in those cases too.
-    """
-    from ..runtime import REGISTRY
-
-    ins = list(dis.get_instructions(code))
-    shape_uses: set[int] = set()
-    for i, cur in enumerate(ins):
-        nxt = ins[i + 1] if i + 1 < len(ins) else None
-        if cur.opname.startswith("LOAD_FAST") and nxt is not None and (
-                nxt.opname == "LOAD_ATTR" and nxt.argval in _META_ATTRS):
-            shape_uses.add(i)
-        if cur.opname == "LOAD_GLOBAL" and cur.argval == "F" and nxt is not None and \
-                nxt.opname in ("LOAD_METHOD", "LOAD_ATTR") and nxt.argval in REGISTRY:
-            only = REGISTRY[nxt.argval].shape_only
-            position, j = 0, i + 2
-            while j < len(ins) and ins[j].opname in _SIMPLE_LOADS:
-                if position in only:
-                    shape_uses.add(j)
-                position, j = position + 1, j + 1
-    names: set[str] = set()
-    for i, cur in enumerate(ins):
-        if cur.opname.startswith(("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")):
-            value = cur.argval
-            if isinstance(value, tuple):
-                names.update(value)
-            elif i not in shape_uses:
-                names.add(value)
-    for const in code.co_consts:
-        if hasattr(const, "co_code"):
-            inner = _data_reads(const, params)
-            if inner is None:
-                return None
-            names |= inner
-    return names & params
-
-
-def _reads(rule: Callable[..., Any], count: int) -> tuple[bool, tuple[bool, ...]] | None:
-    """(reads ans, reads input i's data) for one rule, from its bytecode; None when unsure."""
-    code = getattr(rule, "__code__", None)
-    if code is None or code.co_flags & 0x04:  # *args: cannot tell which input is which
-        return None
-    params = code.co_varnames[: code.co_argcount]
-    if len(params) < 2 + count:
-        return None
-    try:
-        loaded = _data_reads(code, set(params))
-    except Exception:  # noqa: BLE001 - an unfamiliar bytecode: save everything
-        return None
-    if loaded is None:
-        return None
-    return params[1] in loaded, tuple(params[2 + i] in loaded for i in range(count))
-
-
 _READS_CACHE: dict[tuple[str, tuple[bool, ...]], tuple[bool, tuple[bool, ...]]] = {}
 
 
 def saved_for(op: OpDef, needed: tuple[bool, ...]) -> tuple[bool, tuple[bool, ...]]:
-    """What the rules for the ``needed`` inputs read: the output, and which inputs' data.
-
-    Mirrors PyTorch, which saves only what the requested derivatives use (``y = x * 2;
-    y += 1`` is fine, ``y = x.sigmoid(); y += 1`` is not).
-    """
+    """What the rules for the ``needed`` inputs read: the output, and which inputs' data, as
+    each op declares at registration (``OpDef.saves``; cached: this runs once per node)."""
     key = (op.name, needed)
     cached = _READS_CACHE.get(key)
-    if cached is not None:
-        return cached
-    count = len(needed)
-    ans, inputs = False, [False] * count
-    rules = op.vjps if isinstance(op.vjps, tuple) else None
-    for i, need in enumerate(needed):
-        if not need:
-            continue
-        rule = rules[i] if rules is not None else None
-        found = _reads(rule, count) if rule is not None else None
-        if found is None:
-            ans, inputs = True, [True] * count
-            break
-        ans = ans or found[0]
-        inputs = [a or b for a, b in zip(inputs, found[1], strict=True)]
-    shape_only = set(op.shape_only)
-    result = (ans, tuple(r and i not in shape_only for i, r in enumerate(inputs)))
-    _READS_CACHE[key] = result
-    return result
+    if cached is None:
+        cached = _READS_CACHE[key] = op.saved_for(needed)
+    return cached
 
 
 # ---- nodes --------------------------------------------------------------------------------
@@ -233,10 +151,6 @@ class Node:
     @property
     def op_name(self) -> str:
         return self.op.name
-
-    @property
-    def saves_data(self) -> bool:
-        return bool(self.saved) or self.ans_vc is not None
 
     @property
     def next_functions(self) -> tuple[tuple[Any, int], ...]:

@@ -327,8 +327,7 @@ class TensorMath:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
         axis = _axis(dim)
         if p in ("fro", 2, 2.0):
-            # ||x||_2 = sqrt(sum(x^2))
-            return apply("sqrt", apply("sum", apply("mul", x, x), axis=axis, keepdims=keepdim))
+            return composites.l2_norm(x, axis=axis, keepdims=keepdim)
         if p in (1, 1.0):
             return apply("sum", apply("abs", x), axis=axis, keepdims=keepdim)
         if p == float("inf"):

@@ -80,16 +80,32 @@ def moments(x: Any, axis: Any = None, keepdims: bool = False) -> tuple[Any, Any]
     return (mean if keepdims else F.mean(x, axis=axis, keepdims=False)), variance
 
 
+def safe_sqrt(x: Any) -> Any:
+    """``sqrt(x)`` where x > 0, else x itself (0 stays 0, NaN stays NaN), with gradient 0
+    at 0 where ``sqrt``'s would be infinite (``g / (2 sqrt 0)`` times ``d x = 2 t`` is NaN).
+    The inner ``where`` keeps ``sqrt`` away from 0, so neither branch makes a NaN; PyTorch's
+    norm backward masks the zero norm the same way."""
+    positive = F.gt(x, 0.0)
+    return F.where(positive, F.sqrt(F.where(positive, x, 1.0)), x)
+
+
+def l2_norm(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``sqrt(sum(x^2))`` over ``axis`` (all elements when None), gradient 0 at 0: PyTorch's
+    ``Tensor.norm()`` and TF1's ``tf.norm`` / ``clip_by_norm``."""
+    return safe_sqrt(F.sum(F.mul(x, x), axis=axis, keepdims=keepdims))
+
+
 def global_norm(tensors: Any) -> Any:
-    """``sqrt(sum of every element squared)`` over several tensors: the norm gradient
-    clipping compares with (TF1's ``global_norm``, PyTorch's 2-norm of ``clip_grad_norm_``)."""
+    """``sqrt(sum of every element squared)`` over several tensors, gradient 0 at 0: the norm
+    gradient clipping compares with (TF1's ``global_norm``, PyTorch's 2-norm of
+    ``clip_grad_norm_``)."""
     total = None
     for t in tensors:
         squares = F.sum(F.mul(t, t))
         total = squares if total is None else F.add(total, squares)
     if total is None:
         raise ValueError("global_norm: no tensors given")
-    return F.sqrt(total)
+    return safe_sqrt(total)
 
 
 def reduce_loss(per_element: Any, reduction: str) -> Any:

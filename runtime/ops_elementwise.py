@@ -35,7 +35,7 @@ def _unary_infer(result: str = "same"):
     return infer
 
 
-def _binary(name: str, ufunc: str, vjp: Any, result: str = "promote") -> None:
+def _binary(name: str, ufunc: str, vjp: Any, result: str = "promote", saves: Any = ()) -> None:
     def kernel(xp: Any, x: Any, y: Any, out: Any = None) -> Any:
         return getattr(xp, ufunc)(x, y, out=out)
 
@@ -44,24 +44,27 @@ def _binary(name: str, ufunc: str, vjp: Any, result: str = "promote") -> None:
         kernel=kernel,
         infer=_binary_infer(name, result),
         vjp=vjp,
+        saves=saves,
         arity=2,
         inplace=result != "bool",
         promote="float" if result == "float" else "same",
         doc=f"elementwise {ufunc}, numpy broadcasting",
-        # the kernel is exactly this ufunc of xp: a compiled schedule may call it directly
-        extra={"ufunc": ufunc},
+        # the kernel is exactly this ufunc of xp: a hot loop may call it directly
+        ufunc=ufunc,
     )
 
 
 # d(x+y) = (g, g); d(x-y) = (g, -g); d(x*y) = (g*y, g*x); d(x/y) = (g/y, -g*x/y^2)
 _binary("add", "add", [lambda g, ans, x, y: g, lambda g, ans, x, y: g])
 _binary("sub", "subtract", [lambda g, ans, x, y: g, lambda g, ans, x, y: F.neg(g)])
-_binary("mul", "multiply", [lambda g, ans, x, y: F.mul(g, y), lambda g, ans, x, y: F.mul(g, x)])
+_binary("mul", "multiply", [lambda g, ans, x, y: F.mul(g, y), lambda g, ans, x, y: F.mul(g, x)],
+        saves=[("y",), ("x",)])
 _binary(
     "div",
     "true_divide",
     [lambda g, ans, x, y: F.div(g, y), lambda g, ans, x, y: F.neg(F.div(F.mul(g, ans), y))],
     result="float",
+    saves=[("y",), ("ans", "y")],
 )
 # d x^y = (g * y * x^(y-1), g * x^y * log x)
 _binary(
@@ -71,6 +74,7 @@ _binary(
         lambda g, ans, x, y: F.mul(g, F.mul(y, F.pow(x, F.sub(y, 1)))),
         lambda g, ans, x, y: F.mul(g, F.mul(ans, F.log(x))),
     ],
+    saves=[("x", "y"), ("ans", "x")],
 )
 # the gradient goes to the larger (smaller) input; ties go to the first input
 _binary(
@@ -80,6 +84,7 @@ _binary(
         lambda g, ans, x, y: F.where(F.ge(x, y), g, 0),
         lambda g, ans, x, y: F.where(F.ge(x, y), 0, g),
     ],
+    saves=("x", "y"),
 )
 _binary(
     "minimum",
@@ -88,6 +93,7 @@ _binary(
         lambda g, ans, x, y: F.where(F.le(x, y), g, 0),
         lambda g, ans, x, y: F.where(F.le(x, y), 0, g),
     ],
+    saves=("x", "y"),
 )
 
 for _name, _ufunc in [
@@ -116,12 +122,14 @@ register(
 )
 
 
-def _unary(name: str, kernel: Any, vjp: Any, result: str = "same", doc: str = "") -> None:
+def _unary(name: str, kernel: Any, vjp: Any, result: str = "same", doc: str = "",
+           saves: tuple[str, ...] = ()) -> None:
     register(
         name,
         kernel=kernel,
         infer=_unary_infer(result),
         vjp=[vjp] if vjp else None,
+        saves=saves if vjp else None,
         inplace=True,
         promote="float" if result == "float" else None,
         doc=doc,
@@ -155,6 +163,7 @@ _unary(
     lambda g, ans, x: F.mul(g, ans),
     "float",
     "e^x; d = g * e^x",
+    saves=("ans",),
 )
 _unary(
     "log",
@@ -162,6 +171,7 @@ _unary(
     lambda g, ans, x: F.div(g, x),
     "float",
     "ln x; d = g / x",
+    saves=("x",),
 )
 _unary(
     "sqrt",
@@ -169,12 +179,14 @@ _unary(
     lambda g, ans, x: F.div(g, F.mul(ans, 2.0)),
     "float",
     "sqrt x; d = g / (2 sqrt x)",
+    saves=("ans",),
 )
 _unary(
     "abs",
     lambda xp, x, out=None: xp.abs(x, out=out),
     lambda g, ans, x: F.where(F.ge(x, 0), g, F.neg(g)),
     doc="|x|; d = g * sign(x)",
+    saves=("x",),
 )
 _unary(
     "sigmoid",
@@ -182,6 +194,7 @@ _unary(
     lambda g, ans, x: F.sigmoid_grad(g, ans),
     "float",
     "1 / (1 + e^-x); d = sigmoid_grad(g, s) = g * s * (1 - s)",
+    saves=("ans",),
 )
 _unary(
     "tanh",
@@ -189,6 +202,7 @@ _unary(
     lambda g, ans, x: F.tanh_grad(g, ans),
     "float",
     "tanh x; d = tanh_grad(g, t) = g (1 - t^2)",
+    saves=("ans",),
 )
 
 
@@ -220,6 +234,7 @@ register(
     infer=_binary_infer("tanh_grad", "promote"),
     vjp=[lambda gg, ans, g, t: F.tanh_grad(gg, t),
          lambda gg, ans, g, t: F.mul(F.mul(gg, g), F.mul(-2.0, t))],
+    saves=[("t",), ("g", "t")],
     arity=2,
     promote="same",
     doc="g (1 - t^2): the gradient of tanh at output t; d = (gg (1 - t^2), -2 gg g t)",
@@ -230,6 +245,7 @@ register(
     infer=_binary_infer("sigmoid_grad", "promote"),
     vjp=[lambda gg, ans, g, s: F.sigmoid_grad(gg, s),
          lambda gg, ans, g, s: F.mul(F.mul(gg, g), F.sub(1.0, F.mul(2.0, s)))],
+    saves=[("s",), ("g", "s")],
     arity=2,
     promote="same",
     doc="g s (1 - s): the gradient of sigmoid at output s; d = (gg s (1 - s), gg g (1 - 2s))",
@@ -240,6 +256,7 @@ _unary(
     lambda g, ans, x: F.div(g, F.add(x, 1.0)),
     "float",
     "log(1 + x), exact for tiny x; d = g / (1 + x)",
+    saves=("x",),
 )
 _unary(
     "expm1",
@@ -247,6 +264,7 @@ _unary(
     lambda g, ans, x: F.mul(g, F.add(ans, 1.0)),
     "float",
     "e^x - 1, exact for tiny x; d = g e^x",
+    saves=("ans",),
 )
 _unary(
     "sin",
@@ -254,6 +272,7 @@ _unary(
     lambda g, ans, x: F.mul(g, F.cos(x)),
     "float",
     "sin x; d = g cos x",
+    saves=("x",),
 )
 _unary(
     "cos",
@@ -261,8 +280,10 @@ _unary(
     lambda g, ans, x: F.neg(F.mul(g, F.sin(x))),
     "float",
     "cos x; d = -g sin x",
+    saves=("x",),
 )
-_unary("relu", _relu, lambda g, ans, x: F.where(F.gt(x, 0), g, 0), doc="max(x, 0); d = g [x > 0]")
+_unary("relu", _relu, lambda g, ans, x: F.where(F.gt(x, 0), g, 0), doc="max(x, 0); d = g [x > 0]",
+       saves=("x",))
 _unary("sign", lambda xp, x, out=None: xp.sign(x, out=out), None, doc="sign of x")
 _unary(
     "identity",
@@ -314,6 +335,7 @@ register(
     kernel=_clamp,
     infer=lambda x, min=None, max=None: Spec(x.shape, _clamp_dtype(x.dtype, min, max)),
     vjp=[_clamp_vjp],
+    saves=("x",),
     inplace=True,
     doc="min(max(x, min), max)",
 )
@@ -331,6 +353,7 @@ register(
     kernel=_cast,
     infer=lambda x, dtype: Spec(x.shape, dt.as_dtype(dtype)),
     vjp=[lambda g, ans, x, dtype: F.cast(g, dtype=dt.as_dtype(x.dtype))],
+    saves=(),
     doc="x converted to dtype; d = g converted back",
 )
 
@@ -355,5 +378,6 @@ register(
     promote="same",
     promote_inputs=(1, 2),
     vjp=[None, lambda g, ans, c, x, y: F.where(c, g, 0), lambda g, ans, c, x, y: F.where(c, 0, g)],
+    saves=("c",),
     doc="x where cond else y",
 )

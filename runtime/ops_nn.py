@@ -104,8 +104,10 @@ register(
     promote="same",
     vjp=[_matmul_grad_a, _matmul_grad_b],
     doc="op(a) @ op(b), op = transpose when asked; batched over leading dims",
-    # without transposes the kernel is exactly xp.matmul: a compiled schedule may call it
-    extra={"ufunc": "matmul", "ufunc_unless": ("transpose_a", "transpose_b")},
+    # without transposes the kernel is exactly xp.matmul: a hot loop may call it directly
+    ufunc="matmul",
+    ufunc_unless=("transpose_a", "transpose_b"),
+    saves=[("b",), ("a",)],
 )
 
 
@@ -152,6 +154,7 @@ register(
     kind="index",
     vjp=[lambda g, ans, x, idx, axis=0: F.scatter_add(g, idx, x, axis=axis), None],
     doc="x gathered at integer indices along axis (embedding lookup); d = scatter-add",
+    saves=("idx",),
 )
 register(
     "scatter_add",
@@ -162,6 +165,7 @@ register(
     infer=lambda g, idx, like, axis=0: Spec(like.shape, g.dtype),
     vjp=[lambda gg, ans, g, idx, like, axis=0: F.take(gg, idx, axis=axis), None, None],
     doc="zeros of like's shape with g added at indices along axis",
+    saves=("idx",),
 )
 
 
@@ -219,6 +223,7 @@ register(
     kind="index",
     vjp=[lambda g, ans, x, mask: F.mask_scatter(g, mask, x), None],
     doc="the elements of x where mask is true (a copy); d = g scattered back",
+    saves=("mask",),
 )
 register(
     "mask_scatter",
@@ -229,6 +234,7 @@ register(
     infer=lambda g, mask, like: Spec(like.shape, g.dtype),
     vjp=[lambda gg, ans, g, mask, like: F.mask_select(gg, mask), None, None],
     doc="zeros of like's shape with g written where mask is true",
+    saves=("mask",),
 )
 
 

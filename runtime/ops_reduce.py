@@ -65,10 +65,12 @@ register(
     vjp=[
         lambda g, ans, x, axis=None, keepdims=False: F.unreduce(g, x, axis=axis, keepdims=keepdims)
     ],
+    saves=(),
     doc="sum over axis; d = g broadcast back",
     # for a floating x the kernel is exactly xp.add.reduce(x, axis, None, out, keepdims):
     # a compiled schedule may call that reduction without numpy's Python-level wrapper
-    extra={"reduce_ufunc": "add", "reduce_kinds": "f"},
+    reduce_ufunc="add",
+    reduce_kinds="f",
 )
 register(
     "mean",
@@ -81,6 +83,7 @@ register(
             g, x, axis=axis, keepdims=keepdims, mean=True
         )
     ],
+    saves=(),
     doc="mean over axis; d = g broadcast back / count",
 )
 register(
@@ -89,6 +92,7 @@ register(
     infer=_reduce_infer("max"),
     kind="reduce",
     vjp=[_extreme_vjp],
+    saves=("ans", "x"),
     doc="max over axis; d = g at the maxima (shared on ties)",
 )
 register(
@@ -97,6 +101,7 @@ register(
     infer=_reduce_infer("min"),
     kind="reduce",
     vjp=[_extreme_vjp],
+    saves=("ans", "x"),
     doc="min over axis; d = g at the minima (shared on ties)",
 )
 
@@ -191,6 +196,7 @@ register(
     shape_only=(1,),
     infer=lambda g, like, axis=None, keepdims=False, mean=False: Spec(like.shape, g.dtype),
     vjp=[_unreduce_vjp, None],
+    saves=(),
     doc="g (reduced over axis) broadcast back to like's shape, / count if mean",
 )
 
@@ -228,6 +234,7 @@ register(
             F.mul(y, F.sub(g, F.sum(F.mul(g, y), axis=axis, keepdims=True)))
         )
     ],
+    saves=("ans",),
     doc="exp(x) / sum(exp(x)) along axis, shifted by the max",
 )
 register(
@@ -242,6 +249,7 @@ register(
             F.sub(g, F.mul(F.exp(y), F.sum(g, axis=axis, keepdims=True)))
         )
     ],
+    saves=("ans",),
     doc="x - logsumexp(x) along axis",
 )
 
@@ -326,6 +334,7 @@ register(
     kind="nn",
     vjp=[lambda g, ans, logits, labels: F.sparse_softmax_cross_entropy_grad(g, logits, labels),
          None],
+    saves=("logits", "labels"),
     doc="logsumexp(x) - x[label] along the last axis; d = g (softmax(x) - one_hot(label))",
 )
 register(
@@ -342,6 +351,7 @@ register(
             F.mul(gg, F.unsqueeze(g, axis=-1)), logits),
         None,
     ],
+    saves=[("logits", "labels"), ("g", "logits"), ()],
     doc="g (softmax(x) - one_hot(label)) along the last axis: the gradient of "
         "sparse_softmax_cross_entropy",
 )

@@ -27,7 +27,8 @@ register(
     vjp=[lambda g, ans, x, shape: F.reshape_like(g, x)],
     doc="x with a new shape (one -1 inferred); d = g reshaped back",
     # the kernel is exactly x.reshape(shape): a compiled schedule may call the method
-    extra={"method": "reshape"},
+    method="reshape",
+    saves=(),
 )
 
 
@@ -41,6 +42,7 @@ register(
     infer=lambda x, like: Spec(like.shape, x.dtype),
     vjp=[lambda g, ans, x, like: F.reshape_like(g, x), None],
     doc="x reshaped to like's shape",
+    saves=(),
 )
 
 
@@ -86,7 +88,8 @@ register(
     ),
     doc="x with its axes permuted (reversed when axes is None); d = g permuted back",
     # the kernel is exactly x.transpose(axes): a compiled schedule may call the method
-    extra={"method": "transpose"},
+    method="transpose",
+    saves=(),
 )
 
 
@@ -124,6 +127,7 @@ register(
     infer=_squeeze_infer,
     vjp=[lambda g, ans, x, axis=None: F.reshape_like(g, x)],
     doc="x without size-1 axes; d = g reshaped back",
+    saves=(),
 )
 
 
@@ -142,6 +146,7 @@ register(
     kernel=lambda xp, x, out=None, axis=0: xp.expand_dims(x, axis),
     vjp=[lambda g, ans, x, axis: F.reshape_like(g, x)],
     doc="x with a new size-1 axis; d = g reshaped back",
+    saves=(),
 )
 
 
@@ -171,6 +176,7 @@ register(
     kernel=lambda xp, x, out=None, shape=(): xp.broadcast_to(x, tuple(shape)),
     vjp=[lambda g, ans, x, shape: F.sum_to(g, x)],
     doc="x broadcast to shape (a read-only view); d = g summed back",
+    saves=(),
 )
 register(
     "broadcast_like",
@@ -182,6 +188,7 @@ register(
     kernel=lambda xp, x, like, out=None: xp.broadcast_to(x, like.shape),
     vjp=[lambda g, ans, x, like: F.sum_to(g, x), None],
     doc="x broadcast to like's shape",
+    saves=(),
 )
 
 
@@ -240,6 +247,7 @@ register(
     infer=lambda x, like: Spec(like.shape, x.dtype),
     vjp=[lambda g, ans, x, like: F.broadcast_like(g, x), None],
     doc="x summed down to like's shape (undoes broadcasting)",
+    saves=(),
 )
 
 
@@ -308,6 +316,7 @@ register(
     vjp=_concat_vjp,
     kernel=lambda xp, *xs, out=None, axis=0: xp.concatenate(xs, axis=axis, out=out),
     doc="inputs joined along an existing axis; d = slices of g",
+    saves=(),
 )
 
 
@@ -334,6 +343,7 @@ register(
     ),
     kernel=lambda xp, *xs, out=None, axis=0: xp.stack(xs, axis=axis, out=out),
     doc="inputs joined along a new axis; d = g indexed along that axis",
+    saves=(),
 )
 
 
@@ -403,6 +413,7 @@ register(
     kernel=lambda xp, x, out=None, index=(): x[decode_index(index)],
     vjp=[lambda g, ans, x, index: F.unindex(g, x, index=index)],
     doc="x[index] for a basic index (a view); d = g placed back into zeros",
+    saves=(),
 )
 
 
@@ -424,6 +435,7 @@ register(
     infer=lambda g, like, index: Spec(like.shape, g.dtype),
     vjp=[lambda gg, ans, g, like, index: F.getitem(gg, index=index), None],
     doc="zeros of like's shape with g written at index",
+    saves=(),
 )
 
 
@@ -471,4 +483,5 @@ register(
         lambda g, ans, x, value, index: F.getitem(g, index=index),
     ],
     doc="x with x[index] = value; d x = g zeroed at index, d value = g[index]",
+    saves=(),
 )

@@ -10,7 +10,12 @@ An op is registered once, with
   namespace :data:`F`, so one rule builds graph nodes in static mode and computes
   arrays in dynamic mode. Either one callable per input,
   ``(g, ans, *inputs, **attrs) -> grad`` (``None`` for an input with no gradient),
-  or for variadic ops one callable returning a tuple with a slot per input.
+  or for variadic ops one callable returning a tuple with a slot per input;
+* ``saves``: what each rule reads the *data* of (``"ans"`` or an input's parameter name),
+  so a tape keeps only those values alive and checks only their versions (PyTorch's
+  ``save_for_backward``); a value read only for its shape or dtype is not listed.
+  ``tests/runtime/test_saves.py`` runs every rule with the unlisted values replaced by
+  stand-ins that have no data, so a wrong declaration fails.
 
 Rules return the gradient in the *broadcast* shape; the backward engines (static and
 dynamic) sum it to the input's shape with the registered ``sum_to`` op, in one place.
@@ -19,8 +24,9 @@ dynamic) sum it to the input's shape with the registered ``sum_to`` op, in one p
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,7 +94,17 @@ class OpDef:
     promote_inputs: tuple[int, ...] | None = None  # which inputs take part (None: all)
     shape_only: tuple[int, ...] = ()  # inputs read only for their shape, never their data
     doc: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    # per gradient rule (one for a variadic op), the names whose data it reads: "ans" or an
+    # entry of ``inputs`` (the rules' parameter names; a variadic op's is its *args name)
+    saves: tuple[tuple[str, ...], ...] = ()
+    inputs: tuple[str, ...] = ()
+    # Fast paths: the kernel is exactly one numpy/cupy callable, so a hot loop (the eager
+    # dispatcher, the compiled executor) may call that callable without the kernel's frame.
+    ufunc: str | None = None  # xp.<ufunc>(*inputs), unless an attribute in ufunc_unless is set
+    ufunc_unless: tuple[str, ...] = ()
+    reduce_ufunc: str | None = None  # xp.<reduce_ufunc>.reduce(x, axis, None, out, keepdims)
+    reduce_kinds: str = ""  # ... for input dtypes of these numpy kinds only
+    method: str | None = None  # x.<method>(attr value): reshape, transpose
 
     @property
     def differentiable(self) -> bool:
@@ -104,19 +120,34 @@ class OpDef:
         if callable(rules):  # one callable for every input (variadic ops)
             grads = rules(g, ans, *inputs, **attrs)
             return tuple(gr if need else None for gr, need in zip(grads, needed, strict=True))
-        # this runs once per recorded node in every backward pass: two inputs (most ops)
-        # unrolled, a plain loop otherwise
-        if len(rules) == 2:
-            rule_a, rule_b = rules
-            need_a, need_b = needed
-            return (
-                rule_a(g, ans, *inputs, **attrs) if need_a and rule_a is not None else None,
-                rule_b(g, ans, *inputs, **attrs) if need_b and rule_b is not None else None,
-            )
-        out: list[Any] = []
-        for rule, need in zip(rules, needed, strict=True):
-            out.append(rule(g, ans, *inputs, **attrs) if need and rule is not None else None)
-        return tuple(out)
+        return tuple(rule(g, ans, *inputs, **attrs) if need and rule is not None else None
+                     for rule, need in zip(rules, needed, strict=True))
+
+    def saved_for(self, needed: Sequence[bool]) -> tuple[bool, tuple[bool, ...]]:
+        """What the rules of the ``needed`` inputs read: the output, and each input's data.
+
+        Mirrors PyTorch, which saves only what the requested derivatives use (``y = x * 2;
+        y += 1`` is fine, ``y = x.sigmoid(); y += 1`` is not).
+
+        Example:
+            >>> from tapeflow.runtime import get
+            >>> get("mul").saved_for((True, False)), get("exp").saved_for((True,))
+            ((False, (False, True)), (True, (False,)))
+        """
+        if not self.saves:  # an OpDef made without register() declares nothing: keep all
+            return True, tuple(i not in self.shape_only for i in range(len(needed)))
+        ans, reads = False, [False] * len(needed)
+        for i, need in enumerate(needed):
+            if not need:
+                continue
+            for name in self.saves[0 if callable(self.vjps) else i]:
+                if name == "ans":
+                    ans = True
+                elif name.startswith("*"):
+                    reads = [True] * len(needed)
+                else:
+                    reads[self.inputs.index(name)] = True
+        return ans, tuple(r and i not in self.shape_only for i, r in enumerate(reads))
 
     def has_gradient_for(self, index: int) -> bool:
         if self.vjps is None:
@@ -140,18 +171,53 @@ def register(
     vjp: Any = None,
     arity: int | None = 1,
     kind: str = "elementwise",
+    saves: Any = None,
     **options: Any,
 ) -> OpDef:
-    """Adds one op to the registry (once: a second definition of a name is an error)."""
+    """Adds one op to the registry (once: a second definition of a name is an error).
+
+    ``saves`` declares what the gradient rules read (required with ``vjp``): one tuple of
+    names for every rule, or a list with one tuple per rule.
+    """
     if name in REGISTRY:
         raise ValueError(f"op '{name}' is already registered: one definition per op")
     if isinstance(vjp, list):
         vjp = tuple(vjp)
     if isinstance(vjp, tuple) and arity is not None and len(vjp) != arity:
         raise ValueError(f"op '{name}': {len(vjp)} vjp rules for {arity} inputs")
-    op = OpDef(name=name, kernel=kernel, infer=infer, vjps=vjp, arity=arity, kind=kind, **options)
+    inputs, per_rule = _declared_saves(name, vjp, saves, arity) if vjp is not None else ((), ())
+    op = OpDef(name=name, kernel=kernel, infer=infer, vjps=vjp, arity=arity, kind=kind,
+               saves=per_rule, inputs=inputs, **options)
     REGISTRY[name] = op
     return op
+
+
+def _declared_saves(
+    name: str, vjp: Any, saves: Any, arity: int | None
+) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """The rules' input names and ``saves`` as one tuple of names per rule, checked."""
+    rules = [vjp] if callable(vjp) else list(vjp)
+    if saves is None:
+        raise ValueError(f"op '{name}': declare what its gradient rules read, e.g. "
+                         "saves=('x',), ('ans',) or () (see runtime/registry.py)")
+    if all(isinstance(s, str) for s in saves):
+        saves = [tuple(saves)] * len(rules)
+    if len(saves) != len(rules):
+        raise ValueError(f"op '{name}': saves has {len(saves)} entries for {len(rules)} rules")
+    per_rule = tuple(() if rule is None else tuple(s) for rule, s in zip(rules, saves, strict=True))
+    params = inspect.signature(next(r for r in rules if r is not None)).parameters.values()
+    variadic = [p.name for p in params if p.kind is p.VAR_POSITIONAL]
+    inputs = (f"*{variadic[0]}",) if variadic else tuple(p.name for p in list(params)[2:2 + arity])
+    known = {"ans", *inputs, *(v for v in variadic)}
+    for names in per_rule:
+        for n in names:
+            if n not in known:
+                raise ValueError(f"op '{name}': saves names {n!r}, which is not 'ans' or one of "
+                                 f"the rule's inputs {inputs}")
+    if variadic:  # the *args name, as written in saves, stands for every input
+        per_rule = tuple(tuple(f"*{n}" if n == variadic[0] else n for n in names)
+                         for names in per_rule)
+    return inputs, per_rule
 
 
 def get(name: str) -> OpDef:

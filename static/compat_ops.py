@@ -21,7 +21,7 @@ from typing import Any
 from ..runtime import composites, encode_index
 from ..runtime import dtypes as dt
 from .graph import get_default_graph, tf_dtype_of
-from .ops import _reduce, cast, divide, multiply, reduce_sum, subtract
+from .ops import _reduce, cast, divide, multiply, subtract
 from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
@@ -167,10 +167,7 @@ def clip_by_norm(t: Any, clip_norm: Any, axes: Any = None, name: str | None = No
     default); a zero tensor stays zero."""
     with get_default_graph().name_scope(name or "clip_by_norm"):
         t = convert_to_tensor(t)
-        squares = reduce_sum(multiply(t, t), axis=axes, keepdims=True)
-        positive = call("gt", [squares, 0.0])
-        norm = call("where", [positive, call("sqrt", [call("where", [positive, squares, 1.0])]),
-                              squares])
+        norm = composites.l2_norm(t, axis=axes_tuple(axes), keepdims=True)
         return divide(multiply(t, clip_norm), call("maximum", [norm, clip_norm]))
 
 
