@@ -24,9 +24,7 @@ from typing import Any, TypeVar
 
 from ..runtime import OpDef, array_module
 from ..runtime.registry import format_shape
-
-#: [on?] read on the hot path without a call; flipped by the switches below
-ANOMALY = [False]
+from .thread_state import anomaly_enabled, set_anomaly
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -42,7 +40,7 @@ def is_anomaly_enabled() -> bool:
         ...     is_anomaly_enabled()
         True
     """
-    return ANOMALY[0]
+    return anomaly_enabled()
 
 
 class detect_anomaly:  # noqa: N801 - PyTorch's spelling
@@ -64,12 +62,11 @@ class detect_anomaly:  # noqa: N801 - PyTorch's spelling
         self._previous: list[bool] = []
 
     def __enter__(self) -> None:
-        self._previous.append(ANOMALY[0])
-        ANOMALY[0] = self.check_nan
+        self._previous.append(set_anomaly(self.check_nan))
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
-        ANOMALY[0] = self._previous.pop()
+        set_anomaly(self._previous.pop())
 
     def __call__(self, fn: T) -> T:
         @functools.wraps(fn)
@@ -92,17 +89,16 @@ class set_detect_anomaly(detect_anomaly):  # noqa: N801
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         super().__init__(check_nan)
-        self._previous.append(ANOMALY[0])
-        ANOMALY[0] = bool(mode) and check_nan
+        self._previous.append(set_anomaly(bool(mode) and check_nan))
 
     def __enter__(self) -> None:
         pass
 
     def __repr__(self) -> str:
-        return f"set_detect_anomaly(mode={ANOMALY[0]})"
+        return f"set_detect_anomaly(mode={anomaly_enabled()})"
 
 
-# ---- the checks (called only while ANOMALY[0] is set) ------------------------------------
+# ---- the checks (called only while anomaly mode is on) -------------------------------------
 
 
 def user_site() -> str:
@@ -156,11 +152,11 @@ def check_forward(op: OpDef, result: Any, inputs: Sequence[Any]) -> None:
 def checked_vjp(node: Any, g: Any, ans: Any) -> tuple[Any, ...]:
     """``node``'s gradient rule, then the check of its results (the ops the rule runs are
     not checked one by one: a NaN they make is reported as this node's)."""
-    ANOMALY[0] = False
+    set_anomaly(False)
     try:
         grads: tuple[Any, ...] = node.op.vjp(g, ans, node.inputs, node.attrs, node.needed)
     finally:
-        ANOMALY[0] = True
+        set_anomaly(True)
     check_backward(node, grads)
     return grads
 
@@ -179,4 +175,4 @@ def check_backward(node: Any, grads: Sequence[Any]) -> None:
                 "changed.")
 
 
-__all__ = ["ANOMALY", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly"]
+__all__ = ["detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly"]

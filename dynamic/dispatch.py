@@ -11,25 +11,20 @@ from typing import Any
 import numpy as np
 
 from ..runtime import REGISTRY, OpDef, ShapeError, evaluate, get
-from ..runtime import dtypes as dt
 from ..runtime.backend import array_module, device_of
-from .anomaly import ANOMALY, check_forward, remember
-from .grad_mode import GRAD_ENABLED
-from .tape import Node, saved_for
+from .anomaly import check_forward, remember
+from .tape import Node
+from .thread_state import STATE, notify
 
 #: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
 Tensor: Any = None
 
-#: While ``tapeflow.static.function`` traces a function, the tracer that turns ops into static
-#: graph nodes (its ``apply``/``apply_`` return NotImplemented for ops it leaves to eager
-#: execution); None otherwise. Static mode sets it: dynamic mode never imports static.
-TRACER: list[Any] = [None]
-
 
 def is_tracing() -> bool:
-    """Whether ops are being recorded into a static graph (``torch.jit.is_tracing``'s role):
-    tensors then have no values, so checks that read values must be skipped."""
-    return TRACER[0] is not None
+    """Whether this thread's ops go to an interceptor (``torch.jit.is_tracing``'s role: a
+    trace into a static graph): tensors then have no values, so checks that read values
+    must be skipped."""
+    return STATE.hot[0] is not None
 
 
 class TensorShapeError(ShapeError, RuntimeError):
@@ -152,6 +147,25 @@ def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None
         raise TensorShapeError(str(exc)) from None
 
 
+def run_kernel(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None) -> Any:
+    """Runs ``op``'s kernel on arrays (the registry's errors as PyTorch's); observers see it.
+
+    ``common`` is the one float dtype of all the arrays, when they share one (a fast path).
+    """
+    result = _run(op, arrays, attrs, common)
+    if STATE.observers:
+        notify("kernel", op.name)
+    return result
+
+
+def _checks(op: OpDef, result: Any, inputs: tuple[Any, ...]) -> None:
+    """The per-op checks of this thread: anomaly mode's NaN check, then the observers."""
+    if STATE.anomaly:
+        check_forward(op, result, inputs)
+    if STATE.observers:
+        notify("kernel", op.name)
+
+
 def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -> Any:
     """Runs ``op`` on tensors, arrays and scalars and returns a Tensor (recorded if needed).
 
@@ -168,8 +182,9 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
 def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
                  label: str | None = None) -> Any:
     """:func:`apply` with the arguments already packed (the path ``runtime.F`` calls take)."""
-    if TRACER[0] is not None:
-        traced = TRACER[0].apply(op, args, attrs, label)
+    interceptor, checks, grad = STATE.hot  # this thread's switches, read once per op
+    if interceptor is not None:
+        traced = interceptor.apply(op, args, attrs, label)
         if traced is not NotImplemented:
             return traced
     # _unwrap(args), unrolled for the usual shapes of a call (one or two tensors, or a tensor
@@ -201,8 +216,8 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     else:
         arrays, requires, common = _unwrap(args)
     result = _run(op, arrays, attrs, common)
-    if ANOMALY[0]:
-        check_forward(op, result, args)
+    if checks:
+        _checks(op, result, args)
     if op.view and isinstance(args[0], Tensor):
         src = args[0]
         out = wrap(result, src._base if src._base is not None else src, src._vc)
@@ -221,8 +236,8 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         out._hooks = out._acc_ref = out._view_index = None
         out._vc = [0]
         out._requires_grad = False
-    if requires and GRAD_ENABLED[0] and op.vjps is not None and result.dtype.kind == "f":
-        _record(op, attrs, args, out, label)
+    if requires and grad and op.vjps is not None and result.dtype.kind == "f":
+        _record(op, attrs, args, out, label, checks)
     return out
 
 
@@ -261,7 +276,7 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
 
 
 def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
-            label: str | None) -> None:
+            label: str | None, checks: bool) -> None:
     rules = _GRAD_INPUTS.get(op.name)
     if rules is not None and len(args) == 2 == len(rules):
         # _edges for the two-input ops (most of them), unrolled: this runs once per recorded op
@@ -285,116 +300,11 @@ def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
     node = Node(op, attrs, args, edges, needed, out)
     if label is not None:
         node.label = label
-    if ANOMALY[0]:
+    if checks and STATE.anomaly:
         remember(node)
     out._grad_fn = node
     out._requires_grad = True
 
 
-# ---- in-place ops -------------------------------------------------------------------------
-
-
-LEAF_MESSAGE = "a leaf Variable that requires grad is being used in an in-place operation."
-VIEW_LEAF_MESSAGE = ("a view of a leaf Variable that requires grad is being used in an in-place "
-                     "operation.")
-
-
-def check_inplace(target: Any) -> None:
-    """PyTorch's guard: no in-place change of a leaf that requires grad while recording."""
-    if not GRAD_ENABLED[0]:
-        return
-    if target._requires_grad and target._grad_fn is None:
-        raise RuntimeError(LEAF_MESSAGE)
-    base = target._base
-    if base is not None and base._requires_grad and base._grad_fn is None:
-        raise RuntimeError(VIEW_LEAF_MESSAGE)
-
-
-def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
-           **attrs: Any) -> Any:
-    """Runs ``op(target, *args)`` and writes the result into ``target``'s memory.
-
-    The tensor's version counter goes up (shared with its views), so a node that saved
-    the old value notices in backward. Recording moves ``target``'s ``grad_fn`` to the
-    new node, whose edge 0 points at the old history.
-    """
-    if isinstance(op, str):
-        op = get(op)
-    if TRACER[0] is not None:
-        traced = TRACER[0].apply_(op, target, args, attrs, label)
-        if traced is not NotImplemented:
-            return traced
-    check_inplace(target)
-    full = (target, *args)
-    arrays, requires, common = _unwrap(full)
-    recording = requires and GRAD_ENABLED[0] and op.vjps is not None
-    if not recording and common is not None and op.inplace and not ANOMALY[0]:
-        # nothing to record and one float dtype: the kernel writes into target itself
-        # (no temporary, no copy); anything unusual falls through to the checked path
-        if _run(op, arrays, attrs, common, out=target._array) is not None:
-            target._vc[0] += 1
-            return target
-    if recording and target._base is not None:
-        return _apply_on_view(op, target, args, attrs, label)
-    result = _run(op, arrays, attrs, common)
-    if ANOMALY[0]:
-        check_forward(op, result, full)  # before anything is written
-    array = target._array
-    if result.shape != array.shape:
-        raise TensorShapeError(
-            f"output with shape {list(array.shape)} doesn't match the broadcast shape "
-            f"{list(result.shape)}")
-    if result.dtype != array.dtype:
-        have, want = dt.of_array(result), dt.of_array(array)
-        if have.category > want.category:
-            # PyTorch's scalar type names: Float, Long (FloatTensor, LongTensor less "Tensor")
-            names = {d: k[:-6] for k, d in dt.LEGACY_TENSOR_TYPES.items()}
-            raise RuntimeError(f"result type {names[have]} can't be cast to the "
-                               f"desired output type {names[want]}")
-    saved_inputs: tuple[Any, ...] = full
-    if recording:
-        edges, needed = _edges(op, full)
-        if any(needed):
-            reads_self = saved_for(op, needed)[1][0]
-            # the old value is about to be overwritten: keep a copy only if the rule reads it
-            old = wrap(array.copy()) if reads_self else _stand_in(array)
-            saved_inputs = (old, *args)
-    array[...] = result
-    target._vc[0] += 1
-    if recording and any(needed):
-        node = Node(op, attrs, saved_inputs, edges, needed, target)
-        if label is not None:
-            node.label = label
-        target._grad_fn = node
-        target._requires_grad = True
-    return target
-
-
-def _stand_in(array: Any) -> Any:
-    """Something with the shape and dtype of ``array`` and no memory of its own."""
-    xp = array_module(array)
-    return xp.broadcast_to(xp.zeros((), dtype=array.dtype), array.shape)
-
-
-def _apply_on_view(op: OpDef, target: Any, args: tuple[Any, ...], attrs: dict[str, Any],
-                   label: str | None) -> Any:
-    """An in-place op on ``base[index]`` while recording (PyTorch's CopySlices): the new value
-    is computed out of place and written back with ``index_assign`` on the base, and the view
-    is re-pointed at the base's new history."""
-    index = target._view_index
-    if index is None:
-        raise RuntimeError(
-            f"{op.name}_: an in-place change of this view of a recorded tensor is not supported "
-            "by tapeflow's tape (only views made by basic indexing are); use the out-of-place "
-            "form instead")
-    base = target._base
-    value = apply_packed(op, (target, *args), attrs, label)
-    if value._array.shape != target._array.shape:
-        raise TensorShapeError(
-            f"output with shape {list(target._array.shape)} doesn't match the broadcast shape "
-            f"{list(value._array.shape)}")
-    apply_("index_assign", base, value, index=index, label="CopySlices")
-    fresh = apply_packed(get("getitem"), (base,), {"index": index}, "SliceBackward0")
-    target._grad_fn = fresh._grad_fn
-    target._requires_grad = fresh._requires_grad
-    return target
+# the in-place half (``apply_``) lives in inplace.py; these names stay importable from here
+from .inplace import LEAF_MESSAGE, VIEW_LEAF_MESSAGE, apply_, check_inplace  # noqa: E402, F401

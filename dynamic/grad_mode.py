@@ -1,4 +1,9 @@
-"""Grad mode: whether ops record themselves on the tape (``no_grad``, ``enable_grad``)."""
+"""Grad mode: whether ops record themselves on the tape (``no_grad``, ``enable_grad``).
+
+Grad mode belongs to the thread (as in PyTorch): ``no_grad()`` in one thread leaves every
+other thread recording, and a new thread starts with grad mode on. The flag itself lives in
+:mod:`tapeflow.dynamic.thread_state`; read it with :func:`is_grad_enabled`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-#: One flag in a list so the hot path reads it without a function call.
-GRAD_ENABLED = [True]
+from .thread_state import grad_enabled, set_grad
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -21,7 +25,7 @@ def is_grad_enabled() -> bool:
         ...     is_grad_enabled()
         False
     """
-    return GRAD_ENABLED[0]
+    return grad_enabled()
 
 
 class _GradMode:
@@ -39,12 +43,11 @@ class _GradMode:
         self._previous: list[bool] = []
 
     def __enter__(self) -> None:
-        self._previous.append(GRAD_ENABLED[0])
-        GRAD_ENABLED[0] = self.mode
+        self._previous.append(set_grad(self.mode))
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
-        GRAD_ENABLED[0] = self._previous.pop()
+        set_grad(self._previous.pop())
 
     def __call__(self, fn: T) -> T:
         @functools.wraps(fn)
@@ -81,12 +84,11 @@ class set_grad_enabled(_GradMode):  # noqa: N801
     def __init__(self, mode: bool) -> None:
         super().__init__()
         self.mode = bool(mode)
-        self._previous.append(GRAD_ENABLED[0])
-        GRAD_ENABLED[0] = self.mode
+        self._previous.append(set_grad(self.mode))
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
-        GRAD_ENABLED[0] = self._previous.pop()
+        set_grad(self._previous.pop())

@@ -5,7 +5,7 @@ of ``backward()``. With glibc's default settings the top of the heap is then giv
 the kernel (``M_TRIM_THRESHOLD``), and the next forward pass faults the same pages in
 again, one page fault per 4 KiB (about 140 faults per step of the benchmark RNN, 5,000 for
 the large one: 10-15% of a step). A preallocated numpy step or a compiled static schedule
-never does this. So, the first time ``backward()`` runs, tapeflow asks glibc to
+never does this. :func:`tune_heap` asks glibc to
 
 * keep ``TOP_PAD_BYTES`` of slack at the top of the heap when it grows or trims it
   (``M_TOP_PAD``), so memory freed at the end of one step serves the next one, and
@@ -13,8 +13,11 @@ never does this. So, the first time ``backward()`` runs, tapeflow asks glibc to
   raises its threshold that far by itself once such a block is freed, but setting the pad
   switches that adaptation off, so the ceiling is set explicitly.
 
-This is a process-wide setting, the CPU counterpart of a framework's caching allocator.
-``TAPEFLOW_MALLOC_TUNING=0`` turns it off; it does nothing on other C libraries.
+This is a process-wide setting, the CPU counterpart of a framework's caching allocator, and
+nothing in tapeflow makes it behind your back: call :func:`tune_heap` once, before anything
+is measured (``tapeflow compare`` and ``benchmarks/bench_steps.py`` do, before any mode
+runs, so every mode is measured on the same heap). ``TAPEFLOW_MALLOC_TUNING=0`` turns it
+off; it does nothing on other C libraries.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 
 #: glibc's mallopt parameter numbers (malloc.h)
 M_TOP_PAD = -2
@@ -30,8 +34,9 @@ M_MMAP_THRESHOLD = -3
 TOP_PAD_BYTES = 16 << 20
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's own ceiling for its adaptive threshold (64-bit)
 
-#: [asked yet, applied]
-_STATE = [False, False]
+_LOCK = threading.Lock()
+#: what the first :func:`tune_heap` call found: None before it, then whether it applied
+_applied: bool | None = None
 
 
 def wanted(environ: dict[str, str] | None = None) -> bool:
@@ -54,13 +59,25 @@ def wanted(environ: dict[str, str] | None = None) -> bool:
     return version.startswith("glibc")
 
 
-def keep_freed_memory() -> bool:
-    """Applies the tuning once per process (later calls only report); True if applied."""
-    if _STATE[0]:
-        return _STATE[1]
-    _STATE[0] = True
-    if not wanted():
-        return False
+def tune_heap() -> bool:
+    """Tunes glibc's heap for eager training, once per process (later calls only report).
+
+    Process-wide and explicit: call it once at start-up, before any mode is measured, so
+    that every mode runs on the same heap. Returns whether the tuning is in effect (False
+    when ``TAPEFLOW_MALLOC_TUNING=0``, off Linux/glibc, or when glibc refused it).
+
+    Example:
+        >>> tune_heap() is is_tuned()
+        True
+    """
+    global _applied
+    with _LOCK:
+        if _applied is None:
+            _applied = wanted() and _mallopt()
+        return _applied
+
+
+def _mallopt() -> bool:
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -68,14 +85,13 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     # the threshold first: once the pad is set, glibc stops adapting it
-    _STATE[1] = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(M_TOP_PAD, TOP_PAD_BYTES))
-    return _STATE[1]
 
 
 def is_tuned() -> bool:
-    """Whether :func:`keep_freed_memory` has changed this process's heap settings."""
-    return _STATE[1]
+    """Whether :func:`tune_heap` has changed this process's heap settings."""
+    return bool(_applied)
 
 
-__all__ = ["is_tuned", "keep_freed_memory", "wanted"]
+__all__ = ["is_tuned", "tune_heap", "wanted"]

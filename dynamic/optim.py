@@ -14,6 +14,7 @@ from ..runtime import REGISTRY
 from ..runtime import optim_rules as rules
 from .dispatch import apply, apply_, apply_packed
 from .grad_mode import no_grad
+from .interop import intercepted_step, note_zero_grad
 from .tensor import Tensor
 
 _MUL, _SUB = REGISTRY["mul"], REGISTRY["sub"]
@@ -22,6 +23,13 @@ _MUL, _SUB = REGISTRY["mul"], REGISTRY["sub"]
 class Optimizer:
     """Holds parameter groups (dicts with ``params`` and hyper-parameters) and per-parameter
     state; subclasses implement :meth:`step`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every step asks this thread's interceptor first (a trace takes over its own thread's
+        # steps only: interop.py); wrapped once, when the class is made
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = intercepted_step(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -49,6 +57,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's ``.grad`` (to None by default, as PyTorch 2 does)."""
+        note_zero_grad(self._params)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:

@@ -9,6 +9,7 @@ from typing import Any
 from ...runtime import dtypes as dt
 from ..device import as_device, move
 from ..dispatch import wrap
+from ..interop import note_zero_grad
 from ..tensor import Tensor
 
 
@@ -161,6 +162,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's ``.grad`` (to None by default, as PyTorch 2 does)."""
+        note_zero_grad(self.parameters)  # a trace in this thread notes what it clears
         for p in self.parameters():
             if p.grad is None:
                 continue

@@ -27,19 +27,19 @@ import numpy as np
 
 from ...dynamic import dispatch
 from ...dynamic.creation import from_numpy
-from ...dynamic.grad_mode import GRAD_ENABLED
+from ...dynamic.grad_mode import is_grad_enabled
+from ...dynamic.interop import array_of, assign, current_interceptor, intercepting, version_of
 from ...dynamic.nn.module import Module
 from ...dynamic.tensor import Tensor as DynamicTensor
 from ...runtime import dtypes as dt
 from .. import nest
-from ..compiler.program import CompileOptions
+from ..compiler import CompileOptions
 from ..graph import Graph
 from ..ops import group
 from ..session import Session
 from ..tensor import Operation
 from ..tensor import Tensor as Symbol
 from .symbolic import SymbolicArray, TracingError
-from .traced_optim import traced_optimizers
 from .tracing import Slot, Tracer, check_cpu
 
 #: Traces of one function after which a warning says it keeps retracing.
@@ -77,7 +77,7 @@ class ConcreteFunction:
         feed: dict[Any, Any] = {}
         for index, placeholder in self.inputs:
             leaf = leaves[index]
-            feed[placeholder] = leaf._array if isinstance(leaf, DynamicTensor) else leaf
+            feed[placeholder] = array_of(leaf) if isinstance(leaf, DynamicTensor) else leaf
         for placeholder, compute in self.tracer.feeds:
             feed[placeholder] = np.asarray(compute(), dtype=placeholder.dtype.np)
         return feed
@@ -85,29 +85,28 @@ class ConcreteFunction:
     def _changed(self, tensor: Any) -> bool:
         # another array (Module.to, .data =) or an in-place change since the last call
         array, version = self.synced.get(id(tensor), (None, -1))
-        return array is not tensor._array or version != tensor._vc[0]
+        return array is not array_of(tensor) or version != version_of(tensor)
 
     def sync(self) -> None:
         """Loads the Variables from the eager tensors if any changed since the last call."""
         if self.load is None or not any(self._changed(s.tensor) for s in self.state):
             return
-        self.session.run(self.load, {s.load: s.tensor._array for s in self.state})
+        self.session.run(self.load, {s.load: array_of(s.tensor) for s in self.state})
         for s in self.state:
-            self.synced[id(s.tensor)] = (s.tensor._array, s.tensor._vc[0])
+            self.synced[id(s.tensor)] = (array_of(s.tensor), version_of(s.tensor))
 
     def __call__(self, leaves: list[Any]) -> Any:
         self.sync()
         values = self.session.run(self.fetches, self.feed(leaves))
         for tensor, at in self.writebacks:
-            tensor._array[...] = values[at]
-            tensor._vc[0] += 1  # an in-place change, as the eager step makes
-            self.synced[id(tensor)] = (tensor._array, tensor._vc[0])
+            assign(tensor, values[at])  # an in-place change, as the eager step makes
+            self.synced[id(tensor)] = (array_of(tensor), version_of(tensor))
         for param, grad in self.grads:
-            param._grad = None if grad is None else from_numpy(np.asarray(values[grad]))
+            param.grad = None if grad is None else from_numpy(np.asarray(values[grad]))
         for i, index in self.input_grads:
             new = from_numpy(np.asarray(values[index]))
-            held = leaves[i]._grad
-            leaves[i]._grad = new if held is None else dispatch.apply("add", held, new)
+            held = leaves[i].grad
+            leaves[i].grad = new if held is None else dispatch.apply("add", held, new)
         for fetched, action in self.after:
             action(None if fetched is None else values[fetched])
         self.calls += 1
@@ -170,7 +169,7 @@ class TracedFunction:
         return sum(c.session.compile_count for c in self.concrete_functions)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if dispatch.TRACER[0] is not None:  # called while tracing another function: inline
+        if current_interceptor() is not None:  # this thread traces another function: inline
             return self.python_function(*args, **kwargs)
         leaves, concrete = self.get_concrete_function(*args, **kwargs)
         return concrete(leaves)
@@ -206,7 +205,7 @@ class TracedFunction:
         input_grads: list[tuple[int, Any]] = []
         stand_ins: list[Any] = []
         for i, leaf in enumerate(leaves):
-            if isinstance(leaf, DynamicTensor) and isinstance(leaf._array, SymbolicArray):
+            if isinstance(leaf, DynamicTensor) and isinstance(array_of(leaf), SymbolicArray):
                 raise TracingError(f"'{self.__name__}' was called with a traced tensor "
                                    "outside of its trace")
             if isinstance(leaf, (DynamicTensor, np.ndarray)):
@@ -216,20 +215,21 @@ class TracedFunction:
                 inputs.append((i, placeholder))
                 stand_in = tracer.wrap(placeholder)
                 if isinstance(leaf, DynamicTensor) and leaf.requires_grad:
-                    stand_in._requires_grad = True  # a leaf: backward() gives it a .grad
+                    stand_in.requires_grad_()  # a leaf: backward() gives it a .grad
                     tracer.grad_inputs.append(stand_in)
                     input_grads.append((i, stand_in))
                 stand_ins.append(stand_in)
             else:
                 stand_ins.append(leaf)
         args, kwargs = nest.pack(template, stand_ins)
-        dispatch.TRACER[0] = tracer
         try:
-            with graph.as_default(), traced_optimizers(tracer):
-                result = self.python_function(*args, **kwargs)
-            concrete = self._finish(tracer, inputs, result, input_grads)
+            # ops, optimizer steps and zero_grad() of this thread go to the tracer (only
+            # this thread's: others keep running eagerly meanwhile)
+            with intercepting(tracer):
+                with graph.as_default():
+                    result = self.python_function(*args, **kwargs)
+                concrete = self._finish(tracer, inputs, result, input_grads)
         finally:
-            dispatch.TRACER[0] = None
             tracer.restore()
         self.trace_count += 1
         self.concrete_functions.append(concrete)
@@ -260,10 +260,10 @@ class TracedFunction:
                 results.append(("value", leaf))
                 continue
             slot = tracer.slots.get(id(leaf))
-            if isinstance(leaf._array, SymbolicArray) or (slot is not None and
-                                                          slot.variable is None):
+            if isinstance(array_of(leaf), SymbolicArray) or (slot is not None and
+                                                             slot.variable is None):
                 results.append(("fetch", fetch(tracer.symbol(leaf))))
-            elif slot is not None or leaf._requires_grad or id(leaf) in tracer.buffers:
+            elif slot is not None or leaf.requires_grad or id(leaf) in tracer.buffers:
                 results.append(("value", leaf))  # state (a parameter): the object itself
             else:
                 results.append(("copy", leaf))  # made while tracing: a fresh one per call
@@ -276,14 +276,15 @@ class TracedFunction:
                              else slot.current)
                     writebacks.append((slot.tensor, fetch(value)))
             for tensor, before in tracer.grads_before.values():
-                final = tensor._grad
-                if isinstance(final, DynamicTensor) and isinstance(final._array, SymbolicArray):
+                final = tensor.grad
+                if isinstance(final, DynamicTensor) and isinstance(array_of(final),
+                                                                   SymbolicArray):
                     grads.append((tensor, fetch(tracer.symbol(final))))
                 elif final is None and before is not None:
                     grads.append((tensor, None))  # a zero_grad() in the function
         # .grad of inputs that require grad: accumulated into the caller's tensors after a call
-        leaf_grads = [(i, fetch(tracer.symbol(t._grad))) for i, t in input_grads
-                      if t._grad is not None]
+        leaf_grads = [(i, fetch(tracer.symbol(t.grad))) for i, t in input_grads
+                      if t.grad is not None]
         after = [(None if symbol is None else fetch(symbol), action)
                  for symbol, action in tracer.after]
         state = [s for s in tracer.slots.values() if s.variable is not None]
@@ -354,7 +355,7 @@ def _module_state(fn: Any) -> tuple[dict[int, str], set[int], list[Any], list[Mo
 
 def _modes(modules: list[Module]) -> tuple[bool, ...]:
     """Grad mode and every module's ``training`` flag: Python switches a trace bakes in."""
-    return (GRAD_ENABLED[0], *(m.training for m in modules))
+    return (is_grad_enabled(), *(m.training for m in modules))
 
 
 def function(fn: Callable[..., Any] | None = None, *, options: CompileOptions | None = None,

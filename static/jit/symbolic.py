@@ -1,6 +1,6 @@
 """The stand-ins traced code computes with: dynamic Tensors over symbolic arrays.
 
-A :class:`TracedTensor` is an ordinary dynamic Tensor whose ``_array`` is a
+A :class:`TracedTensor` is an ordinary dynamic Tensor whose array is a
 :class:`SymbolicArray`: a static graph tensor of known shape and dtype and no values. Code
 that reads shapes works unchanged; code that reads values raises :class:`TracingError`,
 which says why a static graph cannot follow them and how to rewrite the code.
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...dynamic import dispatch
+from ...dynamic.interop import array_of, current_interceptor
 from ...dynamic.tensor import Tensor as DynamicTensor
 from ..graph import type_name
 from ..tensor import Tensor as Symbol
@@ -72,7 +72,7 @@ class _ShapeProbe:
 
 
 class SymbolicArray:
-    """The ``_array`` of a traced dynamic Tensor: a static graph tensor with a fixed shape.
+    """The array of a traced dynamic Tensor: a static graph tensor with a fixed shape.
 
     It answers what code asks of an array's metadata (shape, dtype, ndim, size, strides) and
     raises :class:`TracingError` for anything that reads its values.
@@ -99,7 +99,7 @@ class SymbolicArray:
         self.strides = tuple(reversed(strides))
 
     def _fail(self, what: str) -> TracingError:
-        if dispatch.TRACER[0] is self.tracer:
+        if current_interceptor() is self.tracer:  # this thread is tracing with it
             return value_error(what, self.tracer.name)
         return escaped(self.tracer.name)
 
@@ -156,6 +156,8 @@ class TracedNode:
 class TracedTensor(DynamicTensor):
     """A dynamic Tensor over a :class:`SymbolicArray`, the stand-in traced code computes with.
 
+    It has no fields of its own (``dynamic.interop.wrap`` makes one around an array).
+
     Example:
         >>> # inside a function decorated with tapeflow.static.function:
         >>> # x.shape -> torch.Size([4, 2]); x.sum().item() -> TracingError
@@ -164,39 +166,44 @@ class TracedTensor(DynamicTensor):
     __slots__ = ()
 
     @property
+    def array(self) -> SymbolicArray:
+        """The symbolic array this tensor shows."""
+        array: SymbolicArray = array_of(self)
+        return array
+
+    @property
     def symbol(self) -> Symbol:
-        symbol: Symbol = self._array.symbol
-        return symbol
+        return self.array.symbol
 
     def item(self) -> Any:
-        raise self._array._fail("reading a tensor as a Python number (.item())")
+        raise self.array._fail("reading a tensor as a Python number (.item())")
 
     def tolist(self) -> Any:
-        raise self._array._fail("converting a tensor to a list (.tolist())")
+        raise self.array._fail("converting a tensor to a list (.tolist())")
 
     def numpy(self) -> np.ndarray:
-        raise self._array._fail("converting a tensor to numpy (.numpy())")
+        raise self.array._fail("converting a tensor to numpy (.numpy())")
 
     def __bool__(self) -> bool:
-        raise self._array._fail("using a tensor as a Python bool (`if t:`, `while t:`, "
+        raise self.array._fail("using a tensor as a Python bool (`if t:`, `while t:`, "
                                 "`and`/`or`, bool(t))")
 
     def __float__(self) -> float:
-        raise self._array._fail("converting a tensor to a Python float (float(t))")
+        raise self.array._fail("converting a tensor to a Python float (float(t))")
 
     def __int__(self) -> int:
-        raise self._array._fail("converting a tensor to a Python int (int(t))")
+        raise self.array._fail("converting a tensor to a Python int (int(t))")
 
     def __index__(self) -> int:
-        raise self._array._fail("using a tensor as an index or a count (range(t), list[t])")
+        raise self.array._fail("using a tensor as an index or a count (range(t), list[t])")
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
         """Appends the backward graph (``static.gradients``) and sets the leaves' ``.grad``."""
-        self._array.tracer.backward(self, gradient)
+        self.array.tracer.backward(self, gradient)
 
     def detach(self) -> TracedTensor:
-        tracer = self._array.tracer
+        tracer = self.array.tracer
         detached: TracedTensor = tracer.wrap(tracer.node("stop_gradient", [self.symbol]))
         return detached
 
@@ -218,8 +225,8 @@ class TracedTensor(DynamicTensor):
                            ".grad in a traced function")
 
     def __repr__(self) -> str:
-        shape = ", ".join(str(d) for d in self._array.shape)
-        grad = ", requires_grad=True" if self._requires_grad else ""
+        shape = ", ".join(str(d) for d in self.array.shape)
+        grad = ", requires_grad=True" if self.requires_grad else ""
         return (f"tensor(<traced {self.symbol.name}: shape [{shape}], "
                 f"dtype=torch.{self.dtype.name}>{grad})")
 

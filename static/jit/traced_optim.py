@@ -2,30 +2,30 @@
 
 An eager optimizer keeps Python state (a momentum buffer that appears on the first step,
 Adam's integer step count) that a graph built once cannot replay. So while a function is
-traced, ``SGD.step`` and ``Adam.step`` are swapped for the rules below, which append the
-same registry ops the eager step runs, op for op (so float64 results agree bit for bit),
-under the graph's "update" role:
+traced, the tracer (this thread's interceptor: every ``Optimizer.step`` asks it first)
+runs the rules below instead of ``SGD.step``, ``Adam.step`` and ``RMSprop.step``. They
+append the same registry ops the eager step runs, op for op (so float64 results agree bit
+for bit), under the graph's "update" role:
 
 * parameters and buffers are state slots (Variables, written back after each call);
 * Adam's step-dependent factors are Python numbers computed before each call and fed in;
 * what the rule assumed about Python state (hyper-parameters, whether a momentum buffer
   exists yet) becomes a guard: when it changes, the function is traced again.
 
-``zero_grad()`` (of optimizers and modules) runs as usual but notes which gradients it
-cleared: the graph then does not depend on their value on entry.
+``zero_grad()`` (of optimizers and modules) runs as usual, and tells the tracer which
+gradients it cleared: the graph then does not depend on their value on entry.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ...dynamic.creation import from_numpy
-from ...dynamic.nn.module import Module
+from ...dynamic.interop import array_of
 from ...dynamic.optim import SGD, Adam, Optimizer, RMSprop
 from ...runtime import F
 from ...runtime import optim_rules as rules
@@ -130,7 +130,7 @@ def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, A
     if not state:
         state["step"] = 0
         for name in buffers:
-            state[name] = from_numpy(np.zeros_like(p._array))
+            state[name] = from_numpy(np.zeros_like(array_of(p)))
     return state
 
 
@@ -168,65 +168,23 @@ RULES: dict[type, Callable[[Tracer, Any], None]] = {
     SGD: sgd_step, Adam: adam_step, RMSprop: rmsprop_step}
 
 
-def _subclasses(cls: type) -> list[type]:
-    found: list[type] = []
-    stack: list[type] = [cls]
-    while stack:
-        subs: list[type] = stack.pop().__subclasses__()
-        found.extend(subs)
-        stack.extend(subs)
-    return found
-
-
-@contextlib.contextmanager
-def traced_optimizers(tracer: Tracer) -> Iterator[None]:
-    """Within the block, the rules' optimizers append update nodes to the trace; other
-    optimizers refuse (their Python state could not follow), as ``zero_grad`` notes."""
-    saved = {cls: cls.__dict__["step"] for cls in [Optimizer, *_subclasses(Optimizer)]
-             if "step" in cls.__dict__}
-    clears = {cls: cls.__dict__["zero_grad"] for cls in (Optimizer, Module)}
-
-    def bind(rule: Callable[[Tracer, Any], None]) -> Callable[..., None]:
-        def step(self: Optimizer, closure: Any = None) -> None:
-            if closure is not None:
-                raise TracingError("optimizer.step(closure) cannot be traced: call the "
-                                   "closure's forward and backward in the traced function")
-            with tracer.graph.role("update"), tracer.graph.name_scope(type(self).__name__):
-                rule(tracer, self)
-
-        return step
-
-    def watch(original: Callable[..., None]) -> Callable[..., None]:
-        # zero_grad() as before, noting which .grad it cleared: the graph does not read those
-        def zero_grad(self: Any, set_to_none: bool = True) -> None:
-            params = (self.parameters() if isinstance(self, Module)
-                      else [p for g in self.param_groups for p in g["params"]])
-            for p in params:
-                tracer.remember_grad(p)
-                tracer.cleared.add(id(p))
-            original(self, set_to_none)
-
-        return zero_grad
-
-    def refuse(self: Optimizer, closure: Any = None) -> None:
+def traced_step(tracer: Tracer, opt: Optimizer, closure: Any = None) -> None:
+    """``opt.step()`` while ``tracer`` traces this thread: the rule of the class that defines
+    the step appends update nodes; an optimizer without a rule refuses (its Python state
+    could not follow a graph built once)."""
+    if closure is not None:
+        raise TracingError("optimizer.step(closure) cannot be traced: call the closure's "
+                           "forward and backward in the traced function")
+    owner = next(c for c in type(opt).__mro__ if "step" in vars(c))
+    rule = RULES.get(owner)
+    if rule is None:
         raise TracingError(
-            f"{type(self).__name__}.step() cannot be traced: tapeflow.static.function knows "
+            f"{type(opt).__name__}.step() cannot be traced: tapeflow.static.function knows "
             f"how to replay the state of {', '.join(c.__name__ for c in RULES)} only (an "
             "eager step keeps Python state a graph built once cannot follow). Call step() "
             "outside the traced function, or use one of those optimizers.")
-
-    try:
-        for cls in saved:
-            rule = RULES.get(cls)
-            setattr(cls, "step", bind(rule) if rule else refuse)  # noqa: B010 - on purpose
-        for cls, original in clears.items():
-            setattr(cls, "zero_grad", watch(original))  # noqa: B010
-        yield
-    finally:
-        for cls, original in saved.items():
-            setattr(cls, "step", original)  # noqa: B010
-        for cls, original in clears.items():
-            setattr(cls, "zero_grad", original)  # noqa: B010
+    with tracer.graph.role("update"), tracer.graph.name_scope(type(opt).__name__):
+        rule(tracer, opt)
 
 
-__all__ = ["RULES", "adam_step", "rmsprop_step", "sgd_step", "traced_optimizers"]
+__all__ = ["RULES", "adam_step", "rmsprop_step", "sgd_step", "traced_step"]

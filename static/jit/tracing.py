@@ -1,14 +1,16 @@
 """Tracing: running PyTorch-style code on symbolic stand-ins to record a static graph.
 
-While a :class:`Tracer` is installed in ``dynamic.dispatch.TRACER``, every op that the
-dynamic front end runs on a traced tensor (or on state: a parameter, a tensor written in
-place) becomes a node of a ``static.Graph`` instead of a kernel call. The tensors the user's
-code sees are ordinary dynamic Tensors whose ``_array`` is a :class:`SymbolicArray`: it knows
-its shape and dtype (so shape checks, ``x.shape[0]``, ``view`` and ``unbind`` work) but has
-no values, so ``.item()``, ``bool(t)``, ``if t > 0:`` and ``t.numpy()`` raise
-:class:`TracingError`. ``loss.backward()`` becomes ``static.gradients`` (the same registry
-rules), and in-place writes to parameters become the new values of state slots that the
-compiled function writes back after each call.
+While a :class:`Tracer` is this thread's interceptor (``dynamic.interop.intercepting``),
+every op that the dynamic front end runs on a traced tensor (or on state: a parameter, a
+tensor written in place) becomes a node of a ``static.Graph`` instead of a kernel call.
+The tensors the user's code sees are ordinary dynamic Tensors whose array is a
+:class:`SymbolicArray`: it knows its shape and dtype (so shape checks, ``x.shape[0]``,
+``view`` and ``unbind`` work) but has no values, so ``.item()``, ``bool(t)``,
+``if t > 0:`` and ``t.numpy()`` raise :class:`TracingError`. ``loss.backward()`` becomes
+``static.gradients`` (the same registry rules), ``optimizer.step()`` becomes update nodes
+(``traced_optim.py``), and in-place writes to parameters become the new values of state
+slots that the compiled function writes back after each call. Only the tracing thread is
+affected: an interceptor is per thread, so other threads keep running eagerly meanwhile.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ...dynamic import dispatch
-from ...dynamic.grad_mode import GRAD_ENABLED
+from ...dynamic import dispatch, interop
+from ...dynamic.grad_mode import is_grad_enabled
+from ...dynamic.interop import array_of
 from ...dynamic.tensor import Tensor as DynamicTensor
 from ...runtime import OpDef, get
 from ...runtime import dtypes as dt
@@ -34,7 +37,8 @@ from .symbolic import SymbolicArray, TracedNode, TracedTensor, TracingError, esc
 
 def check_cpu(tensor: Any, function: str) -> None:
     """Traced graphs run on the CPU (the session's feeds and write-backs are numpy arrays)."""
-    if not isinstance(getattr(tensor, "_array", tensor), (np.ndarray, SymbolicArray)):
+    array = array_of(tensor) if isinstance(tensor, DynamicTensor) else tensor
+    if not isinstance(array, (np.ndarray, SymbolicArray)):
         raise NotImplementedError(
             f"tapeflow.static.function runs traced graphs on the CPU, but '{function}' uses a "
             f"tensor on {getattr(tensor, 'device', 'another device')}; move the model and its "
@@ -83,12 +87,9 @@ class Tracer:
     # ---- values in and out -----------------------------------------------------------------
 
     def wrap(self, symbol: Symbol, requires_grad: bool = False, op: str = "") -> TracedTensor:
-        base = dispatch.wrap(SymbolicArray(symbol, self))
-        t = TracedTensor.__new__(TracedTensor)
-        for slot in DynamicTensor.__slots__[:-1]:
-            setattr(t, slot, getattr(base, slot))
-        t._requires_grad = requires_grad
-        t._grad_fn = TracedNode(op) if requires_grad else None  # type: ignore[assignment]
+        grad_fn = TracedNode(op) if requires_grad else None
+        t: TracedTensor = interop.wrap(SymbolicArray(symbol, self), requires_grad, grad_fn,
+                                       TracedTensor)  # type: ignore[assignment]
         return t
 
     def node(self, op: str | OpDef, inputs: Sequence[Any], attrs: dict[str, Any] | None = None
@@ -105,20 +106,21 @@ class Tracer:
         """Whether an op on ``value`` must be traced (not run now and folded to a constant)."""
         if not isinstance(value, DynamicTensor):
             return False
-        return (isinstance(value._array, SymbolicArray) or id(value) in self.slots
-                or value._requires_grad or id(value) in self.buffers)
+        return (isinstance(array_of(value), SymbolicArray) or id(value) in self.slots
+                or value.requires_grad or id(value) in self.buffers)
 
     def symbol(self, value: Any) -> Any:
         """``value`` as an input of a graph node (Python scalars stay scalars)."""
         if isinstance(value, DynamicTensor):
-            if isinstance(value._array, SymbolicArray):
-                return self._own(value._array)
+            array = array_of(value)
+            if isinstance(array, SymbolicArray):
+                return self._own(array)
             slot = self.slots.get(id(value))
             if slot is not None:
                 return slot.current
-            if value._requires_grad or id(value) in self.buffers:  # state, read every call
+            if value.requires_grad or id(value) in self.buffers:  # state, read every call
                 return self.state(value).current
-            return self._constant(value, value._array)
+            return self._constant(value, array)
         if isinstance(value, np.generic):
             return value.item()  # a weak Python scalar, as in eager mode
         if isinstance(value, np.ndarray):
@@ -144,7 +146,7 @@ class Tracer:
         shape = tuple(int(d) for d in tensor.shape)
         with self.graph.as_default(), self.graph.name_scope(None):
             load = self.graph.placeholder(tensor.dtype, shape, f"load/{name}")
-            variable = Variable(load, name=name, trainable=tensor._requires_grad)
+            variable = Variable(load, name=name, trainable=tensor.requires_grad)
         slot = Slot(tensor, variable, load, variable, variable)
         self.slots[id(tensor)] = slot
         self.keep.append(tensor)
@@ -158,26 +160,28 @@ class Tracer:
         if op.kind != "random" and not any(self.is_involved(a) for a in args):
             return NotImplemented  # only constants: run it now, the result is a constant
         symbol = self.node(op, [self.symbol(a) for a in args], attrs)
-        wants = any(isinstance(a, DynamicTensor) and a._requires_grad for a in args)
-        requires = (wants and GRAD_ENABLED[0] and op.differentiable
+        wants = any(isinstance(a, DynamicTensor) and a.requires_grad for a in args)
+        requires = (wants and is_grad_enabled() and op.differentiable
                     and symbol.dtype.is_floating)
         if wants and not requires:
             self.stops.append(symbol)  # no_grad or a non-differentiable op: gradients stop
         out = self.wrap(symbol, requires, op.name)
         src = args[0] if args else None
-        if op.view and isinstance(src, DynamicTensor) and isinstance(src._array, SymbolicArray):
+        if op.view and isinstance(src, DynamicTensor) and \
+                isinstance(array_of(src), SymbolicArray):
             # remember where a view came from, so an in-place change of it reaches its base
-            out._base = src._base if src._base is not None else src
-            if src._base is None and op.name == "getitem":
-                setattr(out, "_view_index", attrs["index"])  # noqa: B010 - a dynamic slot
+            base = interop.base_of(src)
+            index = attrs["index"] if base is None and op.name == "getitem" else None
+            interop.mark_view(out, src if base is None else base, index)
         return out
 
     def apply_(self, op: OpDef, target: Any, args: tuple[Any, ...], attrs: dict[str, Any],
                label: str | None) -> Any:
         dispatch.check_inplace(target)
-        base = target._base
-        index = getattr(target, "_view_index", None)
-        if base is not None and (index is None or not isinstance(base._array, SymbolicArray)):
+        base = interop.base_of(target)
+        index = interop.view_index(target)
+        if base is not None and (index is None or
+                                 not isinstance(array_of(base), SymbolicArray)):
             raise TracingError(
                 f"{op.name}_: this in-place change of a view cannot be traced into a static "
                 f"graph ('{self.name}'): the graph has no aliasing, and only a view made by "
@@ -195,13 +199,14 @@ class Tracer:
                 raise RuntimeError(f"result type {symbol.dtype.name.capitalize()} can't be cast "
                                    f"to the desired output type {want.name.capitalize()}")
             symbol = self.node("cast", [symbol], {"dtype": want})
-        requires = (GRAD_ENABLED[0] and op.differentiable and want.is_floating and any(
-            isinstance(a, DynamicTensor) and a._requires_grad for a in (target, *args)))
-        if isinstance(target._array, SymbolicArray):
+        grad_on = is_grad_enabled()
+        requires = (grad_on and op.differentiable and want.is_floating and any(
+            isinstance(a, DynamicTensor) and a.requires_grad for a in (target, *args)))
+        if isinstance(array_of(target), SymbolicArray):
             self._rebind(target, symbol, requires, op.name)
             if base is not None:  # x[i] += 1: the new rows go into the base as well
                 merged = self.node("index_assign", [self.symbol(base), symbol], {"index": index})
-                self._rebind(base, merged, GRAD_ENABLED[0] and (requires or base._requires_grad),
+                self._rebind(base, merged, grad_on and (requires or base.requires_grad),
                              "index_assign")
             return target
         slot = self.slots.get(id(target))
@@ -214,30 +219,40 @@ class Tracer:
                 slot = self.state(target)
         slot.current = slot.leaf = symbol  # updated outside autograd: a new leaf
         slot.written = True
-        if target._requires_grad:
+        if target.requires_grad:
             self.stops.append(symbol)
         return target
 
     def _rebind(self, target: Any, symbol: Symbol, requires: bool, op: str) -> None:
         """A traced tensor changed in place: from now on it stands for ``symbol``."""
-        target._vc[0] += 1  # (a concrete target's counter moves when a call writes it back)
-        target._array = SymbolicArray(symbol, self)
-        if requires:
-            target._requires_grad, target._grad_fn = True, TracedNode(op)
-        elif target._requires_grad:
+        # (a concrete target's counter moves when a call writes it back)
+        interop.rebind(target, SymbolicArray(symbol, self), TracedNode(op) if requires else None)
+        if not requires and target.requires_grad:
             self.stops.append(symbol)
+
+    def step(self, optimizer: Any, closure: Any = None) -> None:
+        """``optimizer.step()`` in this thread: update nodes (``traced_optim.traced_step``)."""
+        from .traced_optim import traced_step  # the rules build on this module
+
+        traced_step(self, optimizer, closure)
+
+    def zero_grad(self, params: list[Any]) -> None:
+        """``zero_grad()`` clears these ``.grad``: the graph does not read them on entry."""
+        for p in params:
+            self.remember_grad(p)
+            self.cleared.add(id(p))
 
     # ---- autograd --------------------------------------------------------------------------
 
     def backward(self, loss: TracedTensor, gradient: Any) -> None:
         """``loss.backward()``: ``static.gradients`` into every parameter's ``.grad``."""
-        if not loss._requires_grad:
+        if not loss.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have "
                                "a grad_fn")
-        if gradient is None and loss._array.size != 1:
+        if gradient is None and loss.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         # leaves: parameters (their value since the last update) and inputs that require grad
-        leaves = [(s.tensor, s.leaf) for s in self.slots.values() if s.tensor._requires_grad]
+        leaves = [(s.tensor, s.leaf) for s in self.slots.values() if s.tensor.requires_grad]
         leaves += [(t, t.symbol) for t in self.grad_inputs]
         if not leaves:
             return
@@ -247,7 +262,7 @@ class Tracer:
         for (holder, _), grad in zip(leaves, grads, strict=True):
             if grad is None:
                 continue
-            before = holder._grad
+            before = holder.grad
             if before is None and id(holder) in self.grads_before and \
                     id(holder) not in self.cleared and self.grads_before[id(holder)][1] is None:
                 # the graph assumes this .grad is None on entry (no zero_grad() cleared it
@@ -261,11 +276,11 @@ class Tracer:
                         "function cannot carry gradients from one call into the next. Call "
                         "optimizer.zero_grad() inside the traced function, before backward().")
                 grad = self.node("add", [self.symbol(before), grad])
-            holder._grad = self.wrap(grad)
+            holder.grad = self.wrap(grad)
 
     def grad_symbol(self, param: Any) -> Symbol | None:
         """The symbolic ``param.grad`` (None when there is none), for the optimizer rules."""
-        grad = param._grad
+        grad = param.grad
         if grad is None:
             return None
         if not self.is_involved(grad) and id(grad) not in self.constants:
@@ -283,16 +298,16 @@ class Tracer:
 
     def remember_grad(self, tensor: Any) -> None:
         """Notes ``tensor.grad`` as it was when the trace started (the first time it is met)."""
-        self.grads_before.setdefault(id(tensor), (tensor, tensor._grad))
+        self.grads_before.setdefault(id(tensor), (tensor, tensor.grad))
 
     def restore(self) -> None:
         """Puts back what tracing changed on eager tensors (their ``.grad``)."""
         for tensor, grad in self.grads_before.values():
-            tensor._grad = grad
+            tensor.grad = grad
 
 
 def _grad_is_none(tensor: Any) -> bool:
-    return tensor._grad is None
+    return tensor.grad is None
 
 
 __all__ = ["Slot", "Tracer", "TracingError", "check_cpu"]
