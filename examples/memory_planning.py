@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tapeflow.static as tf
 from tapeflow.runtime import Spec, dtypes
-from tapeflow.static.compiler.pipeline import CompilerOptions, compile_graph
+from tapeflow.static.compiler import CompileOptions, compile
 
 BATCH, FEATURES, HIDDEN, CLASSES = 16, 8, 32, 3
 
@@ -60,7 +60,7 @@ def main() -> None:
     # 1. the passes, on the graph the Session would compile for this feed signature
     source = graph.as_ir(fetches)
     specs = {t.node_id: Spec(v.shape, dtypes.as_dtype(v.dtype)) for t, v in feed.items()}
-    program = compile_graph(source, specs)
+    program = compile(source, specs)
     print(f"The training graph has {len(source.nodes)} nodes; the passes leave "
           f"{len(program.graph.nodes)}:\n")
     print(program.format_passes())
@@ -81,7 +81,7 @@ def main() -> None:
     # 4. what in-place writes and the memory-aware schedule are worth
     print("\nThe same graph with one switch off:")
     for switch in ("inplace", "reorder"):
-        other = compile_graph(source, specs, CompilerOptions(**{switch: False})).plan
+        other = compile(source, specs, CompileOptions().without(switch)).plan
         assert other is not None
         print(f"  {switch}=False: arena_bytes {other.arena_bytes}, "
               f"lower_bound_bytes {other.lower_bound_bytes}")

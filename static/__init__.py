@@ -32,7 +32,8 @@ from ..runtime.dtypes import (
 )
 from . import errors, losses, nn, train
 from . import numerics as debugging  # tf.debugging.enable_check_numerics()
-from .compiler.program import CompileOptions, build_program
+from .compiler import CompileOptions
+from .compiler import compile as build_program  # tf.build_program: the compiler's entry
 from .gradients import gradients
 from .graph import Graph, get_default_graph, reset_default_graph
 from .jit.function import (  # the bridge (DESIGN.md)

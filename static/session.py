@@ -1,21 +1,28 @@
 """``tf.Session``: holds variable values and runs the part of a graph that fetches need.
 
 ``run(fetches, feed_dict)`` flattens the fetch structure, checks and converts the feeds as
-TF1 does, and looks up a Program cached per (fetch ids, feed signature); on a miss it prunes
-the graph (``graphs.ir.subgraph``), specialises it to the fed shapes and asks
-``program.build_program`` for one. Semantics of one run, defined here once:
+TF1 does, and looks up a Program cached per (fetch ids, feed signature); on a miss it adds
+the control dependencies to the fetches and hands the graph to ``compiler.compile``, which
+prunes and specialises it. Semantics of one run, defined here once:
 
 * every read of a variable sees its value from the start of the run;
-* assignments land after the run succeeded (the last assign of a variable wins), so a
-  failed run changes no variable;
+* assignments land after the run succeeded (the last assign of a variable wins), all at
+  once: a failed or interrupted run (KeyboardInterrupt included) changes no variable;
+* runs that assign variables are serialised (read, run, commit under one lock), so
+  concurrent training steps never lose an update, whatever ``use_locking`` says; runs
+  that only read stay concurrent;
 * ``group``/``no_op``/``control_dependencies`` decide what runs, not the order of reads
   and writes (TF1 left that order to a race).
+
+The compile cache keeps ``CompileOptions.max_cached_programs`` programs (64 unless set),
+least recently used dropped first; the default session stack is per thread, as in TF1.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,18 +30,26 @@ from typing import Any
 import numpy as np
 
 from ..graphs import ir
-from ..runtime import ShapeError, Spec, get
+from ..runtime import Spec
 from ..runtime.backend import to_device
-from ..runtime.memory import too_large
-from ..runtime.registry import format_shape
 from . import nest
-from .compiler.program import CompileOptions, Program, build_program
-from .errors import FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError
-from .graph import Graph, format_tf_shape, get_default_graph
+from .compiler import CompileOptions, Program, compile, inspect_plan
+from .compiler.cache import LRUCache
+from .compiler.specialize import shape_fits
+from .errors import FailedPreconditionError
+from .graph import Graph, get_default_graph
 from .numerics import is_check_numerics_enabled
 from .tensor import Operation, Tensor
 
-_session_stack: list[Session] = []
+
+class _Defaults(threading.local):
+    """The default session stack, one per thread (TF1 keeps it per thread too)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Session] = []
+
+
+_defaults = _Defaults()
 
 
 @dataclass
@@ -44,9 +59,9 @@ class _Entry:
     program: Program
     slots: list[int | None]  # per fetch: index into the program's outputs, None for an op
     read_vars: tuple[int, ...]  # variables whose start-of-run value the program reads
-    graph_ir: ir.Graph
     feed_ids: tuple[int, ...]  # the feeds the pruned graph uses (others are ignored)
-    # the program never hands back a feed or variable array itself (program.py)
+    assigns: bool  # the program writes variables: its runs take the session's commit lock
+    # the program never hands back a feed or variable array itself (compiler/program.py)
     fresh: bool = False
 
 
@@ -55,7 +70,7 @@ class _Fast:
     """A run seen before, found by the fetch and feed-key objects themselves (no flattening,
     name lookups or sorting): the entry, and per feed key its node id, dtype and shape."""
 
-    entry: _Entry
+    key: Any  # the entry's key in the compile cache (an evicted entry is compiled again)
     feeds: tuple[tuple[int, Any, tuple[int, ...], bool], ...]  # (id, np dtype, shape, used)
     kind: type | None  # list/tuple of fetches, or None for a single fetch
 
@@ -80,35 +95,42 @@ class Session:
         if is_check_numerics_enabled() and not self.options.check_numerics:
             self.options = dataclasses.replace(self.options, check_numerics=True)
         self.compile_count = 0
+        # variable id -> value; replaced as a whole by each commit (never mutated), so a
+        # run reads one consistent snapshot and a commit is one reference swap
         self._store: dict[int, Any] = {}
-        self._cache: dict[Any, _Entry] = {}
-        self._fast: dict[Any, _Fast] = {}
+        limit = self.options.max_cached_programs
+        self._cache = LRUCache(limit, warn=f"Session of graph {id(self.graph):#x}")
+        self._fast = LRUCache(limit)
+        self._commit_lock = threading.Lock()  # held by runs that assign: read, run, commit
+        self._compile_lock = threading.RLock()
         self._closed = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     def __enter__(self) -> Session:
-        _session_stack.append(self)
+        _defaults.stack.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if _session_stack and _session_stack[-1] is self:
-            _session_stack.pop()
+        stack = _defaults.stack
+        if stack and stack[-1] is self:
+            stack.pop()
         self.close()
 
     @contextlib.contextmanager
     def as_default(self) -> Iterator[Session]:
-        """Makes this the default session (for ``Tensor.eval``) without closing it after."""
-        _session_stack.append(self)
+        """Makes this the default session of this thread (for ``Tensor.eval``) without
+        closing it after."""
+        _defaults.stack.append(self)
         try:
             yield self
         finally:
-            _session_stack.pop()
+            _defaults.stack.pop()
 
     def close(self) -> None:
         """Frees the variable values and cached programs; later runs raise RuntimeError."""
         self._closed = True
-        self._store.clear()
+        self._store = {}
         self._cache.clear()
         self._fast.clear()
 
@@ -129,23 +151,24 @@ class Session:
         fast_key = _fast_key(fetches, feed_dict)
         fast = self._fast.get(fast_key) if fast_key is not None else None
         if fast is not None:
-            fed = self._fast_feeds(fast, feed_dict)
+            entry = self._cache.get(fast.key)
+            fed = self._fast_feeds(fast, feed_dict) if entry is not None else None
             if fed is not None:
-                results = self._execute(fast.entry, fed)
+                results = self._execute(entry, fed)
                 if fast.kind is None:
                     return results[0]
                 return results if fast.kind is list else tuple(results)
-        entry, feeds, template = self._lookup(fetches, feed_dict)
+        key, entry, feeds, template = self._lookup(fetches, feed_dict)
         if fast_key is not None:
-            self._remember(fast_key, fetches, feed_dict, feeds, entry)
+            self._remember(fast_key, fetches, feed_dict, feeds, key, entry)
         if len(feeds) != len(entry.feed_ids):
             feeds = {nid: feeds[nid] for nid in entry.feed_ids}
         return nest.pack(template, self._execute(entry, feeds))
 
     def _lookup(self, fetches: Any, feed_dict: dict[Any, Any] | None
-                ) -> tuple[_Entry, dict[int, Any], Any]:
+                ) -> tuple[Any, _Entry, dict[int, Any], Any]:
         """The full path: checked fetches and feeds, and the program cached for them (compiled
-        on a miss), per (fetch ids, feed signature). Returns (entry, feeds, fetch template)."""
+        on a miss), per (fetch ids, feed signature). Returns (key, entry, feeds, template)."""
         leaves, template = nest.flatten(fetches)
         fetch_keys = tuple(self._fetch_key(f) for f in leaves)
         feeds = self._feeds(feed_dict) if feed_dict else {}
@@ -153,13 +176,22 @@ class Session:
         key = (fetch_keys, signature)
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._compile(fetch_keys, feeds)
-            self._cache[key] = entry
-        return entry, feeds, template
+            with self._compile_lock:  # one compile at a time; another thread may have won
+                entry = self._cache.get(key)
+                if entry is None:
+                    entry = self._compile(fetch_keys, feeds)
+                    self._cache.put(key, entry)
+        return key, entry, feeds, template
 
     def _execute(self, entry: _Entry, feeds: dict[int, Any]) -> list[Any]:
         """Runs a cached program: the fetched values in order, variables updated after."""
-        store = self._store
+        if not entry.assigns:
+            return self._run_once(entry, feeds)
+        with self._commit_lock:  # so no concurrent run commits between our read and commit
+            return self._run_once(entry, feeds)
+
+    def _run_once(self, entry: _Entry, feeds: dict[int, Any]) -> list[Any]:
+        store = self._store  # one snapshot: every read sees the start of the run
         try:
             variables = {vid: store[vid] for vid in entry.read_vars}
         except KeyError:
@@ -170,12 +202,15 @@ class Session:
             owned = {id(a) for a in feeds.values()} | {id(a) for a in variables.values()}
         results = [None if slot is None else _detach(values[slot], owned)
                    for slot in entry.slots]
-        for vid, value in updates.items():
-            store[vid] = _fresh(value, owned)
+        if updates:
+            # the new store is complete before it replaces the old one: one reference swap,
+            # which an interrupt cannot split, commits every update or none
+            committed = {vid: _fresh(value, owned) for vid, value in updates.items()}
+            self._store = {**self._store, **committed}
         return results
 
     def _remember(self, fast_key: Any, fetches: Any, feed_dict: dict[Any, Any] | None,
-                  feeds: dict[int, Any], entry: _Entry) -> None:
+                  feeds: dict[int, Any], key: Any, entry: _Entry) -> None:
         """Files a checked run under its fetch and feed-key objects (see ``_fast_key``)."""
         used = set(entry.feed_ids)
         meta = []
@@ -185,7 +220,7 @@ class Session:
             meta.append((tensor.node_id, tensor.dtype.np, tuple(array.shape),
                          tensor.node_id in used))
         kind = type(fetches) if type(fetches) in (list, tuple) else None
-        self._fast[fast_key] = _Fast(entry, tuple(meta), kind)
+        self._fast.put(fast_key, _Fast(key, tuple(meta), kind))
 
     def _fast_feeds(self, fast: _Fast, feed_dict: dict[Any, Any] | None) -> dict[int, Any] | None:
         """The feeds of a run like a remembered one; None when a value's shape or dtype
@@ -216,11 +251,8 @@ class Session:
         Example:
             >>> # print(sess.plan([loss, train_op], {x: batch_x, y: batch_y}))
         """
-        # compiler hook (static/compiler/pipeline.py)
-        from .compiler.pipeline import plan_of
-
-        entry, _, _ = self._lookup(fetches, feed_dict)
-        return plan_of(entry.program, entry.graph_ir, self.options)
+        _, entry, _, _ = self._lookup(fetches, feed_dict)
+        return inspect_plan(entry.program, self.options)
 
     def _fetch_key(self, fetch: Any) -> Any:
         item = fetch
@@ -253,7 +285,7 @@ class Session:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"Cannot feed value {value!r} for Tensor '{tensor.name}' "
                                  f"of dtype {tensor.dtype.name}: {exc}") from None
-            if not _fits(tensor.spec.shape, array.shape):
+            if not shape_fits(tensor.spec.shape, array.shape):
                 raise ValueError(f"Cannot feed value of shape {array.shape} for Tensor "
                                  f"'{tensor.name}', which has shape '{tensor.shape}'")
             if self.options.device != "cpu":
@@ -276,29 +308,19 @@ class Session:
         tensor_ids = [k for k in fetch_keys if isinstance(k, int)]
         target_ids = [i for k in fetch_keys if not isinstance(k, int) for i in k[1]]
         nodes: dict[int, ir.Node] = self.graph.nodes
-        if feeds:
-            nodes = dict(nodes)
-            for nid, array in feeds.items():
-                # a fed node (placeholder or not) becomes a placeholder of the fed shape
-                nodes[nid] = nodes[nid].with_(kind="placeholder", op="", inputs=(), attrs={},
-                                              shape=tuple(array.shape), value=None)
+        if feeds and self.graph.control_deps:
+            # a fed node's inputs do not run, nor do their control dependencies
+            nodes = {**nodes, **{nid: nodes[nid].with_(inputs=()) for nid in feeds}}
         outputs = self._with_control_deps(nodes, list(dict.fromkeys(tensor_ids + target_ids)))
-        pruned = ir.subgraph(nodes, outputs)
-        missing = [n for n in pruned.nodes if n.kind == "placeholder" and n.id not in feeds]
-        if missing:
-            raise InvalidArgumentError(
-                "You must feed a value for placeholder tensor "
-                + ", ".join(f"'{n.name}' with dtype {n.dtype.name} and shape "
-                            f"{format_tf_shape(n.shape)} (built at {n.site})" for n in missing),
-                op_name=missing[0].name)
-        pruned = _specialize(pruned)
-        _check_sizes(pruned)
-        feed_ids = tuple(sorted(nid for nid in feeds if nid in pruned))
-        program = build_program(pruned, feed_ids, self.options)
+        specs = {nid: Spec(tuple(a.shape), self.graph.nodes[nid].dtype)
+                 for nid, a in feeds.items()}
+        graph = ir.Graph(tuple(self.graph.nodes.values()), tuple(outputs))
+        program = compile(graph, specs, self.options)
         self.compile_count += 1
         index = {nid: i for i, nid in enumerate(outputs)}
         slots = [index[k] if isinstance(k, int) else None for k in fetch_keys]
-        return _Entry(program, slots, _read_variables(pruned), pruned, feed_ids,
+        source = program.source
+        return _Entry(program, slots, source.read_vars, source.feed_ids, bool(source.assigned),
                       bool(getattr(program, "fresh_results", False)))
 
     def _with_control_deps(self, nodes: dict[int, ir.Node], outputs: list[int]) -> list[int]:
@@ -335,59 +357,6 @@ def _fast_key(fetches: Any, feed_dict: dict[Any, Any] | None) -> Any:
     return (fetch_part, feed_part)
 
 
-def _fits(static: tuple[int | None, ...] | None, shape: tuple[int, ...]) -> bool:
-    """Whether a fed shape matches a static one (``None`` dims and unknown rank match all)."""
-    if static is None:
-        return True
-    if len(static) != len(shape):
-        return False
-    return all(d is None or d == s for d, s in zip(static, shape, strict=True))
-
-
-def _specialize(graph: ir.Graph) -> ir.Graph:
-    """Re-infers each call node's shape from the concrete shapes of this run's sources."""
-    specs: dict[int, Spec] = {}
-    nodes: list[ir.Node] = []
-    for node in graph.nodes:
-        if node.kind == "call":
-            inputs = [specs[i] for i in node.inputs]
-            try:
-                spec = get(node.op).infer(*inputs, **node.attrs)
-            except ShapeError as exc:
-                shown = ", ".join(format_shape(s.shape) for s in inputs)
-                raise InvalidArgumentError(f"{exc} (node '{node.name}' with input shapes {shown}, "
-                                           f"built at {node.site})", op_name=node.name) from None
-            if spec.shape != node.shape:
-                node = node.with_(shape=spec.shape)
-        specs[node.id] = Spec(node.shape, node.dtype)
-        nodes.append(node)
-    return ir.Graph(tuple(nodes), graph.outputs)
-
-
-def _check_sizes(graph: ir.Graph) -> None:
-    """TF1's OOM error, raised before the program allocates anything: names the node, its
-    shape and the bytes it would take."""
-    for node in graph.nodes:
-        if node.kind != "call" or node.shape is None or None in node.shape:
-            continue
-        why = too_large(node.shape, node.dtype.itemsize)  # type: ignore[arg-type]
-        if why is not None:
-            shape = ",".join(str(d) for d in node.shape)
-            raise ResourceExhaustedError(
-                f"OOM when allocating tensor with shape[{shape}] and type {node.dtype.name}: "
-                f"node '{node.name}' (op {node.op}, built at {node.site}) would need {why}",
-                op_name=node.name)
-
-
-def _read_variables(graph: ir.Graph) -> tuple[int, ...]:
-    """Variables whose value the graph uses (not those it only assigns to)."""
-    read: set[int] = {o for o in graph.outputs if graph[o].kind == "variable"}
-    for node in graph.nodes:
-        inputs = node.inputs[1:] if node.kind == "assign" else node.inputs
-        read.update(i for i in inputs if graph[i].kind == "variable")
-    return tuple(sorted(read))
-
-
 def _fresh(value: Any, owned: set[int]) -> Any:
     # a value that is a feed, a variable's old value, or a view must not become shared state
     if id(value) in owned or getattr(value, "base", None) is not None:
@@ -407,8 +376,9 @@ def _detach(value: Any, owned: set[int]) -> Any:
 
 
 def get_default_session() -> Session | None:
-    """The innermost session entered with ``with`` (or ``as_default``), else None."""
-    return _session_stack[-1] if _session_stack else None
+    """This thread's innermost session entered with ``with`` (or ``as_default``), else None."""
+    stack = _defaults.stack
+    return stack[-1] if stack else None
 
 
 def session_or_default(session: Session | None, what: str) -> Session:
@@ -426,9 +396,9 @@ class InteractiveSession(Session):
     def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None,
                  options: CompileOptions | None = None) -> None:
         super().__init__(target, graph, config, options)
-        _session_stack.append(self)
+        _defaults.stack.append(self)  # (on the stack of the thread that created it)
 
     def close(self) -> None:
-        if self in _session_stack:
-            _session_stack.remove(self)
+        if self in _defaults.stack:
+            _defaults.stack.remove(self)
         super().close()

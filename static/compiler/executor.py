@@ -36,16 +36,13 @@ from ...runtime.backend import to_device
 from ..errors import InvalidArgumentError
 from .lowering import concrete
 from .planner import Plan
+from .specialize import MissingFeedError
 
 _counter = itertools.count()
 
 
 class ExecutionError(InvalidArgumentError):
     """A kernel failed at run time; names the node, its op and the user's source line."""
-
-
-class MissingFeedError(InvalidArgumentError):
-    """A placeholder (or variable) the schedule reads was not given a value."""
 
 
 def _on_device(kernel: Any, device: str) -> Any:
@@ -92,7 +89,7 @@ class Executor:
         self.graph = graph
         self.plan = plan
         # operand id -> (stack id, index): the operand is written into that slice of the
-        # stack's buffer (compiler.stack_in_place); needs a plan
+        # stack's buffer (inplace.stack_in_place); needs a plan
         self.slots = dict(slots or {}) if plan is not None else {}
         self._hosts = {stack for stack, _ in self.slots.values()}
         self._host_arrays: dict[int, Any] = {}
@@ -169,44 +166,66 @@ class Executor:
         if n.id in self._hosts:
             self._bind_host(n)
             return
-        xp, op = self.xp, n.opdef
-        kernel = op.kernel
-        if op.kind == "random" and self.device != "cpu":
+        kernel = n.opdef.kernel
+        if n.opdef.kind == "random" and self.device != "cpu":
             kernel = _on_device(kernel, self.device)  # its result is copied into out
+        args = self._args(n)
+        for key, value in n.attrs.items():
+            self._ns[f"a{n.id}_{key}"] = value
+        self.steps.append(n)
+        if is_view(n):
+            self._bind_view(n, kernel, args)
+            return
+        out = self._output(n)
+        if out is None:
+            # size known only at run time (a boolean mask): the kernel allocates
+            self._ns[f"k{n.id}"] = _returns_own_array(kernel)
+            self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
+        elif not (self._bind_ufunc(n, kernel, args, out)
+                  or self._bind_reduce(n, kernel, args, out)):
+            self._ns[f"k{n.id}"] = kernel
+            self._line(n, f"r = k{n.id}({_call_args(n, args)}, out={out})")
+            self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=
+
+    def _args(self, n: Node) -> list[str]:
+        """The names the call reads: fixed or per-run values, or shape-only stand-ins."""
         args = []
         for k, i in enumerate(n.inputs):
             x = self.graph[i]
-            if i not in self._fixed and k in op.shape_only and concrete(x.shape):
+            if i not in self._fixed and k in n.opdef.shape_only and concrete(x.shape):
                 # only its shape is read: a zero-byte stand-in of that shape
                 args.append(f"s{n.id}_{k}")
-                self._ns[args[-1]] = xp.broadcast_to(xp.empty((), x.dtype.np), x.shape)
+                self._ns[args[-1]] = self.xp.broadcast_to(self.xp.empty((), x.dtype.np),
+                                                          x.shape)
             else:
                 args.append(self._ref(i))
-        for key, value in n.attrs.items():
-            self._ns[f"a{n.id}_{key}"] = value
-        call_args = ", ".join(["xp", *args] + [f"{key}=a{n.id}_{key}" for key in n.attrs])
-        self.steps.append(n)
-        if is_view(n):
-            if all(a[0] in "cs" for a in args):
-                values = [self._ns[a] for a in args]
-                result = kernel(xp, *values, **n.attrs)
-                # a view of a fixed array is itself fixed -- unless the kernel had to copy
-                if getattr(result, "size", 0) and xp.may_share_memory(result, values[0]):
-                    self._fix(n.id, result)
-                    self.steps.pop()
-                    return
-            method = op.method
-            if method is not None and kernel is op.kernel and n.shape != () and len(n.attrs) == 1:
-                # the registry says the kernel is exactly x.<method>(attr): skip the wrappers
-                (key, value), = n.attrs.items()
-                self._ns[f"a{n.id}_{key}"] = tuple(value) if isinstance(value, list) else value
-                self._ns[f"u{n.id}"] = getattr(xp.ndarray, method)
-                self._line(n, f"v{n.id} = u{n.id}({args[0]}, a{n.id}_{key})")
+        return args
+
+    def _bind_view(self, n: Node, kernel: Any, args: list[str]) -> None:
+        """A view: fixed once when it views fixed arrays, else one call per run."""
+        xp, op = self.xp, n.opdef
+        if all(a[0] in "cs" for a in args):
+            values = [self._ns[a] for a in args]
+            result = kernel(xp, *values, **n.attrs)
+            # a view of a fixed array is itself fixed -- unless the kernel had to copy
+            if getattr(result, "size", 0) and xp.may_share_memory(result, values[0]):
+                self._fix(n.id, result)
+                self.steps.pop()
                 return
-            self._ns[f"k{n.id}"] = _returns_array(kernel) if n.shape == () else kernel
-            self._line(n, f"v{n.id} = k{n.id}({call_args})")
+        method = op.method
+        if method is not None and kernel is op.kernel and n.shape != () and len(n.attrs) == 1:
+            # the registry says the kernel is exactly x.<method>(attr): skip the wrappers
+            (key, value), = n.attrs.items()
+            self._ns[f"a{n.id}_{key}"] = tuple(value) if isinstance(value, list) else value
+            self._ns[f"u{n.id}"] = getattr(xp.ndarray, method)
+            self._line(n, f"v{n.id} = u{n.id}({args[0]}, a{n.id}_{key})")
             return
-        self._ns[f"k{n.id}"] = kernel
+        self._ns[f"k{n.id}"] = _returns_array(kernel) if n.shape == () else kernel
+        self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
+
+    def _output(self, n: Node) -> str | None:
+        """Where a non-view call writes: its stack slice, its arena view, or an array of its
+        own each run; None when its size is known only at run time."""
         plan = self.plan
         if n.id in self.slots:
             stack, index = self.slots[n.id]
@@ -221,32 +240,34 @@ class Executor:
             self._ns[f"S{n.id}"], self._ns[f"D{n.id}"] = tuple(n.shape), n.dtype.np  # type: ignore[arg-type]
             self._prologue.append(f"v{n.id} = empty(S{n.id}, D{n.id})")
         else:
-            # size known only at run time (a boolean mask): the kernel allocates
-            self._ns[f"k{n.id}"] = _returns_own_array(kernel)
-            self._line(n, f"v{n.id} = k{n.id}({call_args})")
-            return
-        out = self._ref(n.id)
+            return None
+        return self._ref(n.id)
+
+    def _bind_ufunc(self, n: Node, kernel: Any, args: list[str], out: str) -> bool:
+        # the registry says this kernel is exactly xp.<ufunc>: call it without the wrapper
+        op = n.opdef
         ufunc = op.ufunc
         if any(n.attrs.get(a) for a in op.ufunc_unless):
             ufunc = None  # (matmul with a transpose flag does more than xp.matmul)
-        if ufunc is not None and kernel is op.kernel:
-            # the registry says this kernel is exactly xp.<ufunc>: call it without the wrapper
-            self._ns[f"u{n.id}"] = getattr(xp, ufunc)
-            self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
-            return
+        if ufunc is None or kernel is not op.kernel:
+            return False
+        self._ns[f"u{n.id}"] = getattr(self.xp, ufunc)
+        self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
+        return True
+
+    def _bind_reduce(self, n: Node, kernel: Any, args: list[str], out: str) -> bool:
+        # the registry says the kernel is exactly xp.<ufunc>.reduce for this input's kind
+        op = n.opdef
         reduce_ufunc = op.reduce_ufunc
-        if (reduce_ufunc is not None and kernel is op.kernel and self.device == "cpu"
-                and self.graph[n.inputs[0]].dtype.np.kind in op.reduce_kinds):
-            # the registry says the kernel is exactly xp.<ufunc>.reduce for this input's kind
-            self._ns[f"u{n.id}"] = getattr(xp, reduce_ufunc).reduce
-            axis = n.attrs.get("axis")
-            self._ns[f"a{n.id}_axis"] = tuple(axis) if isinstance(axis, list) else axis
-            keepdims = bool(n.attrs.get("keepdims", False))
-            self._line(n, f"u{n.id}({args[0]}, a{n.id}_axis, None, out={out}, "
-                          f"keepdims={keepdims})")
-            return
-        self._line(n, f"r = k{n.id}({call_args}, out={out})")
-        self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=
+        if (reduce_ufunc is None or kernel is not op.kernel or self.device != "cpu"
+                or self.graph[n.inputs[0]].dtype.np.kind not in op.reduce_kinds):
+            return False
+        self._ns[f"u{n.id}"] = getattr(self.xp, reduce_ufunc).reduce
+        axis = n.attrs.get("axis")
+        self._ns[f"a{n.id}_axis"] = tuple(axis) if isinstance(axis, list) else axis
+        keepdims = bool(n.attrs.get("keepdims", False))
+        self._line(n, f"u{n.id}({args[0]}, a{n.id}_axis, None, out={out}, keepdims={keepdims})")
+        return True
 
     def _generate(self) -> str:
         """The schedule as one Python function ``schedule(xp, feeds, variables)``."""
@@ -315,6 +336,10 @@ class Executor:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+
+def _call_args(n: Node, args: list[str]) -> str:
+    return ", ".join(["xp", *args] + [f"{key}=a{n.id}_{key}" for key in n.attrs])
 
 
 def _at(node: Node) -> str:

@@ -5,28 +5,24 @@ anything, like torch.fx's ``eliminate_dead_code() -> bool``. Outputs keep their 
 when a pass replaces an output node by an equivalent one, ``graph.outputs`` names the
 replacement, so the i-th output still means the i-th fetch.
 
+The pipeline that runs them in order, with their switches, is ``pipeline.PASSES``.
+
 Example:
-    >>> from tapeflow.static.compiler.passes import PIPELINE
-    >>> [name for name, _ in PIPELINE][-3:]
-    ['cse', 'materialize_transposes', 'dce']
+    >>> from tapeflow.static.compiler.passes import dce
+    >>> # graph, changed = dce(graph)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ...graphs.ir import Graph, Node
-from ...graphs.liveness import analyze, is_view
-from ...runtime import ShapeError, Spec, evaluate
-from ...runtime import dtypes as dt
+from ...runtime import evaluate
 from ...runtime.registry import operand_dtype
-from .dot_merge import dot_merge
-from .layout import materialize_transposes
-from .lowering import concrete, dims, lower, size_of
+from .lowering import concrete, dims, size_of
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
@@ -49,7 +45,7 @@ def _rebuild(graph: Graph, nodes: list[Node], alias: Mapping[int, int]) -> Graph
     return Graph(tuple(renamed), tuple(resolve(o) for o in graph.outputs))
 
 
-# ---- pruning and dead-code elimination -------------------------------------------------
+# ---- dead-code elimination -------------------------------------------------
 
 
 def dce(graph: Graph) -> tuple[Graph, bool]:
@@ -69,59 +65,6 @@ def dce(graph: Graph) -> tuple[Graph, bool]:
     if len(kept) == len(graph.nodes):
         return graph, False
     return Graph(kept, graph.outputs), True
-
-
-def prune(graph: Graph) -> tuple[Graph, bool]:
-    """Pruning to the fetches: the whole user graph cut down to what ``outputs`` need.
-
-    The same walk as :func:`dce`; it runs first, on the full graph the user built, while
-    ``dce`` runs last, after rewrites have orphaned nodes.
-    """
-    return dce(graph)
-
-
-# ---- specialisation to concrete shapes and explicit casts ---------------------------------
-
-
-def specialize(graph: Graph, source_specs: Mapping[int, Spec]) -> tuple[Graph, bool]:
-    """Re-runs shape inference with concrete shapes for placeholders (and variables).
-
-    ``source_specs`` maps source node ids to the specs of the arrays fed this time. A fed
-    shape that contradicts the placeholder's declared shape raises ShapeError naming it.
-    """
-    specs: dict[int, Spec] = {}
-    nodes: list[Node] = []
-    for n in graph.nodes:
-        if n.kind in ("placeholder", "variable") and n.id in source_specs:
-            spec = source_specs[n.id]
-            if not _compatible(n.shape, spec.shape):
-                raise ShapeError(f"cannot feed a value of shape {spec} for {n.kind} "
-                                 f"'{n.name or n.id}' of shape {Spec(n.shape, n.dtype)}")
-        elif n.kind == "const":
-            spec = Spec(tuple(n.value.shape), dt.as_dtype(n.value.dtype))
-        elif n.kind == "call":
-            try:
-                spec = n.opdef.infer(*(specs[i] for i in n.inputs), **n.attrs)
-            except ShapeError as exc:
-                raise ShapeError(f"{exc} (node {n.name or n.id} at {n.site or '?'})") from None
-        elif n.kind == "assign":
-            spec = specs[n.inputs[1]]
-        else:
-            spec = Spec(n.shape, n.dtype)
-        specs[n.id] = spec
-        if spec.shape != n.shape or spec.dtype is not n.dtype:
-            n = n.with_(shape=spec.shape, dtype=spec.dtype)
-        nodes.append(n)
-    changed = any(a is not b for a, b in zip(nodes, graph.nodes, strict=True))
-    return (Graph(tuple(nodes), graph.outputs), True) if changed else (graph, False)
-
-
-def _compatible(declared: Any, fed: Any) -> bool:
-    if declared is None:
-        return True
-    if fed is None or len(declared) != len(fed):
-        return False
-    return all(d is None or d == f for d, f in zip(declared, fed, strict=True))
 
 
 def insert_casts(graph: Graph) -> tuple[Graph, bool]:
@@ -305,72 +248,3 @@ def _compose(first: Any, second: Any, rank: int) -> bool:
     p1 = tuple(reversed(range(rank))) if first is None else tuple(a % rank for a in first)
     p2 = tuple(reversed(range(rank))) if second is None else tuple(a % rank for a in second)
     return all(p1[p2[i]] == i for i in range(rank))
-
-
-# ---- in-place rewriting --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class MarkedGraph(Graph):
-    """A graph plus the ids of call nodes that may write their output over their input 0."""
-
-    inplace: frozenset[int] = frozenset()
-
-
-def outside_arena(graph: Graph) -> set[int]:
-    """Values whose memory is not the arena's: sources, fetched values, assigned values."""
-    ids = {n.id for n in graph.nodes if n.kind != "call"}
-    ids.update(graph.outputs)
-    ids.update(n.inputs[1] for n in graph.nodes if n.kind == "assign")
-    return ids
-
-
-def is_arena_value(n: Node, outside: set[int]) -> bool:
-    """A call output that gets its own arena buffer (not a view, concrete shape, internal)."""
-    return n.kind == "call" and not is_view(n) and concrete(n.shape) and n.id not in outside
-
-
-def mark_inplace(graph: Graph) -> tuple[Graph, bool]:
-    """Marks elementwise ops that can overwrite their input 0, which dies at that op.
-
-    Conditions: the op allows it (``opdef.inplace``); the output and input 0 are both arena
-    buffers (not a feed, variable, const, fetched or assigned value, nor a view of one)
-    with the same shape and dtype; no later step reads input 0 or any view of it; and no
-    other input of the op aliases input 0's memory. Semantics do not change: the planner
-    just gives the output its input's buffer.
-    """
-    live = analyze(graph.nodes, graph.outputs)
-    outside = outside_arena(graph)
-    by_id = {n.id: n for n in graph.nodes}
-    marked: set[int] = set()
-    for n in graph.nodes:
-        if not (is_arena_value(n, outside) and n.opdef.inplace and n.inputs):
-            continue
-        x = by_id[n.inputs[0]]
-        step = live.step_of[n.id]
-        if not is_arena_value(x, outside) or (x.shape, x.dtype) != (n.shape, n.dtype):
-            continue
-        if live.root_last[x.id] != step:
-            continue
-        if any(live.root[i] == x.id and i != x.id for i in n.inputs[1:]):
-            continue
-        marked.add(n.id)
-    previous: frozenset[int] = getattr(graph, "inplace", frozenset())
-    result = MarkedGraph(graph.nodes, graph.outputs, frozenset(marked))
-    return result, frozenset(marked) != previous
-
-
-#: The optimisation pipeline, in order; each entry can be switched off by name. CSE runs
-#: again after lowering, which makes equal nodes of unequal ones (two ``sum_to`` of one
-#: gradient to two same-shaped biases become one ``sum``; dot merging's stacks and views),
-#: so that the transposes lowering made are one node each when layout counts their readers.
-PIPELINE: list[tuple[str, Pass]] = [
-    ("fold_constants", fold_constants),
-    ("cse", cse),
-    ("simplify", simplify),
-    ("dot_merge", dot_merge),
-    ("lower", lower),
-    ("cse", cse),
-    ("materialize_transposes", materialize_transposes),
-    ("dce", dce),
-]

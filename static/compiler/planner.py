@@ -2,9 +2,10 @@
 
 Every call output that is not a view, has a concrete shape and is not handed out of the
 run (fetched or assigned to a variable) becomes a *buffer*. A view shares its base's
-buffer and keeps it alive; an op marked in place (see ``passes.mark_inplace``) shares its
-input 0's buffer. Each buffer has a lifetime ``[first, last]`` in schedule steps, and
-reserves ``align(nbytes)`` bytes (64-byte aligned offsets, sizes from the real dtype).
+buffer and keeps it alive; an op in the in-place set (``inplace.mark_inplace``, passed in
+explicitly) shares its input 0's buffer. Each buffer has a lifetime ``[first, last]`` in
+schedule steps, and reserves ``align(nbytes)`` bytes (64-byte aligned offsets, sizes from
+the real dtype).
 
 Offsets come from TFLite's greedy-by-size method: buffers sorted largest first, each put
 at the lowest offset where it overlaps no already-placed buffer whose lifetime meets its
@@ -14,7 +15,7 @@ its own memory), ``arena_bytes`` (the plan), and ``lower_bound_bytes`` (the most
 alive at any one step, which no plan of this schedule can beat).
 
 Example:
-    >>> # plan = plan_memory(graph); print(plan); plan.validate()
+    >>> # plan = plan_memory(graph, mark_inplace(graph)); print(plan); plan.validate()
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...graphs.ir import Graph, Node
-from ...graphs.liveness import Liveness, analyze, overlaps
+from ...graphs.liveness import Liveness, analyze, is_view, overlaps
 from ...runtime import ALIGNMENT, align
-from .passes import concrete, is_arena_value, outside_arena
+from .lowering import concrete
 
 
 class PlanError(AssertionError):
@@ -129,6 +130,19 @@ class Plan:
         return self.format()
 
 
+def outside_arena(graph: Graph) -> set[int]:
+    """Values whose memory is not the arena's: sources, fetched values, assigned values."""
+    ids = {n.id for n in graph.nodes if n.kind != "call"}
+    ids.update(graph.outputs)
+    ids.update(n.inputs[1] for n in graph.nodes if n.kind == "assign")
+    return ids
+
+
+def is_arena_value(n: Node, outside: set[int]) -> bool:
+    """A call output that gets its own arena buffer (not a view, concrete shape, internal)."""
+    return n.kind == "call" and not is_view(n) and concrete(n.shape) and n.id not in outside
+
+
 def nbytes_of(node: Node) -> int:
     """Bytes of a node's value from its concrete shape and real dtype."""
     count = 1
@@ -137,12 +151,12 @@ def nbytes_of(node: Node) -> int:
     return count * node.dtype.itemsize
 
 
-def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
+def plan_memory(graph: Graph, inplace: frozenset[int] = frozenset()) -> Plan:
     """Plans every arena buffer of ``graph`` (a schedule of concrete shapes).
 
-    ``inplace`` defaults to the marks of a ``MarkedGraph`` (``passes.mark_inplace``).
+    ``inplace``: the call nodes that write over their input 0 (``inplace.mark_inplace``).
     """
-    marks: frozenset[int] = getattr(graph, "inplace", frozenset()) if inplace is None else inplace
+    marks = inplace
     live = analyze(graph.nodes, graph.outputs)
     outside = outside_arena(graph)
     by_id = {n.id: n for n in graph.nodes}
@@ -167,13 +181,7 @@ def plan_memory(graph: Graph, inplace: frozenset[int] | None = None) -> Plan:
         elif live.root[n.id] in buffer_of and live.root[n.id] != n.id:
             buffer_of[n.id] = buffer_of[live.root[n.id]]
     sizes = {b: align(max(size, 1)) for b, size in nbytes.items()}
-    offsets = greedy_by_size(sizes, lifetimes)
-    # greedy-by-size can fragment; placing the longest-lived buffers first sometimes packs
-    # tighter (e.g. without in-place writes). Both are cheap: keep the smaller arena.
-    longest = sorted(sizes, key=lambda b: (lifetimes[b][0] - lifetimes[b][1], -sizes[b], b))
-    alternative = greedy_by_size(sizes, lifetimes, longest)
-    if _extent(alternative, sizes) < _extent(offsets, sizes):
-        offsets = alternative
+    offsets = place(sizes, lifetimes)
     steps = [_step(by_id[nid], live, buffer_of, offsets, marks, outside)
              for nid in live.schedule]
     return Plan(steps, buffer_of, offsets, sizes, lifetimes, nbytes, names)
@@ -202,6 +210,18 @@ def _step(n: Node, live: Liveness, buffer_of: dict[int, int], offsets: dict[int,
 
 def _extent(offsets: dict[int, int], sizes: dict[int, int]) -> int:
     return max((offsets[b] + sizes[b] for b in sizes), default=0)
+
+
+def place(sizes: dict[int, int], lifetimes: dict[int, tuple[int, int]]) -> dict[int, int]:
+    """Offsets for buffers: greedy by size, or longest-lived first when that packs tighter.
+
+    Greedy-by-size can fragment; placing the longest-lived buffers first sometimes packs
+    tighter (e.g. without in-place writes). Both are cheap: the smaller arena is kept.
+    """
+    offsets = greedy_by_size(sizes, lifetimes)
+    longest = sorted(sizes, key=lambda b: (lifetimes[b][0] - lifetimes[b][1], -sizes[b], b))
+    alternative = greedy_by_size(sizes, lifetimes, longest)
+    return alternative if _extent(alternative, sizes) < _extent(offsets, sizes) else offsets
 
 
 def greedy_by_size(sizes: dict[int, int], lifetimes: dict[int, tuple[int, int]],

@@ -22,14 +22,8 @@ from __future__ import annotations
 
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import is_view
-from .passes import concrete, outside_arena
-
-
-def _nbytes(n: Node) -> int:
-    count = 1
-    for d in n.shape or ():
-        count *= int(d)  # type: ignore[arg-type]
-    return count * n.dtype.itemsize
+from .lowering import concrete
+from .planner import nbytes_of, outside_arena
 
 
 def reorder_for_memory(graph: Graph) -> tuple[Graph, bool]:
@@ -38,7 +32,7 @@ def reorder_for_memory(graph: Graph) -> tuple[Graph, bool]:
     users = graph.users()
     remaining = {nid: len(u) for nid, u in users.items()}  # readers not yet scheduled
     outside = outside_arena(graph)
-    frees = {n.id: _nbytes(n) if (n.kind == "call" and not is_view(n) and concrete(n.shape)
+    frees = {n.id: nbytes_of(n) if (n.kind == "call" and not is_view(n) and concrete(n.shape)
                                   and n.id not in outside) else 0 for n in graph.nodes}
     done: set[int] = set()
     order: list[Node] = []
@@ -57,7 +51,7 @@ def reorder_for_memory(graph: Graph) -> tuple[Graph, bool]:
         # each input this node is the last reader of dies here (count a repeated input once)
         freed = sum(frees[i] for i in set(n.inputs)
                     if remaining[i] == n.inputs.count(i))
-        return freed >= _nbytes(n) > 0
+        return freed >= nbytes_of(n) > 0
 
     for n in graph.nodes:
         if n.id in done:

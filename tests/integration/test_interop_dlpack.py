@@ -55,17 +55,20 @@ def _captured_feeds(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     import tapeflow.static.session as session_module
 
     seen: list[dict] = []
-    real_build = session_module.build_program
+    real_build = session_module.compile
 
     class Spy:
         def __init__(self, inner):
             self.inner = inner
 
+        def __getattr__(self, name):  # the Program's other attributes (source, ...)
+            return getattr(self.inner, name)
+
         def run(self, feeds, variables):
             seen.append(dict(feeds))
             return self.inner.run(feeds, variables)
 
-    monkeypatch.setattr(session_module, "build_program",
+    monkeypatch.setattr(session_module, "compile",
                         lambda *args, **kwargs: Spy(real_build(*args, **kwargs)))
     return seen
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tapeflow.static as tf
-from tapeflow.static.compiler.interpreter import InterpretedProgram
+from tapeflow.static.compiler.interpreter import Interpreter
 
 rng = np.random.default_rng(11)
 A = rng.uniform(-1.0, 1.0, size=(3, 4))
@@ -115,7 +115,7 @@ def test_the_interpreter_is_what_runs_without_optimisation_and_planning():
     with tf.Session(options=INTERPRETER) as sess:
         sess.run(x * 2, {x: [1.0, 2.0]})
         (entry,) = sess._cache.values()
-    assert isinstance(entry.program, InterpretedProgram)
+    assert isinstance(entry.program, Interpreter)
 
 
 def test_interpreter_errors_name_the_node_and_its_site():

@@ -7,8 +7,9 @@ import collections
 import numpy as np
 import pytest
 import tapeflow.static as tf
-from tapeflow.graphs import subgraph
-from tapeflow.static.compiler import program as program_module
+from tapeflow.graphs import Graph
+from tapeflow.runtime import Spec
+from tapeflow.static.compiler import compile
 
 
 @pytest.fixture(autouse=True)
@@ -258,9 +259,11 @@ def test_programs_follow_the_execution_contract():
     x = tf.placeholder(tf.float32, [2], name="x")
     v = tf.Variable([1.0, 1.0], name="v")
     new = v.assign(v + x)
-    pruned = subgraph(tf.get_default_graph().nodes, [new.node_id, v.node_id])
-    assert len(pruned) == 4  # x, v, add, assign: the initializer is pruned away
-    program = program_module.build_program(pruned, (x.node_id,), tf.CompileOptions())
+    nodes = tf.get_default_graph().nodes
+    graph = Graph(tuple(nodes.values()), (new.node_id, v.node_id))
+    program = compile(graph, {x.node_id: Spec((2,), x.dtype)}, tf.CompileOptions())
+    assert len(program.source.graph) == 4  # x, v, add, assign: the initializer is pruned away
+    assert program.source.feed_ids == (x.node_id,) and program.source.read_vars == (v.node_id,)
     start = np.array([1.0, 1.0], np.float32)
     values, updates = program.run({x.node_id: np.array([2.0, 3.0], np.float32)},
                                   {v.node_id: start})

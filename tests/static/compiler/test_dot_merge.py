@@ -15,7 +15,7 @@ import tapeflow.static as tf
 from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
 from tapeflow.runtime import F, Spec, dtypes, encode_index
 from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
-from tapeflow.static.compiler.pipeline import CompilerOptions, compile_graph
+from tapeflow.static.compiler import CompileOptions, compile
 
 f64 = dtypes.float64
 RTOL = 1e-12
@@ -156,9 +156,9 @@ def test_compiler_switch_and_plan_validate() -> None:
     x, w = b.placeholder((3, 4, 2), f64), b.variable((2, 5), f64)
     y = F.sum(F.stack(*[F.matmul(xt, w) for xt in step_slices(b, x, 4)], axis=0))
     g = b.graph(y)
-    specs = {x.id: Spec((3, 4, 2), f64), w.id: Spec((2, 5), f64)}
-    on = compile_graph(g, specs)
-    off = compile_graph(g, specs, CompilerOptions(dot_merge=False))
+    specs = {x.id: Spec((3, 4, 2), f64)}
+    on = compile(g, specs)
+    off = compile(g, specs, CompileOptions(dot_merge=False))
     on.plan.validate()
     assert ops_of(on.graph).count("matmul") == 1 and ops_of(off.graph).count("matmul") == 4
     sources = sources_for(g, 3)
@@ -177,8 +177,8 @@ def test_stack_operands_are_written_straight_into_the_stack() -> None:
     g = b.graph(F.sum(s, axis=0), F.sum(later), F.sum(scalars), squares)
     feeds = {x.id: np.linspace(-1, 1, 12).reshape(3, 4)}
     specs = {x.id: Spec((3, 4), f64)}
-    planned = compile_graph(g, specs)
-    unplanned = compile_graph(g, specs, CompilerOptions(plan=False))
+    planned = compile(g, specs)
+    unplanned = compile(g, specs, CompileOptions(plan_memory=False))
     planned.plan.validate()
     assert set(planned.executor.slots) == {h.id for h in hs} | set(planned.graph[scalars.id].inputs)
     assert f"copyto(c{s.id}_0, v{x.id})" in planned.executor.source

@@ -10,12 +10,12 @@ import pytest
 from builders import GraphBuilder, mlp_training_graph
 from tapeflow.graphs import Graph
 from tapeflow.runtime import F, Generator, Spec, dtypes, evaluate, peak_bytes
+from tapeflow.static.compiler import CompileOptions, compile
 from tapeflow.static.compiler.executor import ExecutionError, MissingFeedError, _returns_own_array
-from tapeflow.static.compiler.pipeline import CompilerOptions, compile_graph
 
 f32 = dtypes.float32
-SWITCHES = ("fold_constants", "cse", "simplify", "materialize_transposes", "dce", "inplace",
-            "plan")
+SWITCHES = ("fold_constants", "cse", "simplify", "lower", "materialize_transposes", "dce",
+            "reorder", "inplace", "plan_memory")
 
 
 def reference(g: Graph, feeds: dict[int, Any], variables: dict[int, Any]
@@ -63,10 +63,10 @@ def train(program: Any, feeds: dict[int, Any], variables: dict[int, Any], steps:
 @pytest.mark.parametrize("off", [(), *[(s,) for s in SWITCHES], SWITCHES])
 def test_training_is_bit_identical_with_any_switch_off(off: tuple[str, ...]) -> None:
     g, _, feeds, variables = xor_setup()
-    baseline = compile_graph(g, specs_of({**feeds, **variables}),
-                             CompilerOptions(**{s: False for s in SWITCHES}))
-    program = compile_graph(g, specs_of({**feeds, **variables}),
-                            CompilerOptions(**{s: False for s in off}))
+    baseline = compile(g, specs_of(feeds),
+                             CompileOptions(**{s: False for s in SWITCHES}))
+    program = compile(g, specs_of(feeds),
+                            CompileOptions(**{s: False for s in off}))
     ref_losses, ref_vars = train(baseline, feeds, variables, 5)
     losses, new_vars = train(program, feeds, variables, 5)
     assert losses == ref_losses and losses[-1] < losses[0]
@@ -76,7 +76,7 @@ def test_training_is_bit_identical_with_any_switch_off(off: tuple[str, ...]) -> 
 
 def test_matches_a_plain_evaluate_interpreter() -> None:
     g, _, feeds, variables = xor_setup()
-    program = compile_graph(g, specs_of({**feeds, **variables}))
+    program = compile(g, specs_of(feeds))
     (loss, *_), updates = program.run(feeds, variables)
     (ref_loss, *_), ref_updates = reference(g, feeds, variables)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
@@ -95,7 +95,7 @@ def test_fetched_values_are_not_overwritten_by_later_runs() -> None:
     wv = rng.normal(size=(4, 4)).astype(np.float32)
     feeds1 = {x.id: rng.normal(size=(3, 4)).astype(np.float32)}
     feeds2 = {x.id: np.ones((3, 4), np.float32)}
-    program = compile_graph(g, specs_of({**feeds1, w.id: wv}))
+    program = compile(g, specs_of(feeds1))
     first, _ = program.run(feeds1, {w.id: wv})
     kept = [np.array(v, copy=True) for v in first]
     second, _ = program.run(feeds2, {w.id: wv})
@@ -117,8 +117,8 @@ def test_kernels_that_ignore_out_and_copying_reshapes_are_correct() -> None:
     y = F.sum(F.mul(F.tanh(r), F.add(e, 1.0)), axis=0)
     g = b.graph(y)
     feeds = {x.id: np.arange(12, dtype=np.float32).reshape(3, 4) / 10}
-    for options in (CompilerOptions(), CompilerOptions(fold_constants=False)):
-        program = compile_graph(g, specs_of(feeds), options)
+    for options in (CompileOptions(), CompileOptions(fold_constants=False)):
+        program = compile(g, specs_of(feeds), options)
         for _ in range(2):  # a second run must not see the first run's leftovers
             got = program.run(feeds, {})[0][0]
             np.testing.assert_allclose(got, reference(g, feeds, {})[0][0], rtol=1e-6)
@@ -130,7 +130,7 @@ def test_dtype_promotion_is_explicit_and_matches_evaluate() -> None:
     y = F.add(b.call("mul", x, k), b.call("div", k, k))
     g = b.graph(y)
     feeds = {x.id: np.linspace(0, 1, 5).astype(np.float32), k.id: np.arange(1, 6)}
-    program = compile_graph(g, specs_of(feeds))
+    program = compile(g, specs_of(feeds))
     assert "cast" in [n.op for n in program.graph.nodes]
     got = program.run(feeds, {})[0][0]
     want = reference(g, feeds, {})[0][0]
@@ -146,7 +146,7 @@ def test_data_dependent_shapes_and_random_ops_run_each_time() -> None:
     noise = b.call("random_uniform", shape=(3,), generator=Generator(0))
     g = b.graph(total, picked, noise)
     feeds = {x.id: np.float32([-1, 2, 3, -4, 5, 0])}
-    program = compile_graph(g, specs_of(feeds))
+    program = compile(g, specs_of(feeds))
     (t1, p1, n1), _ = program.run(feeds, {})
     (t2, p2, n2), _ = program.run(feeds, {})
     assert float(t1) == 20.0 and p1.tolist() == [2, 3, 5]
@@ -171,7 +171,7 @@ def test_errors_name_the_node_op_and_site() -> None:
     b.nodes[rows.id] = b.nodes[rows.id].with_(site="model.py:12", name="Embedding")
     g = b.graph(F.sum(rows))
     feeds = {table.id: np.zeros((4, 3), np.float32), idx.id: np.array([1, 9])}
-    program = compile_graph(g, specs_of(feeds))
+    program = compile(g, specs_of(feeds))
     with pytest.raises(ExecutionError, match=r"While executing .*take.*Embedding.*model.py:12"):
         program.run(feeds, {})
     with pytest.raises(MissingFeedError, match="placeholder"):
@@ -187,8 +187,8 @@ def test_planned_runs_allocate_no_intermediates() -> None:
     g = b.graph(y)
     feeds = {x.id: np.random.default_rng(0).normal(size=(128, 128)).astype(np.float32) / 64}
     one = 128 * 128 * 4
-    planned = compile_graph(g, specs_of(feeds))
-    naive = compile_graph(g, specs_of(feeds), CompilerOptions(plan=False))
+    planned = compile(g, specs_of(feeds))
+    naive = compile(g, specs_of(feeds), CompileOptions(plan_memory=False))
     planned.run(feeds, {})
     naive.run(feeds, {})
     peak_planned, (out_planned, _) = peak_bytes(lambda: planned.run(feeds, {}))
@@ -203,7 +203,7 @@ def test_initialising_assigns_do_not_read_the_variable() -> None:
     w = b.variable((2, 3))
     init = b.assign(w, b.call("full", shape=(2, 3), value=0.5))
     g = b.graph(init)
-    program = compile_graph(g, {})
+    program = compile(g, {})
     (value,), updates = program.run({}, {})  # w has no value yet: it is only written
     np.testing.assert_array_equal(value, np.full((2, 3), 0.5, np.float32))
     np.testing.assert_array_equal(updates[w.id], value)
@@ -281,8 +281,8 @@ def test_gpu_executor_matches_cpu() -> None:
     if not gpu_available():
         pytest.skip("needs cupy and a CUDA device")
     g, _, feeds, variables = xor_setup()
-    cpu = compile_graph(g, specs_of({**feeds, **variables}))
-    gpu = compile_graph(g, specs_of({**feeds, **variables}), CompilerOptions(device="gpu"))
+    cpu = compile(g, specs_of(feeds))
+    gpu = compile(g, specs_of(feeds), CompileOptions(device="gpu"))
     cpu_losses, cpu_vars = train(cpu, feeds, variables, 5)
     gpu_losses, gpu_vars = train(gpu, feeds, variables, 5)
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5)
@@ -307,7 +307,7 @@ def test_a_fetched_assign_value_is_not_the_variable_itself() -> None:
 
 def test_the_schedule_is_straight_line_code_over_bound_buffers() -> None:
     g, _, feeds, variables = xor_setup()
-    program = compile_graph(g, specs_of({**feeds, **variables}))
+    program = compile(g, specs_of(feeds))
     source = program.executor.source
     assert source.startswith("def schedule(xp, feeds, variables):")
     assert "for " not in source and "while " not in source

@@ -11,20 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 from builders import GraphBuilder, evaluate_graph, mlp_training_graph, ops_of, run_checked
-from tapeflow.runtime import F, ShapeError, Spec, dtypes, evaluate, get
+from tapeflow.graphs import verify
+from tapeflow.runtime import F, Spec, dtypes, evaluate, get
+from tapeflow.static.errors import InvalidArgumentError
 from tapeflow.static.compiler import passes as P
+from tapeflow.static.compiler.inplace import mark_inplace
+from tapeflow.static.compiler.lowering import lower
+from tapeflow.static.compiler.pipeline import PASSES
+from tapeflow.static.compiler.specialize import specialize
 
 f32 = dtypes.float32
-
-
-
-
-
-
-
-
-
-
 
 
 # ---- prune / dce -----------------------------------------------------------------------
@@ -35,8 +31,9 @@ def test_prune_keeps_only_what_outputs_need() -> None:
     x = b.placeholder((3,))
     used = F.exp(x)
     F.log(x)  # not fetched
-    g, changed = run_checked(P.prune, b.graph(used))
-    assert changed and ops_of(g) == ["exp"]
+    g = specialize(b.graph(used), {x.id: Spec((3,), f32)}).graph
+    verify(g)
+    assert ops_of(g) == ["exp"]
     assert P.dce(g) == (g, False)
 
 
@@ -47,10 +44,11 @@ def test_specialize_fills_in_the_fed_shapes() -> None:
     b = GraphBuilder()
     x = b.placeholder((None, 3))
     s = F.sum(F.exp(x), axis=0)
-    g, changed = run_checked(P.specialize, b.graph(s), {x.id: Spec((7, 3), f32)})
-    assert changed and g[x.id].shape == (7, 3) and g[s.id].shape == (3,)
-    with pytest.raises(ShapeError, match="placeholder"):
-        P.specialize(b.graph(s), {x.id: Spec((7, 4), f32)})
+    g = specialize(b.graph(s), {x.id: Spec((7, 3), f32)}).graph
+    verify(g)
+    assert g[x.id].shape == (7, 3) and g[s.id].shape == (3,)
+    with pytest.raises(InvalidArgumentError, match="placeholder"):
+        specialize(b.graph(s), {x.id: Spec((7, 4), f32)})
 
 
 def test_insert_casts_makes_promotion_explicit() -> None:
@@ -179,8 +177,7 @@ def test_mark_inplace_only_where_input_dies() -> None:
     d = F.neg(c)          # c is read again below: not in place
     e = F.add(d, c)       # d dies here: in place
     out = F.sum(e)
-    g, changed = run_checked(P.mark_inplace, b.graph(out))
-    assert changed and g.inplace == frozenset({c.id, e.id})
+    assert mark_inplace(b.graph(out)) == frozenset({c.id, e.id})
 
 
 def test_mark_inplace_respects_views_fetches_and_shapes() -> None:
@@ -192,10 +189,7 @@ def test_mark_inplace_respects_views_fetches_and_shapes() -> None:
     m = F.matmul(v, c)              # last use of a (through v) and of c
     s = F.sum(m, axis=0)            # shape changes: not in place candidate
     fetched = F.sigmoid(s)          # fetched: lives outside the arena
-    g, _ = run_checked(P.mark_inplace, b.graph(fetched))
-    assert g.inplace == frozenset()
-
-
+    assert mark_inplace(b.graph(fetched)) == frozenset()
 
 
 def test_pipeline_preserves_results_on_a_training_graph() -> None:
@@ -205,11 +199,11 @@ def test_pipeline_preserves_results_on_a_training_graph() -> None:
                h["y"].id: rng.normal(size=(4, 2)).astype(np.float32)}
     sources.update({p.id: rng.normal(size=p.shape).astype(np.float32) for p in h["params"]})
     specs = {h["x"].id: Spec((4, 2), f32), h["y"].id: Spec((4, 2), f32)}
-    g = P.specialize(P.prune(g)[0], specs)[0]
+    g = specialize(g, specs).graph
     g = P.insert_casts(g)[0]
     want = evaluate_graph(g, sources)
-    for _, fn in P.PIPELINE:
-        g, _ = run_checked(fn, g)
+    for entry in PASSES.entries:
+        g, _ = run_checked(entry.fn, g)
     assert "sum_to" not in ops_of(g)
     assert not any(n.attrs.get("transpose_a") or n.attrs.get("transpose_b") for n in g.nodes)
     for got, expected in zip(evaluate_graph(g, sources), want, strict=True):
@@ -220,7 +214,7 @@ def test_lowering_sum_to_keeps_integer_sums() -> None:
     b = GraphBuilder()
     x, k = b.placeholder((2, 3)), b.placeholder((2, 3), dtypes.int32)
     fs, ks = b.call("sum_to", x, b.placeholder((3,))), b.call("sum_to", k, b.placeholder((1, 3)))
-    g, changed = run_checked(P.lower, b.graph(fs, ks))
+    g, changed = run_checked(lower, b.graph(fs, ks))
     assert changed and ops_of(g) == ["sum", "reshape", "sum_to"]
     assert g[fs.id].op == "reshape" and g[fs.id].shape == (3,)
 
@@ -228,8 +222,8 @@ def test_lowering_sum_to_keeps_integer_sums() -> None:
 def test_passes_do_not_mutate_their_input() -> None:
     g, _ = mlp_training_graph()
     snapshot = [(n.id, n.op, n.inputs) for n in g.nodes]
-    for _, fn in P.PIPELINE:
-        fn(g)
+    for entry in PASSES.entries:
+        entry.fn(g)
     assert [(n.id, n.op, n.inputs) for n in g.nodes] == snapshot
     assert evaluate(get("add"), [np.float32(1), np.float32(2)], {}) == 3
 
@@ -245,7 +239,7 @@ def test_lowering_matmul_transposes_and_mean_is_bit_identical() -> None:
     rng = np.random.default_rng(5)
     sources = {a.id: rng.normal(size=(5, 3)).astype(np.float32),
                w.id: rng.normal(size=(4, 3)).astype(np.float32)}
-    lowered, changed = run_checked(P.lower, g)
+    lowered, changed = run_checked(lower, g)
     assert changed and ops_of(lowered).count("transpose") == 2
     assert ops_of(lowered).count("mean") == 1 and ops_of(lowered).count("div") == 2
     assert not any(n.attrs.get("transpose_a") or n.attrs.get("transpose_b")

@@ -8,19 +8,19 @@ from builders import GraphBuilder, mlp_training_graph
 from tapeflow.graphs import Graph, verify
 from tapeflow.graphs.liveness import analyze
 from tapeflow.runtime import ALIGNMENT, F, Spec, dtypes
-from tapeflow.static.compiler.passes import mark_inplace, specialize
+from tapeflow.static.compiler.inplace import mark_inplace
+from tapeflow.static.compiler.specialize import specialize
 from tapeflow.static.compiler.planner import Plan, PlanError, greedy_by_size, plan_memory
 from tapeflow.static.compiler.schedule import reorder_for_memory
 
 
-def chain(n: int, shape: tuple[int, ...] = (10, 10), inplace: bool = False) -> Graph:
+def chain(n: int, shape: tuple[int, ...] = (10, 10)) -> Graph:
     b = GraphBuilder()
     x = b.placeholder(shape)
     y = x
     for k in range(n):
         y = F.exp(y) if k % 2 else F.tanh(y)
-    g = b.graph(F.sum(y))
-    return mark_inplace(g)[0] if inplace else g
+    return b.graph(F.sum(y))
 
 
 def test_liveness_records_first_and_last_steps() -> None:
@@ -40,7 +40,7 @@ def test_a_chain_needs_two_buffers_and_one_in_place() -> None:
     assert plan.naive_bytes == 8 * 448  # 400 bytes rounded up to 64
     assert plan.arena_bytes == 2 * 448 == plan.lower_bound_bytes
     assert plan.nbytes[0] == one
-    in_place = plan_memory(chain(8, inplace=True))
+    in_place = plan_memory(chain(8), mark_inplace(chain(8)))
     assert in_place.arena_bytes == 448 and len(set(in_place.buffer_of.values())) == 1
     assert [s.where for s in in_place.steps] == ["arena"] + ["inplace"] * 7 + ["out"]
     plan.validate()
@@ -81,7 +81,7 @@ def test_views_share_their_base_and_keep_it_alive() -> None:
 def test_sources_fetched_and_assigned_values_live_outside_the_arena() -> None:
     g, h = mlp_training_graph()
     specs = {h["x"].id: Spec((4, 2), dtypes.float32), h["y"].id: Spec((4, 2), dtypes.float32)}
-    g = specialize(g, specs)[0]
+    g = specialize(g, specs).graph
     plan = plan_memory(g)
     outside = {h["x"].id, h["y"].id, h["loss"].id} | {p.id for p in h["params"]}
     outside |= {g[u.id].inputs[1] for u in h["updates"]}
@@ -131,8 +131,9 @@ def test_random_graphs_get_valid_tight_plans(seed: int) -> None:
             y = F.transpose(a)
         values.append(y)
     outs = [values[-1], values[len(values) // 2]]
-    for graph in (b.graph(*outs), mark_inplace(b.graph(*outs))[0]):
-        plan = plan_memory(graph)
+    graph = b.graph(*outs)
+    for marks in (frozenset(), mark_inplace(graph)):
+        plan = plan_memory(graph, marks)
         plan.validate()
         assert plan.lower_bound_bytes <= plan.arena_bytes <= plan.naive_bytes
         assert len(plan.live_bytes_per_step()) == len(plan.steps)

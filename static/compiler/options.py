@@ -1,0 +1,96 @@
+"""``CompileOptions``: every switch of the static compiler, in one frozen dataclass.
+
+A Session holds one and compiles each (fetches, feed signature) with it; ``compile`` reads
+it directly. The graph passes are switched by name: each pass of
+``pipeline.PASSES`` has a field of the same name here, and ``without(*names)`` rejects a
+name that is no pass (``UnknownPassError``), so a misspelled switch is never silently on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+#: programs a Session keeps (least recently used dropped first), unless set otherwise
+DEFAULT_MAX_CACHED_PROGRAMS = 64
+
+
+class UnknownPassError(ValueError):
+    """A pass or switch name that the compiler does not have."""
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """How a Session turns a pruned graph into a Program.
+
+    Attributes:
+        optimize: run the graph passes (``fold_constants`` ... ``dce`` below); off, the
+            graph runs as built.
+        plan_memory: place intermediates in one planned arena (off: an array of its own
+            for every value, each run).
+        device: where arrays live: "cpu" (numpy) or "gpu" (cupy).
+        fold_constants, cse, simplify, dot_merge, lower, materialize_transposes, dce:
+            each graph pass on its own (used while ``optimize`` is on); see
+            ``static/compiler/pipeline.py`` for what each does.
+        reorder: the memory-aware schedule (runs whether or not ``optimize`` is on).
+        inplace: in-place writes (part of planning: used while ``plan_memory`` is on).
+        check_numerics: debugging: run node by node and stop at the first NaN/Inf.
+        exact: the same arithmetic in the same order as dynamic mode: the passes that
+            change the order of floating-point sums or the kernels' operand layout
+            (``dot_merge``, ``materialize_transposes``) stay off whatever their switches say.
+        verify: ``graphs.verify`` after every pass.
+        max_cached_programs: programs a Session keeps (an LRU; None: no bound). A Session
+            that keeps evicting warns once with ``CompileCacheWarning``.
+
+    Example:
+        >>> CompileOptions(optimize=False).plan_memory
+        True
+        >>> CompileOptions().without("dot_merge").dot_merge
+        False
+    """
+
+    optimize: bool = True
+    plan_memory: bool = True
+    device: str = "cpu"
+    fold_constants: bool = True
+    cse: bool = True
+    simplify: bool = True
+    # one GEMM for matmuls that share an operand across unrolled steps (compiler/dot_merge.py);
+    # it changes the order of summation: results equal to float tolerance, not bit for bit
+    dot_merge: bool = True
+    # sum_to, flagged matmuls and mean rewritten once shapes are known (bit-identical)
+    lower: bool = True
+    # one row-major copy per run of a weight that many matmuls read transposed (the
+    # backward g @ w.T of every unrolled step): BLAS packs it faster (compiler/layout.py)
+    materialize_transposes: bool = True
+    dce: bool = True
+    reorder: bool = True
+    inplace: bool = True
+    check_numerics: bool = False
+    exact: bool = False
+    verify: bool = True
+    max_cached_programs: int | None = DEFAULT_MAX_CACHED_PROGRAMS
+
+    def __post_init__(self) -> None:
+        limit = self.max_cached_programs
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"CompileOptions.max_cached_programs must be a positive int or "
+                             f"None (no bound), got {limit!r}")
+
+    def without(self, *names: str) -> CompileOptions:
+        """These options with the named passes (or switches) off; unknown names raise.
+
+        Example:
+            >>> CompileOptions().without("cse", "inplace").cse
+            False
+        """
+        known = switch_names()
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UnknownPassError(f"unknown compiler switch {', '.join(map(repr, unknown))}; "
+                                   f"the switches are {', '.join(sorted(known))}")
+        return replace(self, **{n: False for n in names})
+
+
+def switch_names() -> frozenset[str]:
+    """The boolean switches of CompileOptions: the passes and the stages around them."""
+    return frozenset(f.name for f in fields(CompileOptions) if f.type in ("bool", bool))
