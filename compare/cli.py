@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write results.json (and the SVGs and report) into this folder",
     )
+    compare.add_argument(
+        "--exact",
+        action="store_true",
+        help="compile the static modes to do dynamic mode's arithmetic in its order "
+        "(CompileOptions(exact=True)): free-running losses then equal bit for bit",
+    )
 
     train = sub.add_parser("train", help="train one workload in one mode")
     train.add_argument("workload", choices=list(WORKLOADS))
@@ -126,7 +132,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results = []
     for name in names:
         steps = args.steps or DEFAULT_STEPS[name]
-        workload = WORKLOADS[name](args.dtype, args.seed)
+        workload = WORKLOADS[name](args.dtype, args.seed, exact=args.exact)
         result = run_workload(workload, steps, args.dtype, progress)
         print(report.table(result))
         print()
@@ -134,8 +140,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         payload = {
-            "tapeflow_results_version": 1,
+            "tapeflow_results_version": 2,
             "dtype": args.dtype,
+            "exact": args.exact,
             "seed": args.seed,
             "device": args.device or os.environ.get("TAPEFLOW_DEVICE", "cpu"),
             "workloads": {r.workload: r.to_json() for r in results},
@@ -146,7 +153,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     disagree = [r.workload for r in results if not r.agrees]
     if disagree:
         print(
-            f"DISAGREEMENT: losses differ beyond tolerance in {', '.join(disagree)}",
+            f"DISAGREEMENT: in lockstep (same weights, same batch) the loss or a gradient "
+            f"differs beyond tolerance in {', '.join(disagree)}",
             file=sys.stderr,
         )
         return 1
@@ -192,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     saved_device = os.environ.get("TAPEFLOW_DEVICE")
     try:
         args = parser.parse_args(argv)
+        if args.command in ("compare", "train"):
+            from ..dynamic.heap import tune_heap
+
+            tune_heap()  # process-wide, once, before any mode runs (dynamic/heap.py)
         handler = {"compare": cmd_compare, "train": cmd_train, "graph": cmd_graph}[args.command]
         return handler(args)
     except UsageError as exc:

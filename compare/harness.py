@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dynamic.heap import tune_heap
 from ..runtime import peak_bytes
 from . import introspect
 from .workloads import Mode, Workload
@@ -139,6 +140,7 @@ def run_workload(
     dtype: str,
     progress_factory: Callable[[str, int], Any] | None = None,
 ) -> WorkloadResult:
+    tune_heap()  # once, before any mode runs: every mode is measured on the same heap
     results = []
     for mode in workload.modes:
         bar = progress_factory(f"{workload.name} {mode.name}", steps) if progress_factory else None
