@@ -108,6 +108,9 @@ def main() -> int:
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--tree", action="store_true", help="pyinstrument's call tree")
     args = parser.parse_args()
+    from tapeflow.dynamic.heap import tune_heap
+
+    tune_heap()  # as bench_steps.py's workers and `tapeflow compare` do
     step, batch = build_step(args.workload, args.dtype)
     first_loss = step(*batch)
     for _ in range(5):

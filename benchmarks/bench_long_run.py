@@ -43,6 +43,7 @@ from tapeflow.compare.data import XOR_INPUTS, XOR_TARGETS
 from tapeflow.compare.weights import xor_weights
 from tapeflow.compare.xor_dynamic import XorDynamic
 from tapeflow.compare.xor_static import XorStatic
+from tapeflow.dynamic.heap import tune_heap
 from tapeflow.dynamic.tape import Node
 from tapeflow.dynamic.tensor import Tensor
 
@@ -150,6 +151,7 @@ def main() -> None:
     parser.add_argument("--modes", default="static,dynamic", help="comma-separated modes")
     parser.add_argument("--json", type=Path, default=None, help="write every sample here")
     args = parser.parse_args()
+    tune_heap()  # once, before any mode: both modes run on the same heap settings
     results = {}
     for name in args.modes.split(","):
         rows = run_mode(name, args.steps, args.samples)

@@ -8,8 +8,9 @@ bytes. The table gives every ratio to the preallocated-numpy step measured in th
 run. Peers (PyTorch eager, a TF1-style Session, JAX jit) run when installed.
 
 Every configuration gets the same BLAS/OpenMP thread count (``--threads``, default 1), is
-pinned to that many CPUs (the "cores used" column shows what it used), and runs in the
-same dtype (``--dtype``, default float32); ``--rounds`` interleaves the configurations' processes
+pinned to that many CPUs (the "cores used" column shows what it used), runs on the same
+heap settings (``tapeflow.dynamic.heap.tune_heap``, glibc) and in the same dtype
+(``--dtype``, default float32); ``--rounds`` interleaves the configurations' processes
 so that a slow spell of a shared machine does not land on one of them only. For the RNNs,
 ``numpy-gemms-only`` times just the matrix products of the step, in BLAS's fastest layout:
 the floor under any schedule of this arithmetic on this machine.
@@ -137,6 +138,9 @@ def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtyp
             __import__(module)
         except ImportError:
             return {"skipped": f"{module} is not installed"}
+    from tapeflow.dynamic.heap import tune_heap
+
+    tune_heap()  # every configuration on the same heap, as `tapeflow compare` does
     weights, batch = make_data(spec)
     t0 = time.perf_counter()
     step = CONFIGS[config](weights, spec)
