@@ -81,6 +81,21 @@ def to_device(array: Any, device: str) -> Any:
     return _load_cupy().asarray(array)
 
 
+def as_array(value: Any, dtype: Any, device: str) -> Any:
+    """``value`` as an array of numpy ``dtype`` on ``device`` (cpu|gpu): a cupy array stays
+    on the GPU (no host round trip), anything else goes through ``np.asarray`` first.
+
+    Example:
+        >>> as_array([1, 2], np.float32, "cpu")
+        array([1., 2.], dtype=float32)
+    """
+    if not isinstance(value, np.ndarray) and array_module(value) is not np:
+        array = value if value.dtype == dtype else value.astype(dtype)
+    else:
+        array = np.asarray(value, dtype=dtype)
+    return to_device(array, device)
+
+
 @dataclass
 class Generator:
     """A seeded random generator for one backend.

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..graphs import ir
 from ..runtime import Spec
-from ..runtime.backend import to_device
+from ..runtime.backend import as_array, to_device
 from . import nest
 from .compiler import CompileOptions, Program, compile, inspect_plan
 from .compiler.cache import LRUCache
@@ -231,7 +231,7 @@ class Session:
         device = self.options.device
         for (nid, dtype, shape, used), value in zip(fast.feeds, feed_dict.values(), strict=True):
             try:
-                array = np.asarray(value, dtype=dtype)
+                array = as_array(value, dtype, device)  # a cupy feed stays on the GPU
             except (TypeError, ValueError):
                 return None
             if array.shape != shape:
@@ -281,7 +281,7 @@ class Session:
                 raise ValueError(f"Cannot interpret feed_dict key as Tensor: Tensor {tensor} "
                                  "is not an element of this graph.")
             try:
-                array = np.asarray(value, dtype=tensor.dtype.np)
+                array = as_array(value, tensor.dtype.np, self.options.device)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"Cannot feed value {value!r} for Tensor '{tensor.name}' "
                                  f"of dtype {tensor.dtype.name}: {exc}") from None

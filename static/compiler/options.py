@@ -34,6 +34,8 @@ class CompileOptions:
         reorder: the memory-aware schedule (runs whether or not ``optimize`` is on).
         inplace: in-place writes (part of planning: used while ``plan_memory`` is on).
         check_numerics: debugging: run node by node and stop at the first NaN/Inf.
+        cuda_graph: on a GPU, run the steady-state step as one captured CUDA graph
+            (``compiler/cuda_graph.py``); ``Session.plan(...).execution`` says which ran.
         exact: the same arithmetic in the same order as dynamic mode: the passes that
             change the order of floating-point sums or the kernels' operand layout
             (``dot_merge``, ``materialize_transposes``) stay off whatever their switches say.
@@ -66,6 +68,8 @@ class CompileOptions:
     reorder: bool = True
     inplace: bool = True
     check_numerics: bool = False
+    # on a GPU, steady-state runs replay one captured CUDA graph (compiler/cuda_graph.py)
+    cuda_graph: bool = True
     exact: bool = False
     verify: bool = True
     max_cached_programs: int | None = DEFAULT_MAX_CACHED_PROGRAMS

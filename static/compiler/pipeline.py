@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from ...graphs.ir import Graph, verify
 from ...runtime import Spec
 from ...runtime.backend import canonical_device
+from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
 from .executor import Executor
 from .inplace import Slots, mark_inplace, stack_in_place
@@ -163,7 +164,8 @@ def _build(source: Specialized, options: CompileOptions, device: str,
         if options.inplace:
             plan, slots = stack_in_place(g, plan, marks)
         plan.validate()
-    return CompiledProgram(g, plan, records, Executor(g, plan, device, slots), source)
+    executor = with_cuda_graph(Executor(g, plan, device, slots), plan, options.cuda_graph)
+    return CompiledProgram(g, plan, records, executor, source)
 
 
 def inspect_plan(program: Program, options: CompileOptions) -> Plan:

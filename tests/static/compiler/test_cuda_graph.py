@@ -1,0 +1,197 @@
+"""CUDA-graph replay (static/compiler/cuda_graph.py), its logic checked on the CPU.
+
+Without a GPU the capture is emulated: a fake ``cupy`` whose captured graph, when launched,
+reruns the schedule on the fixed input buffers and writes into the arrays the capture
+returned -- what a real replay does to those addresses. That is enough to check what the
+wrapper owns: inputs copied in every step, results copied out (never the captured
+buffers), the plain run first, falling back with a reason, and shapes that no longer fit.
+The real capture runs in tests/dynamic/test_gpu.py and benchmarks/gpu_check.sh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from builders import GraphBuilder
+from tapeflow.graphs import Graph
+from tapeflow.runtime import F, Generator, dtypes
+from tapeflow.static.compiler.cuda_graph import (
+    PLAIN,
+    REPLAY,
+    GraphReplay,
+    replay_blocker,
+    with_cuda_graph,
+)
+from tapeflow.static.compiler.executor import Executor
+
+f64 = dtypes.float64
+
+
+class FakeCuda:
+    """The parts of cupy the wrapper calls, on numpy; see the module docstring."""
+
+    ndarray = np.ndarray
+    copyto = staticmethod(np.copyto)
+    empty_like = staticmethod(np.empty_like)
+    asarray = staticmethod(np.asarray)
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail, self.replay, self.captures, self.launches = fail, None, 0, 0
+        api = self
+
+        class Stream:
+            def __init__(self, non_blocking: bool = False) -> None:
+                pass
+
+            def __enter__(self) -> Stream:
+                return self
+
+            def __exit__(self, *exc: Any) -> None:
+                pass
+
+            def begin_capture(self) -> None:
+                api.captures += 1
+                if api.fail is not None:
+                    raise api.fail
+
+            def end_capture(self) -> Any:
+                return SimpleNamespace(launch=api.launch)
+
+        self.cuda = SimpleNamespace(Stream=Stream, MemoryPool=lambda: SimpleNamespace(malloc=None),
+                                    using_allocator=lambda malloc: contextlib.nullcontext(),
+                                    Device=lambda: SimpleNamespace(synchronize=lambda: None))
+
+    def launch(self) -> None:
+        self.launches += 1
+        r = self.replay
+        values, updates = r.executor.run(r._feeds, r._variables)
+        for captured, new in zip(r._values, values, strict=True):
+            if captured is not None:
+                captured[...] = new
+        for key, captured in r._updates.items():
+            captured[...] = updates[key]
+
+
+def regression_graph() -> tuple[Graph, dict[str, Any]]:
+    """Least squares on a (4, 2) batch, one SGD step per run."""
+    b = GraphBuilder()
+    x, y = b.placeholder((4, 2), f64, "x"), b.placeholder((4, 1), f64, "y")
+    w = b.variable((2, 1), f64, "w")
+    err = F.sub(F.matmul(x, w), y)
+    loss = F.mean(F.mul(err, err))
+    (grad,) = b.gradients(loss, [w])
+    update = b.assign(w, F.sub(w, F.mul(grad, b.const(np.float64(0.1)))))
+    return b.graph(loss, update), {"x": x.id, "y": y.id, "w": w.id}
+
+
+def train(executor: Any, steps: int, h: dict[str, Any], batches: list[Any]) -> list[Any]:
+    variables = {h["w"]: np.zeros((2, 1))}
+    seen = []
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        values, updates = executor.run({h["x"]: x, h["y"]: y}, variables)
+        seen.append((values[0], updates[h["w"]]))
+        variables = {**variables, **updates}
+    return seen
+
+
+def batches() -> list[Any]:
+    rng = np.random.default_rng(0)
+    return [(rng.normal(size=(4, 2)), rng.normal(size=(4, 1))) for _ in range(3)]
+
+
+def test_replay_matches_the_plain_schedule_step_for_step() -> None:
+    g, h = regression_graph()
+    plain = train(Executor(g), 6, h, batches())
+    api = FakeCuda()
+    plan = SimpleNamespace()
+    replay = api.replay = GraphReplay(Executor(g), plan, api)
+    replayed = train(replay, 6, h, batches())
+    assert (api.captures, api.launches, replay.replays) == (1, 5, 5)  # first run plain
+    assert replay.execution == REPLAY and replay.reason is None and plan.execution == REPLAY
+    for (loss_a, w_a), (loss_b, w_b) in zip(plain, replayed, strict=True):
+        np.testing.assert_array_equal(loss_a, loss_b)  # new feeds each step were copied in
+        np.testing.assert_array_equal(w_a, w_b)  # and the variable's new value too
+    # every step's results are arrays of their own: later replays did not overwrite them
+    assert len({id(w) for _, w in replayed}) == 6
+    assert not any(np.shares_memory(w, c) for _, w in replayed for c in replay._updates.values())
+
+
+def test_a_failed_capture_runs_the_plain_schedule_and_says_why() -> None:
+    g, h = regression_graph()
+    api = FakeCuda(fail=RuntimeError("cudaErrorStreamCaptureUnsupported: operation not\n"
+                                     "permitted when stream is capturing"))
+    plan = SimpleNamespace()
+    replay = api.replay = GraphReplay(Executor(g), plan, api)
+    seen = train(replay, 3, h, batches())
+    expected = train(Executor(g), 3, h, batches())
+    np.testing.assert_array_equal(seen[-1][1], expected[-1][1])
+    assert replay.execution == PLAIN and api.launches == 0
+    assert replay.reason.startswith("the capture failed: RuntimeError: cudaErrorStream")
+    assert "permitted when stream" in plan.execution
+    assert replay.run == replay.executor.run  # no wrapper left on the hot path
+
+
+def test_inputs_that_no_longer_fit_the_buffers_run_plain() -> None:
+    g, h = regression_graph()
+    api = FakeCuda()
+    replay = api.replay = GraphReplay(Executor(g), None, api)
+    train(replay, 2, h, batches())
+    assert replay.replays == 1
+    x, y = batches()[0]
+    replay.run({h["x"]: x, h["y"]: y}, {h["w"]: np.zeros((2, 1), np.float32)})  # new dtype
+    assert replay.replays == 1 and replay.execution == REPLAY  # plain once, graph kept
+
+
+def test_what_blocks_a_replay_is_named() -> None:
+    g, _ = regression_graph()
+    cupy_like = FakeCuda()
+    assert replay_blocker(g, "gpu", True, cupy_like) is None
+    assert "switched off" in replay_blocker(g, "gpu", False, cupy_like)
+    assert "device 'cpu'" in replay_blocker(g, "cpu", True, cupy_like)
+    assert "no stream capture" in replay_blocker(g, "gpu", True, SimpleNamespace())
+    b = GraphBuilder()
+    x = b.placeholder((3,), f64, "x")
+    noise = b.call("random_uniform_like", x, generator=Generator(0))
+    random_graph = b.graph(F.add(x, noise))
+    assert "draws on the host" in replay_blocker(random_graph, "gpu", True, cupy_like)
+    b = GraphBuilder()
+    x = b.placeholder((3,), f64, "x")
+    masked = b.call("mask_select", x, b.call("gt", x, b.const(np.float64(0))))
+    reason = replay_blocker(b.graph(masked), "gpu", True, cupy_like)
+    assert "known only at run time" in reason
+
+
+def test_a_cpu_executor_is_left_as_it_is_and_the_plan_says_why() -> None:
+    g, _ = regression_graph()
+    executor = Executor(g)
+    plan = SimpleNamespace()
+    assert with_cuda_graph(executor, plan, enabled=True) is executor
+    assert plan.execution == f"{PLAIN} (device 'cpu': CUDA graphs need the GPU device)"
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_the_first_run_is_always_plain(steps: int) -> None:
+    g, h = regression_graph()
+    api = FakeCuda()
+    replay = api.replay = GraphReplay(Executor(g), None, api)
+    train(replay, steps, h, batches())
+    assert api.captures == 1 and replay.replays == steps - 1
+
+
+def test_session_plan_says_which_schedule_runs() -> None:
+    import tapeflow.static as tf
+
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float64, (None, 2), name="x")
+        w = tf.Variable(np.ones((2, 1)), name="w")
+        loss = tf.reduce_mean(tf.matmul(x, w))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            plan = sess.plan([loss, train], {x: np.ones((3, 2))})
+            assert plan.execution == f"{PLAIN} (device 'cpu': CUDA graphs need the GPU device)"
