@@ -40,10 +40,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ...graphs.ir import Graph, IRError, Node
+from ...graphs.ir import Graph, Node
+from ...runtime import Spec
 from ...runtime import get as get_op
 from ...runtime.ops_shape import encode_index
 from .lowering import concrete
+from .rewrite import assemble
 
 _FULL = ("slice", None, None, None)
 
@@ -61,7 +63,7 @@ class _Builder:
 
     def call(self, op: str, inputs: Sequence[int], attrs: Mapping[str, Any], like: Node,
              suffix: str, node_id: int | None = None) -> Node:
-        specs = [_spec(self.by_id[i]) for i in inputs]
+        specs = [Spec(self.by_id[i].shape, self.by_id[i].dtype) for i in inputs]
         spec = get_op(op).infer(*specs, **attrs)
         if node_id is None:
             node_id, self.next_id = self.next_id, self.next_id + 1
@@ -105,12 +107,6 @@ class _Builder:
                 whole = self.call("copy", [moved.id], {}, like, "stack").id
             self.stacks[key] = whole
         return self.stacks[key]
-
-
-def _spec(n: Node) -> Any:
-    from ...runtime import Spec
-
-    return Spec(n.shape, n.dtype)
 
 
 def _dims(n: Node) -> tuple[int, ...]:
@@ -289,7 +285,7 @@ def merge_sums(graph: Graph) -> tuple[Graph, bool]:
         for k, term in enumerate(terms[1:], start=2):
             total = b.call("add", [total, term], {}, root, "add",
                            root.id if k == len(terms) else None).id
-    return _assemble(graph, b, removed)
+    return assemble(graph, b.added, b.anchor_of, removed)
 
 
 # ---- a shared right operand --------------------------------------------------------------
@@ -319,9 +315,10 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
     position = {n.id: k for k, n in enumerate(graph.nodes)}
     merged = False
     for members in groups.values():
-        # an a_t computed from a member's product would make the merged matmul need itself
+        # an a_t that is a member's product, or computed from one (``(x @ w) @ w``, the
+        # recurrence ``h_t @ w_hh``), would make the merged matmul need itself
         while len(members) > 1:
-            downstream = _reachable((m.id for m in members), users)
+            downstream = {m.id for m in members} | _reachable((m.id for m in members), users)
             kept = [m for m in members if m.inputs[0] not in downstream]
             if len(kept) == len(members):
                 break
@@ -343,60 +340,7 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
             b.call("getitem", [split.id], {"index": encode_index(t)}, m, "rows", node_id=m.id)
     if not merged:
         return graph, False
-    return _assemble(graph, b, set())
-
-
-# ---- assembling the rewritten graph -------------------------------------------------------
-
-
-def _assemble(graph: Graph, b: _Builder, removed: set[int]) -> tuple[Graph, bool]:
-    """The old nodes (minus ``removed``; replaced ids take their new node) with each new one
-    placed before its anchor, then a stable topological order (inputs pulled forward)."""
-    replaced = {n.id: n for n in b.added if n.id in graph}
-    before: dict[int, list[Node]] = {}
-    for n in b.added:
-        if n.id not in graph:
-            before.setdefault(b.anchor_of[n.id], []).append(n)
-    nodes: list[Node] = []
-    for n in graph.nodes:
-        nodes.extend(before.get(n.id, ()))
-        if n.id in replaced:
-            nodes.append(replaced[n.id])
-        elif n.id not in removed:
-            nodes.append(n)
-    order = _stable_toposort(nodes)
-    draws = [n.id for n in graph.nodes if n.kind == "call" and get_op(n.op).kind == "random"]
-    if [n.id for n in order if n.kind == "call" and get_op(n.op).kind == "random"] != draws:
-        return graph, False  # random draws must keep their order (and all happen)
-    return Graph(tuple(order), graph.outputs), True
-
-
-def _stable_toposort(nodes: Sequence[Node]) -> list[Node]:
-    """``nodes`` in their order, except that a node's missing inputs are pulled in first."""
-    by_id = {n.id: n for n in nodes}
-    done: set[int] = set()
-    order: list[Node] = []
-    for start in nodes:
-        path: list[tuple[Node, int]] = [(start, 0)]
-        on_path = {start.id}
-        while path:
-            node, k = path.pop()
-            if node.id in done:
-                on_path.discard(node.id)
-                continue
-            if k < len(node.inputs):
-                path.append((node, k + 1))
-                i = node.inputs[k]
-                if i not in done:
-                    if i in on_path:
-                        raise IRError(f"dot_merge: node %{i} would depend on itself")
-                    path.append((by_id[i], 0))
-                    on_path.add(i)
-                continue
-            done.add(node.id)
-            on_path.discard(node.id)
-            order.append(node)
-    return order
+    return assemble(graph, b.added, b.anchor_of, set())
 
 
 def dot_merge(graph: Graph) -> tuple[Graph, bool]:

@@ -14,8 +14,10 @@ import pytest
 import tapeflow.static as tf
 from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
 from tapeflow.runtime import F, Spec, dtypes, encode_index
-from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
+from tapeflow.graphs import Node
 from tapeflow.static.compiler import CompileOptions, compile
+from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
+from tapeflow.static.compiler.rewrite import stable_toposort
 
 f64 = dtypes.float64
 RTOL = 1e-12
@@ -53,6 +55,53 @@ def test_a_recurrence_is_not_merged_into_a_cycle() -> None:
         h = F.tanh(F.matmul(h, w))  # each step's operand needs the previous product
     g = b.graph(h)
     assert dot_merge(g) == (g, False)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_a_weight_used_by_consecutive_matmuls_is_not_merged_into_a_cycle(depth: int) -> None:
+    # (x @ w) @ w: the second product's operand is the first product (issue 18, item 12)
+    b = GraphBuilder()
+    x, x2, w = b.placeholder((3, 4), f64), b.placeholder((3, 4), f64), b.variable((4, 4), f64)
+    h = x
+    for _ in range(depth):
+        h = F.matmul(h, w)
+    side = F.matmul(x2, w)  # independent of the chain: it may merge with its first product
+    g = b.graph(h, side)
+    merged, _ = run_checked(dot_merge, g)
+    sources = sources_for(g)
+    assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
+    want = sources[x.id]
+    for _ in range(depth):
+        want = want @ sources[w.id]
+    assert_close(evaluate_graph(merged, sources)[:1], [want])
+
+
+def test_assembling_a_cycle_is_refused() -> None:
+    f32 = dtypes.float32
+    a = Node(0, "call", "neg", (1,), {}, (2,), f32)
+    c = Node(1, "call", "neg", (0,), {}, (2,), f32)
+    assert stable_toposort([a, c]) is None
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_training_through_consecutive_matmuls_of_one_weight(merge: bool) -> None:
+    rng = np.random.default_rng(3)
+    xv, wv = rng.normal(size=(5, 4)), rng.normal(size=(4, 4)) * 0.5
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float64, [None, 4], name="x")
+        w = tf.Variable(wv, name="w")
+        y = tf.matmul(tf.matmul(x, w), w)
+        loss = tf.reduce_sum(y * y)
+        step = tf.train.GradientDescentOptimizer(1e-3).minimize(loss)
+        with tf.Session(options=CompileOptions(dot_merge=merge)) as sess:
+            sess.run(tf.global_variables_initializer())
+            np.testing.assert_allclose(sess.run(y, {x: xv}), xv @ wv @ wv, rtol=1e-12)
+            first_loss, _ = sess.run([loss, step], {x: xv})
+            new_w = sess.run(w)
+    assert first_loss == pytest.approx(float(np.sum((xv @ wv @ wv) ** 2)), rel=1e-12)
+    # d/dw sum((x w w)^2) = x^T G w^T + (x w)^T G, with G = 2 x w w
+    grad_y = 2 * xv @ wv @ wv
+    assert_close([new_w], [wv - 1e-3 * (xv.T @ grad_y @ wv.T + (xv @ wv).T @ grad_y)])
 
 
 def test_weight_gradient_sum_over_steps_becomes_one_matmul() -> None:
