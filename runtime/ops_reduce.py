@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import dtypes as dt
 from .registry import F, ShapeError, Spec, format_shape, register
 from .shapes import normalize_axes, normalize_axis, reduced
@@ -280,21 +282,32 @@ def _sparse_ce_infer(logits: Spec, labels: Spec) -> Spec:
     return Spec(logits.shape[:-1], logits.dtype)
 
 
-def _check_labels(labels: Any, classes: int) -> None:
+def _check_labels(xp: Any, labels: Any, classes: int) -> None:
+    if xp is not np:
+        return  # the check reads the labels on the host: on cupy see _nan_for_bad_labels
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
         bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
         raise ValueError(f"Received a label value of {bad} which is outside the valid range of "
                          f"[0, {classes})")
 
 
+def _nan_for_bad_labels(xp: Any, labels: Any, classes: int, result: Any) -> Any:
+    # on cupy (as TF1 on a GPU): no host sync, so a CUDA graph can capture the step; a row
+    # whose label is out of range gets NaN (cupy's fancy indexing wraps, never faults)
+    bad = (labels < 0) | (labels >= classes)
+    xp.copyto(result, xp.nan, where=bad if result.ndim == labels.ndim else bad[..., None])
+    return result
+
+
 def _sparse_ce(xp: Any, logits: Any, labels: Any, out: Any = None) -> Any:
     # logsumexp(x) - x[label] per row: exactly -sum(one_hot * log_softmax(x)), one pass fewer
     classes = logits.shape[-1]
-    _check_labels(labels, classes)
+    _check_labels(xp, labels, classes)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_norm = xp.log(xp.exp(shifted).sum(axis=-1))
     picked = shifted.reshape(-1, classes)[_rows(xp, labels), labels.reshape(-1)]
-    return xp.subtract(log_norm, picked.reshape(labels.shape), out=out)
+    result = xp.subtract(log_norm, picked.reshape(labels.shape), out=out)
+    return result if xp is np else _nan_for_bad_labels(xp, labels, classes, result)
 
 
 def _rows(xp: Any, labels: Any) -> Any:
@@ -305,13 +318,13 @@ def _rows(xp: Any, labels: Any) -> Any:
 def _sparse_ce_grad(xp: Any, g: Any, logits: Any, labels: Any, out: Any = None) -> Any:
     # g (softmax(x) - one_hot(label)) per row (a training step may run this without the loss)
     classes = logits.shape[-1]
-    _check_labels(labels, classes)
+    _check_labels(xp, labels, classes)
     probs = xp.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
     xp.exp(probs, out=probs)
     probs /= probs.sum(axis=-1, keepdims=True)
     probs.reshape(-1, classes)[_rows(xp, labels), labels.reshape(-1)] -= 1
     probs *= xp.asarray(g)[..., None]
-    return probs
+    return probs if xp is np else _nan_for_bad_labels(xp, labels, classes, probs)
 
 
 def _sparse_ce_grad_infer(g: Spec, logits: Spec, labels: Spec) -> Spec:
@@ -335,6 +348,7 @@ register(
     vjp=[lambda g, ans, logits, labels: F.sparse_softmax_cross_entropy_grad(g, logits, labels),
          None],
     saves=("logits", "labels"),
+    cupy="labels are not checked on the host (a sync); an out-of-range label gives NaN",
     doc="logsumexp(x) - x[label] along the last axis; d = g (softmax(x) - one_hot(label))",
 )
 register(
@@ -352,6 +366,7 @@ register(
         None,
     ],
     saves=[("logits", "labels"), ("g", "logits"), ()],
+    cupy="labels are not checked on the host (a sync); an out-of-range label gives NaN rows",
     doc="g (softmax(x) - one_hot(label)) along the last axis: the gradient of "
         "sparse_softmax_cross_entropy",
 )

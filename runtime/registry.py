@@ -105,6 +105,9 @@ class OpDef:
     reduce_ufunc: str | None = None  # xp.<reduce_ufunc>.reduce(x, axis, None, out, keepdims)
     reduce_kinds: str = ""  # ... for input dtypes of these numpy kinds only
     method: str | None = None  # x.<method>(attr value): reshape, transpose
+    # why the kernel takes a path of its own on cupy ("": one body serves numpy and cupy);
+    # tests/runtime/test_cupy_namespace.py requires it of a kernel that branches on xp
+    cupy: str = ""
 
     @property
     def differentiable(self) -> bool:
