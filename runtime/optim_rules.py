@@ -1,16 +1,34 @@
-"""PyTorch's optimizer update rules, written once with the registry's ops through ``F``.
+"""Optimizer update rules, PyTorch's and TF1's side by side, written once with ``F``.
 
-Eager optimizers (``tapeflow.dynamic.optim``) run them on tensors under ``no_grad`` and
-write the results into the parameters and state buffers in place; traced training steps
-(``tapeflow.static.jit.traced_optim``) run the very same rules on symbolic tensors, so they
-append the same ops in the same order and eager and traced updates agree bit for bit.
-Each rule returns new values (or, for the parameter, the amount to subtract); the caller
-decides how to store them.
+The two libraries name the same ideas differently and differ in small, visible ways:
+
+==========  ===========================================  ==========================================
+optimizer   PyTorch (``torch.optim``)                     TF1 (``tf.train``)
+==========  ===========================================  ==========================================
+momentum    ``buf = m buf + (1 - dampening) g``; first    ``accum = m accum + g`` (from zeros);
+            step ``buf = g``; step ``lr buf``             step ``lr accum``
+Adam        ``lr / (1 - b1^t) * m / (sqrt(v) /            ``lr sqrt(1 - b2^t) / (1 - b1^t) * m /
+            sqrt(1 - b2^t) + eps)``                       (sqrt(v) + eps_hat)``: eps outside the
+                                                          bias correction ("epsilon hat")
+RMSProp     ``s`` from zeros; ``g / (sqrt(s) + eps)``;    ``ms`` from ones; ``lr g / sqrt(ms +
+            momentum buffer of the scaled g, times lr     eps)``; momentum of the scaled step
+Adagrad     ``sum`` from ``initial_accumulator_value``    ``accum`` from 0.1 by default;
+            (0); ``lr g / (sqrt(sum) + eps)``             ``lr g / sqrt(accum)``
+==========  ===========================================  ==========================================
+
+Eager optimizers (``tapeflow.dynamic.optim``) run the PyTorch rules on tensors under
+``no_grad`` and write the results into parameters and buffers in place; traced training
+steps (``tapeflow.static.jit.traced_optim``) run the same rules on symbolic tensors (so eager
+and traced updates agree bit for bit); ``tf.train`` optimizers (``tapeflow.static.train``)
+run the TF1 rules on graph tensors and assign the results to slot variables. Each rule
+returns new values (or, for the parameter, the amount to subtract); the caller decides how
+to store them. :func:`with_gradients` is the per-parameter loop every front end walks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .registry import F
@@ -19,6 +37,24 @@ from .registry import F
 def with_weight_decay(g: Any, p: Any, weight_decay: float) -> Any:
     """``g + weight_decay * p`` (L2 regularisation folded into the gradient)."""
     return F.add(g, F.mul(p, weight_decay)) if weight_decay else g
+
+
+def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
+                   weight_decay: float = 0.0, value_of: Callable[[Any], Any] | None = None
+                   ) -> Iterator[tuple[Any, Any]]:
+    """Each parameter that has a gradient, with the gradient its update uses (L2 weight decay
+    folded in; ``value_of(p)`` is the parameter's value where it is not ``p`` itself).
+
+    Example:
+        >>> import numpy as np
+        >>> grads = {"w": np.array([1.0]), "b": None}
+        >>> [(name, g.tolist()) for name, g in with_gradients(grads, grads.get)]
+        [('w', [1.0])]
+    """
+    for p in params:
+        g = grad_of(p)
+        if g is not None:
+            yield p, with_weight_decay(g, p if value_of is None else value_of(p), weight_decay)
 
 
 def running_average(average: Any, x: Any, keep: float, mix: float) -> Any:
@@ -78,3 +114,58 @@ def rmsprop_denominator(square_avg: Any, grad_avg: Any | None, eps: float) -> An
     if grad_avg is not None:
         return F.add(F.sqrt(F.sub(square_avg, F.mul(grad_avg, grad_avg))), eps)
     return F.add(F.sqrt(square_avg), eps)
+
+
+# ---- PyTorch's AdamW and Adagrad ---------------------------------------------------------
+
+
+def adamw_decay(p: Any, lr: float, weight_decay: float) -> Any:
+    """AdamW's decoupled weight decay, applied to the parameter before the Adam step:
+    ``p * (1 - lr * weight_decay)`` (Adam folds decay into g instead)."""
+    return F.mul(p, 1 - lr * weight_decay)
+
+
+def adagrad_sum(state_sum: Any, g: Any) -> Any:
+    """The running sum of squared gradients, ``sum + g^2`` (PyTorch and TF1 alike)."""
+    return F.add(state_sum, F.mul(g, g))
+
+
+def adagrad_step(g: Any, state_sum: Any, lr: float, eps: float) -> Any:
+    """PyTorch's Adagrad step (no learning-rate decay): ``lr g / (sqrt(sum) + eps)``."""
+    return F.mul(F.div(g, F.add(F.sqrt(state_sum), eps)), lr)
+
+
+# ---- TF1's conventions (tf.train) --------------------------------------------------------
+# Hyper-parameters may be graph tensors here (a learning-rate placeholder), so the rules
+# take them as values, never as Python numbers they compute with.
+
+
+def tf1_momentum(accum: Any, g: Any, momentum: Any) -> Any:
+    """``MomentumOptimizer``'s accumulator ``momentum * accum + g`` (no dampening; the first
+    step starts from zeros, where PyTorch's buffer starts as g)."""
+    return running_average(accum, g, momentum, 1)
+
+
+def tf1_adam_step_size(lr: Any, beta1_power: Any, beta2_power: Any) -> Any:
+    """TF1 folds both bias corrections into the step size: ``lr sqrt(1 - b2^t) / (1 - b1^t)``,
+    with ``b^t`` kept in variables (``beta1_power``) that the optimizer multiplies each step."""
+    return F.mul(lr, F.div(F.sqrt(F.sub(1.0, beta2_power)), F.sub(1.0, beta1_power)))
+
+
+def tf1_adam_step(m: Any, v: Any, step_size: Any, epsilon: float) -> Any:
+    """The amount to subtract: ``lr_t m / (sqrt(v) + epsilon)``. Epsilon is added after the
+    bias correction ("epsilon hat" in the Adam paper), so TF1's 1e-8 weighs more than
+    PyTorch's at the first steps."""
+    return F.div(F.mul(step_size, m), F.add(F.sqrt(v), epsilon))
+
+
+def tf1_rmsprop_step(g: Any, ms: Any, mg: Any | None, lr: Any, epsilon: float) -> Any:
+    """``lr g / sqrt(ms + epsilon)``; centered: ``lr g / sqrt(ms - mg^2 + epsilon)``. Epsilon
+    sits under the square root (PyTorch adds it after)."""
+    denominator = ms if mg is None else F.sub(ms, F.mul(mg, mg))
+    return F.div(F.mul(lr, g), F.sqrt(F.add(denominator, epsilon)))
+
+
+def tf1_adagrad_step(g: Any, accum: Any, lr: Any) -> Any:
+    """``lr g / sqrt(accum)``: no epsilon (the accumulator starts positive instead)."""
+    return F.div(F.mul(lr, g), F.sqrt(accum))

@@ -240,8 +240,12 @@ def get(name: str) -> OpDef:
 
 
 def apply(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
+    """Runs ``op`` through the front end that owns an argument, else on arrays at once."""
     for arg in args:
-        handler = getattr(type(arg), "__tapeflow_apply__", None)
+        cls = type(arg)
+        if cls is float or cls is int:
+            continue  # a Python number: no front end, and no failed attribute lookup
+        handler = getattr(cls, "__tapeflow_apply__", None)
         if handler is not None:
             return handler(op, args, attrs)
     return evaluate(op, args, attrs)
@@ -259,15 +263,7 @@ class OpNamespace:
             raise AttributeError(str(exc)) from None
 
         def call(*args: Any, **attrs: Any) -> Any:
-            # apply(op, args, attrs), inlined: gradient rules make one such call per op
-            for arg in args:
-                cls = type(arg)
-                if cls is float or cls is int:
-                    continue  # a Python number: no front end, and no failed attribute lookup
-                handler = getattr(cls, "__tapeflow_apply__", None)
-                if handler is not None:
-                    return handler(op, args, attrs)
-            return evaluate(op, args, attrs)
+            return apply(op, args, attrs)
 
         call.__name__ = name
         call.__doc__ = op.doc

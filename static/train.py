@@ -2,6 +2,8 @@
 
 ``minimize`` = ``compute_gradients`` (backward nodes, via :func:`gradients`) then
 ``apply_gradients`` (update nodes, role "update"), returning one op that runs every assign.
+The update formulas are TF1's rules in ``runtime/optim_rules.py`` (beside PyTorch's); this
+module keeps what is TF1's own: slot variables, ``global_step`` and the assigns.
 Slots (momentum accumulators, Adam moments) are non-trainable Variables the optimizer makes,
 named after their variable (``W/Momentum``, ``W/Adam``, ``W/Adam_1``), so
 ``global_variables_initializer()`` called after ``minimize`` initialises them.
@@ -13,9 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..runtime import dtypes as dt
+from ..runtime import optim_rules as rules
 from .gradients import gradients
 from .graph import Graph, get_default_graph
-from .ops import add, cast, divide, multiply, sqrt, subtract
+from .ops import cast, multiply, subtract
 from .saver import Saver, latest_checkpoint, list_variables, load_variable  # noqa: F401
 from .sources import call
 from .tensor import Operation, Tensor
@@ -138,7 +141,7 @@ class GradientDescentOptimizer(Optimizer):
         self._lr = learning_rate
 
     def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
-        return [var.assign(subtract(var, multiply(_like(self._lr, var), grad)))]
+        return [var.assign(subtract(var, rules.sgd_step(grad, _like(self._lr, var))))]
 
 
 class MomentumOptimizer(Optimizer):
@@ -157,9 +160,9 @@ class MomentumOptimizer(Optimizer):
     def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
         accum = self._slots[(var.node_id, "momentum")]
         lr, momentum = _like(self._lr, var), _like(self._momentum, var)
-        new_accum = add(multiply(accum, momentum), grad)
-        step = add(grad, multiply(momentum, new_accum)) if self._nesterov else new_accum
-        return [accum.assign(new_accum), var.assign(subtract(var, multiply(lr, step)))]
+        new_accum = rules.tf1_momentum(accum, grad, momentum)
+        step = rules.sgd_direction(grad, new_accum, momentum, self._nesterov)
+        return [accum.assign(new_accum), var.assign(subtract(var, rules.sgd_step(step, lr)))]
 
 
 class AdamOptimizer(Optimizer):
@@ -191,16 +194,14 @@ class AdamOptimizer(Optimizer):
     def _step_size(self, var: Variable) -> Tensor:
         if var.dtype not in self._lr_t:
             b1_power, b2_power = (_like(p, var) for p in self._powers[var.graph])
-            correction = divide(sqrt(subtract(1.0, b2_power)), subtract(1.0, b1_power))
-            self._lr_t[var.dtype] = multiply(_like(self._lr, var), correction)
+            self._lr_t[var.dtype] = rules.tf1_adam_step_size(_like(self._lr, var), b1_power,
+                                                             b2_power)
         return self._lr_t[var.dtype]
 
     def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
         m, v = self._slots[(var.node_id, "m")], self._slots[(var.node_id, "v")]
-        b1, b2 = self._beta1, self._beta2
-        new_m = add(multiply(m, b1), multiply(grad, 1.0 - b1))
-        new_v = add(multiply(v, b2), multiply(multiply(grad, grad), 1.0 - b2))
-        step = divide(multiply(self._step_size(var), new_m), add(sqrt(new_v), self._epsilon))
+        new_m, new_v = rules.adam_moments(m, v, grad, self._beta1, self._beta2)
+        step = rules.tf1_adam_step(new_m, new_v, self._step_size(var), self._epsilon)
         return [m.assign(new_m), v.assign(new_v), var.assign(subtract(var, step))]
 
     def _finish(self, graph: Graph) -> list[Tensor]:
@@ -230,17 +231,16 @@ class RMSPropOptimizer(Optimizer):
     def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
         ms, mom = self._slots[(var.node_id, "rms")], self._slots[(var.node_id, "momentum")]
         rho = self._decay
-        new_ms = add(multiply(ms, rho), multiply(multiply(grad, grad), 1.0 - rho))
+        new_ms = rules.running_average(ms, multiply(grad, grad), rho, 1.0 - rho)
         updates = [ms.assign(new_ms)]
-        denominator = new_ms
+        new_mg = None
         if self._centered:
             mg = self._slots[(var.node_id, "mg")]
-            new_mg = add(multiply(mg, rho), multiply(grad, 1.0 - rho))
+            new_mg = rules.running_average(mg, grad, rho, 1.0 - rho)
             updates.append(mg.assign(new_mg))
-            denominator = subtract(new_ms, multiply(new_mg, new_mg))
-        scaled = divide(multiply(_like(self._lr, var), grad),
-                        sqrt(add(denominator, self._epsilon)))
-        new_mom = add(multiply(mom, self._momentum), scaled)
+        scaled = rules.tf1_rmsprop_step(grad, new_ms, new_mg, _like(self._lr, var),
+                                        self._epsilon)
+        new_mom = rules.running_average(mom, scaled, self._momentum, 1)
         return [*updates, mom.assign(new_mom), var.assign(subtract(var, new_mom))]
 
 
@@ -261,8 +261,8 @@ class AdagradOptimizer(Optimizer):
 
     def _apply_dense(self, grad: Tensor, var: Variable) -> list[Tensor]:
         accum = self._slots[(var.node_id, "accumulator")]
-        new_accum = add(accum, multiply(grad, grad))
-        step = divide(multiply(_like(self._lr, var), grad), sqrt(new_accum))
+        new_accum = rules.adagrad_sum(accum, grad)
+        step = rules.tf1_adagrad_step(grad, new_accum, _like(self._lr, var))
         return [accum.assign(new_accum), var.assign(subtract(var, step))]
 
 
