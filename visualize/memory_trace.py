@@ -2,10 +2,11 @@
 
 What it measures, honestly labelled: ``tracemalloc``'s *current traced bytes* (numpy
 reports its array buffers to it; Python objects such as tape nodes count too), relative to
-the moment the step started, taken each time the dynamic front end's kernel runner
-returns (forward ops, gradient ops in backward, and the optimizer's in-place updates).
-The samples come from a profile hook, so the step runs several times slower while traced:
-use this for the shape of the curve and its peak, never for timing.
+the moment the step started, taken each time the dynamic front end has run a kernel
+(forward ops, gradient ops in backward, and the optimizer's in-place updates): it tells
+an observer (``tapeflow.dynamic.interop.observing``), no profiling hook involved. Reading
+tracemalloc slows every kernel down: use this for the shape of the curve and its peak,
+never for timing.
 
 Example:
     >>> import numpy as np
@@ -16,12 +17,12 @@ Example:
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import CodeType, FrameType
 from typing import Any
+
+from ..dynamic.interop import observing
 
 LABEL = "dynamic: live traced bytes after each kernel (tracemalloc, incl. tape objects)"
 
@@ -47,42 +48,14 @@ class DynamicTrace:
         return max(self.live_bytes, default=0)
 
 
-def _kernel_runners() -> set[CodeType]:
-    """The code objects whose return marks one finished kernel call in dynamic mode."""
-    codes: set[CodeType] = set()
-    try:
-        from ..dynamic import dispatch
-
-        runner = getattr(dispatch, "_run", None)
-        if runner is not None:
-            codes.add(runner.__code__)
-    except ImportError:
-        pass
-    if not codes:  # a front end without that runner: count registry evaluations instead
-        from ..runtime import registry
-
-        codes.add(registry.evaluate.__code__)
-    return codes
-
-
-def _backward_code() -> CodeType | None:
-    try:
-        from ..dynamic import engine
-
-        return engine.run_backward.__code__
-    except (ImportError, AttributeError):
-        return None
-
-
 def trace_dynamic_step(step: Callable[[], Any]) -> DynamicTrace:
     """Runs ``step()`` once and samples live traced bytes after every kernel call.
 
     Samples taken before backward starts are the *forward* phase, those inside
     ``backward()`` the *backward* phase, and those after it the *update* phase (the
-    optimizer step).
+    optimizer step). The dynamic front end reports each kernel and each backward sweep to
+    an observer (``tapeflow.dynamic.interop.observing``) of the calling thread.
     """
-    runners = _kernel_runners()
-    backward = _backward_code()
     trace = DynamicTrace()
     state = {"phase": "forward"}
 
@@ -95,30 +68,22 @@ def trace_dynamic_step(step: Callable[[], Any]) -> DynamicTrace:
         trace.phases.setdefault(phase, (index, index))
         state["phase"] = phase
 
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        code = frame.f_code
-        if event == "return" and code in runners:
-            op = frame.f_locals.get("op")
-            trace.ops.append(getattr(op, "name", "?"))
+    def observe(event: str, what: Any) -> None:
+        if event == "kernel":
+            trace.ops.append(str(what))
             trace.live_bytes.append(max(0, tracemalloc.get_traced_memory()[0] - base))
-        elif code is backward and event in ("call", "return"):
-            mark("backward" if event == "call" else "update")
+        elif event in ("backward", "backward_end"):
+            mark("backward" if event == "backward" else "update")
 
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     trace.phases["forward"] = (0, 0)
-    previous_profile = sys.getprofile()
-    sys.setprofile(profile)
     try:
-        trace.result = step()
+        with observing(observe):
+            trace.result = step()
     finally:
-        sys.setprofile(None)
-        if callable(previous_profile):
-            sys.setprofile(previous_profile)
-        elif hasattr(previous_profile, "enable"):  # cProfile's C-level profiler: turn it back on
-            previous_profile.enable()
         if not was_tracing:
             tracemalloc.stop()
     end = len(trace.live_bytes) - 1
