@@ -251,3 +251,21 @@ def test_cupy_specific_paths_are_declared_in_the_registration() -> None:
     declared = {name for name, op in REGISTRY.items() if op.cupy}
     assert branching == declared
     assert "sparse_softmax_cross_entropy" in branching  # (the check must see one)
+
+
+def test_fast_paths_name_what_cupy_has() -> None:
+    # the executor and the eager dispatcher call these directly, bypassing the kernel
+    problems = []
+    for name, op in sorted(REGISTRY.items()):
+        if op.ufunc and "out" not in (accepted_keywords(getattr(cupy, op.ufunc, None)) or {"out"}):
+            problems.append(f"{name}: cupy.{op.ufunc} takes no out=")
+        if op.ufunc and getattr(cupy, op.ufunc, None) is None:
+            problems.append(f"{name}: no cupy.{op.ufunc}")
+        if op.reduce_ufunc:
+            reduce = getattr(getattr(cupy, op.reduce_ufunc, None), "reduce", None)
+            if reduce is None or not {"axis", "out", "keepdims"} <= accepted_keywords(reduce):
+                problems.append(f"{name}: no cupy.{op.reduce_ufunc}.reduce(axis, out, keepdims)")
+        if op.method and not hasattr(cupy.ndarray, op.method):
+            problems.append(f"{name}: no cupy.ndarray.{op.method}")
+    assert not problems, "\n".join(problems)
+    assert any(op.ufunc for op in REGISTRY.values())  # (there are fast paths to check)
