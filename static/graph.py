@@ -11,8 +11,7 @@ through ``Tensor.__tapeflow_apply__``.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,63 +21,11 @@ from ..graphs import ir
 from ..runtime import Generator, OpDef, ShapeError, Spec
 from ..runtime import dtypes as dt
 from ..runtime.registry import Shape
+from .conventions import format_tf_shape, tf_dtype_of, type_name, user_site
 from .tensor import Operation, Tensor
 
 #: TF1's graph seed when only an op seed is set (tensorflow/python/framework/random_seed.py).
 DEFAULT_GRAPH_SEED = 87654321
-
-#: TF1 type names for registry ops whose CamelCase name differs from TF's.
-TF_TYPES = {
-    "add": "Add", "div": "RealDiv", "matmul": "MatMul", "eq": "Equal", "ne": "NotEqual",
-    "lt": "Less", "le": "LessEqual", "gt": "Greater", "ge": "GreaterEqual", "argmax": "ArgMax",
-    "argmin": "ArgMin", "log_softmax": "LogSoftmax", "concat": "ConcatV2", "stack": "Pack",
-    "take": "GatherV2", "getitem": "StridedSlice", "one_hot": "OneHot", "clamp": "ClipByValue",
-    "where": "Select", "full": "Fill", "unsqueeze": "ExpandDims", "random_normal":
-    "RandomStandardNormal", "random_truncated_normal": "TruncatedNormal",
-}
-
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_LIBRARY_DIRS = tuple(os.path.join(_PACKAGE_ROOT, d) + os.sep for d in
-                      ("runtime", "graphs", "static", "dynamic", "visualize", "compare"))
-_CONTEXTLIB = os.path.dirname(contextlib.__file__) + os.sep + "contextlib"
-
-
-def user_site() -> str:
-    """``file:line`` of the first stack frame outside tapeflow: the user's line."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith(_CONTEXTLIB):
-            return f"{filename}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
-    return ""
-
-
-def type_name(op_name: str) -> str:
-    """The TF1 op type shown for a registry op (``matmul`` -> ``MatMul``)."""
-    return TF_TYPES.get(op_name) or "".join(p.capitalize() for p in op_name.split("_"))
-
-
-def tf_dtype_of(value: Any) -> dt.DType:
-    """TF1's dtype for data: numpy keeps its dtype; Python floats are float32, ints int32."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        return dt.as_dtype(value.dtype)
-    kind = np.asarray(value).dtype.kind
-    if kind == "f":
-        return dt.float32
-    if kind in "iu":
-        return dt.int32
-    if kind == "b":
-        return dt.bool_
-    raise TypeError(f"cannot convert {value!r} to a tensor: unsupported data type")
-
-
-def format_tf_shape(shape: Shape) -> str:
-    """A shape as TF1's error messages write it: ``[?,3]``."""
-    if shape is None:
-        return "<unknown>"
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
-
 
 class Graph:
     """A TF1 graph: append-only IR nodes plus the Operation/Tensor handles that name them.
@@ -111,12 +58,13 @@ class Graph:
 
     @contextlib.contextmanager
     def as_default(self) -> Iterator[Graph]:
-        """Makes this the default graph inside a ``with`` block."""
-        _graph_stack.append(self)
+        """Makes this the default graph of this thread inside a ``with`` block."""
+        stack = _defaults.stack
+        stack.append(self)
         try:
             yield self
         finally:
-            _graph_stack.pop()
+            stack.pop()
 
     @contextlib.contextmanager
     def name_scope(self, name: str | None) -> Iterator[str]:
@@ -389,22 +337,42 @@ def convert_value(value: Any, dtype: dt.DType | None) -> np.ndarray:
     return np.asarray(value, dtype=target.np)
 
 
-_default_graph = Graph()
-_graph_stack: list[Graph] = []
+class _DefaultGraphs(threading.local):
+    """Each thread's stack of ``as_default()`` graphs (TF1 keeps it per thread): a graph
+    made default in one thread never receives another thread's ops."""
+
+    def __init__(self) -> None:
+        self.stack: list[Graph] = []
+
+
+_global_default = Graph()
+_defaults = _DefaultGraphs()
 
 
 def get_default_graph() -> Graph:
-    """The graph new ops go to: the innermost ``as_default()`` one, else the global one."""
-    return _graph_stack[-1] if _graph_stack else _default_graph
+    """The graph new ops go to: this thread's innermost ``as_default()`` graph, else the
+    global default graph (one per process: a thread that made no graph default uses it).
+
+    Example:
+        >>> import threading
+        >>> g, seen = Graph(), []
+        >>> with g.as_default():
+        ...     t = threading.Thread(target=lambda: seen.append(get_default_graph()))
+        ...     t.start(); t.join()
+        ...     get_default_graph() is g, seen[0] is g
+        (True, False)
+    """
+    stack = _defaults.stack
+    return stack[-1] if stack else _global_default
 
 
 def reset_default_graph() -> None:
-    """Replaces the global default graph with a new, empty one."""
-    global _default_graph
-    if _graph_stack:
+    """Replaces the global default graph with a new, empty one (not inside ``as_default``)."""
+    global _global_default
+    if _defaults.stack:
         raise RuntimeError("Do not use tf.reset_default_graph() to clear nested graphs. If "
                            "you need a cleared graph, exit the nesting and create a new graph.")
-    _default_graph = Graph()
+    _global_default = Graph()
 
 
 def graph_of(values: Sequence[Any]) -> Graph:

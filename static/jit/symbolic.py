@@ -14,7 +14,7 @@ import numpy as np
 
 from ...dynamic.interop import array_of, current_interceptor
 from ...dynamic.tensor import Tensor as DynamicTensor
-from ..graph import type_name
+from ..conventions import type_name
 from ..tensor import Tensor as Symbol
 
 if TYPE_CHECKING:
