@@ -20,6 +20,7 @@ import numpy as np
 
 from ..runtime import backend
 from ..runtime.checkpoint import read_checkpoint, write_checkpoint
+from ..runtime.checkpoint_table import MAX_DEPTH
 from .device import CPU, as_device, is_available, move
 from .dispatch import wrap
 from .tensor import Tensor
@@ -69,8 +70,11 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _encode(obj: Any, path: str, tensors: dict[str, np.ndarray]) -> Any:
+def _encode(obj: Any, path: str, tensors: dict[str, np.ndarray], depth: int = 0) -> Any:
     """The JSON form of ``obj``; its arrays go to ``tensors`` under their dotted path."""
+    if depth > MAX_DEPTH:  # (a loader refuses deeper files; a cycle ends here too)
+        raise ValueError(f"save: the object nests more than {MAX_DEPTH} levels deep at "
+                         f"'{path}' (or contains itself)")
     if isinstance(obj, Tensor):
         from .nn.module import Parameter
 
@@ -93,11 +97,12 @@ def _encode(obj: Any, path: str, tensors: dict[str, np.ndarray]) -> Any:
             if not isinstance(key, _SCALARS):
                 raise TypeError(f"save: cannot store the dict key {key!r} at '{path or '<root>'}'"
                                 " (keys must be strings, numbers, bools or None)")
-            items.append([key, _encode(value, _join(path, key), tensors)])
+            items.append([key, _encode(value, _join(path, key), tensors, depth + 1)])
         return {kind: items}
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
-        return {kind: [_encode(v, _join(path, i), tensors) for i, v in enumerate(obj)]}
+        return {kind: [_encode(v, _join(path, i), tensors, depth + 1)
+                       for i, v in enumerate(obj)]}
     from .nn.module import Module
 
     hint = (" (save the module's state_dict() instead: tapeflow checkpoints hold data, never "

@@ -22,6 +22,7 @@ import numpy as np
 from ..runtime.checkpoint import (
     Checkpoint,
     CheckpointError,
+    atomic_file,
     read_checkpoint,
     select,
     write_checkpoint,
@@ -154,20 +155,21 @@ class Saver:
         sess.run(self._restore_op, {self._feeds[key]: arrays[key] for key in self._vars})
 
     def _remember(self, path: str, state_name: str) -> None:
-        if path in self._last_checkpoints:
-            self._last_checkpoints.remove(path)
-        self._last_checkpoints.append(path)
-        if self._max_to_keep:
-            while len(self._last_checkpoints) > self._max_to_keep:
-                old = self._last_checkpoints.pop(0)
-                if os.path.exists(old):
-                    os.remove(old)
+        # The state file is replaced whole (an interrupt leaves the old one) and written
+        # before old checkpoints are deleted, so it never names a file that is gone.
+        kept = [p for p in self._last_checkpoints if p != path] + [path]
+        dropped: list[str] = []
+        if self._max_to_keep and len(kept) > self._max_to_keep:
+            dropped, kept = kept[:-self._max_to_keep], kept[-self._max_to_keep:]
         directory = os.path.dirname(os.path.abspath(path))
         lines = [f'model_checkpoint_path: "{_relative(path, directory)}"']
-        lines += [f'all_model_checkpoint_paths: "{_relative(p, directory)}"'
-                  for p in self._last_checkpoints]
-        with open(os.path.join(directory, state_name), "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
+        lines += [f'all_model_checkpoint_paths: "{_relative(p, directory)}"' for p in kept]
+        with atomic_file(os.path.join(directory, state_name)) as handle:
+            handle.write(("\n".join(lines) + "\n").encode("utf-8"))
+        self._last_checkpoints = kept
+        for old in dropped:
+            if os.path.exists(old):
+                os.remove(old)
 
 
 def _relative(path: str, directory: str) -> str:
