@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import tapeflow.dynamic as torch
@@ -43,3 +45,110 @@ def test_training_step_on_the_gpu_matches_the_cpu():
 def test_mixed_devices_are_an_error():
     with pytest.raises(RuntimeError, match="same device"):
         torch.ones(2) + torch.ones(2, device="cuda")
+
+
+# ---- static mode on the GPU: CUDA-graph replay, cupy feeds ------------------------------
+
+
+def _static_xor(device: str, cuda_graph: bool = True, dropout: bool = False) -> tuple[Any, ...]:
+    import tapeflow.static as tf
+    from tapeflow.static import CompileOptions
+
+    rng = np.random.default_rng(0)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float64, (None, 2), name="x")
+        y = tf.placeholder(tf.float64, (None, 2), name="y")
+        w1 = tf.Variable(rng.uniform(-1, 1, (2, 5)), name="w1")
+        w2 = tf.Variable(rng.uniform(-1, 1, (5, 2)), name="w2")
+        hidden = tf.sigmoid(tf.matmul(x, w1))
+        if dropout:
+            hidden = tf.nn.dropout(hidden, keep_prob=0.5)
+        loss = tf.reduce_mean(tf.square(tf.sigmoid(tf.matmul(hidden, w2)) - y))
+        train = tf.train.GradientDescentOptimizer(0.5).minimize(loss)
+        init = tf.global_variables_initializer()
+    options = CompileOptions(device=device, cuda_graph=cuda_graph)
+    sess = tf.Session(graph=graph, options=options)
+    sess.run(init)
+    return sess, x, y, loss, train, (w1, w2)
+
+
+XS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
+YS = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], np.float64)
+
+
+def _train(sess: Any, x: Any, y: Any, loss: Any, train: Any, steps: int, feed: Any) -> list[float]:
+    return [float(sess.run([loss, train], {x: feed(XS), y: feed(YS)})[0]) for _ in range(steps)]
+
+
+def test_a_static_plan_on_the_gpu_replays_a_cuda_graph_and_matches_the_cpu():
+    import cupy
+    from tapeflow.static.compiler.cuda_graph import REPLAY
+
+    cpu = _static_xor("cpu")
+    gpu = _static_xor("gpu")
+    expected = _train(*cpu[:5], 30, lambda a: a)
+    got = _train(*gpu[:5], 30, cupy.asarray)  # cupy feeds: they stay on the device
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    sess, x, y, loss, train, weights = gpu
+    plan = sess.plan([loss, train], {x: cupy.asarray(XS), y: cupy.asarray(YS)})
+    assert plan.execution == REPLAY
+    for w_gpu, w_cpu in zip(weights, cpu[5], strict=True):
+        np.testing.assert_allclose(sess.run(w_gpu), cpu[0].run(w_cpu), rtol=1e-9)
+
+
+def test_replay_can_be_switched_off_and_random_ops_are_never_captured():
+    from tapeflow.static.compiler.cuda_graph import PLAIN
+
+    sess, x, y, loss, train, _ = _static_xor("gpu", cuda_graph=False)
+    _train(sess, x, y, loss, train, 3, lambda a: a)
+    assert sess.plan([loss, train], {x: XS, y: YS}).execution.startswith(f"{PLAIN} (CUDA-graph")
+    sess, x, y, loss, train, _ = _static_xor("gpu", dropout=True)
+    losses = _train(sess, x, y, loss, train, 4, lambda a: a)
+    assert len(set(losses)) == 4  # a fresh mask each step
+    assert "draws on the host" in sess.plan([loss, train], {x: XS, y: YS}).execution
+
+
+def test_cupy_feeds_are_not_copied_through_the_host():
+    import cupy
+    from tapeflow.runtime.backend import as_array
+
+    a = cupy.arange(6, dtype=cupy.float64).reshape(2, 3)
+    assert as_array(a, np.float64, "gpu") is a  # the very array: no round trip
+    assert as_array(a, np.float32, "gpu").dtype == np.float32
+    np.testing.assert_array_equal(as_array(a, np.float64, "cpu"), a.get())
+
+
+def test_sparse_cross_entropy_on_cupy_gives_nan_for_a_bad_label_without_a_host_sync():
+    import cupy
+    from tapeflow.runtime import evaluate, get
+
+    logits = cupy.asarray([[1.0, 2.0], [0.5, 0.1]])
+    labels = cupy.asarray([1, 5])
+    loss = evaluate(get("sparse_softmax_cross_entropy"), [logits, labels], {})
+    assert np.isfinite(float(loss[0])) and np.isnan(float(loss[1]))
+
+
+def test_a_classifier_with_sparse_cross_entropy_is_captured():
+    import cupy
+    import tapeflow.static as tf
+    from tapeflow.static import CompileOptions
+    from tapeflow.static.compiler.cuda_graph import REPLAY
+
+    losses = {}
+    for device in ("cpu", "gpu"):
+        with tf.Graph().as_default():
+            x = tf.placeholder(tf.float64, (4, 3), name="x")
+            labels = tf.placeholder(tf.int64, (4,), name="labels")
+            w = tf.Variable(np.linspace(-1, 1, 6).reshape(3, 2), name="w")
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=tf.matmul(x, w)))
+            train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+            with tf.Session(options=CompileOptions(device=device)) as sess:
+                sess.run(tf.global_variables_initializer())
+                feed = {x: np.arange(12.0).reshape(4, 3) / 10, labels: np.array([0, 1, 1, 0])}
+                losses[device] = [sess.run([loss, train], feed)[0] for _ in range(5)]
+                if device == "gpu":
+                    assert sess.plan([loss, train], feed).execution == REPLAY
+                    assert isinstance(sess.run(w), np.ndarray) and cupy is not None
+    np.testing.assert_allclose(losses["gpu"], losses["cpu"], rtol=1e-9)
