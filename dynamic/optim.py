@@ -75,10 +75,7 @@ class Optimizer:
     def _gradients(group: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
         """Each parameter of ``group`` that has a gradient, with the gradient that its update
         uses (weight decay folded in)."""
-        decay = group.get("weight_decay", 0.0)
-        for p in group["params"]:
-            if p.grad is not None:
-                yield p, rules.with_weight_decay(p.grad, p, decay)
+        return rules.with_gradients(group["params"], _grad_of, group.get("weight_decay", 0.0))
 
     def _params(self) -> list[Any]:
         return [p for group in self.param_groups for p in group["params"]]
@@ -126,6 +123,10 @@ class Optimizer:
         self.state = state
         for saved, own in zip(groups, self.param_groups, strict=True):
             own.update({k: v for k, v in saved.items() if k != "params"})
+
+
+def _grad_of(p: Any) -> Any:
+    return p.grad
 
 
 def _buffer_like(value: Any, p: Any, name: str) -> Any:

@@ -53,8 +53,11 @@ def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
     """
     for p in params:
         g = grad_of(p)
-        if g is not None:
-            yield p, with_weight_decay(g, p if value_of is None else value_of(p), weight_decay)
+        if g is None:
+            continue
+        if weight_decay:  # (value_of only then: a tracer makes a state slot of what it reads)
+            g = with_weight_decay(g, p if value_of is None else value_of(p), weight_decay)
+        yield p, g
 
 
 def running_average(average: Any, x: Any, keep: float, mix: float) -> Any:

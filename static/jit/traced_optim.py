@@ -41,21 +41,14 @@ def _hyper(group: dict[str, Any], keys: tuple[str, ...]) -> Callable[[], Any]:
     return lambda: tuple(group[k] for k in keys)
 
 
-def _decayed(tracer: Tracer, g: Symbol, p: Any, decay: float) -> Symbol:
-    return rules.with_weight_decay(g, tracer.symbol(p), decay) if decay else g
-
-
 def sgd_step(tracer: Tracer, opt: SGD) -> None:
     """``p -= lr * g`` with weight decay, momentum (dampening, Nesterov) as in ``SGD.step``."""
     for group in opt.param_groups:
         tracer.guards.append((_hyper(group, _SGD_KEYS), _hyper(group, _SGD_KEYS)()))
         lr, momentum = group["lr"], group["momentum"]
         decay, dampening = group["weight_decay"], group["dampening"]
-        for p in group["params"]:
-            g = tracer.grad_symbol(p)
-            if g is None:
-                continue
-            g = _decayed(tracer, g, p, decay)
+        for p, g in rules.with_gradients(group["params"], tracer.grad_symbol, decay,
+                                         tracer.symbol):
             if momentum:
                 state = opt.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
@@ -75,11 +68,8 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
     for group in opt.param_groups:
         tracer.guards.append((_hyper(group, _ADAM_KEYS), _hyper(group, _ADAM_KEYS)()))
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        for p in group["params"]:
-            g = tracer.grad_symbol(p)
-            if g is None:
-                continue
-            g = _decayed(tracer, g, p, group["weight_decay"])
+        for p, g in rules.with_gradients(group["params"], tracer.grad_symbol, group["weight_decay"],
+                                         tracer.symbol):
             state = _lazy_state(opt, p, ("exp_avg", "exp_avg_sq"))
             m, v = rules.adam_moments(tracer.state(state["exp_avg"]).current,
                                       tracer.state(state["exp_avg_sq"]).current, g, beta1, beta2)
@@ -98,11 +88,8 @@ def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
     for group in opt.param_groups:
         tracer.guards.append((_hyper(group, _RMSPROP_KEYS), _hyper(group, _RMSPROP_KEYS)()))
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-        for p in group["params"]:
-            g = tracer.grad_symbol(p)
-            if g is None:
-                continue
-            g = _decayed(tracer, g, p, group["weight_decay"])
+        for p, g in rules.with_gradients(group["params"], tracer.grad_symbol, group["weight_decay"],
+                                         tracer.symbol):
             names = ("square_avg", *(("momentum_buffer",) if momentum else ()),
                      *(("grad_avg",) if group["centered"] else ()))
             state = _lazy_state(opt, p, names)
