@@ -32,24 +32,43 @@ class SentimentTask:
     def negative_ids(self) -> range:
         return range(1 + self.num_positive, 1 + self.num_positive + self.num_negative)
 
-    def sentence(self, length: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """One sentence of ``length`` words with a dominant kind, and its label."""
+    def sentence(
+        self, length: int, rng: np.random.Generator, exclude: frozenset[bytes] = frozenset()
+    ) -> tuple[np.ndarray, int]:
+        """One sentence of ``length`` words with a dominant kind, and its label; never one
+        whose words (as bytes) are in ``exclude``."""
         while True:
-            words = rng.integers(1, self.vocab_size, size=length)
+            words = rng.integers(1, self.vocab_size, size=length).astype(np.int64)
             pos = int(np.isin(words, self.positive_ids).sum())
             neg = int(np.isin(words, self.negative_ids).sum())
-            if pos != neg:  # otherwise no kind dominates: draw again
-                return words.astype(np.int64), int(pos > neg)
+            if pos != neg and words.tobytes() not in exclude:  # else no kind dominates
+                return words, int(pos > neg)
 
-    def batches(self, batch_size: int, batches_per_length: int, seed: int) -> list[Batch]:
+    def batches(
+        self,
+        batch_size: int,
+        batches_per_length: int,
+        seed: int,
+        exclude: list[Batch] | None = None,
+    ) -> list[Batch]:
         """Full batches whose sentences share one length, every length from min_len to
         max_len equally often, in a seeded order (so dynamic mode can run each batch at its
-        real length and static mode pads)."""
+        real length and static mode pads). No sentence of ``exclude`` is drawn again: a
+        held-out split.
+
+        Example:
+            >>> task = SentimentTask()
+            >>> train = task.batches(8, 1, seed=0)
+            >>> test = task.batches(8, 1, seed=1, exclude=train)
+            >>> len(train) == len(test) == task.max_len - task.min_len + 1
+            True
+        """
+        seen = frozenset(row.tobytes() for b in exclude or [] for row in b.tokens)
         rng = np.random.default_rng(seed)
         batches = []
         for length in range(self.min_len, self.max_len + 1):
             for _ in range(batches_per_length):
-                drawn = [self.sentence(length, rng) for _ in range(batch_size)]
+                drawn = [self.sentence(length, rng, seen) for _ in range(batch_size)]
                 tokens = np.stack([words for words, _ in drawn])
                 labels = np.array([label for _, label in drawn], dtype=np.int64)
                 batches.append(Batch(tokens, np.full(batch_size, length, dtype=np.int64), labels))

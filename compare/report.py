@@ -95,12 +95,9 @@ def table(result: WorkloadResult) -> str:
         )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    verdict = "agree" if result.agrees else "DISAGREE"
-    worst = max(result.agreement.values(), default=0.0)
-    lines.append(
-        f"losses {verdict}: max relative difference {worst:.2e} "
-        f"(tolerance {result.tolerance:g}) over {result.steps} steps"
-    )
+    from .agreement_report import summary_lines  # lockstep verdict, horizon, bit identity
+
+    lines.extend(summary_lines(result))
     return "\n".join(lines)
 
 

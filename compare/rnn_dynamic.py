@@ -7,6 +7,7 @@ import numpy as np
 from .. import dynamic as torch
 from ..dynamic import nn
 from .data import Batch
+from .weights import RNN_PARAMETERS, load_parameters, read_parameters
 
 
 class SentimentRNN(nn.Module):
@@ -24,19 +25,18 @@ class SentimentRNN(nn.Module):
 
 
 class RnnDynamic:
-    def __init__(self, weights: dict[str, np.ndarray], lr: float, dtype: str) -> None:
+    """Cross-entropy and SGD around :class:`SentimentRNN`; every gradient entry is clipped
+    to ``[-clip, clip]`` before the update (long sentences make exploding gradients)."""
+
+    def __init__(
+        self, weights: dict[str, np.ndarray], lr: float, dtype: str, clip: float = 0.1
+    ) -> None:
+        self.clip = clip
         self.dtype = getattr(torch, dtype)
         vocab, embed = weights["embedding"].shape
         hidden, classes = weights["w_out"].shape
         self.model = SentimentRNN(vocab, embed, hidden, classes).to(self.dtype)
-        with torch.no_grad():  # start from the shared weights ((in, out) -> (out, in))
-            self.model.embedding.weight.copy_(torch.from_numpy(weights["embedding"]))
-            self.model.rnn.weight_ih_l0.copy_(torch.from_numpy(weights["w_ih"].T.copy()))
-            self.model.rnn.weight_hh_l0.copy_(torch.from_numpy(weights["w_hh"].T.copy()))
-            self.model.rnn.bias_ih_l0.copy_(torch.from_numpy(weights["b_ih"]))
-            self.model.rnn.bias_hh_l0.copy_(torch.from_numpy(weights["b_hh"]))
-            self.model.fc.weight.copy_(torch.from_numpy(weights["w_out"].T.copy()))
-            self.model.fc.bias.copy_(torch.from_numpy(weights["b_out"]))
+        load_parameters(self.model, RNN_PARAMETERS, weights)  # the shared starting point
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr)
 
@@ -46,8 +46,23 @@ class RnnDynamic:
         self.optimizer.zero_grad()
         loss = self.loss_fn(self.model(tokens), labels)
         loss.backward()
+        nn.utils.clip_grad_value_(self.model.parameters(), self.clip)
         self.optimizer.step()
         return loss.item()
+
+    def loss_and_grads(
+        self, weights: dict[str, np.ndarray], batch: Batch
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """The loss and every gradient at ``weights`` (the lockstep check): no update."""
+        load_parameters(self.model, RNN_PARAMETERS, weights)
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(torch.from_numpy(batch.tokens)),
+                            torch.from_numpy(batch.labels))
+        loss.backward()
+        return loss.item(), read_parameters(self.model, RNN_PARAMETERS, gradients=True)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return read_parameters(self.model, RNN_PARAMETERS)
 
     def predict(self, batch: Batch) -> np.ndarray:
         with torch.no_grad():

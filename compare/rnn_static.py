@@ -19,22 +19,27 @@ from .data import Batch, bucket_length
 
 class RnnStatic:
     def __init__(
-        self, weights: dict[str, np.ndarray], lr: float, dtype: str, lengths: tuple[int, ...]
+        self,
+        weights: dict[str, np.ndarray],
+        lr: float,
+        dtype: str,
+        lengths: tuple[int, ...],
+        clip: float = 0.1,
+        options: tf.CompileOptions | None = None,
     ) -> None:
+        self.clip = clip  # every gradient entry is clipped to [-clip, clip]
         self.lengths = tuple(sorted(lengths))
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.embedding = tf.Variable(weights["embedding"], name="embedding")
-            self.w_ih = tf.Variable(weights["w_ih"], name="w_ih")
-            self.w_hh = tf.Variable(weights["w_hh"], name="w_hh")
-            self.b_ih = tf.Variable(weights["b_ih"], name="b_ih")
-            self.b_hh = tf.Variable(weights["b_hh"], name="b_hh")
-            self.w_out = tf.Variable(weights["w_out"], name="w_out")
-            self.b_out = tf.Variable(weights["b_out"], name="b_out")
+            self.variables = {name: tf.Variable(weights[name], name=name) for name in weights}
+            self.embedding = self.variables["embedding"]
+            self.w_ih, self.b_ih = self.variables["w_ih"], self.variables["b_ih"]
+            self.w_hh, self.b_hh = self.variables["w_hh"], self.variables["b_hh"]
+            self.w_out, self.b_out = self.variables["w_out"], self.variables["b_out"]
             self.optimizer = tf.train.GradientDescentOptimizer(lr)
             self.unrolled = {t: self._unroll(t, dtype) for t in self.lengths}
             init = tf.global_variables_initializer()
-        self.sess = tf.Session(graph=self.graph)
+        self.sess = tf.Session(graph=self.graph, options=options)
         self.sess.run(init)
 
     def _unroll(self, steps: int, dtype: str) -> dict:
@@ -46,12 +51,10 @@ class RnnStatic:
             inputs = tf.nn.embedding_lookup(self.embedding, tokens)  # (B, T, D)
             state = tf.zeros_like(tf.matmul(inputs[:, 0, :], self.w_ih))  # (B, H)
             for t in range(steps):
-                new_state = tf.tanh(
-                    tf.matmul(inputs[:, t, :], self.w_ih)
-                    + self.b_ih
-                    + tf.matmul(state, self.w_hh)
-                    + self.b_hh
-                )
+                # the input's and the state's affine maps, added: PyTorch's nn.RNN grouping
+                from_input = tf.matmul(inputs[:, t, :], self.w_ih) + self.b_ih
+                from_state = tf.matmul(state, self.w_hh) + self.b_hh
+                new_state = tf.tanh(from_input + from_state)
                 keep = mask[:, t : t + 1]  # 1 for a real word, 0 for padding
                 state = keep * new_state + (1 - keep) * state
 
@@ -59,13 +62,16 @@ class RnnStatic:
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             )
-            train_op = self.optimizer.minimize(loss)
+            grads_and_vars = self.optimizer.compute_gradients(loss)
+            clipped = [(tf.clip_by_value(g, -self.clip, self.clip), v) for g, v in grads_and_vars]
+            train_op = self.optimizer.apply_gradients(clipped)
         return {
             "tokens": tokens,
             "mask": mask,
             "labels": labels,
             "loss": loss,
             "train": train_op,
+            "grads": {var.op.name: grad for grad, var in grads_and_vars},
             "prediction": tf.argmax(logits, 1),
         }
 
@@ -87,6 +93,18 @@ class RnnStatic:
         graph, feed = self._feed(batch)
         loss, _ = self.sess.run([graph["loss"], graph["train"]], feed)
         return float(loss)
+
+    def loss_and_grads(
+        self, weights: dict[str, np.ndarray], batch: Batch
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """The loss and every gradient at ``weights`` (fed in place of the variables)."""
+        graph, feed = self._feed(batch)
+        feed.update({self.variables[name]: value for name, value in weights.items()})
+        loss, grads = self.sess.run([graph["loss"], graph["grads"]], feed)
+        return float(loss), grads
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return self.sess.run(self.variables)
 
     def predict(self, batch: Batch) -> np.ndarray:
         graph, feed = self._feed(batch)

@@ -7,6 +7,8 @@ styles therefore start from exactly the same numbers.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..runtime import Generator
@@ -44,3 +46,54 @@ def rnn_weights(
         "w_out": _uniform(gen, (hidden, classes), hidden, d),
         "b_out": _uniform(gen, (classes,), hidden, d),
     }
+
+
+# Each shared weight's parameter in the PyTorch-style models, and whether that parameter
+# holds it transposed (``nn.Linear.weight`` and the RNN matrices are (out, in)).
+XOR_PARAMETERS = {
+    "w1": ("fc1.weight", True),
+    "b1": ("fc1.bias", False),
+    "w2": ("fc2.weight", True),
+    "b2": ("fc2.bias", False),
+}
+RNN_PARAMETERS = {
+    "embedding": ("embedding.weight", False),
+    "w_ih": ("rnn.weight_ih_l0", True),
+    "w_hh": ("rnn.weight_hh_l0", True),
+    "b_ih": ("rnn.bias_ih_l0", False),
+    "b_hh": ("rnn.bias_hh_l0", False),
+    "w_out": ("fc.weight", True),
+    "b_out": ("fc.bias", False),
+}
+
+
+def load_parameters(module: Any, names: dict[str, tuple[str, bool]], weights: dict) -> None:
+    """Copies shared weights (``{name: array}``, (in, out) layout) into ``module``'s parameters.
+
+    Example:
+        >>> # load_parameters(XorNet(), XOR_PARAMETERS, xor_weights(0))
+    """
+    from .. import dynamic as torch
+
+    parameters = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, (parameter, transposed) in names.items():
+            value = weights[name].T if transposed else weights[name]
+            parameters[parameter].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def read_parameters(
+    module: Any, names: dict[str, tuple[str, bool]], gradients: bool = False
+) -> dict[str, np.ndarray]:
+    """``module``'s parameters (or their ``.grad``) as shared weights: host arrays, (in, out).
+
+    Example:
+        >>> # read_parameters(model, XOR_PARAMETERS)["w1"].shape == (2, 5)
+    """
+    parameters = dict(module.named_parameters())
+    out = {}
+    for name, (parameter, transposed) in names.items():
+        tensor = parameters[parameter].grad if gradients else parameters[parameter].detach()
+        value = tensor.cpu().numpy()
+        out[name] = np.array(value.T if transposed else value)
+    return out

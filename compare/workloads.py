@@ -36,6 +36,8 @@ class Workload:
     step_args: Callable[[Any], tuple[Any, ...]] = lambda batch: (batch,)
     labels_of: Callable[[Any], np.ndarray] = lambda batch: batch.labels
     info: dict[str, Any] = field(default_factory=dict)
+    held_out: list[Any] | None = None  # batches never trained on (accuracy reported apart)
+    exact: bool = False  # static modes compiled with CompileOptions(exact=True)
 
     def source_of(self, mode: Mode) -> str:
         return inspect.getsource(inspect.getmodule(mode.source))
@@ -48,29 +50,48 @@ def _cpu_only(mode: Mode) -> list[Mode]:
     return [mode] if canonical_device() == "cpu" else []
 
 
-def xor(dtype: str, seed: int, lr: float = 0.5) -> Workload:
+def compile_options(exact: bool) -> Any:
+    """The static modes' CompileOptions: None (the defaults), or with ``exact`` on, the
+    options under which static mode does dynamic mode's arithmetic in dynamic mode's order
+    (no GEMM merging, no transposed copies: see static/compiler/program.py)."""
+    if not exact:
+        return None
+    from ..static import CompileOptions
+
+    try:
+        return CompileOptions(exact=True)
+    except TypeError:  # a compiler without the one switch: its parts, one by one
+        return CompileOptions(dot_merge=False, materialize_transposes=False)
+
+
+def xor(dtype: str, seed: int, lr: float = 0.5, exact: bool = False) -> Workload:
     from .xor_dynamic import XorDynamic
     from .xor_static import XorStatic
     from .xor_traced import XorTraced
 
     weights = xor_weights(seed, dtype)
+    options = compile_options(exact)
     batch = (data.XOR_INPUTS.astype(dtype), data.XOR_TARGETS.astype(dtype))
     return Workload(
         name="xor",
         batches=[batch],
         modes=[
-            Mode("static", "static", lambda: XorStatic(weights, lr, dtype), XorStatic),
+            Mode("static", "static", lambda: XorStatic(weights, lr, dtype, options), XorStatic),
             Mode("dynamic", "dynamic", lambda: XorDynamic(weights, lr, dtype), XorDynamic),
-            *_cpu_only(Mode("traced", "static", lambda: XorTraced(weights, lr, dtype), XorTraced)),
+            *_cpu_only(
+                Mode("traced", "static", lambda: XorTraced(weights, lr, dtype, options), XorTraced)
+            ),
         ],
         reference="dynamic",
         step_args=lambda b: b,
         labels_of=lambda b: data.XOR_CLASSES,
         info={"network": "2-5-2, sigmoid hidden layer, MSE, SGD", "lr": lr},
+        exact=exact,
     )
 
 
 RNN_BUCKETS = (10, 20, 30, 40)
+RNN_BATCHES_PER_LENGTH = 4
 
 
 def rnn(
@@ -80,7 +101,9 @@ def rnn(
     batch_size: int = 16,
     embed: int = 16,
     hidden: int = 32,
-    batches_per_length: int = 2,
+    batches_per_length: int = RNN_BATCHES_PER_LENGTH,
+    clip: float = 0.1,
+    exact: bool = False,
 ) -> Workload:
     from .rnn_dynamic import RnnDynamic
     from .rnn_static import RnnStatic
@@ -88,7 +111,9 @@ def rnn(
 
     task = data.SentimentTask()
     batches = task.batches(batch_size, batches_per_length, seed)
+    held_out = task.batches(batch_size, 1, seed + 1, exclude=batches)
     weights = rnn_weights(seed, dtype, task.vocab_size, embed, hidden)
+    options = compile_options(exact)
     return Workload(
         name="rnn",
         batches=batches,
@@ -96,21 +121,21 @@ def rnn(
             Mode(
                 "dynamic",
                 "dynamic",
-                lambda: RnnDynamic(weights, lr, dtype),
+                lambda: RnnDynamic(weights, lr, dtype, clip),
                 RnnDynamic,
                 graph_length=lambda b: b.max_length,
             ),
             Mode(
                 "static-padded",
                 "static",
-                lambda: RnnStatic(weights, lr, dtype, (task.max_len,)),
+                lambda: RnnStatic(weights, lr, dtype, (task.max_len,), clip, options),
                 RnnStatic,
                 graph_length=lambda b: task.max_len,
             ),
             Mode(
                 "static-bucketed",
                 "static",
-                lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS),
+                lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS, clip, options),
                 RnnStatic,
                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS),
             ),
@@ -118,7 +143,7 @@ def rnn(
                 Mode(
                     "traced",
                     "static",
-                    lambda: RnnTraced(weights, lr, dtype),
+                    lambda: RnnTraced(weights, lr, dtype, clip, options),
                     RnnTraced,
                     graph_length=lambda b: b.max_length,
                 )
@@ -127,15 +152,18 @@ def rnn(
         reference="dynamic",
         info={
             "network": f"embedding {task.vocab_size}x{embed} -> Elman RNN (tanh) {hidden} "
-            f"-> linear 2, softmax cross-entropy, SGD",
+            f"-> linear 2, softmax cross-entropy, SGD, gradients clipped to +-{clip}",
             "batch_size": batch_size,
             "lengths": f"{task.min_len}..{task.max_len}",
             "buckets": list(RNN_BUCKETS),
             "lr": lr,
             "batches_per_epoch": len(batches),
+            "held_out_sentences": sum(len(b.labels) for b in held_out),
         },
+        held_out=held_out,
+        exact=exact,
     )
 
 
 WORKLOADS: dict[str, Callable[..., Workload]] = {"xor": xor, "rnn": rnn}
-DEFAULT_STEPS = {"xor": 1000, "rnn": 152}
+DEFAULT_STEPS = {"xor": 1000, "rnn": 1520}

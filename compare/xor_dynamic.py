@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import dynamic as torch
 from ..dynamic import nn
+from .weights import XOR_PARAMETERS, load_parameters, read_parameters
 
 
 class XorNet(nn.Module):
@@ -26,11 +27,7 @@ class XorDynamic:
     def __init__(self, weights: dict[str, np.ndarray], lr: float, dtype: str) -> None:
         self.dtype = getattr(torch, dtype)
         self.model = XorNet().to(self.dtype)
-        with torch.no_grad():  # start from the shared weights ((in, out) -> (out, in))
-            self.model.fc1.weight.copy_(torch.from_numpy(weights["w1"].T.copy()))
-            self.model.fc1.bias.copy_(torch.from_numpy(weights["b1"]))
-            self.model.fc2.weight.copy_(torch.from_numpy(weights["w2"].T.copy()))
-            self.model.fc2.bias.copy_(torch.from_numpy(weights["b2"]))
+        load_parameters(self.model, XOR_PARAMETERS, weights)  # the shared starting point
         self.loss_fn = nn.MSELoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr)
 
@@ -42,6 +39,20 @@ class XorDynamic:
         loss.backward()
         self.optimizer.step()
         return loss.item()
+
+    def loss_and_grads(
+        self, weights: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """The loss and every gradient at ``weights`` (the lockstep check): no update."""
+        load_parameters(self.model, XOR_PARAMETERS, weights)
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(torch.tensor(inputs, dtype=self.dtype)),
+                            torch.tensor(targets, dtype=self.dtype))
+        loss.backward()
+        return loss.item(), read_parameters(self.model, XOR_PARAMETERS, gradients=True)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return read_parameters(self.model, XOR_PARAMETERS)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         with torch.no_grad():

@@ -71,7 +71,7 @@ def test_compare_writes_results_json(tmp_path, capsys):
     status = main(["compare", "xor", "--steps", "30", "--no-progress", "--out", str(tmp_path)])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "losses agree" in printed and "median step" in printed
+    assert "lockstep agree" in printed and "median step" in printed
     results = json.loads((tmp_path / "results.json").read_text())
     xor_result = results["workloads"]["xor"]
     assert set(xor_result["modes"]) >= {"static", "dynamic"}
