@@ -51,6 +51,48 @@ def test_graph_as_default_and_reset():
     assert tf.get_default_graph() is not old
 
 
+def test_the_default_graph_stack_is_per_thread():
+    import threading
+
+    inside, made = threading.Event(), threading.Event()
+    g = tf.Graph()
+    seen = {}
+
+    def holder():
+        with g.as_default():
+            inside.set()
+            assert made.wait(60)
+            seen["holder"] = tf.constant(2.0).graph
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert inside.wait(60)  # the other thread has made g its default now
+    try:
+        here = tf.constant(1.0)
+        tf.reset_default_graph()  # allowed: this thread is not inside an as_default block
+        after = tf.get_default_graph()
+    finally:
+        made.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    assert here.graph is not g and seen["holder"] is g
+    assert after is not here.graph and after is not g
+    others = []
+    worker = threading.Thread(target=lambda: others.append(tf.get_default_graph()))
+    worker.start()
+    worker.join(60)
+    assert others == [after]  # a thread with no graph of its own uses the global default
+
+
+@pytest.mark.parametrize("module", ["tapeflow.static.graph", "tapeflow.static.conventions"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
+
+
 def test_mixing_tensors_of_two_graphs_is_an_error():
     g1, g2 = tf.Graph(), tf.Graph()
     with g1.as_default():
