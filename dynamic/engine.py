@@ -16,13 +16,12 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from ..graphs.sweep import Gathered, Swept, reverse_sweep
 from ..runtime import F, array_module, get
 from ..runtime import dtypes as dt
-from ..runtime.ops_nn import transposed_reads_cached
 from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
@@ -93,7 +92,7 @@ class _Eager:
     """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`): tape nodes,
     leaf tensors and arrays computed at once."""
 
-    __slots__ = ("in_place", "anomaly", "wanted", "captured")
+    __slots__ = ("in_place", "anomaly", "wanted", "captured", "tensor_type")
 
     def __init__(self, create_graph: bool, wanted: dict[int, Any]) -> None:
         self.anomaly = anomaly_enabled()
@@ -103,6 +102,7 @@ class _Eager:
         self.in_place = not create_graph and not self.anomaly and not dispatch.is_tracing()
         self.wanted = wanted  # autograd.grad's non-leaf inputs, by id of their grad_fn
         self.captured: dict[int, Any] = {}
+        self.tensor_type = dispatch.Tensor
 
     def rank(self, target: Any) -> int | None:
         return target.seq if type(target) is Node else None
@@ -116,14 +116,18 @@ class _Eager:
             grad = _run_hooks(node.pre_hooks, grad)
         if self.wanted and id(node) in self.wanted:
             self.captured[id(node)] = grad
+        ref = node.ans_ref
+        ans = None if ref is None else ref()
+        if ans is None and ref is not None:
+            ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
         if self.anomaly:
-            grads = checked_vjp(node, grad, _ans(node))
+            grads = checked_vjp(node, grad, ans)
         else:
-            grads = node.op.vjp(grad, _ans(node), node.inputs, node.attrs, node.needed)
+            grads = node.op.vjp(grad, ans, node.inputs, node.attrs, node.needed)
         return zip(node.next, grads, node.inputs, strict=True)
 
     def fits(self, grad: Any, like: Any) -> bool:
-        if type(grad) is not dispatch.Tensor:
+        if type(grad) is not self.tensor_type:
             return False
         raw = like if type(like) is Meta else getattr(like, "_array", like)
         array = grad._array
@@ -172,8 +176,7 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     observed = bool(STATE.observers)
     if observed:
         notify("backward")
-    reads = transposed_reads_cached() if engine.in_place else nullcontext()
-    with enable_grad() if create_graph else no_grad(), reads:
+    with enable_grad() if create_graph else no_grad():
         swept = reverse_sweep(seeds, engine)
     if not retain_graph:
         _free_graph(swept)

@@ -91,23 +91,37 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
     Returns:
         The ends' gradients and the nodes that ran (see :class:`Swept`).
     """
-    pending = _Pending(engine)
+    gathered: dict[int, Gathered] = {}  # by id of the target: the gradients on their way
+    queue: list[tuple[int, Any]] = []  # (-rank, node) of the nodes reached: pops the newest
+
+    def send(target: Any, grad: Any) -> None:
+        found = gathered.get(id(target))
+        if found is not None:
+            engine.add(found, grad)  # another consumer's gradient: summed
+            return
+        gathered[id(target)] = Gathered(target, grad)
+        rank = engine.rank(target)
+        if rank is not None:
+            heappush(queue, (-rank, target))
+
     for target, grad in seeds:
-        pending.send(target, grad)
+        send(target, grad)
     swept = Swept()
-    while pending.queue:
-        node, grad = pending.pop()
-        swept.ran.append(node)
-        for edge, input_grad, like in engine.vjp(node, grad):
+    vjp, fits, ran = engine.vjp, engine.fits, swept.ran  # (bound once: this loop is hot)
+    while queue:
+        node = heappop(queue)[1]
+        grad = gathered.pop(id(node)).grad
+        ran.append(node)
+        for edge, input_grad, like in vjp(node, grad):
             if edge is None:
                 continue
             if input_grad is None:
                 swept.unfed.append(edge)
                 continue
-            if not engine.fits(input_grad, like):
+            if not fits(input_grad, like):
                 input_grad = fit(engine, input_grad, like)
-            pending.send(edge, input_grad)
-    swept.ends = list(pending.gathered.values())  # every node was popped: leaves remain
+            send(edge, input_grad)
+    swept.ends = list(gathered.values())  # every node was popped: the leaves remain
     return swept
 
 
@@ -125,31 +139,6 @@ def fit(engine: Engine, grad: Any, like: Any) -> Any:
     if engine.dtype(grad) != dtype:
         grad = engine.apply("cast", (grad,), {"dtype": dtype})
     return grad
-
-
-class _Pending:
-    """The gradients on their way: summed per target, nodes queued newest first."""
-
-    __slots__ = ("engine", "gathered", "queue")
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.gathered: dict[int, Gathered] = {}
-        self.queue: list[tuple[int, Any]] = []  # (-rank, node): heapq pops the newest
-
-    def send(self, target: Any, grad: Any) -> None:
-        found = self.gathered.get(id(target))
-        if found is not None:
-            self.engine.add(found, grad)  # a second consumer's gradient: summed
-            return
-        self.gathered[id(target)] = Gathered(target, grad)
-        rank = self.engine.rank(target)
-        if rank is not None:
-            heappush(self.queue, (-rank, target))
-
-    def pop(self) -> tuple[Any, Any]:
-        node = heappop(self.queue)[1]
-        return node, self.gathered.pop(id(node)).grad
 
 
 __all__ = ["Engine", "Gathered", "Swept", "fit", "reverse_sweep"]

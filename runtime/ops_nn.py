@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from . import dtypes as dt
@@ -13,26 +12,12 @@ from .shapes import broadcast, normalize_axis
 # ---- matmul ------------------------------------------------------------------------------------
 
 
-#: Inside :func:`transposed_reads_cached` (a dynamic-mode backward sweep), the right operands
-#: that matmuls read transposed: ``id(array) -> [array, row-major copy or None]``. BLAS packs
-#: a transposed right operand more slowly than a row-major one (about 2x for a 32x128 @
-#: (128x128)^T product), and the backward of an unrolled RNN reads ``w_hh^T`` once per step;
-#: so an operand read a second time is copied row-major once, and read from the copy after.
-#: The products and their sums are the same, only the layout differs (bit-identical on
-#: numpy's OpenBLAS). The static compiler does this with a pass (static/compiler/layout.py). None
-#: outside a sweep: between sweeps the arrays may be written in place.
-_TRANSPOSED_READS: list[dict[int, list[Any]] | None] = [None]
-
-
-@contextmanager
-def transposed_reads_cached() -> Iterator[None]:
-    """Within this block, matmul copies a right operand it reads transposed twice (above)."""
-    outer = _TRANSPOSED_READS[0]
-    _TRANSPOSED_READS[0] = {}
-    try:
-        yield
-    finally:
-        _TRANSPOSED_READS[0] = outer
+# A backward sweep once copied a right operand read transposed by many matmuls into row-major
+# layout (the backward of an unrolled RNN reads w_hh^T once per step), through a module-global
+# switch that this kernel read. Two overlapping sweeps in two threads then reinstalled a stale
+# copy for good (issue 18). The copy saved 4-6% of the 32x20x128 RNN's backward and under 1%
+# of the 64x50x512 one (3% and 0.5% of a step), so it went: the kernel reads no global state.
+# The static compiler picks layouts with a pass instead (static/compiler/layout.py).
 
 
 def _matmul(
@@ -41,19 +26,8 @@ def _matmul(
     if transpose_a:
         a = a.swapaxes(-1, -2)  # the method: numpy and cupy both have it, and it skips a wrapper
     if transpose_b:
-        reads = _TRANSPOSED_READS[0]
-        b = b.swapaxes(-1, -2) if reads is None or b.ndim != 2 else _read_transposed(xp, reads, b)
+        b = b.swapaxes(-1, -2)
     return xp.matmul(a, b, out=out)
-
-
-def _read_transposed(xp: Any, reads: dict[int, list[Any]], b: Any) -> Any:
-    entry = reads.get(id(b))
-    if entry is None or entry[0] is not b:  # (the entry keeps b alive, so its id stays b's)
-        reads[id(b)] = [b, None]
-        return b.swapaxes(-1, -2)  # a first read: a copy might never pay for itself
-    if entry[1] is None:
-        entry[1] = xp.ascontiguousarray(b.swapaxes(-1, -2))
-    return entry[1]
 
 
 def _matmul_infer(a: Spec, b: Spec, transpose_a: bool = False, transpose_b: bool = False) -> Spec:
