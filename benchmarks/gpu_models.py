@@ -102,7 +102,8 @@ def dynamic_step(spec: dict[str, Any], device: str) -> Any:
         if spec["kind"] == "xor":
             hidden = torch.sigmoid(x @ p["w1"] + p["b1"])
             out = torch.sigmoid(hidden @ p["w2"] + p["b2"])
-            loss = ((out - y) ** 2).mean()
+            diff = out - y  # (not ** 2: its backward mixes devices in dynamic mode today)
+            loss = (diff * diff).mean()
         else:
             state = torch.zeros(spec["batch"], spec["hidden"], dtype=torch.float64, device=dev)
             for t in range(spec["steps"]):

@@ -13,6 +13,8 @@ writes fixed device addresses, so:
   must not happen inside a capture); the capture follows it, on a side stream, with a
   **private memory pool**, so a temporary freed during the capture is never handed to
   anyone else while the graph still writes into it;
+* cupy refuses cuBLAS inside a capture, so the capture runs the schedule with a recordable
+  ``matmul`` (cuBLAS on a handle of its own, ``cuda_gemm.py``), once unrecorded first;
 * what cannot be captured runs the plain schedule, and the reason is recorded
   (``Plan.execution`` and :attr:`GraphReplay.reason`): a random op (its host draw would be
   frozen into the graph), a value of data-dependent size, a kernel that syncs with the host
@@ -25,11 +27,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...graphs.ir import Graph
+from .cuda_gemm import capture_matmul
 from .lowering import concrete
 
 PLAIN = "plain schedule"
@@ -64,8 +68,10 @@ class GraphReplay:
     why not a replay, ``replays`` how many runs were replays.
     """
 
-    def __init__(self, executor: Any, plan: Any = None, api: Any = None) -> None:
+    def __init__(self, executor: Any, plan: Any = None, api: Any = None, gemm: Any = None
+                 ) -> None:
         self.executor = executor
+        self._gemm = gemm  # the cuBLAS GEMM binding (None: cupy's; tests pass their own)
         self.api = api if api is not None else executor.xp
         self.plan = plan
         self.reason: str | None = "not run yet: the first run is plain, the capture follows it"
@@ -143,11 +149,21 @@ class GraphReplay:
         api = self.api
         self._feeds = {k: api.empty_like(api.asarray(a)) for k, a in feeds.items()}
         self._variables = {k: api.empty_like(api.asarray(a)) for k, a in variables.items()}
+        for fixed, given in ((self._feeds, feeds), (self._variables, variables)):
+            for key, buffer in fixed.items():
+                self._load(buffer, given[key])
         pool = api.cuda.MemoryPool()  # the graph's own: see the module docstring
         stream = api.cuda.Stream(non_blocking=True)
         api.cuda.Device().synchronize()  # the warm-up run has finished
         try:
-            with api.cuda.using_allocator(pool.malloc), stream:
+            handle = api.cuda.cublas.create()  # (kept: the graph's GEMMs use its workspace)
+            api.cuda.cublas.setStream(handle, stream.ptr)
+            self._handle = handle
+            with _capturable(self.executor, capture_matmul(self.executor.xp, handle, self._gemm)), \
+                    api.cuda.using_allocator(pool.malloc), stream:
+                # once more on the capture path, not recorded: cuBLAS sets up its workspace
+                self.executor.run(self._feeds, self._variables)
+                stream.synchronize()
                 stream.begin_capture()
                 try:
                     values, updates = self.executor.run(self._feeds, self._variables)
@@ -163,6 +179,31 @@ class GraphReplay:
         self._values, self._updates = values, updates
         self.reason = None
         self._set_execution(REPLAY)
+
+
+class _CaptureModule:
+    """The executor's array module with ``matmul`` replaced (see cuda_gemm.py)."""
+
+    def __init__(self, xp: Any, matmul: Any) -> None:
+        self._xp, self.matmul = xp, matmul
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+
+@contextlib.contextmanager
+def _capturable(executor: Any, matmul: Any) -> Iterator[None]:
+    """While capturing: kernels get an xp whose matmul is recordable, and the schedule's
+    direct ``xp.matmul`` calls (the registry's ufunc fast path) are pointed at it too."""
+    xp = executor.xp
+    names = [k for k, v in executor._ns.items() if v is xp.matmul]
+    executor.xp = _CaptureModule(xp, matmul)
+    executor._ns.update(dict.fromkeys(names, matmul))
+    try:
+        yield
+    finally:
+        executor.xp = xp
+        executor._ns.update(dict.fromkeys(names, xp.matmul))
 
 
 def _end_quietly(stream: Any) -> None:

@@ -19,6 +19,7 @@ import pytest
 from builders import GraphBuilder
 from tapeflow.graphs import Graph
 from tapeflow.runtime import F, Generator, dtypes
+from tapeflow.static.compiler.cuda_gemm import OP_N, capture_matmul
 from tapeflow.static.compiler.cuda_graph import (
     PLAIN,
     REPLAY,
@@ -35,6 +36,7 @@ class FakeCuda:
     """The parts of cupy the wrapper calls, on numpy; see the module docstring."""
 
     ndarray = np.ndarray
+    matmul = np.matmul
     copyto = staticmethod(np.copyto)
     empty_like = staticmethod(np.empty_like)
     asarray = staticmethod(np.asarray)
@@ -44,7 +46,12 @@ class FakeCuda:
         api = self
 
         class Stream:
+            ptr = 0
+
             def __init__(self, non_blocking: bool = False) -> None:
+                pass
+
+            def synchronize(self) -> None:
                 pass
 
             def __enter__(self) -> Stream:
@@ -63,7 +70,23 @@ class FakeCuda:
 
         self.cuda = SimpleNamespace(Stream=Stream, MemoryPool=lambda: SimpleNamespace(malloc=None),
                                     using_allocator=lambda malloc: contextlib.nullcontext(),
-                                    Device=lambda: SimpleNamespace(synchronize=lambda: None))
+                                    Device=lambda: SimpleNamespace(synchronize=lambda: None),
+                                    cublas=SimpleNamespace(create=lambda: 7,
+                                                           setStream=lambda h, s: None))
+        self.gemms = 0
+
+    def gemm(self, handle: int, transa: int, transb: int, m: int, n: int, k: int,
+             alpha: float, A: Any, lda: int, B: Any, ldb: int, beta: float, C: Any,
+             ldc: int) -> None:
+        """cuBLAS's column-major GEMM on numpy arrays (each read from its first element
+        with the leading dimension given), as cupy's binding does on device pointers."""
+        assert handle == 7
+        self.gemms += 1
+        op_a = column_major(A, (m, k) if transa == OP_N else (k, m), lda)
+        op_b = column_major(B, (k, n) if transb == OP_N else (n, k), ldb)
+        c = column_major(C, (m, n), ldc)
+        c[...] = alpha * ((op_a if transa == OP_N else op_a.T) @
+                          (op_b if transb == OP_N else op_b.T))
 
     def launch(self) -> None:
         self.launches += 1
@@ -74,6 +97,11 @@ class FakeCuda:
                 captured[...] = new
         for key, captured in r._updates.items():
             captured[...] = updates[key]
+
+
+def column_major(x: np.ndarray, shape: tuple[int, int], ld: int) -> np.ndarray:
+    item = x.itemsize
+    return np.lib.stride_tricks.as_strided(x, shape, (item, ld * item))
 
 
 def regression_graph() -> tuple[Graph, dict[str, Any]]:
@@ -109,9 +137,11 @@ def test_replay_matches_the_plain_schedule_step_for_step() -> None:
     plain = train(Executor(g), 6, h, batches())
     api = FakeCuda()
     plan = SimpleNamespace()
-    replay = api.replay = GraphReplay(Executor(g), plan, api)
+    replay = api.replay = GraphReplay(Executor(g), plan, api, api.gemm)
     replayed = train(replay, 6, h, batches())
     assert (api.captures, api.launches, replay.replays) == (1, 5, 5)  # first run plain
+    assert api.gemms > 0  # the capture's products went through the recordable GEMM
+    assert replay.executor.xp is np  # and the executor got its own module back
     assert replay.execution == REPLAY and replay.reason is None and plan.execution == REPLAY
     for (loss_a, w_a), (loss_b, w_b) in zip(plain, replayed, strict=True):
         np.testing.assert_array_equal(loss_a, loss_b)  # new feeds each step were copied in
@@ -126,7 +156,7 @@ def test_a_failed_capture_runs_the_plain_schedule_and_says_why() -> None:
     api = FakeCuda(fail=RuntimeError("cudaErrorStreamCaptureUnsupported: operation not\n"
                                      "permitted when stream is capturing"))
     plan = SimpleNamespace()
-    replay = api.replay = GraphReplay(Executor(g), plan, api)
+    replay = api.replay = GraphReplay(Executor(g), plan, api, api.gemm)
     seen = train(replay, 3, h, batches())
     expected = train(Executor(g), 3, h, batches())
     np.testing.assert_array_equal(seen[-1][1], expected[-1][1])
@@ -139,7 +169,7 @@ def test_a_failed_capture_runs_the_plain_schedule_and_says_why() -> None:
 def test_inputs_that_no_longer_fit_the_buffers_run_plain() -> None:
     g, h = regression_graph()
     api = FakeCuda()
-    replay = api.replay = GraphReplay(Executor(g), None, api)
+    replay = api.replay = GraphReplay(Executor(g), None, api, api.gemm)
     train(replay, 2, h, batches())
     assert replay.replays == 1
     x, y = batches()[0]
@@ -178,7 +208,7 @@ def test_a_cpu_executor_is_left_as_it_is_and_the_plan_says_why() -> None:
 def test_the_first_run_is_always_plain(steps: int) -> None:
     g, h = regression_graph()
     api = FakeCuda()
-    replay = api.replay = GraphReplay(Executor(g), None, api)
+    replay = api.replay = GraphReplay(Executor(g), None, api, api.gemm)
     train(replay, steps, h, batches())
     assert api.captures == 1 and replay.replays == steps - 1
 
@@ -195,3 +225,27 @@ def test_session_plan_says_which_schedule_runs() -> None:
             sess.run(tf.global_variables_initializer())
             plan = sess.plan([loss, train], {x: np.ones((3, 2))})
             assert plan.execution == f"{PLAIN} (device 'cpu': CUDA graphs need the GPU device)"
+
+
+@pytest.mark.parametrize("layout", ["c", "f", "rows", "vector_left", "vector_right", "empty"])
+def test_the_recordable_matmul_passes_cublas_what_it_expects(layout: str) -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
+    if layout == "f":
+        a, b = np.asfortranarray(a), rng.normal(size=(5, 4)).T  # transposed views
+    elif layout == "rows":
+        a, b = rng.normal(size=(3, 8))[:, ::2], rng.normal(size=(8, 5))[::2]  # strided
+    elif layout == "vector_left":
+        a = rng.normal(size=4)
+    elif layout == "vector_right":
+        b = rng.normal(size=4)
+    elif layout == "empty":
+        a, b = np.zeros((3, 0)), np.zeros((0, 5))
+    api = FakeCuda()
+    matmul = capture_matmul(np, 7, api.gemm)
+    np.testing.assert_allclose(matmul(a, b), a @ b, rtol=1e-12)
+    out = np.full((a @ b).shape, np.nan)
+    assert matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="1-D/2-D"):
+        matmul(np.ones((2, 3, 4)), np.ones((4, 2)))
