@@ -1,7 +1,7 @@
 """Tensor arithmetic, comparisons, reductions and in-place updates (a mixin of Tensor).
 
-Every method is one call into the registry through :mod:`dispatch`; none computes
-anything itself.
+Every method is one call into the registry through :mod:`dispatch`, or into a runtime
+composite (``runtime/composites.py``: norms, all/any); none writes a formula of its own.
 """
 
 from __future__ import annotations
@@ -180,11 +180,10 @@ class TensorMath:
     logical_and, logical_or, logical_not = __and__, __or__, __invert__
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Any:
-        # all = the minimum of the values as bools
-        return apply("min", apply("cast", self, dtype=dt.bool_), axis=_axis(dim), keepdims=keepdim)
+        return composites.all_true(self, axis=_axis(dim), keepdims=keepdim)
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return apply("max", apply("cast", self, dtype=dt.bool_), axis=_axis(dim), keepdims=keepdim)
+        return composites.any_true(self, axis=_axis(dim), keepdims=keepdim)
 
     def equal(self, other: Any) -> bool:
         return tuple(self.shape) == tuple(other.shape) and bool(apply("eq", self, other).all())

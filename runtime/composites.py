@@ -1,18 +1,43 @@
-"""Losses and helpers built from registered ops through F, shared by both front ends.
+"""Losses, norms, cell updates and helpers built from registered ops through F, shared by
+both front ends.
 
 They add no new math: each is a composition of registry ops, written once here so the
-static and dynamic versions of a model cannot drift apart.
+static and dynamic versions of a model cannot drift apart. A front end maps its own names
+and arguments onto these (``tf.squared_difference``, ``torch.nn.functional.nll_loss``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from . import dtypes as dt
 from .registry import F
 
 
 def square(x: Any) -> Any:
     return F.mul(x, x)
+
+
+def squared_difference(x: Any, y: Any) -> Any:
+    """``(x - y)^2`` per element, with broadcasting (TF1's ``tf.squared_difference``)."""
+    return square(F.sub(x, y))
+
+
+def l2_loss(t: Any) -> Any:
+    """``sum(t^2) / 2`` (TF1's ``tf.nn.l2_loss``, the weight-decay term)."""
+    return F.mul(F.sum(F.mul(t, t)), 0.5)
+
+
+def all_true(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Whether every element along ``axis`` is true (nonzero): the minimum of the values as
+    bools (PyTorch's ``all``, TF1's ``reduce_all``)."""
+    return F.min(F.cast(x, dtype=dt.bool_), axis=axis, keepdims=keepdims)
+
+
+def any_true(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Whether any element along ``axis`` is true: the maximum of the values as bools."""
+    return F.max(F.cast(x, dtype=dt.bool_), axis=axis, keepdims=keepdims)
 
 
 def mean_squared_error(predictions: Any, labels: Any, reduction: str = "mean") -> Any:
@@ -63,6 +88,32 @@ def lstm_update(c: Any, i: Any, f: Any, g: Any, o: Any,
     act = activation or F.tanh
     c_next = F.add(F.mul(F.sigmoid(f), c), F.mul(F.sigmoid(i), act(g)))
     return F.mul(F.sigmoid(o), act(c_next)), c_next
+
+
+def nll_loss(log_probs: Any, one_hot: Any, reduction: str = "mean") -> Any:
+    """Negative log-likelihood ``-sum(one_hot * log_probs)`` over the class axis 1, one per
+    row, then reduced (PyTorch's ``nll_loss``; the one-hot rows have log_probs' dtype)."""
+    return reduce_loss(F.neg(F.sum(F.mul(log_probs, one_hot), axis=1)), reduction)
+
+
+def affine(x: Any, weight: Any, bias: Any = None) -> Any:
+    """``x W^T + b`` with PyTorch's layout, weight (out_features, in_features)."""
+    out = F.matmul(x, weight, transpose_b=True)
+    return out if bias is None else F.add(out, bias)
+
+
+def elman_step(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,
+               activation: Any = None) -> Any:
+    """One Elman RNN step, ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (act tanh unless
+    given): PyTorch's ``nn.RNNCell`` and every step of ``nn.RNN``."""
+    act = activation or F.tanh
+    return act(F.add(affine(x, w_ih, b_ih), affine(h, w_hh, b_hh)))
+
+
+def glorot_limit(fan_in: int, fan_out: int, gain: float = 1.0) -> float:
+    """The bound of Glorot (Xavier) uniform initialisation, ``gain sqrt(6 / (fan_in +
+    fan_out))``: TF1's ``glorot_uniform_initializer`` and PyTorch's ``xavier_uniform_``."""
+    return gain * math.sqrt(6.0 / max(1, fan_in + fan_out))
 
 
 def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:

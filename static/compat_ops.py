@@ -2,8 +2,9 @@
 
 (Not named ``compat.py``: the package attribute would hide TF's own ``tf.compat``.)
 
-Like :mod:`.ops`, every function only maps TF1's names and arguments onto registry ops
-(or onto the functions of :mod:`.ops`); none computes anything itself.
+Like :mod:`.ops`, every function only maps TF1's names and arguments onto registry ops,
+the runtime's composites (``runtime/composites.py``: norms, ``squared_difference``,
+``reduce_all``) or the functions of :mod:`.ops`; none writes a formula of its own.
 
 Example:
     >>> import tapeflow.static as tf
@@ -21,7 +22,7 @@ from typing import Any
 from ..runtime import composites, encode_index
 from ..runtime import dtypes as dt
 from .graph import get_default_graph, tf_dtype_of
-from .ops import _reduce, cast, divide, multiply, subtract
+from .ops import _axis, cast, divide, multiply
 from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
@@ -43,8 +44,10 @@ expm1 = _unary("expm1", "Expm1")
 
 def squared_difference(x: Any, y: Any, name: str | None = None) -> Tensor:
     """(x - y) * (x - y), elementwise with broadcasting."""
-    diff = subtract(x, y)
-    return multiply(diff, diff, name=name or "SquaredDifference")
+    x = x if isinstance(x, Tensor) or isinstance(y, Tensor) else convert_to_tensor(x)
+    with get_default_graph().name_scope(name or "SquaredDifference"):
+        difference: Tensor = composites.squared_difference(x, y)
+        return difference
 
 
 def reciprocal(x: Any, name: str | None = None) -> Tensor:
@@ -52,23 +55,23 @@ def reciprocal(x: Any, name: str | None = None) -> Tensor:
     return divide(1.0, x, name=name or "Reciprocal")
 
 
-def _as_bool_reduce(op: str, type_: str) -> Any:
-    reduce = _reduce(op, type_)
-
+def _as_bool_reduce(composite: Any, type_: str) -> Any:
     def function(input_tensor: Any, axis: Any = None, keepdims: bool | None = None,
                  name: str | None = None, reduction_indices: Any = None,
                  keep_dims: bool | None = None) -> Tensor:
-        # all = the minimum of the values as bools; any = their maximum
-        return reduce(cast(input_tensor, dt.bool_), axis, keepdims, name, reduction_indices,
-                      keep_dims)
+        x = convert_to_tensor(input_tensor)
+        keep = bool(keepdims if keepdims is not None else keep_dims)
+        with x.graph.name_scope(name or type_):
+            result: Tensor = composite(x, axis=_axis(axis, reduction_indices), keepdims=keep)
+            return result
 
-    function.__name__ = function.__qualname__ = f"reduce_{'all' if op == 'min' else 'any'}"
+    function.__name__ = function.__qualname__ = f"reduce_{type_.lower()}"
     function.__doc__ = f"Logical {type_} over ``axis`` (all axes when None)."
     return function
 
 
-reduce_all = _as_bool_reduce("min", "All")
-reduce_any = _as_bool_reduce("max", "Any")
+reduce_all = _as_bool_reduce(composites.all_true, "All")
+reduce_any = _as_bool_reduce(composites.any_true, "Any")
 
 
 def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # noqa: A001

@@ -13,7 +13,7 @@ from ..runtime import get as get_op
 from . import rnn_cell  # (tf.nn.rnn_cell)
 from .compat_ops import axes_tuple
 from .graph import get_default_graph, graph_of
-from .ops import add, multiply, reduce_sum, sigmoid, tanh
+from .ops import add, sigmoid, tanh
 from .ops import gather as _gather
 from .rnn_cell import dynamic_rnn, static_rnn
 from .sources import call, convert_to_tensor
@@ -52,7 +52,10 @@ def bias_add(value: Any, bias: Any, name: str | None = None) -> Tensor:
 
 def l2_loss(t: Any, name: str | None = None) -> Tensor:
     """sum(t ** 2) / 2."""
-    return multiply(reduce_sum(multiply(t, t)), 0.5, name=name or "L2Loss")
+    t = convert_to_tensor(t)
+    with t.graph.name_scope(name or "L2Loss"):
+        loss: Tensor = composites.l2_loss(t)
+        return loss
 
 
 def _scope(name: str | None, default: str, values: list[Any]) -> Any:

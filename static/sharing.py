@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime import composites
 from ..runtime import dtypes as dt
 from .graph import Graph, get_default_graph
 from .sources import constant, random_normal, random_uniform, truncated_normal, zeros
@@ -232,7 +233,7 @@ def glorot_uniform_initializer(seed: int | None = None, dtype: Any = dt.float32)
     """Uniform in ``+-sqrt(6 / (fan_in + fan_out))``: TF1's default for get_variable."""
     def make(shape: Any, dtype: Any = dtype, partition_info: Any = None) -> Tensor:
         fan_in, fan_out = _fans(shape)
-        limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
+        limit = composites.glorot_limit(fan_in, fan_out)
         return random_uniform(shape, -limit, limit, dtype, seed)
 
     return make

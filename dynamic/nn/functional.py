@@ -22,12 +22,16 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         >>> torch.nn.functional.linear(torch.ones(1, 2), torch.ones(3, 2)).shape
         torch.Size([1, 3])
     """
+    _check_linear(input, weight)
+    return composites.affine(input, weight, bias)
+
+
+def _check_linear(input: Tensor, weight: Tensor) -> None:  # noqa: A002
+    """PyTorch's error for an input whose last axis does not fit a (out, in) weight."""
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
                            f"({'x'.join(map(str, input.shape))} and "
                            f"{'x'.join(map(str, weight.shape[::-1]))})")
-    out = apply("matmul", input, weight, transpose_b=True, label="MmBackward0")
-    return out if bias is None else apply("add", out, bias, label="AddBackward0")
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -136,8 +140,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
 
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)."""
-    picked = apply("mul", input, one_hot(target, input.shape[1]).to(input.dtype))
-    return composites.reduce_loss(apply("neg", apply("sum", picked, axis=1)), reduction)
+    return composites.nll_loss(input, one_hot(target, input.shape[1]).to(input.dtype), reduction)
 
 
 def embedding(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+from ...runtime import composites
 from ..creation import _random
 from ..grad_mode import no_grad
 from ..tensor import Tensor
@@ -38,5 +37,5 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     fan_out, fan_in = tensor.shape[0], tensor.shape[1]
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    bound = composites.glorot_limit(fan_in, fan_out, gain)
     return uniform_(tensor, -bound, bound)

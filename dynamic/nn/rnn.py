@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..dispatch import apply
+from ...runtime import composites
 from ..functions import stack
 from ..tensor import Tensor
 from . import functional as F
@@ -73,9 +73,9 @@ class RNNCell(Module):
             from ..creation import zeros
 
             hx = zeros(input.shape[0], self.hidden_size, dtype=input.dtype, device=input.device)
-        pre = apply("add", F.linear(input, self.weight_ih, self.bias_ih),
-                    F.linear(hx, self.weight_hh, self.bias_hh))
-        return _activation(self.nonlinearity)(pre)
+        F._check_linear(input, self.weight_ih)
+        return composites.elman_step(input, hx, self.weight_ih, self.weight_hh, self.bias_ih,
+                                     self.bias_hh, _activation(self.nonlinearity))
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
@@ -124,7 +124,7 @@ class RNN(Module):
             h = hx[layer]
             outputs = []
             for x in steps:
-                h = act(apply("add", F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)))
+                h = composites.elman_step(x, h, w_ih, w_hh, b_ih, b_hh, act)
                 outputs.append(h)
             steps = tuple(outputs)
             finals.append(h)
