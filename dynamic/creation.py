@@ -14,6 +14,7 @@ import numpy as np
 from ..runtime import Generator, get
 from ..runtime import dtypes as dt
 from ..runtime.memory import too_large
+from ..runtime.shapes import check_rank, int_dims
 from .device import CPU, as_device, device_of_array, move, xp_of
 from .dispatch import wrap
 
@@ -46,15 +47,19 @@ def _finish(array: Any, requires_grad: bool) -> Any:
     return t
 
 
-def _sizes(size: tuple[Any, ...]) -> tuple[int, ...]:
+def _sizes(size: tuple[Any, ...], op: str = "zeros") -> tuple[int, ...]:
+    # f(2, 3) or f((2, 3)); PyTorch's TypeError for a float or bool (zeros(2.5) is refused,
+    # not truncated to 2), and a clear error past numpy's rank limit
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    return tuple(int(s) for s in size)
+    return int_dims(size, f"{op}(): argument 'size' (position 1)")
 
 
 def check_size(op: str, attrs: dict[str, Any]) -> None:
     """PyTorch's errors for a negative or absurd size, raised before anything is allocated."""
     shape = attrs.get("shape")
+    if shape is not None:
+        check_rank(op, shape)
     if shape is not None and any(d < 0 for d in shape):
         bad = next(d for d in shape if d < 0)
         raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: "
@@ -90,10 +95,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     else:
         if isinstance(data, (list, tuple)) and any(hasattr(d, "_array") for d in data):
             data = [d.tolist() if hasattr(d, "_array") else d for d in data]
-        try:
-            array = np.array(data, dtype=dt.infer_from_data(data).np)
-        except ValueError as exc:
-            raise ValueError(_ragged(data, 0) or str(exc)) from None
+        array = _from_python(data, None if dtype is None else dt.as_dtype(dtype))
     if dtype is not None:
         array = array.astype(dt.as_dtype(dtype).np)
     elif array.dtype not in {d.np for d in dt.ALL}:
@@ -103,6 +105,36 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     if not array.flags.c_contiguous:
         array = array.copy()  # (np.ascontiguousarray would turn a 0-d array into 1-d)
     return _finish(array, requires_grad)
+
+
+def _from_python(data: Any, dtype: dt.DType | None) -> np.ndarray:
+    """Python numbers as an array of ``dtype`` (PyTorch's inference when None), converted
+    once from numpy's own reading of them, so float64 keeps its precision and values an
+    integer dtype cannot hold raise PyTorch's overflow error instead of wrapping around."""
+    try:
+        raw = np.array(data)
+    except ValueError as exc:
+        raise ValueError(_ragged(data, 0) or str(exc)) from None
+    huge = raw.dtype == object and raw.size > 0 and all(type(v) is int for v in raw.flat)
+    target = dtype or (dt.int64 if huge else dt.infer_from_data(raw))
+    check_overflow(raw, target)
+    return raw.astype(target.np)
+
+
+def check_overflow(values: np.ndarray, dtype: dt.DType) -> None:
+    """PyTorch's RuntimeError when Python ``values`` do not fit integer ``dtype`` (negative
+    values may wrap into an unsigned dtype, as PyTorch lets them; floats may round)."""
+    if not dtype.is_integer or values.size == 0:
+        return
+    info = np.iinfo(dtype.np)
+    low = info.min if info.min < 0 else np.iinfo(np.int64).min
+    if values.dtype == object:
+        ints = [v for v in values.flat if type(v) is int]
+        bad = any(v < low or v > info.max for v in ints)
+    else:
+        bad = values.dtype.kind in "iuf" and bool(values.min() < low or values.max() > info.max)
+    if bad:
+        raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
 
 
 def _ragged(data: Any, dim: int) -> str | None:
@@ -142,7 +174,13 @@ def from_numpy(array: np.ndarray) -> Any:
     """
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    dt.of_array(array)  # an unsupported dtype is an error here, not later
+    if not array.dtype.isnative:  # (PyTorch's error: sharing memory rules out a byte swap)
+        raise ValueError("given numpy array has byte order different from the native byte "
+                         "order. Conversion between byte orders is currently not supported "
+                         "(convert it first: array.astype(array.dtype.newbyteorder('=')))")
+    if array.dtype not in {d.np for d in dt.ALL}:  # an error here, not later
+        raise TypeError(f"can't convert np.ndarray of type {array.dtype}. The only supported "
+                        f"types are: {', '.join(d.name for d in dt.ALL)}.")
     return wrap(array)
 
 
@@ -150,7 +188,9 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Any:
     if dtype is None:
         dtype = dt.infer_from_data(fill_value)
-    return _create("full", device, requires_grad, shape=_sizes((size,)), value=fill_value,
+    if isinstance(fill_value, (int, float)):
+        check_overflow(np.array(fill_value), dt.as_dtype(dtype))
+    return _create("full", device, requires_grad, shape=_sizes((size,), "full"), value=fill_value,
                    dtype=dt.as_dtype(dtype))
 
 
@@ -160,20 +200,21 @@ def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
-    return full(_sizes(size), 1, dtype=dtype or dt.float32, device=device,
+    return full(_sizes(size, "ones"), 1, dtype=dtype or dt.float32, device=device,
                 requires_grad=requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
     # "uninitialised" in PyTorch; zero-filled here, which is one of the values it may hold
-    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+    return zeros(_sizes(size, "empty"), dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool,
             a: float, b: float, generator: Generator | None = None) -> Any:
     dtype = dt.as_dtype(dtype or dt.float32)
     op = get(f"random_{kind}")
-    attrs = {"shape": _sizes(size), "dtype": dtype, "a": a, "b": b,
+    shape = _sizes(size, "rand" if kind == "uniform" else "randn")
+    attrs = {"shape": shape, "dtype": dtype, "a": a, "b": b,
              "generator": generator or default_generator}
     check_size(op.name, attrs)
     # draws come from the host generator (one seed, the same numbers on every device)
@@ -198,7 +239,8 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
             device: Any = None) -> Any:
     if high is None:
         low, high = 0, low
-    array = default_generator.integers(_sizes((size,)), low, high, dt.as_dtype(dtype or dt.int64))
+    array = default_generator.integers(_sizes((size,), "randint"), low, high,
+                                       dt.as_dtype(dtype or dt.int64))
     return _finish(move(array, as_device(device)), False)
 
 

@@ -13,13 +13,14 @@ import numpy as np
 
 from ..runtime import array_module, composites
 from ..runtime.ops_shape import encode_index
+from ..runtime.shapes import int_dims
 from .dispatch import apply, apply_, check_inplace
 
 
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    return tuple(int(a) for a in args)
+    return int_dims(args, "size")  # (2.0 is refused, as PyTorch does, not truncated)
 
 
 def _viewable(array: Any, shape: tuple[int, ...]) -> bool:

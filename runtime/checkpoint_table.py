@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes as dt
+from .shapes import MAX_RANK
 
 FORMAT = "tapeflow.checkpoint"
 #: 2 adds checksums: ``crc32`` in each tensor's row, ``table_crc32`` over the rest of the
@@ -28,8 +29,6 @@ METADATA = "__tapeflow__.json"
 #: How deeply a saved object may nest (dicts in lists in dicts...). Real training
 #: checkpoints nest a few levels; the bound keeps a crafted file from exhausting the stack.
 MAX_DEPTH = 100
-#: numpy's own limit on the number of dimensions.
-MAX_RANK = 64
 _LOCAL_HEADER = b"PK\x03\x04"
 _SCALARS = (str, int, float, bool, type(None))
 _TENSOR_FIELDS = {"tensor": str, "requires_grad": bool, "parameter": bool, "device": str}
@@ -41,6 +40,8 @@ class CheckpointError(ValueError):
 
     ``key`` names the (first) parameter involved, ``path`` the file.
     """
+
+    __module__ = "tapeflow.runtime.checkpoint"  # where users import it from (and docs show)
 
     def __init__(self, message: str, key: str | None = None, path: str | None = None) -> None:
         super().__init__(message)

@@ -112,6 +112,11 @@ LEGACY_TENSOR_TYPES: dict[str, DType] = {
 DEFAULT_FLOAT = float32
 DEFAULT_INT = int64
 
+#: What converting a user's value to an array of a given dtype can raise: TypeError or
+#: ValueError (a string for a float, a ragged list) and numpy's OverflowError for a Python
+#: int outside the dtype's range (2**40 for int32), so callers can name the value at fault.
+CONVERSION_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, OverflowError)
+
 
 def as_dtype(value: Any) -> DType:
     """Converts a DType, a name (``"float"``, ``"int32"``), a numpy dtype or a Python type.

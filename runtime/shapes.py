@@ -2,10 +2,60 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .registry import Shape, ShapeError, format_shape
+
+#: The most dimensions a tensor may have: numpy's limit, which every backend array has.
+MAX_RANK = 64
+
+
+def as_dim(value: Any) -> int | None:
+    """``value`` as a dimension, or None when it is not an integer.
+
+    Ints, numpy integers and anything with ``__index__`` (a one-element integer tensor)
+    are dims; floats, even ``2.0``, and bools are not: PyTorch and TF1 refuse them, where
+    ``int()`` would quietly truncate ``2.5`` to 2.
+
+    Example:
+        >>> as_dim(3), as_dim(np.int64(3)), as_dim(2.0), as_dim(True)
+        (3, 3, None, None)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def int_dims(values: Sequence[Any], what: str) -> tuple[int, ...]:
+    """Each of ``values`` as a dimension (see :func:`as_dim`); PyTorch's TypeError naming
+    ``what`` (the argument) for the first one that is not an integer, and a ValueError for
+    more than MAX_RANK of them.
+
+    Example:
+        >>> int_dims([2, np.int32(3)], "size")
+        (2, 3)
+    """
+    dims = [as_dim(v) for v in values]
+    if None in dims:
+        pos = dims.index(None)
+        raise TypeError(f"{what} must be tuple of ints, but found element of type "
+                        f"{type(values[pos]).__name__} at pos {pos} ({values[pos]!r})")
+    check_rank(what, dims)
+    return tuple(dims)  # type: ignore[arg-type]
+
+
+def check_rank(op: str, shape: Sequence[Any]) -> None:
+    """A ValueError naming ``op`` when ``shape`` has more than MAX_RANK dimensions."""
+    if len(shape) > MAX_RANK:
+        raise ValueError(f"{op}: a tensor can have at most {MAX_RANK} dimensions (the limit of "
+                         f"numpy arrays), but the shape has {len(shape)}")
 
 
 def broadcast(op: str, *shapes: Shape) -> Shape:
@@ -69,6 +119,9 @@ def num_elements(shape: Sequence[int]) -> int:
 def reshaped(op: str, shape: Shape, target: Sequence[int]) -> Shape:
     """Resolves one ``-1`` in ``target`` against ``shape``; checks the element count."""
     target = tuple(int(d) for d in target)
+    if len(target) > MAX_RANK:
+        raise ShapeError(f"{op}: a tensor can have at most {MAX_RANK} dimensions (the limit of "
+                         f"numpy arrays), but the target shape has {len(target)}")
     if sum(d == -1 for d in target) > 1:
         raise ShapeError(f"{op}: only one dimension can be inferred (-1) in {target}")
     if any(d < -1 for d in target):

@@ -14,7 +14,7 @@ import numpy as np
 from ..runtime import composites, encode_index
 from ..runtime import dtypes as dt
 from .graph import get_default_graph, graph_of
-from .sources import call, constant
+from .sources import call, constant, shape_dim
 from .tensor import Operation, Tensor, TensorShape
 
 # ---- elementwise math ---------------------------------------------------------------------
@@ -177,7 +177,7 @@ def argmin(input: Any, axis: int | None = None, name: str | None = None,  # noqa
 # ---- shapes and indexing ------------------------------------------------------------------
 
 def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
-    dims = tuple(-1 if d is None else int(d) for d in
+    dims = tuple(-1 if d is None else shape_dim(d, "Reshape") for d in
                  (shape.as_list() if isinstance(shape, TensorShape) else shape))
     return call("reshape", [tensor], {"shape": dims}, name=name, type_="Reshape")
 

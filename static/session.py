@@ -32,6 +32,7 @@ import numpy as np
 from ..graphs import ir
 from ..runtime import Spec
 from ..runtime.backend import as_array, to_device
+from ..runtime.dtypes import CONVERSION_ERRORS
 from . import nest
 from .compiler import CompileOptions, Program, compile, inspect_plan
 from .compiler.cache import LRUCache
@@ -232,7 +233,7 @@ class Session:
         for (nid, dtype, shape, used), value in zip(fast.feeds, feed_dict.values(), strict=True):
             try:
                 array = as_array(value, dtype, device)  # a cupy feed stays on the GPU
-            except (TypeError, ValueError):
+            except CONVERSION_ERRORS:
                 return None
             if array.shape != shape:
                 return None
@@ -282,7 +283,7 @@ class Session:
                                  "is not an element of this graph.")
             try:
                 array = as_array(value, tensor.dtype.np, self.options.device)
-            except (TypeError, ValueError) as exc:
+            except CONVERSION_ERRORS as exc:
                 raise ValueError(f"Cannot feed value {value!r} for Tensor '{tensor.name}' "
                                  f"of dtype {tensor.dtype.name}: {exc}") from None
             if not shape_fits(tensor.spec.shape, array.shape):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..runtime import dtypes as dt
 from ..runtime import get
+from ..runtime.shapes import as_dim, check_rank
 from .graph import get_default_graph, graph_of, tf_dtype_of
 from .tensor import Tensor, TensorShape
 
@@ -47,7 +48,11 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
         float32 int32
     """
     target = dt.as_dtype(dtype) if dtype is not None else tf_dtype_of(value)
-    array = np.asarray(value, dtype=target.np)
+    try:
+        array = np.asarray(value, dtype=target.np)
+    except OverflowError as exc:  # (numpy's raw error for a Python int out of range)
+        raise TypeError(f"{name}: cannot convert the value to a tensor of dtype "
+                        f"{target.name}: {exc}") from None
     if shape is not None:
         dims = _shape_list(shape, "constant")
         if array.size == 1:
@@ -70,12 +75,25 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
     return constant(value, dtype=dtype, name=name or "Const")
 
 
+def shape_dim(value: Any, op: str) -> int:
+    """One dimension of a shape argument as an int: TF1's TypeError for a float or a bool
+    (``tf.zeros([2.5, 2])`` is refused, not truncated to 2)."""
+    dim = as_dim(value)
+    if dim is None:
+        raise TypeError(f"{op}: Expected int32, got {value!r} of type "
+                        f"'{type(value).__name__}' instead.")
+    return dim
+
+
 def _shape_list(shape: Any, op: str) -> tuple[int, ...]:
     if isinstance(shape, Tensor):
         raise TypeError(f"{op}: the shape must be a Python list, not the tensor {shape}")
-    dims = TensorShape(list(shape) if not isinstance(shape, (int, np.integer)) else [shape])
+    if not isinstance(shape, (int, np.integer, TensorShape)):
+        shape = [d if d is None else shape_dim(d, op) for d in shape]
+    dims = TensorShape(shape if not isinstance(shape, (int, np.integer)) else [shape])
     if not dims.is_fully_defined():
         raise ValueError(f"{op}: the shape {dims} has unknown dimensions")
+    check_rank(op, dims.as_list())
     return tuple(int(d) for d in dims.as_list() if d is not None)
 
 

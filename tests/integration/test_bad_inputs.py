@@ -11,6 +11,7 @@ checks that the page and the table agree, so they cannot drift apart.
 from __future__ import annotations
 
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import tapeflow.static as tf
 from tapeflow.compare.cli import UsageError, build_parser, main
 from tapeflow.dynamic import TensorShapeError
 from tapeflow.runtime import ShapeError
+from tapeflow.runtime.checkpoint import CheckpointError
 
 # numpy warns about the NaNs and infinities some cases make on purpose
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -622,6 +624,104 @@ def _() -> Any:
     logits = torch.ones(2, 3, requires_grad=True)
     return (lambda: torch.nn.functional.cross_entropy(logits, torch.tensor([0, 5])),
             m.snapshot)
+
+
+# ---- sizes, ranges, byte orders and files (issue 18, item 13) -------------------------------
+
+
+@case("static-zeros-float-size", "static", "tf.zeros([2.5, 2])", TypeError,
+      ["zeros: Expected int32, got 2.5 of type 'float' instead."], "the graph (no node added)")
+def _() -> Any:
+    g = tf.Graph()
+    with g.as_default():
+        return lambda: tf.zeros([2.5, 2]), _graph_size(g)
+
+
+@case("static-reshape-float-size", "static", "tf.reshape(x, [2.0, 2]) (2.0, not 2)", TypeError,
+      ["Reshape: Expected int32, got 2.0 of type 'float' instead."], "the graph (no node added)")
+def _() -> Any:
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.ones([4])
+        return lambda: tf.reshape(x, [2.0, 2]), _graph_size(g)
+
+
+@case("static-feed-int32-overflow", "static", "fed 2**40 to an int32 placeholder", ValueError,
+      ["Cannot feed value [1099511627776] for Tensor 'idx:0' of dtype int32",
+       "out of bounds for int32"], "variables, graph, compile cache")
+def _() -> Any:
+    m = StaticModel()
+    with m.graph.as_default():
+        idx = tf.placeholder(tf.int32, [None], name="idx")
+        total = tf.reduce_sum(idx)
+    return lambda: m.sess.run(total, {idx: [2**40]}), m.snapshot
+
+
+@case("static-rank-65", "static", "tf.zeros([1] * 65)", ValueError,
+      ["zeros: a tensor can have at most 64 dimensions", "the shape has 65"],
+      "the graph (no node added)")
+def _() -> Any:
+    g = tf.Graph()
+    with g.as_default():
+        return lambda: tf.zeros([1] * 65), _graph_size(g)
+
+
+@case("dynamic-zeros-float-size", "dynamic", "torch.zeros(2.5, 2)", TypeError,
+      ["zeros(): argument 'size' (position 1) must be tuple of ints, but found element of "
+       "type float at pos 0"], "model parameters")
+def _() -> Any:
+    m = DynamicModel()
+    return lambda: torch.zeros(2.5, 2), m.snapshot
+
+
+@case("dynamic-ones-float-tuple", "dynamic", "torch.ones((2.0, 3)) (2.0, not 2)", TypeError,
+      ["ones(): argument 'size' (position 1) must be tuple of ints", "float at pos 0"],
+      "model parameters")
+def _() -> Any:
+    m = DynamicModel()
+    return lambda: torch.ones((2.0, 3)), m.snapshot
+
+
+@case("dynamic-reshape-float-size", "dynamic", "x.reshape(2.0, 2)", TypeError,
+      ["must be tuple of ints, but found element of type float at pos 0"], "the tensor")
+def _() -> Any:
+    x = torch.arange(4.0)
+    return lambda: x.reshape(2.0, 2), lambda: (x.shape, x.numpy().copy())
+
+
+@case("dynamic-tensor-int32-overflow", "dynamic", "torch.tensor([2**40], dtype=torch.int32)",
+      RuntimeError, ["value cannot be converted to type int32 without overflow"],
+      "model parameters")
+def _() -> Any:
+    m = DynamicModel()
+    return lambda: torch.tensor([2**40], dtype=torch.int32), m.snapshot
+
+
+@case("dynamic-from-numpy-big-endian", "dynamic", "torch.from_numpy of a big-endian ('>f4') array",
+      ValueError, ["byte order different from the native byte order", "astype"], "the array")
+def _() -> Any:
+    array = np.arange(3, dtype=">f4")
+    return lambda: torch.from_numpy(array), lambda: array.copy()
+
+
+@case("dynamic-rank-65", "dynamic", "torch.zeros([1] * 65)", ValueError,
+      ["zeros()", "a tensor can have at most 64 dimensions", "the shape has 65"],
+      "model parameters")
+def _() -> Any:
+    m = DynamicModel()
+    return lambda: torch.zeros([1] * 65), m.snapshot
+
+
+@case("dynamic-load-damaged-checkpoint", "dynamic",
+      "torch.load of a checkpoint with one byte of a tensor changed", CheckpointError,
+      ["the data of parameter 'w' is damaged", "Bad CRC-32"], "the file; nothing is returned")
+def _() -> Any:
+    path = Path(tempfile.mkdtemp()) / "damaged.pt"
+    torch.save({"w": torch.ones(4)}, path)
+    data = path.read_bytes()
+    at = data.index(np.float32(1.0).tobytes())
+    path.write_bytes(data[:at] + np.float32(2.0).tobytes() + data[at + 4:])
+    return lambda: torch.load(path), path.read_bytes
 
 
 # ---- the command line ---------------------------------------------------------------------
