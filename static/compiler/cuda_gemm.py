@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 OP_N, OP_T = 0, 1  # cublasOperation_t: as stored, transposed
 
 
@@ -62,7 +64,8 @@ def capture_matmul(xp: Any, handle: int, gemm: Any = None) -> Any:
         elif target2.size:
             binding = gemm if gemm is not None else _binding(xp, a.dtype)
             transa, transb, m, n, k, A, lda, B, ldb, C, ldc = gemm_arguments(a2, b2, target2, xp)
-            binding(handle, transa, transb, m, n, k, 1.0, _ptr(A), lda, _ptr(B), ldb, 0.0,
+            one, zero = _scalars(binding, a.dtype)
+            binding(handle, transa, transb, m, n, k, one, _ptr(A), lda, _ptr(B), ldb, zero,
                     _ptr(C), ldc)
         if out is None:
             return target.reshape(final)
@@ -78,6 +81,23 @@ def _binding(xp: Any, dtype: Any) -> Any:
     if str(dtype) not in names:
         raise NotImplementedError(f"a captured matmul of {dtype} (float32/float64 only)")
     return getattr(xp.cuda.cublas, names[str(dtype)])
+
+
+_HOST_SCALARS: dict[str, tuple[Any, Any]] = {}
+
+
+def _scalars(binding: Any, dtype: Any) -> tuple[Any, Any]:
+    """alpha = 1 and beta = 0 as the binding takes them: cupy's takes host pointers
+    (``size_t alpha``; cuBLAS reads them when the call is made, so a capture keeps the
+    values); a binding whose signature says ``double alpha``/``float alpha`` takes numbers."""
+    doc = (getattr(binding, "__doc__", None) or "").split("\n")[0]
+    if "double alpha" in doc or "float alpha" in doc:
+        return 1.0, 0.0
+    key = str(dtype)
+    if key not in _HOST_SCALARS:  # kept alive for the process: the pointers must stay valid
+        _HOST_SCALARS[key] = (np.ones(1, dtype), np.zeros(1, dtype))
+    one, zero = _HOST_SCALARS[key]
+    return one.ctypes.data, zero.ctypes.data
 
 
 def _ptr(x: Any) -> Any:

@@ -78,8 +78,10 @@ class FakeCuda:
     def gemm(self, handle: int, transa: int, transb: int, m: int, n: int, k: int,
              alpha: float, A: Any, lda: int, B: Any, ldb: int, beta: float, C: Any,
              ldc: int) -> None:
-        """cuBLAS's column-major GEMM on numpy arrays (each read from its first element
-        with the leading dimension given), as cupy's binding does on device pointers."""
+        """gemm(handle, transa, transb, m, n, k, double alpha, A, lda, B, ldb, double beta, C, ldc)
+
+        cuBLAS's column-major GEMM on numpy arrays (each read from its first element with the
+        leading dimension given), as cupy's binding does on device pointers."""
         assert handle == 7
         self.gemms += 1
         op_a = column_major(A, (m, k) if transa == OP_N else (k, m), lda)
@@ -249,3 +251,18 @@ def test_the_recordable_matmul_passes_cublas_what_it_expects(layout: str) -> Non
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
     with pytest.raises(NotImplementedError, match="1-D/2-D"):
         matmul(np.ones((2, 3, 4)), np.ones((4, 2)))
+
+
+def test_cupys_binding_gets_alpha_and_beta_as_host_pointers() -> None:
+    import ctypes
+
+    from tapeflow.static.compiler.cuda_gemm import _scalars
+
+    def dgemm() -> None:
+        """dgemm(intptr_t handle, int transa, int transb, int m, int n, int k, size_t alpha,
+        size_t A, int lda, size_t B, int ldb, size_t beta, size_t C, int ldc)"""
+
+    one, zero = _scalars(dgemm, np.dtype(np.float64))
+    assert ctypes.c_double.from_address(one).value == 1.0
+    assert ctypes.c_double.from_address(zero).value == 0.0
+    assert _scalars(FakeCuda().gemm, np.dtype(np.float64)) == (1.0, 0.0)
