@@ -47,8 +47,10 @@ def _train(seed: int, steps: int) -> tuple[list[float], list[np.ndarray]]:
     rng = np.random.default_rng(seed)
     x = torch.from_numpy(rng.standard_normal((8, 3)).astype(np.float32))
     y = torch.from_numpy(rng.standard_normal((8, 1)).astype(np.float32))
-    torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    with torch.no_grad():  # weights from this thread's own generator (torch's is process-wide)
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, tuple(p.shape)).astype(np.float32)))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []
     for _ in range(steps):
