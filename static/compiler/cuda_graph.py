@@ -14,7 +14,8 @@ writes fixed device addresses, so:
   **private memory pool**, so a temporary freed during the capture is never handed to
   anyone else while the graph still writes into it;
 * cupy refuses cuBLAS inside a capture, so the capture runs the schedule with a recordable
-  ``matmul`` (cuBLAS on a handle of its own, ``cuda_gemm.py``), once unrecorded first;
+  ``matmul`` (cuBLAS through ctypes on a handle of its own, ``cuda_gemm.py``), once
+  unrecorded first;
 * what cannot be captured runs the plain schedule, and the reason is recorded
   (``Plan.execution`` and :attr:`GraphReplay.reason`): a random op (its host draw would be
   frozen into the graph), a value of data-dependent size, a kernel that syncs with the host
@@ -33,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...graphs.ir import Graph
-from .cuda_gemm import capture_matmul
+from .cuda_gemm import Cublas, capture_matmul
 from .lowering import concrete
 
 PLAIN = "plain schedule"
@@ -68,10 +69,10 @@ class GraphReplay:
     why not a replay, ``replays`` how many runs were replays.
     """
 
-    def __init__(self, executor: Any, plan: Any = None, api: Any = None, gemm: Any = None
+    def __init__(self, executor: Any, plan: Any = None, api: Any = None, blas: Any = None
                  ) -> None:
         self.executor = executor
-        self._gemm = gemm  # the cuBLAS GEMM binding (None: cupy's; tests pass their own)
+        self._blas = blas if blas is not None else Cublas()  # (tests pass their own)
         self.api = api if api is not None else executor.xp
         self.plan = plan
         self.reason: str | None = "not run yet: the first run is plain, the capture follows it"
@@ -156,10 +157,9 @@ class GraphReplay:
         stream = api.cuda.Stream(non_blocking=True)
         api.cuda.Device().synchronize()  # the warm-up run has finished
         try:
-            handle = api.cuda.cublas.create()  # (kept: the graph's GEMMs use its workspace)
-            api.cuda.cublas.setStream(handle, stream.ptr)
-            self._handle = handle
-            with _capturable(self.executor, capture_matmul(self.executor.xp, handle, self._gemm)), \
+            self._handle = handle = self._blas.create(stream.ptr)
+            matmul = capture_matmul(self.executor.xp, handle, self._blas.gemm)
+            with _capturable(self.executor, matmul), \
                     api.cuda.using_allocator(pool.malloc), stream:
                 # once more on the capture path, not recorded: cuBLAS sets up its workspace
                 self.executor.run(self._feeds, self._variables)

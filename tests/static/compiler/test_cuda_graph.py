@@ -70,9 +70,8 @@ class FakeCuda:
 
         self.cuda = SimpleNamespace(Stream=Stream, MemoryPool=lambda: SimpleNamespace(malloc=None),
                                     using_allocator=lambda malloc: contextlib.nullcontext(),
-                                    Device=lambda: SimpleNamespace(synchronize=lambda: None),
-                                    cublas=SimpleNamespace(create=lambda: 7,
-                                                           setStream=lambda h, s: None))
+                                    Device=lambda: SimpleNamespace(synchronize=lambda: None))
+        self.blas = SimpleNamespace(create=lambda stream_ptr: 7, gemm=lambda dtype: self.gemm)
         self.gemms = 0
 
     def gemm(self, handle: int, transa: int, transb: int, m: int, n: int, k: int,
@@ -139,7 +138,7 @@ def test_replay_matches_the_plain_schedule_step_for_step() -> None:
     plain = train(Executor(g), 6, h, batches())
     api = FakeCuda()
     plan = SimpleNamespace()
-    replay = api.replay = GraphReplay(Executor(g), plan, api, api.gemm)
+    replay = api.replay = GraphReplay(Executor(g), plan, api, api.blas)
     replayed = train(replay, 6, h, batches())
     assert (api.captures, api.launches, replay.replays) == (1, 5, 5)  # first run plain
     assert api.gemms > 0  # the capture's products went through the recordable GEMM
@@ -158,7 +157,7 @@ def test_a_failed_capture_runs_the_plain_schedule_and_says_why() -> None:
     api = FakeCuda(fail=RuntimeError("cudaErrorStreamCaptureUnsupported: operation not\n"
                                      "permitted when stream is capturing"))
     plan = SimpleNamespace()
-    replay = api.replay = GraphReplay(Executor(g), plan, api, api.gemm)
+    replay = api.replay = GraphReplay(Executor(g), plan, api, api.blas)
     seen = train(replay, 3, h, batches())
     expected = train(Executor(g), 3, h, batches())
     np.testing.assert_array_equal(seen[-1][1], expected[-1][1])
@@ -171,7 +170,7 @@ def test_a_failed_capture_runs_the_plain_schedule_and_says_why() -> None:
 def test_inputs_that_no_longer_fit_the_buffers_run_plain() -> None:
     g, h = regression_graph()
     api = FakeCuda()
-    replay = api.replay = GraphReplay(Executor(g), None, api, api.gemm)
+    replay = api.replay = GraphReplay(Executor(g), None, api, api.blas)
     train(replay, 2, h, batches())
     assert replay.replays == 1
     x, y = batches()[0]
@@ -210,7 +209,7 @@ def test_a_cpu_executor_is_left_as_it_is_and_the_plan_says_why() -> None:
 def test_the_first_run_is_always_plain(steps: int) -> None:
     g, h = regression_graph()
     api = FakeCuda()
-    replay = api.replay = GraphReplay(Executor(g), None, api, api.gemm)
+    replay = api.replay = GraphReplay(Executor(g), None, api, api.blas)
     train(replay, steps, h, batches())
     assert api.captures == 1 and replay.replays == steps - 1
 
@@ -244,7 +243,7 @@ def test_the_recordable_matmul_passes_cublas_what_it_expects(layout: str) -> Non
     elif layout == "empty":
         a, b = np.zeros((3, 0)), np.zeros((0, 5))
     api = FakeCuda()
-    matmul = capture_matmul(np, 7, api.gemm)
+    matmul = capture_matmul(np, 7, api.blas.gemm)
     np.testing.assert_allclose(matmul(a, b), a @ b, rtol=1e-12)
     out = np.full((a @ b).shape, np.nan)
     assert matmul(a, b, out=out) is out
