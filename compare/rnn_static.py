@@ -26,12 +26,19 @@ class RnnStatic:
         lengths: tuple[int, ...],
         clip: float = 0.1,
         options: tf.CompileOptions | None = None,
+        out_in: bool = False,
     ) -> None:
         self.clip = clip  # every gradient entry is clipped to [-clip, clip]
+        # out_in: hold the matrices (out, in) and read them transposed, as PyTorch does; BLAS
+        # may round x @ W differently from x @ (W^T)^T, so bit-exact runs need this layout
+        self.out_in = out_in
         self.lengths = tuple(sorted(lengths))
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.variables = {name: tf.Variable(weights[name], name=name) for name in weights}
+            self.variables = {
+                name: tf.Variable(value, name=name)
+                for name, value in self._layout(weights).items()
+            }
             self.embedding = self.variables["embedding"]
             self.w_ih, self.b_ih = self.variables["w_ih"], self.variables["b_ih"]
             self.w_hh, self.b_hh = self.variables["w_hh"], self.variables["b_hh"]
@@ -49,16 +56,16 @@ class RnnStatic:
             labels = tf.placeholder(tf.int64, shape=(None,), name="labels")
 
             inputs = tf.nn.embedding_lookup(self.embedding, tokens)  # (B, T, D)
-            state = tf.zeros_like(tf.matmul(inputs[:, 0, :], self.w_ih))  # (B, H)
+            state = tf.zeros_like(self._dense(inputs[:, 0, :], self.w_ih, self.b_ih))  # (B, H)
             for t in range(steps):
                 # the input's and the state's affine maps, added: PyTorch's nn.RNN grouping
-                from_input = tf.matmul(inputs[:, t, :], self.w_ih) + self.b_ih
-                from_state = tf.matmul(state, self.w_hh) + self.b_hh
+                from_input = self._dense(inputs[:, t, :], self.w_ih, self.b_ih)
+                from_state = self._dense(state, self.w_hh, self.b_hh)
                 new_state = tf.tanh(from_input + from_state)
                 keep = mask[:, t : t + 1]  # 1 for a real word, 0 for padding
                 state = keep * new_state + (1 - keep) * state
 
-            logits = tf.matmul(state, self.w_out) + self.b_out
+            logits = self._dense(state, self.w_out, self.b_out)
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             )
@@ -74,6 +81,17 @@ class RnnStatic:
             "grads": {var.op.name: grad for grad, var in grads_and_vars},
             "prediction": tf.argmax(logits, 1),
         }
+
+    def _dense(self, x: tf.Tensor, w: tf.Variable, b: tf.Variable) -> tf.Tensor:
+        return tf.matmul(x, w, transpose_b=self.out_in) + b
+
+    def _layout(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Shared (in, out) weights in this graph's layout, or back (a transpose is its
+        own inverse)."""
+        if not self.out_in:
+            return dict(weights)
+        return {k: np.ascontiguousarray(v.T) if v.ndim == 2 and k != "embedding" else v
+                for k, v in weights.items()}
 
     def graph_length(self, batch: Batch) -> int:
         return bucket_length(batch.max_length, self.lengths)
@@ -99,12 +117,12 @@ class RnnStatic:
     ) -> tuple[float, dict[str, np.ndarray]]:
         """The loss and every gradient at ``weights`` (fed in place of the variables)."""
         graph, feed = self._feed(batch)
-        feed.update({self.variables[name]: value for name, value in weights.items()})
+        feed.update({self.variables[k]: v for k, v in self._layout(weights).items()})
         loss, grads = self.sess.run([graph["loss"], graph["grads"]], feed)
-        return float(loss), grads
+        return float(loss), self._layout(grads)
 
     def weights(self) -> dict[str, np.ndarray]:
-        return self.sess.run(self.variables)
+        return self._layout(self.sess.run(self.variables))
 
     def predict(self, batch: Batch) -> np.ndarray:
         graph, feed = self._feed(batch)

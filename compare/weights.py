@@ -95,5 +95,5 @@ def read_parameters(
     for name, (parameter, transposed) in names.items():
         tensor = parameters[parameter].grad if gradients else parameters[parameter].detach()
         value = tensor.cpu().numpy()
-        out[name] = np.array(value.T if transposed else value)
+        out[name] = np.ascontiguousarray(value.T if transposed else value)  # a row-major copy
     return out

@@ -58,10 +58,7 @@ def compile_options(exact: bool) -> Any:
         return None
     from ..static import CompileOptions
 
-    try:
-        return CompileOptions(exact=True)
-    except TypeError:  # a compiler without the one switch: its parts, one by one
-        return CompileOptions(dot_merge=False, materialize_transposes=False)
+    return CompileOptions(exact=True)
 
 
 def xor(dtype: str, seed: int, lr: float = 0.5, exact: bool = False) -> Workload:
@@ -128,14 +125,14 @@ def rnn(
             Mode(
                 "static-padded",
                 "static",
-                lambda: RnnStatic(weights, lr, dtype, (task.max_len,), clip, options),
+                lambda: RnnStatic(weights, lr, dtype, (task.max_len,), clip, options, exact),
                 RnnStatic,
                 graph_length=lambda b: task.max_len,
             ),
             Mode(
                 "static-bucketed",
                 "static",
-                lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS, clip, options),
+                lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS, clip, options, exact),
                 RnnStatic,
                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS),
             ),
