@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tapeflow.static as tf
 from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
-from tapeflow.runtime import F, Spec, dtypes, encode_index
 from tapeflow.graphs import Node
+from tapeflow.runtime import F, Spec, dtypes, encode_index
 from tapeflow.static.compiler import CompileOptions, compile
 from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
 from tapeflow.static.compiler.rewrite import stable_toposort

@@ -13,12 +13,12 @@ import pytest
 from builders import GraphBuilder, evaluate_graph, mlp_training_graph, ops_of, run_checked
 from tapeflow.graphs import verify
 from tapeflow.runtime import F, Spec, dtypes, evaluate, get
-from tapeflow.static.errors import InvalidArgumentError
 from tapeflow.static.compiler import passes as P
 from tapeflow.static.compiler.inplace import mark_inplace
 from tapeflow.static.compiler.lowering import lower
 from tapeflow.static.compiler.pipeline import PASSES
 from tapeflow.static.compiler.specialize import specialize
+from tapeflow.static.errors import InvalidArgumentError
 
 f32 = dtypes.float32
 

@@ -9,9 +9,9 @@ from tapeflow.graphs import Graph, verify
 from tapeflow.graphs.liveness import analyze
 from tapeflow.runtime import ALIGNMENT, F, Spec, dtypes
 from tapeflow.static.compiler.inplace import mark_inplace
-from tapeflow.static.compiler.specialize import specialize
 from tapeflow.static.compiler.planner import Plan, PlanError, greedy_by_size, plan_memory
 from tapeflow.static.compiler.schedule import reorder_for_memory
+from tapeflow.static.compiler.specialize import specialize
 
 
 def chain(n: int, shape: tuple[int, ...] = (10, 10)) -> Graph:
