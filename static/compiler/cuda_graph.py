@@ -137,12 +137,16 @@ class GraphReplay:
                 ) -> tuple[list[Any], dict[int, Any]]:
         for key, buffer in self._feeds.items():
             self._load(buffer, feeds[key])
+        handed = self._handed
         for key, buffer in self._variables.items():
-            self._load(buffer, variables[key])
+            array = variables[key]
+            if array is not handed.get(key):  # (what we handed out is in the buffer already)
+                self._load(buffer, array)
         self._graph.launch()  # on the current stream, ordered after the copies in
         self.replays += 1
         values = [None if v is None else v.copy() for v in self._values]
         updates = {key: u.copy() for key, u in self._updates.items()}
+        self._handed = {key: updates[key] for key in self._written_back}
         return values, updates
 
     def _capture(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]) -> None:
@@ -167,6 +171,12 @@ class GraphReplay:
                 stream.begin_capture()
                 try:
                     values, updates = self.executor.run(self._feeds, self._variables)
+                    # the new values go back into the variables' buffers too, inside the
+                    # graph: a next run that passes the very arrays this one handed out
+                    # (a Session's store never writes into them) needs no copy in
+                    written_back = [k for k in updates if k in self._variables]
+                    for key in written_back:
+                        api.copyto(self._variables[key], updates[key])
                 except BaseException:
                     _end_quietly(stream)  # leave the stream usable; report the first error
                     raise
@@ -177,6 +187,7 @@ class GraphReplay:
             return
         self._pool, self._stream, self._graph = pool, stream, graph
         self._values, self._updates = values, updates
+        self._written_back, self._handed = tuple(written_back), {}
         self.reason = None
         self._set_execution(REPLAY)
 
