@@ -325,7 +325,7 @@ class Tensor(TensorMath, TensorShape, TensorConvert):
     def grad_accumulator(self) -> Any:
         return accumulator(self) if self._requires_grad and self._grad_fn is None else None
 
-    #: runtime.F calls inside gradient rules land here: rules compute on Tensors (bound
+    #: runtime.R calls inside gradient rules land here: rules compute on Tensors (bound
     #: directly, no wrapper frame: this runs for every op a gradient rule makes)
     __tapeflow_apply__ = staticmethod(dispatch.apply_packed)
 

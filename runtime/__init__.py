@@ -9,17 +9,30 @@ from .backend import DeviceError, Generator, array_module, canonical_device, gpu
 from .dtypes import DType, as_dtype, promote
 from .memory import peak_bytes
 from .ops_shape import decode_index, encode_index
-from .registry import REGISTRY, F, OpDef, OpNotFoundError, ShapeError, Spec, evaluate, get, register
+from .registry import (
+    REGISTRY,
+    OpDef,
+    OpNotFoundError,
+    R,
+    ShapeError,
+    Spec,
+    evaluate,
+    get,
+    register,
+)
+
+#: The old name of :data:`R`, kept while code outside runtime/ moves to ``R``.
+F = R
 
 __all__ = [
     "ALIGNMENT",
     "Arena",
     "DType",
     "DeviceError",
-    "F",
     "Generator",
     "OpDef",
     "OpNotFoundError",
+    "R",
     "REGISTRY",
     "ShapeError",
     "Spec",

@@ -1,4 +1,4 @@
-"""Losses, norms, cell updates and helpers built from registered ops through F, shared by
+"""Losses, norms, cell updates and helpers built from registered ops through R, shared by
 both front ends.
 
 They add no new math: each is a composition of registry ops, written once here so the
@@ -12,42 +12,42 @@ import math
 from typing import Any
 
 from . import dtypes as dt
-from .registry import F
+from .registry import R
 
 
 def square(x: Any) -> Any:
-    return F.mul(x, x)
+    return R.mul(x, x)
 
 
 def squared_difference(x: Any, y: Any) -> Any:
     """``(x - y)^2`` per element, with broadcasting (TF1's ``tf.squared_difference``)."""
-    return square(F.sub(x, y))
+    return square(R.sub(x, y))
 
 
 def l2_loss(t: Any) -> Any:
     """``sum(t^2) / 2`` (TF1's ``tf.nn.l2_loss``, the weight-decay term)."""
-    return F.mul(F.sum(F.mul(t, t)), 0.5)
+    return R.mul(R.sum(R.mul(t, t)), 0.5)
 
 
 def all_true(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Whether every element along ``axis`` is true (nonzero): the minimum of the values as
     bools (PyTorch's ``all``, TF1's ``reduce_all``)."""
-    return F.min(F.cast(x, dtype=dt.bool_), axis=axis, keepdims=keepdims)
+    return R.min(R.cast(x, dtype=dt.bool_), axis=axis, keepdims=keepdims)
 
 
 def any_true(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Whether any element along ``axis`` is true: the maximum of the values as bools."""
-    return F.max(F.cast(x, dtype=dt.bool_), axis=axis, keepdims=keepdims)
+    return R.max(R.cast(x, dtype=dt.bool_), axis=axis, keepdims=keepdims)
 
 
 def mean_squared_error(predictions: Any, labels: Any, reduction: str = "mean") -> Any:
     """(predictions - labels)^2, reduced by mean (default), sum, or not at all ("none")."""
-    return reduce_loss(square(F.sub(predictions, labels)), reduction)
+    return reduce_loss(square(R.sub(predictions, labels)), reduction)
 
 
 def softmax_cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Any:
     """-sum(labels * log_softmax(logits)) along axis: one loss per row (TF1's convention)."""
-    return F.neg(F.sum(F.mul(labels, F.log_softmax(logits, axis=axis)), axis=axis))
+    return R.neg(R.sum(R.mul(labels, R.log_softmax(logits, axis=axis)), axis=axis))
 
 
 def sigmoid_cross_entropy(logits: Any, labels: Any) -> Any:
@@ -55,19 +55,19 @@ def sigmoid_cross_entropy(logits: Any, labels: Any) -> Any:
     that cannot overflow: ``max(x, 0) - x z + log(1 + e^-|x|)`` (TF1's
     ``sigmoid_cross_entropy_with_logits``). The two branches are picked with ``x >= 0`` (not
     relu and abs), so the gradient at x = 0 is sigmoid(0) - z, as in TF and PyTorch."""
-    non_negative = F.ge(logits, 0.0)
-    positive_part = F.where(non_negative, logits, 0.0)
-    minus_abs = F.where(non_negative, F.neg(logits), logits)
-    return F.add(F.sub(positive_part, F.mul(logits, labels)), F.log1p(F.exp(minus_abs)))
+    non_negative = R.ge(logits, 0.0)
+    positive_part = R.where(non_negative, logits, 0.0)
+    minus_abs = R.where(non_negative, R.neg(logits), logits)
+    return R.add(R.sub(positive_part, R.mul(logits, labels)), R.log1p(R.exp(minus_abs)))
 
 
 def binary_cross_entropy(probs: Any, targets: Any) -> Any:
     """``-(z log p + (1 - z) log(1 - p))`` of probabilities p against targets z, per element,
     each log clamped at -100 as PyTorch's ``binary_cross_entropy`` does (so p = 0 or 1 gives
     a finite loss)."""
-    log_p = F.maximum(F.log(probs), -100.0)
-    log_not_p = F.maximum(F.log(F.sub(1.0, probs)), -100.0)
-    return F.neg(F.add(F.mul(targets, log_p), F.mul(F.sub(1.0, targets), log_not_p)))
+    log_p = R.maximum(R.log(probs), -100.0)
+    log_not_p = R.maximum(R.log(R.sub(1.0, probs)), -100.0)
+    return R.neg(R.add(R.mul(targets, log_p), R.mul(R.sub(1.0, targets), log_not_p)))
 
 
 def dropout(x: Any, draws: Any, keep_prob: Any) -> Any:
@@ -75,8 +75,8 @@ def dropout(x: Any, draws: Any, keep_prob: Any) -> Any:
     1 - keep_prob`` (each element kept with probability keep_prob: TF1's ``floor(keep_prob +
     u)`` mask), else 0. ``keep_prob`` may be a tensor (a TF1 placeholder)."""
     threshold = 1.0 - keep_prob if isinstance(keep_prob, (int, float)) else \
-        F.sub(1.0, keep_prob)
-    return F.where(F.ge(draws, threshold), F.div(x, keep_prob), 0.0)
+        R.sub(1.0, keep_prob)
+    return R.where(R.ge(draws, threshold), R.div(x, keep_prob), 0.0)
 
 
 def lstm_update(c: Any, i: Any, f: Any, g: Any, o: Any,
@@ -85,29 +85,29 @@ def lstm_update(c: Any, i: Any, f: Any, g: Any, o: Any,
     output o): ``c' = sigmoid(f) c + sigmoid(i) act(g)``, ``h' = sigmoid(o) act(c')``, with
     ``act`` tanh unless given. Returns ``(h', c')``. PyTorch's ``nn.LSTM`` and TF1's
     ``BasicLSTMCell`` (which adds its ``forget_bias`` to f first) both run it."""
-    act = activation or F.tanh
-    c_next = F.add(F.mul(F.sigmoid(f), c), F.mul(F.sigmoid(i), act(g)))
-    return F.mul(F.sigmoid(o), act(c_next)), c_next
+    act = activation or R.tanh
+    c_next = R.add(R.mul(R.sigmoid(f), c), R.mul(R.sigmoid(i), act(g)))
+    return R.mul(R.sigmoid(o), act(c_next)), c_next
 
 
 def nll_loss(log_probs: Any, one_hot: Any, reduction: str = "mean") -> Any:
     """Negative log-likelihood ``-sum(one_hot * log_probs)`` over the class axis 1, one per
     row, then reduced (PyTorch's ``nll_loss``; the one-hot rows have log_probs' dtype)."""
-    return reduce_loss(F.neg(F.sum(F.mul(log_probs, one_hot), axis=1)), reduction)
+    return reduce_loss(R.neg(R.sum(R.mul(log_probs, one_hot), axis=1)), reduction)
 
 
 def affine(x: Any, weight: Any, bias: Any = None) -> Any:
     """``x W^T + b`` with PyTorch's layout, weight (out_features, in_features)."""
-    out = F.matmul(x, weight, transpose_b=True)
-    return out if bias is None else F.add(out, bias)
+    out = R.matmul(x, weight, transpose_b=True)
+    return out if bias is None else R.add(out, bias)
 
 
 def elman_step(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,
                activation: Any = None) -> Any:
     """One Elman RNN step, ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (act tanh unless
     given): PyTorch's ``nn.RNNCell`` and every step of ``nn.RNN``."""
-    act = activation or F.tanh
-    return act(F.add(affine(x, w_ih, b_ih), affine(h, w_hh, b_hh)))
+    act = activation or R.tanh
+    return act(R.add(affine(x, w_ih, b_ih), affine(h, w_hh, b_hh)))
 
 
 def glorot_limit(fan_in: int, fan_out: int, gain: float = 1.0) -> float:
@@ -119,16 +119,16 @@ def glorot_limit(fan_in: int, fan_out: int, gain: float = 1.0) -> float:
 def sparse_softmax_cross_entropy(logits: Any, class_indices: Any) -> Any:
     """Cross-entropy against integer class indices (classes on the last axis): one loss per
     row. One registry op forward and one backward (``sparse_softmax_cross_entropy``)."""
-    return F.sparse_softmax_cross_entropy(logits, class_indices)
+    return R.sparse_softmax_cross_entropy(logits, class_indices)
 
 
 def moments(x: Any, axis: Any = None, keepdims: bool = False) -> tuple[Any, Any]:
     """The mean and the (population) variance, ``mean((x - mean)^2)``, over ``axis``: TF1's
     ``tf.nn.moments``; PyTorch's ``var`` rescales it by ``n / (n - correction)``."""
-    mean = F.mean(x, axis=axis, keepdims=True)
-    centered = F.sub(x, mean)
-    variance = F.mean(F.mul(centered, centered), axis=axis, keepdims=keepdims)
-    return (mean if keepdims else F.mean(x, axis=axis, keepdims=False)), variance
+    mean = R.mean(x, axis=axis, keepdims=True)
+    centered = R.sub(x, mean)
+    variance = R.mean(R.mul(centered, centered), axis=axis, keepdims=keepdims)
+    return (mean if keepdims else R.mean(x, axis=axis, keepdims=False)), variance
 
 
 def safe_sqrt(x: Any) -> Any:
@@ -136,14 +136,14 @@ def safe_sqrt(x: Any) -> Any:
     at 0 where ``sqrt``'s would be infinite (``g / (2 sqrt 0)`` times ``d x = 2 t`` is NaN).
     The inner ``where`` keeps ``sqrt`` away from 0, so neither branch makes a NaN; PyTorch's
     norm backward masks the zero norm the same way."""
-    positive = F.gt(x, 0.0)
-    return F.where(positive, F.sqrt(F.where(positive, x, 1.0)), x)
+    positive = R.gt(x, 0.0)
+    return R.where(positive, R.sqrt(R.where(positive, x, 1.0)), x)
 
 
 def l2_norm(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``sqrt(sum(x^2))`` over ``axis`` (all elements when None), gradient 0 at 0: PyTorch's
     ``Tensor.norm()`` and TF1's ``tf.norm`` / ``clip_by_norm``."""
-    return safe_sqrt(F.sum(F.mul(x, x), axis=axis, keepdims=keepdims))
+    return safe_sqrt(R.sum(R.mul(x, x), axis=axis, keepdims=keepdims))
 
 
 def global_norm(tensors: Any) -> Any:
@@ -152,8 +152,8 @@ def global_norm(tensors: Any) -> Any:
     ``clip_grad_norm_``)."""
     total = None
     for t in tensors:
-        squares = F.sum(F.mul(t, t))
-        total = squares if total is None else F.add(total, squares)
+        squares = R.sum(R.mul(t, t))
+        total = squares if total is None else R.add(total, squares)
     if total is None:
         raise ValueError("global_norm: no tensors given")
     return safe_sqrt(total)
@@ -161,9 +161,9 @@ def global_norm(tensors: Any) -> Any:
 
 def reduce_loss(per_element: Any, reduction: str) -> Any:
     if reduction == "mean":
-        return F.mean(per_element)
+        return R.mean(per_element)
     if reduction == "sum":
-        return F.sum(per_element)
+        return R.sum(per_element)
     if reduction == "none":
         return per_element
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

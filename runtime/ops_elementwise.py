@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import dtypes as dt
-from .registry import F, Spec, register
+from .registry import R, Spec, register
 from .shapes import broadcast
 
 
@@ -56,13 +56,13 @@ def _binary(name: str, ufunc: str, vjp: Any, result: str = "promote", saves: Any
 
 # d(x+y) = (g, g); d(x-y) = (g, -g); d(x*y) = (g*y, g*x); d(x/y) = (g/y, -g*x/y^2)
 _binary("add", "add", [lambda g, ans, x, y: g, lambda g, ans, x, y: g])
-_binary("sub", "subtract", [lambda g, ans, x, y: g, lambda g, ans, x, y: F.neg(g)])
-_binary("mul", "multiply", [lambda g, ans, x, y: F.mul(g, y), lambda g, ans, x, y: F.mul(g, x)],
+_binary("sub", "subtract", [lambda g, ans, x, y: g, lambda g, ans, x, y: R.neg(g)])
+_binary("mul", "multiply", [lambda g, ans, x, y: R.mul(g, y), lambda g, ans, x, y: R.mul(g, x)],
         saves=[("y",), ("x",)])
 _binary(
     "div",
     "true_divide",
-    [lambda g, ans, x, y: F.div(g, y), lambda g, ans, x, y: F.neg(F.div(F.mul(g, ans), y))],
+    [lambda g, ans, x, y: R.div(g, y), lambda g, ans, x, y: R.neg(R.div(R.mul(g, ans), y))],
     result="float",
     saves=[("y",), ("ans", "y")],
 )
@@ -71,8 +71,8 @@ _binary(
     "pow",
     "power",
     [
-        lambda g, ans, x, y: F.mul(g, F.mul(y, F.pow(x, F.sub(y, 1)))),
-        lambda g, ans, x, y: F.mul(g, F.mul(ans, F.log(x))),
+        lambda g, ans, x, y: R.mul(g, R.mul(y, R.pow(x, R.sub(y, 1)))),
+        lambda g, ans, x, y: R.mul(g, R.mul(ans, R.log(x))),
     ],
     saves=[("x", "y"), ("ans", "x")],
 )
@@ -81,8 +81,8 @@ _binary(
     "maximum",
     "maximum",
     [
-        lambda g, ans, x, y: F.where(F.ge(x, y), g, 0),
-        lambda g, ans, x, y: F.where(F.ge(x, y), 0, g),
+        lambda g, ans, x, y: R.where(R.ge(x, y), g, 0),
+        lambda g, ans, x, y: R.where(R.ge(x, y), 0, g),
     ],
     saves=("x", "y"),
 )
@@ -90,8 +90,8 @@ _binary(
     "minimum",
     "minimum",
     [
-        lambda g, ans, x, y: F.where(F.le(x, y), g, 0),
-        lambda g, ans, x, y: F.where(F.le(x, y), 0, g),
+        lambda g, ans, x, y: R.where(R.le(x, y), g, 0),
+        lambda g, ans, x, y: R.where(R.le(x, y), 0, g),
     ],
     saves=("x", "y"),
 )
@@ -154,13 +154,13 @@ def _relu(xp: Any, x: Any, out: Any = None) -> Any:
 _unary(
     "neg",
     lambda xp, x, out=None: xp.negative(x, out=out),
-    lambda g, ans, x: F.neg(g),
+    lambda g, ans, x: R.neg(g),
     doc="-x; d = -g",
 )
 _unary(
     "exp",
     lambda xp, x, out=None: xp.exp(x, out=out),
-    lambda g, ans, x: F.mul(g, ans),
+    lambda g, ans, x: R.mul(g, ans),
     "float",
     "e^x; d = g * e^x",
     saves=("ans",),
@@ -168,7 +168,7 @@ _unary(
 _unary(
     "log",
     lambda xp, x, out=None: xp.log(x, out=out),
-    lambda g, ans, x: F.div(g, x),
+    lambda g, ans, x: R.div(g, x),
     "float",
     "ln x; d = g / x",
     saves=("x",),
@@ -176,7 +176,7 @@ _unary(
 _unary(
     "sqrt",
     lambda xp, x, out=None: xp.sqrt(x, out=out),
-    lambda g, ans, x: F.div(g, F.mul(ans, 2.0)),
+    lambda g, ans, x: R.div(g, R.mul(ans, 2.0)),
     "float",
     "sqrt x; d = g / (2 sqrt x)",
     saves=("ans",),
@@ -184,14 +184,14 @@ _unary(
 _unary(
     "abs",
     lambda xp, x, out=None: xp.abs(x, out=out),
-    lambda g, ans, x: F.where(F.ge(x, 0), g, F.neg(g)),
+    lambda g, ans, x: R.where(R.ge(x, 0), g, R.neg(g)),
     doc="|x|; d = g * sign(x)",
     saves=("x",),
 )
 _unary(
     "sigmoid",
     _sigmoid,
-    lambda g, ans, x: F.sigmoid_grad(g, ans),
+    lambda g, ans, x: R.sigmoid_grad(g, ans),
     "float",
     "1 / (1 + e^-x); d = sigmoid_grad(g, s) = g * s * (1 - s)",
     saves=("ans",),
@@ -199,7 +199,7 @@ _unary(
 _unary(
     "tanh",
     lambda xp, x, out=None: xp.tanh(x, out=out),
-    lambda g, ans, x: F.tanh_grad(g, ans),
+    lambda g, ans, x: R.tanh_grad(g, ans),
     "float",
     "tanh x; d = tanh_grad(g, t) = g (1 - t^2)",
     saves=("ans",),
@@ -232,8 +232,8 @@ register(
     "tanh_grad",
     kernel=_tanh_grad,
     infer=_binary_infer("tanh_grad", "promote"),
-    vjp=[lambda gg, ans, g, t: F.tanh_grad(gg, t),
-         lambda gg, ans, g, t: F.mul(F.mul(gg, g), F.mul(-2.0, t))],
+    vjp=[lambda gg, ans, g, t: R.tanh_grad(gg, t),
+         lambda gg, ans, g, t: R.mul(R.mul(gg, g), R.mul(-2.0, t))],
     saves=[("t",), ("g", "t")],
     arity=2,
     promote="same",
@@ -243,8 +243,8 @@ register(
     "sigmoid_grad",
     kernel=_sigmoid_grad,
     infer=_binary_infer("sigmoid_grad", "promote"),
-    vjp=[lambda gg, ans, g, s: F.sigmoid_grad(gg, s),
-         lambda gg, ans, g, s: F.mul(F.mul(gg, g), F.sub(1.0, F.mul(2.0, s)))],
+    vjp=[lambda gg, ans, g, s: R.sigmoid_grad(gg, s),
+         lambda gg, ans, g, s: R.mul(R.mul(gg, g), R.sub(1.0, R.mul(2.0, s)))],
     saves=[("s",), ("g", "s")],
     arity=2,
     promote="same",
@@ -253,7 +253,7 @@ register(
 _unary(
     "log1p",
     lambda xp, x, out=None: xp.log1p(x, out=out),
-    lambda g, ans, x: F.div(g, F.add(x, 1.0)),
+    lambda g, ans, x: R.div(g, R.add(x, 1.0)),
     "float",
     "log(1 + x), exact for tiny x; d = g / (1 + x)",
     saves=("x",),
@@ -261,7 +261,7 @@ _unary(
 _unary(
     "expm1",
     lambda xp, x, out=None: xp.expm1(x, out=out),
-    lambda g, ans, x: F.mul(g, F.add(ans, 1.0)),
+    lambda g, ans, x: R.mul(g, R.add(ans, 1.0)),
     "float",
     "e^x - 1, exact for tiny x; d = g e^x",
     saves=("ans",),
@@ -269,7 +269,7 @@ _unary(
 _unary(
     "sin",
     lambda xp, x, out=None: xp.sin(x, out=out),
-    lambda g, ans, x: F.mul(g, F.cos(x)),
+    lambda g, ans, x: R.mul(g, R.cos(x)),
     "float",
     "sin x; d = g cos x",
     saves=("x",),
@@ -277,12 +277,12 @@ _unary(
 _unary(
     "cos",
     lambda xp, x, out=None: xp.cos(x, out=out),
-    lambda g, ans, x: F.neg(F.mul(g, F.sin(x))),
+    lambda g, ans, x: R.neg(R.mul(g, R.sin(x))),
     "float",
     "cos x; d = -g sin x",
     saves=("x",),
 )
-_unary("relu", _relu, lambda g, ans, x: F.where(F.gt(x, 0), g, 0), doc="max(x, 0); d = g [x > 0]",
+_unary("relu", _relu, lambda g, ans, x: R.where(R.gt(x, 0), g, 0), doc="max(x, 0); d = g [x > 0]",
        saves=("x",))
 _unary("sign", lambda xp, x, out=None: xp.sign(x, out=out), None, doc="sign of x")
 _unary(
@@ -324,9 +324,9 @@ def _clamp(xp: Any, x: Any, out: Any = None, min: Any = None, max: Any = None) -
 def _clamp_vjp(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002
     # d clamp(x) = g where min <= x <= max, else 0
     if min is not None:
-        g = F.where(F.ge(x, min), g, 0)
+        g = R.where(R.ge(x, min), g, 0)
     if max is not None:
-        g = F.where(F.le(x, max), g, 0)
+        g = R.where(R.le(x, max), g, 0)
     return g
 
 
@@ -352,7 +352,7 @@ register(
     "cast",
     kernel=_cast,
     infer=lambda x, dtype: Spec(x.shape, dt.as_dtype(dtype)),
-    vjp=[lambda g, ans, x, dtype: F.cast(g, dtype=dt.as_dtype(x.dtype))],
+    vjp=[lambda g, ans, x, dtype: R.cast(g, dtype=dt.as_dtype(x.dtype))],
     saves=(),
     doc="x converted to dtype; d = g converted back",
 )
@@ -377,7 +377,7 @@ register(
     arity=3,
     promote="same",
     promote_inputs=(1, 2),
-    vjp=[None, lambda g, ans, c, x, y: F.where(c, g, 0), lambda g, ans, c, x, y: F.where(c, 0, g)],
+    vjp=[None, lambda g, ans, c, x, y: R.where(c, g, 0), lambda g, ans, c, x, y: R.where(c, 0, g)],
     saves=("c",),
     doc="x where cond else y",
 )

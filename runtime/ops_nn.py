@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import dtypes as dt
-from .registry import F, ShapeError, Spec, format_shape, register
+from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axis
 
 # ---- matmul ------------------------------------------------------------------------------------
@@ -56,8 +56,8 @@ def _matmul_grad_a(
 ) -> Any:
     # C = op(A) op(B): dA = g B^T, stored transposed when A was
     if transpose_a:
-        return F.matmul(b, g, transpose_a=transpose_b, transpose_b=True)
-    return F.matmul(g, b, transpose_b=not transpose_b)
+        return R.matmul(b, g, transpose_a=transpose_b, transpose_b=True)
+    return R.matmul(g, b, transpose_b=not transpose_b)
 
 
 def _matmul_grad_b(
@@ -65,8 +65,8 @@ def _matmul_grad_b(
 ) -> Any:
     # dB = A^T g, stored transposed when B was
     if transpose_b:
-        return F.matmul(g, a, transpose_a=True, transpose_b=transpose_a)
-    return F.matmul(a, g, transpose_a=not transpose_a)
+        return R.matmul(g, a, transpose_a=True, transpose_b=transpose_a)
+    return R.matmul(a, g, transpose_a=not transpose_a)
 
 
 register(
@@ -126,7 +126,7 @@ register(
     infer=_take_infer,
     arity=2,
     kind="index",
-    vjp=[lambda g, ans, x, idx, axis=0: F.scatter_add(g, idx, x, axis=axis), None],
+    vjp=[lambda g, ans, x, idx, axis=0: R.scatter_add(g, idx, x, axis=axis), None],
     doc="x gathered at integer indices along axis (embedding lookup); d = scatter-add",
     saves=("idx",),
 )
@@ -137,7 +137,7 @@ register(
     kind="index",
     shape_only=(2,),
     infer=lambda g, idx, like, axis=0: Spec(like.shape, g.dtype),
-    vjp=[lambda gg, ans, g, idx, like, axis=0: F.take(gg, idx, axis=axis), None, None],
+    vjp=[lambda gg, ans, g, idx, like, axis=0: R.take(gg, idx, axis=axis), None, None],
     doc="zeros of like's shape with g added at indices along axis",
     saves=("idx",),
 )
@@ -195,7 +195,7 @@ register(
     infer=_mask_infer,
     arity=2,
     kind="index",
-    vjp=[lambda g, ans, x, mask: F.mask_scatter(g, mask, x), None],
+    vjp=[lambda g, ans, x, mask: R.mask_scatter(g, mask, x), None],
     doc="the elements of x where mask is true (a copy); d = g scattered back",
     saves=("mask",),
 )
@@ -206,7 +206,7 @@ register(
     kind="index",
     shape_only=(2,),
     infer=lambda g, mask, like: Spec(like.shape, g.dtype),
-    vjp=[lambda gg, ans, g, mask, like: F.mask_select(gg, mask), None, None],
+    vjp=[lambda gg, ans, g, mask, like: R.mask_select(gg, mask), None, None],
     doc="zeros of like's shape with g written where mask is true",
     saves=("mask",),
 )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes as dt
-from .registry import F, ShapeError, Spec, format_shape, register
+from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import normalize_axes, normalize_axis, reduced
 
 
@@ -54,9 +54,9 @@ def _extreme(func: str):
 
 def _extreme_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     # the gradient is shared evenly between the elements that attain the extreme value
-    hit = F.cast(F.eq(x, F.unreduce(ans, x, axis=axis, keepdims=keepdims)), dtype=g.dtype)
-    count = F.sum(hit, axis=axis, keepdims=keepdims)
-    return F.mul(hit, F.unreduce(F.div(g, count), x, axis=axis, keepdims=keepdims))
+    hit = R.cast(R.eq(x, R.unreduce(ans, x, axis=axis, keepdims=keepdims)), dtype=g.dtype)
+    count = R.sum(hit, axis=axis, keepdims=keepdims)
+    return R.mul(hit, R.unreduce(R.div(g, count), x, axis=axis, keepdims=keepdims))
 
 
 register(
@@ -65,7 +65,7 @@ register(
     infer=_reduce_infer("sum", "sum"),
     kind="reduce",
     vjp=[
-        lambda g, ans, x, axis=None, keepdims=False: F.unreduce(g, x, axis=axis, keepdims=keepdims)
+        lambda g, ans, x, axis=None, keepdims=False: R.unreduce(g, x, axis=axis, keepdims=keepdims)
     ],
     saves=(),
     doc="sum over axis; d = g broadcast back",
@@ -81,7 +81,7 @@ register(
     kind="reduce",
     promote="float",
     vjp=[
-        lambda g, ans, x, axis=None, keepdims=False: F.unreduce(
+        lambda g, ans, x, axis=None, keepdims=False: R.unreduce(
             g, x, axis=axis, keepdims=keepdims, mean=True
         )
     ],
@@ -186,7 +186,7 @@ def _unreduce_vjp(
     keepdims: bool = False,
     mean: bool = False,
 ) -> Any:
-    reduce = F.mean if mean else F.sum
+    reduce = R.mean if mean else R.sum
     return reduce(gg, axis=axis, keepdims=keepdims)
 
 
@@ -233,7 +233,7 @@ register(
     inplace=True,
     vjp=[
         lambda g, y, x, axis=-1: (  # d = y * (g - sum(g * y))
-            F.mul(y, F.sub(g, F.sum(F.mul(g, y), axis=axis, keepdims=True)))
+            R.mul(y, R.sub(g, R.sum(R.mul(g, y), axis=axis, keepdims=True)))
         )
     ],
     saves=("ans",),
@@ -248,7 +248,7 @@ register(
     inplace=True,
     vjp=[
         lambda g, y, x, axis=-1: (  # d = g - softmax(x) * sum(g)
-            F.sub(g, F.mul(F.exp(y), F.sum(g, axis=axis, keepdims=True)))
+            R.sub(g, R.mul(R.exp(y), R.sum(g, axis=axis, keepdims=True)))
         )
     ],
     saves=("ans",),
@@ -334,9 +334,9 @@ def _sparse_ce_grad_infer(g: Spec, logits: Spec, labels: Spec) -> Spec:
 
 def _hessian_times(v: Any, logits: Any) -> Any:
     # (diag(p) - p p^T) v per row, p = softmax(logits): the curvature of the loss
-    p = F.softmax(logits, axis=-1)
-    pv = F.mul(p, v)
-    return F.sub(pv, F.mul(p, F.sum(pv, axis=-1, keepdims=True)))
+    p = R.softmax(logits, axis=-1)
+    pv = R.mul(p, v)
+    return R.sub(pv, R.mul(p, R.sum(pv, axis=-1, keepdims=True)))
 
 
 register(
@@ -345,7 +345,7 @@ register(
     infer=_sparse_ce_infer,
     arity=2,
     kind="nn",
-    vjp=[lambda g, ans, logits, labels: F.sparse_softmax_cross_entropy_grad(g, logits, labels),
+    vjp=[lambda g, ans, logits, labels: R.sparse_softmax_cross_entropy_grad(g, logits, labels),
          None],
     saves=("logits", "labels"),
     cupy="labels are not checked on the host (a sync); an out-of-range label gives NaN",
@@ -358,11 +358,11 @@ register(
     arity=3,
     kind="nn",
     vjp=[
-        lambda gg, ans, g, logits, labels: F.sum(  # d/dg: the gradient for g = 1, times gg
-            F.mul(gg, F.sparse_softmax_cross_entropy_grad(F.full_like(g, value=1.0), logits,
+        lambda gg, ans, g, logits, labels: R.sum(  # d/dg: the gradient for g = 1, times gg
+            R.mul(gg, R.sparse_softmax_cross_entropy_grad(R.full_like(g, value=1.0), logits,
                                                           labels)), axis=-1),
         lambda gg, ans, g, logits, labels: _hessian_times(
-            F.mul(gg, F.unsqueeze(g, axis=-1)), logits),
+            R.mul(gg, R.unsqueeze(g, axis=-1)), logits),
         None,
     ],
     saves=[("logits", "labels"), ("g", "logits"), ()],

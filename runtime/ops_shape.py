@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import dtypes as dt
-from .registry import F, ShapeError, Spec, format_shape, register
+from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axes, normalize_axis, reshaped, same_dims
 
 # ---- reshape ------------------------------------------------------------------------
@@ -24,7 +24,7 @@ register(
     kind="view",
     view=True,
     infer=lambda x, shape: Spec(reshaped("reshape", x.shape, shape), x.dtype),
-    vjp=[lambda g, ans, x, shape: F.reshape_like(g, x)],
+    vjp=[lambda g, ans, x, shape: R.reshape_like(g, x)],
     doc="x with a new shape (one -1 inferred); d = g reshaped back",
     # the kernel is exactly x.reshape(shape): a compiled schedule may call the method
     method="reshape",
@@ -40,7 +40,7 @@ register(
     arity=2,
     shape_only=(1,),
     infer=lambda x, like: Spec(like.shape, x.dtype),
-    vjp=[lambda g, ans, x, like: F.reshape_like(g, x), None],
+    vjp=[lambda g, ans, x, like: R.reshape_like(g, x), None],
     doc="x reshaped to like's shape",
     saves=(),
 )
@@ -70,11 +70,11 @@ def _transpose_infer(x: Spec, axes: Sequence[int] | None = None) -> Spec:
 
 def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Sequence[int] | None = None) -> Any:
     if axes is None:
-        return F.transpose(g)
+        return R.transpose(g)
     inverse = [0] * len(axes)
     for i, a in enumerate(axes):
         inverse[a % len(axes)] = i
-    return F.transpose(g, axes=tuple(inverse))
+    return R.transpose(g, axes=tuple(inverse))
 
 
 register(
@@ -125,7 +125,7 @@ register(
     kind="view",
     view=True,
     infer=_squeeze_infer,
-    vjp=[lambda g, ans, x, axis=None: F.reshape_like(g, x)],
+    vjp=[lambda g, ans, x, axis=None: R.reshape_like(g, x)],
     doc="x without size-1 axes; d = g reshaped back",
     saves=(),
 )
@@ -144,7 +144,7 @@ register(
     view=True,
     infer=_unsqueeze_infer,
     kernel=lambda xp, x, out=None, axis=0: xp.expand_dims(x, axis),
-    vjp=[lambda g, ans, x, axis: F.reshape_like(g, x)],
+    vjp=[lambda g, ans, x, axis: R.reshape_like(g, x)],
     doc="x with a new size-1 axis; d = g reshaped back",
     saves=(),
 )
@@ -174,7 +174,7 @@ register(
     view=True,
     infer=_broadcast_to_infer,
     kernel=lambda xp, x, out=None, shape=(): xp.broadcast_to(x, tuple(shape)),
-    vjp=[lambda g, ans, x, shape: F.sum_to(g, x)],
+    vjp=[lambda g, ans, x, shape: R.sum_to(g, x)],
     doc="x broadcast to shape (a read-only view); d = g summed back",
     saves=(),
 )
@@ -186,7 +186,7 @@ register(
     shape_only=(1,),
     infer=lambda x, like: Spec(broadcast("broadcast_like", x.shape, like.shape), x.dtype),
     kernel=lambda xp, x, like, out=None: xp.broadcast_to(x, like.shape),
-    vjp=[lambda g, ans, x, like: F.sum_to(g, x), None],
+    vjp=[lambda g, ans, x, like: R.sum_to(g, x), None],
     doc="x broadcast to like's shape",
     saves=(),
 )
@@ -245,7 +245,7 @@ register(
     arity=2,
     shape_only=(1,),
     infer=lambda x, like: Spec(like.shape, x.dtype),
-    vjp=[lambda g, ans, x, like: F.broadcast_like(g, x), None],
+    vjp=[lambda g, ans, x, like: R.broadcast_like(g, x), None],
     doc="x summed down to like's shape (undoes broadcasting)",
     saves=(),
 )
@@ -295,7 +295,7 @@ def _concat_vjp(g: Any, ans: Any, *xs: Any, axis: int = 0) -> tuple[Any, ...]:
         size = x.shape[axis]
         if size is None:
             raise ShapeError("concat: the gradient needs every input's size along the axis")
-        grads.append(F.getitem(g, index=_axis_index(axis, slice(start, start + size))))
+        grads.append(R.getitem(g, index=_axis_index(axis, slice(start, start + size))))
         start += size
     return tuple(grads)
 
@@ -339,7 +339,7 @@ register(
     promote="same",
     infer=_stack_infer,
     vjp=lambda g, ans, *xs, axis=0: tuple(
-        F.getitem(g, index=_axis_index(axis, i)) for i in range(len(xs))
+        R.getitem(g, index=_axis_index(axis, i)) for i in range(len(xs))
     ),
     kernel=lambda xp, *xs, out=None, axis=0: xp.stack(xs, axis=axis, out=out),
     doc="inputs joined along a new axis; d = g indexed along that axis",
@@ -411,7 +411,7 @@ register(
     view=True,
     infer=_getitem_infer,
     kernel=lambda xp, x, out=None, index=(): x[decode_index(index)],
-    vjp=[lambda g, ans, x, index: F.unindex(g, x, index=index)],
+    vjp=[lambda g, ans, x, index: R.unindex(g, x, index=index)],
     doc="x[index] for a basic index (a view); d = g placed back into zeros",
     saves=(),
 )
@@ -433,7 +433,7 @@ register(
     shape_only=(1,),
     kernel=_unindex,
     infer=lambda g, like, index: Spec(like.shape, g.dtype),
-    vjp=[lambda gg, ans, g, like, index: F.getitem(gg, index=index), None],
+    vjp=[lambda gg, ans, g, like, index: R.getitem(gg, index=index), None],
     doc="zeros of like's shape with g written at index",
     saves=(),
 )
@@ -479,8 +479,8 @@ register(
     kind="index",
     inplace=True,
     vjp=[
-        lambda g, ans, x, value, index: F.index_assign(g, 0.0, index=index),
-        lambda g, ans, x, value, index: F.getitem(g, index=index),
+        lambda g, ans, x, value, index: R.index_assign(g, 0.0, index=index),
+        lambda g, ans, x, value, index: R.getitem(g, index=index),
     ],
     doc="x with x[index] = value; d x = g zeroed at index, d value = g[index]",
     saves=(),

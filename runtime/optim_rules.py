@@ -1,4 +1,4 @@
-"""Optimizer update rules, PyTorch's and TF1's side by side, written once with ``F``.
+"""Optimizer update rules, PyTorch's and TF1's side by side, written once with ``R``.
 
 The two libraries name the same ideas differently and differ in small, visible ways:
 
@@ -31,12 +31,12 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .registry import F
+from .registry import R
 
 
 def with_weight_decay(g: Any, p: Any, weight_decay: float) -> Any:
     """``g + weight_decay * p`` (L2 regularisation folded into the gradient)."""
-    return F.add(g, F.mul(p, weight_decay)) if weight_decay else g
+    return R.add(g, R.mul(p, weight_decay)) if weight_decay else g
 
 
 def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
@@ -63,7 +63,7 @@ def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
 def running_average(average: Any, x: Any, keep: float, mix: float) -> Any:
     """``keep * average + mix * x``, as ``average.mul_(keep).add_(x, alpha=mix)`` computes
     it (no multiply when ``mix`` is 1)."""
-    return F.add(F.mul(average, keep), x if mix == 1 else F.mul(x, mix))
+    return R.add(R.mul(average, keep), x if mix == 1 else R.mul(x, mix))
 
 
 # ---- SGD --------------------------------------------------------------------------------
@@ -76,12 +76,12 @@ def sgd_momentum(buffer: Any, g: Any, momentum: float, dampening: float) -> Any:
 
 def sgd_direction(g: Any, buffer: Any, momentum: float, nesterov: bool) -> Any:
     """What SGD steps along: the buffer, or ``g + momentum * buf`` with Nesterov."""
-    return F.add(g, F.mul(buffer, momentum)) if nesterov else buffer
+    return R.add(g, R.mul(buffer, momentum)) if nesterov else buffer
 
 
 def sgd_step(direction: Any, lr: float) -> Any:
     """The amount to subtract from the parameter: ``lr * direction``."""
-    return F.mul(direction, lr)
+    return R.mul(direction, lr)
 
 
 # ---- Adam ------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def sgd_step(direction: Any, lr: float) -> Any:
 def adam_moments(m: Any, v: Any, g: Any, beta1: float, beta2: float) -> tuple[Any, Any]:
     """``m = b1 m + (1 - b1) g`` and ``v = b2 v + (1 - b2) g^2``."""
     return (running_average(m, g, beta1, 1 - beta1),
-            running_average(v, F.mul(g, g), beta2, 1 - beta2))
+            running_average(v, R.mul(g, g), beta2, 1 - beta2))
 
 
 def adam_step_size(step: int, lr: float, beta1: float) -> float:
@@ -105,8 +105,8 @@ def adam_bias2(step: int, beta2: float) -> float:
 
 def adam_step(m: Any, v: Any, step_size: Any, bias2: Any, eps: float) -> Any:
     """The amount to subtract: ``step_size * m / (sqrt(v) / bias2 + eps)``."""
-    denominator = F.add(F.div(F.sqrt(v), bias2), eps)
-    return F.mul(F.div(m, denominator), step_size)
+    denominator = R.add(R.div(R.sqrt(v), bias2), eps)
+    return R.mul(R.div(m, denominator), step_size)
 
 
 # ---- RMSprop ---------------------------------------------------------------------------
@@ -115,8 +115,8 @@ def adam_step(m: Any, v: Any, step_size: Any, bias2: Any, eps: float) -> Any:
 def rmsprop_denominator(square_avg: Any, grad_avg: Any | None, eps: float) -> Any:
     """``sqrt(s) + eps``; centered: ``sqrt(s - mean(g)^2) + eps``."""
     if grad_avg is not None:
-        return F.add(F.sqrt(F.sub(square_avg, F.mul(grad_avg, grad_avg))), eps)
-    return F.add(F.sqrt(square_avg), eps)
+        return R.add(R.sqrt(R.sub(square_avg, R.mul(grad_avg, grad_avg))), eps)
+    return R.add(R.sqrt(square_avg), eps)
 
 
 # ---- PyTorch's AdamW and Adagrad ---------------------------------------------------------
@@ -125,17 +125,17 @@ def rmsprop_denominator(square_avg: Any, grad_avg: Any | None, eps: float) -> An
 def adamw_decay(p: Any, lr: float, weight_decay: float) -> Any:
     """AdamW's decoupled weight decay, applied to the parameter before the Adam step:
     ``p * (1 - lr * weight_decay)`` (Adam folds decay into g instead)."""
-    return F.mul(p, 1 - lr * weight_decay)
+    return R.mul(p, 1 - lr * weight_decay)
 
 
 def adagrad_sum(state_sum: Any, g: Any) -> Any:
     """The running sum of squared gradients, ``sum + g^2`` (PyTorch and TF1 alike)."""
-    return F.add(state_sum, F.mul(g, g))
+    return R.add(state_sum, R.mul(g, g))
 
 
 def adagrad_step(g: Any, state_sum: Any, lr: float, eps: float) -> Any:
     """PyTorch's Adagrad step (no learning-rate decay): ``lr g / (sqrt(sum) + eps)``."""
-    return F.mul(F.div(g, F.add(F.sqrt(state_sum), eps)), lr)
+    return R.mul(R.div(g, R.add(R.sqrt(state_sum), eps)), lr)
 
 
 # ---- TF1's conventions (tf.train) --------------------------------------------------------
@@ -152,23 +152,23 @@ def tf1_momentum(accum: Any, g: Any, momentum: Any) -> Any:
 def tf1_adam_step_size(lr: Any, beta1_power: Any, beta2_power: Any) -> Any:
     """TF1 folds both bias corrections into the step size: ``lr sqrt(1 - b2^t) / (1 - b1^t)``,
     with ``b^t`` kept in variables (``beta1_power``) that the optimizer multiplies each step."""
-    return F.mul(lr, F.div(F.sqrt(F.sub(1.0, beta2_power)), F.sub(1.0, beta1_power)))
+    return R.mul(lr, R.div(R.sqrt(R.sub(1.0, beta2_power)), R.sub(1.0, beta1_power)))
 
 
 def tf1_adam_step(m: Any, v: Any, step_size: Any, epsilon: float) -> Any:
     """The amount to subtract: ``lr_t m / (sqrt(v) + epsilon)``. Epsilon is added after the
     bias correction ("epsilon hat" in the Adam paper), so TF1's 1e-8 weighs more than
     PyTorch's at the first steps."""
-    return F.div(F.mul(step_size, m), F.add(F.sqrt(v), epsilon))
+    return R.div(R.mul(step_size, m), R.add(R.sqrt(v), epsilon))
 
 
 def tf1_rmsprop_step(g: Any, ms: Any, mg: Any | None, lr: Any, epsilon: float) -> Any:
     """``lr g / sqrt(ms + epsilon)``; centered: ``lr g / sqrt(ms - mg^2 + epsilon)``. Epsilon
     sits under the square root (PyTorch adds it after)."""
-    denominator = ms if mg is None else F.sub(ms, F.mul(mg, mg))
-    return F.div(F.mul(lr, g), F.sqrt(F.add(denominator, epsilon)))
+    denominator = ms if mg is None else R.sub(ms, R.mul(mg, mg))
+    return R.div(R.mul(lr, g), R.sqrt(R.add(denominator, epsilon)))
 
 
 def tf1_adagrad_step(g: Any, accum: Any, lr: Any) -> Any:
     """``lr g / sqrt(accum)``: no epsilon (the accumulator starts positive instead)."""
-    return F.div(F.mul(lr, g), F.sqrt(accum))
+    return R.div(R.mul(lr, g), R.sqrt(accum))

@@ -7,7 +7,7 @@ An op is registered once, with
 * ``infer(*specs, **attrs) -> Spec``: the output shape and dtype. Shapes may hold
   ``None`` (unknown at graph-build time) or be ``None`` altogether (unknown rank);
 * ``vjp``: the vector-Jacobian product, written with registered ops through the
-  namespace :data:`F`, so one rule builds graph nodes in static mode and computes
+  namespace :data:`R`, so one rule builds graph nodes in static mode and computes
   arrays in dynamic mode. Either one callable per input,
   ``(g, ans, *inputs, **attrs) -> grad`` (``None`` for an input with no gradient),
   or for variadic ops one callable returning a tuple with a slot per input;
@@ -234,7 +234,7 @@ def get(name: str) -> OpDef:
 
 
 # --------------------------------------------------------------------------------------
-# The gradient namespace F. A rule calls F.mul(g, y); the call goes to the front end that
+# The gradient namespace R. A rule calls R.mul(g, y); the call goes to the front end that
 # owns the arguments (static: adds a graph node; dynamic: computes now), or, when every
 # argument is a plain array, is evaluated at once by `evaluate`.
 
@@ -252,7 +252,7 @@ def apply(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
 
 
 class OpNamespace:
-    """``F.<op>(*inputs, **attrs)`` for every registered op; the language of gradient rules."""
+    """``R.<op>(*inputs, **attrs)`` for every registered op; the language of gradient rules."""
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("__"):
@@ -271,7 +271,9 @@ class OpNamespace:
         return call
 
 
-F = OpNamespace()
+#: The registry namespace: ``R.mul(g, y)``. (``F`` means ``torch.nn.functional`` to PyTorch
+#: users, as in tapeflow.dynamic.nn, so the runtime does not use that name.)
+R = OpNamespace()
 
 
 # --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import numpy as np
 from ...dynamic.creation import from_numpy
 from ...dynamic.interop import array_of
 from ...dynamic.optim import SGD, Adam, Optimizer, RMSprop
-from ...runtime import F
+from ...runtime import R
 from ...runtime import optim_rules as rules
 from ..tensor import Tensor as Symbol
 from .tracing import Tracer, TracingError
@@ -60,7 +60,7 @@ def sgd_step(tracer: Tracer, opt: SGD) -> None:
                     new = rules.sgd_momentum(tracer.state(buf).current, g, momentum, dampening)
                     tracer.write(buf, new)
                 g = rules.sgd_direction(g, new, momentum, group["nesterov"])
-            tracer.write(p, F.sub(tracer.symbol(p), rules.sgd_step(g, lr)))
+            tracer.write(p, R.sub(tracer.symbol(p), rules.sgd_step(g, lr)))
 
 
 def adam_step(tracer: Tracer, opt: Adam) -> None:
@@ -79,7 +79,7 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
             step_size = _fed(tracer, p, "step_size", partial(_step_size, state, beta1, lr))
             bias2 = _fed(tracer, p, "bias_correction2", partial(_bias2, state, beta2))
             update = rules.adam_step(m, v, step_size, bias2, eps)
-            tracer.write(p, F.sub(tracer.symbol(p), update))
+            tracer.write(p, R.sub(tracer.symbol(p), update))
             tracer.after.append((None, partial(_count_step, state)))
 
 
@@ -95,19 +95,19 @@ def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
             state = _lazy_state(opt, p, names)
             tracer.after.append((None, partial(_count_step, state)))
             square = tracer.state(state["square_avg"]).current
-            square = rules.running_average(square, F.mul(g, g), alpha, 1 - alpha)
+            square = rules.running_average(square, R.mul(g, g), alpha, 1 - alpha)
             tracer.write(state["square_avg"], square)
             mean = None
             if group["centered"]:  # the variance estimate E[g^2] - E[g]^2
                 mean = tracer.state(state["grad_avg"]).current
                 mean = rules.running_average(mean, g, alpha, 1 - alpha)
                 tracer.write(state["grad_avg"], mean)
-            scaled = F.div(g, rules.rmsprop_denominator(square, mean, eps))
+            scaled = R.div(g, rules.rmsprop_denominator(square, mean, eps))
             if momentum:  # buf = momentum buf + g / avg; p -= lr buf
                 buf = tracer.state(state["momentum_buffer"]).current
                 scaled = rules.running_average(buf, scaled, momentum, 1)
                 tracer.write(state["momentum_buffer"], scaled)
-            tracer.write(p, F.sub(tracer.symbol(p), rules.sgd_step(scaled, lr)))
+            tracer.write(p, R.sub(tracer.symbol(p), rules.sgd_step(scaled, lr)))
 
 
 def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, Any]:
