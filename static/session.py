@@ -33,7 +33,7 @@ from ..graphs import ir
 from ..runtime import Spec
 from ..runtime.backend import as_array, to_device
 from ..runtime.dtypes import CONVERSION_ERRORS
-from . import nest
+from . import fast_path, nest
 from .compiler import CompileOptions, Program, compile, inspect_plan
 from .compiler.cache import LRUCache
 from .compiler.specialize import shape_fits
@@ -64,16 +64,6 @@ class _Entry:
     assigns: bool  # the program writes variables: its runs take the session's commit lock
     # the program never hands back a feed or variable array itself (compiler/program.py)
     fresh: bool = False
-
-
-@dataclass
-class _Fast:
-    """A run seen before, found by the fetch and feed-key objects themselves (no flattening,
-    name lookups or sorting): the entry, and per feed key its node id, dtype and shape."""
-
-    key: Any  # the entry's key in the compile cache (an evicted entry is compiled again)
-    feeds: tuple[tuple[int, Any, tuple[int, ...], bool], ...]  # (id, np dtype, shape, used)
-    kind: type | None  # list/tuple of fetches, or None for a single fetch
 
 
 class Session:
@@ -149,11 +139,11 @@ class Session:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        fast_key = _fast_key(fetches, feed_dict)
+        fast_key = fast_path.key_of(fetches, feed_dict)
         fast = self._fast.get(fast_key) if fast_key is not None else None
         if fast is not None:
             entry = self._cache.get(fast.key)
-            fed = self._fast_feeds(fast, feed_dict) if entry is not None else None
+            fed = fast.feeds_of(feed_dict, self.options.device) if entry is not None else None
             if fed is not None:
                 results = self._execute(entry, fed)
                 if fast.kind is None:
@@ -161,7 +151,8 @@ class Session:
                 return results if fast.kind is list else tuple(results)
         key, entry, feeds, template = self._lookup(fetches, feed_dict)
         if fast_key is not None:
-            self._remember(fast_key, fetches, feed_dict, feeds, key, entry)
+            self._fast.put(fast_key, fast_path.Remembered.of(
+                self.graph, fetches, feed_dict, feeds, key, set(entry.feed_ids)))
         if len(feeds) != len(entry.feed_ids):
             feeds = {nid: feeds[nid] for nid in entry.feed_ids}
         return nest.pack(template, self._execute(entry, feeds))
@@ -209,37 +200,6 @@ class Session:
             committed = {vid: _fresh(value, owned) for vid, value in updates.items()}
             self._store = {**self._store, **committed}
         return results
-
-    def _remember(self, fast_key: Any, fetches: Any, feed_dict: dict[Any, Any] | None,
-                  feeds: dict[int, Any], key: Any, entry: _Entry) -> None:
-        """Files a checked run under its fetch and feed-key objects (see ``_fast_key``)."""
-        used = set(entry.feed_ids)
-        meta = []
-        for key in feed_dict or ():
-            tensor = self.graph.get_tensor_by_name(key) if isinstance(key, str) else key
-            array = feeds[tensor.node_id]
-            meta.append((tensor.node_id, tensor.dtype.np, tuple(array.shape),
-                         tensor.node_id in used))
-        kind = type(fetches) if type(fetches) in (list, tuple) else None
-        self._fast.put(fast_key, _Fast(key, tuple(meta), kind))
-
-    def _fast_feeds(self, fast: _Fast, feed_dict: dict[Any, Any] | None) -> dict[int, Any] | None:
-        """The feeds of a run like a remembered one; None when a value's shape or dtype
-        differs (then the full path checks it, and compiles if it must)."""
-        feeds: dict[int, Any] = {}
-        if not feed_dict:
-            return feeds
-        device = self.options.device
-        for (nid, dtype, shape, used), value in zip(fast.feeds, feed_dict.values(), strict=True):
-            try:
-                array = as_array(value, dtype, device)  # a cupy feed stays on the GPU
-            except CONVERSION_ERRORS:
-                return None
-            if array.shape != shape:
-                return None
-            if used:
-                feeds[nid] = array if device == "cpu" else to_device(array, device)
-        return feeds
 
     def plan(self, fetches: Any, feed_dict: dict[Any, Any] | None = None) -> Any:
         """The compiled memory plan that ``run(fetches, feed_dict)`` uses (nothing is run).
@@ -336,26 +296,6 @@ class Session:
             if not extra:
                 return outputs
             outputs = outputs + list(dict.fromkeys(extra))
-
-
-def _fast_key(fetches: Any, feed_dict: dict[Any, Any] | None) -> Any:
-    """A dict key made of the fetch and feed-key objects themselves, for a single fetch or a
-    flat list/tuple of them; None for nested structures (those take the full path).
-
-    The key holds the objects, so their identities cannot be reused while it is cached.
-    """
-    if type(fetches) in (list, tuple):
-        if not all(isinstance(f, (Tensor, Operation, str)) for f in fetches):
-            return None
-        fetch_part: Any = (type(fetches), *fetches)
-    elif isinstance(fetches, (Tensor, Operation, str)):
-        fetch_part = fetches
-    else:
-        return None
-    feed_part = tuple(feed_dict) if feed_dict else ()
-    if not all(isinstance(k, (Tensor, str)) for k in feed_part):
-        return None
-    return (fetch_part, feed_part)
 
 
 def _fresh(value: Any, owned: set[int]) -> Any:

@@ -74,3 +74,19 @@ def test_fetched_arrays_are_never_a_feed_or_a_stored_variable() -> None:
             assert not np.shares_memory(fed, batch)
             weights[...] = 99.0  # the caller owns what it fetched
             assert sess.run(w)[0, 0] == 0.0
+
+
+def test_a_remembered_run_skips_the_full_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph, x, w, y, train, init = model()
+    batch = np.linspace(-1, 1, 12).reshape(4, 3)
+    with tf.Session(graph=graph) as sess:
+        sess.run(init)
+        sess.run([y, train], {x: batch})
+        full = []
+        real = sess._lookup
+        monkeypatch.setattr(sess, "_lookup", lambda *a: full.append(1) or real(*a))
+        for _ in range(3):
+            sess.run([y, train], {x: batch})
+        assert full == []  # found by its fetch and feed-key objects each time
+        sess.run([y, train], {x: batch[:2]})  # another shape: the full path, a new program
+        assert full == [1] and sess.compile_count == 3
