@@ -19,7 +19,7 @@ import functools
 import types
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -29,9 +29,11 @@ from ...dynamic import dispatch
 from ...dynamic.creation import from_numpy
 from ...dynamic.grad_mode import is_grad_enabled
 from ...dynamic.interop import array_of, assign, current_interceptor, intercepting, version_of
+from ...dynamic.interop import wrap as wrap_array
 from ...dynamic.nn.module import Module
 from ...dynamic.tensor import Tensor as DynamicTensor
 from ...runtime import dtypes as dt
+from ...runtime.backend import to_device
 from .. import nest
 from ..compiler import CompileOptions
 from ..graph import Graph
@@ -40,7 +42,7 @@ from ..session import Session
 from ..tensor import Operation
 from ..tensor import Tensor as Symbol
 from .symbolic import SymbolicArray, TracingError
-from .tracing import Slot, Tracer, check_cpu
+from .tracing import Slot, Tracer, check_device
 
 #: Traces of one function after which a warning says it keeps retracing.
 RETRACE_WARNING = 5
@@ -99,21 +101,28 @@ class ConcreteFunction:
         self.sync()
         values = self.session.run(self.fetches, self.feed(leaves))
         for tensor, at in self.writebacks:
-            assign(tensor, values[at])  # an in-place change, as the eager step makes
+            # an in-place change, as the eager step makes
+            assign(tensor, to_device(np.asarray(values[at]), self.tracer.device or "cpu"))
             self.synced[id(tensor)] = (array_of(tensor), version_of(tensor))
         for param, grad in self.grads:
-            param.grad = None if grad is None else from_numpy(np.asarray(values[grad]))
+            param.grad = None if grad is None else self._tensor(values[grad])
         for i, index in self.input_grads:
-            new = from_numpy(np.asarray(values[index]))
+            new = self._tensor(values[index])
             held = leaves[i].grad
             leaves[i].grad = new if held is None else dispatch.apply("add", held, new)
         for fetched, action in self.after:
             action(None if fetched is None else values[fetched])
         self.calls += 1
         # Session.run hands out arrays that no later run writes into: they can be the results
-        out = [from_numpy(np.asarray(values[ref])) if kind == "fetch"
+        out = [self._tensor(values[ref]) if kind == "fetch"
                else ref.clone() if kind == "copy" else ref for kind, ref in self.results]
         return nest.pack(self.template, out)
+
+    def _tensor(self, value: Any) -> Any:
+        """A fetched value (a host array) as a tensor on the traced graph's device."""
+        if self.tracer.device == "gpu":
+            return wrap_array(to_device(np.asarray(value), "gpu"))
+        return from_numpy(np.asarray(value))
 
     def plan(self, leaves: list[Any]) -> Any:
         """The compiled memory plan of a call (``static.planner.Plan``)."""
@@ -209,7 +218,7 @@ class TracedFunction:
                 raise TracingError(f"'{self.__name__}' was called with a traced tensor "
                                    "outside of its trace")
             if isinstance(leaf, (DynamicTensor, np.ndarray)):
-                check_cpu(leaf, self.__name__)
+                tracer.device = check_device(tracer.device, leaf, self.__name__)
                 placeholder = graph.placeholder(dt.as_dtype(leaf.dtype), tuple(leaf.shape),
                                                 f"input_{i}")
                 inputs.append((i, placeholder))
@@ -291,7 +300,10 @@ class TracedFunction:
         with graph.as_default():
             inits = [s.variable.initializer for s in state if s.variable is not None]
             load = group(*inits, name="load") if inits else None
-        session = Session(graph=graph, options=self.options)
+        options = self.options
+        if tracer.device == "gpu":  # the model is on the GPU: so is the compiled graph
+            options = replace(options or CompileOptions(), device="gpu")
+        session = Session(graph=graph, options=options)
         return ConcreteFunction(graph, session, inputs, fetches, template, results, state,
                                 writebacks, grads, tracer, load, after, leaf_grads)
 

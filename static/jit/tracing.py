@@ -28,6 +28,7 @@ from ...dynamic.interop import array_of
 from ...dynamic.tensor import Tensor as DynamicTensor
 from ...runtime import OpDef, get
 from ...runtime import dtypes as dt
+from ...runtime.backend import device_of, to_device
 from ..gradients import gradients
 from ..graph import Graph
 from ..tensor import Tensor as Symbol
@@ -35,14 +36,18 @@ from ..variables import Variable
 from .symbolic import SymbolicArray, TracedNode, TracedTensor, TracingError, escaped
 
 
-def check_cpu(tensor: Any, function: str) -> None:
-    """Traced graphs run on the CPU (the session's feeds and write-backs are numpy arrays)."""
+def check_device(device: str | None, tensor: Any, function: str) -> str | None:
+    """The device a traced graph runs on: that of every concrete tensor it reads ("cpu" or
+    "gpu"; None while it has read none). A tensor on another device is an error."""
     array = array_of(tensor) if isinstance(tensor, DynamicTensor) else tensor
-    if not isinstance(array, (np.ndarray, SymbolicArray)):
-        raise NotImplementedError(
-            f"tapeflow.static.function runs traced graphs on the CPU, but '{function}' uses a "
-            f"tensor on {getattr(tensor, 'device', 'another device')}; move the model and its "
-            "inputs with .cpu() (or run this function eagerly on the GPU)")
+    if isinstance(array, SymbolicArray):
+        return device
+    here = device_of(array)
+    if device is not None and here != device:
+        raise RuntimeError(
+            f"tapeflow.static.function '{function}' reads tensors on two devices ({device} and "
+            f"{here}); move the model and its inputs to one device with .to(...)")
+    return here
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Tracer:
     guards: list[tuple[Callable[[], Any], Any]] = field(default_factory=list)
     #: run after every call with the value of the symbol (None: no value), in order
     after: list[tuple[Symbol | None, Callable[[Any], None]]] = field(default_factory=list)
+    device: str | None = None  # where the concrete tensors it reads live (check_device)
 
     # ---- values in and out -----------------------------------------------------------------
 
@@ -131,7 +137,8 @@ class Tracer:
         known = self.constants.get(id(owner))
         if known is None:
             # a tensor captured by value: its value now is baked into the graph
-            known = self.graph.constant(np.array(array, copy=True), name="captured")
+            known = self.graph.constant(np.array(to_device(array, "cpu"), copy=True),
+                                        name="captured")  # (on the host: the graph's consts)
             self.constants[id(owner)] = known
             self.keep.append(owner)
         return known
@@ -141,7 +148,7 @@ class Tracer:
         slot = self.slots.get(id(tensor))
         if slot is not None:
             return slot
-        check_cpu(tensor, self.name)
+        self.device = check_device(self.device, tensor, self.name)
         name = self.names.get(id(tensor), "state")
         shape = tuple(int(d) for d in tensor.shape)
         with self.graph.as_default(), self.graph.name_scope(None):
@@ -310,4 +317,4 @@ def _grad_is_none(tensor: Any) -> bool:
     return tensor.grad is None
 
 
-__all__ = ["Slot", "Tracer", "TracingError", "check_cpu"]
+__all__ = ["Slot", "Tracer", "TracingError", "check_device"]

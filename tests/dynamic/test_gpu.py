@@ -152,3 +152,32 @@ def test_a_classifier_with_sparse_cross_entropy_is_captured():
                     assert sess.plan([loss, train], feed).execution == REPLAY
                     assert isinstance(sess.run(w), np.ndarray) and cupy is not None
     np.testing.assert_allclose(losses["gpu"], losses["cpu"], rtol=1e-9)
+
+
+def test_tf_function_traces_a_model_whose_parameters_are_on_the_gpu():
+    import tapeflow.static as tf
+
+    losses, concretes = {}, {}
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.Sigmoid(),
+                                    torch.nn.Linear(5, 2)).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        x = torch.tensor(XS.astype(np.float32), device=device)
+        y = torch.tensor(YS.astype(np.float32), device=device)
+
+        @tf.function
+        def step(x, y):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        results = [step(x, y) for _ in range(10)]
+        losses[device] = [r.item() for r in results]
+        concretes[device] = step.concrete_functions[-1]
+        assert all(r.device.type == device for r in results)
+        assert all(p.device.type == device for p in model.parameters())
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-5)
+    assert concretes["cuda"].session.options.device == "gpu"
