@@ -36,10 +36,6 @@ def manual_seed(seed: int) -> Generator:
     return default_generator
 
 
-def seed_generator() -> Generator:
-    return default_generator
-
-
 def _finish(array: Any, requires_grad: bool) -> Any:
     t = wrap(array)
     if requires_grad:

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import dtypes as dt
 from .registry import R, ShapeError, Spec, format_shape, register
-from .shapes import broadcast, normalize_axes, normalize_axis, reshaped, same_dims
+from .shapes import broadcast, normalize_axes, normalize_axis, reshaped
 
 # ---- reshape ------------------------------------------------------------------------
 
@@ -437,14 +437,6 @@ register(
     doc="zeros of like's shape with g written at index",
     saves=(),
 )
-
-
-def same_shape(a: Spec, b: Spec) -> bool:
-    if a.shape is None or b.shape is None:
-        return True
-    return len(a.shape) == len(b.shape) and all(
-        same_dims(x, y) for x, y in zip(a.shape, b.shape, strict=True)
-    )
 
 
 # ---- assignment into a basic index (PyTorch's x[index] = value, x.copy_(value)) ------------

@@ -143,8 +143,3 @@ def reshaped(op: str, shape: Shape, target: Sequence[int]) -> Shape:
             f"({total} elements) into shape {target} ({known} elements)"
         )
     return target
-
-
-def same_dims(a: int | None, b: int | None) -> bool:
-    """Whether two dims may be equal (``None`` matches anything)."""
-    return a is None or b is None or a == b
