@@ -14,6 +14,9 @@ that planned, unplanned and interpreted training give the same numbers.
 
 Run: ``.venv/bin/python benchmarks/bench_compiler.py`` (``--repeats N`` to change the
 number of timed steps). BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` is set.
+``--cache-growth N`` instead feeds one Session N batch sizes (a new program each) and prints
+the programs it keeps and its resident memory along the way: the compile cache is bounded
+(``CompileOptions.max_cached_programs``), so RSS must level off.
 The targets: arena <= 1.05 x lower bound on all three graphs, arena <= 0.5 x naive on
 both RNNs, compiled XOR step >= 2x faster than interpreted.
 """
@@ -124,10 +127,57 @@ def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def rss_mib() -> float:
+    """This process's resident memory now (Linux /proc), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cache_growth(sizes: int) -> None:
+    """One Session fed ``sizes`` batch sizes (a program each), with the default bound and
+    then with none: the programs kept and this process's RSS along the way.
+
+    The model is narrow (8 features), so a program's arrays stay small whatever the batch
+    size and RSS shows what each kept program costs.
+    """
+    import gc
+    import warnings
+
+    rng = np.random.default_rng(0)
+    for limit in (CompileOptions().max_cached_programs, None):
+        with tf.Graph().as_default():
+            x = tf.placeholder(tf.float32, [None, 8], name="x")
+            w = tf.Variable(rng.normal(size=(8, 8)).astype(np.float32), name="w")
+            loss = tf.reduce_mean(tf.tanh(tf.matmul(tf.tanh(tf.matmul(x, w)), w)))
+            step = tf.train.GradientDescentOptimizer(1e-3).minimize(loss)
+            sess = tf.Session(options=CompileOptions(max_cached_programs=limit))
+            sess.run(tf.global_variables_initializer())
+        gc.collect()
+        start = rss_mib()
+        print(f"\nmax_cached_programs={limit}: batch sizes fed, programs kept, RSS growth")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the cache warns once that it keeps evicting
+            for rows in range(1, sizes + 1):
+                sess.run([loss, step], {x: np.ones((rows, 8), np.float32)})
+                if rows % max(sizes // 8, 1) == 0 or rows == sizes:
+                    gc.collect()
+                    print(f"{rows:>8} {len(sess._cache):>8} {rss_mib() - start:>+9.1f} MiB")
+        del sess
+        gc.collect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2000, help="timed XOR steps per mode")
+    parser.add_argument("--cache-growth", type=int, default=0, metavar="N",
+                        help="only feed one Session N batch sizes and print RSS")
     args = parser.parse_args()
+    if args.cache_growth:
+        cache_growth(args.cache_growth)
+        return
 
     rows, rnn_times = [], []
     sess, _, (fetches, feed) = xor_model(COMPILED)
