@@ -86,7 +86,9 @@ def drift_svg(result: Any) -> str:
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    # no date, fixed ids: the same result gives the same bytes (issue 19)
+    with plt.rc_context({"svg.hashsalt": f"agreement:{result.workload}"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     return buffer.getvalue()
 

@@ -1,10 +1,15 @@
 """The HTML report ``tapeflow compare ... --out DIR`` writes: one self-contained file.
 
-Per workload: the comparison table, the loss curves of every mode overlaid, the memory
-timeline of one training step (static plan and traced dynamic step), the static training
-graph coloured by its memory plan, the dynamic tape, for the RNN the why-static-graphs-pad
-figure, and the code of each style side by side. Every SVG is inline (and also written
-next to the report); the page loads nothing from anywhere.
+It opens with one screen on the two styles, told with this run's own numbers, and a
+glossary of every metric with its unit. Then, per workload: the comparison table, the
+loss curves, the cost model (build cost against per-step saving, the break-even step), the
+measured facts behind "why static is faster here and where dynamic wins", the memory plan
+as an offset-by-step chart beside the dynamic run's memory, the static graph (summarised,
+coloured by arena offset) beside the dynamic graph of the same batch, for the RNN the
+padded graph against three real lengths, and the two programs side by side. Every figure
+has a "what to look at" note, sits inline in a zoomable frame, and is also written next
+to the report. Nothing is fetched; the same run gives the same bytes (no dates, no ids
+that change from run to run).
 
 Without Graphviz's ``dot`` the graphs are written as ``.dot`` files and the report says
 how to install it; the plots and tables do not need it.
@@ -15,57 +20,23 @@ Example:
 
 from __future__ import annotations
 
-import datetime
-import html
 import inspect
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..visualize.dot import INSTALL_HINT, DotNotFoundError, Figure
-
-_PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
-
-CSS = """
-body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; background: #fff; }
-h1 { font-size: 24px; margin-bottom: 4px; } h2 { margin-top: 36px; border-bottom: 2px solid
-#1f4e99; padding-bottom: 4px; } h3 { margin-top: 24px; font-size: 16px; }
-.meta { color: #555; font-size: 13px; }
-table.cmp { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
-table.cmp th, table.cmp td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-table.cmp th:first-child, table.cmp td:first-child { text-align: left; }
-table.cmp thead th { background: #1f4e99; color: #fff; }
-table.cmp tbody tr:nth-child(even) { background: #f3f6fb; }
-.verdict { font-weight: bold; } .agree { color: #2e7d32; } .disagree { color: #b03a2e; }
-.figure { border: 1px solid #ddd; border-radius: 6px; padding: 8px; margin: 10px 0;
-  overflow: auto; max-height: 900px; background: #fff; }
-.figure svg { max-width: 100%; height: auto; }
-.caption { font-size: 12px; color: #555; margin: 4px 0 0 0; }
-.code { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
-.code pre { background: #f7f7f7; border: 1px solid #ddd; padding: 8px; font-size: 11px;
-  overflow: auto; max-height: 700px; margin: 0; }
-.note { background: #fff8e1; border: 1px solid #e0c060; padding: 8px; font-size: 13px; }
-"""
-
-
-def inline_svg(svg: str) -> str:
-    """An SVG document as an element for inline HTML (no XML prolog or DOCTYPE)."""
-    return _PROLOG.sub("", svg, count=1)
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
+from ..visualize.html_page import esc, frame, look, page
+from ..visualize.html_page import inline_svg as inline_svg  # re-exported for callers
+from . import report_text
 
 
 def html_table(result: Any) -> str:
     """The comparison table of one WorkloadResult, with the terminal table's rows."""
+    from .report import ROWS
+
     summaries = [r.summary() for r in result.results]
-    try:
-        from .report import ROWS
-    except ImportError:  # the harness without its formatters: the raw figures
-        ROWS = [(key, (lambda k: lambda s: s.get(k, "-"))(key)) for key in summaries[0]]
-    head = "".join(f"<th>{_esc(s['mode'])}</th>" for s in summaries)
+    head = "".join(f"<th>{esc(s['mode'])}</th>" for s in summaries)
     rows = []
     for label, fmt in ROWS:
         cells = []
@@ -76,7 +47,7 @@ def html_table(result: Any) -> str:
                 cells.append("-")
         if all(c in ("-", "- .. -") for c in cells):
             continue
-        rows.append(f"<tr><td>{_esc(label)}</td>" + "".join(f"<td>{_esc(c)}</td>" for c in cells)
+        rows.append(f"<tr><td>{esc(label)}</td>" + "".join(f"<td>{esc(c)}</td>" for c in cells)
                     + "</tr>")
     dynamic = next((s for s in summaries if s["style"] == "dynamic"), None)
     if dynamic and len(summaries) > 1 and dynamic.get("median_step_seconds"):
@@ -84,9 +55,9 @@ def html_table(result: Any) -> str:
                   for s in summaries]
         rows.append("<tr><td>step time / dynamic</td>" + "".join(f"<td>{r}</td>" for r in ratios)
                     + "</tr>")
-    caption = f"{_esc(result.workload)} ({_esc(result.dtype)}, {result.steps} steps)"
-    return (f'<table class="cmp"><thead><tr><th>{caption}</th>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    caption = f"{esc(result.workload)} ({esc(result.dtype)}, {result.steps} steps)"
+    return (f'<div class="tablewrap"><table class="cmp"><thead><tr><th>{caption}</th>{head}'
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _verdict(result: Any) -> str:
@@ -106,107 +77,154 @@ class _Section:
         self.parts: list[str] = []
         self.files: list[Path] = []
 
-    def svg(self, name: str, heading: str, svg: str, caption: str = "") -> None:
+    def write_svg(self, name: str, svg: str) -> Path:
         path = self.out_dir / f"{self.prefix}_{name}.svg"
         path.write_text(svg)
         self.files.append(path)
-        self.parts.append(f"<h3>{_esc(heading)}</h3><div class=\"figure\">{inline_svg(svg)}"
-                          f"</div><p class=\"caption\">{_esc(caption)} "
-                          f"(<a href=\"{_esc(path.name)}\">{_esc(path.name)}</a>)</p>")
+        return path
 
-    def graph(self, name: str, heading: str, make: Callable[[], Figure],
-              caption: str = "") -> None:
+    def svg(self, name: str, heading: str, svg: str, caption: str = "",
+            note: str = "") -> None:
+        """A figure: heading, zoomable frame, caption with the file's link, what to look at."""
+        path = self.write_svg(name, svg)
+        self.parts.append(f'<div class="fig"><h3>{esc(heading)}</h3>{frame(svg, path.name)}'
+                          f'<p class="caption">{esc(caption)} (<a href="{esc(path.name)}">'
+                          f"{esc(path.name)}</a>)</p>" + (look(note) if note else "")
+                          + "</div>")
+
+    def graph(self, name: str, heading: str, make: Callable[[], Figure], caption: str = "",
+              note: str = "") -> Figure | None:
         """A graph figure: inline SVG, or its .dot file and the install hint without dot."""
         try:
             fig = make()
         except Exception as exc:  # noqa: BLE001 - one failed figure must not sink the report
-            self.parts.append(f"<h3>{_esc(heading)}</h3><p class=\"note\">could not draw this "
-                              f"figure: {_esc(type(exc).__name__)}: {_esc(exc)}</p>")
-            return
+            self.parts.append(f"<h3>{esc(heading)}</h3><p class=\"note\">could not draw this "
+                              f"figure: {esc(type(exc).__name__)}: {esc(exc)}</p>")
+            return None
         caption = caption or str(fig.info.get("caption", ""))
         try:
-            self.svg(name, heading, fig.svg(), caption)
+            self.svg(name, heading, fig.svg(), caption, note)
         except DotNotFoundError:
             path = fig.save(self.out_dir / f"{self.prefix}_{name}.dot")
             self.files.append(path)
-            self.parts.append(f"<h3>{_esc(heading)}</h3><p class=\"note\">Graphviz's "
+            self.parts.append(f"<h3>{esc(heading)}</h3><p class=\"note\">Graphviz's "
                               f"<code>dot</code> is not installed, so this graph was written "
-                              f"as <a href=\"{_esc(path.name)}\">{_esc(path.name)}</a>; "
-                              f"{_esc(INSTALL_HINT)}</p>")
+                              f"as <a href=\"{esc(path.name)}\">{esc(path.name)}</a>; "
+                              f"{esc(INSTALL_HINT)}</p>" + (look(note) if note else ""))
+        return fig
 
 
 def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int,
                       device: str) -> _Section:
     from ..visualize import plots
-    from ..visualize.memory_trace import trace_dynamic_step
-    from ..visualize.static_graph import static_graph
-    from .rnn_figure import rnn_padding_figure
-    from .workload_graphs import build_workload, dynamic_figure, longest_batch, static_training_step
 
     sec = _Section(out_dir, result.workload)
-    info = "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in result.info.items())
-    sec.parts.append(f"<h2 id=\"{_esc(result.workload)}\">{_esc(result.workload)}</h2>"
-                     f"<ul class=\"meta\">{info}</ul>{html_table(result)}{_verdict(result)}")
+    info = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in result.info.items())
+    sec.parts.append(f"<h2 id=\"{esc(result.workload)}\">{esc(result.workload)}</h2>"
+                     f"<ul class=\"meta\">{info}</ul>{html_table(result)}"
+                     + look(report_text.table_note(result)) + _verdict(result))
+    from .agreement_report import html_section  # lockstep, horizon, bit identity, why
+
+    sec.parts.append(html_section(result))
     reference = next((r.mode for r in result.results if r.mode not in result.agreement), None)
     sec.svg("losses", "Loss per training step, every mode overlaid",
             plots.loss_curves({r.mode: r.losses for r in result.results}, reference=reference,
                               title=f"{result.workload}: training loss",
                               styles={r.mode: r.style for r in result.results}),
             "dashed: static modes, solid: dynamic; lower panel: relative difference to "
-            f"the reference mode ({reference})")
+            f"the reference mode ({reference})",
+            "the curves lie on top of each other: both styles compute the same function "
+            "from the same weights; the lower panel shows how far apart they are, at the "
+            "level of rounding.")
+    costs = {r.mode: (r.build_seconds, r.median_step) for r in result.results}
+    sec.svg("cost", "Cost model: build once, then save on every step",
+            plots.cumulative_time(costs, title=f"{result.workload}: total time against "
+                                               f"steps run"),
+            "each line: build + first step, then the median step per further step",
+            report_text.cost_note(costs))
     try:
-        workload = build_workload(result.workload, dtype, seed)
-        trainer, fetches, feed = static_training_step(workload)
-        plan = trainer.sess.plan(fetches, feed)
+        _figures(sec, result, dtype, seed, device)
     except Exception as exc:  # noqa: BLE001 - a workload the visualiser cannot rebuild
-        sec.parts.append(f"<p class=\"note\">no memory timeline or graphs for this workload: "
-                         f"{_esc(type(exc).__name__)}: {_esc(exc)}</p>")
-        return sec
-    dyn = next(m for m in workload.modes if m.style == "dynamic").make()
-    batch = longest_batch(workload)
-    trace = trace_dynamic_step(lambda: dyn.step(*workload.step_args(batch)))
-    host_only = " On a GPU run tracemalloc sees host memory only." if device != "cpu" else ""
-    sec.svg("memory", "Memory over one training step",
-            plots.memory_timeline(plan, trace, title=f"{result.workload}: one training step "
-                                                     f"(longest batch)"),
-            "static: the compiled memory plan per schedule step (bottom axis); dynamic: "
-            "tracemalloc's live traced bytes after each kernel of one eager step (top axis), "
-            "which include Python objects such as tape nodes; the two x axes differ."
-            + host_only)
-    sec.graph("static_graph", "Static training graph, coloured by arena buffer",
-              lambda: static_graph(trainer.graph, outputs=fetches, plan=plan,
-                                   title=f"{result.workload}: static training graph"),
-              "forward, backward (gradients) and update clusters; each planned node shows "
-              "its buffer, offset, size and lifetime (schedule steps)")
-    sec.graph("dynamic_tape", "Dynamic tape after backward",
-              lambda: dynamic_figure(workload, backward=True, memory=True),
-              "grad_fn nodes, each leaf's AccumulateGrad with its .grad, and (orange) the "
-              "tensors each node saved for backward")
-    if result.workload == "rnn":
-        sec.graph("padding", "Why static graphs pad", lambda: rnn_padding_figure(seed=seed))
-    sec.parts.append(_code_listings(workload))
+        sec.parts.append(f"<p class=\"note\">no memory chart or graphs for this workload: "
+                         f"{esc(type(exc).__name__)}: {esc(exc)}</p>")
     return sec
 
 
+def _figures(sec: _Section, result: Any, dtype: str, seed: int, device: str) -> None:
+    """The figures that rebuild the workload: facts, memory, graphs, code (same batch)."""
+    from ..visualize.memory_chart import memory_plan_chart
+    from .workload_graphs import (
+        build_workload,
+        describe_batch,
+        dynamic_figure,
+        figure_batch,
+        static_figure,
+        static_training_step,
+        trace_dynamic,
+    )
+
+    workload = build_workload(result.workload, dtype, seed)
+    batch = figure_batch(workload)
+    named = describe_batch(workload, batch)
+    trainer, fetches, feed = static_training_step(workload, batch)
+    plan = trainer.sess.plan(fetches, feed)
+    dyn, trace = trace_dynamic(workload, batch)
+    facts = report_text.step_facts(workload, result, plan, trace, trainer, dyn, batch)
+    sec.parts.append(f"<h3>Why static is faster here, and where dynamic wins</h3>"
+                     f"{report_text.facts_html(facts, named)}")
+    host_only = " On a GPU run tracemalloc sees host memory only." if device != "cpu" else ""
+    sec.svg("memory", f"The memory plan of one training step ({named})",
+            memory_plan_chart(plan, trace, title=f"{result.workload}: one training step, "
+                                                 f"{named}"),
+            "left: the static plan, one rectangle per arena buffer; middle: arena, lower "
+            "bound and no-reuse total; right: the dynamic step on the same batch "
+            "(tracemalloc, tape objects included; a steady-state step, measured when this "
+            "report was written, so it may differ by a few bytes from run to run)."
+            + host_only,
+            report_text.memory_note(plan, trace))
+    sec.graph("static_graph", f"Static training graph, coloured by arena offset ({named})",
+              lambda: static_figure(workload, backward=True, memory=True, collapse=True),
+              "forward, backward (gradients) and update parts; fill colour = arena offset, "
+              "the same colours as the memory chart",
+              report_text.static_graph_note(workload.name))
+    pair = "two" if workload.name == "xor" else "rnn"
+    sec.parts.append(f'<div class="{pair}">')
+    sec.graph("static_forward", "Static forward graph: built once, batch ?",
+              lambda: static_figure(workload, backward=False, memory=False),
+              "placeholders have shape (?, ...): the graph serves any batch size",
+              report_text.pair_note("static"))
+    sec.graph("dynamic_forward", f"Dynamic forward graph: recorded for {named}",
+              lambda: dynamic_figure(workload, backward=False, memory=False),
+              "the ops the tape recorded, with this batch's concrete shapes",
+              report_text.pair_note("dynamic"))
+    sec.parts.append("</div>")
+    sec.graph("dynamic_tape", f"Dynamic tape after backward ({named})",
+              lambda: dynamic_figure(workload, backward=True, memory=True),
+              "grad_fn nodes, each leaf's AccumulateGrad with its .grad, and (orange) the "
+              "tensors each node saved for backward", report_text.tape_note())
+    if workload.name == "rnn":
+        from .rnn_figure import rnn_padding_figure
+
+        sec.graph("padding", "Why static graphs pad", lambda: rnn_padding_figure(workload),
+                  note=report_text.padding_note())
+    sec.parts.append(_code_listings(workload))
+
+
 def _code_listings(workload: Any) -> str:
-    """Each distinct source file of the workload's modes; static left, dynamic right."""
-    columns: dict[str, list[str]] = {"static": [], "dynamic": []}
-    seen: set[str] = set()
-    for mode in sorted(workload.modes, key=lambda m: m.style != "static"):
-        source = workload.source_of(mode)
-        if source in seen:
-            continue
-        seen.add(source)
-        modes = ", ".join(m.name for m in workload.modes if workload.source_of(m) == source)
-        try:
-            filename = Path(inspect.getsourcefile(mode.source) or "").name
-        except TypeError:
-            filename = ""
-        columns.setdefault(mode.style, []).append(
-            f"<h4>{_esc(mode.style)} style: {_esc(filename)} ({_esc(modes)})</h4>"
-            f"<pre><code>{_esc(source)}</code></pre>")
-    cells = "".join(f"<div>{''.join(parts)}</div>" for parts in columns.values() if parts)
-    return f"<h3>The code, side by side</h3><div class=\"code\">{cells}</div>"
+    """The programs of the two styles side by side: for XOR the two examples (the same
+    model in ~30 lines each), otherwise the workload's own classes."""
+    root = Path(__file__).resolve().parent.parent / "examples"
+    examples = [root / f"{workload.name}_{style}.py" for style in ("static", "dynamic")]
+    if all(p.exists() for p in examples):
+        cells = [(p.name, p.read_text()) for p in examples]
+    else:  # the first mode of each style
+        modes = [next(m for m in workload.modes if m.style == s) for s in ("static", "dynamic")]
+        cells = [(Path(inspect.getsourcefile(m.source) or "").name, workload.source_of(m))
+                 for m in modes]
+    body = "".join(f"<div><h4>{esc(name)}</h4><pre><code>{esc(text)}</code></pre></div>"
+                   for name, text in cells)
+    return (f"<h3>The code, side by side</h3><div class=\"code\">{body}</div>"
+            + look(report_text.code_note(workload.name)))
 
 
 def write(out_dir: Path, results: list[Any], args: Any) -> list[Path]:
@@ -227,16 +245,13 @@ def write(out_dir: Path, results: list[Any], args: Any) -> list[Path]:
     seed = 0 if seed is None else int(seed)
     device = getattr(args, "device", None) or "cpu"
     sections = [_workload_section(out_dir, r, dtype, seed, device) for r in results]
-    nav = " | ".join(f"<a href=\"#{_esc(r.workload)}\">{_esc(r.workload)}</a>" for r in results)
-    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    extra = report_text.write_players(out_dir)
+    nav = " | ".join(f"<a href=\"#{esc(r.workload)}\">{esc(r.workload)}</a>" for r in results)
     body = "".join("".join(s.parts) for s in sections)
-    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>tapeflow: one model, two graphs</title><style>{CSS}</style></head><body>"
-            f"<h1>tapeflow: one model, two graphs</h1><p class=\"meta\">static (TF1-style "
-            f"graph, compiled and memory-planned) against dynamic (PyTorch-style tape), same "
-            f"weights, same data. dtype {_esc(dtype)}, seed {seed}, device {_esc(device)}, "
-            f"written {when}. Timings are medians measured in one run; compare ratios, not "
-            f"absolute times.</p><p>{nav}</p>{body}</body></html>\n")
+    opening = report_text.opening(results, dtype, seed, device, [p.name for p in extra])
+    html = page("tapeflow: one model, two graphs",
+                f"<h1>tapeflow: one model, two graphs</h1>{opening}<p>{nav} | "
+                f"<a href=\"#glossary\">glossary</a></p>{body}{report_text.glossary()}")
     report = out_dir / "report.html"
-    report.write_text(page)
-    return [p for s in sections for p in s.files] + [report]
+    report.write_text(html)
+    return [p for s in sections for p in s.files] + extra + [report]

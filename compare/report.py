@@ -5,26 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..visualize.units import fmt_bytes as _bytes
+from ..visualize.units import fmt_ms
 from .harness import WorkloadResult
 
 
-def _bytes(n: Any) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def _ms(seconds: Any) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.3f} ms"
+    return fmt_ms(seconds, 3)
 
 
 ROWS: list[tuple[str, Any]] = [
-    ("build + first step", lambda s: f"{s['build_seconds'] * 1e3:.1f} ms"),
+    ("build + first step", lambda s: fmt_ms(s["build_seconds"], 1)),
     ("median step", lambda s: _ms(s["median_step_seconds"])),
     (
         "step p25..p75",
@@ -56,10 +47,46 @@ ROWS: list[tuple[str, Any]] = [
     ),
     (
         "time per epoch",
-        lambda s: f"{s['epoch_seconds'] * 1e3:.1f} ms" if "epoch_seconds" in s else "-",
+        lambda s: fmt_ms(s["epoch_seconds"], 1) if "epoch_seconds" in s else "-",
     ),
     ("final loss", lambda s: f"{s['final_loss']:.6g}"),
     ("accuracy", lambda s: f"{s['accuracy'] * 100:.1f} %"),
+]
+
+# Every metric the report shows, with its unit and what it means: the report's glossary.
+GLOSSARY: list[tuple[str, str, str]] = [
+    ("build + first step", "ms", "time from nothing to one finished training step: for "
+     "static modes building the graph, compiling (pruning, passes, memory planning) and "
+     "running it once; for dynamic, the first eager step"),
+    ("median step", "ms", "the median time of one training step after the first"),
+    ("step p25..p75", "ms", "the middle half of the step times (25th to 75th percentile)"),
+    ("steps/s", "1/s", "training steps per second, from the median step"),
+    ("peak bytes, first step", "KiB/MiB", "the most memory traced (tracemalloc) during the "
+     "first step, building included"),
+    ("peak bytes, later step", "KiB/MiB", "the most memory traced during one later step"),
+    ("arena (planned)", "KiB/MiB", "the one block the static memory plan reserves for every "
+     "intermediate value of a step; buffers whose lifetimes do not overlap share bytes"),
+    ("arena lower bound", "KiB/MiB", "the largest sum of sizes of values alive at the same "
+     "schedule step: no plan of this schedule can use less"),
+    ("no-reuse bytes", "KiB/MiB", "what the intermediates would take if none shared bytes"),
+    ("graph nodes fwd/bwd/upd", "nodes", "nodes of the static graph in its forward, "
+     "backward (gradient) and update (optimizer) parts"),
+    ("compilations", "count", "how often a static mode compiled a graph (once per fetch "
+     "and feed signature; once per length bucket; once per trace)"),
+    ("tape nodes per step", "nodes", "operations the dynamic tape records in one step, "
+     "averaged over the batches: the graph that is rebuilt every step"),
+    ("padding waste", "%", "the share of computed RNN steps that are padding, not words"),
+    ("time per epoch", "ms", "one pass over every batch of the data"),
+    ("final loss", "-", "the training loss after the last step"),
+    ("accuracy", "%", "correct predictions on the training data after training"),
+    ("step time / dynamic", "ratio", "a mode's median step divided by the dynamic one's: "
+     "below 1x is faster than dynamic"),
+    ("break-even step", "steps", "after this many steps a static mode's higher build cost "
+     "is paid back by its faster steps"),
+    ("kernels per step", "count", "array kernels (matmul, add, ...) one step runs"),
+    ("allocations per step", "count", "new arrays one step allocates for results"),
+    ("dispatches per step", "count", "Python-level calls that launch work in one step: one "
+     "per op for dynamic, one Session.run for static"),
 ]
 
 

@@ -3,8 +3,9 @@
 The static graph is the one a training step runs (loss and train op, the padded graph for
 the RNN; repeated steps folded when large), optionally coloured by its memory plan. The
 dynamic graph is the tape one training step records: with ``backward``, the grad_fn graph
-after backward (leaves with their gradients); without, the recorded forward graph. For the
-dynamic RNN the shortest batch is drawn, so its tape stays readable.
+after backward (leaves with their gradients); without, the recorded forward graph. Every
+figure of a workload shows the same batch (:func:`figure_batch`, named in each title):
+for the RNN a batch of median length, so the padded static graph shows its padding.
 
 Example:
     >>> # render("xor", "static", backward=True, memory=True, output_path=Path("xor.svg"),
@@ -36,6 +37,23 @@ def _mode(workload: Any, style: str) -> Any:
     raise ValueError(f"workload {workload.name} has no {style} mode")
 
 
+def figure_batch(workload: Any) -> Any:
+    """The batch every figure of a workload shows: XOR's one batch; for the RNN, a batch of
+    the median sentence length (the first such batch)."""
+    lengths = sorted({getattr(b, "max_length", 0) for b in workload.batches})
+    median = lengths[len(lengths) // 2]
+    return next(b for b in workload.batches if getattr(b, "max_length", 0) == median)
+
+
+def describe_batch(workload: Any, batch: Any) -> str:
+    """``a batch of 16 sentences of 21 words`` / ``the batch of all 4 XOR inputs``."""
+    if hasattr(batch, "tokens"):
+        size, length = batch.tokens.shape
+        index = next(k for k, b in enumerate(workload.batches) if b is batch)
+        return f"batch {index} ({size} sentences of {length} words)"
+    return f"the batch of all {len(batch[0])} XOR inputs"
+
+
 def longest_batch(workload: Any) -> Any:
     return max(workload.batches, key=lambda b: getattr(b, "max_length", 0))
 
@@ -44,14 +62,25 @@ def shortest_batch(workload: Any) -> Any:
     return min(workload.batches, key=lambda b: getattr(b, "max_length", 0))
 
 
-def static_training_step(workload: Any) -> tuple[Any, list[Any], dict[Any, Any]]:
-    """(trainer, fetches, feed) of one training step of the workload's static mode, on its
-    longest batch (the padded graph for the RNN)."""
+def static_training_step(workload: Any, batch: Any = None,
+                         ) -> tuple[Any, list[Any], dict[Any, Any]]:
+    """(trainer, fetches, feed) of one training step of the workload's (first) static mode
+    on ``batch`` (default :func:`figure_batch`; the RNN's padded graph for any batch)."""
     from .introspect import static_fetches_and_feed
 
     trainer = _mode(workload, "static").make()
-    fetches, feed = static_fetches_and_feed(trainer, longest_batch(workload))
+    fetches, feed = static_fetches_and_feed(trainer, batch or figure_batch(workload))
     return trainer, fetches, feed
+
+
+def trace_dynamic(workload: Any, batch: Any) -> tuple[Any, Any]:
+    """(trainer, trace) of one steady-state dynamic training step on ``batch``: one step
+    first (its one-time allocations would otherwise count), then one traced step."""
+    from ..visualize.memory_trace import trace_dynamic_step
+
+    trainer = _mode(workload, "dynamic").make()
+    trainer.step(*workload.step_args(batch))
+    return trainer, trace_dynamic_step(lambda: trainer.step(*workload.step_args(batch)))
 
 
 def dynamic_loss(workload: Any, trainer: Any, batch: Any) -> Any:
@@ -68,22 +97,28 @@ def dynamic_loss(workload: Any, trainer: Any, batch: Any) -> Any:
 
 def static_figure(workload: Any, backward: bool, memory: bool,
                   collapse: bool | None = None) -> Figure:
-    trainer, fetches, feed = static_training_step(workload)
+    """The static graph of one training step; ``memory`` colours it by arena offset."""
+    batch = figure_batch(workload)
+    trainer, fetches, feed = static_training_step(workload, batch)
     outputs = fetches if backward else fetches[:1]
     plan = trainer.sess.plan(outputs, feed) if memory else None
     part = "training graph (forward, backward, update)" if backward else "forward graph"
-    title = f"{workload.name}: static {part}" + (", coloured by arena buffer" if memory else "")
+    title = f"{workload.name}: static {part}, batch ? (any size); memory plan for " \
+            f"{describe_batch(workload, batch)}" if memory else \
+        f"{workload.name}: static {part}, batch ? (any size)"
     return static_graph(trainer.graph, outputs=outputs, plan=plan, backward=backward,
                         collapse=collapse, title=title)
 
 
 def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
+    """The tape of one dynamic step on :func:`figure_batch`: with ``backward`` the grad_fn
+    graph after backward (``memory``: with the tensors saved for backward), else the
+    recorded forward graph."""
     trainer = _mode(workload, "dynamic").make()
-    batch = shortest_batch(workload)
+    batch = figure_batch(workload)
     loss = dynamic_loss(workload, trainer, batch)
     params = dict(trainer.model.named_parameters())
-    length = getattr(batch, "max_length", None)
-    what = f" (a batch of {length}-word sentences)" if length is not None else ""
+    what = f", {describe_batch(workload, batch)}"
     if not backward:
         return recorded_forward(loss, params, title=f"{workload.name}: forward graph recorded "
                                                      f"on the tape{what}")
@@ -94,18 +129,19 @@ def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
 
 
 def figure(workload: str, mode: str, backward: bool = True, memory: bool = False,
-           dtype: str = "float64", seed: int = 0) -> Figure:
-    """The Figure behind :func:`render` (no file written)."""
+           dtype: str = "float64", seed: int = 0, collapse: bool | None = None) -> Figure:
+    """The Figure behind :func:`render` (no file written); ``collapse`` as in
+    :func:`~tapeflow.visualize.static_graph` (static mode only)."""
     built = build_workload(workload, dtype, seed)
     if mode == "static":
-        return static_figure(built, backward, memory)
+        return static_figure(built, backward, memory, collapse)
     if mode == "dynamic":
         return dynamic_figure(built, backward, memory)
     raise ValueError(f"mode must be 'static' or 'dynamic', got {mode!r}")
 
 
 def render(workload: str, mode: str, backward: bool, memory: bool, output_path: Path,
-           dtype: str, seed: int) -> Path:
+           dtype: str, seed: int, collapse: bool | None = None) -> Path:
     """Draws a workload's graph and writes it to ``output_path`` (.svg, or .dot source).
 
     Raises:
@@ -117,4 +153,4 @@ def render(workload: str, mode: str, backward: bool, memory: bool, output_path: 
         raise ValueError(f"cannot write a graph to {output_path.name!r}: use .svg or .dot")
     if output_path.parent and not output_path.parent.exists():
         output_path.parent.mkdir(parents=True, exist_ok=True)
-    return figure(workload, mode, backward, memory, dtype, seed).save(output_path)
+    return figure(workload, mode, backward, memory, dtype, seed, collapse).save(output_path)

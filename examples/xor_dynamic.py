@@ -1,50 +1,37 @@
-"""The classic PyTorch XOR tutorial, run on tapeflow.dynamic with only the import changed.
+"""XOR in PyTorch style: every forward pass records the graph as it runs.
 
-A 2-5-2 network (Linear, Sigmoid, Linear) learns XOR from one-hot targets with mean
-squared error and plain SGD. Every step builds a fresh graph, and ``loss.backward()``
-walks it in reverse.
-
-Run: ``.venv/bin/python examples/xor_dynamic.py``
+The same model as xor_static.py (2-5-2, sigmoid hidden layer, mean squared error, SGD
+with learning rate 0.5, the same starting weights), so both print the same losses.
+Run: ``python examples/xor_dynamic.py``; it draws the tape of its last step.
 """
 
-from __future__ import annotations
+import tempfile
+from pathlib import Path
 
-import time
-
+import numpy as np
 import tapeflow.dynamic as torch
-import tapeflow.dynamic.nn as nn
+from tapeflow.visualize import dot_available, tape
 
+rng = np.random.default_rng(0)  # the same starting weights as xor_static.py
+x = torch.tensor(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32))
+y = torch.tensor(np.array([[1, 0], [0, 1], [0, 1], [1, 0]], dtype=np.float32))
 
-def main(steps: int = 2000, lr: float = 0.5, seed: int = 0) -> float:
-    torch.manual_seed(seed)
-    inputs = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    labels = torch.tensor([0, 1, 1, 0])
-    targets = nn.functional.one_hot(labels, num_classes=2).float()
+w1 = torch.tensor(rng.uniform(-1, 1, (2, 5)).astype(np.float32), requires_grad=True)
+b1 = torch.zeros(5, requires_grad=True)
+w2 = torch.tensor(rng.uniform(-1, 1, (5, 2)).astype(np.float32), requires_grad=True)
+b2 = torch.zeros(2, requires_grad=True)
+optimizer = torch.optim.SGD([w1, b1, w2, b2], lr=0.5)
 
-    model = nn.Sequential(nn.Linear(2, 5), nn.Sigmoid(), nn.Linear(5, 2))
-    loss_fn = nn.MSELoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    print(model)
+for step in range(1001):
+    optimizer.zero_grad()
+    output = torch.sigmoid(x @ w1 + b1) @ w2 + b2  # runs now, and records itself on a tape
+    loss = ((output - y) ** 2).mean()
+    loss.backward()  # walks the tape in reverse; the next step records a new one
+    optimizer.step()
+    if step % 250 == 0:
+        print(f"step {step:4d}  loss {loss.item():.6f}")
+print("predictions:", output.argmax(dim=1).tolist())
 
-    start = time.perf_counter()
-    for step in range(steps):
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        if step % 500 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {loss.item():.6f}")
-    elapsed = time.perf_counter() - start
-
-    with torch.no_grad():
-        predictions = model(inputs).argmax(dim=1)
-    print("inputs      ", inputs.tolist())
-    print("predictions ", predictions.tolist(), " targets", labels.tolist())
-    print(f"{elapsed / steps * 1e6:.0f} us per training step ({steps} steps)")
-    correct = bool((predictions == labels).all())
-    print("all correct:", correct)
-    return loss.item()
-
-
-if __name__ == "__main__":
-    main()
+out = Path(tempfile.gettempdir(), "xor_dynamic." + ("svg" if dot_available() else "dot"))
+params = {"w1": w1, "b1": b1, "w2": w2, "b2": b2}
+print("drew the tape:", tape(loss, params).save(out))

@@ -1,46 +1,39 @@
-"""XOR, the classic TensorFlow 1.x way: placeholders, Variables, Session.run.
+"""XOR in TensorFlow 1 style: describe the whole graph first, then run it in a Session.
 
-Run it with ``python examples/xor_static.py``. Only the import differs from the TF1 program.
+The same model as xor_dynamic.py (2-5-2, sigmoid hidden layer, mean squared error, SGD
+with learning rate 0.5, the same starting weights), so both print the same losses.
+Run: ``python examples/xor_static.py``; it draws the graph it built.
 """
 
-import time
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import tapeflow.static as tf
+from tapeflow.visualize import dot_available, static_graph
 
-tf.set_random_seed(0)
-
+rng = np.random.default_rng(0)  # the same starting weights as xor_dynamic.py
 x_data = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
-y_data = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], dtype=np.float32)  # one-hot: xor
+y_data = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], dtype=np.float32)  # one-hot XOR
 
-x = tf.placeholder(tf.float32, shape=[None, 2], name="x-input")
-y_ = tf.placeholder(tf.float32, shape=[None, 2], name="y-input")
+x = tf.placeholder(tf.float32, shape=[None, 2], name="x")  # no data yet: a promise of it
+y = tf.placeholder(tf.float32, shape=[None, 2], name="y")
+w1 = tf.Variable(rng.uniform(-1, 1, (2, 5)).astype(np.float32), name="w1")
+b1 = tf.Variable(np.zeros(5, np.float32), name="b1")
+w2 = tf.Variable(rng.uniform(-1, 1, (5, 2)).astype(np.float32), name="w2")
+b2 = tf.Variable(np.zeros(2, np.float32), name="b2")
 
-W1 = tf.Variable(tf.random_uniform([2, 5], -1, 1), name="W1")
-b1 = tf.Variable(tf.zeros([5]), name="b1")
-W2 = tf.Variable(tf.random_uniform([5, 2], -1, 1), name="W2")
-b2 = tf.Variable(tf.zeros([2]), name="b2")
+output = tf.matmul(tf.sigmoid(tf.matmul(x, w1) + b1), w2) + b2
+loss = tf.reduce_mean(tf.square(output - y))
+train = tf.train.GradientDescentOptimizer(0.5).minimize(loss)  # adds backward + update
 
-with tf.name_scope("layer1"):
-    hidden = tf.sigmoid(tf.matmul(x, W1) + b1)
-with tf.name_scope("layer2"):
-    output = tf.sigmoid(tf.matmul(hidden, W2) + b2)
-
-loss = tf.reduce_mean(tf.losses.mean_squared_error(y_, output))
-train_step = tf.train.GradientDescentOptimizer(learning_rate=5.0).minimize(loss)
-prediction = tf.argmax(tf.nn.softmax(output), 1)
-
-init = tf.global_variables_initializer()
-with tf.Session() as sess:
-    sess.run(init)
-    steps = 2001
-    start = time.perf_counter()
-    for step in range(steps):
-        _, loss_value = sess.run([train_step, loss], feed_dict={x: x_data, y_: y_data})
-        if step % 500 == 0:
+with tf.Session() as sess:  # the graph is complete: compile it once, run it many times
+    sess.run(tf.global_variables_initializer())
+    for step in range(1001):
+        loss_value, _ = sess.run([loss, train], {x: x_data, y: y_data})
+        if step % 250 == 0:
             print(f"step {step:4d}  loss {loss_value:.6f}")
-    elapsed = time.perf_counter() - start
-    predicted = sess.run(prediction, feed_dict={x: x_data})
-    print("predictions:", predicted, " expected:", np.argmax(y_data, 1))
-    print(f"{elapsed / steps * 1e6:.0f} us per Session.run train step ({steps} steps, "
-          f"{sess.compile_count} programs built)")
+    print("predictions:", sess.run(tf.argmax(output, 1), {x: x_data}).tolist())
+
+out = Path(tempfile.gettempdir(), "xor_static." + ("svg" if dot_available() else "dot"))
+print("drew the graph:", static_graph(tf.get_default_graph(), [loss, train]).save(out))

@@ -41,7 +41,8 @@ def _svg(fig: Any, salt: str, path: str | Path | None) -> str:
     buffer = io.StringIO()
     # a salt per figure keeps element ids apart when several SVGs sit inline in one page
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-        fig.savefig(buffer, format="svg", bbox_inches="tight")
+        # no creation date in the metadata: the same figure gives the same bytes
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     if path is not None:
@@ -176,3 +177,43 @@ def loss_curves(losses: Mapping[str, Sequence[float]], reference: str | None = N
     else:
         ax.set_xlabel("training step")
     return _svg(fig, "loss:" + (title or ""), path)
+
+
+def cumulative_time(costs: Mapping[str, tuple[float, float]], steps: int = 0, title: str = "",
+                    path: str | Path | None = None) -> str:
+    """Total time against the number of training steps, one line per mode.
+
+    ``costs`` maps a mode to (build seconds including its first step, median step
+    seconds); a mode's line is ``build + (n - 1) * step``. Where a line with the higher
+    build cost crosses one with a lower build cost is the break-even step; ``steps`` sets
+    the x range (0: three times the latest break-even, at least 100 steps).
+    """
+    from .units import fmt_ms
+
+    evens = [break_even(costs[a], costs[b]) for a in costs for b in costs if a != b]
+    latest = max((e for e in evens if e is not None), default=0)
+    n_max = steps or max(100, int(latest * 3))
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for mode, (build, step) in costs.items():
+        ax.plot([1, n_max], [(build + 0 * step) * 1e3, (build + (n_max - 1) * step) * 1e3],
+                ls="-" if "dynamic" in mode else "--", lw=1.6,
+                label=f"{mode}: {fmt_ms(build, 1)} + {fmt_ms(step, 3)} per step")
+    if latest:
+        ax.axvline(latest, color="#777777", lw=0.8, ls=":")
+        ax.text(latest, ax.get_ylim()[1], f" break-even at step {latest:.0f}", va="top",
+                fontsize=8, color="#555555")
+    ax.set_xlabel("training steps run")
+    ax.set_ylabel("total time (ms)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "build cost against per-step saving", fontsize=11)
+    return _svg(fig, "cumulative:" + (title or ""), path)
+
+
+def break_even(slow_build: tuple[float, float], fast_build: tuple[float, float]) -> float | None:
+    """The step after which the first (build, step) pair has cost less in total than the
+    second, or None when it never catches up (it builds faster, or steps slower)."""
+    (build_a, step_a), (build_b, step_b) = slow_build, fast_build
+    if build_a <= build_b or step_a >= step_b:
+        return None
+    return 1 + (build_a - build_b) / (step_b - step_a)

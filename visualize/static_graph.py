@@ -27,9 +27,13 @@ from typing import Any
 from ..graphs.ir import Graph, Node, subgraph
 from ..runtime.registry import format_shape
 from .dot import DotBuilder, Figure
-from .fold import Folded, common_name, fold
+from .fold import _NUMBER_SUFFIX, Folded
+from .graph_key import BUFFER_PALETTE, legend_cluster, offset_colours
+from .summary import Summary, collapse_cells, summarise
+from .units import fmt_bytes, fmt_number
 
-AUTO_FOLD_NODES = 400  # above this many nodes, collapse=None folds repeated steps
+AUTO_FOLD_NODES = 80  # above this many nodes, collapse=None draws the summarised view
+GENERIC_NAMES = ("value", "output", "result")
 
 KIND_STYLES: dict[str, dict[str, str]] = {
     "placeholder": {"shape": "invhouse", "fillcolor": "#fff1b8", "color": "#a07a00"},
@@ -43,14 +47,15 @@ KIND_STYLES: dict[str, dict[str, str]] = {
 }
 KIND_TITLES = {"placeholder": "placeholder", "variable": "Variable", "const": "constant",
                "op": "forward op", "gradient": "gradient op", "update": "update"}
-ROLE_TITLES = {"forward": "forward", "backward": "backward (gradients)",
-               "update": "update (optimizer)"}
-ROLE_FILL = {"forward": "#f7faff", "backward": "#fff7f5", "update": "#faf7ff"}
+ROLE_TITLES = {"init": "initialization (runs once, before training)", "forward": "forward",
+               "backward": "backward (gradients)", "update": "update (optimizer)"}
+ROLE_FILL = {"init": "#f5fff5", "forward": "#f7faff", "backward": "#fff7f5",
+             "update": "#faf7ff"}
 
-# ColorBrewer Set3 plus a few: light enough that black text stays readable
-BUFFER_PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462",
-                  "#b3de69", "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f",
-                  "#a6cee3", "#fdbf6f", "#cab2d6", "#b2df8a")
+CELL_STYLE = {"style": "filled,rounded,bold", "color": "#d35400", "fillcolor": "#fff4e6",
+              "fontsize": 13, "fontcolor": "#a04000"}
+RECURRENCE = {"color": "#d35400", "fontcolor": "#a04000", "penwidth": 2.0,
+              "constraint": "false", "style": "bold"}
 
 
 def node_kind(node: Node) -> str:
@@ -60,6 +65,14 @@ def node_kind(node: Node) -> str:
     if node.kind == "assign" or node.role == "update":
         return "update"
     return "gradient" if node.role == "backward" else "op"
+
+
+def drawn_role(node: Node) -> str:
+    """The cluster a node is drawn in: its role, except that an initializer (an assign
+    outside the optimizer, and the constants only it reads) gets a cluster of its own."""
+    if node.kind == "assign" and node.role != "update":
+        return "init"
+    return node.role
 
 
 def value_label(node: Node) -> str:
@@ -72,21 +85,39 @@ def _short_attrs(node: Node) -> str:
     for key, value in node.attrs.items():
         if key in ("generator", "index", "dtype") or value is None or value is False:
             continue
-        text = repr(value) if not isinstance(value, str) else value
+        text = fmt_number(value) if not isinstance(value, str) else value
         shown.append(f"{key}={text if len(text) <= 16 else text[:13] + '...'}")
     return ", ".join(shown[:2])
 
 
+def short_name(node: Node) -> str:
+    """The last part of a node's name; a generic last part (TF1 names a loss
+    ``mean_squared_error/value``) gives way to its scope's."""
+    if not node.name:
+        return f"%{node.id}"
+    parts = node.name.split("/")
+    if parts[-1] in GENERIC_NAMES and len(parts) > 1:
+        return parts[-2]
+    return parts[-1]
+
+
+def _says_op(name: str, op: str) -> bool:
+    """Whether a node's name only repeats its op (``MatMul_3`` for ``matmul``)."""
+    return _NUMBER_SUFFIX.sub("", name).replace("_", "").lower() == op.replace("_", "").lower()
+
+
 def node_label(node: Node) -> str:
-    """Two or three lines: the node's short name, its op (or kind) and attributes."""
-    name = node.name.rsplit("/", 1)[-1] if node.name else f"%{node.id}"
+    """One to three lines: the node's short name, its op (unless the name says it already)
+    and attributes."""
+    name = short_name(node)
     if node.kind == "call":
         attrs = _short_attrs(node)
-        return f"{name}\n{node.op}" + (f"({attrs})" if attrs else "")
+        op = node.op + (f"({attrs})" if attrs else "")
+        return op if _says_op(name, node.op) else f"{name}\n{op}"
     if node.kind == "const":
         value = node.value
         if value is not None and getattr(value, "size", 2) == 1:
-            return f"{name}\n{value.item()!r}"
+            return f"{name}\n{fmt_number(value)}"
         return f"{name}\n{value_label(node)}"
     if node.kind == "assign":
         return f"{name}\nassign"
@@ -120,33 +151,46 @@ def select_nodes(graph: Any, outputs: Sequence[Any] = (), backward: bool = True)
 
 
 def _memory_note(plan: Any, node_id: int) -> tuple[str, int] | None:
-    """(label lines, buffer id) for a node the plan placed in the arena, else None."""
+    """(label lines, arena offset) for a node the plan placed in the arena, else None."""
     buffer = plan.buffer_of.get(node_id)
     if buffer is None or buffer not in plan.offsets:
         return None
     first, last = plan.lifetimes[buffer]
-    return (f"buf {buffer} @ {plan.offsets[buffer]} +{plan.sizes[buffer]} B\n"
-            f"steps {first}..{last}", buffer)
+    offset = plan.offsets[buffer]
+    return (f"@ {fmt_bytes(offset)} +{fmt_bytes(plan.sizes[buffer])}\n"
+            f"steps {first}..{last}", offset)
+
+
+def op_level(nodes: Sequence[Node]) -> Summary:
+    """The grouping of the op-level view: every node drawn on its own."""
+    ids = [n.id for n in nodes]
+    return Summary(Folded({i: i for i in ids}, {i: (i,) for i in ids}, tuple(ids)), {}, {},
+                   frozenset(), {})
 
 
 def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
                  backward: bool = True, collapse: bool | None = None,
-                 color_by: str = "buffer", legend: bool = True, title: str = "",
-                 rankdir: str = "TB") -> Figure:
+                 color_by: str = "offset", legend: bool = True, title: str = "",
+                 rankdir: str = "TB", expand_cells: bool = False) -> Figure:
     """Draws a static graph: forward, backward and update clusters.
 
     Args:
         graph: a ``tapeflow.static.Graph`` or a ``graphs.ir.Graph``.
         outputs: tensors/ops (or node ids for an IR graph) to prune to; empty: everything.
-        plan: a memory plan (``static.planner.Plan``): colour nodes by arena buffer and
-            show offset, size and lifetime. Nodes the plan does not know stay plain.
+        plan: a memory plan (``static.compiler.planner.Plan``): fill each node the plan
+            placed in the arena with the colour of its arena offset and show offset, size
+            and lifetime (schedule steps). Nodes the plan does not know stay white.
         backward: include the backward and update parts (False: the forward part only).
-        collapse: fold repeated (unrolled) steps; None folds graphs above
-            :data:`AUTO_FOLD_NODES` nodes.
-        color_by: ``"buffer"`` (one colour per planned buffer) or ``"offset"`` (one colour
-            per arena offset: same colour, same bytes reused).
-        legend: add a small key of the node kinds.
+        collapse: the summarised view (see :mod:`~tapeflow.visualize.summary`): an
+            unrolled loop as one cell box marked x T, the optimizer as one box, constants
+            left out. False: every op. None: summarised above :data:`AUTO_FOLD_NODES` nodes.
+        color_by: ``"offset"`` (same colour, same bytes reused) or ``"buffer"`` (one colour
+            per planned buffer).
+        legend: add a key of the node kinds (and of the offsets' colours).
         title: the drawing's title.
+        rankdir: Graphviz's direction, ``"TB"`` (top to bottom) or ``"LR"``.
+        expand_cells: in the summarised view, draw the ops inside each loop cell (default:
+            each cell is one box with its recurrence edge).
 
     Returns:
         a :class:`~tapeflow.visualize.dot.Figure` (``.svg()``, ``.save(path)``, inline in
@@ -155,122 +199,192 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
     nodes = select_nodes(graph, outputs, backward)
     if collapse is None:
         collapse = len(nodes) > AUTO_FOLD_NODES
-    folded = fold(nodes) if collapse else None
+    summary = summarise(nodes) if collapse else op_level(nodes)
+    if collapse and not expand_cells:
+        summary = collapse_cells(summary)
     heading = title or "static graph"
-    if folded is not None and folded.folded_count:
-        heading += f"  (repeated steps folded: {len(nodes)} nodes drawn as {len(folded)})"
+    dtypes = sorted({n.dtype.name for n in nodes if n.kind == "call"})
+    if collapse:
+        heading += (f"\nsummarised: {len(nodes)} nodes drawn as {len(summary.folded)} boxes; "
+                    f"values are {'/'.join(dtypes)}; the op-level view: collapse=False")
     if plan is not None:
-        known = sum(1 for n in nodes if _memory_note(plan, n.id) is not None)
-        heading += (f"\nmemory plan: arena {plan.arena_bytes} B, no reuse {plan.naive_bytes} B, "
-                    f"lower bound {plan.lower_bound_bytes} B; {known} drawn nodes live in the "
-                    f"arena (the compiled graph has {len(plan.steps)} steps)")
-    drawn = len(folded) if folded is not None else len(nodes)
+        heading += (f"\nmemory plan: arena {fmt_bytes(plan.arena_bytes)}, lower bound "
+                    f"{fmt_bytes(plan.lower_bound_bytes)}, no reuse "
+                    f"{fmt_bytes(plan.naive_bytes)}; fill colour = arena offset")
     builder = DotBuilder("static_graph", {"rankdir": rankdir, "label": heading,
                                           "labelloc": "t", "newrank": "true",
                                           "compound": "true", "ranksep": 0.35,
                                           "nodesep": 0.25})
-    draw_static(builder, nodes, folded, plan, color_by)
-    kinds = sorted({node_kind(n) for n in nodes}, key=list(KIND_STYLES).index)
+    colours = draw_static(builder, nodes, summary, plan, color_by)
+    kinds = sorted({node_kind(n) for n in nodes if n.id in summary.folded.group_of},
+                   key=list(KIND_STYLES).index)
     if legend:
-        _legend(builder, kinds, plan is not None)
+        legend_cluster(builder, kinds, colours)
     counts = Counter(n.role for n in nodes)
-    return builder.figure(heading, nodes=len(nodes), drawn=drawn,
-                          roles=dict(counts), kinds=kinds)
+    return builder.figure(heading, nodes=len(nodes), drawn=len(summary.folded),
+                          roles=dict(counts), kinds=kinds,
+                          cells={r: t for r, (t, _) in summary.cells.items()})
 
 
-def draw_static(builder: DotBuilder, nodes: list[Node], folded: Folded | None = None,
-                plan: Any = None, color_by: str = "buffer", prefix: str = "") -> None:
+def draw_static(builder: DotBuilder, nodes: list[Node], summary: Summary | None = None,
+                plan: Any = None, color_by: str = "offset", prefix: str = "",
+                highlight: Any = frozenset()) -> dict[int, str]:
     """Draws ``nodes`` (topological order) into ``builder``: sources, then one cluster per
-    role; ``prefix`` keeps node ids apart when several graphs share one drawing."""
+    role, each loop cell boxed inside its role; ``prefix`` keeps node ids apart when several
+    graphs share one drawing; nodes in ``highlight`` are drawn dashed and grey (padding).
+    Returns the colour of each arena offset (or buffer) it used."""
+    summary = summary or op_level(nodes)
     by_id = {n.id: n for n in nodes}
-    group_of = folded.group_of if folded else {n.id: n.id for n in nodes}
-    members = folded.members if folded else {n.id: (n.id,) for n in nodes}
-    order = folded.order if folded else tuple(n.id for n in nodes)
-    offset_colour: dict[int, str] = {}
+    members, order = summary.folded.members, summary.folded.order
+    colours: dict[int, str] = {}
+
+    def draw(gid: int) -> None:
+        attrs = _node_attrs(by_id, members[gid], summary, plan, color_by, colours)
+        if any(i in highlight for i in members[gid]):
+            attrs.update(style="dashed,filled", color="#999999", fontcolor="#777777",
+                         fillcolor="#f2f2f2")
+        builder.node(f"{prefix}n{gid}", **attrs)
+
+    in_cell = {g for _, gs in summary.cells.values() for g in gs}
     sources = [g for g in order if by_id[g].kind in ("placeholder", "variable")]
     for gid in sources:
-        attrs = _node_attrs(by_id, members[gid], plan, color_by, offset_colour)
-        builder.node(f"{prefix}n{gid}", **attrs)
-    for role in ("forward", "backward", "update"):
-        in_role = [g for g in order if g not in sources and by_id[g].role == role]
+        draw(gid)
+    init_only = _init_only(nodes)
+    for role in ("init", "forward", "backward", "update"):
+        in_role = [g for g in order if g not in sources and
+                   ("init" if g in init_only else drawn_role(by_id[g])) == role]
         if not in_role:
             continue
         with builder.cluster(ROLE_TITLES[role], style="filled,rounded", color="#bbbbbb",
                              fillcolor=ROLE_FILL[role], fontsize=13):
             for gid in in_role:
-                attrs = _node_attrs(by_id, members[gid], plan, color_by, offset_colour)
-                builder.node(f"{prefix}n{gid}", **attrs)
-    position_of = {gid: k for k, gid in enumerate(order)}
-    edges: Counter[tuple[int, int, bool]] = Counter()
+                if gid not in in_cell:
+                    draw(gid)
+            if role in summary.cells and summary.cells[role][1][0] in summary.loops:
+                draw(summary.cells[role][1][0])
+            elif role in summary.cells:
+                steps, cell = summary.cells[role]
+                what = "cell" if role == "forward" else "cell's gradient"
+                with builder.cluster(f"loop {what} \u00d7{steps} (drawn once, runs at each "
+                                     f"of {steps} steps)", **CELL_STYLE):
+                    for gid in cell:
+                        draw(gid)
+    _draw_edges(builder, nodes, summary, by_id, prefix)
+    return colours
+
+
+def _init_only(nodes: list[Node]) -> set[int]:
+    """Initializer assigns and the nodes only they read (initial values)."""
+    readers: dict[int, set[int]] = {}
     for n in nodes:
-        for position, i in enumerate(n.inputs):
-            if i in by_id:
-                ref = n.kind == "assign" and position == 0
-                edges[(group_of[i], group_of[n.id], ref)] += 1
-    for (src, dst, ref), count in edges.items():
+        for i in n.inputs:
+            readers.setdefault(i, set()).add(n.id)
+    init = {n.id for n in nodes if n.kind == "assign" and n.role != "update"}
+    for n in reversed(nodes):
+        if n.kind not in ("variable", "placeholder") and n.id not in init and \
+                readers.get(n.id) and readers[n.id] <= init:
+            init.add(n.id)
+    return init
+
+
+def _draw_edges(builder: DotBuilder, nodes: list[Node], summary: Summary,
+                by_id: dict[int, Node], prefix: str) -> None:
+    group_of = summary.folded.group_of
+    position = {gid: k for k, gid in enumerate(summary.folded.order)}
+    cell_of = {g: role for role, (_, gs) in summary.cells.items() for g in gs}
+    edges: dict[tuple[int, int, bool], int] = {}
+    for n in nodes:
+        if n.id not in group_of:
+            continue
+        for k, i in enumerate(n.inputs):
+            src = summary.source(i)
+            if src not in group_of:
+                continue  # a constant the summary leaves out
+            gsrc, gdst = group_of[src], group_of[n.id]
+            if gsrc == gdst and (gsrc not in cell_of or gsrc in summary.loops):
+                continue  # inside a collapsed name scope or cell (its loop is drawn below)
+            edges.setdefault((gsrc, gdst, n.kind == "assign" and k == 0), src)
+    summarised = bool(summary.cells or summary.scopes)
+    for head, (role, _) in summary.loops.items():
+        text = "state to step t+1" if role == "forward" else "gradient to step t-1"
+        builder.edge(f"{prefix}n{head}", f"{prefix}n{head}", label=text,
+                     **{k: v for k, v in RECURRENCE.items() if k != "constraint"})
+    for (src, dst, ref), value in edges.items():
+        if ref and summarised:
+            continue  # the optimizer's box says which variables it writes
         if ref:  # the variable an assign writes: drawn as a dashed back reference
             builder.edge(f"{prefix}n{dst}", f"{prefix}n{src}", style="dashed", color="#5b3b99",
                          constraint="false", label="writes", fontcolor="#5b3b99")
             continue
-        label = value_label(by_id[src]) + (f" \u00d7{count}" if count > 1 else "")
-        edge_attrs: dict[str, object] = {"label": label}
-        if src == dst:
-            edge_attrs.update(color="#1f4e99", penwidth=1.6)  # the loop of a folded recurrence
-        elif position_of[src] > position_of[dst]:
-            # folding can point an edge backwards (a later step feeds an earlier group's
-            # members); letting it rank the layout would stretch the drawing
-            edge_attrs.update(constraint="false", style="dashed")
-        builder.edge(f"{prefix}n{src}", f"{prefix}n{dst}", **edge_attrs)
+        source = by_id[value]
+        label = value_label(source)
+        if summarised:  # shapes only (the heading names the dtype); sources show their own
+            label = "" if source.kind in ("variable", "placeholder") else \
+                format_shape(source.shape)
+        attrs: dict[str, object] = {"label": label}
+        if cell_of.get(src) and cell_of.get(src) == cell_of.get(dst) and \
+                position[src] >= position[dst]:
+            # within one loop cell, an edge against the order carries a value to the next
+            # step (forward: the state h[t] -> step t+1; backward: its gradient -> step t-1)
+            # or, on an add into itself, sums a weight's gradient over the steps
+            if src == dst and source.op == "add":
+                text = "sum over steps"
+            else:
+                text = "to step t+1" if cell_of[src] == "forward" else "to step t-1"
+            attrs.update(RECURRENCE, label=text)
+        elif position[src] > position[dst]:
+            attrs.update(constraint="false", style="dashed")
+        builder.edge(f"{prefix}n{src}", f"{prefix}n{dst}", **attrs)
 
 
-def _node_attrs(by_id: dict[int, Node], ids: tuple[int, ...], plan: Any, color_by: str,
-                offset_colour: dict[int, str]) -> dict[str, object]:
+def _node_attrs(by_id: dict[int, Node], ids: tuple[int, ...], summary: Summary, plan: Any,
+                color_by: str, colours: dict[int, str]) -> dict[str, object]:
     node = by_id[ids[0]]
     kind = node_kind(node)
     attrs: dict[str, object] = dict(KIND_STYLES[kind])
     attrs["class"] = f"tf-{kind}"
-    if len(ids) > 1:
-        name = common_name([by_id[i].name for i in ids]).rsplit("/", 1)[-1]
-        label = f"{name} \u00d7{len(ids)}\n{node.op or node.kind}"
+    if ids[0] in summary.loops:
+        role, ops = summary.loops[ids[0]]
+        steps = next(t for t, cell in summary.cells.values() if ids[0] in cell)
+        what = "loop cell" if role == "forward" else "gradient of the loop cell"
+        label = f"{what} \u00d7{steps}\n{ops} ops per step, drawn once"
+        attrs.update(CELL_STYLE, shape="box3d", fontsize=11,
+                     tooltip=f"{len(ids)} ops: {ops} per step over {steps} steps; "
+                             f"static_graph(..., expand_cells=True) draws them")
+    elif ids[0] in summary.scopes:
+        scope = summary.scopes[ids[0]].rsplit("/", 1)[-1]
+        written = [by_id[by_id[i].inputs[0]].name for i in ids
+                   if by_id[i].kind == "assign" and by_id[i].inputs[0] in by_id]
+        label = f"{scope}: {len(ids)} ops\nwrites {', '.join(written)}"
+        attrs.update(KIND_STYLES["update"], tooltip=f"name scope {summary.scopes[ids[0]]}")
+    elif len(ids) > 1:
+        label = node_label(node).split("\n")[-1] if _says_op(short_name(node), node.op) \
+            else node.op
+        in_cell = any(ids[0] in cell for _, cell in summary.cells.values())
+        # in a cell box the box says x T; ops repeated side by side say how many
+        label += f"\n{format_shape(node.shape)}" if in_cell else \
+            f" \u00d7{len(ids)}\n{short_name(node).rstrip('_0123456789')}"
         attrs["tooltip"] = f"{len(ids)} repeated nodes, e.g. {node.name}"
-        attrs["peripheries"] = 2
     else:
         label = node_label(node)
         attrs["tooltip"] = f"{node.name or '%' + str(node.id)}  {value_label(node)}" + (
             f"  built at {node.site}" if node.site else "")
     if plan is not None:
-        notes = [(i, _memory_note(plan, i)) for i in ids]
-        placed = [(i, note) for i, note in notes if note is not None]
-        if placed:
-            text, buffer = placed[0][1]
-            key = buffer if color_by == "buffer" else plan.offsets[buffer]
+        attrs["fillcolor"] = "white"
+        placed = [note for note in (_memory_note(plan, i) for i in ids) if note is not None]
+        if placed and ids[0] in summary.loops:  # a whole loop: too many buffers for one colour
+            attrs["fillcolor"] = CELL_STYLE["fillcolor"]
+            label += f"\nits values use {len({o for _, o in placed})} arena offsets"
+        elif placed:
+            text, offset = placed[0]
             if color_by == "offset":
-                colour = offset_colour.setdefault(
-                    key, BUFFER_PALETTE[len(offset_colour) % len(BUFFER_PALETTE)])
+                colours[offset] = attrs["fillcolor"] = offset_colours(plan)[offset]
             else:
-                colour = BUFFER_PALETTE[key % len(BUFFER_PALETTE)]
-            attrs["fillcolor"] = colour
+                attrs["fillcolor"] = colours.setdefault(
+                    plan.buffer_of[ids[0]], BUFFER_PALETTE[len(colours) % len(BUFFER_PALETTE)])
             if len(ids) > 1:
-                distinct = len({note[1] for _, note in placed})
-                text = f"{distinct} buffers, first:\n{text}"
+                text = f"{len({o for _, o in placed})} offsets, first:\n{text}"
             label += "\n" + text
             attrs["class"] = f"tf-{kind} tf-buffer"
     attrs["label"] = label
     return attrs
-
-
-def _legend(builder: DotBuilder, kinds: list[str], memory: bool) -> None:
-    with builder.cluster("legend", style="rounded", color="#cccccc", fontsize=10):
-        previous = None
-        for kind in kinds:
-            attrs = dict(KIND_STYLES[kind])
-            builder.node(f"legend_{kind}", label=KIND_TITLES[kind], fontsize=9, height=0.3,
-                         **attrs)
-            if previous is not None:
-                builder.edge(previous, f"legend_{kind}", style="invis")
-            previous = f"legend_{kind}"
-        if memory:
-            builder.node("legend_memory", label="colour = arena buffer\nbuf B @ offset +size\n"
-                         "steps first..last", shape="plaintext", fontsize=9, style="")
-            if previous is not None:
-                builder.edge(previous, "legend_memory", style="invis")

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -44,6 +45,21 @@ STYLES: dict[str, dict[str, str]] = {
     "param": {"shape": "cylinder", "fillcolor": "#c9efc9", "color": "#2e7d32"},
     "input": {"shape": "invhouse", "fillcolor": "#fff1b8", "color": "#a07a00"},
 }
+
+
+_OBJECT_ID = re.compile(r'(?<=")([A-Za-z0-9]*_)?(fn|leaf)(\d+)')
+
+
+def stable_ids(source: str) -> str:
+    """DOT ``source`` with the object ids in node names (``fn140234...``) renumbered in
+    order of first appearance, so the same tape draws the same bytes in every run."""
+    numbers: dict[str, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        number = numbers.setdefault(match.group(3), len(numbers))
+        return f"{match.group(1) or ''}{match.group(2)}{number}"
+
+    return _OBJECT_ID.sub(renumber, source)
 
 
 def _shape_text(shape: Any) -> str:
@@ -217,7 +233,9 @@ def tape(tensors: Any, params: Mapping[str, Any] | None = None, show_saved: bool
     for k, t in enumerate(rec.roots):
         if getattr(t, "grad_fn", None) is not None:
             b.edge(f"fn{rec.group(t.grad_fn)}", f"out{k}", label=tensor_label(t))
-    return b.figure(heading, nodes=len(rec.fns), drawn=len(rec.heads()))
+    fig = b.figure(heading, nodes=len(rec.fns), drawn=len(rec.heads()))
+    fig.source = stable_ids(fig.source)
+    return fig
 
 
 def _draw_saved(b: DotBuilder, fn: Any, count: int) -> None:
@@ -318,4 +336,6 @@ def recorded_forward(tensors: Any, params: Mapping[str, Any] | None = None,
     rec = draw_recorded_forward(b, tensors, params, collapse=collapse)
     heading = rec.heading(title or "forward graph recorded on the tape")
     b.lines.insert(1, f"  graph [label={quote(heading)}];")
-    return b.figure(heading, nodes=len(rec.fns), drawn=len(rec.heads()))
+    fig = b.figure(heading, nodes=len(rec.fns), drawn=len(rec.heads()))
+    fig.source = stable_ids(fig.source)
+    return fig

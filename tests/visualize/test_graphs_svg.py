@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tapeflow.visualize import (
     tape,
 )
 from tapeflow.visualize.static_graph import select_nodes
+from tapeflow.visualize.units import fmt_bytes
 
 needs_dot = pytest.mark.skipif(not dot_available(), reason="Graphviz's dot is not installed")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -56,9 +58,11 @@ def xor_dynamic_loss() -> tuple[object, dict]:
 def test_static_graph_dot_has_clusters_kinds_and_edge_shapes(xor_static: XorStatic) -> None:
     fig = static_graph(xor_static.graph, outputs=[xor_static.loss, xor_static.train_op])
     src = fig.source
-    for text in ("forward", "backward (gradients)", "update (optimizer)", '"MatMul\\nmatmul"',
+    for text in ("forward", "backward (gradients)", "update (optimizer)", 'label="matmul"',
                  'label="float64(?, 5)"', "Sigmoid", "writes"):
         assert text in src, text
+    assert "MatMul\\nmatmul" not in src  # a name that only repeats the op is not shown
+    assert 'label="mean_squared_error\\nmean"' in src  # the loss, not TF1's "value"
     nodes = select_nodes(xor_static.graph, [xor_static.loss, xor_static.train_op])
     roles = {role: sum(1 for n in nodes if n.role == role) for role in ("forward", "backward",
                                                                          "update")}
@@ -73,7 +77,7 @@ def test_static_graph_dot_has_clusters_kinds_and_edge_shapes(xor_static: XorStat
 def test_static_graph_svg_parses_with_labels_and_kind_classes(xor_static: XorStatic) -> None:
     svg = static_graph(xor_static.graph, outputs=[xor_static.loss, xor_static.train_op]).svg()
     texts = svg_texts(svg)
-    for label in ("forward", "backward (gradients)", "update (optimizer)", "MatMul", "x", "w1",
+    for label in ("forward", "backward (gradients)", "update (optimizer)", "matmul", "x", "w1",
                   "float64(?, 2)", "float64(5, 2)"):
         assert label in texts, label
     assert {"tf-placeholder", "tf-variable", "tf-const", "tf-op", "tf-gradient",
@@ -93,13 +97,22 @@ def test_memory_plan_colours_the_nodes_it_knows(xor_static: XorStatic) -> None:
     plan = xor_static.sess.plan(fetches, feed)
     src = static_graph(xor_static.graph, outputs=fetches, plan=plan).source
     drawn = {n.id for n in select_nodes(xor_static.graph, fetches)}
-    planned = [i for i in plan.buffer_of if i in drawn]
+    planned = [i for i in plan.buffer_of if i in drawn and plan.buffer_of[i] in plan.offsets]
     assert planned and src.count("tf-buffer") == len(planned)
     node_id = planned[0]
     b = plan.buffer_of[node_id]
     first, last = plan.lifetimes[b]
-    assert f"buf {b} @ {plan.offsets[b]} +{plan.sizes[b]} B\\nsteps {first}..{last}" in src
-    assert "colour = arena buffer" in src  # the legend explains it
+    assert f"@ {fmt_bytes(plan.offsets[b])} +{fmt_bytes(plan.sizes[b])}\\nsteps {first}..{last}" \
+        in src
+    assert "same colour, same bytes reused" in src  # the legend explains it
+    # one colour per arena offset: equal colours are the same bytes, and only those
+    fill = {int(m[1]): m[2] for m in re.finditer(r'"n(\d+)" \[[^]]*fillcolor="(#\w+)"[^]]*'
+                                                 r'tf-buffer', src)}
+    by_offset = {plan.offsets[plan.buffer_of[i]]: set() for i in fill}
+    for i, colour in fill.items():
+        by_offset[plan.offsets[plan.buffer_of[i]]].add(colour)
+    assert all(len(c) == 1 for c in by_offset.values())
+    assert len({c.pop() for c in by_offset.values()}) == len(by_offset)
 
 
 def test_fold_groups_repeated_rnn_steps_into_their_cell() -> None:
@@ -127,12 +140,20 @@ def test_fold_leaves_a_graph_without_repeats_alone(xor_static: XorStatic) -> Non
 def test_rnn_t64_training_graph_renders_folded(tmp_path: Path) -> None:
     model = RnnStatic(rnn_weights(0, "float64", 40, 16, 32), 0.1, "float64", (64,))
     graph = model.unrolled[64]
-    fig = static_graph(model.graph, outputs=[graph["loss"], graph["train"]])  # auto-folds
-    assert fig.info["nodes"] > 2000 and fig.info["drawn"] < 200
-    path = fig.save(tmp_path / "rnn64.svg")
-    texts = svg_texts(path.read_text())
-    assert any("Tanh \u00d7" in t for t in texts)
-    assert any("repeated steps folded" in t for t in texts)
+    fig = static_graph(model.graph, outputs=[graph["loss"], graph["train"]])  # summarised
+    assert fig.info["nodes"] > 2000 and fig.info["drawn"] <= 60
+    assert fig.info["cells"] == {"forward": 64, "backward": 64}
+    texts = svg_texts(fig.save(tmp_path / "rnn64.svg").read_text())
+    assert "loop cell \u00d764" in texts and "gradient of the loop cell \u00d764" in texts
+    assert "state to step t+1" in texts and "gradient to step t-1" in texts  # recurrences
+    # click to expand: the ops inside the cells, each drawn once, in boxes marked x64
+    expanded = static_graph(model.graph, outputs=[graph["loss"], graph["train"]],
+                            expand_cells=True)
+    assert fig.info["drawn"] < expanded.info["drawn"] <= 120
+    texts = svg_texts(expanded.svg())
+    assert any(t.startswith("loop cell \u00d764 (drawn once") for t in texts)
+    assert "to step t+1" in texts and "to step t-1" in texts
+    assert "tanh" in texts and "tanh_grad" in texts
 
 
 def test_tape_before_and_after_backward(xor_dynamic_loss: tuple) -> None:
@@ -179,14 +200,19 @@ def test_recorded_forward_graph(xor_dynamic_loss: tuple) -> None:
 
 
 def test_rnn_padding_figure_counts() -> None:
-    fig = rnn_padding_figure(lengths=(2, 4), padded=5)
-    short, long = fig.info["dynamic_ops"]
-    assert short < long < fig.info["static_ops"]
-    for text in ("dynamic: sentence 1, 2 words", "dynamic: sentence 2, 4 words",
-                 "static: one graph unrolled to 5 steps"):
-        assert text in fig.source
-    with pytest.raises(ValueError, match="shorter than the longest"):
-        rnn_padding_figure(lengths=(3, 6), padded=4)
+    from tapeflow.compare.workload_graphs import build_workload, figure_batch
+
+    workload = build_workload("rnn", "float64", 0)
+    fig = rnn_padding_figure(workload)  # the workload's own graphs, the report's batch
+    short, shown, long = fig.info["dynamic_ops"]
+    assert short < shown < long < fig.info["static_ops"] and fig.info["padded"] == 40
+    assert fig.info["cell_ops"] >= 8  # an Elman cell runs 12 ops per step, an LSTM's more
+    batch = figure_batch(workload)
+    index = next(k for k, b in enumerate(workload.batches) if b is batch)
+    size, length = batch.tokens.shape
+    src = fig.source
+    assert src.count(' padding"') == 40 - length and f"{40 - length} padded steps" in src
+    assert f"batch {index}: {size} x {length} words" in src and "dynamic, longest" in src
 
 
 def test_missing_dot_gives_install_hint_and_dot_export_still_works(
@@ -221,7 +247,7 @@ def test_cli_graph_writes_svg(mode: str, tmp_path: Path) -> None:
     assert main(["graph", "xor", "--mode", mode, "--backward", "--memory", "-o", str(out)]) == 0
     texts = svg_texts(out.read_text())
     if mode == "static":
-        assert "backward (gradients)" in texts and any(t.startswith("buf ") for t in texts)
+        assert "backward (gradients)" in texts and any(t.startswith("@ ") for t in texts)
     else:
         assert "AccumulateGrad" in texts and "saved" in texts
 
