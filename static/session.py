@@ -33,13 +33,13 @@ from ..graphs import ir
 from ..runtime import Spec
 from ..runtime.backend import as_array, to_device
 from ..runtime.dtypes import CONVERSION_ERRORS
-from . import fast_path, nest
+from . import nest
 from .compiler import CompileOptions, Program, compile, inspect_plan
-from .compiler.cache import LRUCache
-from .compiler.specialize import shape_fits
+from .compiler.pipeline import shape_fits
 from .errors import FailedPreconditionError
 from .graph import Graph, get_default_graph
 from .numerics import is_check_numerics_enabled
+from .session_cache import LRUCache, Remembered, key_of
 from .tensor import Operation, Tensor
 
 
@@ -62,7 +62,7 @@ class _Entry:
     read_vars: tuple[int, ...]  # variables whose start-of-run value the program reads
     feed_ids: tuple[int, ...]  # the feeds the pruned graph uses (others are ignored)
     assigns: bool  # the program writes variables: its runs take the session's commit lock
-    # the program never hands back a feed or variable array itself (compiler/program.py)
+    # the program never hands back a feed or variable array itself (compiler/pipeline.py)
     fresh: bool = False
 
 
@@ -139,7 +139,7 @@ class Session:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        fast_key = fast_path.key_of(fetches, feed_dict)
+        fast_key = key_of(fetches, feed_dict)
         fast = self._fast.get(fast_key) if fast_key is not None else None
         if fast is not None:
             entry = self._cache.get(fast.key)
@@ -151,7 +151,7 @@ class Session:
                 return results if fast.kind is list else tuple(results)
         key, entry, feeds, template = self._lookup(fetches, feed_dict)
         if fast_key is not None:
-            self._fast.put(fast_key, fast_path.Remembered.of(
+            self._fast.put(fast_key, Remembered.of(
                 self.graph, fetches, feed_dict, feeds, key, set(entry.feed_ids)))
         if len(feeds) != len(entry.feed_ids):
             feeds = {nid: feeds[nid] for nid in entry.feed_ids}

@@ -12,8 +12,7 @@ Example:
 
 from .interpreter import NumericsError
 from .options import DEFAULT_MAX_CACHED_PROGRAMS, CompileOptions, UnknownPassError
-from .pipeline import PASSES, compile, inspect_plan
-from .program import CompiledProgram, Program
+from .pipeline import PASSES, CompiledProgram, Program, compile, inspect_plan
 
 __all__ = ["DEFAULT_MAX_CACHED_PROGRAMS", "PASSES", "CompileOptions", "CompiledProgram",
            "NumericsError", "Program", "UnknownPassError", "compile", "inspect_plan"]

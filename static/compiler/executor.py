@@ -36,13 +36,16 @@ from ...runtime.backend import to_device
 from ..errors import InvalidArgumentError
 from .lowering import concrete
 from .planner import Plan
-from .specialize import MissingFeedError
 
 _counter = itertools.count()
 
 
 class ExecutionError(InvalidArgumentError):
     """A kernel failed at run time; names the node, its op and the user's source line."""
+
+
+class MissingFeedError(InvalidArgumentError):
+    """A placeholder (or variable) that the run reads was not given a value."""
 
 
 def _on_device(kernel: Any, device: str) -> Any:

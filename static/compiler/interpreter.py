@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -26,7 +26,9 @@ from ...runtime import Spec, evaluate, get, xp_for
 from ...runtime.backend import to_device
 from ...runtime.registry import OpDef, format_shape, operand_dtype, shape_error
 from ..errors import InvalidArgumentError
-from .specialize import Specialized
+
+if TYPE_CHECKING:
+    from .pipeline import Specialized
 
 #: called with (node, its value, the values so far) after each value is made
 Check = Callable[[Node, Any, Mapping[int, Any]], None]

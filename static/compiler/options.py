@@ -62,7 +62,7 @@ class CompileOptions:
     # sum_to, flagged matmuls and mean rewritten once shapes are known (bit-identical)
     lower: bool = True
     # one row-major copy per run of a weight that many matmuls read transposed (the
-    # backward g @ w.T of every unrolled step): BLAS packs it faster (compiler/layout.py)
+    # backward g @ w.T of every unrolled step): BLAS packs it faster (compiler/passes.py)
     materialize_transposes: bool = True
     dce: bool = True
     reorder: bool = True

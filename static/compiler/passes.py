@@ -5,7 +5,10 @@ anything, like torch.fx's ``eliminate_dead_code() -> bool``. Outputs keep their 
 when a pass replaces an output node by an equivalent one, ``graph.outputs`` names the
 replacement, so the i-th output still means the i-th fetch.
 
-The pipeline that runs them in order, with their switches, is ``pipeline.PASSES``.
+Besides the optimisations (constant folding, CSE, simplification, DCE, explicit casts),
+two passes about cost: ``materialize_transposes`` (one row-major copy of a weight that
+many matmuls read transposed) and ``reorder_for_memory`` (a schedule that frees memory
+early). The pipeline that runs them in order, with their switches, is ``pipeline.PASSES``.
 
 Example:
     >>> from tapeflow.static.compiler.passes import dce
@@ -14,15 +17,18 @@ Example:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ...graphs.ir import Graph, Node
+from ...graphs.liveness import is_view
 from ...runtime import evaluate
 from ...runtime.registry import operand_dtype
 from .lowering import concrete, dims, size_of
+from .planner import nbytes_of, outside_arena
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
@@ -248,3 +254,106 @@ def _compose(first: Any, second: Any, rank: int) -> bool:
     p1 = tuple(reversed(range(rank))) if first is None else tuple(a % rank for a in first)
     p2 = tuple(reversed(range(rank))) if second is None else tuple(a % rank for a in second)
     return all(p1[p2[i]] == i for i in range(rank))
+
+
+# ---- layout: an operand that many matmuls read transposed is transposed once per run ------
+#
+# BLAS packs a GEMM's operands into panels on every call, and packing a transposed
+# (column-major) right operand is slower than packing a row-major one: on OpenBLAS a
+# 32x128 @ (128x128)^T product takes about twice as long as the same product with the
+# transpose already in memory, and 64x512 @ (512x512)^T about 20 % longer. The backward
+# pass of an unrolled RNN reads ``w_hh^T`` once per step (``g_t @ w_hh^T``), so after CSE
+# one ``transpose`` view of ``w_hh`` feeds T matmuls. The copy costs about as much as 1 to
+# 15 of the saved packing differences (more for big matrices), hence the threshold. Only
+# the layout of one operand changes: the products and their order of summation are the
+# same (bit-identical on numpy's OpenBLAS; another BLAS may round a packed copy otherwise,
+# so ``CompileOptions(exact=True)`` leaves it off).
+
+
+#: a transposed operand is copied once when at least this many matmuls read it
+MIN_MATMUL_READS = 8
+
+
+def materialize_transposes(graph: Graph) -> tuple[Graph, bool]:
+    """A contiguous ``copy`` of every rank-2 ``transpose`` that many matmuls read."""
+    reads: Counter[int] = Counter()
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "matmul":
+            reads.update(set(n.inputs))
+    chosen = {n.id for n in graph.nodes if _qualifies(n, reads[n.id])}
+    if not chosen:
+        return graph, False
+    next_id = max(n.id for n in graph.nodes) + 1
+    copy_of: dict[int, int] = {}
+    nodes: list[Node] = []
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "matmul" and any(i in copy_of for i in n.inputs):
+            n = n.with_(inputs=tuple(copy_of.get(i, i) for i in n.inputs))
+        nodes.append(n)
+        if n.id in chosen:  # right after the view, which lowering put before its first use
+            copy = Node(next_id, "call", "copy", (n.id,), {}, n.shape, n.dtype,
+                        name=f"{n.name}/contiguous", site=n.site, role=n.role)
+            copy_of[n.id] = next_id
+            next_id += 1
+            nodes.append(copy)
+    return Graph(tuple(nodes), graph.outputs), True
+
+
+def _qualifies(n: Node, matmul_reads: int) -> bool:
+    return (n.kind == "call" and n.op == "transpose" and matmul_reads >= MIN_MATMUL_READS
+            and concrete(n.shape) and len(n.shape) == 2)  # type: ignore[arg-type]
+
+
+# ---- memory-aware scheduling ---------------------------------------------------------------
+#
+# The builder's order is a valid schedule but not a frugal one. Reverse-mode gradients are
+# the typical case: a weight used at every step of an unrolled RNN gets one partial
+# gradient per step, summed by a chain of ``add`` nodes created only when the weight itself
+# is reached, at the very end; run in creation order, every partial stays alive until then
+# (50 steps of a 512x512 weight: 50 MB). The pass keeps the original order and pulls a call
+# forward only when all its inputs are scheduled and the bytes of the inputs it is the last
+# reader of are at least its own output's bytes. Same nodes, same operand order: results
+# stay bit-identical, and ops without inputs (random draws) never move.
+
+
+def reorder_for_memory(graph: Graph) -> tuple[Graph, bool]:
+    """A topological order that runs memory-reducing calls as early as possible."""
+    by_id = {n.id: n for n in graph.nodes}
+    users = graph.users()
+    remaining = {nid: len(u) for nid, u in users.items()}  # readers not yet scheduled
+    outside = outside_arena(graph)
+    frees = {n.id: nbytes_of(n) if (n.kind == "call" and not is_view(n) and concrete(n.shape)
+                                  and n.id not in outside) else 0 for n in graph.nodes}
+    done: set[int] = set()
+    order: list[Node] = []
+
+    def emit(n: Node) -> None:
+        done.add(n.id)
+        order.append(n)
+        for i in n.inputs:
+            remaining[i] -= 1
+
+    def eager(n: Node) -> bool:
+        if n.kind != "call" or not n.inputs or not concrete(n.shape):
+            return False
+        if any(i not in done for i in n.inputs):
+            return False
+        # each input this node is the last reader of dies here (count a repeated input once)
+        freed = sum(frees[i] for i in set(n.inputs)
+                    if remaining[i] == n.inputs.count(i))
+        return freed >= nbytes_of(n) > 0
+
+    for n in graph.nodes:
+        if n.id in done:
+            continue
+        emit(n)
+        work = [n.id]
+        while work:
+            produced = work.pop()
+            for u in users[produced]:
+                user = by_id[u]
+                if u not in done and eager(user):
+                    emit(user)
+                    work.append(u)
+    changed = [n.id for n in order] != [n.id for n in graph.nodes]
+    return (Graph(tuple(order), graph.outputs), True) if changed else (graph, False)

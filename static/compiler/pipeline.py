@@ -1,13 +1,32 @@
 """The static compiler's one entry point: ``compile(graph, feed_specs, options) -> Program``.
 
-1. ``specialize``: feeds bound, pruned to the outputs, checked, shapes inferred from the
-   fed shapes (the only place this happens);
+1. :func:`specialize` fits the graph to the run, the only place this happens: every fed
+   node becomes a placeholder of the fed shape (TF1 lets any tensor be fed); pruning to
+   the outputs; checks that name the node at fault (a placeholder nobody fed, a fed
+   variable the run also assigns, a shape no kernel takes, a tensor above the size cap);
+   shapes inferred again from the fed shapes;
 2. with ``check_numerics``, or with both ``optimize`` and ``plan_memory`` off, the plain
    :class:`~.interpreter.Interpreter` runs that graph (the numerics check is its hook);
 3. otherwise dtype promotion is made explicit (``cast`` nodes), the passes of
    :data:`PASSES` run in order (each switchable by name, ``graphs.verify`` after each),
    then the planner: the in-place set, the memory plan, ``stack``s written in place,
    the plan validated; the executor binds the schedule as straight-line Python.
+
+The contract between ``Session.run`` and a Program:
+
+* ``Program.source`` is the :class:`Specialized` graph it was made from: its ``feed_ids``
+  (the feeds it reads), ``read_vars`` (the variables it reads) and ``assigned`` (the
+  variables it writes);
+* ``Program.run(feeds, variables)`` gets the fed arrays and the values of ``read_vars``
+  (both keyed by node id; values from the start of the run; never to be written into) and
+  returns ``(values, updates)``: one value per ``source.graph.outputs`` entry, in order (an
+  assign node's value is the value it assigns; None may stand for an output that only a
+  fetched op needs), and the NEW variable values (``{variable node id: array}``, the last
+  assign of a variable wins). The session commits ``updates`` only after ``run`` returned,
+  all at once, so a failed or interrupted run changes no variable;
+* a Program whose returned values and updates are never the very feed or variable arrays
+  it was given says so with a true class attribute ``fresh_results``; the session then
+  skips checking each value against them.
 
 Example:
     >>> import numpy as np
@@ -26,23 +45,216 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Protocol
 
+from ...graphs import ir
 from ...graphs.ir import Graph, verify
-from ...runtime import Spec
+from ...runtime import ShapeError, Spec
+from ...runtime import dtypes as dt
 from ...runtime.backend import canonical_device
+from ...runtime.memory import too_large
+from ...runtime.registry import format_shape
+from ..errors import InvalidArgumentError, ResourceExhaustedError
 from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
-from .executor import Executor
-from .inplace import Slots, mark_inplace, stack_in_place
+from .executor import Executor, MissingFeedError
 from .interpreter import Interpreter, check_finite
-from .layout import materialize_transposes
 from .lowering import lower
 from .options import CompileOptions, UnknownPassError, switch_names
-from .passes import Pass, cse, dce, fold_constants, insert_casts, simplify
-from .planner import Plan, plan_memory
-from .program import CompiledProgram, PassRecord, Program
-from .schedule import reorder_for_memory
-from .specialize import Specialized, specialize
+from .passes import (
+    Pass,
+    cse,
+    dce,
+    fold_constants,
+    insert_casts,
+    materialize_transposes,
+    reorder_for_memory,
+    simplify,
+)
+from .planner import Plan, Slots, mark_inplace, plan_memory, stack_in_place
+
+
+class Program(Protocol):
+    """A runnable specialised graph: see the module docstring for the contract."""
+
+    source: Specialized
+    fresh_results: ClassVar[bool]
+
+    def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
+            ) -> tuple[list[Any], dict[int, Any]]: ...
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """What one pass did: its name, whether it changed the graph, node counts around it."""
+
+    name: str
+    changed: bool
+    nodes_before: int
+    nodes_after: int
+
+
+@dataclass
+class CompiledProgram:
+    """A graph compiled for one feed signature: ``run(feeds, variables)`` per the contract.
+
+    Attributes:
+        graph: the optimised graph that runs (its outputs line up with the fetches).
+        plan: the memory plan (None when planning is off).
+        passes: one PassRecord per pass, in order.
+        executor: the bound step list (``print(executor.source)`` shows it as Python).
+        source: the specialised graph the passes started from.
+    """
+
+    graph: Graph
+    plan: Plan | None
+    passes: list[PassRecord]
+    executor: Executor
+    source: Specialized
+    # every value run() hands back is an array made for that run, or a view of one; never
+    # a feed or variable array (the executor copies those), so the session need not check
+    fresh_results: ClassVar[bool] = True
+
+    def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
+            ) -> tuple[list[Any], dict[int, Any]]:
+        """Runs once: (values of the outputs in order, {variable id: new value})."""
+        return self.executor.run(feeds, variables)
+
+    def inspect_plan(self) -> Plan:
+        """The memory plan; when planning is off, the plan it would have used."""
+        if self.plan is not None:
+            return self.plan
+        return plan_memory(self.graph, mark_inplace(self.graph))
+
+    def format_passes(self) -> str:
+        """One line per pass: its name, whether it changed the graph, node counts."""
+        return "\n".join(f"{r.name:<16} {'changed' if r.changed else 'unchanged':<10} "
+                         f"{r.nodes_before:>5} -> {r.nodes_after:<5} nodes" for r in self.passes)
+
+
+# ---- fitting the graph to the run ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Specialized:
+    """A graph fitted to one feed signature, and what a run of it reads and writes.
+
+    Attributes:
+        graph: pruned, fed nodes as placeholders, every shape inferred from the feeds.
+        feed_ids: the fed nodes the graph uses, sorted (feeds of other nodes are ignored).
+        read_vars: variables whose start-of-run value the graph reads.
+        assigned: variables the graph assigns (a run of it must commit them).
+    """
+
+    graph: ir.Graph
+    feed_ids: tuple[int, ...]
+    read_vars: tuple[int, ...]
+    assigned: tuple[int, ...]
+
+
+def specialize(graph: ir.Graph, feed_specs: Mapping[int, Spec]) -> Specialized:
+    """``graph`` bound to feeds of ``feed_specs``, pruned, checked and specialised."""
+    nodes: dict[int, ir.Node] = {n.id: n for n in graph.nodes}
+    for nid, spec in feed_specs.items():
+        node = nodes[nid]
+        if node.kind == "placeholder" and not shape_fits(node.shape, spec.shape):
+            raise InvalidArgumentError(
+                f"cannot feed a value of shape {format_shape(spec.shape)} for placeholder "
+                f"'{node.name or nid}' of shape {format_shape(node.shape)}", op_name=node.name)
+        nodes[nid] = node.with_(kind="placeholder", op="", inputs=(), attrs={},
+                                shape=tuple(spec.shape), value=None)  # type: ignore[arg-type]
+    pruned = ir.subgraph(nodes, graph.outputs)
+    _check_feeds(pruned, graph, feed_specs)
+    fitted = _infer(pruned)
+    _check_sizes(fitted)
+    assigned = tuple(sorted({n.inputs[0] for n in fitted.nodes if n.kind == "assign"}))
+    return Specialized(fitted, tuple(sorted(i for i in feed_specs if i in fitted)),
+                       _read_variables(fitted), assigned)
+
+
+def shape_fits(declared: tuple[int | None, ...] | None, fed: tuple[int, ...]) -> bool:
+    """Whether a fed shape matches a declared one (None dims and unknown rank match all)."""
+    if declared is None:
+        return True
+    return len(declared) == len(fed) and all(d is None or d == f
+                                             for d, f in zip(declared, fed, strict=True))
+
+
+def _tf_shape(shape: tuple[int | None, ...] | None) -> str:
+    # TF1's way of writing a shape in its feed errors: [?,3]
+    return "<unknown>" if shape is None else "[" + ",".join("?" if d is None else str(d)
+                                                            for d in shape) + "]"
+
+
+def _check_feeds(pruned: ir.Graph, graph: ir.Graph, feed_specs: Mapping[int, Spec]) -> None:
+    for n in pruned.nodes:
+        if n.kind == "assign" and n.inputs[0] in feed_specs:
+            var, update = graph[n.inputs[0]], n.name or f"%{n.id}"
+            raise InvalidArgumentError(
+                f"Cannot feed variable '{var.name}': the run also assigns it (node '{update}'), "
+                "and an update needs the variable itself, not a fed value (TF1: 'was passed "
+                f"float from {var.name}:0 incompatible with expected float_ref'). Feed a "
+                "tensor computed from the variable instead, or run the update without the "
+                "feed.", op_name=var.name)
+    missing = [n for n in pruned.nodes if n.kind == "placeholder" and n.id not in feed_specs]
+    if missing:
+        raise MissingFeedError(
+            "You must feed a value for placeholder tensor "
+            + ", ".join(f"'{n.name}' with dtype {n.dtype.name} and shape {_tf_shape(n.shape)}"
+                        f" (built at {n.site})" for n in missing), op_name=missing[0].name)
+
+
+def _infer(graph: ir.Graph) -> ir.Graph:
+    """Every node's shape and dtype inferred again from the concrete shapes of its sources."""
+    specs: dict[int, Spec] = {}
+    nodes: list[ir.Node] = []
+    for n in graph.nodes:
+        if n.kind == "call":
+            inputs = [specs[i] for i in n.inputs]
+            try:
+                spec = n.opdef.infer(*inputs, **n.attrs)
+            except ShapeError as exc:
+                shown = ", ".join(format_shape(s.shape) for s in inputs)
+                raise InvalidArgumentError(f"{exc} (node '{n.name}' with input shapes {shown}, "
+                                           f"built at {n.site})", op_name=n.name) from None
+        elif n.kind == "const":
+            spec = Spec(tuple(n.value.shape), dt.as_dtype(n.value.dtype))
+        elif n.kind == "assign":
+            spec = specs[n.inputs[1]]
+        else:
+            spec = Spec(n.shape, n.dtype)
+        if spec.shape != n.shape or spec.dtype is not n.dtype:
+            n = n.with_(shape=spec.shape, dtype=spec.dtype)
+        specs[n.id] = spec
+        nodes.append(n)
+    return ir.Graph(tuple(nodes), graph.outputs)
+
+
+def _check_sizes(graph: ir.Graph) -> None:
+    """TF1's OOM error, raised before the program allocates anything: names the node, its
+    shape and the bytes it would take."""
+    for node in graph.nodes:
+        if node.kind != "call" or node.shape is None or None in node.shape:
+            continue
+        why = too_large(node.shape, node.dtype.itemsize)  # type: ignore[arg-type]
+        if why is not None:
+            shape = ",".join(str(d) for d in node.shape)
+            raise ResourceExhaustedError(
+                f"OOM when allocating tensor with shape[{shape}] and type {node.dtype.name}: "
+                f"node '{node.name}' (op {node.op}, built at {node.site}) would need {why}",
+                op_name=node.name)
+
+
+def _read_variables(graph: ir.Graph) -> tuple[int, ...]:
+    """Variables whose value the graph uses (not those it only assigns to)."""
+    read: set[int] = {o for o in graph.outputs if graph[o].kind == "variable"}
+    for node in graph.nodes:
+        inputs = node.inputs[1:] if node.kind == "assign" else node.inputs
+        read.update(i for i in inputs if graph[i].kind == "variable")
+    return tuple(sorted(read))
+
+
+# ---- the passes and the entry point -------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import tapeflow.static as tf
 from tapeflow.static.compiler import CompileOptions, UnknownPassError
-from tapeflow.static.compiler.cache import CompileCacheWarning
+from tapeflow.static.session_cache import CompileCacheWarning
 
 JOIN_TIMEOUT = 30.0  # a deadlock fails the test instead of hanging the suite
 

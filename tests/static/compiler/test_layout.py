@@ -14,7 +14,7 @@ import pytest
 import tapeflow.static as tf
 from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
 from tapeflow.runtime import F, dtypes
-from tapeflow.static.compiler.layout import MIN_MATMUL_READS, materialize_transposes
+from tapeflow.static.compiler.passes import MIN_MATMUL_READS, materialize_transposes
 
 f64 = dtypes.float64
 

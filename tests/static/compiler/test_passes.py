@@ -14,10 +14,9 @@ from builders import GraphBuilder, evaluate_graph, mlp_training_graph, ops_of, r
 from tapeflow.graphs import verify
 from tapeflow.runtime import F, Spec, dtypes, evaluate, get
 from tapeflow.static.compiler import passes as P
-from tapeflow.static.compiler.inplace import mark_inplace
 from tapeflow.static.compiler.lowering import lower
-from tapeflow.static.compiler.pipeline import PASSES
-from tapeflow.static.compiler.specialize import specialize
+from tapeflow.static.compiler.pipeline import PASSES, specialize
+from tapeflow.static.compiler.planner import mark_inplace
 from tapeflow.static.errors import InvalidArgumentError
 
 f32 = dtypes.float32

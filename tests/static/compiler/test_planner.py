@@ -8,10 +8,15 @@ from builders import GraphBuilder, mlp_training_graph
 from tapeflow.graphs import Graph, verify
 from tapeflow.graphs.liveness import analyze
 from tapeflow.runtime import ALIGNMENT, F, Spec, dtypes
-from tapeflow.static.compiler.inplace import mark_inplace
-from tapeflow.static.compiler.planner import Plan, PlanError, greedy_by_size, plan_memory
-from tapeflow.static.compiler.schedule import reorder_for_memory
-from tapeflow.static.compiler.specialize import specialize
+from tapeflow.static.compiler.passes import reorder_for_memory
+from tapeflow.static.compiler.pipeline import specialize
+from tapeflow.static.compiler.planner import (
+    Plan,
+    PlanError,
+    greedy_by_size,
+    mark_inplace,
+    plan_memory,
+)
 
 
 def chain(n: int, shape: tuple[int, ...] = (10, 10)) -> Graph:
