@@ -752,6 +752,15 @@ def _() -> Any:
             lambda: None)
 
 
+@case("static-fed-variable-in-train-step", "static",
+      "fed the variable w while running the training step that assigns it",
+      tf.errors.InvalidArgumentError, ["Cannot feed variable 'w'", "assigns it", "float_ref"],
+      "variables, graph, compile cache; a run that only reads w may feed it, as in TF1")
+def _() -> Any:
+    m = StaticModel()
+    return lambda: m.sess.run(m.train, {**m.feed(), m.w: [[1.0], [1.0]]}), m.snapshot
+
+
 # ---- the tests ------------------------------------------------------------------------------
 
 
