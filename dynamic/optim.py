@@ -1,4 +1,5 @@
-"""``torch.optim``: ``SGD`` (momentum, weight decay), ``Adam`` and ``RMSprop``.
+"""``torch.optim``: ``SGD`` (momentum, weight decay), ``Adam``, ``AdamW``, ``RMSprop`` and
+``Adagrad``, each composed from the update rules in ``runtime/optim_rules.py``.
 
 Updates are in-place registry ops run under ``no_grad``, so they bump the parameters'
 version counters exactly as PyTorch's do (a graph that saved a parameter before the
@@ -10,14 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..runtime import REGISTRY
 from ..runtime import optim_rules as rules
-from .dispatch import apply, apply_, apply_packed
+from .dispatch import apply
 from .grad_mode import no_grad
 from .interop import intercepted_step, note_zero_grad
 from .tensor import Tensor
-
-_MUL, _SUB = REGISTRY["mul"], REGISTRY["sub"]
 
 
 class Optimizer:
@@ -175,9 +173,7 @@ class SGD(Optimizer):
                     else:
                         buf.copy_(rules.sgd_momentum(buf, g, momentum, dampening))
                     g = rules.sgd_direction(g, buf, momentum, group["nesterov"])
-                # p -= lr * g (rules.sgd_step): one scaled temporary, written into p by the
-                # kernel itself -- the hot path of every plain SGD step
-                apply_(_SUB, p, apply_packed(_MUL, (g, lr), {}))
+                p.sub_(rules.sgd_step(g, lr))
 
 
 class Adam(Optimizer):
@@ -195,22 +191,90 @@ class Adam(Optimizer):
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
-            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            for p, g in self._gradients(group):
+                self._update(p, g, group)
+
+    def _update(self, p: Any, g: Any, group: dict[str, Any]) -> None:
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = apply("mul", p, 0.0)
+            state["exp_avg_sq"] = apply("mul", p, 0.0)
+        state["step"] += 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        new_m, new_v = rules.adam_moments(m, v, g, beta1, beta2)
+        m.copy_(new_m)
+        v.copy_(new_v)
+        step_size = rules.adam_step_size(state["step"], lr, beta1)
+        bias2 = rules.adam_bias2(state["step"], beta2)
+        p.sub_(rules.adam_step(m, v, step_size, bias2, eps))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before each Adam
+    step, instead of adding ``weight_decay * p`` to the gradient.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> w = torch.nn.Parameter(torch.ones(1))
+        >>> opt = torch.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> (w * 2).sum().backward(); opt.step(); round(w.item(), 4)
+        0.85
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    @no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            decay = group["weight_decay"]
+            for p, g in rules.with_gradients(group["params"], _grad_of):
+                if decay:
+                    p.copy_(rules.adamw_decay(p, group["lr"], decay))
+                self._update(p, g, group)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``sum += g^2`` (from ``initial_accumulator_value``);
+    ``p -= lr_t g / (sqrt(sum) + eps)`` with ``lr_t = lr / (1 + (t - 1) lr_decay)``.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> w = torch.nn.Parameter(torch.ones(1))
+        >>> opt = torch.optim.Adagrad([w], lr=0.5)
+        >>> (w * 2).sum().backward(); opt.step(); round(w.item(), 4)
+        0.5
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10) -> None:
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if initial_accumulator_value < 0:
+            raise ValueError(f"Invalid initial_accumulator_value value: "
+                             f"{initial_accumulator_value}")
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps,
+                                  "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value})
+
+    @no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
             for p, g in self._gradients(group):
                 state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = apply("mul", p, 0.0)
-                    state["exp_avg_sq"] = apply("mul", p, 0.0)
+                    state["sum"] = apply("full_like", p,
+                                         value=group["initial_accumulator_value"])
                 state["step"] += 1
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                new_m, new_v = rules.adam_moments(m, v, g, beta1, beta2)
-                m.copy_(new_m)
-                v.copy_(new_v)
-                step_size = rules.adam_step_size(state["step"], lr, beta1)
-                bias2 = rules.adam_bias2(state["step"], beta2)
-                p.sub_(rules.adam_step(m, v, step_size, bias2, eps))
-
+                state["sum"].copy_(rules.adagrad_sum(state["sum"], g))
+                lr = rules.adagrad_lr(group["lr"], state["step"], group["lr_decay"])
+                p.sub_(rules.adagrad_step(g, state["sum"], lr, group["eps"]))
 
 
 class RMSprop(Optimizer):

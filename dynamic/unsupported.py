@@ -61,8 +61,8 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["l1_loss", "smooth_l1_loss", "kl_div", "huber_loss"], _LOSS),
     },
     "torch.optim": {
-        **dict.fromkeys(["AdamW", "Adagrad", "Adadelta", "Adamax", "LBFGS", "ASGD", "Rprop"],
-                        "optimizers implemented: SGD, Adam, RMSprop"),
+        **dict.fromkeys(["Adadelta", "Adamax", "LBFGS", "ASGD", "Rprop"],
+                        "optimizers implemented: SGD, Adam, AdamW, RMSprop, Adagrad"),
         "lr_scheduler": "learning-rate schedulers are not implemented; set "
                         "param_groups[i]['lr'] yourself",
     },

@@ -133,8 +133,14 @@ def adagrad_sum(state_sum: Any, g: Any) -> Any:
     return R.add(state_sum, R.mul(g, g))
 
 
+def adagrad_lr(lr: float, step: int, lr_decay: float) -> float:
+    """PyTorch's decayed Adagrad learning rate at step ``step`` (from 1):
+    ``lr / (1 + (step - 1) lr_decay)``."""
+    return lr / (1 + (step - 1) * lr_decay)
+
+
 def adagrad_step(g: Any, state_sum: Any, lr: float, eps: float) -> Any:
-    """PyTorch's Adagrad step (no learning-rate decay): ``lr g / (sqrt(sum) + eps)``."""
+    """PyTorch's Adagrad step: ``lr g / (sqrt(sum) + eps)`` (lr from :func:`adagrad_lr`)."""
     return R.mul(R.div(g, R.add(R.sqrt(state_sum), eps)), lr)
 
 
