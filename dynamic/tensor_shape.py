@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime import array_module, composites
-from ..runtime.ops_shape import encode_index
+from ..runtime.ops_index import encode_index
 from ..runtime.shapes import int_dims
 from .dispatch import apply, apply_, check_inplace
 

@@ -3,12 +3,19 @@
 Importing this package registers every op (one module per op family).
 """
 
-from . import dtypes, ops_elementwise, ops_nn, ops_reduce, ops_shape  # noqa: F401  (registers ops)
+from . import (  # noqa: F401  (importing a family registers its ops)
+    dtypes,
+    ops_elementwise,
+    ops_index,
+    ops_nn,
+    ops_reduce,
+    ops_shape,
+)
 from .arena import ALIGNMENT, Arena, align
 from .backend import DeviceError, Generator, array_module, canonical_device, gpu_available, xp_for
 from .dtypes import DType, as_dtype, promote
 from .memory import peak_bytes
-from .ops_shape import decode_index, encode_index
+from .ops_index import decode_index, encode_index
 from .registry import (
     REGISTRY,
     OpDef,

@@ -175,7 +175,7 @@ def split_indices(size: int, split: int | list[int], axis: int) -> list[tuple[An
     ``split`` is a piece size (PyTorch ``split(n)``; the last piece may be smaller) or a
     list of sizes that must add up to ``size``. Each piece is a view of the input.
     """
-    from .ops_shape import _axis_index
+    from .ops_index import _axis_index
 
     if isinstance(split, int):
         if split <= 0:

@@ -43,7 +43,7 @@ from typing import Any
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import get as get_op
-from ...runtime.ops_shape import encode_index
+from ...runtime.ops_index import encode_index
 from .lowering import concrete
 from .rewrite import assemble
 
