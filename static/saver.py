@@ -189,7 +189,8 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike[str],
     state = os.path.join(directory, latest_filename or _STATE_FILE)
     if not os.path.exists(state):
         return None
-    with open(state, encoding="utf-8") as handle:
+    # (a damaged state file names no checkpoint: None, as TF1 ignores one it cannot parse)
+    with open(state, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             field, _, value = line.partition(":")
             if field.strip() == "model_checkpoint_path":

@@ -87,3 +87,8 @@ def test_an_interrupted_save_leaves_a_state_file_that_names_a_loadable_checkpoin
 
 def _temporaries(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.name.endswith(".tmp")}
+
+
+def test_a_damaged_state_file_names_no_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint").write_bytes(b"\xff\xfe model_checkpoint_path \x00")
+    assert tf.train.latest_checkpoint(str(tmp_path)) is None
