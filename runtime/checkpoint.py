@@ -208,7 +208,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raise diagnose(path) from None
         with zf:
             try:
-                meta, rows, infos = _contents(zf, path)
+                meta, rows, infos = _contents(zf, path, os.fstat(handle.fileno()).st_size)
                 tensors = {row.key: _read_entry(zf, info, row, path)
                            for row, info in zip(rows, infos, strict=True)}
             except CheckpointError:
@@ -219,9 +219,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(path, tensors, meta)
 
 
-def _contents(zf: zipfile.ZipFile, path: str
+def _contents(zf: zipfile.ZipFile, path: str, size: int
               ) -> tuple[dict[str, Any], list[Row], list[zipfile.ZipInfo]]:
-    """The table, its rows and the zip entries that hold them, matched one to one."""
+    """The table, its rows and the zip entries that hold them, matched one to one; no entry
+    may claim more bytes than the file (``size``) has, so none is allocated for."""
     infos = zf.infolist()
     names = [info.filename for info in infos]
     seen: set[str] = set()
@@ -231,6 +232,9 @@ def _contents(zf: zipfile.ZipFile, path: str
                                   "appears more than once", path=path)
         seen.add(info.filename)
         fault = _stored_fault(info)
+        if not fault and info.header_offset + info.compress_size > size:
+            fault = (f"is damaged: the zip directory gives it {info.compress_size} bytes, past "
+                     f"the end of the file ({size} bytes)")
         if fault:
             raise CheckpointError(f"checkpoint {path!r}: entry {info.filename!r} {fault}",
                                   path=path)

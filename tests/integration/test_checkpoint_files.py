@@ -12,6 +12,7 @@ import io
 import json
 import os
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
@@ -194,3 +195,18 @@ def test_version_1_files_without_checksums_still_load(tmp_path: Path):
     assert read_checkpoint(tmp_path / "v2.pt").meta["version"] == 2
     with np.load(tmp_path / "v2.pt") as npz:  # still a plain .npz to numpy
         np.testing.assert_array_equal(npz["w"], w)
+
+
+def test_an_entry_claiming_more_bytes_than_the_file_has_is_refused(tmp_path: Path):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (2**29,)})  # 2 GiB of float32
+    path = _zip(tmp_path / "claims.npz", [("w.npy", header.getvalue() + bytes(16))])
+    data = bytearray(path.read_bytes())
+    directory = data.rindex(b"PK\x01\x02")  # its sizes sit at +20 (stored) and +24 (full)
+    claim = len(header.getvalue()) + 4 * 2**29
+    data[directory + 20:directory + 28] = struct.pack("<II", claim, claim)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"gives it 2147483776 bytes, past the end of "
+                                              r"the file"):
+        read_checkpoint(path)
