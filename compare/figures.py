@@ -66,6 +66,12 @@ def _player(workload: Any) -> str:
     return player_page_for(workload.name)
 
 
+def _storage(workload: Any) -> Any:
+    from ..visualize.storage import storage_example
+
+    return storage_example()
+
+
 FIGURES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "static-graph": ("the static training graph, summarised, coloured by arena offset",
                      _static_graph),
@@ -76,6 +82,8 @@ FIGURES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "memory": ("the memory plan as an offset-by-step chart beside the dynamic step", _memory),
     "padding": ("why static graphs pad (RNN only)", _padding),
     "player": ("the tape player: one training step op by op (HTML)", _player),
+    "tensor-storage": ("views sharing one storage: shape, strides, offset, raw data "
+                       "(any workload)", _storage),
 }
 
 

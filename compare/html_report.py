@@ -92,6 +92,16 @@ class _Section:
                           f"{esc(path.name)}</a>)</p>" + (look(note) if note else "")
                           + "</div>")
 
+    def expandable(self, name: str, summary: str, make: Callable[[], Figure]) -> None:
+        """A second view of the figure above, shown on click (a ``<details>`` element)."""
+        try:
+            svg = make().svg()
+        except Exception:  # noqa: BLE001 - the view above stands on its own
+            return
+        path = self.write_svg(name, svg)
+        self.parts.append(f"<details><summary>{esc(summary)}</summary>"
+                          f"{frame(svg, path.name)}</details>")
+
     def graph(self, name: str, heading: str, make: Callable[[], Figure], caption: str = "",
               note: str = "") -> Figure | None:
         """A graph figure: inline SVG, or its .dot file and the install hint without dot."""
@@ -182,11 +192,18 @@ def _figures(sec: _Section, result: Any, dtype: str, seed: int, device: str) -> 
             "report was written, so it may differ by a few bytes from run to run)."
             + host_only,
             report_text.memory_note(plan, trace))
-    sec.graph("static_graph", f"Static training graph, coloured by arena offset ({named})",
-              lambda: static_figure(workload, backward=True, memory=True, collapse=True),
-              "forward, backward (gradients) and update parts; fill colour = arena offset, "
-              "the same colours as the memory chart",
-              report_text.static_graph_note(workload.name))
+    drawn = sec.graph("static_graph", f"Static training graph, coloured by arena offset "
+                                      f"({named})",
+                      lambda: static_figure(workload, backward=True, memory=True,
+                                            collapse=True),
+                      "forward, backward (gradients) and update parts; fill colour = arena "
+                      "offset, the same colours as the memory chart",
+                      report_text.static_graph_note(workload.name))
+    if drawn is not None and drawn.info.get("cells"):
+        sec.expandable("static_graph_cells", "Click to expand the loop cells: the ops of one "
+                       "step, drawn once inside boxes marked x T",
+                       lambda: static_figure(workload, backward=True, memory=False,
+                                             collapse=True, expand_cells=True))
     pair = "two" if workload.name == "xor" else "rnn"
     sec.parts.append(f'<div class="{pair}">')
     sec.graph("static_forward", "Static forward graph: built once, batch ?",

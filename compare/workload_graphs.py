@@ -96,7 +96,7 @@ def dynamic_loss(workload: Any, trainer: Any, batch: Any) -> Any:
 
 
 def static_figure(workload: Any, backward: bool, memory: bool,
-                  collapse: bool | None = None) -> Figure:
+                  collapse: bool | None = None, expand_cells: bool = False) -> Figure:
     """The static graph of one training step; ``memory`` colours it by arena offset."""
     batch = figure_batch(workload)
     trainer, fetches, feed = static_training_step(workload, batch)
@@ -107,7 +107,7 @@ def static_figure(workload: Any, backward: bool, memory: bool,
             f"{describe_batch(workload, batch)}" if memory else \
         f"{workload.name}: static {part}, batch ? (any size)"
     return static_graph(trainer.graph, outputs=outputs, plan=plan, backward=backward,
-                        collapse=collapse, title=title)
+                        collapse=collapse, title=title, expand_cells=expand_cells)
 
 
 def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
@@ -119,12 +119,13 @@ def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
     loss = dynamic_loss(workload, trainer, batch)
     params = dict(trainer.model.named_parameters())
     what = f", {describe_batch(workload, batch)}"
+    fold = True if hasattr(batch, "tokens") else None  # an RNN's steps: one box each op
     if not backward:
         return recorded_forward(loss, params, title=f"{workload.name}: forward graph recorded "
-                                                     f"on the tape{what}")
+                                                     f"on the tape{what}", collapse=fold)
     loss.backward(retain_graph=True)  # leaves show their .grad; saved tensors stay inspectable
     note = "; orange: tensors the tape saved for backward" if memory else ""
-    return tape(loss, params, show_saved=memory,
+    return tape(loss, params, show_saved=memory, collapse=fold,
                 title=f"{workload.name}: autograd tape after backward{what}{note}")
 
 

@@ -17,10 +17,15 @@ Run: ``.venv/bin/python examples/memory_planning.py``
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import tapeflow.static as tf
 from tapeflow.runtime import Spec, dtypes
 from tapeflow.static.compiler import CompileOptions, compile
+from tapeflow.visualize import dot_available, static_graph
+from tapeflow.visualize.memory_chart import memory_plan_chart
 
 BATCH, FEATURES, HIDDEN, CLASSES = 16, 8, 32, 3
 
@@ -92,6 +97,14 @@ def main() -> None:
     print("\n".join(lines[:14]))
     loss, _ = sess.run(fetches, feed)
     print(f"\nOne training step through Session.run: loss {loss:.4f}")
+
+    # 6. the pictures: the plan as rectangles of offset against step, and the graph with
+    # each node filled with the colour of its arena offset (same colour, same bytes)
+    out = Path(tempfile.gettempdir())
+    (out / "memory_plan.svg").write_text(memory_plan_chart(plan, title="memory_planning.py"))
+    graph_file = out / ("memory_graph." + ("svg" if dot_available() else "dot"))
+    static_graph(graph, fetches, plan=plan).save(graph_file)
+    print(f"drew the plan: {out / 'memory_plan.svg'} and the graph: {graph_file}")
 
 
 if __name__ == "__main__":

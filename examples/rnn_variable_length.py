@@ -9,12 +9,17 @@ function from the same weights, so their losses agree.
 Run: .venv/bin/python examples/rnn_variable_length.py
 """
 
+import tempfile
+from pathlib import Path
+
 import tapeflow.dynamic as torch
 from tapeflow.compare.data import SentimentTask, padding_waste
 from tapeflow.compare.introspect import tape_size
 from tapeflow.compare.rnn_dynamic import RnnDynamic
+from tapeflow.compare.rnn_figure import rnn_padding_figure
 from tapeflow.compare.rnn_static import RnnStatic
 from tapeflow.compare.weights import rnn_weights
+from tapeflow.visualize import dot_available
 
 task = SentimentTask()
 batches = task.batches(batch_size=16, batches_per_length=1, seed=0)
@@ -51,3 +56,7 @@ for step, batch in enumerate(batches[:5]):
 print("All three modes computed the same losses.")
 print("Compilations: padded", padded.sess.compile_count, "- bucketed", bucketed.sess.compile_count,
       "(one per bucket used, plus the initializer)")
+
+# --- the picture: the tape's graphs for three real lengths beside the one padded graph ---
+out = Path(tempfile.gettempdir(), "rnn_padding." + ("svg" if dot_available() else "dot"))
+print("drew the graphs:", rnn_padding_figure().save(out))

@@ -6,8 +6,13 @@ Every line below is ordinary PyTorch; only the import differs. Run it with
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import tapeflow.dynamic as torch
+from tapeflow.visualize import dot_available
+from tapeflow.visualize.storage import storage_example
 
 
 def section(title: str) -> None:
@@ -152,6 +157,9 @@ def main() -> None:
     indexing_and_shapes()
     views_and_numpy()
     tiny_backward()
+    # the picture of section 6: four views, one storage, the elements each one reads
+    out = Path(tempfile.gettempdir(), "storage." + ("svg" if dot_available() else "dot"))
+    print("\ndrew the views over their storage:", storage_example().save(out))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ Run: python examples/trace_to_static.py
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import tapeflow.dynamic as torch
 import tapeflow.static as tf
 from tapeflow.dynamic import nn
+from tapeflow.visualize import dot_available, static_graph
 
 X = torch.tensor(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64))
 Y = torch.tensor(np.array([[1, 0], [0, 1], [0, 1], [1, 0]], dtype=np.float64))
@@ -70,6 +73,8 @@ def main() -> None:
     plan = traced_step.plan(X, Y)
     print(f"   memory plan: {len(plan.steps)} kernel calls, arena {plan.arena_bytes} B "
           f"(no reuse: {plan.naive_bytes} B)")
+    out = Path(tempfile.gettempdir(), "traced." + ("svg" if dot_available() else "dot"))
+    print("   drew the traced graph:", static_graph(traced_step.graph).save(out))
 
     print("\n3. Python control flow on a tensor's value")
 

@@ -55,6 +55,7 @@ dl.glossary dt { font-weight: bold; margin-top: 6px; }
 dl.glossary dd { margin-left: 18px; }
 ul.facts li { margin: 3px 0; }
 code { overflow-wrap: anywhere; }
+details > summary { cursor: pointer; font-weight: bold; color: #1f4e99; margin: 6px 0; }
 """
 
 # Zoom and pan for every .frame: the initial zoom fits the width unless that would shrink
@@ -76,7 +77,14 @@ SCRIPT = """
   function setup(frame) {
     var view = frame.querySelector('.view'), svg = view.querySelector('svg');
     if (!svg) { return; }
-    var natural = svg.getBBox ? null : null;
+    var closed = frame.closest('details');
+    if (closed && !closed.open) {  // sized when it is first opened
+      closed.addEventListener('toggle', function first() {
+        closed.removeEventListener('toggle', first);
+        setup(frame);
+      });
+      return;
+    }
     var w = svg.width.baseVal.value, h = svg.height.baseVal.value;
     var zoom = 1;
     function apply(z) {

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .graph_key import offset_colours
@@ -25,6 +26,11 @@ def _kib(n: float, _pos: Any = None) -> str:
     return fmt_bytes(n)
 
 
+def _step(top: float) -> float:
+    """A tick step of a power of two bytes, about five ticks up to ``top``."""
+    return float(2 ** max(0, math.ceil(math.log2(max(top, 1) / 5))))
+
+
 def memory_plan_chart(plan: Any, dynamic: Any = None, title: str = "",
                       dynamic_label: str = "dynamic run, same batch") -> str:
     """The offset-by-step chart of ``plan``, its three totals, and the dynamic run's live
@@ -34,9 +40,9 @@ def memory_plan_chart(plan: Any, dynamic: Any = None, title: str = "",
         the SVG text.
     """
     from matplotlib.patches import Rectangle
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-    widths = [3.2, 1.0] + ([2.2] if dynamic is not None else [])
+    widths = [3.0, 1.5] + ([2.2] if dynamic is not None else [])
     fig, axes = plt.subplots(1, len(widths), figsize=(10.5, 4.4),
                              gridspec_kw={"width_ratios": widths})
     chart, totals = axes[0], axes[1]
@@ -54,17 +60,17 @@ def memory_plan_chart(plan: Any, dynamic: Any = None, title: str = "",
     chart.set_xlabel("schedule step (the compiled kernel calls, in order)")
     chart.set_ylabel("offset in the arena")
     chart.yaxis.set_major_formatter(FuncFormatter(_kib))
+    chart.yaxis.set_major_locator(MultipleLocator(_step(arena)))
     chart.set_title("static plan: a buffer = a rectangle (lifetime across, offset up, size "
                     "as height);\nsame colour = same bytes reused", fontsize=9)
-    names = ["arena", "lower\nbound", "no\nreuse"]
     values = [plan.arena_bytes, plan.lower_bound_bytes, plan.naive_bytes]
-    bars = totals.bar(names, values, color=["#1f4e99", "#2e7d32", "#999999"])
-    for bar, value in zip(bars, values, strict=True):
-        totals.text(bar.get_x() + bar.get_width() / 2, value, fmt_bytes(value), ha="center",
-                    va="bottom", fontsize=8)
+    totals.bar(["arena", "lower\nbound", "no\nreuse"], values,
+               color=["#1f4e99", "#2e7d32", "#999999"])
     totals.yaxis.set_major_formatter(FuncFormatter(_kib))
-    totals.set_title("static totals", fontsize=9)
-    totals.tick_params(labelsize=8)
+    totals.yaxis.set_major_locator(MultipleLocator(_step(max(values))))
+    totals.set_title(f"arena {fmt_bytes(values[0])}\nlower bound {fmt_bytes(values[1])}\n"
+                     f"no reuse {fmt_bytes(values[2])}", fontsize=9)
+    totals.tick_params(labelsize=7)
     if dynamic is not None:
         live = list(getattr(dynamic, "live_bytes", []) or [0])
         dyn = axes[2]
@@ -76,6 +82,7 @@ def memory_plan_chart(plan: Any, dynamic: Any = None, title: str = "",
         dyn.set_ylim(0, max(peak, arena) * 1.1)
         dyn.set_xlabel("kernel call of the eager step")
         dyn.yaxis.set_major_formatter(FuncFormatter(_kib))
+        dyn.yaxis.set_major_locator(MultipleLocator(_step(max(peak, arena))))
         dyn.set_title(dynamic_label + ":\nlive bytes after each kernel", fontsize=9)
     for ax in axes:
         ax.grid(alpha=0.3)

@@ -103,7 +103,8 @@ def test_every_figure_says_what_to_look_at_and_every_term_is_explained(
         written: tuple[Path, list[Path]]) -> None:
     html = (written[0] / "report.html").read_text()
     chunks = html.split('<div class="fig">')[1:]
-    assert len(chunks) == html.count('<div class="frame">') >= 15
+    # every frame is a figure, or the click-to-expand view under one
+    assert len(chunks) == html.count('<div class="frame">') - html.count("<details>") >= 15
     for chunk in chunks:  # a figure's own part ends where the next heading starts
         own = re.split(r"<h[23][ >]", chunk[4:])[0]
         assert "What to look at:" in own, own[:200]
@@ -169,6 +170,12 @@ def test_report_in_chromium_is_legible_and_fits(written: tuple[Path, list[Path]]
     wide = browser.probe(page, 1280)
     assert wide["errors"] == []
     assert wide["texts"] > 500 and wide["small"] == [], wide["small"][:10]  # >= 8 px
+    # the click-to-expand views open at a readable zoom too
+    opened = browser.probe(page, 1280, extra="<script>document.querySelectorAll('details')"
+                                            ".forEach(function (d) { d.open = true; });"
+                                            "</script>")
+    assert opened["texts"] >= wide["texts"] and opened["small"] == [], opened["small"][:10]
+    assert opened["errors"] == []
     narrow = browser.probe(page, 1024)
     assert narrow["width"] == 1024 and narrow["overflow"] <= 0
     assert narrow["errors"] == []
