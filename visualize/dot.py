@@ -162,10 +162,6 @@ class DotBuilder:
     def edge(self, src: str, dst: str, **attrs: object) -> None:
         self._emit(f"{quote(src)} -> {quote(dst)}" + _attrs(attrs))
 
-    def rank_same(self, node_ids: list[str]) -> None:
-        if node_ids:
-            self._emit("{rank=same; " + " ".join(quote(n) for n in node_ids) + "}")
-
     @contextmanager
     def cluster(self, label: str, **attrs: object) -> Iterator[None]:
         """Statements inside the block go into one Graphviz cluster (a labelled box)."""
