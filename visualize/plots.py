@@ -184,32 +184,35 @@ def cumulative_time(costs: Mapping[str, tuple[float, float]], steps: int = 0, ti
     """Total time against the number of training steps, one line per mode.
 
     ``costs`` maps a mode to (build seconds including its first step, median step
-    seconds); a mode's line is ``build + (n - 1) * step``. Where a line with the higher
-    build cost crosses one with a lower build cost is the break-even step; ``steps`` sets
-    the x range (0: three times the latest break-even, at least 100 steps).
+    seconds); a mode's line is ``build + (n - 1) * step``. Where a mode's line crosses the
+    dynamic mode's (the first mode whose name says ``dynamic``), its higher build cost has
+    been paid back: that break-even step is marked. ``steps`` sets the x range (0: three
+    times the latest break-even, at least 100 steps).
     """
     from .units import fmt_ms
 
-    evens = [break_even(costs[a], costs[b]) for a in costs for b in costs if a != b]
-    latest = max((e for e in evens if e is not None), default=0)
+    base = next((c for m, c in costs.items() if "dynamic" in m), None)
+    evens = {m: break_even(c, base) for m, c in costs.items() if base is not None and c != base}
+    latest = max((e for e in evens.values() if e is not None), default=0)
     n_max = steps or max(100, int(latest * 3))
     fig, ax = plt.subplots(figsize=(8, 3.4))
     for mode, (build, step) in costs.items():
-        ax.plot([1, n_max], [(build + 0 * step) * 1e3, (build + (n_max - 1) * step) * 1e3],
-                ls="-" if "dynamic" in mode else "--", lw=1.6,
-                label=f"{mode}: {fmt_ms(build, 1)} + {fmt_ms(step, 3)} per step")
-    dynamic = [c for m, c in costs.items() if "dynamic" in m]
-    if dynamic:  # a mode far slower than dynamic runs off the top: the crossings stay visible
-        build, step = dynamic[0]
-        ax.set_ylim(0, 1.6 * (build + (n_max - 1) * step) * 1e3)
-    if latest:
-        ax.axvline(latest, color="#777777", lw=0.8, ls=":")
-        ax.text(latest, ax.get_ylim()[1], f" break-even at step {latest:.0f}", va="top",
-                fontsize=8, color="#555555")
+        line = ax.plot([1, n_max], [build * 1e3, (build + (n_max - 1) * step) * 1e3],
+                       ls="-" if "dynamic" in mode else "--", lw=1.6,
+                       label=f"{mode}: {fmt_ms(build, 1)} + {fmt_ms(step, 3)} per step")
+        even = evens.get(mode)
+        if even is not None:  # the crossing with dynamic's line
+            y = (build + (even - 1) * step) * 1e3
+            ax.plot([even], [y], "o", color=line[0].get_color(), ms=5)
+            ax.annotate(f"{mode}: break-even at step {even:.0f}", (even, y),
+                        textcoords="offset points", xytext=(6, -12), fontsize=8,
+                        color=line[0].get_color())
+    if base is not None:  # a mode far slower than dynamic runs off the top
+        ax.set_ylim(0, 1.6 * (base[0] + (n_max - 1) * base[1]) * 1e3)
     ax.set_xlabel("training steps run")
     ax.set_ylabel("total time (ms)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     ax.set_title(title or "build cost against per-step saving", fontsize=11)
     return _svg(fig, "cumulative:" + (title or ""), path)
 
