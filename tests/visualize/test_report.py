@@ -15,7 +15,7 @@ import browser
 import pytest
 from tapeflow.compare import html_report as report
 from tapeflow.compare.harness import ModeResult, WorkloadResult, run_workload
-from tapeflow.compare.report import GLOSSARY
+from tapeflow.compare.report import GLOSSARY, ROWS
 from tapeflow.compare.workloads import xor
 from tapeflow.visualize import dot_available
 
@@ -111,6 +111,7 @@ def test_every_figure_says_what_to_look_at_and_every_term_is_explained(
     for chunk in html.split("</table></div>")[1:]:  # and so does every table
         assert chunk.startswith('<p class="look"><b>What to look at:</b>'), chunk[:100]
     body, glossary = html.split('id="glossary"', 1)
+    assert {label for label, _ in ROWS} <= {term for term, _, _ in GLOSSARY}  # every row
     for term, unit, _ in GLOSSARY:
         assert term in glossary and f"[{unit}]" in glossary, term
     for term in ("arena (planned)", "arena lower bound", "no-reuse bytes", "compilations",
