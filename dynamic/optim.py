@@ -123,6 +123,26 @@ class Optimizer:
             own.update({k: v for k, v in saved.items() if k != "params"})
 
 
+class _InPlace:
+    """Eager optimizer state (a :class:`runtime.optim_rules.Store`): buffers are tensors
+    written in place, so their version counters move as PyTorch's do."""
+
+    @staticmethod
+    def read(buffer: Any) -> Any:
+        return buffer
+
+    @staticmethod
+    def write(buffer: Any, value: Any) -> Any:
+        return buffer.copy_(value)
+
+    @staticmethod
+    def subtract(param: Any, amount: Any) -> None:
+        param.sub_(amount)
+
+
+IN_PLACE = _InPlace()
+
+
 def _grad_of(p: Any) -> Any:
     return p.grad
 
@@ -202,13 +222,10 @@ class Adam(Optimizer):
             state["exp_avg"] = apply("mul", p, 0.0)
             state["exp_avg_sq"] = apply("mul", p, 0.0)
         state["step"] += 1
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        new_m, new_v = rules.adam_moments(m, v, g, beta1, beta2)
-        m.copy_(new_m)
-        v.copy_(new_v)
         step_size = rules.adam_step_size(state["step"], lr, beta1)
         bias2 = rules.adam_bias2(state["step"], beta2)
-        p.sub_(rules.adam_step(m, v, step_size, bias2, eps))
+        rules.adam_update(IN_PLACE, p, g, state["exp_avg"], state["exp_avg_sq"], (beta1, beta2),
+                          eps, step_size, bias2)
 
 
 class AdamW(Adam):
@@ -314,18 +331,10 @@ class RMSprop(Optimizer):
                     if group["centered"]:
                         state["grad_avg"] = apply("mul", p, 0.0)
                 state["step"] += 1
-                square_avg = state["square_avg"]
-                square_avg.copy_(rules.running_average(square_avg, apply("mul", g, g), alpha,
-                                                       1 - alpha))
-                grad_avg = state.get("grad_avg") if group["centered"] else None
-                if grad_avg is not None:  # centered: the variance estimate E[g^2] - E[g]^2
-                    grad_avg.copy_(rules.running_average(grad_avg, g, alpha, 1 - alpha))
-                scaled = apply("div", g, rules.rmsprop_denominator(square_avg, grad_avg, eps))
-                if momentum:  # buf = momentum buf + g / avg; p -= lr buf
-                    buf = state["momentum_buffer"]
-                    buf.copy_(rules.running_average(buf, scaled, momentum, 1))
-                    scaled = buf
-                p.sub_(rules.sgd_step(scaled, lr))
+                rules.rmsprop_update(
+                    IN_PLACE, p, g, state["square_avg"],
+                    state.get("grad_avg") if group["centered"] else None,
+                    state["momentum_buffer"] if momentum else None, lr, alpha, eps, momentum)
 
 def __getattr__(name: str) -> object:
     """``torch.optim.<name>`` that tapeflow lacks: an error naming the closest supported names."""

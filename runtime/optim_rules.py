@@ -22,14 +22,16 @@ steps (``tapeflow.static.jit.traced_optim``) run the same rules on symbolic tens
 and traced updates agree bit for bit); ``tf.train`` optimizers (``tapeflow.static.train``)
 run the TF1 rules on graph tensors and assign the results to slot variables. Each rule
 returns new values (or, for the parameter, the amount to subtract); the caller decides how
-to store them. :func:`with_gradients` is the per-parameter loop every front end walks.
+to store them. :func:`with_gradients` is the per-parameter loop every front end walks, and
+the ``*_update`` functions read a parameter's state, apply a rule and write the state back
+through a :class:`Store`, the one thing eager and traced steps do differently.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from .registry import R
 
@@ -58,6 +60,20 @@ def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
         if weight_decay:  # (value_of only then: a tracer makes a state slot of what it reads)
             g = with_weight_decay(g, p if value_of is None else value_of(p), weight_decay)
         yield p, g
+
+
+class Store(Protocol):
+    """Where a front end keeps optimizer state: eager steps write buffers in place, traced
+    steps write state slots of the graph."""
+
+    def read(self, buffer: Any) -> Any:
+        """The buffer's current value."""
+
+    def write(self, buffer: Any, value: Any) -> Any:
+        """Stores ``value`` as the buffer's new value; returns what later reads should use."""
+
+    def subtract(self, param: Any, amount: Any) -> None:
+        """``param -= amount``."""
 
 
 def running_average(average: Any, x: Any, keep: float, mix: float) -> Any:
@@ -109,6 +125,15 @@ def adam_step(m: Any, v: Any, step_size: Any, bias2: Any, eps: float) -> Any:
     return R.mul(R.div(m, denominator), step_size)
 
 
+def adam_update(store: Store, p: Any, g: Any, m: Any, v: Any, betas: tuple[float, float],
+                eps: float, step_size: Any, bias2: Any) -> None:
+    """One Adam step of ``p`` with moment buffers ``m`` and ``v`` (the step-dependent
+    factors from :func:`adam_step_size` and :func:`adam_bias2`)."""
+    new_m, new_v = adam_moments(store.read(m), store.read(v), g, *betas)
+    new_m, new_v = store.write(m, new_m), store.write(v, new_v)
+    store.subtract(p, adam_step(new_m, new_v, step_size, bias2, eps))
+
+
 # ---- RMSprop ---------------------------------------------------------------------------
 
 
@@ -117,6 +142,23 @@ def rmsprop_denominator(square_avg: Any, grad_avg: Any | None, eps: float) -> An
     if grad_avg is not None:
         return R.add(R.sqrt(R.sub(square_avg, R.mul(grad_avg, grad_avg))), eps)
     return R.add(R.sqrt(square_avg), eps)
+
+
+def rmsprop_update(store: Store, p: Any, g: Any, square_avg: Any, grad_avg: Any | None,
+                   buffer: Any | None, lr: float, alpha: float, eps: float,
+                   momentum: float) -> None:
+    """One RMSprop step: ``s = alpha s + (1 - alpha) g^2``; ``p -= lr g / denominator``;
+    ``grad_avg`` given (centered) keeps the running mean of g; ``buffer`` given keeps
+    ``buf = momentum buf + g / denominator`` and steps by ``lr buf``."""
+    square = store.write(square_avg, running_average(store.read(square_avg), R.mul(g, g),
+                                                     alpha, 1 - alpha))
+    mean = None
+    if grad_avg is not None:  # centered: the variance estimate E[g^2] - E[g]^2
+        mean = store.write(grad_avg, running_average(store.read(grad_avg), g, alpha, 1 - alpha))
+    scaled = R.div(g, rmsprop_denominator(square, mean, eps))
+    if buffer is not None:
+        scaled = store.write(buffer, running_average(store.read(buffer), scaled, momentum, 1))
+    store.subtract(p, sgd_step(scaled, lr))
 
 
 # ---- PyTorch's AdamW and Adagrad ---------------------------------------------------------

@@ -71,15 +71,11 @@ def adam_step(tracer: Tracer, opt: Adam) -> None:
         for p, g in rules.with_gradients(group["params"], tracer.grad_symbol, group["weight_decay"],
                                          tracer.symbol):
             state = _lazy_state(opt, p, ("exp_avg", "exp_avg_sq"))
-            m, v = rules.adam_moments(tracer.state(state["exp_avg"]).current,
-                                      tracer.state(state["exp_avg_sq"]).current, g, beta1, beta2)
-            tracer.write(state["exp_avg"], m)
-            tracer.write(state["exp_avg_sq"], v)
             # step_size = lr / (1 - beta1^t), bias2 = sqrt(1 - beta2^t): fed, t changes per call
             step_size = _fed(tracer, p, "step_size", partial(_step_size, state, beta1, lr))
             bias2 = _fed(tracer, p, "bias_correction2", partial(_bias2, state, beta2))
-            update = rules.adam_step(m, v, step_size, bias2, eps)
-            tracer.write(p, R.sub(tracer.symbol(p), update))
+            rules.adam_update(_Slots(tracer), p, g, state["exp_avg"], state["exp_avg_sq"],
+                              (beta1, beta2), eps, step_size, bias2)
             tracer.after.append((None, partial(_count_step, state)))
 
 
@@ -94,20 +90,28 @@ def rmsprop_step(tracer: Tracer, opt: RMSprop) -> None:
                      *(("grad_avg",) if group["centered"] else ()))
             state = _lazy_state(opt, p, names)
             tracer.after.append((None, partial(_count_step, state)))
-            square = tracer.state(state["square_avg"]).current
-            square = rules.running_average(square, R.mul(g, g), alpha, 1 - alpha)
-            tracer.write(state["square_avg"], square)
-            mean = None
-            if group["centered"]:  # the variance estimate E[g^2] - E[g]^2
-                mean = tracer.state(state["grad_avg"]).current
-                mean = rules.running_average(mean, g, alpha, 1 - alpha)
-                tracer.write(state["grad_avg"], mean)
-            scaled = R.div(g, rules.rmsprop_denominator(square, mean, eps))
-            if momentum:  # buf = momentum buf + g / avg; p -= lr buf
-                buf = tracer.state(state["momentum_buffer"]).current
-                scaled = rules.running_average(buf, scaled, momentum, 1)
-                tracer.write(state["momentum_buffer"], scaled)
-            tracer.write(p, R.sub(tracer.symbol(p), rules.sgd_step(scaled, lr)))
+            rules.rmsprop_update(
+                _Slots(tracer), p, g, state["square_avg"],
+                state["grad_avg"] if group["centered"] else None,
+                state["momentum_buffer"] if momentum else None, lr, alpha, eps, momentum)
+
+
+class _Slots:
+    """Traced optimizer state (a :class:`runtime.optim_rules.Store`): buffers and parameters
+    are state slots of the graph, written back after each call."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+
+    def read(self, buffer: Any) -> Any:
+        return self.tracer.state(buffer).current
+
+    def write(self, buffer: Any, value: Any) -> Any:
+        self.tracer.write(buffer, value)
+        return value
+
+    def subtract(self, param: Any, amount: Any) -> None:
+        self.tracer.write(param, R.sub(self.tracer.symbol(param), amount))
 
 
 def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, Any]:
