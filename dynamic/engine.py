@@ -105,7 +105,9 @@ class _Eager:
         self.tensor_type = dispatch.Tensor
 
     def rank(self, target: Any) -> int | None:
-        return target.seq if type(target) is Node else None
+        if type(target) is Node or not hasattr(target, "_array"):
+            return target.seq  # (another grad_fn, such as a trace's, says why it has none)
+        return None  # a leaf tensor
 
     def vjp(self, node: Node, grad: Any) -> Any:
         if node.freed:

@@ -132,6 +132,8 @@ def fit(engine: Engine, grad: Any, like: Any) -> Any:
     has the broadcast shape, and the registry's ``sum_to`` sums it down to the input's.
     Summing happens in the rule's dtype, then the sum is cast to the input's.
     """
+    if engine.fits(grad, like):
+        return grad
     grad = engine.value(grad, like)
     if not engine.same_shape(grad, like):
         grad = engine.apply("sum_to", (grad, like), {})

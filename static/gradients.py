@@ -1,10 +1,10 @@
 """``tf.gradients``: appends the backward graph, built from the registry's gradient rules.
 
-The sweep visits, in reverse creation order, the forward nodes that lie on a path from some
-``x`` to some ``y``. For each it sums the incoming cotangents with ``add``, calls the op's
-rule ``opdef.vjp(g, ans, inputs, attrs, needed)`` (which adds nodes through ``F``, tagged
-role "backward"), and sums each result down to its input's static shape with ``sum_to`` --
-the one place broadcasting is undone.
+The walk, the fitting of each gradient to its input's static shape (``sum_to``, the one
+place broadcasting is undone) and the summing of gradients from several consumers (``add``
+nodes, type ``AddN``) are :mod:`tapeflow.graphs.sweep`'s, shared with dynamic mode's
+``backward()``. This module adds what only a graph builder has: which nodes lie between the
+``xs`` and the ``ys``, ``grad_ys``, ``stop_gradients``, and the nodes' names and role.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..graphs.sweep import Gathered, fit, reverse_sweep
 from ..runtime import get
 from .graph import Graph, convert_value
-from .ops import cast
 from .sources import call
 from .tensor import Tensor
 
@@ -58,30 +58,74 @@ def _relevant(graph: Graph, x_ids: set[int], y_ids: list[int], stops: set[int]) 
     return relevant
 
 
-def _fit(grad: Any, like: Tensor, may_broadcast: bool = True) -> Tensor:
-    """``grad`` as a Tensor of ``like``'s dtype, summed down to ``like``'s shape.
+class _Builder:
+    """The static engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`): a gradient
+    is a new node of the graph, tagged role "backward" and named under its op's scope."""
 
-    The ``sum_to`` is skipped when no broadcasting can have happened: equal, fully known
-    static shapes, or an op with a single data input (nothing to broadcast against) whose
-    rule returned a gradient of the input's static shape.
-    """
-    if not isinstance(grad, Tensor):  # a rule gave a Python number
-        grad = call("full_like", [like], {"value": float(grad)})
-    fitted: Tensor = grad
-    if fitted.dtype is not like.dtype:
-        fitted = cast(fitted, like.dtype)
-    same = fitted.spec.shape == like.spec.shape
-    if not same or (may_broadcast and not like.spec.is_fully_known):
-        # the rule's gradient is in the broadcast shape; sum it to the input's
-        fitted = call("sum_to", [fitted, like], type_="SumTo")
-    return fitted
+    def __init__(self, graph: Graph, relevant: set[int], stops: set[int], xs: set[int]) -> None:
+        self.graph = graph
+        self.relevant = relevant
+        self.stops = stops
+        self.xs = xs
+        self.totals: dict[int, Tensor] = {}  # the summed gradient of each x
+        self.scope = ""  # the name scope of the rule that ran last (its fits and sums go there)
+        # whether the last rule's inputs may have been broadcast against each other: with a
+        # single data input, a gradient of the input's static shape needs no sum_to
+        self.may_broadcast = True
+
+    def rank(self, target: Tensor) -> int:
+        return target.node_id  # nodes are numbered in creation order; sources are nodes too
+
+    def vjp(self, tensor: Tensor, grad: Tensor) -> list[tuple[Any, Any, Tensor]]:
+        nid = tensor.node_id
+        if nid in self.xs:
+            self.totals[nid] = grad
+        node = self.graph.node(nid)
+        if node.kind != "call" or nid in self.stops:
+            return []
+        opdef = get(node.op)
+        if not opdef.differentiable:  # argmax, comparisons, stop_gradient...: no gradient
+            return []
+        inputs: Sequence[Tensor] = [self.graph.tensor(i) for i in node.inputs]
+        needed = [i in self.relevant and opdef.has_gradient_for(k) and inp.dtype.is_floating
+                  for k, (i, inp) in enumerate(zip(node.inputs, inputs, strict=True))]
+        if not any(needed):
+            return []
+        self.may_broadcast = sum(1 for k in range(len(inputs)) if k not in opdef.shape_only) > 1
+        with self.graph.name_scope(f"{node.name}_grad") as scope:
+            self.scope = scope
+            grads = opdef.vjp(grad, tensor, inputs, dict(node.attrs), needed)
+        return [(x if need else None, g, x)
+                for x, g, need in zip(inputs, grads, needed, strict=True)]
+
+    def fits(self, grad: Any, like: Tensor) -> bool:
+        return (isinstance(grad, Tensor) and grad.dtype is like.dtype
+                and self.same_shape(grad, like))
+
+    def value(self, grad: Any, like: Tensor) -> Tensor:
+        if isinstance(grad, Tensor):
+            return grad
+        with self.graph.name_scope(self.scope):  # a rule gave a Python number
+            return call("full_like", [like], {"value": float(grad)})
+
+    def same_shape(self, grad: Tensor, like: Tensor) -> bool:
+        return grad.spec.shape == like.spec.shape and (
+            not self.may_broadcast or like.spec.is_fully_known)
+
+    def dtype(self, value: Tensor) -> Any:
+        return value.dtype
+
+    def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
+        with self.graph.name_scope(self.scope):
+            return call(op, list(args), attrs, type_=_TYPES[op])
+
+    def add(self, gathered: Gathered, grad: Tensor) -> None:
+        with self.graph.name_scope(self.scope):
+            gathered.grad = call("add", [gathered.grad, grad], type_="AddN")
 
 
-def _total(parts: list[Tensor]) -> Tensor:
-    total = parts[0]
-    for part in parts[1:]:
-        total = call("add", [total, part], type_="AddN")
-    return total
+#: TF1's op types of the nodes the sweep itself adds
+_TYPES = {"sum_to": "SumTo", "cast": "Cast"}
 
 
 def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
@@ -111,53 +155,27 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     if not y_list or not x_list:
         raise ValueError("gradients: ys and xs must not be empty")
     graph = _check(y_list + x_list, "ys and xs", None)
-    seeds = _as_list(grad_ys) if grad_ys is not None else [None] * len(y_list)
-    if len(seeds) != len(y_list):
-        raise ValueError(f"gradients: {len(seeds)} grad_ys for {len(y_list)} ys")
+    cotangents = _as_list(grad_ys) if grad_ys is not None else [None] * len(y_list)
+    if len(cotangents) != len(y_list):
+        raise ValueError(f"gradients: {len(cotangents)} grad_ys for {len(y_list)} ys")
     stops = {t.node_id for t in _as_list(stop_gradients)} if stop_gradients is not None else set()
     x_ids = {x.node_id for x in x_list}
     relevant = _relevant(graph, x_ids, [y.node_id for y in y_list], stops)
-    partials: dict[int, list[Tensor]] = {}
-    with graph.name_scope(name), graph.role("backward"):
-        for y, seed in zip(y_list, seeds, strict=True):
-            if y.node_id not in relevant:
-                continue
-            if seed is None:
-                g = call("full_like", [y], {"value": 1}, name="grad_ys")
-            elif isinstance(seed, Tensor):
-                g = seed
-            else:
-                g = graph.constant(convert_value(seed, y.dtype), name="grad_ys")
-            partials.setdefault(y.node_id, []).append(_fit(g, y))
-        for nid in sorted(relevant, reverse=True):
-            _propagate(graph, nid, relevant, stops, partials)
-    return [_total(partials[x.node_id]) if partials.get(x.node_id) else None for x in x_list]
+    builder = _Builder(graph, relevant, stops, x_ids)
+    with graph.name_scope(name) as scope, graph.role("backward"):
+        builder.scope = scope
+        # the graph's own Tensor of each y (a Variable is another object for the same node):
+        # the sweep tells targets apart by identity
+        seeds = [(graph.tensor(y.node_id), fit(builder, _seed(graph, y, g), y))
+                 for y, g in zip(y_list, cotangents, strict=True) if y.node_id in relevant]
+        reverse_sweep(seeds, builder)
+    return [builder.totals.get(x.node_id) for x in x_list]
 
 
-def _propagate(graph: Graph, nid: int, relevant: set[int], stops: set[int],
-               partials: dict[int, list[Tensor]]) -> None:
-    """Sums node ``nid``'s cotangents and sends its rule's results to its inputs."""
-    parts = partials.get(nid)
-    if not parts:
-        return
-    if len(parts) > 1:
-        parts[:] = [_total(parts)]
-    node = graph.node(nid)
-    if node.kind != "call" or nid in stops:
-        return
-    opdef = get(node.op)
-    if not opdef.differentiable:  # argmax, comparisons, stop_gradient...: no gradient
-        return
-    inputs: Sequence[Tensor] = [graph.tensor(i) for i in node.inputs]
-    needed = [i in relevant and opdef.has_gradient_for(k) and inp.dtype.is_floating
-              for k, (i, inp) in enumerate(zip(node.inputs, inputs, strict=True))]
-    if not any(needed):
-        return
-    data_inputs = sum(1 for k in range(len(inputs)) if k not in opdef.shape_only)
-    with graph.name_scope(f"{node.name}_grad"):
-        grads = opdef.vjp(parts[0], graph.tensor(nid), inputs, dict(node.attrs), needed)
-        for k, (grad, need) in enumerate(zip(grads, needed, strict=True)):
-            if grad is None or not need:
-                continue
-            fitted = _fit(grad, inputs[k], may_broadcast=data_inputs > 1)
-            partials.setdefault(node.inputs[k], []).append(fitted)
+def _seed(graph: Graph, y: Tensor, seed: Any) -> Tensor:
+    """The cotangent of ``y``: ``grad_ys``' entry, or ones of y's shape."""
+    if seed is None:
+        return call("full_like", [y], {"value": 1}, name="grad_ys")
+    if isinstance(seed, Tensor):
+        return seed
+    return graph.constant(convert_value(seed, y.dtype), name="grad_ys")
