@@ -32,22 +32,26 @@ def frequent_thread_switches() -> Iterator[None]:
 
 
 def run_threads(count: int, work: Callable[[int], None]) -> None:
-    errors: list[BaseException] = []
+    """``work(i)`` in ``count`` threads started together; their errors fail the test, and
+    so does a thread still running after 30 s (a deadlock must not hang the suite)."""
     start = threading.Barrier(count)  # all at once: the races are in the first steps
+    outcomes: dict[int, BaseException | None] = {}
 
-    def guarded(i: int) -> None:
+    def body(i: int) -> None:
         try:
             start.wait()
             work(i)
+            outcomes[i] = None
         except BaseException as exc:  # noqa: BLE001 - reported in the main thread
-            errors.append(exc)
+            outcomes[i] = exc
 
-    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert not errors, errors
+        t.join(30.0)
+    assert len(outcomes) == count, "a thread did not finish"
+    assert not [exc for exc in outcomes.values() if exc is not None], outcomes
 
 
 def test_concurrent_backward_into_a_shared_leaf_adds_every_gradient() -> None:
