@@ -80,6 +80,11 @@ def _ans(node: Node) -> Any:
     return out
 
 
+def _raw(value: Any) -> Any:
+    """What shape and dtype are read from: a tensor's array, a Meta, or a plain array."""
+    return value if type(value) is Meta else getattr(value, "_array", value)
+
+
 def _run_hooks(hooks: list[Any], grad: Any) -> Any:
     for hook in list(hooks):
         replaced = hook(grad)
@@ -131,7 +136,7 @@ class _Eager:
     def fits(self, grad: Any, like: Any) -> bool:
         if type(grad) is not self.tensor_type:
             return False
-        raw = like if type(like) is Meta else getattr(like, "_array", like)
+        raw = like if type(like) is Meta else getattr(like, "_array", like)  # (_raw, inline)
         array = grad._array
         return array.shape == raw.shape and array.dtype == raw.dtype
 
@@ -139,19 +144,17 @@ class _Eager:
         return grad if hasattr(grad, "_array") else wrap(grad)
 
     def same_shape(self, grad: Any, like: Any) -> bool:
-        raw = like if type(like) is Meta else getattr(like, "_array", like)
-        return tuple(grad._array.shape) == tuple(raw.shape)
+        return tuple(grad._array.shape) == tuple(_raw(like).shape)
 
     def dtype(self, value: Any) -> Any:
-        raw = value if type(value) is Meta else getattr(value, "_array", value)
-        return dt.as_dtype(raw.dtype)
+        return dt.as_dtype(_raw(value).dtype)
 
     def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         if op == "sum_to" and self.in_place:
             # nothing records: the registry's kernel through the dispatcher's runner,
             # without wrapping the intermediate (same kernel, same result)
             grad, like = args
-            raw = like if type(like) is Meta else getattr(like, "_array", like)
+            raw = _raw(like)
             array = grad._array
             dtype = array.dtype
             common = dtype if (raw.dtype == dtype and dtype.kind == "f") else None
