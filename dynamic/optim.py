@@ -9,6 +9,7 @@ step cannot be backpropagated through after it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from ..runtime import optim_rules as rules
@@ -143,6 +144,12 @@ class _InPlace:
 IN_PLACE = _InPlace()
 
 
+def _seed(state: dict[str, Any], g: Any) -> Any:
+    # SGD's first momentum step: the buffer starts as a copy of g
+    state["momentum_buffer"] = g.clone()
+    return state["momentum_buffer"]
+
+
 def _grad_of(p: Any) -> Any:
     return p.grad
 
@@ -185,15 +192,9 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             for p, g in self._gradients(group):
-                if momentum:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = g.clone()
-                    else:
-                        buf.copy_(rules.sgd_momentum(buf, g, momentum, dampening))
-                    g = rules.sgd_direction(g, buf, momentum, group["nesterov"])
-                p.sub_(rules.sgd_step(g, lr))
+                state = self.state.setdefault(p, {}) if momentum else {}
+                rules.sgd_update(IN_PLACE, p, g, lr, momentum, dampening, group["nesterov"],
+                                 state.get("momentum_buffer"), partial(_seed, state))
 
 
 class Adam(Optimizer):

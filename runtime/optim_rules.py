@@ -100,6 +100,21 @@ def sgd_step(direction: Any, lr: float) -> Any:
     return R.mul(direction, lr)
 
 
+def sgd_update(store: Store, p: Any, g: Any, lr: float, momentum: float = 0.0,
+               dampening: float = 0.0, nesterov: bool = False, buffer: Any = None,
+               seed: Callable[[Any], Any] | None = None) -> None:
+    """One SGD step of ``p``. With momentum, ``buffer`` is the momentum buffer, or None on
+    the first step, when ``seed(g)`` makes it: a copy of g (PyTorch's first-step rule)."""
+    if momentum:
+        if buffer is None:
+            assert seed is not None, "sgd_update: a first momentum step needs seed"
+            new = seed(g)
+        else:
+            new = store.write(buffer, sgd_momentum(store.read(buffer), g, momentum, dampening))
+        g = sgd_direction(g, new, momentum, nesterov)
+    store.subtract(p, sgd_step(g, lr))
+
+
 # ---- Adam ------------------------------------------------------------------------------
 
 

@@ -49,18 +49,11 @@ def sgd_step(tracer: Tracer, opt: SGD) -> None:
         decay, dampening = group["weight_decay"], group["dampening"]
         for p, g in rules.with_gradients(group["params"], tracer.grad_symbol, decay,
                                          tracer.symbol):
+            state = opt.state.setdefault(p, {}) if momentum else {}
             if momentum:
-                state = opt.state.setdefault(p, {})
-                buf = state.get("momentum_buffer")
-                tracer.guards.append((partial(_has_buffer, state), buf is not None))
-                if buf is None:  # the first step: the buffer starts as a copy of g
-                    new = tracer.node("copy", [g])
-                    tracer.after.append((new, partial(_store_buffer, state)))
-                else:
-                    new = rules.sgd_momentum(tracer.state(buf).current, g, momentum, dampening)
-                    tracer.write(buf, new)
-                g = rules.sgd_direction(g, new, momentum, group["nesterov"])
-            tracer.write(p, R.sub(tracer.symbol(p), rules.sgd_step(g, lr)))
+                tracer.guards.append((partial(_has_buffer, state), _has_buffer(state)))
+            rules.sgd_update(_Slots(tracer), p, g, lr, momentum, dampening, group["nesterov"],
+                             state.get("momentum_buffer"), partial(_seed, tracer, state))
 
 
 def adam_step(tracer: Tracer, opt: Adam) -> None:
@@ -127,6 +120,13 @@ def _lazy_state(opt: Optimizer, p: Any, buffers: tuple[str, ...]) -> dict[str, A
 
 def _has_buffer(state: dict[str, Any]) -> bool:
     return state.get("momentum_buffer") is not None
+
+
+def _seed(tracer: Tracer, state: dict[str, Any], g: Symbol) -> Symbol:
+    # the first momentum step: the buffer starts as a copy of g, stored after the call
+    new = tracer.node("copy", [g])
+    tracer.after.append((new, partial(_store_buffer, state)))
+    return new
 
 
 def _store_buffer(state: dict[str, Any], value: Any) -> None:
