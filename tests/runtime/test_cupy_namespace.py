@@ -183,12 +183,16 @@ def _kernels() -> list[tuple[str, FunctionType]]:
 
 def problems_of(kernel: FunctionType) -> list[str]:
     """What in ``kernel`` (and the helpers it calls) cupy lacks, one line each."""
-    problems = []
+    checks: list[tuple[str, Any, str, set[str] | None]] = []
     for where, path, keywords in xp_uses(kernel):
         target: Any = cupy
         for part in path:
             target = getattr(target, part, None)
-        shown = "xp." + ".".join(path)
+        checks.append((where, target, "xp." + ".".join(path), keywords))
+    for where, method, keywords in method_calls(kernel):
+        checks.append((where, getattr(cupy.ndarray, method, None), f"ndarray.{method}", keywords))
+    problems = []
+    for where, target, shown, keywords in checks:
         if target is None:
             problems.append(f"{where}: {shown} does not exist in cupy {cupy.__version__}")
             continue
@@ -196,15 +200,6 @@ def problems_of(kernel: FunctionType) -> list[str]:
         if accepted is not None and not keywords <= accepted:
             problems.append(f"{where}: {shown} does not take {sorted(keywords - accepted)} "
                             f"in cupy (it takes {sorted(accepted)})")
-    for where, method, keywords in method_calls(kernel):
-        target = getattr(cupy.ndarray, method, None)
-        if target is None:
-            problems.append(f"{where}: cupy.ndarray has no method {method}")
-            continue
-        accepted = accepted_keywords(target) if keywords else None
-        if accepted is not None and not keywords <= accepted:
-            problems.append(f"{where}: ndarray.{method} does not take "
-                            f"{sorted(keywords - accepted)} in cupy")
     return problems
 
 
