@@ -53,7 +53,7 @@ def _cpu_only(mode: Mode) -> list[Mode]:
 def compile_options(exact: bool) -> Any:
     """The static modes' CompileOptions: None (the defaults), or with ``exact`` on, the
     options under which static mode does dynamic mode's arithmetic in dynamic mode's order
-    (no GEMM merging, no transposed copies: see static/compiler/program.py)."""
+    (no GEMM merging, no transposed copies: see static/compiler/options.py)."""
     if not exact:
         return None
     from ..static import CompileOptions
