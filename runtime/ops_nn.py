@@ -17,7 +17,7 @@ from .shapes import broadcast, normalize_axis
 # switch that this kernel read. Two overlapping sweeps in two threads then reinstalled a stale
 # copy for good (issue 18). The copy saved 4-6% of the 32x20x128 RNN's backward and under 1%
 # of the 64x50x512 one (3% and 0.5% of a step), so it went: the kernel reads no global state.
-# The static compiler picks layouts with a pass instead (materialize_transposes in static/compiler/passes.py).
+# The static compiler picks layouts with a pass instead (static/compiler/passes.py).
 
 
 def _matmul(
