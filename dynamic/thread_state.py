@@ -65,11 +65,7 @@ def grad_enabled() -> bool:
 
 def set_grad(enabled: bool) -> bool:
     """Sets this thread's grad mode; returns the previous one (to restore it)."""
-    state = STATE
-    previous = state.grad
-    state.grad = enabled
-    state.hot = (state.hot[0], state.hot[1], enabled)
-    return previous
+    return _swap("grad", enabled)
 
 
 def anomaly_enabled() -> bool:
@@ -79,9 +75,13 @@ def anomaly_enabled() -> bool:
 
 def set_anomaly(enabled: bool) -> bool:
     """Turns this thread's anomaly detection on or off; returns the previous setting."""
+    return _swap("anomaly", enabled)
+
+
+def _swap(switch: str, value: bool) -> bool:
     state = STATE
-    previous = state.anomaly
-    state.anomaly = enabled
+    previous: bool = getattr(state, switch)
+    setattr(state, switch, value)
     state.refresh()
     return previous
 
