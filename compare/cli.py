@@ -113,7 +113,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--steps",
         type=_positive_int,
         default=None,
-        help="training steps per mode (default: xor 1000, rnn 912 = 6 epochs)",
+        help="training steps per mode (default: xor 1000, rnn 456 = 3 epochs)",
     )
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     parser.add_argument(

@@ -11,17 +11,25 @@ from .weights import RNN_PARAMETERS, load_parameters, read_parameters
 
 
 class SentimentRNN(nn.Module):
-    """Embedding -> Elman RNN (tanh) -> linear; the last state of each sentence decides."""
+    """Embedding -> Elman RNN (tanh) or LSTM -> linear; the last state of each sentence
+    decides."""
 
-    def __init__(self, vocab: int, embed: int, hidden: int, classes: int = 2) -> None:
+    def __init__(
+        self, vocab: int, embed: int, hidden: int, classes: int = 2, cell: str = "rnn"
+    ) -> None:
         super().__init__()
+        self.cell = cell
         self.embedding = nn.Embedding(vocab, embed)
-        self.rnn = nn.RNN(embed, hidden, nonlinearity="tanh", batch_first=True)
+        if cell == "lstm":
+            self.rnn = nn.LSTM(embed, hidden, batch_first=True)
+        else:
+            self.rnn = nn.RNN(embed, hidden, nonlinearity="tanh", batch_first=True)
         self.fc = nn.Linear(hidden, classes)
 
     def forward(self, tokens):
         outputs, last = self.rnn(self.embedding(tokens))  # the loop runs len(sentence) steps
-        return self.fc(last[0])
+        h_n = last[0] if self.cell == "lstm" else last  # an LSTM returns (h_n, c_n)
+        return self.fc(h_n[0])
 
 
 class RnnDynamic:
@@ -29,13 +37,18 @@ class RnnDynamic:
     to ``[-clip, clip]`` before the update (long sentences make exploding gradients)."""
 
     def __init__(
-        self, weights: dict[str, np.ndarray], lr: float, dtype: str, clip: float = 0.1
+        self,
+        weights: dict[str, np.ndarray],
+        lr: float,
+        dtype: str,
+        clip: float = 0.1,
+        cell: str = "rnn",
     ) -> None:
         self.clip = clip
         self.dtype = getattr(torch, dtype)
         vocab, embed = weights["embedding"].shape
         hidden, classes = weights["w_out"].shape
-        self.model = SentimentRNN(vocab, embed, hidden, classes).to(self.dtype)
+        self.model = SentimentRNN(vocab, embed, hidden, classes, cell).to(self.dtype)
         load_parameters(self.model, RNN_PARAMETERS, weights)  # the shared starting point
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr)

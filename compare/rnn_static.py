@@ -27,7 +27,10 @@ class RnnStatic:
         clip: float = 0.1,
         options: tf.CompileOptions | None = None,
         out_in: bool = False,
+        cell: str = "rnn",
     ) -> None:
+        self.cell = self._lstm_cell if cell == "lstm" else self._rnn_cell
+        self.hidden = weights["w_hh"].shape[0]
         self.clip = clip  # every gradient entry is clipped to [-clip, clip]
         # out_in: hold the matrices (out, in) and read them transposed, as PyTorch does; BLAS
         # may round x @ W differently from x @ (W^T)^T, so bit-exact runs need this layout
@@ -56,16 +59,17 @@ class RnnStatic:
             labels = tf.placeholder(tf.int64, shape=(None,), name="labels")
 
             inputs = tf.nn.embedding_lookup(self.embedding, tokens)  # (B, T, D)
-            state = tf.zeros_like(self._dense(inputs[:, 0, :], self.w_ih, self.b_ih))  # (B, H)
+            # (B, H) zeros (the batch size is known only when the graph runs)
+            zeros = tf.zeros_like(mask[:, :1]) + tf.zeros([self.hidden], dtype)
+            state = (zeros, zeros) if self.cell == self._lstm_cell else (zeros,)
             for t in range(steps):
-                # the input's and the state's affine maps, added: PyTorch's nn.RNN grouping
-                from_input = self._dense(inputs[:, t, :], self.w_ih, self.b_ih)
-                from_state = self._dense(state, self.w_hh, self.b_hh)
-                new_state = tf.tanh(from_input + from_state)
+                new_state = self.cell(inputs[:, t, :], state)
                 keep = mask[:, t : t + 1]  # 1 for a real word, 0 for padding
-                state = keep * new_state + (1 - keep) * state
+                state = tuple(
+                    keep * new + (1 - keep) * old for new, old in zip(new_state, state, strict=True)
+                )
 
-            logits = self._dense(state, self.w_out, self.b_out)
+            logits = self._dense(state[0], self.w_out, self.b_out)
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             )
@@ -84,6 +88,21 @@ class RnnStatic:
 
     def _dense(self, x: tf.Tensor, w: tf.Variable, b: tf.Variable) -> tf.Tensor:
         return tf.matmul(x, w, transpose_b=self.out_in) + b
+
+    def _rnn_cell(self, x: tf.Tensor, state: tuple) -> tuple:
+        """Elman: h' = tanh((x W_ih + b_ih) + (h W_hh + b_hh)), PyTorch's nn.RNN grouping."""
+        (h,) = state
+        pre = self._dense(x, self.w_ih, self.b_ih) + self._dense(h, self.w_hh, self.b_hh)
+        return (tf.tanh(pre),)
+
+    def _lstm_cell(self, x: tf.Tensor, state: tuple) -> tuple:
+        """LSTM with PyTorch's gate order (input, forget, cell, output)."""
+        h, c = state
+        gates = self._dense(x, self.w_ih, self.b_ih) + self._dense(h, self.w_hh, self.b_hh)
+        i, f, g, o = tf.split(gates, 4, axis=1)
+        new_c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        new_h = tf.sigmoid(o) * tf.tanh(new_c)
+        return new_h, new_c
 
     def _layout(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Shared (in, out) weights in this graph's layout, or back (a transpose is its

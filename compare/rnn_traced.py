@@ -28,8 +28,9 @@ class RnnTraced(RnnDynamic):
         dtype: str,
         clip: float = 0.1,
         options: tf.CompileOptions | None = None,
+        cell: str = "rnn",
     ) -> None:
-        super().__init__(weights, lr, dtype, clip)
+        super().__init__(weights, lr, dtype, clip, cell)
         # one trace per length is this workload's point (the table counts them), so the
         # retracing warning, meant for accidental retraces, is off
         self.train_step = tf.function(self._train_step, options=options, warn_after=None)

@@ -33,16 +33,30 @@ def xor_weights(seed: int, dtype: str = "float64", hidden: int = 5) -> dict[str,
 
 
 def rnn_weights(
-    seed: int, dtype: str, vocab: int, embed: int, hidden: int, classes: int = 2
+    seed: int,
+    dtype: str,
+    vocab: int,
+    embed: int,
+    hidden: int,
+    classes: int = 2,
+    cell: str = "rnn",
 ) -> dict[str, np.ndarray]:
+    """The sentiment model's weights; an LSTM's hold its four gates (input, forget, cell,
+    output) side by side, as PyTorch stacks them.
+
+    Example:
+        >>> rnn_weights(0, "float64", 40, 16, 32, cell="lstm")["w_hh"].shape
+        (32, 128)
+    """
     d = dt.as_dtype(dtype)
     gen = Generator(seed)
+    gates = {"rnn": 1, "lstm": 4}[cell] * hidden
     return {
         "embedding": gen.normal((vocab, embed), 0.0, 1.0, d),
-        "w_ih": _uniform(gen, (embed, hidden), hidden, d),
-        "w_hh": _uniform(gen, (hidden, hidden), hidden, d),
-        "b_ih": _uniform(gen, (hidden,), hidden, d),
-        "b_hh": _uniform(gen, (hidden,), hidden, d),
+        "w_ih": _uniform(gen, (embed, gates), hidden, d),
+        "w_hh": _uniform(gen, (hidden, gates), hidden, d),
+        "b_ih": _uniform(gen, (gates,), hidden, d),
+        "b_hh": _uniform(gen, (gates,), hidden, d),
         "w_out": _uniform(gen, (hidden, classes), hidden, d),
         "b_out": _uniform(gen, (classes,), hidden, d),
     }

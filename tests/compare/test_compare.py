@@ -29,7 +29,7 @@ def test_xor_modes_agree_in_float32():
 
 
 def test_rnn_modes_agree_over_100_steps_from_the_same_weights():
-    workload = rnn("float64", seed=0, batches_per_length=1)
+    workload = rnn("float64", seed=0, batches_per_length=1, cell="rnn")
     result = run_workload(workload, steps=100, dtype="float64")
     assert {r.mode for r in result.results} >= {"dynamic", "static-padded", "static-bucketed"}
     assert result.agrees, result.agreement
@@ -96,6 +96,7 @@ def test_compare_writes_results_json(tmp_path, capsys):
         (["compare", "mnist"], "invalid choice: 'mnist'"),
         (["compare", "xor", "--steps", "0"], "expected a positive integer"),
         (["compare", "xor", "--dtype", "int8"], "invalid choice: 'int8'"),
+        (["compare", "rnn", "--cell", "gru"], "invalid choice: 'gru'"),
         (["train", "xor", "--mode", "eager"], "has no mode 'eager'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
