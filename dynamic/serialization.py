@@ -21,6 +21,7 @@ import numpy as np
 from ..runtime import backend
 from ..runtime.checkpoint import read_checkpoint, write_checkpoint
 from ..runtime.checkpoint_table import MAX_DEPTH
+from . import file_objects
 from .device import CPU, as_device, is_available, move
 from .dispatch import wrap
 from .tensor import Tensor
@@ -36,7 +37,7 @@ def _path(f: Any, what: str) -> str:
                     f"{type(f).__name__}; file objects are not supported")
 
 
-def save(obj: Any, f: str | os.PathLike[str], pickle_module: Any = None,
+def save(obj: Any, f: str | os.PathLike[str] | Any, pickle_module: Any = None,
          pickle_protocol: Any = None, _use_new_zipfile_serialization: bool = True) -> None:
     """Saves tensors (usually a ``state_dict``) to a checkpoint file.
 
@@ -50,10 +51,13 @@ def save(obj: Any, f: str | os.PathLike[str], pickle_module: Any = None,
         >>> torch.load(path)["w"]
         tensor([1., 1.])
     """
-    path = _path(f, "save")
     tensors: dict[str, np.ndarray] = {}
     tree = _encode(obj, "", tensors)
-    write_checkpoint(path, tensors, producer=_PRODUCER, tree=tree)
+    if not file_objects.is_path(f):  # an open file or BytesIO (dynamic/file_objects.py)
+        with file_objects.writing(f, "save") as path:
+            write_checkpoint(path, tensors, producer=_PRODUCER, tree=tree)
+        return
+    write_checkpoint(_path(f, "save"), tensors, producer=_PRODUCER, tree=tree)
 
 
 def _entry_name(path: str, tensors: dict[str, np.ndarray]) -> str:
@@ -112,7 +116,7 @@ def _encode(obj: Any, path: str, tensors: dict[str, np.ndarray], depth: int = 0)
                     f"of them can be saved{hint}")
 
 
-def load(f: str | os.PathLike[str], map_location: Any = None, pickle_module: Any = None, *,
+def load(f: str | os.PathLike[str] | Any, map_location: Any = None, pickle_module: Any = None, *,
          weights_only: bool | None = None, mmap: bool | None = None, **pickle_load_args: Any
          ) -> Any:
     """Loads what :func:`save` stored (or a static ``tf.train.Saver`` checkpoint, as a flat
@@ -128,7 +132,11 @@ def load(f: str | os.PathLike[str], map_location: Any = None, pickle_module: Any
     Example:
         >>> # model.load_state_dict(torch.load("model.pt", map_location="cpu"))
     """
-    checkpoint = read_checkpoint(_path(f, "load"))
+    if file_objects.is_path(f):
+        checkpoint = read_checkpoint(_path(f, "load"))
+    else:  # an open file or BytesIO (dynamic/file_objects.py)
+        with file_objects.reading(f, "load") as path:
+            checkpoint = read_checkpoint(path)
     tree = checkpoint.meta.get("tree")
     if tree is None:  # a flat checkpoint (e.g. from tf.train.Saver): key -> tensor
         return OrderedDict((key, _tensor(array, "cpu", map_location))

@@ -156,6 +156,12 @@ class Tensor(TensorMath, TensorShape, TensorConvert):
     def __float__(self) -> float:
         return float(self.item())
 
+    def __format__(self, spec: str) -> str:
+        # as PyTorch: a 0-d tensor formats as its Python number (f"{loss:.4f}")
+        if self._array.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def __int__(self) -> int:
         return int(self.item())
 

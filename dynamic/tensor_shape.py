@@ -15,6 +15,7 @@ from ..runtime import array_module, composites
 from ..runtime.ops_index import encode_index
 from ..runtime.shapes import int_dims
 from .dispatch import apply, apply_, check_inplace
+from .index_multi import advanced_items, take_several, write_index
 
 
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
@@ -178,6 +179,8 @@ class TensorShape:
             return apply("getitem", self, index=value, label=label)
         if kind == "mask":
             return apply("mask_select", self, value, label="IndexBackward0")
+        if kind == "several":
+            return take_several(self, *value)
         axis, indices = value
         return apply("take", self, indices, axis=axis, label="IndexBackward0")
 
@@ -201,8 +204,11 @@ class TensorShape:
             raise RuntimeError("assignment through an integer-tensor index is not recorded by "
                                "tapeflow's tape; use a boolean mask or index_assign instead")
         array = self._array  # type: ignore[attr-defined]
+        if kind == "several":  # x[rows, cols] = v (dynamic/index_multi.py)
+            axis, indices = 0, write_index(self, *where)
         moved = array_module(array).moveaxis(array, axis, 0) if axis else array
-        moved[indices._array] = value._array if _is_tensor(value) else value
+        moved[indices._array if _is_tensor(indices) else indices] = (
+            value._array if _is_tensor(value) else value)
         self._vc[0] += 1  # type: ignore[attr-defined]
 
 
@@ -232,7 +238,7 @@ def _classify(index: Any) -> tuple[str, Any]:
 
     items = index if isinstance(index, tuple) else (index,)
     special = [i for i, item in enumerate(items)
-               if _is_tensor(item) or isinstance(item, (list, np.ndarray))]
+               if _is_tensor(item) or isinstance(item, (list, range, np.ndarray))]
     if not special:
         for item in items:
             if isinstance(item, slice) and item.step is not None and item.step <= 0:
@@ -241,8 +247,12 @@ def _classify(index: Any) -> tuple[str, Any]:
             # a trailing ... keeps x[0] of a vector a 0-d view, not a copied numpy scalar
             items = tuple(items) + (Ellipsis,)
         return "basic", encode_index(tuple(items))
+    several = advanced_items(items, special)  # x[rows, cols], x[0, cols]
+    if several is not None:
+        return "several", several
     if len(special) > 1:
-        raise IndexError("tapeflow supports one tensor index per indexing expression")
+        raise IndexError("tapeflow supports several index arrays only side by side, with "
+                         "full slices ':' around them")
     at = special[0]
     item = items[at]
     if not _is_tensor(item):

@@ -21,6 +21,7 @@ from ..graphs import ir
 from ..runtime import Generator, OpDef, ShapeError, Spec
 from ..runtime import dtypes as dt
 from ..runtime.registry import Shape
+from .autopack import holds_tensor, pack
 from .conventions import format_tf_shape, tf_dtype_of, type_name, user_site
 from .tensor import Operation, Tensor
 
@@ -176,6 +177,8 @@ class Graph:
                     raise ValueError(f"{arg} must be from the same graph as the other inputs "
                                      f"of '{opdef.name}' (it belongs to another tf.Graph)")
                 inputs.append(arg)
+            elif holds_tensor(arg):  # TF1 packs a list holding tensors: tf.stop_gradient([y])
+                inputs.append(pack(self, arg))
             else:
                 # an array given to an op that does not promote keeps its own dtype (the
                 # integer indices of take must not become the params' float dtype)

@@ -54,3 +54,34 @@ def _pack(template: Any, values: Iterator[Any]) -> Any:
     if hasattr(kind, "_fields"):  # a namedtuple
         return kind(*children)
     return kind(children)
+
+
+def feed_items(feed_dict: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    """The (key, value) pairs of ``feed_dict`` with structured keys taken apart, as TF1 does:
+    a tuple key (an ``LSTMStateTuple``, say) is fed leaf by leaf from a value of the same
+    structure.
+
+    Example:
+        >>> list(feed_items({("c", "h"): (1, 2), "x": 3}))
+        [('c', 1), ('h', 2), ('x', 3)]
+    """
+    for key, value in feed_dict.items():
+        if not isinstance(key, tuple):
+            yield key, value
+            continue
+        keys, _ = flatten(key)
+        values = _leaves_like(key, value)
+        if len(values) != len(keys):
+            raise ValueError(f"The feed for {key!r} must have its structure ({len(keys)} "
+                             f"values), got {value!r}")
+        yield from zip(keys, values, strict=True)
+
+
+def _leaves_like(key: tuple[Any, ...], value: Any) -> list[Any]:
+    # a value for a tuple key is a sequence of one value per field (arrays stay whole)
+    if not isinstance(value, (list, tuple)) or len(value) != len(key):
+        return [value]
+    leaves: list[Any] = []
+    for k, v in zip(key, value, strict=True):
+        leaves.extend(_leaves_like(k, v) if isinstance(k, tuple) else [v])
+    return leaves

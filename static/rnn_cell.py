@@ -126,8 +126,9 @@ class BasicLSTMCell(RNNCell):
         return LSTMStateTuple(self._num_units, self._num_units)
 
     def zero_state(self, batch_size: Any, dtype: Any) -> LSTMStateTuple:
-        zero = self._zeros(batch_size, dt.as_dtype(dtype))
-        return LSTMStateTuple(zero, zero)
+        # two tensors, not one twice: a program may feed c and h different values
+        dtype = dt.as_dtype(dtype)
+        return LSTMStateTuple(self._zeros(batch_size, dtype), self._zeros(batch_size, dtype))
 
     def __call__(self, inputs: Any, state: LSTMStateTuple,
                  scope: Any = None) -> tuple[Tensor, LSTMStateTuple]:

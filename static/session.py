@@ -231,7 +231,7 @@ class Session:
 
     def _feeds(self, feed_dict: dict[Any, Any]) -> dict[int, Any]:
         feeds: dict[int, Any] = {}
-        for key, value in feed_dict.items():
+        for key, value in nest.feed_items(feed_dict):  # a tuple key feeds each of its leaves
             tensor = key
             if isinstance(key, str):
                 tensor = self.graph.get_tensor_by_name(key)

@@ -14,6 +14,7 @@ import numpy as np
 from ..runtime import dtypes as dt
 from ..runtime import get
 from ..runtime.shapes import as_dim, check_rank
+from .autopack import holds_tensor, pack
 from .graph import get_default_graph, graph_of, tf_dtype_of
 from .tensor import Tensor, TensorShape
 
@@ -72,6 +73,8 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
             raise ValueError(f"Tensor conversion requested dtype {dt.as_dtype(dtype).name} "
                              f"for Tensor with dtype {value.dtype.name}: {value!r}")
         return value
+    if holds_tensor(value):  # TF1 packs a list holding tensors (static/autopack.py)
+        return convert_to_tensor(pack(get_default_graph(), value), dtype)
     return constant(value, dtype=dtype, name=name or "Const")
 
 

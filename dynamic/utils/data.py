@@ -125,6 +125,9 @@ class DataLoader:
         if batch_size is not None and batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size}")
+        if shuffle and len(dataset) == 0:  # PyTorch's RandomSampler refuses it at once
+            raise ValueError("num_samples should be a positive integer value, but got "
+                             "num_samples=0")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.generator = drop_last, generator
         self.collate_fn = collate_fn or default_collate
