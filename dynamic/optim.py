@@ -141,7 +141,7 @@ class _InPlace:
         param.sub_(amount)
 
 
-IN_PLACE = _InPlace()
+_IN_PLACE = _InPlace()
 
 
 def _seed(state: dict[str, Any], g: Any) -> Any:
@@ -193,7 +193,7 @@ class SGD(Optimizer):
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             for p, g in self._gradients(group):
                 state = self.state.setdefault(p, {}) if momentum else {}
-                rules.sgd_update(IN_PLACE, p, g, lr, momentum, dampening, group["nesterov"],
+                rules.sgd_update(_IN_PLACE, p, g, lr, momentum, dampening, group["nesterov"],
                                  state.get("momentum_buffer"), partial(_seed, state))
 
 
@@ -225,7 +225,7 @@ class Adam(Optimizer):
         state["step"] += 1
         step_size = rules.adam_step_size(state["step"], lr, beta1)
         bias2 = rules.adam_bias2(state["step"], beta2)
-        rules.adam_update(IN_PLACE, p, g, state["exp_avg"], state["exp_avg_sq"], (beta1, beta2),
+        rules.adam_update(_IN_PLACE, p, g, state["exp_avg"], state["exp_avg_sq"], (beta1, beta2),
                           eps, step_size, bias2)
 
 
@@ -333,7 +333,7 @@ class RMSprop(Optimizer):
                         state["grad_avg"] = apply("mul", p, 0.0)
                 state["step"] += 1
                 rules.rmsprop_update(
-                    IN_PLACE, p, g, state["square_avg"],
+                    _IN_PLACE, p, g, state["square_avg"],
                     state.get("grad_avg") if group["centered"] else None,
                     state["momentum_buffer"] if momentum else None, lr, alpha, eps, momentum)
 
