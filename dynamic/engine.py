@@ -315,8 +315,8 @@ def _interrupts_held() -> Iterator[None]:
     of writes can be split by it; here the handler only notes the signal, and it is raised
     again once the loop has finished. Other threads never receive signals: nothing to hold.
     """
-    if threading.current_thread() is not _MAIN:
-        yield
+    if threading.current_thread() is not _MAIN or signal.getsignal(signal.SIGINT) is None:
+        yield  # (None: a handler installed outside Python, which it cannot restore)
         return
     caught: list[int] = []
     try:
