@@ -37,7 +37,9 @@ def opening(results: list[Any], dtype: str, seed: int, device: str,
                    f"after that one static step took <b>{fmt_ms(static.median_step, 3)}</b> "
                    f"and one dynamic step <b>{fmt_ms(dynamic.median_step, 3)}</b>. "
                    f"{_verdict_words(static, dynamic, first.steps)}</p>")
-    links = "".join(f' <a href="{esc(p)}">{esc(p)}</a>' for p in players)
+    what = ("the tape player (dynamic)", "the schedule player (static)")
+    links = " and ".join(f'{w}: <a href="{esc(p)}">{esc(p)}</a>'
+                         for w, p in zip(what, players, strict=False))
     return (f'<div class="opening"><p><b>Two ways to run one model.</b> A <b>static</b> graph '
             f"(TensorFlow 1 style, define-and-run) is built once from placeholders and "
             f"variables; <code>Session.run</code> then compiles it (prunes it, rewrites it, "
@@ -52,7 +54,7 @@ def opening(results: list[Any], dtype: str, seed: int, device: str,
             f"build, and what the system can plan ahead. Units: bytes in KiB/MiB (1024), "
             f"times in ms, medians of one run on this machine (compare ratios). dtype "
             f"{esc(dtype)}, seed {seed}, device {esc(device)}.</p>"
-            + (f"<p>Watch one training step, op by op: the tape player{links}.</p>"
+            + (f"<p>Watch one XOR training step, op by op: {links}.</p>"
                if players else "") + "</div>")
 
 
