@@ -64,6 +64,8 @@ class _Entry:
     assigns: bool  # the program writes variables: its runs take the session's commit lock
     # the program never hands back a feed or variable array itself (compiler/pipeline.py)
     fresh: bool = False
+    used: int = 0  # recency stamp of the compile cache
+    evicted: bool = False  # dropped by the compile cache (the fast path then recompiles)
 
 
 class Session:
@@ -90,11 +92,17 @@ class Session:
         # run reads one consistent snapshot and a commit is one reference swap
         self._store: dict[int, Any] = {}
         limit = self.options.max_cached_programs
-        self._cache = LRUCache(limit, warn=f"Session of graph {id(self.graph):#x}")
+        self._cache = LRUCache(limit, warn=f"Session of graph {id(self.graph):#x}",
+                               on_evict=self._forget)
         self._fast = LRUCache(limit)
         self._commit_lock = threading.Lock()  # held by runs that assign: read, run, commit
         self._compile_lock = threading.RLock()
         self._closed = False
+
+    def _forget(self, entry: _Entry) -> None:
+        """An entry the compile cache dropped: no fast-path record keeps it alive."""
+        entry.evicted = True
+        self._fast.remove_where(lambda remembered: remembered.entry is entry)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -141,26 +149,27 @@ class Session:
             raise RuntimeError("Attempted to use a closed Session.")
         fast_key = key_of(fetches, feed_dict)
         fast = self._fast.get(fast_key) if fast_key is not None else None
-        if fast is not None:
-            entry = self._cache.get(fast.key)
-            fed = fast.feeds_of(feed_dict, self.options.device) if entry is not None else None
+        if fast is not None and not fast.entry.evicted:
+            entry = fast.entry
+            self._cache.touch(entry)
+            fed = fast.feeds_of(feed_dict, self.options.device)
             if fed is not None:
                 results = self._execute(entry, fed)
                 if fast.kind is None:
                     return results[0]
                 return results if fast.kind is list else tuple(results)
-        key, entry, feeds, template = self._lookup(fetches, feed_dict)
+        entry, feeds, template = self._lookup(fetches, feed_dict)
         if fast_key is not None:
             self._fast.put(fast_key, Remembered.of(
-                self.graph, fetches, feed_dict, feeds, key, set(entry.feed_ids)))
+                self.graph, fetches, feed_dict, feeds, entry, set(entry.feed_ids)))
         if len(feeds) != len(entry.feed_ids):
             feeds = {nid: feeds[nid] for nid in entry.feed_ids}
         return nest.pack(template, self._execute(entry, feeds))
 
     def _lookup(self, fetches: Any, feed_dict: dict[Any, Any] | None
-                ) -> tuple[Any, _Entry, dict[int, Any], Any]:
+                ) -> tuple[_Entry, dict[int, Any], Any]:
         """The full path: checked fetches and feeds, and the program cached for them (compiled
-        on a miss), per (fetch ids, feed signature). Returns (key, entry, feeds, template)."""
+        on a miss), per (fetch ids, feed signature). Returns (entry, feeds, template)."""
         leaves, template = nest.flatten(fetches)
         fetch_keys = tuple(self._fetch_key(f) for f in leaves)
         feeds = self._feeds(feed_dict) if feed_dict else {}
@@ -173,7 +182,7 @@ class Session:
                 if entry is None:
                     entry = self._compile(fetch_keys, feeds)
                     self._cache.put(key, entry)
-        return key, entry, feeds, template
+        return entry, feeds, template
 
     def _execute(self, entry: _Entry, feeds: dict[int, Any]) -> list[Any]:
         """Runs a cached program: the fetched values in order, variables updated after."""
@@ -197,8 +206,10 @@ class Session:
         if updates:
             # the new store is complete before it replaces the old one: one reference swap,
             # which an interrupt cannot split, commits every update or none
-            committed = {vid: _fresh(value, owned) for vid, value in updates.items()}
-            self._store = {**self._store, **committed}
+            new = dict(self._store)
+            for vid, value in updates.items():
+                new[vid] = _fresh(value, owned)
+            self._store = new
         return results
 
     def plan(self, fetches: Any, feed_dict: dict[Any, Any] | None = None) -> Any:
@@ -212,7 +223,7 @@ class Session:
         Example:
             >>> # print(sess.plan([loss, train_op], {x: batch_x, y: batch_y}))
         """
-        _, entry, _, _ = self._lookup(fetches, feed_dict)
+        entry, _, _ = self._lookup(fetches, feed_dict)
         return inspect_plan(entry.program, self.options)
 
     def _fetch_key(self, fetch: Any) -> Any:

@@ -15,20 +15,23 @@ that do not fit the remembered dtype and shape send the run back to the full pat
 checks them and compiles if it must).
 
 Example:
+    >>> from types import SimpleNamespace as Value
     >>> cache = LRUCache(2)
-    >>> cache.put("a", 1); cache.put("b", 2); cache.get("a"); cache.put("c", 3)
-    1
-    >>> cache.keys()
+    >>> cache.put("a", Value()); cache.put("b", Value()); _ = cache.get("a")
+    >>> cache.put("c", Value()); cache.keys()
     ['a', 'c']
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import warnings
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..runtime.backend import as_array, to_device
 from ..runtime.dtypes import CONVERSION_ERRORS
@@ -41,33 +44,47 @@ class CompileCacheWarning(UserWarning):
 
 class LRUCache:
     """Key -> value, at most ``limit`` of them (None: no bound), least recently used
-    dropped first. ``warn`` names what it holds in the one-time warning (empty: none)."""
+    dropped first. ``warn`` names what it holds in the one-time warning (empty: none);
+    ``on_evict`` is called with each value dropped.
 
-    def __init__(self, limit: int | None, warn: str = "") -> None:
+    Recency is a stamp on the value (its ``used`` attribute), so a caller that holds a value
+    marks it used with :meth:`touch` without hashing its key again (the fast path of
+    ``Session.run``); finding the oldest value scans them, once per eviction, which only
+    follows a compile.
+    """
+
+    def __init__(self, limit: int | None, warn: str = "",
+                 on_evict: Callable[[Any], None] | None = None) -> None:
         self.limit = limit
         self.evictions = 0
         self._warn = warn
-        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._on_evict = on_evict
+        self._items: dict[Any, Any] = {}
+        self._clock = itertools.count(1)
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
         """The value of ``key`` (now the most recently used), or None."""
         value = self._items.get(key)
         if value is not None:
-            try:
-                self._items.move_to_end(key)
-            except KeyError:  # dropped by another thread meanwhile: still a valid value
-                pass
+            value.used = next(self._clock)
         return value
+
+    def touch(self, value: Any) -> None:
+        """Marks a value the caller holds as the most recently used."""
+        value.used = next(self._clock)
 
     def put(self, key: Any, value: Any) -> None:
         """Stores ``value``, dropping the least recently used entries over the limit."""
         with self._lock:
+            value.used = next(self._clock)
             self._items[key] = value
-            self._items.move_to_end(key)
             while self.limit is not None and len(self._items) > self.limit:
-                self._items.popitem(last=False)
+                oldest = min(self._items, key=lambda k: self._items[k].used)
+                dropped = self._items.pop(oldest)
                 self.evictions += 1
+                if self._on_evict is not None:
+                    self._on_evict(dropped)
                 if self._warn and self.evictions == self.limit:
                     warnings.warn(CompileCacheWarning(
                         f"{self._warn} has dropped {self.evictions} compiled programs to keep "
@@ -76,13 +93,19 @@ class LRUCache:
                         "shape compiles a new program. Pad or bucket the shapes, or raise "
                         "the limit."), stacklevel=4)
 
+    def remove_where(self, drop: Callable[[Any], bool]) -> None:
+        """Removes every value for which ``drop(value)`` is true."""
+        with self._lock:
+            for key in [k for k, v in self._items.items() if drop(v)]:
+                del self._items[key]
+
     def keys(self) -> list[Any]:
         """The keys, least recently used first."""
-        return list(self._items)
+        return sorted(self._items, key=lambda k: self._items[k].used)
 
     def values(self) -> list[Any]:
         """The values, least recently used first."""
-        return list(self._items.values())
+        return [self._items[k] for k in self.keys()]
 
     def clear(self) -> None:
         with self._lock:
@@ -112,18 +135,19 @@ def key_of(fetches: Any, feed_dict: dict[Any, Any] | None) -> Any:
     return (fetch_part, feed_part)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Remembered:
-    """A checked run: its key in the compile cache, and per feed key its node id, dtype,
-    shape and whether the program reads it."""
+    """A checked run: its compile-cache entry, and per feed key its node id, dtype, shape
+    and whether the program reads it."""
 
-    key: Any  # the entry's key in the compile cache (an evicted entry is compiled again)
+    entry: Any  # the Session's cache entry (dropped with it when the cache evicts it)
     feeds: tuple[tuple[int, Any, tuple[int, ...], bool], ...]  # (id, np dtype, shape, used)
     kind: type | None  # list/tuple of fetches, or None for a single fetch
+    used: int = 0  # recency stamp (LRUCache)
 
     @classmethod
     def of(cls, graph: Any, fetches: Any, feed_dict: dict[Any, Any] | None,
-           feeds: dict[int, Any], key: Any, used: set[int]) -> Remembered:
+           feeds: dict[int, Any], entry: Any, used: set[int]) -> Remembered:
         """The record of a run the full path has just checked (``feeds``: its fed arrays)."""
         meta = []
         for name in feed_dict or ():
@@ -132,7 +156,7 @@ class Remembered:
             meta.append((tensor.node_id, tensor.dtype.np, tuple(array.shape),
                          tensor.node_id in used))
         kind = type(fetches) if type(fetches) in (list, tuple) else None
-        return cls(key, tuple(meta), kind)
+        return cls(entry, tuple(meta), kind)
 
     def feeds_of(self, feed_dict: dict[Any, Any] | None, device: str) -> dict[int, Any] | None:
         """The feeds of a run like this one; None when a value's shape or dtype differs."""
@@ -142,7 +166,10 @@ class Remembered:
         for (nid, dtype, shape, used), value in zip(self.feeds, feed_dict.values(),
                                                     strict=True):
             try:
-                array = as_array(value, dtype, device)  # a cupy feed stays on the GPU
+                if type(value) is np.ndarray:  # the usual feed: no backend lookup
+                    array = np.asarray(value, dtype=dtype)
+                else:
+                    array = as_array(value, dtype, device)  # a cupy feed stays on the GPU
             except CONVERSION_ERRORS:
                 return None
             if array.shape != shape:
