@@ -7,6 +7,11 @@ at its true end and the model computes the same function as the dynamic version.
 * padded:   one graph at the maximum length; every batch is padded to it;
 * bucketed: one graph per length bucket (sharing the variables); a batch is padded only
   up to its bucket.
+
+The cell is an LSTM (the default) or an Elman RNN, each with PyTorch's equations and gate
+order, so both styles run the same arithmetic; ``out_in`` (used by ``--exact``) keeps the
+matrices in PyTorch's (out, in) layout, since BLAS may round ``x @ W`` and
+``x @ (W^T)^T`` differently.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from .data import Batch, bucket_length
 
 
 class RnnStatic:
+    """Embedding -> unrolled cell with a padding mask -> linear; cross-entropy; SGD on
+    gradients clipped to ``[-clip, clip]`` entry by entry."""
+
     def __init__(
         self,
         weights: dict[str, np.ndarray],

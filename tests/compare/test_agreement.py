@@ -25,8 +25,9 @@ def _workload(name: str, dtype: str, **kwargs):
     [
         ("xor", 25, "float64"),
         ("xor", 25, "float32"),
-        ("rnn", 3, "float64"),  # the LSTM, the default cell
-        ("rnn", 3, "float32"),
+        # the LSTM, the default cell: compiling its unrolled graphs takes a while
+        pytest.param("rnn", 3, "float64", marks=pytest.mark.slow),
+        pytest.param("rnn", 3, "float32", marks=pytest.mark.slow),
         ("elman", 3, "float64"),  # --cell rnn
         ("elman", 3, "float32"),
     ],
