@@ -15,9 +15,8 @@ from ..runtime.missing import missing
 _CONV = "convolutions and pooling are not part of tapeflow; it has Linear, Embedding and RNN"
 _NORM = "normalisation layers are not implemented"
 _RNN = "recurrent layers implemented: nn.RNN, nn.RNNCell, nn.LSTM, nn.LSTMCell"
-_ACT = "activations implemented: relu, sigmoid, tanh, softmax, log_softmax"
-_LOSS = ("losses implemented: mse_loss, cross_entropy, nll_loss, binary_cross_entropy, "
-         "binary_cross_entropy_with_logits")
+_ACT = ("activations implemented: relu, sigmoid, tanh, softmax, log_softmax, softplus, elu, "
+        "selu, leaky_relu, softsign, gelu, logsigmoid, hardtanh, relu6")
 
 #: Well-known PyTorch names tapeflow does not implement, per namespace -> a short note.
 MISSING: dict[str, dict[str, str]] = {
@@ -47,9 +46,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["GRU", "GRUCell"], _RNN),
         **dict.fromkeys(["Transformer", "TransformerEncoder", "TransformerEncoderLayer",
                          "MultiheadAttention"], "attention layers are not implemented"),
-        **dict.fromkeys(["LeakyReLU", "GELU", "ELU", "SiLU", "Softplus", "PReLU"], _ACT),
-        **dict.fromkeys(["L1Loss", "SmoothL1Loss", "KLDivLoss",
-                         "HuberLoss"], _LOSS),
+        **dict.fromkeys(["SiLU", "PReLU"], _ACT),
         **dict.fromkeys(["DataParallel", "parallel"], "multi-device training is not implemented"),
         "Bilinear": "", "EmbeddingBag": "use Embedding and a reduction",
     },
@@ -57,8 +54,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "max_pool2d", "avg_pool2d",
                          "adaptive_avg_pool2d", "interpolate", "pad"], _CONV),
         **dict.fromkeys(["batch_norm", "layer_norm", "normalize"], _NORM),
-        **dict.fromkeys(["gelu", "leaky_relu", "elu", "silu", "softplus", "hardtanh"], _ACT),
-        **dict.fromkeys(["l1_loss", "smooth_l1_loss", "kl_div", "huber_loss"], _LOSS),
+        "silu": _ACT,
     },
     "torch.optim": {
         **dict.fromkeys(["Adadelta", "Adamax", "LBFGS", "ASGD", "Rprop"],

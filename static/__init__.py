@@ -181,6 +181,10 @@ from .compat_ops import __all__ as _compat_names  # noqa: E402
 compat = _Namespace(v1=_sys.modules[__name__])
 __all__ += ["compat", "math", *(n for n in _compat_names if n not in __all__)]
 
+from .activations import log_sigmoid  # noqa: E402  (tf.log_sigmoid, as tf.math.log_sigmoid)
+
+__all__ += ["log_sigmoid"]
+
 
 def __getattr__(name: str) -> object:
     """``tf.contrib`` and other names tapeflow lacks: an error naming the closest ones."""

@@ -133,3 +133,9 @@ def __getattr__(name: str) -> object:
     from .unsupported import miss
 
     raise miss("tf.losses", name)
+
+
+# absolute_difference, huber_loss, cosine_distance (issue 21): below, as they build on _reduce
+from .losses_more import absolute_difference, cosine_distance, huber_loss  # noqa: E402
+
+__all__ += ["absolute_difference", "cosine_distance", "huber_loss"]

@@ -24,7 +24,7 @@ from .compat_ops import (
     sin,
     squared_difference,
 )
-from .nn import log_softmax, softmax
+from .nn import log_sigmoid, log_softmax, softmax, softplus, softsign
 from .ops import (
     abs,
     add,
@@ -70,6 +70,7 @@ __all__ = [
     "reduce_std", "reduce_sum", "reduce_variance", "sigmoid", "sign", "sin", "softmax", "sqrt",
     "square", "squared_difference", "subtract", "tanh", "truediv",
 ]
+__all__ += ["log_sigmoid", "softplus", "softsign"]
 
 
 def __getattr__(name: str) -> object:

@@ -11,6 +11,7 @@ from typing import Any
 from ..runtime import composites
 from ..runtime import get as get_op
 from . import rnn_cell  # (tf.nn.rnn_cell)
+from .activations import elu, leaky_relu, log_sigmoid, relu6, selu, softplus, softsign
 from .compat_ops import axes_tuple
 from .graph import get_default_graph, graph_of
 from .ops import add, sigmoid, tanh
@@ -24,6 +25,7 @@ __all__ = ["bias_add", "dropout", "dynamic_rnn", "embedding_lookup", "l2_loss", 
            "softmax", "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "sparse_softmax_cross_entropy_with_logits",
            "static_rnn", "tanh"]
+__all__ += ["elu", "leaky_relu", "log_sigmoid", "relu6", "selu", "softplus", "softsign"]
 
 
 def relu(features: Any, name: str | None = None) -> Tensor:

@@ -17,7 +17,8 @@ _NO_OP = ""  # nothing closer to say than the suggestions
 _DYNAMIC_SHAPE = ("shapes are static here: use tensor.shape / tensor.get_shape() (None for "
                   "unknown dimensions)")
 _LOSS = ("losses implemented: mean_squared_error, softmax_cross_entropy, "
-         "sparse_softmax_cross_entropy, sigmoid_cross_entropy")
+         "sparse_softmax_cross_entropy, sigmoid_cross_entropy, absolute_difference, "
+         "huber_loss, cosine_distance")
 
 #: Well-known TF1 names tapeflow does not implement, per namespace -> a short note.
 MISSING: dict[str, dict[str, str]] = {
@@ -57,9 +58,9 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["batch_normalization", "fused_batch_norm",
                          "local_response_normalization", "l2_normalize"],
                         "normalisation ops are not implemented"),
-        **dict.fromkeys(["leaky_relu", "elu", "selu", "relu6", "softplus", "softsign",
-                         "crelu", "swish"], "activations implemented: relu, sigmoid, tanh, "
-                                            "softmax, log_softmax"),
+        **dict.fromkeys(["crelu", "swish"], "activations implemented: relu, sigmoid, tanh, "
+                                            "softmax, log_softmax, softplus, softsign, elu, "
+                                            "selu, leaky_relu, relu6, log_sigmoid"),
         **dict.fromkeys(["weighted_cross_entropy_with_logits", "nce_loss",
                          "sampled_softmax_loss", "ctc_loss"],
                         "cross-entropies implemented: softmax_cross_entropy_with_logits(_v2), "
@@ -86,8 +87,7 @@ MISSING: dict[str, dict[str, str]] = {
         "import_meta_graph": "graphs are rebuilt from code; restore variables with Saver",
     },
     "tf.losses": {
-        **dict.fromkeys(["absolute_difference", "huber_loss", "log_loss", "hinge_loss",
-                         "cosine_distance", "mean_pairwise_squared_error"],
+        **dict.fromkeys(["log_loss", "hinge_loss", "mean_pairwise_squared_error"],
                         _LOSS),
         **dict.fromkeys(["get_total_loss", "get_regularization_loss", "get_losses",
                          "add_loss"], "loss collections are not implemented; add the losses "
@@ -108,7 +108,7 @@ MISSING: dict[str, dict[str, str]] = {
         **dict.fromkeys(["floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",
                          "floordiv", "cumsum", "cumprod", "reduce_prod", "reduce_logsumexp",
                          "top_k", "in_top_k", "segment_sum",
-                         "unsorted_segment_sum", "softplus", "l2_normalize"], _NO_OP),
+                         "unsorted_segment_sum", "l2_normalize"], _NO_OP),
     },
 }
 

@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 from . import functional, init, utils
+from .activation import (
+    ELU,
+    GELU,
+    SELU,
+    CosineSimilarity,
+    Hardtanh,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    LeakyReLU,
+    LogSigmoid,
+    NLLLoss,
+    ReLU6,
+    SmoothL1Loss,
+    Softplus,
+    Softsign,
+)
 from .lstm import LSTM, LSTMCell
 from .module import Module, Parameter
 from .modules import (
@@ -17,7 +34,6 @@ from .modules import (
     LogSoftmax,
     ModuleList,
     MSELoss,
-    NLLLoss,
     ReLU,
     Sequential,
     Sigmoid,
@@ -29,7 +45,9 @@ from .rnn import RNN, RNNCell
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding",
            "Flatten", "Identity", "LSTM", "LSTMCell", "Linear", "LogSoftmax", "MSELoss",
            "Module", "ModuleList", "NLLLoss", "Parameter", "RNN", "RNNCell", "ReLU",
-           "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils"]
+           "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
+           "CosineSimilarity", "ELU", "GELU", "Hardtanh", "HuberLoss", "KLDivLoss", "L1Loss",
+           "LeakyReLU", "LogSigmoid", "ReLU6", "SELU", "SmoothL1Loss", "Softplus", "Softsign"]
 
 
 def __getattr__(name: str) -> object:

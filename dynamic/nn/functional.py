@@ -12,6 +12,26 @@ from ...runtime import composites
 from ...runtime import dtypes as dt
 from ..dispatch import apply, is_tracing
 from ..tensor import Tensor
+from .functional_more import __all__ as _more_names
+from .functional_more import (  # noqa: F401  (activations and losses, issue 21)
+    cosine_similarity,
+    elu,
+    gelu,
+    hardtanh,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    leaky_relu,
+    legacy_reduction,
+    logsigmoid,
+    mse_loss,
+    nll_loss,
+    relu6,
+    selu,
+    smooth_l1_loss,
+    softplus,
+    softsign,
+)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
@@ -58,12 +78,6 @@ def _check_same_shape(name: str, input: Tensor, target: Tensor) -> None:  # noqa
     if tuple(input.shape) != tuple(target.shape):
         raise RuntimeError(f"{name}: the input of shape {list(input.shape)} and the target of "
                            f"shape {list(target.shape)} must have the same shape")
-
-
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean squared error: ``mean((input - target)^2)`` (or sum, or per element)."""
-    _check_same_shape("mse_loss", input, target)
-    return composites.mean_squared_error(input, target, reduction=reduction)
 
 
 def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -138,11 +152,6 @@ def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
                                   reduction)
 
 
-def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)."""
-    return composites.nll_loss(input, one_hot(target, input.shape[1]).to(input.dtype), reduction)
-
-
 def embedding(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
     """Rows of ``weight`` at the integer indices in ``input`` (an embedding lookup)."""
     if not input.dtype.is_integer:
@@ -166,6 +175,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
 
     draws = rand(tuple(input.shape), dtype=input.dtype, device=input.device)
     return composites.dropout(input, draws, 1.0 - p)
+
+
+#: the public names: those defined here and the activations and losses of functional_more
+__all__ = sorted({n for n, v in list(globals().items())
+                  if not n.startswith("_") and getattr(v, "__module__", None) == __name__}
+                 | set(_more_names))
 
 
 def __getattr__(name: str) -> object:

@@ -185,11 +185,11 @@ class Dropout(Module):
 
 
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{reduction} is not a valid value for reduction")
-        self.reduction = reduction
+        # PyTorch's legacy arguments and 'elementwise_mean', with its warnings
+        self.reduction = F.legacy_reduction(size_average, reduce, reduction)
 
 
 class MSELoss(_Loss):
@@ -211,7 +211,7 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
                  pos_weight: Tensor | None = None) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
@@ -223,13 +223,8 @@ class BCELoss(_Loss):
     """Binary cross-entropy of probabilities against targets in [0, 1]."""
 
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.weight = weight
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
-
-
-class NLLLoss(_Loss):
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
-        return F.nll_loss(input, target, reduction=self.reduction)

@@ -56,6 +56,8 @@ CASES: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "tanh": unary(),
     "log1p": unary(pos),
     "expm1": unary(),
+    "softplus": unary() + unary(beta=2.0, threshold=1.5) + [((r(3) * 5,), {"threshold": 20.0})],
+    "erf": unary(),
     "tanh_grad": binary(),
     "sigmoid_grad": binary(),
     "sparse_softmax_cross_entropy": [
