@@ -111,6 +111,12 @@ from .compat import __all__ as _compat_names  # noqa: E402
 
 __all__ += [n for n in _compat_names if n not in __all__]
 
+# issue 21: products, gathers and scatters, sorting, running sums (dynamic/tensor_more.py)
+from .functions_more import *  # noqa: E402, F403
+from .functions_more import __all__ as _more_names  # noqa: E402
+
+__all__ += [n for n in _more_names if n not in __all__]
+
 
 def __getattr__(name: str) -> object:
     """``torch.conv2d`` and other names tapeflow lacks: an error naming the closest ones."""

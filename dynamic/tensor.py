@@ -22,12 +22,13 @@ from .storage import Storage, address
 from .tape import Node, RemovableHandle, accumulator
 from .tensor_convert import TensorConvert
 from .tensor_math import TensorMath
+from .tensor_more import TensorMore
 from .tensor_shape import TensorShape
 
 _HIDDEN_DTYPES = ("float32", "int64", "bool")
 
 
-class Tensor(TensorMath, TensorShape, TensorConvert):
+class Tensor(TensorMath, TensorMore, TensorShape, TensorConvert):
     """A multi-dimensional array that can record its history for ``backward()``.
 
     ``Tensor(2, 3)`` is an uninitialised float32 tensor of that size; ``Tensor([1, 2])``

@@ -58,6 +58,13 @@ CASES: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "expm1": unary(),
     "softplus": unary() + unary(beta=2.0, threshold=1.5) + [((r(3) * 5,), {"threshold": 20.0})],
     "erf": unary(),
+    "gather": [((r(3, 4), np.array([[0, 3], [1, 1], [2, 0]])), {"axis": 1}),
+               ((r(3, 4), np.array([[2, 0, 1, 2], [0, 0, 1, 1]])), {"axis": 0})],
+    "scatter_add_along": [((r(3, 2), np.array([[0, 3], [1, 1], [2, 0]]), r(3, 4)),
+                           {"axis": 1})],
+    "scatter_along": [((r(3, 4), np.array([[0, 3], [1, 2], [2, 0]]), r(3, 2)), {"axis": 1})],
+    "cumsum": [((r(3, 4),), {"axis": 1}), ((r(3, 4),), {"axis": 0, "reverse": True}),
+               ((r(5),), {"axis": 0})],
     "tanh_grad": binary(),
     "sigmoid_grad": binary(),
     "sparse_softmax_cross_entropy": [
