@@ -7,6 +7,7 @@ module that is. ``device="cpu"|"gpu"`` picks one explicitly; otherwise the
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from types import ModuleType
@@ -119,6 +120,14 @@ class Generator:
     def manual_seed(self, seed: int) -> None:
         self.seed = seed
         self._rng = np.random.Generator(np.random.PCG64(seed))
+
+    def get_state(self) -> dict[str, Any]:
+        """The generator's position (a copy): :meth:`set_state` returns to it, so a replay
+        draws the same numbers (checkpointing re-runs dropout with the same masks)."""
+        return copy.deepcopy(self._rng.bit_generator.state)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = copy.deepcopy(state)
 
     def uniform(self, shape: tuple[int, ...], low: float, high: float, dtype: dt.DType) -> Any:
         host = self._rng.uniform(low, high, size=shape).astype(dtype.np)
