@@ -19,6 +19,18 @@ from ..runtime.registry import Shape, format_shape
 KINDS = ("placeholder", "variable", "const", "call", "assign")
 ROLES = ("forward", "backward", "update")
 
+#: structured control-flow ops (``while``, ``cond`` and their output projection), which own
+#: body graphs and so cannot live in the runtime registry (graphs/control.py fills these)
+CONTROL_OPS: dict[str, Any] = {}
+#: op name -> check of a control node's body signatures, run by :func:`verify`
+BODY_CHECKS: dict[str, Any] = {}
+
+
+def op_of(name: str) -> Any:
+    """The OpDef of ``name``: a control-flow op, else the runtime registry's entry."""
+    found = CONTROL_OPS.get(name)
+    return found if found is not None else get_op(name)
+
 
 class IRError(AssertionError):
     """The IR broke one of its invariants (a bug in a pass or a builder, not a user error)."""
@@ -59,7 +71,7 @@ class Node:
 
     @property
     def opdef(self):
-        return get_op(self.op)
+        return op_of(self.op)
 
     def key(self) -> tuple[Any, ...]:
         """What makes two call nodes compute the same value (for CSE)."""
@@ -175,7 +187,9 @@ def verify(graph: Graph) -> None:
             if i not in seen:
                 raise IRError(f"node %{n.id} ({n.op or n.kind}) uses %{i} before it is defined")
         if n.kind == "call":
-            op = get_op(n.op)
+            op = op_of(n.op)
+            if n.op in BODY_CHECKS:
+                BODY_CHECKS[n.op](graph, n)
             if op.arity is not None and len(n.inputs) != op.arity:
                 raise IRError(
                     f"node %{n.id}: op {n.op} takes {op.arity} inputs, has {len(n.inputs)}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..runtime import get as get_op
 from .ir import Node
 
 SOURCE_STEP = -1  # sources exist before the first step
@@ -26,7 +25,7 @@ SOURCE_STEP = -1  # sources exist before the first step
 
 def is_view(node: Node) -> bool:
     """Whether ``node`` is a call of a view op (its output aliases its input 0)."""
-    return node.kind == "call" and get_op(node.op).view
+    return node.kind == "call" and node.opdef.view
 
 
 @dataclass(frozen=True)

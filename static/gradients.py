@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graphs.sweep import Gathered, fit, reverse_sweep
-from ..runtime import get
 from .graph import Graph, convert_value
 from .sources import call
 from .tensor import Tensor
@@ -83,7 +82,7 @@ class _Builder:
         node = self.graph.node(nid)
         if node.kind != "call" or nid in self.stops:
             return []
-        opdef = get(node.op)
+        opdef = node.opdef
         if not opdef.differentiable:  # argmax, comparisons, stop_gradient...: no gradient
             return []
         inputs: Sequence[Tensor] = [self.graph.tensor(i) for i in node.inputs]

@@ -41,6 +41,9 @@ class Graph:
         <Tensor 'MatMul:0' shape=(?, 5) dtype=float32>
     """
 
+    #: the enclosing graph of a loop or branch body being traced (static/control_flow.py)
+    outer: Graph | None = None
+
     def __init__(self) -> None:
         self._nodes: dict[int, ir.Node] = {}
         self._tensors: dict[int, Tensor] = {}
@@ -379,7 +382,12 @@ def reset_default_graph() -> None:
 
 
 def graph_of(values: Sequence[Any]) -> Graph:
-    """The graph of the first Tensor among ``values``; the default graph when there is none."""
+    """The graph of the first Tensor among ``values``; the default graph when there is none.
+
+    While a loop or branch body is traced, the body's graph (outer tensors are captured)."""
+    default = get_default_graph()
+    if default.outer is not None:
+        return default
     for v in values:
         if isinstance(v, Tensor):
             return v.graph

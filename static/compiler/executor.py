@@ -180,7 +180,10 @@ class Executor:
             self._bind_view(n, kernel, args)
             return
         out = self._output(n)
-        if out is None:
+        if n.opdef.kind == "control":  # a while or cond: its value is a tuple of new arrays
+            self._ns[f"k{n.id}"] = kernel
+            self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
+        elif out is None:
             # size known only at run time (a boolean mask): the kernel allocates
             self._ns[f"k{n.id}"] = _returns_own_array(kernel)
             self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")

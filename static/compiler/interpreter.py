@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ...graphs.ir import Graph, Node
-from ...runtime import Spec, evaluate, get, xp_for
+from ...runtime import Spec, evaluate, xp_for
 from ...runtime.backend import to_device
 from ...runtime.registry import OpDef, format_shape, operand_dtype, shape_error
 from ..errors import InvalidArgumentError
@@ -60,7 +60,7 @@ class Interpreter:
         for node in graph.nodes:
             payload: Any = None
             if node.kind == "call":
-                opdef = get(node.op)
+                opdef = node.opdef
                 # kernels are called directly when no input needs a cast (the usual case:
                 # the graph builder already gave Python numbers the other operand's dtype)
                 payload = (opdef, not _needs_promotion(opdef, [graph[i].dtype
@@ -116,7 +116,7 @@ class Interpreter:
         if isinstance(exc, (ValueError, IndexError, TypeError)):
             # the registry's words for a kernel failure: the op and its input shapes
             specs = [Spec(self.graph[i].shape, self.graph[i].dtype) for i in node.inputs]
-            exc = shape_error(get(node.op), specs, dict(node.attrs), exc)
+            exc = shape_error(node.opdef, specs, dict(node.attrs), exc)
         return InvalidArgumentError(f"{exc}\n\t [[node {node.name} (op {node.op}"
                                     f"{_built_at(node)})]]", op_name=node.name)
 

@@ -59,6 +59,7 @@ from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
 from .executor import Executor, MissingFeedError
 from .interpreter import Interpreter, check_finite
+from .loops import attach_runners
 from .lowering import lower
 from .options import CompileOptions, UnknownPassError, switch_names
 from .passes import (
@@ -353,6 +354,8 @@ def compile(graph: Graph, feed_specs: Mapping[int, Spec] | None = None,  # noqa:
     options = options or CompileOptions()
     device = canonical_device(options.device)
     source = specialize(graph, feed_specs or {})
+    # the bodies of while and cond nodes are compiled by the same pipeline (compiler/loops.py)
+    source = replace(source, graph=attach_runners(source.graph, options))
     if options.check_numerics:
         return Interpreter(source, device, check_finite(source.graph, device))
     if not (options.optimize or options.plan_memory):

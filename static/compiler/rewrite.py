@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ...graphs.ir import Graph, Node
-from ...runtime import get as get_op
 
 
 def assemble(graph: Graph, added: Sequence[Node], anchor_of: Mapping[int, int],
@@ -38,8 +37,8 @@ def assemble(graph: Graph, added: Sequence[Node], anchor_of: Mapping[int, int],
     order = stable_toposort(nodes)
     if order is None:  # a merge would make a value need itself: keep the graph as it was
         return graph, False
-    draws = [n.id for n in graph.nodes if n.kind == "call" and get_op(n.op).kind == "random"]
-    if [n.id for n in order if n.kind == "call" and get_op(n.op).kind == "random"] != draws:
+    draws = [n.id for n in graph.nodes if n.kind == "call" and n.opdef.kind == "random"]
+    if [n.id for n in order if n.kind == "call" and n.opdef.kind == "random"] != draws:
         return graph, False  # random draws must keep their order (and all happen)
     return Graph(tuple(order), graph.outputs), True
 

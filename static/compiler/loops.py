@@ -1,0 +1,83 @@
+"""Compiling the bodies of ``while`` and ``cond`` nodes: each body becomes a Program of its own.
+
+A body is a complete graph (``graphs/control.py``), so it goes through the same
+``compile`` as the outer graph: specialised to the shapes its inputs have at run time, the
+passes, its own memory plan and arena, its own executor. A loop's body is compiled once,
+on the first iteration, and every later iteration runs that schedule again (a body whose
+inputs keep their shapes, which TF1's shape invariants guarantee unless they are relaxed;
+a relaxed body gets one program per input signature). Nested loops compile the same way,
+one level at a time.
+
+:func:`attach_runners` hands each control node its body programs as the ``runners``
+attribute its kernel calls; the outer executor then runs the node as one kernel call.
+
+Example:
+    >>> # graph = attach_runners(specialized.graph, CompileOptions())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...graphs.control import Body
+from ...graphs.ir import Graph
+from ...runtime import Spec
+from ...runtime import dtypes as dt
+from .options import CompileOptions
+
+#: the attribute of each control op that holds its bodies, in the order of its runners
+BODY_ATTRS = {"while": ("cond", "body"), "cond": ("true_body", "false_body")}
+
+
+class BodyProgram:
+    """The compiled program(s) of one body: ``runner(arrays) -> output arrays``.
+
+    Attributes:
+        body: the body graph.
+        programs: one Program per input signature seen (one for a loop with fixed shapes).
+    """
+
+    def __init__(self, body: Body, options: CompileOptions) -> None:
+        self.body = body
+        self.options = options
+        self.programs: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, arrays: Sequence[Any]) -> list[Any]:
+        key = tuple((a.shape, a.dtype) for a in arrays)
+        program = self.programs.get(key)
+        if program is None:
+            program = self.programs[key] = self.compile(arrays)
+        values, _ = program.run(dict(zip(self.body.params, arrays, strict=True)), {})
+        return values  # type: ignore[no-any-return]
+
+    def compile(self, arrays: Sequence[Any]) -> Any:
+        """The body's Program for inputs like ``arrays`` (the pipeline, as for any graph)."""
+        from .pipeline import compile as compile_graph  # (the pipeline imports this module)
+
+        specs = {p: Spec(tuple(a.shape), dt.as_dtype(a.dtype))
+                 for p, a in zip(self.body.params, arrays, strict=True)}
+        return compile_graph(self.body.graph, specs, self.options)
+
+    def __repr__(self) -> str:
+        return f"<BodyProgram '{self.body.name}': {len(self.programs)} compiled>"
+
+
+def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
+    """``graph`` with a :class:`BodyProgram` per body of each control node (attr ``runners``)."""
+    nodes = []
+    changed = False
+    for n in graph.nodes:
+        names = BODY_ATTRS.get(n.op) if n.kind == "call" else None
+        if names is not None and n.attrs.get("runners") is None:
+            runners = tuple(BodyProgram(n.attrs[a], options) for a in names)
+            n = n.with_(attrs={**n.attrs, "runners": runners})
+            changed = True
+        nodes.append(n)
+    return Graph(tuple(nodes), graph.outputs) if changed else graph
+
+
+def body_programs(graph: Graph) -> list[BodyProgram]:
+    """Every BodyProgram the control nodes of ``graph`` hold (outermost loops only)."""
+    return [r for n in graph.nodes if n.kind == "call" and n.op in BODY_ATTRS
+            for r in n.attrs.get("runners") or ()]
