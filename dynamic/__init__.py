@@ -14,10 +14,15 @@ Example:
 
 from __future__ import annotations
 
-import builtins
-
 from ..runtime import dtypes as _dt
 from . import autograd
+from .backends import (  # environment probes: torch.cuda, torch.backends, ...
+    accelerator,
+    backends,
+    cuda,
+    get_default_device,
+    set_default_device,
+)
 from .creation import (
     LEGACY,
     BoolTensor,
@@ -72,16 +77,6 @@ bool = _dt.bool_  # noqa: A001
 dtype = _dt.DType
 
 
-class cuda:  # noqa: N801 - the torch.cuda namespace
-    """``torch.cuda.is_available()``: whether the cupy backend has a CUDA device."""
-
-    @staticmethod
-    def is_available() -> builtins.bool:
-        from .device import is_available
-
-        return is_available()
-
-
 def get_default_dtype() -> _dt.DType:
     return _dt.float32
 
@@ -116,6 +111,10 @@ from .functions_more import *  # noqa: E402, F403
 from .functions_more import __all__ as _more_names  # noqa: E402
 
 __all__ += [n for n in _more_names if n not in __all__]
+from .random import bernoulli, multinomial, normal, randint_like  # noqa: E402
+
+__all__ += ["bernoulli", "multinomial", "normal", "randint_like"]
+__all__ += ["accelerator", "backends", "get_default_device", "set_default_device"]
 
 
 def __getattr__(name: str) -> object:

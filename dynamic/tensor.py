@@ -23,12 +23,13 @@ from .tape import Node, RemovableHandle, accumulator
 from .tensor_convert import TensorConvert
 from .tensor_math import TensorMath
 from .tensor_more import TensorMore
+from .tensor_random import TensorRandom
 from .tensor_shape import TensorShape
 
 _HIDDEN_DTYPES = ("float32", "int64", "bool")
 
 
-class Tensor(TensorMath, TensorMore, TensorShape, TensorConvert):
+class Tensor(TensorMath, TensorMore, TensorRandom, TensorShape, TensorConvert):
     """A multi-dimensional array that can record its history for ``backward()``.
 
     ``Tensor(2, 3)`` is an uninitialised float32 tensor of that size; ``Tensor([1, 2])``
