@@ -337,6 +337,19 @@ class RMSprop(Optimizer):
                     state.get("grad_avg") if group["centered"] else None,
                     state["momentum_buffer"] if momentum else None, lr, alpha, eps, momentum)
 
+# issue 21: LBFGS and the learning-rate schedulers, importable as torch.optim.lr_scheduler
+import sys as _sys  # noqa: E402
+
+from . import lr_scheduler  # noqa: E402
+from .optim_lbfgs import LBFGS  # noqa: E402
+
+_sys.modules[f"{__name__}.lr_scheduler"] = lr_scheduler
+#: the public names: the optimizers defined here, LBFGS and the lr_scheduler module
+__all__ = sorted({n for n, v in list(globals().items())
+                  if not n.startswith("_") and getattr(v, "__module__", None) == __name__}
+                 | {LBFGS.__name__, "lr_scheduler"})
+
+
 def __getattr__(name: str) -> object:
     """``torch.optim.<name>`` that tapeflow lacks: an error naming the closest supported names."""
     from .unsupported import miss

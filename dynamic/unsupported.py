@@ -55,10 +55,8 @@ MISSING: dict[str, dict[str, str]] = {
         "silu": _ACT,
     },
     "torch.optim": {
-        **dict.fromkeys(["Adadelta", "Adamax", "LBFGS", "ASGD", "Rprop"],
-                        "optimizers implemented: SGD, Adam, AdamW, RMSprop, Adagrad"),
-        "lr_scheduler": "learning-rate schedulers are not implemented; set "
-                        "param_groups[i]['lr'] yourself",
+        **dict.fromkeys(["Adadelta", "Adamax", "ASGD", "Rprop"],
+                        "optimizers implemented: SGD, Adam, AdamW, RMSprop, Adagrad, LBFGS"),
     },
 }
 
