@@ -58,6 +58,9 @@ class Body:
     params: tuple[int, ...]
     name: str = "body"
 
+    def __repr__(self) -> str:
+        return f"<body '{self.name}': {len(self.params)} inputs, {len(self.graph)} nodes>"
+
     @property
     def param_specs(self) -> list[Spec]:
         return [Spec(self.graph[p].shape, self.graph[p].dtype) for p in self.params]
@@ -104,19 +107,33 @@ def _own(xp: Any, value: Any, inputs: Sequence[Any]) -> Any:
 
 
 def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
-                 maximum_iterations: int | None = None,
-                 runners: tuple[Runner, Runner] | None = None) -> tuple[Any, ...]:
-    """Runs ``body`` while ``cond`` holds (at most ``maximum_iterations`` times)."""
+                 maximum_iterations: int | None = None, back_prop: bool = True,
+                 save: bool = False, runners: tuple[Runner, Runner] | None = None
+                 ) -> tuple[Any, ...]:
+    """Runs ``body`` while ``cond`` holds (at most ``maximum_iterations`` times).
+
+    Returns the loop variables; with ``save`` (a gradient reads them), then one stack per
+    loop variable of the values each iteration started from, and the iteration count.
+    """
     run_cond = _runner(cond, xp, runners[0] if runners else None)
     run_body = _runner(body, xp, runners[1] if runners else None)
     values, captured = list(args[:n_vars]), list(args[n_vars:])
+    saved: list[list[Any]] = [[] for _ in values]
     count = 0
     while maximum_iterations is None or count < maximum_iterations:
         if not bool(run_cond(values + captured)[0]):
             break
+        if save:
+            for stack, v in zip(saved, values, strict=True):
+                stack.append(v)
         values = list(run_body(values + captured))
         count += 1
-    return tuple(_own(xp, v, args) for v in values)
+    results = tuple(_own(xp, v, args) for v in values)
+    if not save:
+        return results
+    stacks = tuple(xp.stack(s) if s else xp.empty((0, *xp.shape(a)), xp.asarray(a).dtype)
+                   for s, a in zip(saved, args[:n_vars], strict=True))
+    return results + stacks + (xp.asarray(count, dtype=xp.int32),)
 
 
 def cond_kernel(xp: Any, pred: Any, *operands: Any, true_body: Body, false_body: Body,
@@ -159,6 +176,12 @@ def _output_spec(ctrl: Spec, *inputs: Spec, index: int, bodies: tuple[Body, ...]
                  loop: bool) -> Spec:
     if loop:  # a while's bodies: (cond, body)
         body = bodies[1]
+        n_vars = len(body.graph.outputs)
+        if index == 2 * n_vars:  # (the results a gradient reads: see while_kernel)
+            return Spec((), dt.int32)
+        if index >= n_vars:
+            var = _output_spec(ctrl, *inputs, index=index - n_vars, bodies=bodies, loop=True)
+            return Spec(None if var.shape is None else (None, *var.shape), var.dtype)
         out = body.output_specs(list(inputs))[index]
         invariant = body.param_specs[index].shape
         shape = joined(inputs[index].shape, out.shape)

@@ -170,7 +170,7 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
         shape_invariants: per loop variable, a shape that its value may take (``None``
             dims vary); by default the shape it enters with.
         maximum_iterations: at most this many iterations (a Python int).
-        back_prop: accepted for TF1's signature (gradients of loops are not built yet).
+        back_prop: False: no gradient flows back through the loop (and nothing is saved).
         name: the name of the loop node.
         return_same_structure: with False (TF1's default), a single loop variable comes back
             as a tensor rather than a one-element list.
@@ -215,7 +215,8 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
     inputs = [*tensors, *captured]
     node = outer.apply(WHILE, inputs, {"cond": bodies[0], "body": bodies[1],
                                        "n_vars": len(tensors),
-                                       "maximum_iterations": maximum_iterations}, name=name)
+                                       "maximum_iterations": maximum_iterations,
+                                       "back_prop": bool(back_prop)}, name=name)
     outputs = _outputs(outer, node, inputs, len(tensors), bodies, True, name)
     packed = nest.pack(template, outputs)
     if not return_same_structure and isinstance(packed, (list, tuple)) and len(packed) == 1:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graphs.sweep import Gathered, fit, reverse_sweep
+from .control_grad import Partial, cond_vjp, while_vjp
 from .graph import Graph, convert_value
 from .sources import call
 from .tensor import Tensor
@@ -82,6 +83,8 @@ class _Builder:
         node = self.graph.node(nid)
         if node.kind != "call" or nid in self.stops:
             return []
+        if node.op in ("while", "cond", "control_output"):  # static/control_grad.py
+            return self._control_vjp(node, grad)
         opdef = node.opdef
         if not opdef.differentiable:  # argmax, comparisons, stop_gradient...: no gradient
             return []
@@ -97,7 +100,19 @@ class _Builder:
         return [(x if need else None, g, x)
                 for x, g, need in zip(inputs, grads, needed, strict=True)]
 
+    def _control_vjp(self, node: Any, grad: Any) -> list[tuple[Any, Any, Tensor]]:
+        inputs = [self.graph.tensor(i) for i in node.inputs]
+        if node.op == "control_output":  # gathered per control node until its rule runs
+            return [(inputs[0], Partial({node.attrs["index"]: grad}), inputs[0])]
+        vjp = while_vjp if node.op == "while" else cond_vjp
+        with self.graph.name_scope(f"{node.name}_grad") as scope:
+            self.scope = scope
+            grads = vjp(self.graph, node, grad, self.relevant)
+        return [(x if g is not None else None, g, x) for x, g in zip(inputs, grads, strict=True)]
+
     def fits(self, grad: Any, like: Tensor) -> bool:
+        if isinstance(grad, Partial):
+            return True
         return (isinstance(grad, Tensor) and grad.dtype is like.dtype
                 and self.same_shape(grad, like))
 
@@ -119,6 +134,9 @@ class _Builder:
             return call(op, list(args), attrs, type_=_TYPES[op])
 
     def add(self, gathered: Gathered, grad: Tensor) -> None:
+        if isinstance(grad, Partial):
+            gathered.grad.add(grad, lambda a, b: call("add", [a, b], type_="AddN"))
+            return
         with self.graph.name_scope(self.scope):
             gathered.grad = call("add", [gathered.grad, grad], type_="AddN")
 

@@ -67,14 +67,28 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
     """``graph`` with a :class:`BodyProgram` per body of each control node (attr ``runners``)."""
     nodes = []
     changed = False
+    saving = _saving_loops(graph)
     for n in graph.nodes:
         names = BODY_ATTRS.get(n.op) if n.kind == "call" else None
         if names is not None and n.attrs.get("runners") is None:
             runners = tuple(BodyProgram(n.attrs[a], options) for a in names)
             n = n.with_(attrs={**n.attrs, "runners": runners})
+            if n.op == "while":
+                n = n.with_(attrs={**n.attrs, "save": n.id in saving})
             changed = True
         nodes.append(n)
     return Graph(tuple(nodes), graph.outputs) if changed else graph
+
+
+def _saving_loops(graph: Graph) -> set[int]:
+    """The while nodes whose saved stacks a gradient of this run reads: only those save
+    (a forward-only run of a loop keeps nothing per iteration)."""
+    saving = set()
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
+            if n.attrs["index"] >= len(n.attrs["bodies"][1].graph.outputs):
+                saving.add(n.inputs[0])
+    return saving
 
 
 def body_programs(graph: Graph) -> list[BodyProgram]:
