@@ -20,6 +20,7 @@ from .activation import (
     Softplus,
     Softsign,
 )
+from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
 from .module import Module, Parameter
 from .modules import (
@@ -40,6 +41,7 @@ from .modules import (
     Softmax,
     Tanh,
 )
+from .norm import BatchNorm1d, LayerNorm
 from .rnn import RNN, RNNCell
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding",
@@ -47,7 +49,8 @@ __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embed
            "Module", "ModuleList", "NLLLoss", "Parameter", "RNN", "RNNCell", "ReLU",
            "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
            "CosineSimilarity", "ELU", "GELU", "Hardtanh", "HuberLoss", "KLDivLoss", "L1Loss",
-           "LeakyReLU", "LogSigmoid", "ReLU6", "SELU", "SmoothL1Loss", "Softplus", "Softsign"]
+           "LeakyReLU", "LogSigmoid", "ReLU6", "SELU", "SmoothL1Loss", "Softplus", "Softsign",
+           "BatchNorm1d", "GRU", "GRUCell", "LayerNorm"]
 
 
 def __getattr__(name: str) -> object:

@@ -177,10 +177,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
     return composites.dropout(input, draws, 1.0 - p)
 
 
+from .norm import batch_norm, layer_norm  # noqa: E402, F401  (F.batch_norm, F.layer_norm)
+
 #: the public names: those defined here and the activations and losses of functional_more
 __all__ = sorted({n for n, v in list(globals().items())
                   if not n.startswith("_") and getattr(v, "__module__", None) == __name__}
-                 | set(_more_names))
+                 | set(_more_names) | {"batch_norm", "layer_norm"})
 
 
 def __getattr__(name: str) -> object:
