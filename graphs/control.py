@@ -108,32 +108,38 @@ def _own(xp: Any, value: Any, inputs: Sequence[Any]) -> Any:
 
 def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
                  maximum_iterations: int | None = None, back_prop: bool = True,
-                 save: bool = False, runners: tuple[Runner, Runner] | None = None
-                 ) -> tuple[Any, ...]:
+                 save: tuple[int, ...] | None = None,
+                 runners: tuple[Runner, Runner] | None = None) -> tuple[Any, ...]:
     """Runs ``body`` while ``cond`` holds (at most ``maximum_iterations`` times).
 
-    Returns the loop variables; with ``save`` (a gradient reads them), then one stack per
-    loop variable of the values each iteration started from, and the iteration count.
+    Returns the loop variables; with ``save`` (a gradient reads them), then per loop
+    variable the stack of the values each iteration started from (None for a variable not
+    in ``save``: its gradient needs none), and the iteration count.
     """
     run_cond = _runner(cond, xp, runners[0] if runners else None)
     run_body = _runner(body, xp, runners[1] if runners else None)
     values, captured = list(args[:n_vars]), list(args[n_vars:])
-    saved: list[list[Any]] = [[] for _ in values]
+    saved: dict[int, list[Any]] = {k: [] for k in save or ()}
     count = 0
     while maximum_iterations is None or count < maximum_iterations:
         if not bool(run_cond(values + captured)[0]):
             break
-        if save:
-            for stack, v in zip(saved, values, strict=True):
-                stack.append(v)
+        for k, stack in saved.items():
+            stack.append(values[k])
         values = list(run_body(values + captured))
         count += 1
     results = tuple(_own(xp, v, args) for v in values)
-    if not save:
+    if save is None:
         return results
-    stacks = tuple(xp.stack(s) if s else xp.empty((0, *xp.shape(a)), xp.asarray(a).dtype)
-                   for s, a in zip(saved, args[:n_vars], strict=True))
+    stacks = tuple(_stacked(xp, saved[k], args[k]) if k in saved else None
+                   for k in range(n_vars))
     return results + stacks + (xp.asarray(count, dtype=xp.int32),)
+
+
+def _stacked(xp: Any, values: list[Any], like: Any) -> Any:
+    if values:
+        return xp.stack(values)
+    return xp.empty((0, *xp.shape(like)), xp.asarray(like).dtype)
 
 
 def cond_kernel(xp: Any, pred: Any, *operands: Any, true_body: Body, false_body: Body,

@@ -114,6 +114,7 @@ from .sources import (
     zeros_like,
 )
 from .tensor import Dimension, Operation, Tensor, TensorShape
+from .tensor_array import TensorArray
 from .variables import (
     GraphKeys,
     Variable,
@@ -185,7 +186,7 @@ __all__ += ["compat", "math", *(n for n in _compat_names if n not in __all__)]
 from .activations import log_sigmoid  # noqa: E402  (tf.log_sigmoid, as tf.math.log_sigmoid)
 
 __all__ += ["log_sigmoid"]
-__all__ += ["cond", "while_loop"]  # structured control flow (static/control_flow.py)
+__all__ += ["TensorArray", "cond", "while_loop"]  # structured control flow (static/control_flow.py)
 
 
 def __getattr__(name: str) -> object:

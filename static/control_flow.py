@@ -37,6 +37,7 @@ from . import nest
 from .graph import Graph, get_default_graph
 from .sources import convert_to_tensor
 from .tensor import Tensor, TensorShape
+from .tensor_array import TensorArray
 
 __all__ = ["cond", "while_loop"]
 
@@ -97,15 +98,20 @@ class BodyGraph(Graph):
 
 
 def _trace(outer: Graph, name: str, fn: Callable[..., Any], template: Any,
-           specs: Sequence[Spec]) -> tuple[BodyGraph, list[Tensor], list[Tensor], Any]:
+           specs: Sequence[Spec], arrays: dict[int, TensorArray] | None = None
+           ) -> tuple[BodyGraph, list[Tensor], list[Tensor], Any]:
     """Calls ``fn`` on stand-ins of ``specs`` packed as ``template``: (graph, params,
-    flat results as tensors of the body, the results' structure)."""
+    flat results as tensors of the body, the results' structure). The leaves numbered in
+    ``arrays`` are TensorArrays: the body sees a TensorArray around the stand-in."""
     body = BodyGraph(outer, name)
+    arrays = arrays or {}
     with body.as_default(), body.name_scope(name):
         params = [body.placeholder(s.dtype, s.shape, f"arg{k}") for k, s in enumerate(specs)]
-        args = nest.pack(template, params) if template is not None else ()
+        wrapped = [arrays[k]._like(p) if k in arrays else p for k, p in enumerate(params)]
+        args = nest.pack(template, wrapped) if template is not None else ()
         result = fn(*args) if isinstance(args, (list, tuple)) else fn(args)
         leaves, structure = nest.flatten(result)
+        leaves = [x.stack() if isinstance(x, TensorArray) else x for x in leaves]
         results = [body.capture(convert_to_tensor(x)) if isinstance(x, Tensor)
                    else convert_to_tensor(x) for x in leaves]
     return body, params, results, structure
@@ -192,7 +198,9 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
     leaves, template = nest.flatten(loop_vars)
     if not leaves:
         raise ValueError("No loop variables provided")
-    tensors = [convert_to_tensor(v) for v in leaves]
+    arrays = {k: v for k, v in enumerate(leaves) if isinstance(v, TensorArray)}
+    tensors = [v.stack() if isinstance(v, TensorArray) else convert_to_tensor(v)
+               for v in leaves]
     default = get_default_graph()
     outer = default if default.outer is not None else tensors[0].graph
     if isinstance(outer, BodyGraph):  # a loop inside a body: its inputs are that body's
@@ -201,11 +209,11 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
     specs = [Spec(s, t.dtype) for s, t in zip(shapes, tensors, strict=True)]
     full = template if isinstance(loop_vars, (list, tuple)) else (tuple, [template])
     name = outer.unique_name(name)
-    cond_g, cond_params, (test, *more), _ = _trace(outer, "cond", cond, full, specs)
+    cond_g, cond_params, (test, *more), _ = _trace(outer, "cond", cond, full, specs, arrays)
     if more or test.dtype is not dt.bool_ or not compatible(test.spec.shape, ()):
         raise TypeError(f"while_loop '{name}': cond must return one boolean scalar, got "
                         f"{test.dtype.name}{format_shape(test.spec.shape)}")
-    body_g, body_params, results, structure = _trace(outer, "body", body, full, specs)
+    body_g, body_params, results, structure = _trace(outer, "body", body, full, specs, arrays)
     if len(tensors) == 1 and structure == nest.LEAF:
         structure = template
     _loop_var_checks(tensors, shapes, results)
@@ -217,7 +225,8 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
                                        "n_vars": len(tensors),
                                        "maximum_iterations": maximum_iterations,
                                        "back_prop": bool(back_prop)}, name=name)
-    outputs = _outputs(outer, node, inputs, len(tensors), bodies, True, name)
+    outputs: list[Any] = _outputs(outer, node, inputs, len(tensors), bodies, True, name)
+    outputs = [arrays[k]._like(o) if k in arrays else o for k, o in enumerate(outputs)]
     packed = nest.pack(template, outputs)
     if not return_same_structure and isinstance(packed, (list, tuple)) and len(packed) == 1:
         return packed[0]

@@ -96,6 +96,32 @@ def _vjp_of(body: Body, args: Sequence[Tensor], wrt: Sequence[int], outs: Sequen
     return [g if g is not None else zeros_like(x) for g, x in zip(grads, xs, strict=True)]
 
 
+def _needed(graph: Graph, body: Body, inputs: Sequence[Tensor], wrt: Sequence[int],
+            floats: Sequence[int]) -> set[int]:
+    """The loop variables whose per-iteration values the body's VJP reads: the VJP is
+    traced once into a scratch graph and walked back from its results (so a TensorArray
+    that a loop only writes to is not saved once per iteration)."""
+    from .control_flow import BodyGraph
+
+    n = len(body.graph.outputs)
+    scratch = BodyGraph(graph, "scratch")
+    with scratch.as_default():
+        params = [scratch.placeholder(s.dtype, s.shape, f"arg{k}")
+                  for k, s in enumerate(body.param_specs[:n])]
+        args = params + [scratch.capture(x) for x in inputs[n:]]
+        outs = body.output_specs([a.spec for a in args])
+        cts = [scratch.placeholder(outs[k].dtype, outs[k].shape, f"ct{k}") for k in floats]
+        grads = _vjp_of(body, args, wrt, floats, cts)
+    reached: set[int] = set()
+    stack = [g.node_id for g in grads]
+    while stack:
+        nid = stack.pop()
+        if nid not in reached:
+            reached.add(nid)
+            stack.extend(scratch.node(nid).inputs)
+    return {k for k, p in enumerate(params) if p.node_id in reached}
+
+
 def cond_vjp(graph: Graph, node: Node, partial: Partial, relevant: set[int]
              ) -> list[Tensor | None]:
     """The gradient of each input of a ``cond`` node (None for the predicate)."""
@@ -133,14 +159,18 @@ def while_vjp(graph: Graph, node: Node, partial: Partial, relevant: set[int]
                     if inputs[k].dtype.is_floating and node.inputs[k] in relevant]
     if not floats or not node.attrs.get("back_prop", True):
         return [None] * len(inputs)
-    stacks = [_result(graph, node, n + k) for k in range(n)]
+    needed = _needed(graph, body, inputs, wrt, floats)
+    stacks = {k: _result(graph, node, n + k) for k in needed}
     count = _result(graph, node, 2 * n)
     cts = [_cotangent(graph, node, partial, k) for k in floats]
     sums = [zeros_like(inputs[k]) for k in wrt[len(floats):]]
 
     def reverse(t: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         here = get_default_graph()
-        args = [gather(stack, t) for stack in stacks]
+        # a variable the VJP does not read gets a stand-in (its initial value), and the
+        # nodes replayed from it are pruned when this body is compiled
+        args = [gather(stacks[k], t) if k in stacks else here.capture(inputs[k])  # type: ignore[attr-defined]
+                for k in range(n)]
         args += [here.capture(x) for x in inputs[n:]]  # type: ignore[attr-defined]
         grads = _vjp_of(body, args, wrt, floats, state[:len(floats)])
         carried = grads[:len(floats)]

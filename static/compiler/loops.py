@@ -74,20 +74,26 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
             runners = tuple(BodyProgram(n.attrs[a], options) for a in names)
             n = n.with_(attrs={**n.attrs, "runners": runners})
             if n.op == "while":
-                n = n.with_(attrs={**n.attrs, "save": n.id in saving})
+                save = saving.get(n.id)
+                n = n.with_(attrs={**n.attrs, "save": None if save is None
+                                   else tuple(sorted(save))})
             changed = True
         nodes.append(n)
     return Graph(tuple(nodes), graph.outputs) if changed else graph
 
 
-def _saving_loops(graph: Graph) -> set[int]:
-    """The while nodes whose saved stacks a gradient of this run reads: only those save
-    (a forward-only run of a loop keeps nothing per iteration)."""
-    saving = set()
+def _saving_loops(graph: Graph) -> dict[int, set[int]]:
+    """For each while node whose saved values a gradient of this run reads, the loop
+    variables whose stacks it reads: only those are kept per iteration (a forward-only run
+    of a loop keeps nothing)."""
+    saving: dict[int, set[int]] = {}
     for n in graph.nodes:
         if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
-            if n.attrs["index"] >= len(n.attrs["bodies"][1].graph.outputs):
-                saving.add(n.inputs[0])
+            n_vars = len(n.attrs["bodies"][1].graph.outputs)
+            if n.attrs["index"] >= n_vars:
+                found = saving.setdefault(n.inputs[0], set())
+                if n.attrs["index"] < 2 * n_vars:
+                    found.add(n.attrs["index"] - n_vars)
     return saving
 
 
