@@ -35,6 +35,7 @@ from . import numerics as debugging  # tf.debugging.enable_check_numerics()
 from .compiler import CompileOptions
 from .compiler import compile as build_program  # tf.build_program: the compiler's entry
 from .control_flow import cond, while_loop
+from .functional_ops import foldl, scan
 from .gradients import gradients
 from .graph import Graph, get_default_graph, reset_default_graph
 from .jit.function import (  # the bridge (DESIGN.md)
@@ -186,7 +187,8 @@ __all__ += ["compat", "math", *(n for n in _compat_names if n not in __all__)]
 from .activations import log_sigmoid  # noqa: E402  (tf.log_sigmoid, as tf.math.log_sigmoid)
 
 __all__ += ["log_sigmoid"]
-__all__ += ["TensorArray", "cond", "while_loop"]  # structured control flow (static/control_flow.py)
+# structured control flow (static/control_flow.py, functional_ops.py)
+__all__ += ["TensorArray", "cond", "foldl", "scan", "while_loop"]
 
 
 def __getattr__(name: str) -> object:

@@ -13,10 +13,11 @@ from ..runtime import get as get_op
 from . import rnn_cell  # (tf.nn.rnn_cell)
 from .activations import elu, leaky_relu, log_sigmoid, relu6, selu, softplus, softsign
 from .compat_ops import axes_tuple
+from .functional_ops import dynamic_rnn  # one tf.while_loop (static/functional_ops.py)
 from .graph import get_default_graph, graph_of
 from .ops import add, sigmoid, tanh
 from .ops import gather as _gather
-from .rnn_cell import dynamic_rnn, static_rnn
+from .rnn_cell import static_rnn
 from .sources import call, convert_to_tensor
 from .tensor import Tensor
 
