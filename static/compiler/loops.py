@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ...graphs.control import Body
@@ -44,7 +45,7 @@ class BodyProgram:
         self.programs: dict[tuple[Any, ...], Any] = {}
 
     def __call__(self, arrays: Sequence[Any]) -> list[Any]:
-        key = tuple((a.shape, a.dtype) for a in arrays)
+        key = tuple((a.shape, a.dtype) for a in arrays)  # (the same key as compile_for's)
         program = self.programs.get(key)
         if program is None:
             program = self.programs[key] = self.compile(arrays)
@@ -53,11 +54,17 @@ class BodyProgram:
 
     def compile(self, arrays: Sequence[Any]) -> Any:
         """The body's Program for inputs like ``arrays`` (the pipeline, as for any graph)."""
+        return self.compile_for([Spec(tuple(a.shape), dt.as_dtype(a.dtype)) for a in arrays])
+
+    def compile_for(self, specs: Sequence[Spec]) -> Any:
+        """The body's Program for inputs of ``specs`` (concrete), compiled once and kept."""
         from .pipeline import compile as compile_graph  # (the pipeline imports this module)
 
-        specs = {p: Spec(tuple(a.shape), dt.as_dtype(a.dtype))
-                 for p, a in zip(self.body.params, arrays, strict=True)}
-        return compile_graph(self.body.graph, specs, self.options)
+        key = tuple((tuple(s.shape), s.dtype.np) for s in specs)  # type: ignore[arg-type]
+        if key not in self.programs:
+            fed = dict(zip(self.body.params, specs, strict=True))
+            self.programs[key] = compile_graph(self.body.graph, fed, self.options)
+        return self.programs[key]
 
     def __repr__(self) -> str:
         return f"<BodyProgram '{self.body.name}': {len(self.programs)} compiled>"
@@ -101,3 +108,53 @@ def body_programs(graph: Graph) -> list[BodyProgram]:
     """Every BodyProgram the control nodes of ``graph`` hold (outermost loops only)."""
     return [r for n in graph.nodes if n.kind == "call" and n.op in BODY_ATTRS
             for r in n.attrs.get("runners") or ()]
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """The memory of one body of a control node, as ``Session.plan`` reports it.
+
+    Attributes:
+        node: the control node's name; body: the body's name ("body", "cond", "true"...).
+        plan: the body's own memory plan: one arena, reused by every iteration.
+        saved_bytes_per_iteration: what the loop keeps per iteration for its gradient (the
+            stacks of the loop variables the gradient reads; 0 when no gradient runs): the
+            stacks grow by this much with each iteration actually run.
+    """
+
+    node: str
+    body: str
+    plan: Any
+    saved_bytes_per_iteration: int
+
+    def __str__(self) -> str:
+        return (f"loop '{self.node}' body '{self.body}': arena_bytes {self.plan.arena_bytes} "
+                f"(planned once, reused by every iteration), saves "
+                f"{self.saved_bytes_per_iteration} bytes per iteration")
+
+
+def loop_plans(graph: Graph) -> list[LoopPlan]:
+    """The plan of every body whose inputs have concrete shapes (compiled now, once)."""
+    plans = []
+    for n in graph.nodes:
+        if n.kind != "call" or n.op not in BODY_ATTRS or n.attrs.get("runners") is None:
+            continue
+        specs = [Spec(graph[i].shape, graph[i].dtype) for i in n.inputs]
+        if n.op == "cond":
+            specs = specs[1:]
+        if not all(s.shape is not None and None not in s.shape for s in specs):
+            continue  # (planned per input shape when it runs)
+        saved = sum(_nbytes(specs[k]) for k in n.attrs.get("save") or ())
+        for name, runner in zip(BODY_ATTRS[n.op], n.attrs["runners"], strict=True):
+            plan = getattr(runner.compile_for(specs), "plan", None)
+            if plan is not None:
+                plans.append(LoopPlan(n.name or f"%{n.id}", runner.body.name, plan,
+                                      saved if name == "body" else 0))
+    return plans
+
+
+def _nbytes(spec: Spec) -> int:
+    count = 1
+    for d in spec.shape or ():
+        count *= int(d)  # type: ignore[arg-type]
+    return count * spec.dtype.itemsize

@@ -59,7 +59,7 @@ from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
 from .executor import Executor, MissingFeedError
 from .interpreter import Interpreter, check_finite
-from .loops import attach_runners
+from .loops import attach_runners, loop_plans
 from .lowering import lower
 from .options import CompileOptions, UnknownPassError, switch_names
 from .passes import (
@@ -354,8 +354,7 @@ def compile(graph: Graph, feed_specs: Mapping[int, Spec] | None = None,  # noqa:
     options = options or CompileOptions()
     device = canonical_device(options.device)
     source = specialize(graph, feed_specs or {})
-    # the bodies of while and cond nodes are compiled by the same pipeline (compiler/loops.py)
-    source = replace(source, graph=attach_runners(source.graph, options))
+    source = replace(source, graph=attach_runners(source.graph, options))  # loop bodies
     if options.check_numerics:
         return Interpreter(source, device, check_finite(source.graph, device))
     if not (options.optimize or options.plan_memory):
@@ -384,6 +383,7 @@ def _build(source: Specialized, options: CompileOptions, device: str,
 
 
 def inspect_plan(program: Program, options: CompileOptions) -> Plan:
+        plan.loops = loop_plans(g)  # each loop body planned once, now (compiler/loops.py)
     """The memory plan behind a program (``Session.plan``). A program that was not compiled
     (the interpreter) is compiled with planning on, only to show the plan it would get."""
     if isinstance(program, CompiledProgram):

@@ -70,6 +70,8 @@ class Plan:
     lifetimes: dict[int, tuple[int, int]]  # buffer id -> (first, last) step, inclusive
     nbytes: dict[int, int] = field(default_factory=dict)  # buffer id -> bytes of its data
     names: dict[int, str] = field(default_factory=dict)  # buffer id -> producing node's name
+    # one LoopPlan per while/cond body of the schedule (compiler/loops.py): its own plan
+    loops: list[Any] = field(default_factory=list)
 
     @property
     def naive_bytes(self) -> int:
@@ -95,7 +97,10 @@ class Plan:
         return live
 
     def validate(self) -> None:
-        """Raises PlanError if two buffers alive at one step overlap, or one is misaligned."""
+        """Raises PlanError if two buffers alive at one step overlap, or one is misaligned
+        (in this plan and in the plans of its loop bodies)."""
+        for loop in self.loops:
+            loop.plan.validate()
         items = sorted(self.sizes, key=lambda b: self.offsets[b])
         for b in items:
             if self.offsets[b] % ALIGNMENT:
@@ -126,6 +131,7 @@ class Plan:
                         f"{buf:>6} {off:>9} {s.nbytes:>9}  [{s.first}, {s.last}]")
         if limit is not None and len(self.steps) > limit:
             rows.append(f"  ... {len(self.steps) - limit} more steps")
+        rows.extend(str(loop) for loop in self.loops)
         naive, arena, bound = self.naive_bytes, self.arena_bytes, self.lower_bound_bytes
         rows.append(f"buffers: {len(self.sizes)}  naive_bytes: {naive}  arena_bytes: {arena}  "
                     f"lower_bound_bytes: {bound}")
