@@ -17,7 +17,7 @@ from ..runtime.dtypes import DType
 from ..runtime.registry import Shape, format_shape
 
 KINDS = ("placeholder", "variable", "const", "call", "assign")
-ROLES = ("forward", "backward", "update")
+ROLES = ("forward", "backward", "update", "recompute")  # recompute: static/compiler/recompute.py
 
 #: structured control-flow ops (``while``, ``cond`` and their output projection), which own
 #: body graphs and so cannot live in the runtime registry (graphs/control.py fills these)

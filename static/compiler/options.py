@@ -40,6 +40,10 @@ class CompileOptions:
             change the order of floating-point sums or the kernels' operand layout
             (``dot_merge``, ``materialize_transposes``) stay off whatever their switches say.
         verify: ``graphs.verify`` after every pass.
+        recompute: trade compute for memory (``compiler/recompute.py``): None (keep every
+            forward value the backward reads), ``"sqrt"`` (keep about sqrt(n) of them and
+            recompute the rest in the backward pass) or a byte budget for the arena (the
+            fewest recomputations that fit). Results are bit-identical either way.
         max_cached_programs: programs a Session keeps (an LRU; None: no bound). A Session
             that keeps evicting warns once with ``CompileCacheWarning``.
 
@@ -73,8 +77,12 @@ class CompileOptions:
     exact: bool = False
     verify: bool = True
     max_cached_programs: int | None = DEFAULT_MAX_CACHED_PROGRAMS
+    recompute: str | int | None = None
 
     def __post_init__(self) -> None:
+        from .recompute import check_setting
+
+        check_setting(self.recompute)
         limit = self.max_cached_programs
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"CompileOptions.max_cached_programs must be a positive int or "

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar, Protocol
 
 from ...graphs import ir
@@ -73,6 +74,7 @@ from .passes import (
     simplify,
 )
 from .planner import Plan, Slots, mark_inplace, plan_memory, stack_in_place
+from .recompute import recompute
 
 
 class Program(Protocol):
@@ -268,6 +270,7 @@ class PassEntry:
     # changes the order of floating-point arithmetic or a kernel's operand layout: off
     # under CompileOptions(exact=True), whatever its switch says
     inexact: bool = False
+    configured: bool = False  # runs as fn(graph, setting=its CompileOptions value)
 
 
 class PassList:
@@ -284,7 +287,8 @@ class PassList:
 
     def __init__(self, entries: Iterable[PassEntry]) -> None:
         self.entries = tuple(entries)
-        unswitched = [e.name for e in self.entries if e.name not in switch_names()]
+        unswitched = [e.name for e in self.entries
+                      if not (e.configured or e.name in switch_names())]
         if unswitched:  # every pass must be switchable by name
             raise UnknownPassError(f"passes without a CompileOptions switch: {unswitched}")
 
@@ -308,8 +312,9 @@ class PassList:
 
     def run(self, graph: Graph, options: CompileOptions, records: list[PassRecord]) -> Graph:
         """Runs the selected passes on ``graph``; one PassRecord each is appended."""
-        for entry in self.selected(options):
-            graph = apply(entry.name, entry.fn, graph, options, records)
+        for e in self.selected(options):
+            fn = partial(e.fn, setting=getattr(options, e.name)) if e.configured else e.fn
+            graph = apply(e.name, fn, graph, options, records)
         return graph
 
 
@@ -339,6 +344,7 @@ PASSES = PassList([
     PassEntry("materialize_transposes", materialize_transposes, inexact=True),
     PassEntry("dce", dce),
     PassEntry("reorder", reorder_for_memory, optimization=False),
+    PassEntry("recompute", recompute, optimization=False, configured=True),
 ])
 
 
@@ -377,13 +383,13 @@ def _build(source: Specialized, options: CompileOptions, device: str,
         plan = plan_memory(g, marks)
         if options.inplace:
             plan, slots = stack_in_place(g, plan, marks)
+        plan.loops = loop_plans(g)  # each loop body planned once, now (compiler/loops.py)
         plan.validate()
     executor = with_cuda_graph(Executor(g, plan, device, slots), plan, options.cuda_graph)
     return CompiledProgram(g, plan, records, executor, source)
 
 
 def inspect_plan(program: Program, options: CompileOptions) -> Plan:
-        plan.loops = loop_plans(g)  # each loop body planned once, now (compiler/loops.py)
     """The memory plan behind a program (``Session.plan``). A program that was not compiled
     (the interpreter) is compiled with planning on, only to show the plan it would get."""
     if isinstance(program, CompiledProgram):

@@ -416,6 +416,15 @@ def check_graph(graph: RandomGraph, rtol: float) -> None:
     _same_bits(planned, unplanned, "value planned vs unplanned", graph)
     for k, (a, b) in enumerate(zip(planned_grads, unplanned_grads, strict=True)):
         _same_bits(a, b, f"grad {k} planned vs unplanned", graph)
+    # nor does recomputing forward values in the backward (the option drawn with the seed)
+    recompute = ("sqrt", 1, 4096)[graph.seed % 3]
+    again, again_grads, again_plan = run_static(
+        graph, tf.CompileOptions(recompute=recompute), wrt
+    )
+    again_plan.validate()
+    _same_bits(planned, again, f"value with recompute={recompute!r}", graph)
+    for k, (a, b) in enumerate(zip(planned_grads, again_grads, strict=True)):
+        _same_bits(a, b, f"grad {k} with recompute={recompute!r}", graph)
 
     dynamic, dynamic_grads = run_dynamic(graph, wrt)
     assert np.asarray(planned).dtype == np.asarray(dynamic).dtype, f"dtypes differ\n{graph}"
