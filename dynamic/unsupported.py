@@ -13,8 +13,9 @@ from __future__ import annotations
 from ..runtime.missing import missing
 
 _CONV = "convolutions and pooling are not part of tapeflow; it has Linear, Embedding and RNN"
-_NORM = "normalisation layers are not implemented"
-_RNN = "recurrent layers implemented: nn.RNN, nn.RNNCell, nn.LSTM, nn.LSTMCell"
+_NORM = "normalisation layers implemented: LayerNorm, BatchNorm1d"
+_RNN = ("recurrent layers implemented: nn.RNN, nn.RNNCell, nn.LSTM, nn.LSTMCell, nn.GRU, "
+        "nn.GRUCell")
 _ACT = ("activations implemented: relu, sigmoid, tanh, softmax, log_softmax, softplus, elu, "
         "selu, leaky_relu, softsign, gelu, logsigmoid, hardtanh, relu6")
 
@@ -40,8 +41,7 @@ MISSING: dict[str, dict[str, str]] = {
     "torch.nn": {
         **dict.fromkeys(["Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d",
                          "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "PixelShuffle"], _CONV),
-        **dict.fromkeys(["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"], _NORM),
-        **dict.fromkeys(["GRU", "GRUCell"], _RNN),
+        **dict.fromkeys(["BatchNorm2d", "GroupNorm"], _NORM),
         **dict.fromkeys(["Transformer", "TransformerEncoder", "TransformerEncoderLayer",
                          "MultiheadAttention"], "attention layers are not implemented"),
         **dict.fromkeys(["SiLU", "PReLU"], _ACT),
@@ -51,7 +51,7 @@ MISSING: dict[str, dict[str, str]] = {
     "torch.nn.functional": {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "max_pool2d", "avg_pool2d",
                          "adaptive_avg_pool2d", "interpolate", "pad"], _CONV),
-        **dict.fromkeys(["batch_norm", "layer_norm", "normalize"], _NORM),
+        "normalize": _NORM,
         "silu": _ACT,
     },
     "torch.optim": {

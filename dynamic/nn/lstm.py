@@ -13,15 +13,16 @@ Like ``RNN``, the graph follows the data: a sequence of length T records T steps
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from ...runtime import composites
 from ..dispatch import apply
-from ..functions import stack
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .modules import uniform_parameter
-from .rnn import layers_repr, time_steps
+from .recurrent import RecurrentStack
 
 
 def _step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
@@ -79,48 +80,20 @@ class LSTMCell(Module):
         return f"{self.input_size}, {self.hidden_size}"
 
 
-class LSTM(Module):
+class LSTM(RecurrentStack):
     """A stack of LSTM layers over a sequence: returns ``(output, (h_n, c_n))``.
 
     Input is (seq, batch, feature), or (batch, seq, feature) with ``batch_first=True``;
-    ``output`` holds the last layer's h at every step; ``h_n`` and ``c_n`` (layers, batch,
-    hidden) the last step's state of every layer.
+    ``output`` holds the last layer's h at every step (both directions' side by side with
+    ``bidirectional=True``); ``h_n`` and ``c_n`` (layers * directions, batch, hidden) the
+    last step's state of every layer and direction (``dynamic/nn/recurrent.py`` runs the
+    stack; ``dropout`` applies between layers in training).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first = bias, batch_first
-        for layer in range(num_layers):
-            _weights(self, f"_l{layer}", input_size if layer == 0 else hidden_size,
-                     hidden_size, bias)
+    _gates = 4
+    _kind = "LSTM"
+    _state_parts = 2
 
-    def forward(self, input: Tensor,  # noqa: A002
-                hx: tuple[Tensor, Tensor] | None = None
-                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        steps = time_steps(self, input, "LSTM")
-        if hx is None:
-            from ..creation import zeros
-
-            batch = input.shape[0 if self.batch_first else 1]
-            zero = zeros(self.num_layers, batch, self.hidden_size, dtype=input.dtype,
-                         device=input.device)
-            hx = (zero, zero)
-        final_h, final_c = [], []
-        for layer in range(self.num_layers):
-            weights = [getattr(self, f"{name}_l{layer}")
-                       for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            h, c = hx[0][layer], hx[1][layer]
-            outputs = []
-            for x in steps:
-                h, c = _step(x, h, c, *weights)
-                outputs.append(h)
-            steps = tuple(outputs)
-            final_h.append(h)
-            final_c.append(c)
-        output = stack(list(steps), dim=1 if self.batch_first else 0)
-        return output, (stack(final_h, dim=0), stack(final_c, dim=0))
-
-    def extra_repr(self) -> str:
-        return layers_repr(self)
+    def _step(self, x: Tensor, state: tuple[Tensor, ...], weights: Sequence[Any]
+              ) -> tuple[Tensor, ...]:
+        return _step(x, state[0], state[1], *weights)

@@ -19,9 +19,18 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .modules import uniform_parameter
-from .rnn import time_steps
 
 Step = Callable[..., tuple[Tensor, ...]]
+
+
+def time_steps(module: Any, input: Tensor, kind: str) -> tuple[Tensor, ...]:  # noqa: A002
+    """A recurrent stack's input, checked (3-D, last axis input_size), one view per step."""
+    if input.ndim != 3:
+        raise RuntimeError(f"{kind}: Expected input to be 3D, got {input.ndim}D instead")
+    if input.shape[-1] != module.input_size:
+        raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
+                           f"{module.input_size}, got {input.shape[-1]}")
+    return input.unbind(1 if module.batch_first else 0)
 
 
 class RecurrentStack(Module):

@@ -8,40 +8,21 @@ length T records T steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ...runtime import composites
-from ..functions import stack
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .modules import uniform_parameter
+from .recurrent import RecurrentStack, time_steps  # noqa: F401  (lstm.py imports it here)
 
 
 def _activation(name: str) -> Any:
     if name not in ("tanh", "relu"):
         raise ValueError(f"Unknown nonlinearity '{name}'. Select from 'tanh' or 'relu'.")
     return F.tanh if name == "tanh" else F.relu
-
-
-def time_steps(module: Any, input: Tensor, kind: str) -> tuple[Tensor, ...]:  # noqa: A002
-    """A recurrent stack's input, checked (3-D, last axis input_size), one view per step."""
-    if input.ndim != 3:
-        raise RuntimeError(f"{kind}: Expected input to be 3D, got {input.ndim}D instead")
-    if input.shape[-1] != module.input_size:
-        raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
-                           f"{module.input_size}, got {input.shape[-1]}")
-    return input.unbind(1 if module.batch_first else 0)
-
-
-def layers_repr(module: Any) -> str:
-    """What ``repr`` shows of a recurrent stack (RNN, LSTM): sizes, then non-defaults."""
-    text = f"{module.input_size}, {module.hidden_size}"
-    if module.num_layers != 1:
-        text += f", num_layers={module.num_layers}"
-    if module.batch_first:
-        text += ", batch_first=True"
-    return text
 
 
 class RNNCell(Module):
@@ -81,55 +62,25 @@ class RNNCell(Module):
         return f"{self.input_size}, {self.hidden_size}"
 
 
-class RNN(Module):
+class RNN(RecurrentStack):
     """A stack of Elman layers over a sequence: returns ``(output, h_n)``.
 
     Input is (seq, batch, feature), or (batch, seq, feature) with ``batch_first=True``;
-    ``output`` holds the last layer's state at every step, ``h_n`` (layers, batch, hidden)
-    the last step's state of every layer.
+    ``output`` holds the last layer's state at every step (both directions' side by side
+    with ``bidirectional=True``), ``h_n`` (layers * directions, batch, hidden) the last
+    step's state of every layer and direction (``dynamic/nn/recurrent.py`` runs the stack).
     """
 
+    _kind = "RNN"
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False
-                 ) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.nonlinearity = num_layers, nonlinearity
-        self.bias, self.batch_first = bias, batch_first
-        _activation(nonlinearity)
-        bound = 1.0 / math.sqrt(hidden_size)
-        for layer in range(num_layers):
-            width = input_size if layer == 0 else hidden_size
-            setattr(self, f"weight_ih_l{layer}", uniform_parameter((hidden_size, width), bound))
-            setattr(self, f"weight_hh_l{layer}",
-                    uniform_parameter((hidden_size, hidden_size), bound))
-            if bias:
-                setattr(self, f"bias_ih_l{layer}", uniform_parameter((hidden_size,), bound))
-                setattr(self, f"bias_hh_l{layer}", uniform_parameter((hidden_size,), bound))
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False) -> None:
+        act = _activation(nonlinearity)  # (checked before any weight is drawn)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional)
+        self.nonlinearity, self._act = nonlinearity, act
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
-        steps = time_steps(self, input, "RNN")
-        batch = input.shape[0 if self.batch_first else 1]
-        if hx is None:
-            from ..creation import zeros
-
-            hx = zeros(self.num_layers, batch, self.hidden_size, dtype=input.dtype,
-                       device=input.device)
-        act = _activation(self.nonlinearity)
-        finals = []
-        for layer in range(self.num_layers):
-            w_ih, w_hh = getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}")
-            b_ih = getattr(self, f"bias_ih_l{layer}") if self.bias else None
-            b_hh = getattr(self, f"bias_hh_l{layer}") if self.bias else None
-            h = hx[layer]
-            outputs = []
-            for x in steps:
-                h = composites.elman_step(x, h, w_ih, w_hh, b_ih, b_hh, act)
-                outputs.append(h)
-            steps = tuple(outputs)
-            finals.append(h)
-        output = stack(list(steps), dim=1 if self.batch_first else 0)
-        return output, stack(finals, dim=0)
-
-    def extra_repr(self) -> str:
-        return layers_repr(self)
+    def _step(self, x: Tensor, state: tuple[Tensor, ...], weights: Sequence[Any]
+              ) -> tuple[Tensor, ...]:
+        return (composites.elman_step(x, state[0], *weights, self._act),)

@@ -116,3 +116,21 @@ def test_batch_norm_matches_pytorch_in_train_and_eval(shape, kwargs) -> None:
     np.testing.assert_allclose(ours(tt.tensor(x)).detach().numpy(),
                                theirs(real.tensor(x)).detach().numpy(), rtol=1e-6, atol=1e-7)
     assert "running_mean" in ours.state_dict()
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), [
+    ("LSTM", {"bidirectional": True}), ("LSTM", {"num_layers": 2, "bidirectional": True,
+                                                 "batch_first": True}),
+    ("RNN", {"bidirectional": True, "num_layers": 2}),
+    ("RNN", {"nonlinearity": "relu", "bidirectional": True}),
+])
+def test_bidirectional_rnn_and_lstm_match_pytorch(cls, kwargs) -> None:
+    ours, theirs = _pair(lambda nn: getattr(nn, cls)(3, 4, **kwargs))
+    shape = (2, 5, 3) if kwargs.get("batch_first") else (5, 2, 3)
+    x = rng.standard_normal(shape)
+    xo, xt = tt.tensor(x, requires_grad=True), real.tensor(x, requires_grad=True)
+    out_o, state_o = ours(xo)
+    out_t, state_t = theirs(xt)
+    flat_o = (out_o, *state_o) if cls == "LSTM" else (out_o, state_o)
+    flat_t = (out_t, *state_t) if cls == "LSTM" else (out_t, state_t)
+    _compare(flat_o, flat_t, ours, theirs, xo, xt)
