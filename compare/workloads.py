@@ -109,6 +109,7 @@ def rnn(
     from .rnn_dynamic import RnnDynamic
     from .rnn_static import RnnStatic
     from .rnn_traced import RnnTraced
+    from .rnn_while import RnnWhile
 
     task = data.SentimentTask()
     batches = task.batches(batch_size, batches_per_length, seed)
@@ -140,6 +141,13 @@ def rnn(
                 lambda: RnnStatic(weights, lr, dtype, RNN_BUCKETS, clip, options, exact, cell),
                 RnnStatic,
                 graph_length=lambda b: data.bucket_length(b.max_length, RNN_BUCKETS),
+            ),
+            Mode(  # one graph with a loop in it (compare/rnn_while.py)
+                "static-while",
+                "static",
+                lambda: RnnWhile(weights, lr, dtype, task.max_len, clip, options, exact, cell),
+                RnnWhile,
+                graph_length=lambda b: b.max_length,
             ),
             *_cpu_only(
                 Mode(
