@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (importing a family registers its ops)
     ops_activation,
     ops_elementwise,
     ops_gather,
+    ops_meta,
     ops_index,
     ops_nn,
     ops_reduce,

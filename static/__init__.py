@@ -187,6 +187,13 @@ __all__ += ["compat", "math", *(n for n in _compat_names if n not in __all__)]
 from .activations import log_sigmoid  # noqa: E402  (tf.log_sigmoid, as tf.math.log_sigmoid)
 
 __all__ += ["log_sigmoid"]
+
+# issue 21: TF1 plumbing (tf.shape, ConfigProto, tf.summary no-ops, tf.metrics)
+from . import metrics  # noqa: E402
+from .plumbing import ConfigProto, GPUOptions, shape, summary  # noqa: E402
+from .variables import local_variables  # noqa: E402
+
+__all__ += ["ConfigProto", "GPUOptions", "local_variables", "metrics", "shape", "summary"]
 # structured control flow (static/control_flow.py, functional_ops.py)
 __all__ += ["TensorArray", "cond", "foldl", "scan", "while_loop"]
 

@@ -63,3 +63,8 @@ def __getattr__(name: str) -> object:
     from .unsupported import miss
 
     raise miss("tf.layers", name)
+
+
+from .plumbing import layers_dropout as dropout  # noqa: E402  (issue 21)
+
+__all__ += ["dropout"]

@@ -114,12 +114,15 @@ class Saver:
         return list(self._last_checkpoints)
 
     def save(self, sess: Any, save_path: str | os.PathLike[str], global_step: Any = None,
-             latest_filename: str | None = None, write_state: bool = True) -> str:
+             latest_filename: str | None = None, write_meta_graph: bool = True,
+             write_state: bool = True, strip_default_attrs: bool = False,
+             save_debug_info: bool = False) -> str:
         """Writes the variables' current values to ``save_path`` (``-<step>`` appended when
         ``global_step`` is given) and returns the path written.
 
-        With ``write_state``, the directory's ``checkpoint`` file records it, so
-        :func:`latest_checkpoint` finds it.
+        ``write_meta_graph`` and the other TF1 switches are accepted; no meta graph is
+        written (graphs are rebuilt from code). With ``write_state``, the directory's
+        ``checkpoint`` file records it, so :func:`latest_checkpoint` finds it.
         """
         path = os.fspath(save_path)
         if global_step is not None:

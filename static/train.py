@@ -296,3 +296,8 @@ def __getattr__(name: str) -> object:
     from .unsupported import miss
 
     raise miss("tf.train", name)
+
+
+from .plumbing import exponential_decay  # noqa: E402  (issue 21)
+
+__all__ += ["exponential_decay"]

@@ -27,13 +27,12 @@ MISSING: dict[str, dict[str, str]] = {
         "keras": "tapeflow.dynamic has torch-style nn modules",
         "estimator": "write the Session loop",
         "data": "feed numpy batches through feed_dict",
-        "summary": "no TensorBoard summaries; see tapeflow.visualize",
         **dict.fromkeys(["app", "flags", "logging", "gfile", "io", "saved_model", "image",
                          "sparse", "SparseTensor", "distributions", "linalg", "random",
                          "lite", "tpu", "profiler"], "namespace not implemented"),
         **dict.fromkeys(["cond", "while_loop", "case", "map_fn", "scan", "foldl"],
                         "control-flow ops are not implemented; graphs are straight-line"),
-        **dict.fromkeys(["shape", "size", "rank", "shape_n", "dynamic_partition"],
+        **dict.fromkeys(["size", "rank", "shape_n", "dynamic_partition"],
                         _DYNAMIC_SHAPE),
         **dict.fromkeys(["tile", "pad", "slice", "strided_slice", "gather_nd", "scatter_nd",
                          "boolean_mask", "reverse", "einsum", "tensordot",
@@ -73,7 +72,7 @@ MISSING: dict[str, dict[str, str]] = {
                          "ProximalGradientDescentOptimizer", "SyncReplicasOptimizer"],
                         "optimizers implemented: GradientDescentOptimizer, MomentumOptimizer, "
                         "AdamOptimizer, RMSPropOptimizer, AdagradOptimizer"),
-        **dict.fromkeys(["exponential_decay", "piecewise_constant", "polynomial_decay",
+        **dict.fromkeys(["piecewise_constant", "polynomial_decay",
                          "cosine_decay", "inverse_time_decay"],
                         "learning-rate schedules are not implemented; feed the rate through a "
                         "placeholder"),
@@ -96,8 +95,9 @@ MISSING: dict[str, dict[str, str]] = {
     "tf.layers": {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "max_pooling2d", "average_pooling2d",
                          "conv2d_transpose", "separable_conv2d"], _CONV),
-        **dict.fromkeys(["dropout", "batch_normalization", "flatten", "Dense", "Layer"],
-                        "tf.layers.dense is implemented; build the rest from tf ops"),
+        **dict.fromkeys(["batch_normalization", "flatten", "Dense", "Layer"],
+                        "tf.layers.dense and tf.layers.dropout are implemented; build the rest "
+                        "from tf ops"),
     },
     "tf.nn.rnn_cell": {
         **dict.fromkeys(["LSTMCell", "GRUCell", "MultiRNNCell", "DropoutWrapper",

@@ -26,6 +26,9 @@ class GraphKeys:
     GLOBAL_VARIABLES = "variables"
     TRAINABLE_VARIABLES = "trainable_variables"
     GLOBAL_STEP = "global_step"
+    LOCAL_VARIABLES = "local_variables"  # (tf.metrics' totals; local_variables_initializer)
+    UPDATE_OPS = "update_ops"
+    SUMMARIES = "summaries"
 
 
 class Variable(Tensor):
@@ -160,13 +163,26 @@ def global_variables_initializer() -> Operation:
     return variables_initializer(global_variables(), name="init")
 
 
+def local_variables(scope: str | None = None) -> list[Any]:
+    """The local variables (``tf.metrics``' running totals) of the default graph."""
+    return get_collection(GraphKeys.LOCAL_VARIABLES, scope)
+
+
 def local_variables_initializer() -> Operation:
-    """TF1 habit: there are no local variables here, so this is an op that does nothing."""
-    return variables_initializer([], name="init")
+    """One op that initialises the local variables (``tf.metrics``' running totals)."""
+    return variables_initializer(get_collection(GraphKeys.LOCAL_VARIABLES), name="init_1")
 
 
-def get_collection(key: str, graph: Graph | None = None) -> list[Any]:
-    return (graph or get_default_graph()).get_collection(key)
+def get_collection(key: str, scope: str | None = None, graph: Graph | None = None
+                   ) -> list[Any]:
+    """The items of collection ``key``; with ``scope``, those whose name matches it from the
+    start (a regular expression, as TF1's ``re.match``)."""
+    items = (graph or get_default_graph()).get_collection(key)
+    if scope is None:
+        return items
+    import re
+
+    return [item for item in items if re.match(scope, getattr(item, "name", "") or "")]
 
 
 def add_to_collection(key: str, value: Any) -> None:
@@ -179,4 +195,5 @@ def is_variable(value: Any) -> bool:
 
 __all__ = ["GraphKeys", "Variable", "add_to_collection", "get_collection",
            "global_variables", "global_variables_initializer", "is_variable",
-           "local_variables_initializer", "trainable_variables", "variables_initializer"]
+           "local_variables", "local_variables_initializer", "trainable_variables",
+           "variables_initializer"]
