@@ -182,6 +182,12 @@ def dynamic_rnn(cell: RNNCell, inputs: Any, sequence_length: Any = None,
     return stack(outputs, axis=axis), state
 
 
+# LSTMCell, GRUCell, MultiRNNCell, DropoutWrapper (issue 21): below, as they build on the above
+from .rnn_cells import DropoutWrapper, GRUCell, LSTMCell, MultiRNNCell  # noqa: E402
+
+__all__ += ["DropoutWrapper", "GRUCell", "LSTMCell", "MultiRNNCell"]
+
+
 def __getattr__(name: str) -> object:
     """``tf.nn.rnn_cell.<name>`` that tapeflow lacks: an error naming the closest names."""
     from .unsupported import miss

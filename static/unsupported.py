@@ -100,9 +100,9 @@ MISSING: dict[str, dict[str, str]] = {
                         "from tf ops"),
     },
     "tf.nn.rnn_cell": {
-        **dict.fromkeys(["LSTMCell", "GRUCell", "MultiRNNCell", "DropoutWrapper",
-                         "ResidualWrapper", "DeviceWrapper"],
-                        "cells implemented: BasicRNNCell, BasicLSTMCell"),
+        **dict.fromkeys(["ResidualWrapper", "DeviceWrapper"],
+                        "cells implemented: BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell, "
+                        "MultiRNNCell, DropoutWrapper"),
     },
     "tf.math": {
         **dict.fromkeys(["floor", "ceil", "round", "tan", "rsqrt", "erf", "mod",

@@ -88,7 +88,7 @@ def test_refusals_are_clear() -> None:
         with pytest.raises(ValueError, match="dtype must be specified"):
             tf.nn.static_rnn(cell, [tf.zeros([2, 1])])
         with pytest.raises(NotImplementedError, match="cells implemented: BasicRNNCell"):
-            _ = tf.nn.rnn_cell.MultiRNNCell
+            _ = tf.nn.rnn_cell.ResidualWrapper
 
 
 def test_a_tf1_lstm_learns_to_remember_the_first_input() -> None:
