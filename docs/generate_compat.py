@@ -69,8 +69,8 @@ NOTES: dict[str, str] = {
     "torch.linspace": "computed in float64 and rounded once (within one ulp of PyTorch)",
     "torch.save": "writes tapeflow's checkpoint format (an npz zip, never pickle); see "
                   "docs/checkpoint_format.md",
-    "tf.nn.dynamic_rnn": "unrolled over the time axis, whose length must be known; "
-                         "`sequence_length` is refused (pad or bucket batches instead)",
+    "tf.nn.dynamic_rnn": "one `tf.while_loop` over time; `sequence_length` follows TF1 "
+                         "(zero outputs and a carried state past each length)",
     "tf.nn.static_rnn": "`sequence_length` is refused (pad or bucket batches instead)",
     "torch.utils.data.DataLoader": "loads in the calling process: `num_workers` and "
                                    "`pin_memory` are accepted and ignored; no samplers",
