@@ -96,6 +96,33 @@ def _vjp_of(body: Body, args: Sequence[Tensor], wrt: Sequence[int], outs: Sequen
     return [g if g is not None else zeros_like(x) for g, x in zip(grads, xs, strict=True)]
 
 
+def _carried(body: Body, partial: Partial, floats: list[int]) -> list[int]:
+    """The float loop variables whose cotangent can be nonzero: those of a result that has
+    a gradient, and those the body computes them from (a loop variable nobody reads back,
+    such as a TensorArray of outputs nobody uses, carries no cotangent)."""
+    graph = body.graph
+    position = {p: k for k, p in enumerate(body.params)}
+
+    def reads(k: int) -> set[int]:
+        found, stack, seen = set(), [graph.outputs[k]], set()
+        while stack:
+            nid = stack.pop()
+            if nid not in seen:
+                seen.add(nid)
+                found.add(position.get(nid, -1))
+                stack.extend(graph[nid].inputs)
+        return found
+
+    live = {k for k in floats if k in partial.grads}
+    frontier = list(live)
+    while frontier:
+        for j in reads(frontier.pop()):
+            if j in floats and j not in live:
+                live.add(j)
+                frontier.append(j)
+    return [k for k in floats if k in live]
+
+
 def _needed(graph: Graph, body: Body, inputs: Sequence[Tensor], wrt: Sequence[int],
             floats: Sequence[int]) -> set[int]:
     """The loop variables whose per-iteration values the body's VJP reads: the VJP is
@@ -154,7 +181,7 @@ def while_vjp(graph: Graph, node: Node, partial: Partial, relevant: set[int]
     n = node.attrs["n_vars"]
     body: Body = node.attrs["body"]
     inputs = [graph.tensor(i) for i in node.inputs]
-    floats = [k for k in range(n) if inputs[k].dtype.is_floating]
+    floats = _carried(body, partial, [k for k in range(n) if inputs[k].dtype.is_floating])
     wrt = floats + [k for k in range(n, len(inputs))
                     if inputs[k].dtype.is_floating and node.inputs[k] in relevant]
     if not floats or not node.attrs.get("back_prop", True):

@@ -29,7 +29,7 @@ from typing import Any
 from ..runtime import dtypes as dt
 from . import nest
 from .control_flow import while_loop
-from .ops import add, cast, gather, less, reduce_max, transpose, where
+from .ops import add, cast, gather, less, reduce_max, transpose
 from .sharing import variable_scope
 from .sources import call, convert_to_tensor, zeros, zeros_like
 from .tensor import Tensor
@@ -92,10 +92,12 @@ def dynamic_rnn(cell: Any, inputs: Any, sequence_length: Any = None, initial_sta
         def body(t: Tensor, out: TensorArray, state: Any) -> tuple[Any, ...]:
             output, new_state = cell(gather(steps_first, t), state)
             if lengths is not None:
-                alive = less(t, lengths)  # (batch,): the sentences still running at t
-                output = where(alive, output, zeros_like(output))
+                # (batch, 1): 1 for the sentences still running at t, else 0 (a blend with
+                # a 0/1 mask selects exactly, as TF1's select does, and runs as two ufuncs)
+                alive = cast(less(t, lengths), output.dtype)[:, None]
+                output = output * alive
                 new_state = nest.pack(nest.flatten(state)[1], [
-                    where(alive, new, old) for new, old in
+                    new * alive + old * (1.0 - alive) for new, old in
                     zip(nest.flatten(new_state)[0], nest.flatten(state)[0], strict=True)])
             return t + 1, out.write(t, output), new_state
 
