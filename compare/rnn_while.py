@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import static as tf
 from .data import Batch
+from .rnn_static import RnnStatic
 
 
 class TorchOrderCell:
@@ -50,13 +51,18 @@ class TorchOrderCell:
         return h, (h, c)
 
 
-class RnnWhile:
+class RnnWhile(RnnStatic):
     """Embedding -> ``tf.nn.dynamic_rnn`` with ``sequence_length`` -> linear;
-    cross-entropy; SGD on gradients clipped to ``[-clip, clip]`` entry by entry."""
+    cross-entropy; SGD on gradients clipped to ``[-clip, clip]`` entry by entry.
+
+    A training step, the lockstep gradients, the weights and predictions run as in the
+    unrolled modes (the methods of :class:`RnnStatic`); only the graph and its feed differ.
+    """
 
     def __init__(self, weights: dict[str, np.ndarray], lr: float, dtype: str, max_len: int,
                  clip: float = 0.1, options: tf.CompileOptions | None = None,
                  out_in: bool = False, cell: str = "rnn") -> None:
+        # (RnnStatic.__init__ is not called: it would unroll graphs this mode does without)
         self.hidden = weights["w_hh"].shape[0]
         self.clip = clip
         self.out_in = out_in  # (see rnn_static.py: PyTorch's (out, in) layout for --exact)
@@ -91,15 +97,6 @@ class RnnWhile:
                 "grads": {var.op.name: grad for grad, var in grads_and_vars},
                 "prediction": tf.argmax(logits, 1)}
 
-    def _dense(self, x: tf.Tensor, w: tf.Variable, b: tf.Variable) -> tf.Tensor:
-        return tf.matmul(x, w, transpose_b=self.out_in) + b
-
-    def _layout(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if not self.out_in:
-            return dict(weights)
-        return {k: np.ascontiguousarray(v.T) if v.ndim == 2 and k != "embedding" else v
-                for k, v in weights.items()}
-
     def graph_length(self, batch: Batch) -> int:
         return batch.max_length  # the loop runs to the batch's longest sentence
 
@@ -108,23 +105,3 @@ class RnnWhile:
         return graph, {graph["tokens"]: batch.padded_to(self.max_len).tokens,
                        graph["lengths"]: batch.lengths.astype(np.int32),
                        graph["labels"]: batch.labels}
-
-    def step(self, batch: Batch) -> float:
-        graph, feed = self._feed(batch)
-        loss, _ = self.sess.run([graph["loss"], graph["train"]], feed)
-        return float(loss)
-
-    def loss_and_grads(self, weights: dict[str, np.ndarray], batch: Batch
-                       ) -> tuple[float, dict[str, np.ndarray]]:
-        """The loss and every gradient at ``weights`` (fed in place of the variables)."""
-        graph, feed = self._feed(batch)
-        feed.update({self.variables[k]: v for k, v in self._layout(weights).items()})
-        loss, grads = self.sess.run([graph["loss"], graph["grads"]], feed)
-        return float(loss), self._layout(grads)
-
-    def weights(self) -> dict[str, np.ndarray]:
-        return self._layout(self.sess.run(self.variables))
-
-    def predict(self, batch: Batch) -> np.ndarray:
-        graph, feed = self._feed(batch)
-        return self.sess.run(graph["prediction"], feed)
