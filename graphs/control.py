@@ -112,21 +112,31 @@ def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
                  runners: tuple[Runner, Runner] | None = None) -> tuple[Any, ...]:
     """Runs ``body`` while ``cond`` holds (at most ``maximum_iterations`` times).
 
+    ``runners`` (from the compiler): ``cond``'s program, and the program of
+    :func:`fused_step`, which runs the body and the next test in one go.
+
     Returns the loop variables; with ``save`` (a gradient reads them), then per loop
     variable the stack of the values each iteration started from (None for a variable not
     in ``save``: its gradient needs none), and the iteration count.
     """
     run_cond = _runner(cond, xp, runners[0] if runners else None)
-    run_body = _runner(body, xp, runners[1] if runners else None)
+    if runners:
+        run_step = runners[1]
+    else:
+        run_body = _runner(body, xp, None)
+
+        def run_step(arrays: Sequence[Any]) -> list[Any]:
+            after = list(run_body(arrays))
+            return after + run_cond(after + list(arrays[n_vars:]))
     values, captured = list(args[:n_vars]), list(args[n_vars:])
     saved: dict[int, list[Any]] = {k: [] for k in save or ()}
     count = 0
-    while maximum_iterations is None or count < maximum_iterations:
-        if not bool(run_cond(values + captured)[0]):
-            break
+    test = bool(run_cond(values + captured)[0])
+    while test and (maximum_iterations is None or count < maximum_iterations):
         for k, stack in saved.items():
             stack.append(values[k])
-        values = list(run_body(values + captured))
+        *values, test = run_step(values + captured)
+        test = bool(test)
         count += 1
     results = tuple(_own(xp, v, args) for v in values)
     if save is None:
@@ -134,6 +144,23 @@ def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
     stacks = tuple(_stacked(xp, saved[k], args[k]) if k in saved else None
                    for k in range(n_vars))
     return results + stacks + (xp.asarray(count, dtype=xp.int32),)
+
+
+def fused_step(cond: Body, body: Body) -> Body:
+    """One loop iteration as one graph: ``body``, then ``cond`` on its results; outputs the
+    next loop variables and the next test (one program run per iteration, not two)."""
+    n_vars = len(body.graph.outputs)
+    nodes = list(body.graph.nodes)
+    next_id = max(n.id for n in nodes) + 1
+    renamed = {p: body.graph.outputs[k] if k < n_vars else body.params[k]
+               for k, p in enumerate(cond.params)}
+    for n in cond.graph.nodes:
+        if n.id not in renamed:
+            nodes.append(n.with_(id=next_id, inputs=tuple(renamed[i] for i in n.inputs)))
+            renamed[n.id] = next_id
+            next_id += 1
+    outputs = (*body.graph.outputs, renamed[cond.graph.outputs[0]])
+    return Body(Graph(tuple(nodes), outputs), body.params, body.name)
 
 
 def _stacked(xp: Any, values: list[Any], like: Any) -> Any:
@@ -251,5 +278,5 @@ for _op in (WHILE, COND, OUTPUT):
 BODY_CHECKS["while"] = _check_while
 BODY_CHECKS["cond"] = _check_cond
 
-__all__ = ["COND", "OUTPUT", "WHILE", "Body", "compatible", "cond_kernel", "joined",
+__all__ = ["COND", "OUTPUT", "WHILE", "Body", "compatible", "cond_kernel", "fused_step", "joined",
            "output_kernel", "while_kernel"]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...graphs.control import Body
+from ...graphs.control import Body, fused_step
 from ...graphs.ir import Graph
 from ...runtime import Spec
 from ...runtime import dtypes as dt
@@ -78,7 +78,10 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
     for n in graph.nodes:
         names = BODY_ATTRS.get(n.op) if n.kind == "call" else None
         if names is not None and n.attrs.get("runners") is None:
-            runners = tuple(BodyProgram(n.attrs[a], options) for a in names)
+            bodies = [n.attrs[a] for a in names]
+            if n.op == "while":  # the body runs fused with the next test (one run a step)
+                bodies[1] = fused_step(bodies[0], bodies[1])
+            runners = tuple(BodyProgram(b, options) for b in bodies)
             n = n.with_(attrs={**n.attrs, "runners": runners})
             if n.op == "while":
                 save = saving.get(n.id)
