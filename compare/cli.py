@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train one workload in one mode")
     train.add_argument("workload", choices=list(WORKLOADS))
     train.add_argument(
-        "--mode", required=True, help="static or dynamic (rnn: also static-padded, static-bucketed)"
+        "--mode",
+        required=True,
+        help="static or dynamic (rnn: also static-padded, static-bucketed, static-while)",
     )
     _common(train)
 
