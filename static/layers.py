@@ -68,3 +68,6 @@ def __getattr__(name: str) -> object:
 from .plumbing import layers_dropout as dropout  # noqa: E402  (issue 21)
 
 __all__ += ["dropout"]
+from .layers_norm import batch_normalization  # noqa: E402  (issue 21)
+
+__all__ += ["batch_normalization"]

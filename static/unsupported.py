@@ -95,9 +95,9 @@ MISSING: dict[str, dict[str, str]] = {
     "tf.layers": {
         **dict.fromkeys(["conv1d", "conv2d", "conv3d", "max_pooling2d", "average_pooling2d",
                          "conv2d_transpose", "separable_conv2d"], _CONV),
-        **dict.fromkeys(["batch_normalization", "flatten", "Dense", "Layer"],
-                        "tf.layers.dense and tf.layers.dropout are implemented; build the rest "
-                        "from tf ops"),
+        **dict.fromkeys(["flatten", "Dense", "Layer"],
+                        "tf.layers.dense, dropout and batch_normalization are implemented; "
+                        "build the rest from tf ops"),
     },
     "tf.nn.rnn_cell": {
         **dict.fromkeys(["ResidualWrapper", "DeviceWrapper"],
