@@ -9,7 +9,9 @@ pass buys memory that grows like sqrt(n).
 1. Static mode: the same RNN trained with ``CompileOptions(recompute="sqrt")`` and without
    it: the planned arenas, the step times, the recomputation nodes the compiler added, and
    the losses, equal bit for bit.
-2. Dynamic mode: ``torch.utils.checkpoint`` around segments of the time loop, the peak
+2. Memory against compute: byte budgets between the two, each met with the fewest
+   recomputations (``CompileOptions(recompute=<bytes>)``).
+3. Dynamic mode: ``torch.utils.checkpoint`` around segments of the time loop, the peak
    traced memory of a step with and without it, and the gradients, equal bit for bit.
 
 The default model is small so this runs in seconds; ``--large`` trains RNN-large
@@ -25,6 +27,7 @@ import math
 import statistics
 import time
 import tracemalloc
+from typing import Any
 
 import numpy as np
 import tapeflow.dynamic as torch
@@ -45,7 +48,8 @@ def data(size: dict) -> tuple[dict, np.ndarray, np.ndarray]:
     return weights, x, rng.integers(0, 2, size["batch"])
 
 
-def static_run(size: dict, options: CompileOptions, iterations: int) -> dict:
+def build(size: dict) -> tuple[tf.Graph, Any, list[Any], dict[Any, Any]]:
+    """The RNN's training graph: (graph, initializer, [loss, train op], feed)."""
     weights, x_value, y_value = data(size)
     graph = tf.Graph()
     with graph.as_default():
@@ -60,7 +64,11 @@ def static_run(size: dict, options: CompileOptions, iterations: int) -> dict:
             labels=y, logits=tf.matmul(state, v["w_out"])))
         train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
         init = tf.global_variables_initializer()
-    feed = {x: x_value, y: y_value}
+    return graph, init, [loss, train], {x: x_value, y: y_value}
+
+
+def static_run(size: dict, options: CompileOptions, iterations: int) -> dict:
+    graph, init, (loss, train), feed = build(size)
     with tf.Session(graph=graph, options=options) as sess:
         sess.run(init)
         plan = sess.plan([loss, train], feed)
@@ -74,6 +82,27 @@ def static_run(size: dict, options: CompileOptions, iterations: int) -> dict:
             # a clone's name ends in /recompute (compiler/recompute.py)
             "recomputed": sum(name.endswith("/recompute") for name in plan.names.values()),
             "steps": len(plan.steps)}
+
+
+def tradeoff(size: dict, points: int = 6) -> list[tuple[str, int, int]]:
+    """Memory against compute: (setting, arena bytes, kernel calls) for byte budgets from
+    the plain arena down to the smallest one recomputation reaches."""
+    graph, init, fetches, feed = build(size)
+    plans = {}
+    for setting in (None, "sqrt", 1):
+        with tf.Session(graph=graph, options=CompileOptions(dot_merge=False,
+                                                            recompute=setting)) as sess:
+            plans[setting] = sess.plan(fetches, feed)
+    top, bottom = plans[None].arena_bytes, plans[1].arena_bytes
+    rows = [("keep everything", top, len(plans[None].steps))]
+    for k in range(1, points):
+        budget = int(top - (top - bottom) * k / (points - 1))
+        with tf.Session(graph=graph, options=CompileOptions(dot_merge=False,
+                                                            recompute=budget)) as sess:
+            plan = sess.plan(fetches, feed)
+        rows.append((f"budget {budget / 1e6:.3f} MB", plan.arena_bytes, len(plan.steps)))
+    rows.append(('"sqrt"', plans["sqrt"].arena_bytes, len(plans["sqrt"].steps)))
+    return rows
 
 
 def dynamic_run(size: dict, segment: int | None) -> tuple[int, np.ndarray]:
@@ -102,7 +131,7 @@ def dynamic_run(size: dict, segment: int | None) -> tuple[int, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="recomputation in both modes")
     parser.add_argument("--large", action="store_true", help="RNN-large (B=64 T=50 H=512)")
-    parser.add_argument("--iterations", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=10)
     args = parser.parse_args()
     size = LARGE if args.large else SMALL
     print(f"Elman RNN, B={size['batch']} T={size['steps']} D={size['features']} "
@@ -121,6 +150,14 @@ def main() -> None:
           f"step time ratio {again['time'] / plain['time']:.2f}x")
     same = plain["losses"] == again["losses"]
     print(f"  losses {[round(float(v), 6) for v in plain['losses']]}: bit-identical: {same}\n")
+
+    print("memory against compute (the fewest recomputations that fit each budget)")
+    rows = tradeoff(size)
+    base_calls = rows[0][2]
+    for name, arena, calls in rows:
+        print(f"  {name:<20} arena {arena / 1e6:7.3f} MB   {calls} kernel calls "
+              f"(+{100 * (calls - base_calls) / base_calls:.0f} %)")
+    print()
 
     segment = round(math.sqrt(size["steps"]))
     peak0, grad0 = dynamic_run(size, None)
