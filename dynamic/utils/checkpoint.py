@@ -79,7 +79,10 @@ class _Record:
             node.inputs = tuple(meta_of(x._array) if isinstance(x, Tensor) else x
                                 for x in node.inputs)
             node.saved = ()
-            node.ans_ref = node.ans_array = node.ans_vc = None
+            node.ans_ref = node.ans_array = None
+            # a version counter of its own: the engine then frees the node after a backward
+            # without retain_graph, and a second backward raises as PyTorch's does
+            node.ans_vc, node.ans_version = [0], 0
             node.holds_tensors = False
 
     def hook(self, grad: Any) -> None:

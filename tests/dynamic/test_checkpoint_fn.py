@@ -128,6 +128,16 @@ def test_retain_graph_backs_up_twice():
     np.testing.assert_array_equal(x.grad.numpy(), 2 * first)
 
 
+def test_second_backward_without_retain_graph_raises():
+    x = torch.ones(3, requires_grad=True)
+    h = x
+    for _ in range(3):
+        h = checkpoint(lambda t: (t * t).tanh() * t, h, use_reentrant=False)
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second"):
+        h.sum().backward()
+
+
 def _peak(ck: bool, steps: int = 60) -> int:
     w = torch.randn(64, 64, requires_grad=True)
     x = torch.randn(32, 64)
