@@ -27,7 +27,7 @@ from ...runtime import composites_rnn
 from ..tensor import Tensor
 from .module import Module
 from .modules import uniform_parameter
-from .recurrent import RecurrentStack
+from .recurrent import RecurrentStack, cell_zero_state
 
 
 class GRUCell(Module):
@@ -47,16 +47,9 @@ class GRUCell(Module):
             self.register_parameter("bias_hh", None)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} "
-                               f"expected {self.input_size}")
-        if hx is None:
-            from ..creation import zeros
-
-            hx = zeros(input.shape[0], self.hidden_size, dtype=input.dtype,
-                       device=input.device)
-        return composites_rnn.gru_step(input, hx, self.weight_ih, self.weight_hh,
-                                       self.bias_ih, self.bias_hh)
+        zero = cell_zero_state(self, input)  # (checks the input's width)
+        return composites_rnn.gru_step(input, zero if hx is None else hx, self.weight_ih,
+                                       self.weight_hh, self.bias_ih, self.bias_hh)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

@@ -22,7 +22,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .modules import uniform_parameter
-from .recurrent import RecurrentStack
+from .recurrent import RecurrentStack, cell_zero_state
 
 
 def _step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
@@ -64,14 +64,8 @@ class LSTMCell(Module):
 
     def forward(self, input: Tensor,  # noqa: A002
                 hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} "
-                               f"expected {self.input_size}")
+        zero = cell_zero_state(self, input)  # (checks the input's width)
         if hx is None:
-            from ..creation import zeros
-
-            zero = zeros(input.shape[0], self.hidden_size, dtype=input.dtype,
-                         device=input.device)
             hx = (zero, zero)
         return _step(input, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih,
                      self.bias_hh)

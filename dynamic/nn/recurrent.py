@@ -33,6 +33,17 @@ def time_steps(module: Any, input: Tensor, kind: str) -> tuple[Tensor, ...]:  # 
     return input.unbind(1 if module.batch_first else 0)
 
 
+def cell_zero_state(cell: Any, input: Tensor) -> Tensor:  # noqa: A002
+    """A cell's input checked against its ``input_size``, and zeros for its state
+    (batch, hidden) when none is given (``GRUCell``, ``LSTMCell``)."""
+    if input.shape[-1] != cell.input_size:
+        raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} "
+                           f"expected {cell.input_size}")
+    from ..creation import zeros
+
+    return zeros(input.shape[0], cell.hidden_size, dtype=input.dtype, device=input.device)
+
+
 class RecurrentStack(Module):
     """The shared driver of ``nn.GRU`` (and any gated stack): see the module docstring."""
 
