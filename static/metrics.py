@@ -19,7 +19,7 @@ from typing import Any
 
 from ..runtime import dtypes as dt
 from .graph import get_default_graph
-from .ops import add, cast, control_dependencies, equal, identity, multiply, reduce_sum, where
+from .ops import cast, equal, identity, multiply, reduce_sum, where
 from .sources import convert_to_tensor, ones_like
 from .tensor import Tensor
 from .variables import GraphKeys, Variable
@@ -46,12 +46,9 @@ def mean(values: Any, weights: Any = None, metrics_collections: Any = None,
             multiply(ones_like(values), cast(convert_to_tensor(weights), dt.float32))
         total, count = _local("total"), _local("count")
         batch_total, batch_count = reduce_sum(multiply(values, weights)), reduce_sum(weights)
-        updates = [total.assign_add(batch_total), count.assign_add(batch_count)]
-        # the update op's value is the new ratio, computed beside the assignments (a run's
-        # reads see the variables as they were at its start)
-        with control_dependencies(updates):
-            update_op = identity(_safe_div(add(total, batch_total), add(count, batch_count)),
-                                 name="update_op")
+        # an assign's value is the variable's new value, so the update op is their ratio
+        new_total, new_count = total.assign_add(batch_total), count.assign_add(batch_count)
+        update_op = identity(_safe_div(new_total, new_count), name="update_op")
         return _safe_div(total.value(), count.value()), update_op
 
 

@@ -136,6 +136,11 @@ class Executor:
         self._ns[f"c{nid}"] = array
 
     def _ref(self, nid: int) -> str:
+        node = self.graph[nid]
+        if node.kind == "assign":
+            # an op reading an assign reads the value assigned (TF1: the new value); that
+            # value lives outside the arena, to the end of the run (liveness, planner)
+            return self._ref(node.inputs[1])
         return f"c{nid}" if nid in self._fixed else f"v{nid}"
 
     def _line(self, n: Node, text: str, where: list[str] | None = None) -> None:
