@@ -41,7 +41,7 @@ from typing import Any
 
 from ..runtime import dtypes as dt
 from ..runtime.registry import OpDef, Spec, format_shape
-from .ir import BODY_CHECKS, CONTROL_OPS, Graph, IRError, verify
+from .ir import BODY_CHECKS, CONTROL_OPS, Graph, IRError, subgraph, verify
 
 Runner = Callable[[Sequence[Any]], list[Any]]
 
@@ -76,6 +76,29 @@ class Body:
             else:
                 known[n.id] = Spec(n.shape, n.dtype)
         return [known[o] for o in self.graph.outputs]
+
+    def reads(self, output: int) -> set[int]:
+        """The positions of the parameters that output ``output`` is computed from."""
+        position = {p: k for k, p in enumerate(self.params)}
+        found: set[int] = set()
+        stack, seen = [self.graph.outputs[output]], set()
+        while stack:
+            nid = stack.pop()
+            if nid not in seen:
+                seen.add(nid)
+                if nid in position:
+                    found.add(position[nid])
+                stack.extend(self.graph[nid].inputs)
+        return found
+
+    def keeping(self, params: Sequence[int], outputs: Sequence[int]) -> Body:
+        """This body with only the parameters and outputs at these positions (and the
+        nodes those outputs need)."""
+        kept = [self.params[k] for k in params]
+        graph = subgraph({n.id: n for n in self.graph.nodes},
+                         [self.graph.outputs[k] for k in outputs])
+        nodes = sorted({*graph.nodes, *(self.graph[p] for p in kept)}, key=lambda n: n.id)
+        return Body(Graph(tuple(nodes), graph.outputs), tuple(kept), self.name)
 
     def evaluate(self, xp: Any, arrays: Sequence[Any]) -> list[Any]:
         """Runs the body node by node on ``arrays`` (the uncompiled runner)."""

@@ -100,23 +100,10 @@ def _carried(body: Body, partial: Partial, floats: list[int]) -> list[int]:
     """The float loop variables whose cotangent can be nonzero: those of a result that has
     a gradient, and those the body computes them from (a loop variable nobody reads back,
     such as a TensorArray of outputs nobody uses, carries no cotangent)."""
-    graph = body.graph
-    position = {p: k for k, p in enumerate(body.params)}
-
-    def reads(k: int) -> set[int]:
-        found, stack, seen = set(), [graph.outputs[k]], set()
-        while stack:
-            nid = stack.pop()
-            if nid not in seen:
-                seen.add(nid)
-                found.add(position.get(nid, -1))
-                stack.extend(graph[nid].inputs)
-        return found
-
     live = {k for k in floats if k in partial.grads}
     frontier = list(live)
     while frontier:
-        for j in reads(frontier.pop()):
+        for j in body.reads(frontier.pop()):
             if j in floats and j not in live:
                 live.add(j)
                 frontier.append(j)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...graphs.control import Body, fused_step
-from ...graphs.ir import Graph
+from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import dtypes as dt
 from .options import CompileOptions
@@ -72,6 +72,7 @@ class BodyProgram:
 
 def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
     """``graph`` with a :class:`BodyProgram` per body of each control node (attr ``runners``)."""
+    graph = prune_loop_variables(graph)
     nodes = []
     changed = False
     saving = _saving_loops(graph)
@@ -90,6 +91,55 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
             changed = True
         nodes.append(n)
     return Graph(tuple(nodes), graph.outputs) if changed else graph
+
+
+def prune_loop_variables(graph: Graph) -> Graph:
+    """Loop DCE: drops the loop variables of each while node that this run never reads
+    (no result of the node is used, the test does not read them, and no variable that is
+    read is computed from them), as a TensorArray of outputs nobody fetches."""
+    users: dict[int, list[Node]] = {}
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
+            users.setdefault(n.inputs[0], []).append(n)
+    replaced: dict[int, Node] = {}
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "while" and n.attrs.get("runners") is None:
+            replaced.update(_pruned(n, users.get(n.id, [])))
+    if not replaced:
+        return graph
+    return Graph(tuple(replaced.get(n.id, n) for n in graph.nodes), graph.outputs)
+
+
+def _pruned(node: Node, outputs: list[Node]) -> dict[int, Node]:
+    """The while node and its results rewritten without its dead loop variables."""
+    cond, body, n = node.attrs["cond"], node.attrs["body"], node.attrs["n_vars"]
+    live = {k for k in cond.reads(0) if k < n}
+    for out in outputs:
+        index = out.attrs["index"]
+        if index < 2 * n:
+            live.add(index % n)
+    frontier = list(live)
+    while frontier:
+        for j in body.reads(frontier.pop()):
+            if j < n and j not in live:
+                live.add(j)
+                frontier.append(j)
+    if len(live) == n:
+        return {}
+    keep = sorted(live)
+    extra = list(range(n, len(node.inputs)))
+    new_cond = cond.keeping(keep + extra, [0])
+    new_body = body.keeping(keep + extra, keep)
+    inputs = tuple(node.inputs[k] for k in keep + extra)
+    m = len(keep)
+    rewritten = {node.id: node.with_(inputs=inputs, attrs={
+        **node.attrs, "cond": new_cond, "body": new_body, "n_vars": m})}
+    for out in outputs:
+        index = out.attrs["index"]
+        index = 2 * m if index == 2 * n else keep.index(index % n) + (m if index >= n else 0)
+        rewritten[out.id] = out.with_(inputs=(node.id, *inputs), attrs={
+            **out.attrs, "index": index, "bodies": (new_cond, new_body)})
+    return rewritten
 
 
 def _saving_loops(graph: Graph) -> dict[int, set[int]]:

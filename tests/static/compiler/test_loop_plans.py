@@ -50,3 +50,28 @@ def test_the_validator_covers_loop_bodies():
     inner.lifetimes[b] = inner.lifetimes[a]
     with pytest.raises(PlanError, match="overlap in the arena"):
         plan.validate()
+
+
+def test_loop_variables_nobody_reads_are_pruned_before_the_body_is_compiled():
+    from tapeflow.runtime import Spec
+    from tapeflow.static.compiler import compile as build
+
+    with tf.Graph().as_default() as g:
+        x = tf.placeholder(tf.float32, [4, 6, 3], name="x")
+        outputs, state = tf.nn.dynamic_rnn(tf.nn.rnn_cell.BasicRNNCell(5), x, dtype=tf.float32)
+        with tf.Session() as sess:  # and the pruned loop still computes the same state
+            sess.run(tf.global_variables_initializer())
+            data = np.random.default_rng(0).normal(size=(4, 6, 3)).astype(np.float32)
+            alone, (both, outs) = sess.run(state, {x: data}), sess.run([state, outputs],
+                                                                       {x: data})
+    np.testing.assert_array_equal(alone, both)
+    np.testing.assert_array_equal(outs[:, -1], both)
+
+    def loop_of(fetch):
+        program = build(g.as_ir([fetch]), {x.node_id: Spec((4, 6, 3), tf.float32)})
+        return next(n for n in program.graph.nodes if n.op == "while")
+
+    # (step, outputs TensorArray, state) -> (step, state) when the outputs are not fetched
+    assert loop_of(state).attrs["n_vars"] == 2
+    assert len(loop_of(state).attrs["body"].graph.outputs) == 2
+    assert loop_of(outputs).attrs["n_vars"] == 3
