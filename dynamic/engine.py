@@ -288,9 +288,21 @@ def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
         if not create_graph and grad._requires_grad:
             grad = wrap(grad._array)
         final.append((leaf, grad, owned))
+    _write_grads(final, create_graph)
+
+
+def store_grads(targets: Sequence[Any], grads: Sequence[Any], create_graph: bool) -> None:
+    """``backward(inputs=...)``: adds each gradient into its target's ``.grad`` (leaf or
+    not; None skips it) in the same one locked, uninterruptible step as a plain backward."""
+    final = [(t, g if create_graph or not g._requires_grad else wrap(g._array), False)
+             for t, g in zip(targets, grads, strict=True) if g is not None]
+    _write_grads(final, create_graph)
+
+
+def _write_grads(final: list[tuple[Any, Any, bool]], create_graph: bool) -> None:
     with _GRAD_LOCK, _interrupts_held():
-        for leaf, grad, owned in final:
-            _accumulate(leaf, grad, owned, create_graph)
+        for target, grad, owned in final:
+            _accumulate(target, grad, owned, create_graph)
 
 
 def _accumulate(leaf: Any, grad: Any, owned: bool, create_graph: bool) -> None:
@@ -332,4 +344,4 @@ def _interrupts_held() -> Iterator[None]:
             signal.raise_signal(signal.SIGINT)
 
 
-__all__ = ["display_name", "run_backward"]
+__all__ = ["display_name", "run_backward", "store_grads"]

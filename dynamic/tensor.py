@@ -16,7 +16,7 @@ import numpy as np
 from ..runtime import dtypes as dt
 from . import dispatch
 from .device import device, device_of_array
-from .engine import run_backward
+from .engine import run_backward, store_grads
 from .size import Size
 from .storage import Storage, address
 from .tape import Node, RemovableHandle, accumulator
@@ -290,11 +290,8 @@ class Tensor(TensorMath, TensorMore, TensorRandom, TensorShape, TensorConvert):
         targets = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         grads = run_backward([self], [gradient], retain_graph, create_graph, inputs=targets,
                              allow_unused=True)
-        for t, g in zip(targets, grads or (), strict=True):
-            if g is None:
-                continue
-            g = g if create_graph else g.detach()
-            t._grad = dispatch.wrap(g._array.copy()) if t._grad is None else t._grad + g
+        assert grads is not None  # (a tuple whenever inputs are given)
+        store_grads(targets, grads, create_graph)
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Calls ``hook(grad)`` when this tensor's gradient is computed (it may return a new one).
