@@ -1,5 +1,5 @@
 """TF1's conventions for showing a graph: op type names, shapes in error text, the dtype of
-Python data, and the user's source line that made a node.
+Python data (and data as an array of it), and the user's source line that made a node.
 
 Example:
     >>> type_name("matmul"), type_name("softmax_cross_entropy"), format_tf_shape((None, 3))
@@ -17,6 +17,7 @@ import numpy as np
 
 from ..runtime import dtypes as dt
 from ..runtime.registry import Shape
+from .tensor import Operation
 
 #: TF1 type names for registry ops whose CamelCase name differs from TF's.
 TF_TYPES = {
@@ -69,3 +70,25 @@ def format_tf_shape(shape: Shape) -> str:
     if shape is None:
         return "<unknown>"
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def convert_value(value: Any, dtype: dt.DType | None) -> np.ndarray:
+    """Data (number, list, array) as an array of ``dtype``, or of TF1's dtype for it.
+
+    A value of a higher category than ``dtype`` (2.5 next to an int32 tensor) takes the
+    runtime's promotion instead of being truncated.
+
+    Example:
+        >>> convert_value(2.5, dt.int32).dtype, convert_value([1, 2], None).dtype
+        (dtype('float32'), dtype('int32'))
+    """
+    from .graph import Graph  # (graph.py imports this module)
+
+    if isinstance(value, (Operation, Graph)):
+        raise TypeError(f"cannot use {value!r} as a tensor value")
+    natural = tf_dtype_of(value)
+    if dtype is None or natural.category > dtype.category:
+        target = natural if dtype is None else dt.promote(dtype, natural)
+    else:
+        target = dtype
+    return np.asarray(value, dtype=target.np)

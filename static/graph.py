@@ -22,7 +22,8 @@ from ..runtime import Generator, OpDef, ShapeError, Spec
 from ..runtime import dtypes as dt
 from ..runtime.registry import Shape
 from .autopack import holds_tensor, pack
-from .conventions import format_tf_shape, tf_dtype_of, type_name, user_site
+from .conventions import convert_value, format_tf_shape, type_name, user_site
+from .conventions import tf_dtype_of as tf_dtype_of  # (sources.py, compat_ops.py take it here)
 from .tensor import Operation, Tensor
 
 #: TF1's graph seed when only an op seed is set (tensorflow/python/framework/random_seed.py).
@@ -325,22 +326,6 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<tapeflow.static.Graph with {len(self._nodes)} nodes>"
-
-
-def convert_value(value: Any, dtype: dt.DType | None) -> np.ndarray:
-    """Data (number, list, array) as an array of ``dtype``, or of TF1's dtype for it.
-
-    A value of a higher category than ``dtype`` (2.5 next to an int32 tensor) takes the
-    runtime's promotion instead of being truncated.
-    """
-    if isinstance(value, (Operation, Graph)):
-        raise TypeError(f"cannot use {value!r} as a tensor value")
-    natural = tf_dtype_of(value)
-    if dtype is None or natural.category > dtype.category:
-        target = natural if dtype is None else dt.promote(dtype, natural)
-    else:
-        target = dtype
-    return np.asarray(value, dtype=target.np)
 
 
 class _DefaultGraphs(threading.local):
