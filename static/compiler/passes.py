@@ -306,14 +306,16 @@ def _qualifies(n: Node, matmul_reads: int) -> bool:
 
 # ---- memory-aware scheduling ---------------------------------------------------------------
 #
-# The builder's order is a valid schedule but not a frugal one. Reverse-mode gradients are
-# the typical case: a weight used at every step of an unrolled RNN gets one partial
-# gradient per step, summed by a chain of ``add`` nodes created only when the weight itself
-# is reached, at the very end; run in creation order, every partial stays alive until then
-# (50 steps of a 512x512 weight: 50 MB). The pass keeps the original order and pulls a call
-# forward only when all its inputs are scheduled and the bytes of the inputs it is the last
-# reader of are at least its own output's bytes. Same nodes, same operand order: results
-# stay bit-identical, and ops without inputs (random draws) never move.
+# The builder's order is a valid schedule but not always a frugal one: a call that frees
+# memory may be created long after its inputs, as when user code builds ten large matmuls
+# and only then sums them (``total = total + part`` in a loop after the list is built); run
+# in creation order, every part stays alive until the sums. (tf.gradients no longer needs
+# this for its own sums: the shared sweep, graphs/sweep.py, adds each partial gradient into
+# the running sum as soon as it arrives, so a weight read at every step of an unrolled RNN
+# gets its ``add`` right after each step's partial.) The pass keeps the original order and
+# pulls a call forward only when all its inputs are scheduled and the bytes of the inputs
+# it is the last reader of are at least its own output's bytes. Same nodes, same operand
+# order: results stay bit-identical, and ops without inputs (random draws) never move.
 
 
 def reorder_for_memory(graph: Graph) -> tuple[Graph, bool]:
