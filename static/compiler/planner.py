@@ -33,7 +33,7 @@ from typing import Any
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import Liveness, analyze, is_view, overlaps
 from ...runtime import ALIGNMENT, align
-from .intervals import first_fit
+from .intervals import clash_free, first_fit
 from .lowering import concrete
 
 
@@ -106,6 +106,8 @@ class Plan:
         for b in items:
             if self.offsets[b] % ALIGNMENT:
                 raise PlanError(f"buffer {b} has offset {self.offsets[b]}, not {ALIGNMENT}-aligned")
+        if clash_free(self.offsets, self.sizes, self.lifetimes):
+            return  # (a sweep; the pair by pair scan below is quadratic, and names a clash)
         for k, a in enumerate(items):
             end_a = self.offsets[a] + self.sizes[a]
             for b in items[k + 1:]:
