@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import dtypes as dt
 from .registry import R, Spec, register
 from .shapes import broadcast
@@ -66,12 +68,22 @@ _binary(
     result="float",
     saves=[("y",), ("ans", "y")],
 )
+
+
+def _minus_one(y: Any) -> Any:
+    # a number exponent (x ** 2) stays a number: R.sub on two numbers would evaluate to a
+    # host (numpy) array, which a cupy x cannot be raised to; a weak scalar goes anywhere
+    if isinstance(y, (int, float, np.generic)):
+        return y - 1
+    return R.sub(y, 1)
+
+
 # d x^y = (g * y * x^(y-1), g * x^y * log x)
 _binary(
     "pow",
     "power",
     [
-        lambda g, ans, x, y: R.mul(g, R.mul(y, R.pow(x, R.sub(y, 1)))),
+        lambda g, ans, x, y: R.mul(g, R.mul(y, R.pow(x, _minus_one(y)))),
         lambda g, ans, x, y: R.mul(g, R.mul(ans, R.log(x))),
     ],
     saves=[("x", "y"), ("ans", "x")],

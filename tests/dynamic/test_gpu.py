@@ -181,3 +181,14 @@ def test_tf_function_traces_a_model_whose_parameters_are_on_the_gpu():
         assert all(p.device.type == device for p in model.parameters())
     np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-5)
     assert concretes["cuda"].session.options.device == "gpu"
+
+
+@pytest.mark.parametrize("exponent", [2, 2.5, np.float32(3.0)])
+def test_backward_through_pow_with_a_number_exponent_stays_on_the_gpu(exponent: Any) -> None:
+    # pow's rule once made x^(y-1)'s exponent a host array: "cuda:0 and cpu" in backward
+    x = torch.tensor([1.0, 3.0], device="cuda", requires_grad=True)
+    (x ** exponent).sum().backward()
+    assert x.grad.device == torch.device("cuda")
+    e = float(exponent)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), e * np.array([1.0, 3.0]) ** (e - 1),
+                               rtol=1e-6)
