@@ -126,6 +126,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="one seed for weights and data")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument(
+        "--blas-threads",
+        type=_positive_int,
+        default=1,
+        help="threads for BLAS matrix products (default 1, as the benchmarks: on a busy "
+        "machine a multithreaded GEMM can stall many times over, and it would stall the "
+        "static modes' large merged products, not dynamic mode's small ones)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -254,7 +262,12 @@ def main(argv: list[str] | None = None) -> int:
             tune_heap()  # process-wide, once, before any mode runs (dynamic/heap.py)
         handler = {"compare": cmd_compare, "train": cmd_train, "graph": cmd_graph,
                    "figure": cmd_figure}[args.command]
-        return handler(args)
+        if args.command not in ("compare", "train"):
+            return handler(args)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            return handler(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
