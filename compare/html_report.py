@@ -60,15 +60,6 @@ def html_table(result: Any) -> str:
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def _verdict(result: Any) -> str:
-    worst = max(result.agreement.values(), default=0.0)
-    ok = result.agrees
-    word = "agree" if ok else "DISAGREE"
-    return (f'<p class="verdict {"agree" if ok else "disagree"}">losses {word}: max relative '
-            f"difference {worst:.2e} (tolerance {result.tolerance:g}) over {result.steps} "
-            f"steps</p>")
-
-
 class _Section:
     """Collects one workload's HTML and the files written beside the report."""
 
@@ -132,7 +123,7 @@ def _workload_section(out_dir: Path, result: Any, dtype: str, seed: int,
     info = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in result.info.items())
     sec.parts.append(f"<h2 id=\"{esc(result.workload)}\">{esc(result.workload)}</h2>"
                      f"<ul class=\"meta\">{info}</ul>{html_table(result)}"
-                     + look(report_text.table_note(result)) + _verdict(result))
+                     + look(report_text.table_note(result)))
     from .agreement_report import html_section  # lockstep, horizon, bit identity, why
 
     sec.parts.append(html_section(result))

@@ -88,7 +88,7 @@ def test_report_is_one_self_contained_page(written: tuple[Path, list[Path]]) -> 
     assert parser.loads == []  # nothing is fetched from anywhere
     assert parser.tags["table"] >= 2 and parser.tags["svg"] >= 15
     for text in ("xor_static.py", "xor_dynamic.py", "class RnnStatic", "class RnnDynamic",
-                 "static-padded", "static-bucketed", "losses agree", "median step",
+                 "static-padded", "static-bucketed", "lockstep agree", "median step",
                  "Why static graphs pad", "AccumulateGrad", "backward (gradients)",
                  "break-even at step", "Why static is faster here", "Where dynamic wins",
                  "Kernels per step", "Allocations per step", "Dispatches per step",
