@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="train every mode of a workload side by side",
         description="Train every mode from the same weights on the same "
-        "batches; print a table; check that losses agree.",
+        "batches; print a table; check in lockstep that losses and gradients agree.",
     )
     compare.add_argument("workload", choices=[*WORKLOADS, "all"], help="xor, rnn or all")
     _common(compare)
