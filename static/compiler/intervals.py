@@ -41,7 +41,8 @@ class LifetimeIndex:
         self._size = 1
         while self._size < high - self._low + 1:
             self._size *= 2
-        self._tree: list[list[int]] = [[] for _ in range(2 * self._size)]
+        # segment -> keys stored there; only segments in use get a list (fewer objects)
+        self._tree: dict[int, list[int]] = {}
         self._firsts: list[int] = []  # first steps of the recorded lifetimes, sorted
         self._keys: list[int] = []  # their keys, in the same order
 
@@ -52,11 +53,11 @@ class LifetimeIndex:
         lo, hi = first - self._low + self._size, last - self._low + self._size + 1
         while lo < hi:
             if lo & 1:
-                self._tree[lo].append(buffer)
+                self._tree.setdefault(lo, []).append(buffer)
                 lo += 1
             if hi & 1:
                 hi -= 1
-                self._tree[hi].append(buffer)
+                self._tree.setdefault(hi, []).append(buffer)
             lo, hi = lo >> 1, hi >> 1
         at = bisect_right(self._firsts, first)
         self._firsts.insert(at, first)
@@ -68,7 +69,7 @@ class LifetimeIndex:
         found: list[int] = []
         node = first - self._low + self._size
         while node:  # alive at `first`: the segments on the leaf-to-root path
-            found += self._tree[node]
+            found += self._tree.get(node, ())
             node >>= 1
         # starting inside (first, last]
         found += self._keys[bisect_right(self._firsts, first):bisect_right(self._firsts, last)]

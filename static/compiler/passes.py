@@ -328,21 +328,26 @@ def reorder_for_memory(graph: Graph) -> tuple[Graph, bool]:
                                   and n.id not in outside) else 0 for n in graph.nodes}
     done: set[int] = set()
     order: list[Node] = []
+    # distinct inputs not yet scheduled: asking "all inputs done?" by scanning the inputs
+    # made a node read by T steps (a stack, a sum) cost T per step, T squared in all
+    waiting = {n.id: len(set(n.inputs)) for n in graph.nodes}
 
     def emit(n: Node) -> None:
         done.add(n.id)
         order.append(n)
         for i in n.inputs:
             remaining[i] -= 1
+        for u in set(users[n.id]):
+            waiting[u] -= 1
 
     def eager(n: Node) -> bool:
         if n.kind != "call" or not n.inputs or not concrete(n.shape):
             return False
-        if any(i not in done for i in n.inputs):
+        if waiting[n.id]:
             return False
         # each input this node is the last reader of dies here (count a repeated input once)
-        freed = sum(frees[i] for i in set(n.inputs)
-                    if remaining[i] == n.inputs.count(i))
+        reads = Counter(n.inputs)
+        freed = sum(frees[i] for i, count in reads.items() if remaining[i] == count)
         return freed >= nbytes_of(n) > 0
 
     for n in graph.nodes:

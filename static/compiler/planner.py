@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -334,11 +335,12 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int]) -> tuple[Pla
             continue
         axis = int(n.attrs.get("axis", 0)) % len(n.shape)  # type: ignore[arg-type]
         chosen = []
+        reads = Counter(n.inputs)  # (inputs.count per operand was T squared for T operands)
         for t, x in enumerate(n.inputs):
             node = graph[x]
             if (node.kind == "call" and x in buffer_of and live.root[x] == x
                     and x not in overwritten and x not in slots and x not in hosts
-                    and n.inputs.count(x) == 1
+                    and reads[x] == 1
                     and node.dtype is n.dtype and steps[x].where in ("arena", "inplace")):
                 # (the Ellipsis keeps the slice of a stack of scalars a 0-d view)
                 chosen.append((x, (slice(None),) * axis + (t, Ellipsis)))
