@@ -181,7 +181,7 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
 
 def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
                  label: str | None = None) -> Any:
-    """:func:`apply` with the arguments already packed (the path ``runtime.F`` calls take)."""
+    """:func:`apply` with the arguments already packed (the path ``runtime.R`` calls take)."""
     interceptor, checks, grad = STATE.hot  # this thread's switches, read once per op
     if interceptor is not None:
         traced = interceptor.apply(op, args, attrs, label)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..graphs.sweep import Gathered, Swept, reverse_sweep
-from ..runtime import F, array_module, get
+from ..runtime import R, array_module, get
 from ..runtime import dtypes as dt
 from . import dispatch
 from .anomaly import checked_vjp
@@ -159,14 +159,14 @@ class _Eager:
             dtype = array.dtype
             common = dtype if (raw.dtype == dtype and dtype.kind == "f") else None
             return wrap(dispatch.run_kernel(_SUM_TO, [array, raw], {}, common))
-        return getattr(F, op)(*args, **attrs)
+        return getattr(R, op)(*args, **attrs)
 
     def add(self, gathered: Gathered, grad: Any) -> None:
         if gathered.owned:
             total = gathered.grad._array
             _ADD.kernel(array_module(total), total, grad._array, out=total)
         else:
-            gathered.grad = F.add(gathered.grad, grad)
+            gathered.grad = R.add(gathered.grad, grad)
             gathered.owned = self.in_place
 
 
@@ -312,7 +312,7 @@ def _accumulate(leaf: Any, grad: Any, owned: bool, create_graph: bool) -> None:
         # sum this sweep made is already one
         leaf._grad = grad if (create_graph or owned) else wrap(grad._array.copy())
     elif create_graph:
-        leaf._grad = F.add(leaf._grad, grad)
+        leaf._grad = R.add(leaf._grad, grad)
     else:
         total = leaf._grad._array
         _ADD.kernel(array_module(total), total, grad._array, out=total)

@@ -8,8 +8,8 @@ from . import (  # noqa: F401  (importing a family registers its ops)
     ops_activation,
     ops_elementwise,
     ops_gather,
-    ops_meta,
     ops_index,
+    ops_meta,
     ops_nn,
     ops_reduce,
     ops_shape,
@@ -30,9 +30,6 @@ from .registry import (
     get,
     register,
 )
-
-#: The old name of :data:`R`, kept while code outside runtime/ moves to ``R``.
-F = R
 
 __all__ = [
     "ALIGNMENT",

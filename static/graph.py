@@ -4,7 +4,7 @@ Every op goes through :meth:`Graph.apply`, which turns Python numbers, lists and
 const nodes (taking the other operand's dtype, as ``x * 2`` on float32 stays float32 in TF1),
 runs the registry op's shape rule on the inputs' static specs, and appends a frozen
 ``graphs.ir.Node``. Ids increase in creation order, so the id order is a topological order.
-Runtime gradient rules call ``F.<op>`` on Tensors; that lands in :meth:`Graph.apply` too,
+Runtime gradient rules call ``R.<op>`` on Tensors; that lands in :meth:`Graph.apply` too,
 through ``Tensor.__tapeflow_apply__``.
 """
 
@@ -380,7 +380,7 @@ def graph_of(values: Sequence[Any]) -> Graph:
 
 
 def _dispatch(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Tensor:
-    # runtime F.<op>(...) on Tensors (inside gradient rules and composites) adds a node
+    # runtime R.<op>(...) on Tensors (inside gradient rules and composites) adds a node
     return graph_of(args).apply(op, args, attrs)
 
 

@@ -35,7 +35,7 @@ import tapeflow.dynamic as torch
 import tapeflow.static as tf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from tapeflow.runtime import F, ShapeError, encode_index
+from tapeflow.runtime import R, ShapeError, encode_index
 from tapeflow.runtime.shapes import broadcast
 
 #: examples per property; their sum is the number of random graphs a full run checks
@@ -56,33 +56,33 @@ PROFILE = settings(
 
 def _pos(a: Any, shift: float) -> Any:
     # a*a + shift > 0: the safe domain of log, sqrt, div and pow
-    return F.add(F.mul(a, a), shift)
+    return R.add(R.mul(a, a), shift)
 
 
 RECIPES: dict[str, Callable[..., Any]] = {
-    "add": lambda a, b: F.add(a, b),
-    "sub": lambda a, b: F.sub(a, b),
-    "mul": lambda a, b: F.mul(a, b),
-    "maximum": lambda a, b: F.maximum(a, b),
-    "minimum": lambda a, b: F.minimum(a, b),
-    "div": lambda a, b: F.div(a, _pos(b, 0.5)),
-    "pow": lambda a, b: F.pow(_pos(a, 0.5), F.tanh(b)),
-    "where": lambda a, b, c: F.where(F.gt(a, 0.0), b, c),
-    "neg": lambda a: F.neg(a),
-    "sigmoid": lambda a: F.sigmoid(a),
-    "tanh": lambda a: F.tanh(a),
-    "abs": lambda a: F.abs(a),
-    "relu": lambda a: F.relu(a),
-    "copy": lambda a: F.copy(a),
-    "exp": lambda a: F.exp(F.tanh(a)),
-    "log": lambda a: F.log(_pos(a, 0.5)),
-    "sqrt": lambda a: F.sqrt(_pos(a, 0.25)),
-    "clamp": lambda a: F.clamp(a, min=-0.5, max=0.5),
-    "log1p": lambda a: F.log1p(_pos(a, 0.5)),
-    "expm1": lambda a: F.expm1(F.tanh(a)),
-    "take": lambda a, indices=(), axis=0: F.take(a, np.array(indices, np.int64), axis=axis),
+    "add": lambda a, b: R.add(a, b),
+    "sub": lambda a, b: R.sub(a, b),
+    "mul": lambda a, b: R.mul(a, b),
+    "maximum": lambda a, b: R.maximum(a, b),
+    "minimum": lambda a, b: R.minimum(a, b),
+    "div": lambda a, b: R.div(a, _pos(b, 0.5)),
+    "pow": lambda a, b: R.pow(_pos(a, 0.5), R.tanh(b)),
+    "where": lambda a, b, c: R.where(R.gt(a, 0.0), b, c),
+    "neg": lambda a: R.neg(a),
+    "sigmoid": lambda a: R.sigmoid(a),
+    "tanh": lambda a: R.tanh(a),
+    "abs": lambda a: R.abs(a),
+    "relu": lambda a: R.relu(a),
+    "copy": lambda a: R.copy(a),
+    "exp": lambda a: R.exp(R.tanh(a)),
+    "log": lambda a: R.log(_pos(a, 0.5)),
+    "sqrt": lambda a: R.sqrt(_pos(a, 0.25)),
+    "clamp": lambda a: R.clamp(a, min=-0.5, max=0.5),
+    "log1p": lambda a: R.log1p(_pos(a, 0.5)),
+    "expm1": lambda a: R.expm1(R.tanh(a)),
+    "take": lambda a, indices=(), axis=0: R.take(a, np.array(indices, np.int64), axis=axis),
     # a data-dependent shape: static mode knows only (?,) until it runs
-    "mask_select": lambda a: F.mask_select(a, F.gt(a, 0.0)),
+    "mask_select": lambda a: R.mask_select(a, R.gt(a, 0.0)),
 }
 UNARY = ["neg", "sigmoid", "tanh", "abs", "relu", "copy", "exp", "log", "sqrt", "clamp",
          "log1p", "expm1"]
@@ -126,7 +126,7 @@ class Step:
         attrs = dict(self.attrs)
         if self.op in RECIPES:
             return RECIPES[self.op](*operands, **attrs)
-        return getattr(F, self.op)(*operands, **attrs)
+        return getattr(R, self.op)(*operands, **attrs)
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,8 @@ class RandomGraph:
         total = None
         for i, value in enumerate(values):
             if i not in read:
-                part = F.sum(value)
-                total = part if total is None else F.add(total, part)
+                part = R.sum(value)
+                total = part if total is None else R.add(total, part)
         return total
 
     def __str__(self) -> str:

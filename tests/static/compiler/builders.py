@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tapeflow.static as tf
 from tapeflow.graphs import Graph, Node, verify
-from tapeflow.runtime import F, Spec, dtypes, evaluate, get
+from tapeflow.runtime import R, Spec, dtypes, evaluate, get
 
 f32 = dtypes.float32
 f64 = dtypes.float64
@@ -87,8 +87,8 @@ class GraphBuilder:
                 if g is None:
                     continue
                 if g.shape != x.shape:
-                    g = F.sum_to(g, x)
-                grads[x.id] = F.add(grads[x.id], g) if x.id in grads else g
+                    g = R.sum_to(g, x)
+                grads[x.id] = R.add(grads[x.id], g) if x.id in grads else g
         return [grads[x.id] for x in xs]
 
 
@@ -98,13 +98,13 @@ def mlp_training_graph(batch: int = 4, hidden: int = 5) -> tuple[Graph, dict[str
     x, y = b.placeholder((None, 2), name="x"), b.placeholder((None, 2), name="y")
     w1, b1 = b.variable((2, hidden), name="w1"), b.variable((hidden,), name="b1")
     w2, b2 = b.variable((hidden, 2), name="w2"), b.variable((2,), name="b2")
-    h = F.sigmoid(F.add(F.matmul(x, w1), b1))
-    out = F.sigmoid(F.add(F.matmul(h, w2), b2))
-    loss = F.mean(F.mul(F.sub(out, y), F.sub(out, y)))
+    h = R.sigmoid(R.add(R.matmul(x, w1), b1))
+    out = R.sigmoid(R.add(R.matmul(h, w2), b2))
+    loss = R.mean(R.mul(R.sub(out, y), R.sub(out, y)))
     params = [w1, b1, w2, b2]
     grads = b.gradients(loss, params)
     lr = b.const(np.float32(0.5))
-    updates = [b.assign(p, F.sub(p, F.mul(g, lr))) for p, g in zip(params, grads, strict=True)]
+    updates = [b.assign(p, R.sub(p, R.mul(g, lr))) for p, g in zip(params, grads, strict=True)]
     handles = {"x": x, "y": y, "params": params, "loss": loss, "updates": updates}
     return b.graph(loss, *updates), handles
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from builders import GraphBuilder
 from tapeflow.graphs import Graph
-from tapeflow.runtime import F, Generator, dtypes
+from tapeflow.runtime import Generator, R, dtypes
 from tapeflow.static.compiler.cuda_gemm import OP_N, capture_matmul
 from tapeflow.static.compiler.cuda_graph import (
     PLAIN,
@@ -112,10 +112,10 @@ def regression_graph() -> tuple[Graph, dict[str, Any]]:
     b = GraphBuilder()
     x, y = b.placeholder((4, 2), f64, "x"), b.placeholder((4, 1), f64, "y")
     w = b.variable((2, 1), f64, "w")
-    err = F.sub(F.matmul(x, w), y)
-    loss = F.mean(F.mul(err, err))
+    err = R.sub(R.matmul(x, w), y)
+    loss = R.mean(R.mul(err, err))
     (grad,) = b.gradients(loss, [w])
-    update = b.assign(w, F.sub(w, F.mul(grad, b.const(np.float64(0.1)))))
+    update = b.assign(w, R.sub(w, R.mul(grad, b.const(np.float64(0.1)))))
     return b.graph(loss, update), {"x": x.id, "y": y.id, "w": w.id}
 
 
@@ -190,7 +190,7 @@ def test_what_blocks_a_replay_is_named() -> None:
     b = GraphBuilder()
     x = b.placeholder((3,), f64, "x")
     noise = b.call("random_uniform_like", x, generator=Generator(0))
-    random_graph = b.graph(F.add(x, noise))
+    random_graph = b.graph(R.add(x, noise))
     assert "draws on the host" in replay_blocker(random_graph, "gpu", True, cupy_like)
     b = GraphBuilder()
     x = b.placeholder((3,), f64, "x")

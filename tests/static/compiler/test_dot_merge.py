@@ -14,7 +14,7 @@ import pytest
 import tapeflow.static as tf
 from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
 from tapeflow.graphs import Node
-from tapeflow.runtime import F, Spec, dtypes, encode_index
+from tapeflow.runtime import R, Spec, dtypes, encode_index
 from tapeflow.static.compiler import CompileOptions, compile
 from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
 from tapeflow.static.compiler.rewrite import stable_toposort
@@ -38,7 +38,7 @@ def assert_close(got: list[Any], want: list[Any]) -> None:
 def test_input_projections_of_all_steps_become_one_matmul_of_the_whole_input() -> None:
     b = GraphBuilder()
     x, w = b.placeholder((4, 5, 3), f64), b.variable((3, 6), f64)
-    outs = [F.tanh(F.matmul(xt, w)) for xt in step_slices(b, x, 5)]
+    outs = [R.tanh(R.matmul(xt, w)) for xt in step_slices(b, x, 5)]
     g = b.graph(*outs)
     merged, changed = run_checked(merge_shared_operand, g)
     assert changed and ops_of(g).count("matmul") == 5 and ops_of(merged).count("matmul") == 1
@@ -52,7 +52,7 @@ def test_a_recurrence_is_not_merged_into_a_cycle() -> None:
     b = GraphBuilder()
     h, w = b.placeholder((4, 6), f64), b.variable((6, 6), f64)
     for _ in range(4):
-        h = F.tanh(F.matmul(h, w))  # each step's operand needs the previous product
+        h = R.tanh(R.matmul(h, w))  # each step's operand needs the previous product
     g = b.graph(h)
     assert dot_merge(g) == (g, False)
 
@@ -64,8 +64,8 @@ def test_a_weight_used_by_consecutive_matmuls_is_not_merged_into_a_cycle(depth: 
     x, x2, w = b.placeholder((3, 4), f64), b.placeholder((3, 4), f64), b.variable((4, 4), f64)
     h = x
     for _ in range(depth):
-        h = F.matmul(h, w)
-    side = F.matmul(x2, w)  # independent of the chain: it may merge with its first product
+        h = R.matmul(h, w)
+    side = R.matmul(x2, w)  # independent of the chain: it may merge with its first product
     g = b.graph(h, side)
     merged, _ = run_checked(dot_merge, g)
     sources = sources_for(g)
@@ -111,7 +111,7 @@ def test_weight_gradient_sum_over_steps_becomes_one_matmul() -> None:
     total = None
     for xt, gt in zip(step_slices(b, x, 5), grads, strict=True):
         term = b.call("matmul", xt, gt, transpose_a=True)  # x_t^T dA_t
-        total = term if total is None else F.add(total, term)
+        total = term if total is None else R.add(total, term)
     g = b.graph(total)
     merged, changed = run_checked(merge_sums, g)
     assert changed and ops_of(merged).count("matmul") == 1 and "add" not in ops_of(merged)
@@ -128,10 +128,10 @@ def test_bias_gradients_reuse_the_stack_of_the_weight_gradient() -> None:
     bias = b.variable((6,), f64)
     dw = db = None
     for h, d in zip(hs, ds, strict=True):
-        dw_t, db_t = b.call("matmul", h, d, transpose_a=True), F.sum_to(d, bias)
-        dw = dw_t if dw is None else F.add(dw, dw_t)
-        db = db_t if db is None else F.add(db, db_t)
-    extra = F.matmul(hs[0], F.transpose(ds[0]))  # other ops stay as they are
+        dw_t, db_t = b.call("matmul", h, d, transpose_a=True), R.sum_to(d, bias)
+        dw = dw_t if dw is None else R.add(dw, dw_t)
+        db = db_t if db is None else R.add(db, db_t)
+    extra = R.matmul(hs[0], R.transpose(ds[0]))  # other ops stay as they are
     g = b.graph(dw, db, extra)
     merged, changed = run_checked(dot_merge, g)
     assert changed and ops_of(merged).count("stack") == 2  # the h_t and the dA_t, once each
@@ -145,7 +145,7 @@ def test_terms_read_elsewhere_or_fetched_are_left_alone() -> None:
     a = [b.placeholder((4, 3), f64) for _ in range(3)]
     d = [b.placeholder((4, 6), f64) for _ in range(3)]
     terms = [b.call("matmul", x, y, transpose_a=True) for x, y in zip(a, d, strict=True)]
-    total = F.add(F.add(terms[0], terms[1]), terms[2])
+    total = R.add(R.add(terms[0], terms[1]), terms[2])
     g = b.graph(total, terms[0], terms[1])  # two terms are fetched too: one left to merge
     assert merge_sums(g) == (g, False)
 
@@ -154,12 +154,12 @@ def test_terms_read_elsewhere_or_fetched_are_left_alone() -> None:
 def test_random_draws_keep_their_order_or_nothing_merges(operand_draws: bool) -> None:
     b = GraphBuilder()
     x0, x1, w = b.placeholder((4, 3), f64), b.placeholder((4, 3), f64), b.variable((3, 2), f64)
-    first = F.matmul(x0, w)
+    first = R.matmul(x0, w)
     noise_a = b.call("random_normal", shape=(4, 2), dtype=f64)
     noise_b = b.call("random_normal", shape=(4, 3), dtype=f64)
     # the merged matmul comes before `first`: it would pull noise_b ahead of noise_a
-    second = F.matmul(F.add(x1, noise_b if operand_draws else x1), w)
-    g = b.graph(F.add(first, noise_a), second, noise_b)
+    second = R.matmul(R.add(x1, noise_b if operand_draws else x1), w)
+    g = b.graph(R.add(first, noise_a), second, noise_b)
     merged, changed = run_checked(dot_merge, g)
     draws = [n.id for n in merged.nodes if n.op == "random_normal"]
     assert draws == [noise_a.id, noise_b.id] and changed is not operand_draws
@@ -203,7 +203,7 @@ def test_rnn_planned_and_unplanned_are_bit_identical(dot_merge_on: bool) -> None
 def test_compiler_switch_and_plan_validate() -> None:
     b = GraphBuilder()
     x, w = b.placeholder((3, 4, 2), f64), b.variable((2, 5), f64)
-    y = F.sum(F.stack(*[F.matmul(xt, w) for xt in step_slices(b, x, 4)], axis=0))
+    y = R.sum(R.stack(*[R.matmul(xt, w) for xt in step_slices(b, x, 4)], axis=0))
     g = b.graph(y)
     specs = {x.id: Spec((3, 4, 2), f64)}
     on = compile(g, specs)
@@ -218,12 +218,12 @@ def test_compiler_switch_and_plan_validate() -> None:
 def test_stack_operands_are_written_straight_into_the_stack() -> None:
     b = GraphBuilder()
     x = b.placeholder((3, 4), f64)
-    hs = [F.tanh(F.mul(x, b.const(np.float64(k + 1)))) for k in range(3)]
-    later = F.exp(hs[1])  # read after the stack too: it must stay intact in its slice
-    s = F.stack(x, *hs, axis=0)  # the feed is copied in; the tanh outputs are written there
-    scalars = F.stack(*[F.neg(F.sum(h)) for h in hs])  # 0-d slices must be views too
-    squares = F.mul(F.stack(hs[2], hs[0]), 2.0)  # overwrites its stack in place: not elided
-    g = b.graph(F.sum(s, axis=0), F.sum(later), F.sum(scalars), squares)
+    hs = [R.tanh(R.mul(x, b.const(np.float64(k + 1)))) for k in range(3)]
+    later = R.exp(hs[1])  # read after the stack too: it must stay intact in its slice
+    s = R.stack(x, *hs, axis=0)  # the feed is copied in; the tanh outputs are written there
+    scalars = R.stack(*[R.neg(R.sum(h)) for h in hs])  # 0-d slices must be views too
+    squares = R.mul(R.stack(hs[2], hs[0]), 2.0)  # overwrites its stack in place: not elided
+    g = b.graph(R.sum(s, axis=0), R.sum(later), R.sum(scalars), squares)
     feeds = {x.id: np.linspace(-1, 1, 12).reshape(3, 4)}
     specs = {x.id: Spec((3, 4), f64)}
     planned = compile(g, specs)

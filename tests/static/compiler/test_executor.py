@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from builders import GraphBuilder, mlp_training_graph
 from tapeflow.graphs import Graph
-from tapeflow.runtime import F, Generator, Spec, dtypes, evaluate, peak_bytes
+from tapeflow.runtime import Generator, R, Spec, dtypes, evaluate, peak_bytes
 from tapeflow.static.compiler import CompileOptions, compile
 from tapeflow.static.compiler.executor import ExecutionError, MissingFeedError, _returns_own_array
 
@@ -87,9 +87,9 @@ def test_matches_a_plain_evaluate_interpreter() -> None:
 def test_fetched_values_are_not_overwritten_by_later_runs() -> None:
     b = GraphBuilder()
     x, w = b.placeholder((3, 4)), b.variable((4, 4))
-    a = F.tanh(F.matmul(x, w))
-    view = F.transpose(a)                       # a view of an arena buffer
-    out = F.exp(F.matmul(a, w))                 # written straight into a fresh array
+    a = R.tanh(R.matmul(x, w))
+    view = R.transpose(a)                       # a view of an arena buffer
+    out = R.exp(R.matmul(a, w))                 # written straight into a fresh array
     g = b.graph(out, view, x, w, b.const(np.float32(2)))
     rng = np.random.default_rng(1)
     wv = rng.normal(size=(4, 4)).astype(np.float32)
@@ -111,10 +111,10 @@ def test_fetched_values_are_not_overwritten_by_later_runs() -> None:
 def test_kernels_that_ignore_out_and_copying_reshapes_are_correct() -> None:
     b = GraphBuilder()
     x = b.placeholder((3, 4))
-    t = F.transpose(F.exp(x))                  # non-contiguous view
-    r = F.reshape(t, shape=(2, 6))             # numpy must copy here
+    t = R.transpose(R.exp(x))                  # non-contiguous view
+    r = R.reshape(t, shape=(2, 6))             # numpy must copy here
     e = b.call("eye", n=2, m=6)                # ignores out=
-    y = F.sum(F.mul(F.tanh(r), F.add(e, 1.0)), axis=0)
+    y = R.sum(R.mul(R.tanh(r), R.add(e, 1.0)), axis=0)
     g = b.graph(y)
     feeds = {x.id: np.arange(12, dtype=np.float32).reshape(3, 4) / 10}
     for options in (CompileOptions(), CompileOptions(fold_constants=False)):
@@ -127,7 +127,7 @@ def test_kernels_that_ignore_out_and_copying_reshapes_are_correct() -> None:
 def test_dtype_promotion_is_explicit_and_matches_evaluate() -> None:
     b = GraphBuilder()
     x, k = b.placeholder((5,)), b.placeholder((5,), dtypes.int64)
-    y = F.add(b.call("mul", x, k), b.call("div", k, k))
+    y = R.add(b.call("mul", x, k), b.call("div", k, k))
     g = b.graph(y)
     feeds = {x.id: np.linspace(0, 1, 5).astype(np.float32), k.id: np.arange(1, 6)}
     program = compile(g, specs_of(feeds))
@@ -141,8 +141,8 @@ def test_dtype_promotion_is_explicit_and_matches_evaluate() -> None:
 def test_data_dependent_shapes_and_random_ops_run_each_time() -> None:
     b = GraphBuilder()
     x = b.placeholder((6,))
-    picked = b.call("mask_select", x, F.gt(x, 0.0))
-    total = F.sum(F.mul(picked, 2.0))
+    picked = b.call("mask_select", x, R.gt(x, 0.0))
+    total = R.sum(R.mul(picked, 2.0))
     noise = b.call("random_uniform", shape=(3,), generator=Generator(0))
     g = b.graph(total, picked, noise)
     feeds = {x.id: np.float32([-1, 2, 3, -4, 5, 0])}
@@ -169,7 +169,7 @@ def test_errors_name_the_node_op_and_site() -> None:
     table, idx = b.placeholder((4, 3)), b.placeholder((2,), dtypes.int64)
     rows = b.call("take", table, idx)
     b.nodes[rows.id] = b.nodes[rows.id].with_(site="model.py:12", name="Embedding")
-    g = b.graph(F.sum(rows))
+    g = b.graph(R.sum(rows))
     feeds = {table.id: np.zeros((4, 3), np.float32), idx.id: np.array([1, 9])}
     program = compile(g, specs_of(feeds))
     with pytest.raises(ExecutionError, match=r"While executing .*take.*Embedding.*model.py:12"):
@@ -183,7 +183,7 @@ def test_planned_runs_allocate_no_intermediates() -> None:
     x = b.placeholder((128, 128))
     y = x
     for _ in range(12):
-        y = F.add(F.tanh(y), F.matmul(y, x))
+        y = R.add(R.tanh(y), R.matmul(y, x))
     g = b.graph(y)
     feeds = {x.id: np.random.default_rng(0).normal(size=(128, 128)).astype(np.float32) / 64}
     one = 128 * 128 * 4

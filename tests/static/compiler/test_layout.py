@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tapeflow.static as tf
 from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checked, sources_for
-from tapeflow.runtime import F, dtypes
+from tapeflow.runtime import R, dtypes
 from tapeflow.static.compiler.passes import MIN_MATMUL_READS, materialize_transposes
 
 f64 = dtypes.float64
@@ -25,8 +25,8 @@ def backward_like(reads: int) -> tuple[Any, Any, Any]:
     w = b.variable((5, 5), f64)
     gs = [b.placeholder((3, 5), f64) for _ in range(reads)]
     w_t = b.call("transpose", w, axes=(1, 0))
-    outs = [F.matmul(g, w_t) for g in gs]
-    return b, b.graph(*outs, F.exp(w_t)), w_t
+    outs = [R.matmul(g, w_t) for g in gs]
+    return b, b.graph(*outs, R.exp(w_t)), w_t
 
 
 def test_a_transpose_read_by_many_matmuls_gets_one_contiguous_copy() -> None:
@@ -81,5 +81,5 @@ def test_the_copy_is_a_row_major_arena_buffer() -> None:
     step = next(s for s in program.plan.steps if s.node_id == copy.id)
     assert step.where == "arena" and step.nbytes == 7 * 7 * 8
     # unplanned, the copy kernel itself makes a C-contiguous array
-    made = F.copy(np.ones((3, 4)).T)
+    made = R.copy(np.ones((3, 4)).T)
     assert made.flags.c_contiguous and made.shape == (4, 3)

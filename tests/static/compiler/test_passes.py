@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from builders import GraphBuilder, evaluate_graph, mlp_training_graph, ops_of, run_checked
 from tapeflow.graphs import verify
-from tapeflow.runtime import F, Spec, dtypes, evaluate, get
+from tapeflow.runtime import R, Spec, dtypes, evaluate, get
 from tapeflow.static.compiler import passes as P
 from tapeflow.static.compiler.lowering import lower
 from tapeflow.static.compiler.pipeline import PASSES, specialize
@@ -28,8 +28,8 @@ f32 = dtypes.float32
 def test_prune_keeps_only_what_outputs_need() -> None:
     b = GraphBuilder()
     x = b.placeholder((3,))
-    used = F.exp(x)
-    F.log(x)  # not fetched
+    used = R.exp(x)
+    R.log(x)  # not fetched
     g = specialize(b.graph(used), {x.id: Spec((3,), f32)}).graph
     verify(g)
     assert ops_of(g) == ["exp"]
@@ -42,7 +42,7 @@ def test_prune_keeps_only_what_outputs_need() -> None:
 def test_specialize_fills_in_the_fed_shapes() -> None:
     b = GraphBuilder()
     x = b.placeholder((None, 3))
-    s = F.sum(F.exp(x), axis=0)
+    s = R.sum(R.exp(x), axis=0)
     g = specialize(b.graph(s), {x.id: Spec((7, 3), f32)}).graph
     verify(g)
     assert g[x.id].shape == (7, 3) and g[s.id].shape == (3,)
@@ -67,8 +67,8 @@ def test_insert_casts_makes_promotion_explicit() -> None:
 def test_fold_constants_evaluates_const_subgraphs_once() -> None:
     b = GraphBuilder()
     x = b.placeholder((2,))
-    c = F.mul(F.exp(b.const(np.float32([0.0, 1.0]))), 2.0)
-    y = F.add(x, c)
+    c = R.mul(R.exp(b.const(np.float32([0.0, 1.0]))), 2.0)
+    y = R.add(x, c)
     g, changed = run_checked(P.fold_constants, b.graph(y))
     assert changed and ops_of(g) == ["add"]
     folded = g[g[y.id].inputs[1]]
@@ -99,8 +99,8 @@ def test_fold_uses_only_the_shape_of_shape_only_inputs() -> None:
 def test_cse_merges_identical_calls_and_small_consts() -> None:
     b = GraphBuilder()
     x = b.placeholder((3,))
-    a1, a2 = F.exp(x), F.exp(x)
-    s = F.add(F.mul(a1, b.const(np.float32(2))), F.mul(a2, b.const(np.float32(2))))
+    a1, a2 = R.exp(x), R.exp(x)
+    s = R.add(R.mul(a1, b.const(np.float32(2))), R.mul(a2, b.const(np.float32(2))))
     g, changed = run_checked(P.cse, b.graph(s))
     assert changed and ops_of(g) == ["exp", "mul", "add"]
     assert sum(n.kind == "const" for n in g.nodes) == 1
@@ -113,7 +113,7 @@ def test_cse_never_merges_random_draws_and_renames_outputs() -> None:
     r1 = b.call("random_normal", shape=(2,), generator=None)
     r2 = b.call("random_normal", shape=(2,), generator=None)
     x = b.placeholder((2,))
-    e1, e2 = F.exp(x), F.exp(x)
+    e1, e2 = R.exp(x), R.exp(x)
     g, changed = run_checked(P.cse, b.graph(r1, r2, e1, e2))
     assert changed and ops_of(g).count("random_normal") == 2
     assert g.outputs == (r1.id, r2.id, e1.id, e1.id)
@@ -123,32 +123,32 @@ def test_cse_never_merges_random_draws_and_renames_outputs() -> None:
 
 
 @pytest.mark.parametrize("build", [
-    lambda b, x: F.mul(x, b.const(np.float32(1))),
-    lambda b, x: F.mul(b.const(np.ones(3, np.float32)), x),
-    lambda b, x: F.add(b.const(np.float32(0)), x),
-    lambda b, x: F.sub(x, b.const(np.float32(0))),
-    lambda b, x: F.div(x, b.const(np.float32(1))),
-    lambda b, x: F.transpose(F.transpose(x)),
-    lambda b, x: F.reshape(x, shape=(2, 3)),
-    lambda b, x: F.sum_to(x, x),
-    lambda b, x: F.broadcast_like(x, x),
-    lambda b, x: F.cast(x, dtype=f32),
+    lambda b, x: R.mul(x, b.const(np.float32(1))),
+    lambda b, x: R.mul(b.const(np.ones(3, np.float32)), x),
+    lambda b, x: R.add(b.const(np.float32(0)), x),
+    lambda b, x: R.sub(x, b.const(np.float32(0))),
+    lambda b, x: R.div(x, b.const(np.float32(1))),
+    lambda b, x: R.transpose(R.transpose(x)),
+    lambda b, x: R.reshape(x, shape=(2, 3)),
+    lambda b, x: R.sum_to(x, x),
+    lambda b, x: R.broadcast_like(x, x),
+    lambda b, x: R.cast(x, dtype=f32),
 ])
 def test_simplify_removes_trivial_ops(build: Any) -> None:
     b = GraphBuilder()
     x = b.placeholder((2, 3))
-    y = F.exp(build(b, F.neg(x)))
+    y = R.exp(build(b, R.neg(x)))
     g, changed = run_checked(P.simplify, b.graph(y))
     g = run_checked(P.dce, g)[0]  # an inner transpose is left orphaned
     assert changed and ops_of(g) == ["neg", "exp"]
 
 
 @pytest.mark.parametrize("build", [
-    lambda b, x: F.mul(x, b.const(np.ones((4, 2, 3, 1), np.float32))),  # broadcasts: new shape
-    lambda b, x: F.mul(x, b.const(np.float64(1))),  # promotes: new dtype
-    lambda b, x: F.mul(x, b.const(np.float32(2))),
-    lambda b, x: F.transpose(F.transpose(x, axes=(1, 0, 2)), axes=(0, 2, 1)),
-    lambda b, x: F.reshape(x, shape=(3, 2, 1)),
+    lambda b, x: R.mul(x, b.const(np.ones((4, 2, 3, 1), np.float32))),  # broadcasts: new shape
+    lambda b, x: R.mul(x, b.const(np.float64(1))),  # promotes: new dtype
+    lambda b, x: R.mul(x, b.const(np.float32(2))),
+    lambda b, x: R.transpose(R.transpose(x, axes=(1, 0, 2)), axes=(0, 2, 1)),
+    lambda b, x: R.reshape(x, shape=(3, 2, 1)),
 ])
 def test_simplify_keeps_ops_that_change_values_shapes_or_dtypes(build: Any) -> None:
     b = GraphBuilder()
@@ -161,7 +161,7 @@ def test_simplify_keeps_ops_that_change_values_shapes_or_dtypes(build: Any) -> N
 def test_simplify_with_unknown_shapes_does_nothing() -> None:
     b = GraphBuilder()
     x = b.placeholder((None, 3))
-    y = F.exp(F.reshape_like(x, x))
+    y = R.exp(R.reshape_like(x, x))
     assert P.simplify(b.graph(y))[1] is False
 
 
@@ -171,23 +171,23 @@ def test_simplify_with_unknown_shapes_does_nothing() -> None:
 def test_mark_inplace_only_where_input_dies() -> None:
     b = GraphBuilder()
     x = b.placeholder((4,))
-    a = F.exp(x)          # x is a feed: never overwritten
-    c = F.tanh(a)         # a dies here: in place
-    d = F.neg(c)          # c is read again below: not in place
-    e = F.add(d, c)       # d dies here: in place
-    out = F.sum(e)
+    a = R.exp(x)          # x is a feed: never overwritten
+    c = R.tanh(a)         # a dies here: in place
+    d = R.neg(c)          # c is read again below: not in place
+    e = R.add(d, c)       # d dies here: in place
+    out = R.sum(e)
     assert mark_inplace(b.graph(out)) == frozenset({c.id, e.id})
 
 
 def test_mark_inplace_respects_views_fetches_and_shapes() -> None:
     b = GraphBuilder()
     x = b.placeholder((2, 3))
-    a = F.exp(x)
-    v = F.transpose(a)              # a view of a: keeps a alive
-    c = F.tanh(a)                   # a is read later through v: not in place
-    m = F.matmul(v, c)              # last use of a (through v) and of c
-    s = F.sum(m, axis=0)            # shape changes: not in place candidate
-    fetched = F.sigmoid(s)          # fetched: lives outside the arena
+    a = R.exp(x)
+    v = R.transpose(a)              # a view of a: keeps a alive
+    c = R.tanh(a)                   # a is read later through v: not in place
+    m = R.matmul(v, c)              # last use of a (through v) and of c
+    s = R.sum(m, axis=0)            # shape changes: not in place candidate
+    fetched = R.sigmoid(s)          # fetched: lives outside the arena
     assert mark_inplace(b.graph(fetched)) == frozenset()
 
 
@@ -232,8 +232,8 @@ def test_lowering_matmul_transposes_and_mean_is_bit_identical() -> None:
     a, w = b.placeholder((5, 3)), b.placeholder((4, 3))
     m = b.call("matmul", a, w, transpose_b=True)              # (5, 4)
     t = b.call("matmul", m, a, transpose_a=True)              # (4, 3)
-    mean_all, mean_rows = F.mean(t), F.mean(t, axis=1, keepdims=True)
-    half = b.call("mean", F.cast(t, dtype=dtypes.float16))    # float16 keeps numpy's mean
+    mean_all, mean_rows = R.mean(t), R.mean(t, axis=1, keepdims=True)
+    half = b.call("mean", R.cast(t, dtype=dtypes.float16))    # float16 keeps numpy's mean
     g = b.graph(mean_all, mean_rows, half)
     rng = np.random.default_rng(5)
     sources = {a.id: rng.normal(size=(5, 3)).astype(np.float32),

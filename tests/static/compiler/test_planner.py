@@ -7,7 +7,7 @@ import pytest
 from builders import GraphBuilder, mlp_training_graph
 from tapeflow.graphs import Graph, verify
 from tapeflow.graphs.liveness import analyze
-from tapeflow.runtime import ALIGNMENT, F, Spec, dtypes
+from tapeflow.runtime import ALIGNMENT, R, Spec, dtypes
 from tapeflow.static.compiler.passes import reorder_for_memory
 from tapeflow.static.compiler.pipeline import specialize
 from tapeflow.static.compiler.planner import (
@@ -24,16 +24,16 @@ def chain(n: int, shape: tuple[int, ...] = (10, 10)) -> Graph:
     x = b.placeholder(shape)
     y = x
     for k in range(n):
-        y = F.exp(y) if k % 2 else F.tanh(y)
-    return b.graph(F.sum(y))
+        y = R.exp(y) if k % 2 else R.tanh(y)
+    return b.graph(R.sum(y))
 
 
 def test_liveness_records_first_and_last_steps() -> None:
     b = GraphBuilder()
     x = b.placeholder((3,))
-    a = F.exp(x)          # step 0
-    c = F.neg(a)          # step 1
-    d = F.add(a, c)       # step 2: last use of a and c
+    a = R.exp(x)          # step 0
+    c = R.neg(a)          # step 1
+    d = R.add(a, c)       # step 2: last use of a and c
     live = analyze(b.graph(d).nodes, [d.id])
     assert live.lifetime(a.id) == (0, 2) and live.lifetime(c.id) == (1, 2)
     assert live.step_of[x.id] == -1 and live.last_use[d.id] == live.end == 3
@@ -55,11 +55,11 @@ def test_a_chain_needs_two_buffers_and_one_in_place() -> None:
 def test_sizes_come_from_the_real_dtype_and_offsets_are_aligned() -> None:
     b = GraphBuilder()
     x = b.placeholder((3,), dtypes.float64)
-    a = F.exp(x)
+    a = R.exp(x)
     i = b.call("argmax", a)
-    c = F.cast(a, dtype=dtypes.float16)
-    m = F.mul(F.cast(i, dtype=dtypes.float16), c)
-    plan = plan_memory(b.graph(F.sum(m)))
+    c = R.cast(a, dtype=dtypes.float16)
+    m = R.mul(R.cast(i, dtype=dtypes.float16), c)
+    plan = plan_memory(b.graph(R.sum(m)))
     by_node = {s.node_id: s for s in plan.steps}
     assert by_node[a.id].nbytes == 24 and by_node[i.id].nbytes == 8
     assert by_node[c.id].nbytes == 6
@@ -71,11 +71,11 @@ def test_sizes_come_from_the_real_dtype_and_offsets_are_aligned() -> None:
 def test_views_share_their_base_and_keep_it_alive() -> None:
     b = GraphBuilder()
     x = b.placeholder((4, 6))
-    a = F.exp(x)                        # step 0
-    v = F.reshape(a, shape=(6, 4))      # step 1, a view of a
-    c = F.tanh(x)                       # step 2
-    d = F.matmul(v, c)                  # step 3: reads a through v
-    plan = plan_memory(b.graph(F.sum(d)))
+    a = R.exp(x)                        # step 0
+    v = R.reshape(a, shape=(6, 4))      # step 1, a view of a
+    c = R.tanh(x)                       # step 2
+    d = R.matmul(v, c)                  # step 3: reads a through v
+    plan = plan_memory(b.graph(R.sum(d)))
     assert plan.buffer_of[v.id] == plan.buffer_of[a.id]
     assert plan.lifetimes[plan.buffer_of[a.id]] == (0, 3)
     assert plan.buffer_of[a.id] != plan.buffer_of[c.id]
@@ -127,13 +127,13 @@ def test_random_graphs_get_valid_tight_plans(seed: int) -> None:
         a = values[rng.integers(len(values))]
         kind = rng.integers(4)
         if kind == 0:
-            y = F.tanh(a)
+            y = R.tanh(a)
         elif kind == 1:
-            y = F.add(a, values[rng.integers(len(values))])
+            y = R.add(a, values[rng.integers(len(values))])
         elif kind == 2:
-            y = F.matmul(a, values[rng.integers(len(values))])
+            y = R.matmul(a, values[rng.integers(len(values))])
         else:
-            y = F.transpose(a)
+            y = R.transpose(a)
         values.append(y)
     outs = [values[-1], values[len(values) // 2]]
     graph = b.graph(*outs)
@@ -158,12 +158,12 @@ def test_reorder_folds_partial_sums_into_a_running_total() -> None:
     parts = []
     h = x
     for _ in range(6):
-        h = F.tanh(F.matmul(h, x))
-        parts.append(F.exp(h))  # one partial per step, like a weight's gradient in an RNN
+        h = R.tanh(R.matmul(h, x))
+        parts.append(R.exp(h))  # one partial per step, like a weight's gradient in an RNN
     total = parts[0]
     for p in parts[1:]:  # summed only at the end, as gradients() creates the adds
-        total = F.add(total, p)
-    g = b.graph(F.sum(total))
+        total = R.add(total, p)
+    g = b.graph(R.sum(total))
     reordered, changed = reorder_for_memory(g)
     verify(reordered)
     assert changed and sorted(n.id for n in reordered.nodes) == sorted(n.id for n in g.nodes)
@@ -177,7 +177,7 @@ def test_reorder_never_moves_random_draws() -> None:
     b = GraphBuilder()
     x = b.placeholder((8, 8))
     draws = [b.call("random_normal", shape=(8, 8), generator=None) for _ in range(3)]
-    total = F.add(F.add(F.mul(x, draws[0]), F.mul(x, draws[1])), F.mul(x, draws[2]))
+    total = R.add(R.add(R.mul(x, draws[0]), R.mul(x, draws[1])), R.mul(x, draws[2]))
     reordered, _ = reorder_for_memory(b.graph(total))
     order = [n.id for n in reordered.nodes if n.op == "random_normal"]
     assert order == [d.id for d in draws]
