@@ -17,6 +17,10 @@ number of timed steps). BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` 
 ``--cache-growth N`` instead feeds one Session N batch sizes (a new program each) and prints
 the programs it keeps and its resident memory along the way: the compile cache is bounded
 (``CompileOptions.max_cached_programs``), so RSS must level off.
+``--scaling`` instead prints compile time against graph size (issue 25): Elman RNN training
+graphs (B=8, D=8, H=32) unrolled over T=50..1600 and a 100,000-op tanh chain; for each, the
+graph's ops, the build time, the compile time (first ``Session.run`` less a second one) and
+milliseconds per op (target <= 0.1 at every size). ``--scaling-max N`` stops at N ops.
 The targets: arena <= 1.05 x lower bound on all three graphs, arena <= 0.5 x naive on
 both RNNs, compiled XOR step >= 2x faster than interpreted.
 """
@@ -31,6 +35,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -143,7 +148,6 @@ def cache_growth(sizes: int) -> None:
     The model is narrow (8 features), so a program's arrays stay small whatever the batch
     size and RSS shows what each kept program costs.
     """
-    import gc
     import warnings
 
     rng = np.random.default_rng(0)
@@ -169,12 +173,54 @@ def cache_growth(sizes: int) -> None:
         gc.collect()
 
 
+def tanh_chain(length: int) -> tuple[Any, tuple[Any, Any]]:
+    """A session on ``length`` tanh ops in a row, and the (fetch, feed) of one run."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, shape=(4,), name="x")
+        y = x
+        for _ in range(length):
+            y = tf.tanh(y)
+    return tf.Session(graph=graph), (y, {x: np.ones(4, np.float32)})
+
+
+def scaling(max_ops: int) -> None:
+    """Compile time against graph size: one row per graph, each built and compiled once."""
+    print(f"{'graph':<22}{'ops':>8}{'build s':>10}{'compile s':>11}{'ms/op':>8}")
+    builds = [(f"rnn T={t}", lambda t=t: rnn_model(8, t, 8, 32))
+              for t in (50, 100, 200, 400, 800, 1600)]
+    builds.append(("tanh chain 100000", lambda: tanh_chain(100_000)))
+    for name, build in builds:
+        start = time.perf_counter()
+        sess, (fetches, feed) = build()
+        built = time.perf_counter() - start
+        ops = len(sess.graph.get_operations())
+        if ops > max_ops:
+            break
+        start = time.perf_counter()
+        sess.run(fetches, feed)  # compiles, then runs once
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        sess.run(fetches, feed)
+        compiled = first - (time.perf_counter() - start)
+        print(f"{name:<22}{ops:>8}{built:>10.3f}{compiled:>11.3f}{compiled / ops * 1e3:>8.3f}")
+        del sess
+        gc.collect()  # (the next row's compile should not pay to scan this one's objects)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2000, help="timed XOR steps per mode")
     parser.add_argument("--cache-growth", type=int, default=0, metavar="N",
                         help="only feed one Session N batch sizes and print RSS")
+    parser.add_argument("--scaling", action="store_true",
+                        help="only print compile time against graph size")
+    parser.add_argument("--scaling-max", type=int, default=200_000, metavar="N",
+                        help="with --scaling, skip graphs of more than N ops")
     args = parser.parse_args()
+    if args.scaling:
+        scaling(args.scaling_max)
+        return
     if args.cache_growth:
         cache_growth(args.cache_growth)
         return
