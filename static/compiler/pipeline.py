@@ -73,7 +73,7 @@ from .passes import (
     reorder_for_memory,
     simplify,
 )
-from .planner import Plan, Slots, mark_inplace, plan_memory, stack_in_place
+from .planner import Plan, Slots, mark_inplace, plan_in_place, plan_memory
 from .recompute import recompute
 
 
@@ -380,9 +380,8 @@ def _build(source: Specialized, options: CompileOptions, device: str,
         marks = mark_inplace(g) if options.inplace else frozenset()
         if options.inplace:
             records.append(PassRecord("inplace", bool(marks), len(g.nodes), len(g.nodes)))
-        plan = plan_memory(g, marks)
-        if options.inplace:
-            plan, slots = stack_in_place(g, plan, marks)
+        # (plan_in_place places the offsets once, after the stacks took their operands)
+        plan, slots = plan_in_place(g, marks) if options.inplace else (plan_memory(g, marks), {})
         plan.loops = loop_plans(g)  # each loop body planned once, now (compiler/loops.py)
         plan.validate()
     executor = with_cuda_graph(Executor(g, plan, device, slots), plan, options.cuda_graph)

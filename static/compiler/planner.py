@@ -169,10 +169,13 @@ def nbytes_of(node: Node) -> int:
     return count * node.dtype.itemsize
 
 
-def plan_memory(graph: Graph, inplace: frozenset[int] = frozenset()) -> Plan:
+def plan_memory(graph: Graph, inplace: frozenset[int] = frozenset(), *,
+                placed: bool = True) -> Plan:
     """Plans every arena buffer of ``graph`` (a schedule of concrete shapes).
 
     ``inplace``: the call nodes that write over their input 0 (:func:`mark_inplace`).
+    ``placed=False`` leaves every offset 0, for :func:`stack_in_place` to place
+    (:func:`plan_in_place`): placement is the planner's costliest part.
     """
     marks = inplace
     live = analyze(graph.nodes, graph.outputs)
@@ -199,7 +202,7 @@ def plan_memory(graph: Graph, inplace: frozenset[int] = frozenset()) -> Plan:
         elif live.root[n.id] in buffer_of and live.root[n.id] != n.id:
             buffer_of[n.id] = buffer_of[live.root[n.id]]
     sizes = {b: align(max(size, 1)) for b, size in nbytes.items()}
-    offsets = place(sizes, lifetimes)
+    offsets = place(sizes, lifetimes) if placed else dict.fromkeys(sizes, 0)
     steps = [_step(by_id[nid], live, buffer_of, offsets, marks, outside)
              for nid in live.schedule]
     return Plan(steps, buffer_of, offsets, sizes, lifetimes, nbytes, names)
@@ -308,7 +311,13 @@ def mark_inplace(graph: Graph) -> frozenset[int]:
 Slots = dict[int, tuple[int, tuple[Any, ...]]]  # operand id -> (stack id, index of its slice)
 
 
-def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int]) -> tuple[Plan, Slots]:
+def plan_in_place(graph: Graph, marks: frozenset[int]) -> tuple[Plan, Slots]:
+    """``stack_in_place(graph, plan_memory(graph, marks), marks)``, placing offsets once."""
+    return stack_in_place(graph, plan_memory(graph, marks, placed=False), marks, placed=False)
+
+
+def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int], *, placed: bool = True
+                   ) -> tuple[Plan, Slots]:
     """Lets the operands of a ``stack`` be written straight into its slices (no copy).
 
     A stack qualifies when no later op overwrites it in place; an operand, when it is a call
@@ -320,7 +329,9 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int]) -> tuple[Pla
     with the copying stack, so planned and unplanned runs stay bit-identical.
 
     ``marks`` is the in-place set the plan was made with (:func:`mark_inplace`). Returns the
-    new plan and ``{operand id: (stack id, index of its slice)}``.
+    new plan and ``{operand id: (stack id, index of its slice)}``. ``placed=False``: the
+    plan's offsets are not placed yet (``plan_memory(..., placed=False)``); place them even
+    when no stack qualifies.
     """
     live = analyze(graph.nodes, graph.outputs)
     overwritten = {graph[n].inputs[0] for n in marks}
@@ -356,7 +367,7 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int]) -> tuple[Pla
             first = min(first, live.step_of[x])
             last = max(last, live.root_last[x])
         lifetimes[stack_buffer] = (first, last)
-    if not slots:
+    if not slots and placed:
         return plan, slots
     used = set(buffer_of.values())
     sizes = {b: size for b, size in plan.sizes.items() if b in used}

@@ -18,6 +18,12 @@ from typing import Any
 import numpy as np
 import tapeflow
 import tapeflow.static as tf
+from tapeflow.static.compiler.planner import (
+    mark_inplace,
+    plan_in_place,
+    plan_memory,
+    stack_in_place,
+)
 
 ROOT = str(Path(tapeflow.__file__).resolve().parent)
 VENV = str(Path(ROOT) / ".venv")
@@ -101,3 +107,26 @@ def test_second_run_does_not_compile() -> None:
     sess, fetches, feed = rnn_training(10)
     compiling = first_run_calls(sess, fetches, feed)
     assert first_run_calls(sess, fetches, feed) < compiling / 10
+
+
+def test_plan_in_place_equals_planning_twice() -> None:
+    # the compile path places offsets once (after the stacks); the plan must be the one
+    # that planning, then re-planning around the stacks, gives
+    sess, fetches, feed = rnn_training(12)
+    entry, _, _ = sess._lookup(fetches, feed)
+    graph = entry.program.graph
+    marks = mark_inplace(graph)
+    once, slots_once = plan_in_place(graph, marks)
+    twice, slots_twice = stack_in_place(graph, plan_memory(graph, marks), marks)
+    assert slots_once and slots_once == slots_twice  # the stacks took operands
+    assert once == twice
+    # and with no stack in the graph, the unplaced plan still gets placed
+    with tf.Graph().as_default() as graph:
+        x = tf.placeholder(tf.float32, shape=(4,), name="x")
+        a, b = tf.tanh(x), tf.sigmoid(x)
+        y = a * b + a
+        flat_sess = tf.Session(graph=graph)
+    flat = flat_sess._lookup(y, {x: np.ones(4, np.float32)})[0].program.graph
+    placed, no_slots = plan_in_place(flat, mark_inplace(flat))
+    assert not no_slots and placed == plan_memory(flat, mark_inplace(flat))
+    assert any(placed.offsets.values())  # two buffers alive at once: one is not at 0
