@@ -48,11 +48,14 @@ def memory_plan_chart(plan: Any, dynamic: Any = None, title: str = "",
     chart, totals = axes[0], axes[1]
     colours = offset_colours(plan)
     steps = max(1, len(plan.steps))
+    # values recomputed in the backward (static/compiler/recompute.py names them so): hatched
+    redone = {b for b, name in plan.names.items() if name.endswith("/recompute")}
     for b, (first, last) in sorted(plan.lifetimes.items()):
         offset = plan.offsets[b]
         start, end = max(first, 0), min(last, steps - 1) + 1
         chart.add_patch(Rectangle((start, offset), max(end - start, 0.6), plan.sizes[b],
-                                  facecolor=colours[offset], edgecolor="#333333", lw=0.4))
+                                  facecolor=colours[offset], edgecolor="#333333", lw=0.4,
+                                  hatch="////" if b in redone else None))
     arena = max(plan.arena_bytes, 1)
     chart.axhline(plan.lower_bound_bytes, color="#2e7d32", ls=":", lw=1.4)
     chart.set_xlim(0, steps)
@@ -62,7 +65,8 @@ def memory_plan_chart(plan: Any, dynamic: Any = None, title: str = "",
     chart.yaxis.set_major_formatter(FuncFormatter(_kib))
     chart.yaxis.set_major_locator(MultipleLocator(_step(arena)))
     chart.set_title("static plan: a buffer = a rectangle (lifetime across, offset up, size "
-                    "as height);\nsame colour = same bytes reused", fontsize=9)
+                    "as height);\nsame colour = same bytes reused"
+                    + ("; hatched = recomputed in the backward" if redone else ""), fontsize=9)
     values = [plan.arena_bytes, plan.lower_bound_bytes, plan.naive_bytes]
     totals.bar(["arena", "lower\nbound", "no\nreuse"], values,
                color=["#1f4e99", "#2e7d32", "#999999"])
