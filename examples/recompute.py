@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,7 +80,8 @@ def static_run(size: dict, options: CompileOptions, iterations: int) -> dict:
             start = time.perf_counter()
             losses.append(sess.run([loss, train], feed)[0])
             times.append(time.perf_counter() - start)
-    return {"arena": plan.arena_bytes, "losses": losses, "time": statistics.median(times[1:]),
+    return {"plan": plan, "arena": plan.arena_bytes, "losses": losses,
+            "time": statistics.median(times[1:]),
             # a clone's name ends in /recompute (compiler/recompute.py)
             "recomputed": sum(name.endswith("/recompute") for name in plan.names.values()),
             "steps": len(plan.steps)}
@@ -149,7 +152,13 @@ def main() -> None:
     print(f"  arena ratio {again['arena'] / plain['arena']:.2f}x, "
           f"step time ratio {again['time'] / plain['time']:.2f}x")
     same = plain["losses"] == again["losses"]
-    print(f"  losses {[round(float(v), 6) for v in plain['losses']]}: bit-identical: {same}\n")
+    print(f"  losses {[round(float(v), 6) for v in plain['losses'][:4]]}...: "
+          f"bit-identical: {same}")
+    from tapeflow.visualize.memory_chart import memory_plan_chart
+
+    chart = Path(tempfile.mkdtemp()) / "recompute_plan.svg"
+    chart.write_text(memory_plan_chart(again["plan"], title="recompute='sqrt'"))
+    print(f"  the recomputing plan, recomputed buffers hatched: {chart}\n")
 
     print("memory against compute (the fewest recomputations that fit each budget)")
     rows = tradeoff(size)
