@@ -378,7 +378,7 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int], *, placed: b
         if step.node_id in buffer_of and buffer_of[step.node_id] != step.buffer:
             step = replace(step, buffer=buffer_of[step.node_id], offset=None, nbytes=0,
                            where="view")  # (it writes into the stack's slice)
-        elif step.offset is not None:
+        elif step.offset is not None and step.offset != offsets[step.buffer]:  # type: ignore[index]
             step = replace(step, offset=offsets[step.buffer])  # type: ignore[index]
         new_steps.append(step)
     return Plan(new_steps, buffer_of, offsets, sizes, lifetimes,
