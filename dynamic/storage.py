@@ -102,6 +102,6 @@ class Storage:
         shown = values if len(values) <= 20 else values[:10] + ["..."] + values[-10:]
         lines = [f" {v}" for v in shown]
         name = self.dtype.name
-        lines.append(f"[torch.storage.TypedStorage(dtype=torch.{name}, device={self.device}) "
+        lines.append(f"[torch.storage.TypedStorage(dtype=tapeflow.{name}, device={self.device}) "
                      f"of size {len(values)}]")
         return "\n".join(lines)

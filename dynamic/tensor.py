@@ -349,7 +349,7 @@ class Tensor(TensorMath, TensorMore, TensorRandom, TensorShape, TensorConvert):
         if self.is_cuda:
             extras.append("device='cuda:0'")
         if self.dtype.name not in _HIDDEN_DTYPES or array.size == 0:
-            extras.append(f"dtype=torch.{self.dtype.name}")
+            extras.append(f"dtype={self.dtype!r}")  # as x.dtype prints it
         if self._grad_fn is not None:
             extras.append(f"grad_fn=<{self._grad_fn.name()}>")
         elif self._requires_grad:

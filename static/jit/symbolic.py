@@ -228,7 +228,7 @@ class TracedTensor(DynamicTensor):
         shape = ", ".join(str(d) for d in self.array.shape)
         grad = ", requires_grad=True" if self.requires_grad else ""
         return (f"tensor(<traced {self.symbol.name}: shape [{shape}], "
-                f"dtype=torch.{self.dtype.name}>{grad})")
+                f"dtype={self.dtype!r}>{grad})")
 
     __str__ = __repr__
 

