@@ -179,8 +179,8 @@ def _figures(sec: _Section, result: Any, dtype: str, seed: int, device: str) -> 
                                                  f"{named}"),
             "left: the static plan, one rectangle per arena buffer; middle: arena, lower "
             "bound and no-reuse total; right: the dynamic step on the same batch "
-            "(tracemalloc, tape objects included; a steady-state step, measured when this "
-            "report was written, so it may differ by a few bytes from run to run)."
+            "(the array bytes alive after each kernel, a steady-state step, measured when "
+            "this report was written)."
             + host_only,
             report_text.memory_note(plan, trace))
     drawn = sec.graph("static_graph", f"Static training graph, coloured by arena offset "

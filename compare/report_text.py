@@ -156,7 +156,7 @@ def facts_html(f: dict[str, Any], named: str) -> str:
         f"{f['dynamic_allocations']} (a fresh array for every forward and backward result).",
         f"<b>Memory</b>: the static arena holds {fmt_bytes(f['arena'])} for every "
         f"intermediate (no reuse would need {fmt_bytes(f['naive'])}); the dynamic step's "
-        f"traced peak was {fmt_bytes(f['dynamic_peak'])} (tape objects included).",
+        f"arrays peaked at {fmt_bytes(f['dynamic_peak'])} above its start.",
     ]
     wins = [
         f"<b>Build cost</b>: static needed {fmt_ms(f['static_build'], 1)} before its first "

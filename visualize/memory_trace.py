@@ -1,12 +1,14 @@
 """Live bytes during one dynamic (eager) training step, sampled after every kernel call.
 
-What it measures, honestly labelled: ``tracemalloc``'s *current traced bytes* (numpy
-reports its array buffers to it; Python objects such as tape nodes count too), relative to
-the moment the step started, taken each time the dynamic front end has run a kernel
-(forward ops, gradient ops in backward, and the optimizer's in-place updates): it tells
-an observer (``tapeflow.dynamic.interop.observing``), no profiling hook involved. Reading
-tracemalloc slows every kernel down: use this for the shape of the curve and its peak,
-never for timing.
+What it measures, honestly labelled: the bytes of the numpy array buffers alive, above
+those alive when the step started (numpy reports every buffer to ``tracemalloc`` in a
+domain of its own), taken each time the dynamic front end has run a kernel (forward ops,
+gradient ops in backward, and the optimizer's in-place updates): it tells an observer
+(``tapeflow.dynamic.interop.observing``), no profiling hook involved. Array buffers are
+what the static arena holds too, so the two compare like with like; Python objects such as
+tape nodes are left out, which also makes the curve the same, byte for byte, on every run.
+Reading tracemalloc slows every kernel down: use this for the shape of the curve and its
+peak, never for timing.
 
 Example:
     >>> import numpy as np
@@ -22,9 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy
+
 from ..dynamic.interop import observing
 
-LABEL = "dynamic: live traced bytes after each kernel (tracemalloc, incl. tape objects)"
+LABEL = "dynamic: live array bytes after each kernel"
+_ARRAYS = [tracemalloc.DomainFilter(True, numpy.lib.tracemalloc_domain)]
+
+
+def _array_bytes() -> int:
+    """Bytes of the numpy buffers traced now (numpy's own tracemalloc domain)."""
+    snapshot = tracemalloc.take_snapshot().filter_traces(_ARRAYS)
+    return sum(trace.size for trace in snapshot.traces)
 
 
 @dataclass
@@ -32,7 +43,7 @@ class DynamicTrace:
     """Samples of one traced step.
 
     Attributes:
-        live_bytes: traced bytes above the start of the step, after each kernel call.
+        live_bytes: array bytes above the start of the step, after each kernel call.
         ops: the registry op of each sample.
         phases: phase name -> (first, last) sample index: forward, backward, update.
         result: what the traced callable returned.
@@ -49,7 +60,7 @@ class DynamicTrace:
 
 
 def trace_dynamic_step(step: Callable[[], Any]) -> DynamicTrace:
-    """Runs ``step()`` once and samples live traced bytes after every kernel call.
+    """Runs ``step()`` once and samples live array bytes after every kernel call.
 
     Samples taken before backward starts are the *forward* phase, those inside
     ``backward()`` the *backward* phase, and those after it the *update* phase (the
@@ -71,14 +82,14 @@ def trace_dynamic_step(step: Callable[[], Any]) -> DynamicTrace:
     def observe(event: str, what: Any) -> None:
         if event == "kernel":
             trace.ops.append(str(what))
-            trace.live_bytes.append(max(0, tracemalloc.get_traced_memory()[0] - base))
+            trace.live_bytes.append(max(0, _array_bytes() - base))
         elif event in ("backward", "backward_end"):
             mark("backward" if event == "backward" else "update")
 
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
+    base = _array_bytes()
     trace.phases["forward"] = (0, 0)
     try:
         with observing(observe):

@@ -78,7 +78,7 @@ def memory_timeline(plan: Any = None, dynamic: DynamicTrace | None = None, title
 
     Static (bottom axis: schedule step): live bytes per step (its maximum is the lower
     bound no plan can beat), the naive no-reuse total so far, the highest arena byte in
-    use, and the final arena size. Dynamic (top axis: kernel call): live traced bytes,
+    use, and the final arena size. Dynamic (top axis: kernel call): live array bytes,
     with forward, backward and update shaded.
     """
     if plan is None and dynamic is None:

@@ -126,17 +126,10 @@ def test_same_results_give_the_same_files(tmp_path: Path,
                                           results: list[WorkloadResult]) -> None:
     # one call site: graphs built here carry the line that built them in their tooltips
     paths, again = (report.write(d, results[:1], ARGS) for d in (tmp_path, tmp_path / "again"))
-    # the memory chart's dynamic curve is measured while the report is written
-    # (tracemalloc, which varies by a few bytes): every other file is byte-identical
-    measured = {"xor_memory.svg", "report.html"}
+    # the memory chart's dynamic curve is measured while the report is written, in array
+    # bytes (numpy's own tracemalloc domain), which are the same on every run
     for first, second in zip(paths, again, strict=True):
-        if first.name not in measured:
-            assert first.read_bytes() == second.read_bytes(), first.name
-    without = [re.sub(r'<div class="fig"><h3>The memory plan.*?</div></div>', "",
-                      p.read_text(), flags=re.S) for p in (paths[-1], again[-1])]
-    without = [re.sub(r"traced peak was [^;.<]*|Measured on.*?</ul></div></div>", "", t,
-                      flags=re.S) for t in without]
-    assert without[0] == without[1]
+        assert first.read_bytes() == second.read_bytes(), first.name
 
 
 def test_report_without_dot_writes_dot_files_and_says_how_to_install(
