@@ -62,6 +62,53 @@ def _value_info(onnx: Any, name: str, spec: Spec) -> Any:
     return onnx.helper.make_tensor_value_info(name, tensor_type(onnx, spec.dtype), shape)
 
 
+def _inference_subgraph(graph: Any, ins: list[Tensor], outs: list[Tensor]
+                        ) -> tuple[ir.Graph, dict[int, str]]:
+    """The nodes the outputs need, fed tensors turned into placeholders, with unique names;
+    refuses a graph that updates state or needs a placeholder that is not an input."""
+    nodes = dict(graph.nodes)
+    for t in ins:  # a fed tensor is a graph input whatever computed it before (as in TF1)
+        nodes[t.node_id] = nodes[t.node_id].with_(kind="placeholder", op="", inputs=(),
+                                                  attrs={})
+    pruned = ir.subgraph(nodes, [t.node_id for t in outs])
+    unused = [nodes[t.node_id] for t in ins if t.node_id not in pruned]
+    names = _unique_names(ir.Graph(pruned.nodes + tuple(unused), pruned.outputs))
+    input_ids = {t.node_id for t in ins}
+    for node in pruned.nodes:
+        if node.kind == "assign":
+            raise OnnxExportError(f"export_onnx: the outputs depend on assign node "
+                                  f"'{node.name}' (built at {node.site}); export an inference "
+                                  "graph (no training or update ops)", "assign", node.name)
+        if node.kind == "placeholder" and node.id not in input_ids:
+            raise OnnxExportError(f"export_onnx: the outputs need placeholder '{node.name}' "
+                                  f"(built at {node.site}), which is not among inputs",
+                                  "placeholder", node.name)
+    return pruned, names
+
+
+def _emit_nodes(emitter: Emitter, sess: Any, pruned: ir.Graph, names: dict[int, str]
+                ) -> dict[int, Spec]:
+    """Emits weights (the session's current values), constants and op nodes in order;
+    returns every node's spec."""
+    variables = [n for n in pruned.nodes if n.kind == "variable"]
+    values = sess.run([sess.graph.tensor(n.id) for n in variables]) if variables else []
+    for node, value in zip(variables, values, strict=True):
+        emitter.const(np.asarray(value, dtype=node.dtype.np), names[node.id])
+    specs: dict[int, Spec] = {}
+    for node in pruned.nodes:
+        specs[node.id] = Spec(node.shape, node.dtype)
+        if node.kind == "const":
+            emitter.const(np.asarray(node.value, dtype=node.dtype.np), names[node.id])
+        elif node.kind == "call":
+            rule = RULES.get(node.op)
+            if rule is None:
+                raise OnnxExportError(f"export_onnx: op '{node.op}' (node '{node.name}', built "
+                                      f"at {node.site}) has no ONNX mapping", node.op, node.name)
+            rule(emitter, node, [names[i] for i in node.inputs],
+                 [specs[i] for i in node.inputs], names[node.id])
+    return specs
+
+
 def export_onnx(sess: Any, inputs: Tensor | Sequence[Tensor], outputs: Tensor | Sequence[Tensor],
                 path: str | os.PathLike[str], opset: int = DEFAULT_OPSET,
                 model_name: str = "tapeflow") -> Any:
@@ -95,40 +142,9 @@ def export_onnx(sess: Any, inputs: Tensor | Sequence[Tensor], outputs: Tensor | 
     graph = sess.graph
     ins = _tensors(inputs, "inputs", graph)
     outs = _tensors(outputs, "outputs", graph)
-    nodes = dict(graph.nodes)
-    for t in ins:  # a fed tensor is a graph input whatever computed it before (as in TF1)
-        nodes[t.node_id] = nodes[t.node_id].with_(kind="placeholder", op="", inputs=(),
-                                                  attrs={})
-    pruned = ir.subgraph(nodes, [t.node_id for t in outs])
-    unused = [nodes[t.node_id] for t in ins if t.node_id not in pruned]
-    names = _unique_names(ir.Graph(pruned.nodes + tuple(unused), pruned.outputs))
-    input_ids = {t.node_id for t in ins}
-    for node in pruned.nodes:
-        if node.kind == "assign":
-            raise OnnxExportError(f"export_onnx: the outputs depend on assign node "
-                                  f"'{node.name}' (built at {node.site}); export an inference "
-                                  "graph (no training or update ops)", "assign", node.name)
-        if node.kind == "placeholder" and node.id not in input_ids:
-            raise OnnxExportError(f"export_onnx: the outputs need placeholder '{node.name}' "
-                                  f"(built at {node.site}), which is not among inputs",
-                                  "placeholder", node.name)
+    pruned, names = _inference_subgraph(graph, ins, outs)
     emitter = Emitter(onnx, opset)
-    variables = [n for n in pruned.nodes if n.kind == "variable"]
-    values = sess.run([graph.tensor(n.id) for n in variables]) if variables else []
-    for node, value in zip(variables, values, strict=True):
-        emitter.const(np.asarray(value, dtype=node.dtype.np), names[node.id])
-    specs: dict[int, Spec] = {}
-    for node in pruned.nodes:
-        specs[node.id] = Spec(node.shape, node.dtype)
-        if node.kind == "const":
-            emitter.const(np.asarray(node.value, dtype=node.dtype.np), names[node.id])
-        elif node.kind == "call":
-            rule = RULES.get(node.op)
-            if rule is None:
-                raise OnnxExportError(f"export_onnx: op '{node.op}' (node '{node.name}', built "
-                                      f"at {node.site}) has no ONNX mapping", node.op, node.name)
-            rule(emitter, node, [names[i] for i in node.inputs],
-                 [specs[i] for i in node.inputs], names[node.id])
+    specs = _emit_nodes(emitter, sess, pruned, names)
     # every input is a model input, also one the outputs do not need (ONNX allows that)
     graph_inputs = [_value_info(onnx, names[t.node_id], Spec(t.spec.shape, t.dtype))
                     for t in ins]
