@@ -311,6 +311,25 @@ def mark_inplace(graph: Graph) -> frozenset[int]:
 Slots = dict[int, tuple[int, tuple[Any, ...]]]  # operand id -> (stack id, index of its slice)
 
 
+def _end_left_chains(plan: Plan, buffer_of: dict[int, int],
+                     lifetimes: dict[int, tuple[int, int]], live: Liveness,
+                     slots: Slots) -> None:
+    """An in-place operand that moved into a stack's slice no longer extends the buffer of
+    the chain it wrote over (``tanh(add(...))`` in place): that buffer dies at the last read
+    of the values left in it, not at the moved value's last read (an unrolled RNN kept every
+    step's pre-activation buffer alive until the backward this way)."""
+    left = {plan.buffer_of[x] for x in slots if plan.buffer_of[x] != buffer_of[x]}
+    if not left:
+        return
+    ends: dict[int, int] = {}
+    for m, b in buffer_of.items():
+        if b in left:
+            ends[b] = max(ends.get(b, -1), live.root_last[live.root[m]])
+    for b in left:
+        first, last = lifetimes[b]
+        lifetimes[b] = (first, min(last, max(ends.get(b, first), first)))
+
+
 def plan_in_place(graph: Graph, marks: frozenset[int]) -> tuple[Plan, Slots]:
     """``stack_in_place(graph, plan_memory(graph, marks), marks)``, placing offsets once."""
     return stack_in_place(graph, plan_memory(graph, marks, placed=False), marks, placed=False)
@@ -369,6 +388,7 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int], *, placed: b
         lifetimes[stack_buffer] = (first, last)
     if not slots and placed:
         return plan, slots
+    _end_left_chains(plan, buffer_of, lifetimes, live, slots)
     used = set(buffer_of.values())
     sizes = {b: size for b, size in plan.sizes.items() if b in used}
     lifetimes = {b: life for b, life in lifetimes.items() if b in used}
