@@ -1,6 +1,7 @@
-"""``tf.nn.rnn_cell`` (BasicRNNCell, BasicLSTMCell), ``tf.nn.static_rnn`` and the unrolled
-``tf.nn.dynamic_rnn``: TF1's equations and variable names, one set of weights for every
-step, batches of any size, and agreement with the dynamic mode's ``nn.LSTM``.
+"""``tf.nn.rnn_cell`` (BasicRNNCell, BasicLSTMCell), ``tf.nn.static_rnn`` and
+``tf.nn.dynamic_rnn`` (a ``tf.while_loop``): TF1's equations and variable names, one set of
+weights for every step, batches of any size, and agreement with the dynamic mode's
+``nn.LSTM``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import tapeflow.static as tf
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((3, 4, 2))  # (batch, time, depth)
+#: float64 results reached by different BLAS paths (a batch of 1 or 3) differ by an ulp or
+#: two of 1 in absolute terms; relative to an output near zero that is far above 1e-12
+ULPS = 1e-15
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -19,7 +23,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def test_basic_rnn_cell_unrolls_with_one_set_of_weights() -> None:
+    # Seeded: unseeded, the glorot draw changed every run, and about one draw in a thousand
+    # put an output within 1e-4 of zero, where the batch-of-1 run (BLAS's matrix-vector path)
+    # and the batch-of-3 run differ by one ulp (1.1e-16) -- a relative error above 1e-12, so
+    # an rtol-only comparison failed now and then. Seed 2184 is such a draw (found by search;
+    # it fails the old rtol-only check on this machine), so the tolerance below is exercised.
     with tf.Graph().as_default():
+        tf.set_random_seed(2184)
         x = tf.placeholder(tf.float64, [None, 4, 2])
         outputs, state = tf.nn.dynamic_rnn(tf.nn.rnn_cell.BasicRNNCell(5), x, dtype=tf.float64)
         variables = tf.trainable_variables()
@@ -33,9 +43,9 @@ def test_basic_rnn_cell_unrolls_with_one_set_of_weights() -> None:
     h = np.zeros((3, 5))
     for t in range(4):
         h = np.tanh(np.concatenate([X[:, t], h], 1) @ kernel + bias)
-        np.testing.assert_allclose(got[:, t], h, rtol=1e-12)
-    np.testing.assert_allclose(final, h, rtol=1e-12)
-    np.testing.assert_allclose(small, got[:1], rtol=1e-12)
+        np.testing.assert_allclose(got[:, t], h, rtol=1e-12, atol=ULPS)
+    np.testing.assert_allclose(final, h, rtol=1e-12, atol=ULPS)
+    np.testing.assert_allclose(small, got[:1], rtol=1e-12, atol=ULPS)
 
 
 def test_basic_lstm_cell_follows_tf1s_gates_and_forget_bias() -> None:
