@@ -1,0 +1,141 @@
+"""GEMM providers on the RNN-large step's matrix products: GFLOP/s per provider and shape.
+
+RNN-large (B=64, T=50, D=128, H=512) runs two kinds of products. Dynamic mode runs one
+per step and per gradient: ``x[:, t] @ w_ih`` (a strided slice), ``h @ w_hh``, and in the
+backward ``g @ w_hh.T`` and the thin weight-gradient terms ``h.T @ g`` and ``x[:, t].T @ g``
+(inner dimension B=64). Static mode merges the products that share an operand across steps
+(``static/compiler/dot_merge.py``): one ``X @ w_ih`` for every step, one ``H.T @ G`` and one
+``X.T @ G`` for the weight gradients (inner dimension T*B=3,200), and keeps ``h @ w_hh``
+per step (its backward reads a row-major copy of ``w_hh.T``, so it is the same shape). The
+operands below are laid out as each mode's kernels receive them.
+
+Providers: numpy's matmul (its bundled OpenBLAS; the kernel it runs is printed), MKL's
+CBLAS through ctypes (``tapeflow.runtime.blas``; ``pip install mkl``), and BLIS through the
+``blis`` package's ``blis.py.gemm`` (``pip install blis``; it takes C-contiguous operands
+only, so the strided slices are not run, and its float64 path ignores the transpose flags
+when sizing the product, so transposed float64 products are not run either). Every
+provider runs with one thread; rounds interleave the providers so a slow spell of a shared
+machine does not land on one of them; each cell is the median over rounds. Each provider's
+result is checked against a float64 product before timing.
+
+    python benchmarks/bench_blas_providers.py [--rounds 9] [--dtypes float32,float64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before numpy loads its BLAS
+
+import numpy as np  # noqa: E402
+from tapeflow.runtime import blas  # noqa: E402
+
+B, T, D, H = 64, 50, 128, 512
+
+#: (label, m, k, n, a transposed, b transposed, a is a strided x[:, t] slice)
+SHAPES = [
+    ("dynamic fwd  x[:,t] @ w_ih", B, D, H, False, False, True),
+    ("both    fwd  h @ w_hh", B, H, H, False, False, False),
+    ("dynamic bwd  g @ w_hh.T", B, H, H, False, True, False),
+    ("dynamic bwd  h.T @ g (k=64)", H, B, H, True, False, False),
+    ("dynamic bwd  x[:,t].T @ g (k=64)", D, B, H, True, False, True),
+    ("static  fwd  X @ w_ih (merged)", T * B, D, H, False, False, False),
+    ("static  bwd  H.T @ G (merged)", H, T * B, H, True, False, False),
+    ("static  bwd  X.T @ G (merged)", D, T * B, H, True, False, False),
+]
+
+
+def operands(m: int, k: int, n: int, ta: bool, tb: bool, strided: bool, dtype: str,
+             rng: np.random.Generator):
+    """a (m, k) and b (k, n) as views of stored arrays laid out as the kernel gets them."""
+    stored_a = (k, m) if ta else (m, k)
+    if strided:  # x[:, t] of a (rows, T, cols) batch: rows T*cols elements apart
+        a_base = rng.standard_normal((stored_a[0], T, stored_a[1])).astype(dtype)[:, T // 2]
+    else:
+        a_base = rng.standard_normal(stored_a).astype(dtype)
+    b_base = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return a_base, b_base, (a_base.T if ta else a_base), (b_base.T if tb else b_base)
+
+
+def providers(a_base, b_base, a, b, out, ta: bool, tb: bool, strided: bool) -> dict:
+    """name -> a call computing ``out = a @ b`` with that provider (those that run here)."""
+    calls = {"numpy (OpenBLAS)": lambda: blas.gemm(a, b, out, "numpy")}
+    if "mkl" in blas.available():
+        calls["mkl"] = lambda: blas.gemm(a, b, out, "mkl")
+    try:
+        import blis.py as blis_py
+    except ImportError:
+        return calls
+    if not strided and (a.dtype == np.float32 or not (ta or tb)):
+        calls["blis"] = lambda: blis_py.gemm(a_base, b_base, out=out, trans1=ta, trans2=tb,
+                                             beta=0.0)
+    return calls
+
+
+def measure(label: str, m: int, k: int, n: int, ta: bool, tb: bool, strided: bool,
+            dtype: str, rounds: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    a_base, b_base, a, b = operands(m, k, n, ta, tb, strided, dtype, rng)
+    out = np.empty((m, n), dtype)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    calls = providers(a_base, b_base, a, b, out, ta, tb, strided)
+    tolerance = 1e-4 if dtype == "float32" else 1e-12
+    for name, call in calls.items():
+        call()
+        error = float(np.abs(out - exact).max() / np.abs(exact).max())
+        if error > tolerance:
+            raise AssertionError(f"{name} got {label} ({dtype}) wrong: relative error {error}")
+    flops = 2.0 * m * n * k
+    calls_per_round = max(3, int(3e8 / flops))  # about 3 ms of work per provider and round
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(calls_per_round):
+                call()
+            times[name].append((time.perf_counter() - start) / calls_per_round)
+    return {name: flops / statistics.median(ts) / 1e9 for name, ts in times.items()}
+
+
+def describe_blas() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    rows = [f"{i.get('internal_api')} {i.get('version')} kernel={i.get('architecture', '-')} "
+            f"threads={i.get('num_threads')} ({os.path.basename(i.get('filepath', ''))})"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--dtypes", default="float32,float64")
+    args = parser.parse_args()
+    blas.gemm(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32),
+              np.empty((2, 2), np.float32), "mkl")  # load MKL, so threadpoolctl sees it
+    print(f"load: {os.getloadavg()[0]:.2f}  OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(f"BLAS: {describe_blas()}")
+    for dtype in args.dtypes.split(","):
+        print(f"\n{dtype}: GFLOP/s, one thread, median of {args.rounds} interleaved rounds")
+        rows = [(label, dims, measure(label, *dims, dtype=dtype, rounds=args.rounds))
+                for label, *dims in SHAPES]
+        header = list(dict.fromkeys(name for *_, rates in rows for name in rates))
+        print(f"{'product':<34} {'m x k x n':>14} " + " ".join(f"{h:>16}" for h in header)
+              + "  mkl/numpy")
+        for label, (m, k, n, *_), rates in rows:
+            cells = " ".join(f"{rates[h]:>16.1f}" if h in rates else f"{'-':>16}"
+                             for h in header)
+            ratio = rates.get("mkl", float("nan")) / rates["numpy (OpenBLAS)"]
+            print(f"{label:<34} {f'{m}x{k}x{n}':>14} {cells}  {ratio:>8.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
