@@ -70,25 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = sub.add_parser("graph", help="render a workload's graph to SVG")
     graph.add_argument("workload", choices=list(WORKLOADS))
-    graph.add_argument("--mode", required=True, choices=["static", "dynamic"])
+    graph.add_argument(
+        "--mode", required=True, choices=["static", "static-while", "dynamic"],
+        help="static: the (padded) unrolled graph; static-while (rnn): the graph with a loop, "
+        "drawn as a box holding its body and a back edge; dynamic: the tape",
+    )
     graph.add_argument(
         "--backward",
         action="store_true",
-        help="static: the whole training graph (forward, backward, update); dynamic: the "
-        "autograd tape after backward (default: the forward graph only)",
+        help="static: the whole training graph (forward, backward, update; static-while: the "
+        "forward loop and the reverse, gradient loop); dynamic: the autograd tape after "
+        "backward (default: the forward graph only)",
     )
     graph.add_argument(
         "--memory",
         action="store_true",
         help="static: fill each node with the colour of its arena offset (same colour = "
-        "same bytes) and show offset, size and lifetime; dynamic (with --backward): draw "
+        "same bytes) and show offset, size and lifetime (static-while: each loop body has an "
+        "arena of its own, drawn with --full); dynamic (with --backward): draw "
         "the tensors each tape node saved for backward",
     )
     graph.add_argument(
         "--full",
         action="store_true",
         help="static: draw every op (default: large graphs are summarised, a loop as one "
-        "cell box marked x T)",
+        "cell box marked x T; static-while: each loop body as a few boxes)",
     )
     graph.add_argument("-o", "--output", type=Path, required=True, help="the .svg (or .dot) file")
     graph.add_argument("--dtype", choices=["float32", "float64"], default="float64")
@@ -236,6 +242,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import workload_graphs
 
+    if args.mode == "static-while" and args.workload != "rnn":
+        raise UsageError(f"tapeflow graph: --mode static-while is the RNN's graph with a loop "
+                         f"in it; workload {args.workload} has no loop (use rnn)")
     path = workload_graphs.render(
         args.workload, args.mode, args.backward, args.memory, args.output, args.dtype, args.seed,
         collapse=False if args.full else None,

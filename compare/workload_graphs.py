@@ -31,8 +31,10 @@ def build_workload(name: str, dtype: str, seed: int) -> Any:
 
 
 def _mode(workload: Any, style: str) -> Any:
-    for mode in workload.modes:  # the first mode of the style: static-padded for the RNN
-        if mode.style == style:
+    """The first mode of ``style`` (static-padded for the RNN's "static"), or the mode
+    of that name ("static-while")."""
+    for mode in workload.modes:
+        if mode.style == style or mode.name == style:
             return mode
     raise ValueError(f"workload {workload.name} has no {style} mode")
 
@@ -110,6 +112,53 @@ def static_figure(workload: Any, backward: bool, memory: bool,
                         collapse=collapse, title=title, expand_cells=expand_cells)
 
 
+def while_figure(workload: Any, backward: bool, memory: bool,
+                 collapse: bool | None = None) -> Figure:
+    """The static-while graph of one training step (the RNN's ``static-while`` mode), each
+    loop drawn as a box holding its body; ``memory``: the outer arena's offsets outside the
+    boxes, each body's own arena inside."""
+    from ..visualize.loop_graph import loop_graph
+    from .introspect import static_fetches_and_feed
+
+    batch = figure_batch(workload)
+    trainer = _mode(workload, "static-while").make()
+    fetches, feed = static_fetches_and_feed(trainer, batch)
+    outputs = fetches if backward else fetches[:1]
+    plan, bodies = loop_body_plans(trainer, outputs, feed) if memory else (None, None)
+    part = "training graph (forward loop, gradient loop, update)" if backward else \
+        "forward graph"
+    title = f"{workload.name}: static-while {part}, one graph for every batch" + (
+        f"; memory plans for {describe_batch(workload, batch)}" if memory else "")
+    return loop_graph(trainer.graph, outputs=outputs, plan=plan, body_plans=bodies,
+                      backward=backward, collapse=collapse, title=title)
+
+
+def loop_body_plans(trainer: Any, fetches: list[Any], feed: dict[Any, Any]
+                    ) -> tuple[Any, dict[tuple[str, str], Any]]:
+    """(outer plan, (loop name, body name) -> body plan) of one step of a static trainer.
+
+    A gradient loop's body is planned when it first runs (the length of the stacks it reads
+    is known only then), so ``Session.plan`` cannot show it: the step is compiled here as
+    the Session compiles it, and run once on the Session's variables (nothing is written
+    back), and the plans of every body it ran are read off the compiled loops.
+    """
+    import numpy as np
+
+    from ..runtime import Spec
+    from ..runtime import dtypes as dt
+    from ..static.compiler import compile as compile_graph
+    from ..static.compiler.loops import body_programs
+
+    feeds = {t.node_id: np.asarray(v) for t, v in feed.items()}
+    specs = {k: Spec(v.shape, dt.as_dtype(v.dtype)) for k, v in feeds.items()}
+    program = compile_graph(trainer.graph.as_ir(fetches), specs, trainer.sess.options)
+    program.run(feeds, trainer.sess.variable_values)
+    names = {id(r): n.name for n in program.graph.nodes for r in n.attrs.get("runners") or ()}
+    return program.inspect_plan(), {
+        (names[id(r)], r.body.name): p.plan for r in body_programs(program.graph)
+        for p in r.programs.values() if getattr(p, "plan", None) is not None}
+
+
 def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
     """The tape of one dynamic step on :func:`figure_batch`: with ``backward`` the grad_fn
     graph after backward (``memory``: with the tensors saved for backward), else the
@@ -138,7 +187,9 @@ def figure(workload: str, mode: str, backward: bool = True, memory: bool = False
         return static_figure(built, backward, memory, collapse)
     if mode == "dynamic":
         return dynamic_figure(built, backward, memory)
-    raise ValueError(f"mode must be 'static' or 'dynamic', got {mode!r}")
+    if mode == "static-while":
+        return while_figure(built, backward, memory, collapse)
+    raise ValueError(f"mode must be 'static', 'static-while' or 'dynamic', got {mode!r}")
 
 
 def render(workload: str, mode: str, backward: bool, memory: bool, output_path: Path,

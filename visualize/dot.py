@@ -162,6 +162,12 @@ class DotBuilder:
     def edge(self, src: str, dst: str, **attrs: object) -> None:
         self._emit(f"{quote(src)} -> {quote(dst)}" + _attrs(attrs))
 
+    def same_rank(self, node_ids: list[str]) -> None:
+        """Draws these nodes side by side (one Graphviz rank)."""
+        if node_ids:
+            self.lines.append("  " * self._indent + "{rank=same; "
+                              + "; ".join(quote(i) for i in node_ids) + "}")
+
     @contextmanager
     def cluster(self, label: str, **attrs: object) -> Iterator[None]:
         """Statements inside the block go into one Graphviz cluster (a labelled box)."""
