@@ -67,6 +67,8 @@ class Meta:
 
 
 _METAS: dict[tuple[Any, int], Meta] = {}
+#: shape -> the Meta last handed out for it: one dict lookup for the usual case of one dtype
+_LAST: dict[Any, Meta] = {}
 
 
 def meta_of(array: Any) -> Meta:
@@ -74,12 +76,18 @@ def meta_of(array: Any) -> Meta:
 
     Keyed by the dtype's id: the cached Meta holds the dtype, so the id cannot be reused.
     """
-    key = (array.shape, id(array.dtype))
+    shape = array.shape
+    found = _LAST.get(shape)
+    if found is not None and found.dtype is array.dtype:
+        return found  # (numpy hands out one dtype object per builtin dtype)
+    key = (shape, id(array.dtype))
     found = _METAS.get(key)
     if found is None:
         if len(_METAS) >= 4096:  # many distinct shapes (variable-length batches): start over
             _METAS.clear()
+            _LAST.clear()
         found = _METAS[key] = Meta(array)
+    _LAST[shape] = found
     return found
 
 
@@ -92,9 +100,15 @@ class Node:
         next_functions: ``((fn or None, 0), ...)``, one per input, as in PyTorch.
     """
 
+    # one slot per field (no per-node dict); the rarely set fields (hooks, label, a cached
+    # next_functions) are class-level defaults until set, so recording writes 15 fields
     __slots__ = ("op", "attrs", "inputs", "next", "needed", "seq", "ans_ref", "ans_array",
-                 "ans_vc", "ans_version", "saved", "freed", "pre_hooks", "label", "out_shape",
-                 "out_dtype", "_next_functions", "holds_tensors", "__weakref__")
+                 "ans_vc", "ans_version", "saved", "freed", "out_shape", "out_dtype",
+                 "holds_tensors", "__dict__", "__weakref__")
+
+    pre_hooks: list[Callable[[Any], Any]] | None = None
+    label: str | None = None
+    _next_functions: tuple[tuple[Any, int], ...] | None = None
 
     def __init__(self, op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
                  edges: tuple[Any, ...], needed: tuple[bool, ...], out: Any) -> None:
@@ -114,17 +128,17 @@ class Node:
             for x, keep in zip(inputs, save_inputs, strict=True):
                 vc = getattr(x, "_vc", None)
                 if vc is None:
-                    kept.append(x)
+                    kept.append(x)  # a Python number or a plain array: nothing to free
                 elif keep:
                     kept.append(x)
                     saved.append((x, vc[0]))
                 else:
                     kept.append(meta_of(x._array))
             self.inputs = tuple(kept)
-            self.holds_tensors = True
         else:  # the common case for add, sub, reshape...: no input is read
             self.inputs = tuple([meta_of(x._array) if hasattr(x, "_vc") else x for x in inputs])
-            self.holds_tensors = False
+        # only a node that kept a tensor has anything for _free to turn into shape and dtype
+        self.holds_tensors = bool(saved)
         # the output is held weakly (it holds this node: no reference cycle); its array and
         # version counter are kept so backward can still read and check it
         array = out._array
@@ -132,18 +146,16 @@ class Node:
         if save_ans:
             self.ans_ref = _weakref(out)
             self.ans_array = array
-            self.ans_vc = out._vc
-            self.ans_version = out._vc[0]
+            vc = out._vc
+            self.ans_vc = vc
+            self.ans_version = vc[0]
         else:
             self.ans_ref = self.ans_array = self.ans_vc = None
             self.ans_version = 0
         self.saved = saved
         self.freed = False
-        self.pre_hooks: list[Callable[[Any], Any]] | None = None
-        self.label: str | None = None
         self.out_shape = array.shape
         self.out_dtype = array.dtype
-        self._next_functions: tuple[tuple[Any, int], ...] | None = None
 
     def name(self) -> str:
         return self.label or display_name(self.op.name)

@@ -107,7 +107,8 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
     for target, grad in seeds:
         send(target, grad)
     swept = Swept()
-    vjp, fits, ran = engine.vjp, engine.fits, swept.ran  # (bound once: this loop is hot)
+    vjp, fits, add, rank, ran, unfed = (engine.vjp, engine.fits, engine.add, engine.rank,
+                                        swept.ran, swept.unfed)  # bound once: this loop is hot
     while queue:
         node = heappop(queue)[1]
         grad = gathered.pop(id(node)).grad
@@ -116,11 +117,20 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
             if edge is None:
                 continue
             if input_grad is None:
-                swept.unfed.append(edge)
+                unfed.append(edge)
                 continue
             if not fits(input_grad, like):
                 input_grad = fit(engine, input_grad, like)
-            send(edge, input_grad)
+            # send(edge, input_grad), inlined: a call per edge is a tenth of the sweep's own
+            # cost on a chain of tiny ops (bench_tape_overhead.py)
+            found = gathered.get(id(edge))
+            if found is not None:
+                add(found, input_grad)
+                continue
+            gathered[id(edge)] = Gathered(edge, input_grad)
+            edge_rank = rank(edge)
+            if edge_rank is not None:
+                heappush(queue, (-edge_rank, edge))
     swept.ends = list(gathered.values())  # every node was popped: the leaves remain
     return swept
 
