@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import dtypes as dt
+from .blas import product
 from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axis
 
@@ -20,17 +21,27 @@ from .shapes import broadcast, normalize_axis
 # The static compiler picks layouts with a pass instead (static/compiler/passes.py).
 
 
+# ``provider`` is no attribute of the op: the caller (the static executor, the eager dispatch)
+# passes the GEMM library it chose for this product (runtime/blas.py); None is numpy's matmul.
+
+
 def _matmul(
-    xp: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False, transpose_b: bool = False
+    xp: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False, transpose_b: bool = False,
+    provider: str | None = None,
 ) -> Any:
     if transpose_a:
         a = a.swapaxes(-1, -2)  # the method: numpy and cupy both have it, and it skips a wrapper
     if transpose_b:
         b = b.swapaxes(-1, -2)
+    if provider is not None and provider != "numpy":
+        result = product(a, b, out, provider)  # None: not a case that library takes
+        if result is not None:
+            return result
     return xp.matmul(a, b, out=out)
 
 
-def _matmul_infer(a: Spec, b: Spec, transpose_a: bool = False, transpose_b: bool = False) -> Spec:
+def _matmul_infer(a: Spec, b: Spec, transpose_a: bool = False, transpose_b: bool = False,
+                  provider: str | None = None) -> Spec:
     dtype = dt.promote(a.dtype, b.dtype)
     if a.shape is None or b.shape is None:
         return Spec(None, dtype)

@@ -32,6 +32,7 @@ from typing import Any
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import is_view
 from ...runtime import Arena, xp_for
+from ...runtime.blas import gemm
 from ...runtime.backend import to_device
 from ..errors import InvalidArgumentError
 from .lowering import concrete
@@ -100,6 +101,7 @@ class Executor:
         self.xp = xp = xp_for(device)
         self.arena = Arena(plan.arena_bytes, device) if plan is not None else None
         self.steps: list[Node] = []  # the call nodes that run, in order
+        self._gemm = plan.providers if plan is not None and device == "cpu" else {}
         self._lock = threading.Lock()
         self._ns: dict[str, Any] = {"copyto": xp.copyto, "empty": xp.empty,
                                     "copy": lambda a: xp.array(a, copy=True),
@@ -185,7 +187,9 @@ class Executor:
             self._bind_view(n, kernel, args)
             return
         out = self._output(n)
-        if n.opdef.kind == "control":  # a while or cond: its value is a tuple of new arrays
+        if out is not None and self._gemm.get(n.id, "numpy") != "numpy":
+            self._bind_gemm(n, args, out)  # a GEMM library chosen for it (compiler/autotune.py)
+        elif n.opdef.kind == "control":  # a while or cond: its value is a tuple of new arrays
             self._ns[f"k{n.id}"] = kernel
             self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
         elif out is None:
@@ -197,6 +201,13 @@ class Executor:
             self._ns[f"k{n.id}"] = kernel
             self._line(n, f"r = k{n.id}({_call_args(n, args)}, out={out})")
             self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=
+
+    def _bind_gemm(self, n: Node, args: list[str], out: str) -> None:
+        # (runtime/blas.py runs numpy's matmul for a case that library does not take)
+        a, b = (f"{x}.T" if n.attrs.get(flag) else x
+                for x, flag in zip(args, ("transpose_a", "transpose_b"), strict=True))
+        self._ns["gemm"], self._ns[f"p{n.id}"] = gemm, self._gemm[n.id]
+        self._line(n, f"gemm({a}, {b}, {out}, p{n.id})")
 
     def _args(self, n: Node) -> list[str]:
         """The names the call reads: fixed or per-run values, or shape-only stand-ins."""

@@ -44,6 +44,11 @@ class CompileOptions:
             forward value the backward reads), ``"sqrt"`` (keep about sqrt(n) of them and
             recompute the rest in the backward pass) or a byte budget for the arena (the
             fewest recomputations that fit). Results are bit-identical either way.
+        blas: the library that runs each 2-D matrix product (``runtime/blas.py``):
+            ``"numpy"`` (numpy's matmul: deterministic, the default), ``"mkl"``, or
+            ``"auto"``: each matmul node's shapes timed with every installed library at
+            compile time and the fastest kept (``compiler/autotune.py``; the choice per node
+            is ``Session.plan(...).providers``). ``exact`` runs numpy's whatever it says.
         max_cached_programs: programs a Session keeps (an LRU; None: no bound). A Session
             that keeps evicting warns once with ``CompileCacheWarning``.
 
@@ -78,11 +83,15 @@ class CompileOptions:
     verify: bool = True
     max_cached_programs: int | None = DEFAULT_MAX_CACHED_PROGRAMS
     recompute: str | int | None = None
+    # which GEMM library runs each matmul (runtime/blas.py); "auto" times them per node
+    blas: str = "numpy"
 
     def __post_init__(self) -> None:
+        from ...runtime.blas import check_name
         from .recompute import check_setting
 
         check_setting(self.recompute)
+        check_name(self.blas)
         limit = self.max_cached_programs
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"CompileOptions.max_cached_programs must be a positive int or "

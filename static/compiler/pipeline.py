@@ -56,6 +56,7 @@ from ...runtime.backend import canonical_device
 from ...runtime.memory import too_large
 from ...runtime.registry import format_shape
 from ..errors import InvalidArgumentError, ResourceExhaustedError
+from .autotune import autotune
 from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
 from .executor import Executor, MissingFeedError
@@ -383,6 +384,7 @@ def _build(source: Specialized, options: CompileOptions, device: str,
         # (plan_in_place places the offsets once, after the stacks took their operands)
         plan, slots = plan_in_place(g, marks) if options.inplace else (plan_memory(g, marks), {})
         plan.loops = loop_plans(g)  # each loop body planned once, now (compiler/loops.py)
+        plan.providers = {} if options.exact else autotune(g, options.blas)  # GEMM libraries
         plan.validate()
     executor = with_cuda_graph(Executor(g, plan, device, slots), plan, options.cuda_graph)
     return CompiledProgram(g, plan, records, executor, source)

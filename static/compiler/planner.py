@@ -34,6 +34,7 @@ from typing import Any
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import Liveness, analyze, is_view, overlaps
 from ...runtime import ALIGNMENT, align
+from .autotune import summary
 from .intervals import clash_free, first_fit
 from .lowering import concrete
 
@@ -74,6 +75,8 @@ class Plan:
     names: dict[int, str] = field(default_factory=dict)  # buffer id -> producing node's name
     # one LoopPlan per while/cond body of the schedule (compiler/loops.py): its own plan
     loops: list[Any] = field(default_factory=list)
+    # matmul node id -> its GEMM library (CompileOptions.blas); empty: numpy's everywhere
+    providers: dict[int, str] = field(default_factory=dict)
 
     @property
     def naive_bytes(self) -> int:
@@ -131,7 +134,8 @@ class Plan:
             ins = ins if len(ins) <= 18 else ins[:15] + "..."
             buf = "-" if s.buffer is None else str(s.buffer)
             off = "-" if s.offset is None else str(s.offset)
-            rows.append(f"{k:>4}  {s.op:<14} {'%' + str(s.node_id):>6}  {ins:<18} {s.where:<8} "
+            op = f"{s.op}:{self.providers[s.node_id]}" if s.node_id in self.providers else s.op
+            rows.append(f"{k:>4}  {op:<14} {'%' + str(s.node_id):>6}  {ins:<18} {s.where:<8} "
                         f"{buf:>6} {off:>9} {s.nbytes:>9}  [{s.first}, {s.last}]")
         if limit is not None and len(self.steps) > limit:
             rows.append(f"  ... {len(self.steps) - limit} more steps")
@@ -142,6 +146,7 @@ class Plan:
         if naive and bound:
             rows.append(f"arena/naive = {arena / naive:.3f}  arena/lower_bound = "
                         f"{arena / bound:.3f}")
+        rows.extend(filter(None, [summary(self.providers)]))  # the GEMM library of each matmul
         return "\n".join(rows)
 
     def __str__(self) -> str:

@@ -1,0 +1,107 @@
+"""GEMM autotuning: which BLAS library runs each matmul node, chosen by timing at compile time.
+
+A static graph knows every product's shapes before it runs, so the compiler can try each
+installed GEMM library (``runtime/blas.py``: numpy's OpenBLAS, MKL) on each matmul node's
+shapes and keep the fastest, as cuBLAS-era autotuners (and XLA's GEMM autotuner) do. Which
+library wins depends on the shape and the machine: on an unrolled RNN, MKL can be well
+ahead on the thin weight-gradient products and level on the large merged ones.
+
+:func:`autotune` is a plain function of the scheduled graph: for each 2-D floating-point
+``matmul`` node it makes operands of the node's shapes, dtype and transpose flags (stored
+row-major, read transposed as the flags say: the layouts the kernels get), times every
+provider a few times (``runtime.blas.fastest``) and returns ``{node id: provider}``. Nodes
+with equal (shapes, layout, dtype) are timed once: the 50 ``h @ w_hh`` of an unrolled
+50-step RNN cost one timing (the choice is remembered for the process, as dynamic mode's
+is). Everything else (batched products, integer ones, nodes of unknown shape) keeps numpy's.
+
+The choice changes only which library sums each product, so results equal numpy's to
+rounding, not bit for bit; ``CompileOptions(blas="numpy")`` (the default) and ``exact=True``
+never time anything and run numpy's matmul everywhere.
+
+Example:
+    >>> from tapeflow.static.compiler.autotune import autotune
+    >>> # providers = autotune(graph, "auto")  # {node id: "numpy" | "mkl"}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ...graphs.ir import Graph, Node
+from ...runtime import blas
+from .lowering import concrete
+
+
+def _tunable(n: Node, graph: Graph) -> bool:
+    """A 2-D float32/float64 matmul of known shapes (what a BLAS provider takes)."""
+    if n.kind != "call" or n.op != "matmul" or not concrete(n.shape):
+        return False
+    if len(n.shape) != 2:  # type: ignore[arg-type]
+        return False
+    inputs = [graph[i] for i in n.inputs]
+    return all(x.shape is not None and len(x.shape) == 2 and concrete(x.shape)
+               and x.dtype is n.dtype for x in inputs) and n.dtype.np in (np.float32, np.float64)
+
+
+def _operands(n: Node, graph: Graph) -> tuple[Any, Any, Any]:
+    """Arrays laid out as the kernel gets this node's operands: stored as the input nodes'
+    shapes, read transposed where the node's flags say, and an output buffer."""
+    rng = np.random.default_rng(0)
+    dtype = n.dtype.np
+    a, b = (rng.uniform(-1.0, 1.0, graph[i].shape).astype(dtype) for i in n.inputs)
+    if n.attrs.get("transpose_a"):
+        a = a.T
+    if n.attrs.get("transpose_b"):
+        b = b.T
+    return a, b, np.empty(n.shape, dtype)  # type: ignore[call-overload]
+
+
+def autotune(graph: Graph, setting: str) -> dict[int, str]:
+    """The provider of each matmul node of ``graph`` for a ``CompileOptions.blas`` setting:
+    ``"numpy"`` gives ``{}`` (every product numpy's), a provider name gives it to every
+    tunable node, ``"auto"`` times the installed providers per (shapes, layout, dtype).
+
+    Example:
+        >>> from tapeflow.graphs import Graph
+        >>> autotune(Graph((), ()), "auto")
+        {}
+    """
+    blas.check_name(setting)
+    if setting == blas.NUMPY:
+        return {}
+    chosen: dict[int, str] = {}
+    timed: dict[tuple[Any, ...], str] = {}  # (shapes, flags, dtype) -> provider
+    for n in graph.nodes:
+        if not _tunable(n, graph):
+            continue
+        if setting != "auto":
+            chosen[n.id] = setting
+            continue
+        key = (*(graph[i].shape for i in n.inputs), bool(n.attrs.get("transpose_a")),
+               bool(n.attrs.get("transpose_b")), n.dtype.name)
+        if key not in timed:
+            timed[key] = blas.choose(*_operands(n, graph))
+        chosen[n.id] = timed[key]
+    return chosen
+
+
+def summary(providers: Mapping[int, str]) -> str:
+    """One line: how many matmul nodes each provider runs (empty when none was chosen).
+
+    Example:
+        >>> summary({3: "mkl", 5: "numpy", 7: "mkl"})
+        'gemm providers: 2 mkl, 1 numpy (matmul nodes)'
+    """
+    if not providers:
+        return ""
+    counts = Counter(providers.values())
+    parts = ", ".join(f"{count} {name}" for name, count in sorted(counts.items(),
+                                                                   key=lambda kv: -kv[1]))
+    return f"gemm providers: {parts} (matmul nodes)"
+
+
+__all__ = ["autotune", "summary"]
