@@ -132,7 +132,8 @@ def _own(xp: Any, value: Any, inputs: Sequence[Any]) -> Any:
 def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
                  maximum_iterations: int | None = None, back_prop: bool = True,
                  save: tuple[int, ...] | None = None,
-                 runners: tuple[Runner, Runner] | None = None) -> tuple[Any, ...]:
+                 runners: tuple[Runner, Runner] | None = None, loop: Any = None
+                 ) -> tuple[Any, ...]:
     """Runs ``body`` while ``cond`` holds (at most ``maximum_iterations`` times).
 
     ``runners`` (from the compiler): ``cond``'s program, and the program of
@@ -140,8 +141,11 @@ def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
 
     Returns the loop variables; with ``save`` (a gradient reads them), then per loop
     variable the stack of the values each iteration started from (None for a variable not
-    in ``save``: its gradient needs none), and the iteration count.
+    in ``save``: its gradient needs none), and the iteration count. ``loop`` (from the
+    compiler, ``static/compiler/loop_runner.py``) runs the whole loop instead.
     """
+    if loop is not None:
+        return loop(xp, args, maximum_iterations, save)  # type: ignore[no-any-return]
     run_cond = _runner(cond, xp, runners[0] if runners else None)
     if runners:
         run_step = runners[1]
@@ -164,7 +168,7 @@ def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
     results = tuple(_own(xp, v, args) for v in values)
     if save is None:
         return results
-    stacks = tuple(_stacked(xp, saved[k], args[k]) if k in saved else None
+    stacks = tuple(stacked(xp, saved[k], args[k]) if k in saved else None
                    for k in range(n_vars))
     return results + stacks + (xp.asarray(count, dtype=xp.int32),)
 
@@ -186,7 +190,8 @@ def fused_step(cond: Body, body: Body) -> Body:
     return Body(Graph(tuple(nodes), outputs), body.params, body.name)
 
 
-def _stacked(xp: Any, values: list[Any], like: Any) -> Any:
+def stacked(xp: Any, values: list[Any], like: Any) -> Any:
+    """``values`` stacked on a new first axis; none: an empty stack of ``like``'s shape."""
     if values:
         return xp.stack(values)
     return xp.empty((0, *xp.shape(like)), xp.asarray(like).dtype)
@@ -302,4 +307,4 @@ BODY_CHECKS["while"] = _check_while
 BODY_CHECKS["cond"] = _check_cond
 
 __all__ = ["COND", "OUTPUT", "WHILE", "Body", "compatible", "cond_kernel", "fused_step", "joined",
-           "output_kernel", "while_kernel"]
+           "output_kernel", "stacked", "while_kernel"]

@@ -25,6 +25,7 @@ from ...graphs.control import Body, fused_step
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import dtypes as dt
+from .loop_runner import LoopRunner, find_sums, without_sums
 from .options import CompileOptions
 
 #: the attribute of each control op that holds its bodies, in the order of its runners
@@ -45,12 +46,17 @@ class BodyProgram:
         self.programs: dict[tuple[Any, ...], Any] = {}
 
     def __call__(self, arrays: Sequence[Any]) -> list[Any]:
+        values, _ = self.program_for(arrays).run(dict(zip(self.body.params, arrays,
+                                                          strict=True)), {})
+        return values  # type: ignore[no-any-return]
+
+    def program_for(self, arrays: Sequence[Any]) -> Any:
+        """The body's Program for inputs like ``arrays``, compiled on first use."""
         key = tuple((a.shape, a.dtype) for a in arrays)  # (the same key as compile_for's)
         program = self.programs.get(key)
         if program is None:
             program = self.programs[key] = self.compile(arrays)
-        values, _ = program.run(dict(zip(self.body.params, arrays, strict=True)), {})
-        return values  # type: ignore[no-any-return]
+        return program
 
     def compile(self, arrays: Sequence[Any]) -> Any:
         """The body's Program for inputs like ``arrays`` (the pipeline, as for any graph)."""
@@ -82,12 +88,18 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
             bodies = [n.attrs[a] for a in names]
             if n.op == "while":  # the body runs fused with the next test (one run a step)
                 bodies[1] = fused_step(bodies[0], bodies[1])
-            runners = tuple(BodyProgram(b, options) for b in bodies)
-            n = n.with_(attrs={**n.attrs, "runners": runners})
+            attrs = dict(n.attrs)
             if n.op == "while":
-                save = saving.get(n.id)
-                n = n.with_(attrs={**n.attrs, "save": None if save is None
-                                   else tuple(sorted(save))})
+                found = saving.get(n.id)
+                save = attrs["save"] = None if found is None else tuple(sorted(found))
+                sums = find_sums(bodies[1], n.attrs["n_vars"], save or ())
+                if sums:  # (the runner adds them up in place; the body hands over the terms)
+                    bodies[1] = without_sums(bodies[1], n.attrs["n_vars"], sums)
+            runners = tuple(BodyProgram(b, options) for b in bodies)
+            attrs["runners"] = runners
+            if n.op == "while":
+                attrs["loop"] = LoopRunner(runners[0], runners[1], n.attrs["n_vars"], sums)
+            n = n.with_(attrs=attrs)
             changed = True
         nodes.append(n)
     return Graph(tuple(nodes), graph.outputs) if changed else graph

@@ -75,3 +75,37 @@ def test_loop_variables_nobody_reads_are_pruned_before_the_body_is_compiled():
     assert loop_of(state).attrs["n_vars"] == 2
     assert len(loop_of(state).attrs["body"].graph.outputs) == 2
     assert loop_of(outputs).attrs["n_vars"] == 3
+
+
+def _row_gradient_loop(sums_allowed, monkeypatch):
+    """d loss / d xs of a tanh recurrence reading xs[t] with tf.gather (the reverse loop
+    sums that gradient one row per iteration), and the compiled reverse loop's runner."""
+    from tapeflow.runtime import Spec
+    from tapeflow.static.compiler import compile as build
+    from tapeflow.static.compiler import loops
+
+    if not sums_allowed:
+        monkeypatch.setattr(loops, "find_sums", lambda *args: {})
+    rng = np.random.default_rng(3)
+    with tf.Graph().as_default() as g:
+        xs = tf.placeholder(tf.float64, [6, 2, 3], name="xs")
+        w = tf.constant(rng.normal(size=(3, 3)) * 0.5)
+        _, h = tf.while_loop(lambda t, h: t < 6,
+                             lambda t, h: (t + 1, tf.tanh(tf.matmul(h, w) + tf.gather(xs, t))),
+                             [tf.constant(0), tf.zeros([2, 3], tf.float64)])
+        (dxs,) = tf.gradients(tf.reduce_sum(h * h), [xs])
+    program = build(g.as_ir([dxs]), {xs.node_id: Spec((6, 2, 3), tf.float64)})
+    reverse = next(n for n in program.graph.nodes if n.op == "while" and n.attrs["save"] is None)
+    values, _ = program.run({xs.node_id: rng.normal(size=(6, 2, 3))}, {})
+    return values[0], reverse.attrs["loop"]
+
+
+def test_the_reverse_loop_sums_a_row_gradient_in_place_with_the_same_numbers(monkeypatch):
+    fast, runner = _row_gradient_loop(True, monkeypatch)
+    (step,) = runner.step.programs.values()
+    # the step no longer zeroes and scatters into a (6, 2, 3) buffer every iteration
+    assert runner.sums and not any(n.op == "scatter_add" for n in step.graph.nodes)
+    plain, plain_runner = _row_gradient_loop(False, monkeypatch)
+    assert not plain_runner.sums
+    np.testing.assert_array_equal(fast, plain)  # bit for bit
+    assert np.count_nonzero(fast) == fast.size

@@ -1,0 +1,169 @@
+"""Running a compiled ``while`` loop: the loop itself, in one tight Python ``while``.
+
+The ``while`` kernel (``graphs/control.py``) hands a compiled loop to a :class:`LoopRunner`,
+which runs the test once and then one program per iteration (the body fused with the next
+test) with as little Python around it as it can:
+
+* the feed dict is built once; each iteration replaces only the loop variables in it;
+* the step's program is looked up once (by input shapes) and looked up again only when a
+  loop variable's shape changes (a relaxed shape invariant);
+* a loop variable that the body only adds a one-row scatter to (``acc + scatter_add(g, i,
+  like)``: the gradient of a captured tensor read one row per iteration, as ``dynamic_rnn``
+  reads its inputs) is summed in place: the body hands over the row ``g`` and the index
+  ``i``, and the runner adds ``g`` into its own copy of the accumulator. Before, every
+  iteration zeroed a buffer the size of the whole tensor, scattered one row into it and
+  added it to the accumulator: work that grew with the length, every iteration.
+
+Results are the same values as the plain kernel's: the row adds the same numbers in the same
+order (a zero buffer plus ``g`` is ``g``).
+
+Example:
+    >>> # graph = attach_runners(graph, options)  # each while node gets attrs["loop"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...graphs.control import Body, stacked
+from ...graphs.ir import Graph, Node, subgraph
+
+_NO_VARIABLES: Mapping[int, Any] = {}
+
+
+def find_sums(step: Body, n_vars: int, save: Sequence[int]) -> dict[int, int]:
+    """The loop variables of ``step`` (a fused step) that the runner can sum in place:
+    variable -> the axis of its scatter. Such a variable is read only by one ``add`` with a
+    ``scatter_add`` of a 0-d index into a tensor of its own shape and dtype, that ``add`` is
+    its next value and read by nothing else, and the gradient does not save it."""
+    graph = step.graph
+    users = graph.users()
+    params = set(step.params)
+    found: dict[int, int] = {}
+    for k in range(n_vars):
+        param, out = step.params[k], graph[graph.outputs[k]]
+        if (k in save or out.kind != "call" or out.op != "add" or users[out.id]
+                or graph.outputs.count(out.id) != 1 or param in graph.outputs
+                or users[param] != [out.id] or len(out.inputs) != 2):
+            continue
+        other = graph[out.inputs[1] if out.inputs[0] == param else out.inputs[0]]
+        if users[other.id] != [out.id]:
+            continue
+        other = _through_sum_to(graph, users, other)
+        if other.kind != "call" or other.op != "scatter_add":
+            continue
+        _, index, like = other.inputs
+        same = graph[like].shape == graph[param].shape and like in params
+        if (same and graph[index].shape == () and graph[param].shape is not None
+                and graph[param].dtype is other.dtype is out.dtype):
+            found[k] = int(other.attrs.get("axis", 0)) % len(graph[param].shape)
+    return found
+
+
+def _through_sum_to(graph: Graph, users: Mapping[int, list[int]], node: Node) -> Node:
+    """The scatter under ``node`` when ``node`` is ``sum_to(scatter, like)`` onto the
+    scatter's own ``like`` (the gradient builder's no-op reduction), else ``node``."""
+    if node.kind == "call" and node.op == "sum_to":
+        inner = graph[node.inputs[0]]
+        if (inner.kind == "call" and inner.op == "scatter_add" and users[inner.id] == [node.id]
+                and node.inputs[1:] == inner.inputs[2:]):
+            return inner
+    return node
+
+
+def _scatter_of(graph: Graph, users: Mapping[int, list[int]], out: Node, param: int) -> Node:
+    """The scatter that ``out`` (the add of a summed variable) adds to ``param``."""
+    other = graph[next(i for i in out.inputs if i != param)]
+    return _through_sum_to(graph, users, other)
+
+
+def without_sums(step: Body, n_vars: int, sums: Mapping[int, int]) -> Body:
+    """``step`` giving, instead of the summed variables, each one's row and index: outputs
+    (the other variables' next values, the next test, then per summed variable g, i)."""
+    graph = step.graph
+    outputs = [o for k, o in enumerate(graph.outputs[:n_vars]) if k not in sums]
+    outputs.append(graph.outputs[n_vars])
+    users = graph.users()
+    for k in sums:
+        scatter = _scatter_of(graph, users, graph[graph.outputs[k]], step.params[k])
+        outputs += [scatter.inputs[0], scatter.inputs[1]]
+    kept = subgraph({n.id: n for n in graph.nodes}, outputs)
+    nodes = sorted({*kept.nodes, *(graph[p] for p in step.params)}, key=lambda n: n.id)
+    return Body(Graph(tuple(nodes), kept.outputs), step.params, step.name)
+
+
+class LoopRunner:
+    """One while node's loop on its compiled bodies: ``runner(xp, args, limit, save)``
+    returns what the ``while`` kernel returns (see ``graphs/control.py``).
+
+    Attributes:
+        cond: the test's BodyProgram; step: the fused step's (without the summed variables).
+        n_vars: the number of loop variables; sums: summed variable -> its scatter axis.
+    """
+
+    def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, int]) -> None:
+        self.cond, self.step, self.n_vars, self.sums = cond, step, n_vars, dict(sums)
+        self.kept = [k for k in range(n_vars) if k not in self.sums]
+
+    def __repr__(self) -> str:
+        return f"<LoopRunner: {self.n_vars} variables, {len(self.sums)} summed in place>"
+
+    def __call__(self, xp: Any, args: Sequence[Any], maximum_iterations: int | None,
+                 save: tuple[int, ...] | None) -> tuple[Any, ...]:
+        n_vars, params = self.n_vars, self.step.body.params
+        sums = {k: xp.moveaxis(xp.array(args[k], copy=True), axis, 0)
+                for k, axis in self.sums.items()}  # (the runner's own arrays, rows first)
+        feeds = dict(zip(params, args, strict=True))
+        keys = [params[k] for k in self.kept]
+        saved: dict[int, list[Any]] = {params[k]: [] for k in save or ()}
+        test = self.cond(list(args))[0]
+        count = self._iterate(xp, feeds, keys, saved, sums, test, maximum_iterations)
+        results = []
+        for k in range(n_vars):
+            if k in sums:
+                results.append(xp.moveaxis(sums[k], 0, self.sums[k]))
+            else:  # a loop that ran zero times hands back its inputs: copies, the caller's
+                results.append(feeds[params[k]] if count else xp.array(args[k], copy=True))
+        if save is None:
+            return tuple(results)
+        stacks = tuple(stacked(xp, saved[params[k]], args[k]) if params[k] in saved
+                       else None for k in range(n_vars))
+        return (*results, *stacks, xp.asarray(count, dtype=xp.int32))
+
+    def _iterate(self, xp: Any, feeds: dict[int, Any], keys: list[int],
+                 saved: dict[int, list[Any]], sums: dict[int, Any], test: Any,
+                 limit: int | None) -> int:
+        """Runs the iterations; ``feeds`` ends holding the last values. Returns the count."""
+        n_kept = len(keys)
+        program = self.step.program_for([feeds[p] for p in self.step.body.params])
+        run, check = program.run, not _keeps_shapes(program, [feeds[p] for p in keys])
+        rows = [(acc, n_kept + 1 + 2 * j) for j, acc in enumerate(sums.values())]
+        stacks = list(saved.items())
+        count = 0
+        while test and (limit is None or count < limit):
+            for param, stack in stacks:
+                stack.append(feeds[param])
+            out = run(feeds, _NO_VARIABLES)[0]
+            for acc, at in rows:  # (the row and its index: see without_sums)
+                acc[int(out[at + 1])] += out[at]
+            test = out[n_kept]
+            count += 1
+            if check and any(feeds[p].shape != a.shape for p, a in zip(keys, out, strict=False)):
+                # a relaxed shape invariant let a variable's shape change: another program
+                feeds.update(zip(keys, out, strict=False))
+                run = self.step.program_for([feeds[p] for p in self.step.body.params]).run
+            else:
+                feeds.update(zip(keys, out, strict=False))  # (the loop variables only)
+        return count
+
+
+def _keeps_shapes(program: Any, arrays: Sequence[Any]) -> bool:
+    """Whether ``program`` (a compiled step) gives each loop variable the shape ``arrays``
+    have now, whatever the values (so the same program runs every iteration)."""
+    graph = getattr(program, "graph", None)
+    if graph is None:
+        return False
+    return all(graph[o].shape == tuple(a.shape)
+               for o, a in zip(graph.outputs, arrays, strict=False))
+
