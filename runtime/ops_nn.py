@@ -110,6 +110,16 @@ def _take_infer(x: Spec, indices: Spec, axis: int = 0) -> Spec:
 
 def _take(xp: Any, x: Any, indices: Any, out: Any = None, axis: int = 0) -> Any:
     size = x.shape[axis]
+    if indices.ndim == 0:  # one row (a loop reading step t): a copy, no min/max reductions
+        i = int(indices)
+        if not -size <= i < size:
+            raise IndexError(f"take: index out of range for dimension {axis} with size {size} "
+                             f"(indices span {i}..{i})")
+        row = x[(slice(None),) * (axis % x.ndim) + (i,)]
+        if out is None:
+            return row.copy()
+        xp.copyto(out, row)
+        return out
     if indices.size and (int(indices.min()) < -size or int(indices.max()) >= size):
         raise IndexError(
             f"take: index out of range for dimension {axis} with size {size} "
