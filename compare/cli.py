@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="static: draw every op (default: large graphs are summarised, a loop as one "
         "cell box marked x T; static-while: each loop body as a few boxes)",
     )
+    _recompute_arguments(graph)
     graph.add_argument("-o", "--output", type=Path, required=True, help="the .svg (or .dot) file")
     graph.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     graph.add_argument("--seed", type=int, default=0)
@@ -150,6 +151,27 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _recompute_arguments(graph: argparse.ArgumentParser) -> None:
+    graph.add_argument(
+        "--recompute", type=_recompute_setting, default=None, metavar="{sqrt,BYTES}",
+        help="static --backward: the training graph compiled with CompileOptions(recompute="
+        "sqrt or a byte budget; dot_merge off): recomputed ops dashed, checkpoints with a "
+        "double border, the arena of the recomputing plan in the title",
+    )
+    graph.add_argument("--cell", choices=["lstm", "rnn"], default=None,
+                       help="the rnn workload's cell (default lstm, as tapeflow compare)")
+
+
+def _recompute_setting(text: str) -> str | int:
+    if text == "sqrt":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected sqrt or a byte budget (a positive "
+                                         f"integer), got {text!r}") from None
 
 
 def _progress_factory(enabled: bool):
@@ -245,9 +267,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.mode == "static-while" and args.workload != "rnn":
         raise UsageError(f"tapeflow graph: --mode static-while is the RNN's graph with a loop "
                          f"in it; workload {args.workload} has no loop (use rnn)")
+    if args.recompute is not None and (args.mode != "static" or not args.backward):
+        raise UsageError("tapeflow graph: --recompute draws a static training graph: use it "
+                         "with --mode static --backward")
+    if args.cell is not None and args.workload != "rnn":
+        raise UsageError(f"tapeflow graph: --cell is the rnn workload's; {args.workload} has none")
     path = workload_graphs.render(
         args.workload, args.mode, args.backward, args.memory, args.output, args.dtype, args.seed,
-        collapse=False if args.full else None,
+        collapse=False if args.full else None, recompute=args.recompute, cell=args.cell,
     )
     print(f"wrote {path}")
     return 0

@@ -22,12 +22,12 @@ from ..visualize.static_graph import static_graph
 from ..visualize.tape import recorded_forward, tape
 
 
-def build_workload(name: str, dtype: str, seed: int) -> Any:
+def build_workload(name: str, dtype: str, seed: int, cell: str | None = None) -> Any:
     from .workloads import WORKLOADS
 
     if name not in WORKLOADS:
         raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
-    return WORKLOADS[name](dtype, seed)
+    return WORKLOADS[name](dtype, seed, **({"cell": cell} if cell else {}))
 
 
 def _mode(workload: Any, style: str) -> Any:
@@ -179,10 +179,16 @@ def dynamic_figure(workload: Any, backward: bool, memory: bool) -> Figure:
 
 
 def figure(workload: str, mode: str, backward: bool = True, memory: bool = False,
-           dtype: str = "float64", seed: int = 0, collapse: bool | None = None) -> Figure:
+           dtype: str = "float64", seed: int = 0, collapse: bool | None = None,
+           recompute: Any = None, cell: str | None = None) -> Figure:
     """The Figure behind :func:`render` (no file written); ``collapse`` as in
-    :func:`~tapeflow.visualize.static_graph` (static mode only)."""
-    built = build_workload(workload, dtype, seed)
+    :func:`~tapeflow.visualize.static_graph` (static mode only); ``recompute`` (static):
+    the training graph compiled with ``CompileOptions(recompute=...)``; ``cell``: the RNN's."""
+    built = build_workload(workload, dtype, seed, cell)
+    if mode == "static" and recompute is not None:
+        from .recompute_report import recompute_figure
+
+        return recompute_figure(built, recompute, memory, collapse)
     if mode == "static":
         return static_figure(built, backward, memory, collapse)
     if mode == "dynamic":
@@ -193,8 +199,9 @@ def figure(workload: str, mode: str, backward: bool = True, memory: bool = False
 
 
 def render(workload: str, mode: str, backward: bool, memory: bool, output_path: Path,
-           dtype: str, seed: int, collapse: bool | None = None) -> Path:
-    """Draws a workload's graph and writes it to ``output_path`` (.svg, or .dot source).
+           dtype: str, seed: int, collapse: bool | None = None, **options: Any) -> Path:
+    """Draws a workload's graph and writes it to ``output_path`` (.svg, or .dot source);
+    ``options``: ``recompute`` and ``cell`` as in :func:`figure`.
 
     Raises:
         DotNotFoundError: writing .svg without Graphviz's ``dot`` (the message says how
@@ -205,4 +212,5 @@ def render(workload: str, mode: str, backward: bool, memory: bool, output_path: 
         raise ValueError(f"cannot write a graph to {output_path.name!r}: use .svg or .dot")
     if output_path.parent and not output_path.parent.exists():
         output_path.parent.mkdir(parents=True, exist_ok=True)
-    return figure(workload, mode, backward, memory, dtype, seed, collapse).save(output_path)
+    return figure(workload, mode, backward, memory, dtype, seed, collapse,
+                  **options).save(output_path)

@@ -45,8 +45,13 @@ KIND_STYLES: dict[str, dict[str, str]] = {
                  "color": "#b03a2e"},
     "update": {"shape": "box3d", "fillcolor": "#e8dcff", "color": "#5b3b99"},
 }
+# CompileOptions(recompute=...): a forward op run again in the backward, a value kept for it
+KIND_STYLES["recompute"] = {**KIND_STYLES["op"], "style": "filled,rounded,dashed", "penwidth": "2"}
+KIND_STYLES["checkpoint"] = {**KIND_STYLES["op"], "peripheries": "2"}  # the key only
 KIND_TITLES = {"placeholder": "placeholder", "variable": "Variable", "const": "constant",
-               "op": "forward op", "gradient": "gradient op", "update": "update"}
+               "op": "forward op", "gradient": "gradient op", "update": "update",
+               "recompute": "recomputed: a forward op\nrun again in the backward",
+               "checkpoint": "checkpoint: a forward value\nkept for the backward"}
 ROLE_TITLES = {"init": "initialization (runs once, before training)", "forward": "forward",
                "backward": "backward (gradients)", "update": "update (optimizer)"}
 ROLE_FILL = {"init": "#f5fff5", "forward": "#f7faff", "backward": "#fff7f5",
@@ -64,7 +69,7 @@ def node_kind(node: Node) -> str:
         return node.kind
     if node.kind == "assign" or node.role == "update":
         return "update"
-    return "gradient" if node.role == "backward" else "op"
+    return {"backward": "gradient", "recompute": "recompute"}.get(node.role, "op")
 
 
 def drawn_role(node: Node) -> str:
@@ -72,7 +77,7 @@ def drawn_role(node: Node) -> str:
     outside the optimizer, and the constants only it reads) gets a cluster of its own."""
     if node.kind == "assign" and node.role != "update":
         return "init"
-    return node.role
+    return "backward" if node.role == "recompute" else node.role
 
 
 def value_label(node: Node) -> str:
@@ -216,8 +221,9 @@ def static_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
                                           "compound": "true", "ranksep": 0.35,
                                           "nodesep": 0.25})
     colours = draw_static(builder, nodes, summary, plan, color_by)
-    kinds = sorted({node_kind(n) for n in nodes if n.id in summary.folded.group_of},
-                   key=list(KIND_STYLES).index)
+    kinds = sorted({node_kind(n) for n in nodes if n.id in summary.folded.group_of} | (
+        {"checkpoint"} if any(n.role == "recompute" for n in nodes) else set()),
+        key=list(KIND_STYLES).index)
     if legend:
         legend_cluster(builder, kinds, colours)
     counts = Counter(n.role for n in nodes)
@@ -237,12 +243,16 @@ def draw_static(builder: DotBuilder, nodes: list[Node], summary: Summary | None 
     by_id = {n.id: n for n in nodes}
     members, order = summary.folded.members, summary.folded.order
     colours: dict[int, str] = {}
+    kept = {i for n in nodes if n.role == "recompute" for i in n.inputs
+            if by_id[i].kind == "call" and by_id[i].role == "forward"}
 
     def draw(gid: int) -> None:
         attrs = _node_attrs(by_id, members[gid], summary, plan, color_by, colours)
         if any(i in highlight for i in members[gid]):
             attrs.update(style="dashed,filled", color="#999999", fontcolor="#777777",
                          fillcolor="#f2f2f2")
+        if any(i in kept for i in members[gid]):
+            attrs["peripheries"] = 2
         builder.node(f"{prefix}n{gid}", **attrs)
 
     in_cell = {g for _, gs in summary.cells.values() for g in gs}
