@@ -215,7 +215,27 @@ def _figures(sec: _Section, result: Any, dtype: str, seed: int, device: str) -> 
 
         sec.graph("padding", "Why static graphs pad", lambda: rnn_padding_figure(workload),
                   note=report_text.padding_note())
+        _while_part(sec, result, workload)
     sec.parts.append(_code_listings(workload))
+
+
+def _while_part(sec: _Section, result: Any, workload: Any) -> None:
+    """The four RNN strategies side by side, then the static-while graph (loops as boxes)."""
+    from .rnn_strategies import strategies_html, while_graph_note
+    from .workload_graphs import while_figure
+
+    sec.parts.append(strategies_html(result))
+    drawn = sec.graph("static_while_graph", "One graph with a loop (static-while): each loop "
+                      "a box holding its body",
+                      lambda: while_figure(workload, backward=True, memory=True,
+                                           collapse=True),
+                      "forward loop and gradient loop, each body compiled once; outside the "
+                      "boxes, fill colour = offset in the outer arena", while_graph_note())
+    if drawn is not None:
+        sec.expandable("static_while_ops", "Click to expand the loop bodies: every op, "
+                       "coloured by its offset in the body's own arena",
+                       lambda: while_figure(workload, backward=True, memory=True,
+                                            collapse=False))
 
 
 def _code_listings(workload: Any) -> str:
