@@ -16,7 +16,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..runtime import backend
+from ..runtime import blas as _blas
 from .device import as_device, device
+from .thread_state import STATE
 
 
 def _gpu() -> bool:
@@ -78,6 +80,39 @@ class cuda:  # noqa: N801 - the torch.cuda namespace
         """Nothing is cached by tapeflow itself (cupy's pool keeps freed blocks)."""
 
 
+class blas:  # noqa: N801 - a torch.backends-style namespace
+    """Which GEMM library runs this thread's 2-D float matmuls (``runtime/blas.py``), forward
+    and backward. Per thread, like grad mode; numpy's matmul unless a thread asks otherwise.
+    ``"auto"`` times the installed libraries on each new (shapes, layout, dtype) the first
+    time it runs and keeps the fastest. Results then equal numpy's to rounding, not bit for
+    bit.
+
+    Example:
+        >>> import tapeflow.dynamic as torch
+        >>> previous = torch.backends.blas.set_provider("auto")
+        >>> torch.backends.blas.get_provider(), previous
+        ('auto', 'numpy')
+        >>> _ = torch.backends.blas.set_provider(previous)
+    """
+
+    @staticmethod
+    def set_provider(provider: str) -> str:
+        """Sets this thread's provider ("numpy", "mkl" or "auto"); returns the previous one."""
+        _blas.check_name(provider)
+        previous = STATE.gemm or _blas.NUMPY
+        STATE.gemm = None if provider == _blas.NUMPY else provider
+        return previous
+
+    @staticmethod
+    def get_provider() -> str:
+        return STATE.gemm or _blas.NUMPY
+
+    @staticmethod
+    def available() -> tuple[str, ...]:
+        """The libraries installed here ("numpy" always; "mkl" with ``tapeflow[mkl]``)."""
+        return _blas.available()
+
+
 class _Flags(SimpleNamespace):
     """A backend with nothing behind it in tapeflow: reports it is absent; its switches can
     be set (``cudnn.benchmark = True``) and change nothing."""
@@ -93,7 +128,7 @@ class _Flags(SimpleNamespace):
 
 
 backends = SimpleNamespace(
-    mps=_Flags(), cudnn=_Flags(enabled=True, benchmark=False, deterministic=False),
+    blas=blas, mps=_Flags(), cudnn=_Flags(enabled=True, benchmark=False, deterministic=False),
     mkldnn=_Flags(enabled=True), openmp=_Flags(),
     cuda=SimpleNamespace(is_built=lambda: _gpu(),
                          matmul=SimpleNamespace(allow_tf32=False)),

@@ -215,7 +215,7 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
             common = None
     else:
         arrays, requires, common = _unwrap(args)
-    result = _run(op, arrays, attrs, common)
+    result = _run(op, arrays, attrs if op is not _MATMUL else _gemm_attrs(attrs), common)
     if checks:
         _checks(op, result, args)
     if op.view and isinstance(args[0], Tensor):
@@ -241,6 +241,14 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     return out
 
 
+def _gemm_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    # the GEMM library this thread asked for (backends.blas), handed to the matmul kernel
+    # for this call only: the recorded node keeps the op's own attributes
+    provider = STATE.gemm
+    return attrs if provider is None else {**attrs, "provider": provider}
+
+
+_MATMUL = get("matmul")
 _NEEDED_ONE = (True,)
 
 #: op name -> which inputs have a gradient rule (``OpDef.has_gradient_for``), for fixed arity

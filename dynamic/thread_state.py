@@ -11,7 +11,8 @@ tapeflow keeps every switch the dynamic front end reads that way, in one
 * the interceptor stack: an object that takes over ops, ``optimizer.step()`` and
   ``zero_grad()`` (``tapeflow.static.function`` traces with one; see
   :mod:`tapeflow.dynamic.interop`);
-* kernel observers (``visualize.memory_trace`` samples memory with one).
+* kernel observers (``visualize.memory_trace`` samples memory with one);
+* the GEMM library of 2-D matmuls (``torch.backends.blas.set_provider``; None: numpy's).
 
 The op dispatch reads all of it once per op, as the tuple :attr:`ThreadState.hot`, which
 every setter below keeps current: one thread-local lookup instead of three.
@@ -46,6 +47,7 @@ class ThreadState(threading.local):
         self.anomaly = False
         self.interceptors: list[Any] = []
         self.observers: list[Observer] = []
+        self.gemm: str | None = None  # a runtime/blas.py provider name, or "auto"
         #: (interceptor or None, whether any per-op check runs, grad mode): the dispatch's
         #: per-op read. "Checks" are anomaly mode's NaN check and the kernel observers.
         self.hot: tuple[Any, bool, bool] = (None, False, True)

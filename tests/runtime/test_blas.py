@@ -111,3 +111,10 @@ def test_choose_is_safe_from_threads():
     for t in threads:
         t.join()
     assert len(set(results)) == 1 and results[0] in blas.available()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(blas)
+    assert result.failed == 0 and result.attempted > 0

@@ -101,3 +101,12 @@ def test_mkl_on_every_node_agrees_with_numpy():
 def test_unknown_provider_is_rejected_by_name():
     with pytest.raises(blas.UnknownProviderError, match="'openblas'"):
         CompileOptions(blas="openblas")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from tapeflow.static.compiler import autotune
+
+    result = doctest.testmod(autotune)
+    assert result.failed == 0 and result.attempted > 0
