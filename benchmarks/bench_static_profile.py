@@ -76,7 +76,7 @@ def layers(step: Any, entry: Any, batch: Any, reference: Any, calls: int) -> Non
         ("numpy-prealloc step", lambda: reference(*batch)),
         ("Session.run (whole step)", lambda: sess.run(step.fetches, feed)),
         ("Executor.run", lambda: executor.run(ids, variables)),
-        ("schedule function", lambda: executor._fn(executor.xp, ids, variables)),
+        ("schedule function", lambda: executor._fn(ids, variables)),
     ]
     times = {name: cpu_time(fn, calls) for name, fn in rows}
     base = times["numpy-prealloc step"]
@@ -93,12 +93,15 @@ def line_profile(entry: Any, step: Any, batch: Any, runs: int, top: int) -> None
     """Runs an instrumented copy of the schedule ``runs`` times; prints the costliest lines
     (each line's median over the runs, so one preempted run does not count)."""
     executor = entry.program.executor
-    source = executor.source.splitlines()
-    body = [line for line in source[1:] if not line.lstrip().startswith("return")]
-    lines = ["def schedule(xp, feeds, variables):", "    _s = _clock()"]
+    # the schedule's straight-line body (inside its `with lock:` and `try:`), a clock read
+    # after every line
+    source = [line.strip() for line in executor.source.splitlines()]
+    start, end = source.index("try:") + 1, source.index("except Exception as exc:")
+    body = [line for line in source[start:end] if not line.startswith("return")]
+    lines = ["def schedule(feeds, variables):", "    _s = _clock()"]
     for k, line in enumerate(body):
-        lines += [line, f"    _e = _clock(); _t[{k}].append(_e - _s); _s = _e"]
-    lines.append(source[-1])
+        lines += [f"    {line}", f"    _e = _clock(); _t[{k}].append(_e - _s); _s = _e"]
+    lines.append(f"    {source[end - 1]}")
     samples: list[list[float]] = [[] for _ in body]
     namespace = dict(executor._ns, _clock=time.perf_counter, _t=samples)
     exec(compile("\n".join(lines) + "\n", "<profiled schedule>", "exec"), namespace)  # noqa: S102
@@ -107,7 +110,7 @@ def line_profile(entry: Any, step: Any, batch: Any, runs: int, top: int) -> None
     ids = {x.node_id: batch[0], y.node_id: batch[1]}
     variables = {vid: step.session._store[vid] for vid in entry.read_vars}
     for _ in range(runs):
-        fn(executor.xp, ids, variables)
+        fn(ids, variables)
     totals = [statistics.median(times) * runs for times in samples]
     total = sum(totals)
     print(f"\nschedule lines by time ({len(body)} lines, {runs} runs, "
@@ -117,13 +120,12 @@ def line_profile(entry: Any, step: Any, batch: Any, runs: int, top: int) -> None
         print(f"{totals[k] / runs * 1e6:9.2f} us {100 * totals[k] / total:5.1f}%  "
               f"{body[k].strip()[:90]}")
     by_op: dict[str, float] = {}
-    step_nodes = {n.id: n for n in executor.steps}
-    for k, line in enumerate(body):
-        op = "load/alloc"
-        for token in line.replace("(", " ").replace(",", " ").split():
-            if token[:1] in "ukv" and token[1:].isdigit() and int(token[1:]) in step_nodes:
-                op = step_nodes[int(token[1:])].op
-                break
+    loads = len(executor._prologue)  # feeds and variables read, fresh arrays allocated
+    for k in range(len(body)):
+        node = executor._line_node.get(k - loads) if k >= loads else None
+        op = "load/alloc" if node is None else node.op
+        if node is not None and node.op == "fused":
+            op = f"fused({node.attrs['ops']})"
         by_op[op] = by_op.get(op, 0.0) + totals[k]
     print("\nby op:", ", ".join(f"{op} {t / runs * 1e6:.1f} us"
                                  for op, t in sorted(by_op.items(), key=lambda p: -p[1])))

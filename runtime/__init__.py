@@ -5,6 +5,7 @@ Importing this package registers every op (one module per op family).
 
 from . import (  # noqa: F401  (importing a family registers its ops)
     dtypes,
+    fused,
     ops_activation,
     ops_elementwise,
     ops_gather,

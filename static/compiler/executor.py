@@ -24,19 +24,21 @@ Example:
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import is_view
-from ...runtime import Arena, xp_for
+from ...runtime import Arena, Spec, xp_for
 from ...runtime.blas import gemm
-from ...runtime.backend import to_device
 from ..errors import InvalidArgumentError
+from .fusion import positional_out, ufunc_calls
 from .lowering import concrete
 from .planner import Plan
+from .wrappers import on_device, returns_array, returns_own_array
 
 _counter = itertools.count()
 
@@ -47,36 +49,6 @@ class ExecutionError(InvalidArgumentError):
 
 class MissingFeedError(InvalidArgumentError):
     """A placeholder (or variable) that the run reads was not given a value."""
-
-
-def _on_device(kernel: Any, device: str) -> Any:
-    # random kernels draw on the host generator; the draw is moved to the device once
-    def call(xp: Any, *args: Any, out: Any = None, **attrs: Any) -> Any:
-        return to_device(kernel(xp, *args, **attrs), device)
-
-    return call
-
-
-def _returns_array(kernel: Any) -> Any:
-    # numpy hands back scalars (np.float32) for some 0-d results; keep everything an array
-    def call(xp: Any, *args: Any, **attrs: Any) -> Any:
-        return xp.asarray(kernel(xp, *args, **attrs))
-
-    return call
-
-
-def _returns_own_array(kernel: Any) -> Any:
-    """A non-view kernel run without ``out=`` (its size is known only at run time), whose
-    result must own its memory: the plan may hand an input's arena buffer to another value
-    as soon as this op has read it, so a result that aliases an input is copied."""
-    def call(xp: Any, *args: Any, **attrs: Any) -> Any:
-        result = xp.asarray(kernel(xp, *args, **attrs))
-        for arg in args:
-            if hasattr(arg, "shape") and xp.may_share_memory(result, arg):
-                return result.copy()
-        return result
-
-    return call
 
 
 class Executor:
@@ -103,7 +75,8 @@ class Executor:
         self.steps: list[Node] = []  # the call nodes that run, in order
         self._gemm = plan.providers if plan is not None and device == "cpu" else {}
         self._lock = threading.Lock()
-        self._ns: dict[str, Any] = {"copyto": xp.copyto, "empty": xp.empty,
+        self._ns: dict[str, Any] = {"copyto": xp.copyto, "empty": xp.empty, "xp": xp,
+                                    "lock": self._lock, "error": self._error,
                                     "copy": lambda a: xp.array(a, copy=True),
                                     "asarray": xp.asarray}
         self._fixed: dict[int, Any] = {}
@@ -130,6 +103,7 @@ class Executor:
         exec(compile(self.source, filename, "exec"), self._ns)  # noqa: S102 - our own code
         self._filename = filename
         self._fn = self._ns["schedule"]
+        self.run = self._fn  # type: ignore[method-assign]  (the method's frame skipped)
 
     # ---- binding ---------------------------------------------------------------------
 
@@ -178,7 +152,7 @@ class Executor:
             return
         kernel = n.opdef.kernel
         if n.opdef.kind == "random" and self.device != "cpu":
-            kernel = _on_device(kernel, self.device)  # its result is copied into out
+            kernel = on_device(kernel, self.device)  # its result is copied into out
         args = self._args(n)
         for key, value in n.attrs.items():
             self._ns[f"a{n.id}_{key}"] = value
@@ -194,9 +168,10 @@ class Executor:
             self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
         elif out is None:
             # size known only at run time (a boolean mask): the kernel allocates
-            self._ns[f"k{n.id}"] = _returns_own_array(kernel)
+            self._ns[f"k{n.id}"] = returns_own_array(kernel)
             self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
         elif not (self._bind_ufunc(n, kernel, args, out)
+                  or self._bind_expanded(n, kernel, args, out)
                   or self._bind_reduce(n, kernel, args, out)):
             self._ns[f"k{n.id}"] = kernel
             self._line(n, f"r = k{n.id}({_call_args(n, args)}, out={out})")
@@ -242,7 +217,7 @@ class Executor:
             self._ns[f"u{n.id}"] = getattr(xp.ndarray, method)
             self._line(n, f"v{n.id} = u{n.id}({args[0]}, a{n.id}_{key})")
             return
-        self._ns[f"k{n.id}"] = _returns_array(kernel) if n.shape == () else kernel
+        self._ns[f"k{n.id}"] = returns_array(kernel) if n.shape == () else kernel
         self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
 
     def _output(self, n: Node) -> str | None:
@@ -273,8 +248,64 @@ class Executor:
             ufunc = None  # (matmul with a transpose flag does more than xp.matmul)
         if ufunc is None or kernel is not op.kernel:
             return False
-        self._ns[f"u{n.id}"] = getattr(self.xp, ufunc)
-        self._line(n, f"u{n.id}({', '.join(args)}, out={out})")
+        fn = self._ns[f"u{n.id}"] = getattr(self.xp, ufunc)
+        sources = [(x.shape, x.dtype.np) for x in (self.graph[i] for i in n.inputs)]
+        if self._allocates(n, fn, sources):
+            self._line(n, f"{out} = u{n.id}({', '.join(args)})")
+            return True
+        where = out if positional_out(fn, len(args)) else f"out={out}"
+        self._line(n, f"u{n.id}({', '.join(args)}, {where})")
+        return True
+
+    def _allocates(self, n: Node, ufunc: Any, operands: list[tuple[Any, Any]]) -> bool:
+        """Whether the array made for this run for ``n`` can be the result of ``ufunc`` called
+        without ``out=``: numpy allocates exactly that shape and dtype, and one allocation
+        less runs (its ``empty`` line leaves the prologue)."""
+        if n.id not in self._fresh or n.shape == () or self.device != "cpu" \
+                or getattr(ufunc, "signature", "gufunc") is not None:
+            return False  # (numpy hands back a scalar for a 0-d result)
+        try:
+            natural = ufunc.resolve_dtypes((*(d for _, d in operands), None))[-1]
+            shape = np.broadcast_shapes(*(s for s, _ in operands))
+        except (TypeError, ValueError):
+            return False
+        if natural != n.dtype.np or shape != tuple(n.shape):  # type: ignore[arg-type]
+            return False
+        self._prologue.remove(f"v{n.id} = empty(S{n.id}, D{n.id})")
+        return True
+
+    def _bind_expanded(self, n: Node, kernel: Any, args: list[str], out: str) -> bool:
+        # an elementwise kernel (sigmoid, a fused chain) that only calls ufuncs into given
+        # buffers: those calls, written out as lines of the schedule (compiler/fusion.py)
+        op = n.opdef
+        sources = [self.graph[i] for i in n.inputs]
+        if (op.kind != "elementwise" or kernel is not op.kernel or self.device != "cpu"
+                or not all(concrete(x.shape) for x in sources)):
+            return False
+        calls = ufunc_calls(op, dict(n.attrs), [Spec(x.shape, x.dtype) for x in sources],
+                            Spec(n.shape, n.dtype))
+        if calls is None:
+            return False
+        names = [*args, out]
+        specs = [(x.shape, x.dtype.np) for x in sources] + [(n.shape, n.dtype.np)]
+        for j, call in enumerate(calls):
+            operands, kinds = [], []
+            for k, a in enumerate(call.operands):
+                if isinstance(a, int):
+                    operands.append(names[a])
+                    kinds.append(specs[a])
+                else:  # a constant operand (a Python number stays one)
+                    operands.append(f"q{n.id}_{j}_{k}")
+                    self._ns[operands[-1]] = a
+                    kinds.append((np.shape(a), getattr(a, "dtype", type(a))))
+            fn = self._ns[f"f_{call.ufunc.__name__}"] = call.ufunc
+            if j == 0 and call.out == len(args) and len(args) not in call.operands \
+                    and self._allocates(n, fn, kinds):
+                self._line(n, f"{out} = f_{fn.__name__}({', '.join(operands)})")
+            else:
+                where = names[call.out]
+                where = where if positional_out(fn, len(operands)) else f"out={where}"
+                self._line(n, f"f_{fn.__name__}({', '.join(operands)}, {where})")
         return True
 
     def _bind_reduce(self, n: Node, kernel: Any, args: list[str], out: str) -> bool:
@@ -288,7 +319,7 @@ class Executor:
         axis = n.attrs.get("axis")
         self._ns[f"a{n.id}_axis"] = tuple(axis) if isinstance(axis, list) else axis
         keepdims = bool(n.attrs.get("keepdims", False))
-        self._line(n, f"u{n.id}({args[0]}, a{n.id}_axis, None, out={out}, keepdims={keepdims})")
+        self._line(n, f"u{n.id}({args[0]}, a{n.id}_axis, None, {out}, {keepdims})")
         return True
 
     def _generate(self) -> str:
@@ -313,10 +344,13 @@ class Executor:
         # updates first: a fresh array becomes the variable's new value without a copy
         updates = ", ".join(f"{var}: {hand_out(value)}" for var, value in assigns)
         fetched = ", ".join(hand_out(nid) for nid in wanted)
-        self._first_body_line = 2 + len(self._prologue)
-        lines = ["def schedule(xp, feeds, variables):"]
-        lines += [f"    {line}" for line in self._prologue + self._body]
-        lines.append(f"    return [{fetched}], {{{updates}}}")
+        # runs are serialised (they share the arena); a failing line raises an error that
+        # names its node (_error); both inside the one function, so a run is one call
+        self._first_body_line = 4 + len(self._prologue)
+        lines = ["def schedule(feeds, variables):", "    with lock:", "        try:"]
+        lines += [f"            {line}" for line in self._prologue + self._body]
+        lines.append(f"            return [{fetched}], {{{updates}}}")
+        lines += ["        except Exception as exc:", "            raise error(exc) from exc"]
         return "\n".join(lines) + "\n"
 
     # ---- running -----------------------------------------------------------------------
@@ -327,15 +361,11 @@ class Executor:
 
         Runs of one executor are serialised: they share the arena.
         """
-        with self._lock:
-            try:
-                return self._fn(self.xp, feeds, variables)  # type: ignore[no-any-return]
-            except Exception as exc:
-                raise self._error(exc) from exc
+        return self._fn(feeds, variables)  # type: ignore[no-any-return]
 
     def _error(self, exc: Exception) -> Exception:
         """The failing line of the generated schedule, turned into an error naming its node."""
-        tb = sys.exc_info()[2]
+        tb = exc.__traceback__
         line = None
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == self._filename:

@@ -36,6 +36,12 @@ def dims(shape: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
+def tf_shape(shape: tuple[int | None, ...] | None) -> str:
+    """TF1's way of writing a shape in its feed errors: ``[?,3]``."""
+    return "<unknown>" if shape is None else "[" + ",".join("?" if d is None else str(d)
+                                                            for d in shape) + "]"
+
+
 def size_of(shape: Any) -> int:
     """Elements of a concrete shape (1 for a scalar)."""
     return int(np.prod(dims(shape), dtype=np.int64))

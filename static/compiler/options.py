@@ -31,6 +31,8 @@ class CompileOptions:
         fold_constants, cse, simplify, dot_merge, lower, materialize_transposes, dce:
             each graph pass on its own (used while ``optimize`` is on); see
             ``static/compiler/pipeline.py`` for what each does.
+        fuse: chains of elementwise ops (bias and activation, an SGD update) as one node
+            each, run by their members' kernels into one buffer (``compiler/fusion.py``).
         reorder: the memory-aware schedule (runs whether or not ``optimize`` is on).
         inplace: in-place writes (part of planning: used while ``plan_memory`` is on).
         check_numerics: debugging: run node by node and stop at the first NaN/Inf.
@@ -74,6 +76,8 @@ class CompileOptions:
     # backward g @ w.T of every unrolled step): BLAS packs it faster (compiler/passes.py)
     materialize_transposes: bool = True
     dce: bool = True
+    # chains of elementwise ops as one `fused` node each (compiler/fusion.py); bit-identical
+    fuse: bool = True
     reorder: bool = True
     inplace: bool = True
     check_numerics: bool = False

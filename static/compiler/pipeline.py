@@ -60,9 +60,10 @@ from .autotune import autotune
 from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
 from .executor import Executor, MissingFeedError
+from .fusion import fuse
 from .interpreter import Interpreter, check_finite
 from .loops import attach_runners, loop_plans
-from .lowering import lower
+from .lowering import lower, tf_shape
 from .options import CompileOptions, UnknownPassError, switch_names
 from .passes import (
     Pass,
@@ -118,6 +119,9 @@ class CompiledProgram:
     # every value run() hands back is an array made for that run, or a view of one; never
     # a feed or variable array (the executor copies those), so the session need not check
     fresh_results: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self.run = self.executor.run  # type: ignore[method-assign]  (no call in between)
 
     def run(self, feeds: Mapping[int, Any], variables: Mapping[int, Any]
             ) -> tuple[list[Any], dict[int, Any]]:
@@ -184,12 +188,6 @@ def shape_fits(declared: tuple[int | None, ...] | None, fed: tuple[int, ...]) ->
                                              for d, f in zip(declared, fed, strict=True))
 
 
-def _tf_shape(shape: tuple[int | None, ...] | None) -> str:
-    # TF1's way of writing a shape in its feed errors: [?,3]
-    return "<unknown>" if shape is None else "[" + ",".join("?" if d is None else str(d)
-                                                            for d in shape) + "]"
-
-
 def _check_feeds(pruned: ir.Graph, graph: ir.Graph, feed_specs: Mapping[int, Spec]) -> None:
     for n in pruned.nodes:
         if n.kind == "assign" and n.inputs[0] in feed_specs:
@@ -204,7 +202,7 @@ def _check_feeds(pruned: ir.Graph, graph: ir.Graph, feed_specs: Mapping[int, Spe
     if missing:
         raise MissingFeedError(
             "You must feed a value for placeholder tensor "
-            + ", ".join(f"'{n.name}' with dtype {n.dtype.name} and shape {_tf_shape(n.shape)}"
+            + ", ".join(f"'{n.name}' with dtype {n.dtype.name} and shape {tf_shape(n.shape)}"
                         f" (built at {n.site})" for n in missing), op_name=missing[0].name)
 
 
@@ -346,6 +344,7 @@ PASSES = PassList([
     PassEntry("dce", dce),
     PassEntry("reorder", reorder_for_memory, optimization=False),
     PassEntry("recompute", recompute, optimization=False, configured=True),
+    PassEntry("fuse", fuse),  # (last: the passes before it match and clone single ops)
 ])
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -11,7 +13,8 @@ from builders import GraphBuilder, mlp_training_graph
 from tapeflow.graphs import Graph
 from tapeflow.runtime import Generator, R, Spec, dtypes, evaluate, peak_bytes
 from tapeflow.static.compiler import CompileOptions, compile
-from tapeflow.static.compiler.executor import ExecutionError, MissingFeedError, _returns_own_array
+from tapeflow.static.compiler.executor import ExecutionError, MissingFeedError
+from tapeflow.static.compiler.wrappers import returns_own_array
 
 f32 = dtypes.float32
 SWITCHES = ("fold_constants", "cse", "simplify", "lower", "materialize_transposes", "dce",
@@ -157,11 +160,11 @@ def test_a_run_time_sized_result_never_aliases_an_input() -> None:
     # such a kernel runs without out=, and the plan may give its input's arena buffer to
     # another value right after: a result that is (a view of) the input must be a copy
     x = np.arange(6.0)
-    passthrough = _returns_own_array(lambda xp, a: a[1:])
+    passthrough = returns_own_array(lambda xp, a: a[1:])
     result = passthrough(np, x)
     assert result.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] and not np.may_share_memory(result, x)
     fresh = np.arange(3.0)
-    assert _returns_own_array(lambda xp, a: fresh)(np, x) is fresh  # owned already: no copy
+    assert returns_own_array(lambda xp, a: fresh)(np, x) is fresh  # owned already: no copy
 
 
 def test_errors_name_the_node_op_and_site() -> None:
@@ -309,14 +312,19 @@ def test_the_schedule_is_straight_line_code_over_bound_buffers() -> None:
     g, _, feeds, variables = xor_setup()
     program = compile(g, specs_of(feeds))
     source = program.executor.source
-    assert source.startswith("def schedule(xp, feeds, variables):")
+    assert source.startswith("def schedule(feeds, variables):")
     assert "for " not in source and "while " not in source
-    # add/sub/mul and plain matmul call their ufunc directly, into an arena view
-    calls = [line.strip() for line in source.splitlines() if line.strip().startswith("u")]
-    assert calls and all(", out=c" in c or ", out=v" in c for c in calls)
-    # each step is one call line; views of arena buffers were computed once, at compile time
+    # add/sub/mul and plain matmul call their ufunc directly, into an arena view (out given
+    # positionally) or allocating the array made for this run
+    lines = [line.strip() for line in source.splitlines()]
+    calls = [line for line in lines if line.startswith("u")]
+    assert calls and all(re.search(r", [cv]\d+(, (True|False))?\)$", c) for c in calls)
+    # each step is one kernel call, or the ufunc calls its kernel makes (sigmoid and the
+    # fused chains, written out: f_tanh(...)); views of arena buffers were computed once
+    lines_of = Counter(id(n) for n in program.executor._line_node.values())
     for n in program.executor.steps:
-        assert sum(f"k{n.id}(" in line or f"u{n.id}(" in line
-                   for line in source.splitlines()) == 1
+        kernel_lines = sum(f"k{n.id}(" in line or f"u{n.id}(" in line for line in lines)
+        assert kernel_lines == 1 or (kernel_lines == 0 and lines_of[id(n)] >= 1), n.format()
+    assert any(line.startswith("f_tanh(") for line in lines)  # sigmoid's own ufunc calls
     views = [n for n in program.graph.nodes if n.kind == "call" and n.opdef.view]
     assert views and any(n not in program.executor.steps for n in views)

@@ -24,7 +24,7 @@ def test_every_pass_has_a_switch_of_its_name() -> None:
 
 def test_switches_select_the_passes() -> None:
     assert names(CompileOptions()) == ["fold_constants", "cse", "simplify", "dot_merge", "lower",
-                                       "cse", "materialize_transposes", "dce", "reorder"]
+                                       "cse", "materialize_transposes", "dce", "reorder", "fuse"]
     assert names(CompileOptions(optimize=False)) == ["reorder"]
     assert "cse" not in names(CompileOptions(cse=False))
     # lower has a switch of its own: simplify off no longer turns it off
@@ -33,7 +33,7 @@ def test_switches_select_the_passes() -> None:
 
 def test_exact_mode_drops_the_passes_that_reorder_arithmetic() -> None:
     assert names(CompileOptions(exact=True)) == ["fold_constants", "cse", "simplify", "lower",
-                                                 "cse", "dce", "reorder"]
+                                                 "cse", "dce", "reorder", "fuse"]
 
 
 def test_unknown_pass_names_are_refused() -> None:
