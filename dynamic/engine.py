@@ -24,9 +24,8 @@ from ..runtime import dtypes as dt
 from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
-from .grad_mode import enable_grad, no_grad
 from .tape import FREED_MESSAGE, Meta, Node, display_name, meta_of
-from .thread_state import STATE, anomaly_enabled, notify
+from .thread_state import STATE, notify, set_grad
 
 _ADD = get("add")
 _SUM_TO = get("sum_to")
@@ -100,8 +99,6 @@ def _rules(node: Node, grad: Any, ans: Any) -> Any:
     if type(rules) is not tuple:
         return node.op.vjp(grad, ans, node.inputs, node.attrs, node.needed)
     inputs, attrs = node.inputs, node.attrs
-    if len(rules) == 1:
-        return (rules[0](grad, ans, *inputs, **attrs),)  # needed: a node has one wanted edge
     return [rule(grad, ans, *inputs, **attrs) if need else None
             for rule, need in zip(rules, node.needed, strict=True)]
 
@@ -113,11 +110,11 @@ class _Eager:
     __slots__ = ("in_place", "anomaly", "wanted", "captured", "tensor_type")
 
     def __init__(self, create_graph: bool, wanted: dict[int, Any]) -> None:
-        self.anomaly = anomaly_enabled()
+        self.anomaly = STATE.anomaly
         # a third gradient reaching the same place is added into the sum of the first two
         # (a buffer this sweep made and nobody else holds) with the registry's add kernel;
         # with create_graph the sums are recorded ops instead, and under anomaly mode checked
-        self.in_place = not create_graph and not self.anomaly and not dispatch.is_tracing()
+        self.in_place = not create_graph and not self.anomaly and STATE.hot[0] is None
         self.wanted = wanted  # autograd.grad's non-leaf inputs, by id of their grad_fn
         self.captured: dict[int, Any] = {}
         self.tensor_type = dispatch.Tensor
@@ -142,6 +139,10 @@ class _Eager:
             ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
         if self.anomaly:
             grads = checked_vjp(node, grad, ans)
+        elif type(rules := node.op.vjps) is tuple and len(rules) == 1:
+            # one input (unary math, views, reductions): its one rule, called here directly
+            return ((node.next[0], rules[0](grad, ans, *node.inputs, **node.attrs),
+                     node.inputs[0]),)
         else:
             grads = _rules(node, grad, ans)
         return zip(node.next, grads, node.inputs, strict=True)
@@ -189,13 +190,16 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     """The sweep behind ``Tensor.backward`` (``inputs=None``: accumulate into leaves' .grad)
     and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched)."""
     seeds = _seeds(outputs, grad_outputs)
-    engine = _Eager(create_graph, {id(t._grad_fn): t for t in inputs or ()
-                                   if t._grad_fn is not None})
+    engine = _Eager(create_graph, {id(t._grad_fn): t for t in inputs
+                                   if t._grad_fn is not None} if inputs else {})
     observed = bool(STATE.observers)
     if observed:
         notify("backward")
-    with enable_grad() if create_graph else no_grad():
+    previous = set_grad(create_graph)  # (no_grad() or enable_grad(), without the objects)
+    try:
         swept = reverse_sweep(seeds, engine)
+    finally:
+        set_grad(previous)
     if not retain_graph:
         _free_graph(swept)
     if inputs is not None:

@@ -67,7 +67,14 @@ def grad_enabled() -> bool:
 
 def set_grad(enabled: bool) -> bool:
     """Sets this thread's grad mode; returns the previous one (to restore it)."""
-    return _swap("grad", enabled)
+    state = STATE
+    previous: bool = state.grad
+    state.grad = enabled
+    # only the grad slot of ``hot`` changes (every setter keeps the rest current): cheaper
+    # than refresh(), and backward() switches grad mode twice per call
+    interceptor, checks, _ = state.hot
+    state.hot = (interceptor, checks, enabled)
+    return previous
 
 
 def anomaly_enabled() -> bool:
