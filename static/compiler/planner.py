@@ -230,7 +230,8 @@ def _step(n: Node, live: Liveness, buffer_of: dict[int, int], offsets: dict[int,
     else:
         where = "out" if n.id in outside else "dynamic"
     owns = where in ("arena", "inplace", "out", "dynamic")
-    return Step(n.id, n.op, n.inputs, b, None if b is None or not owns else offsets[b],
+    op = f"fused({n.attrs['ops']})" if n.op == "fused" else n.op  # (what it fused)
+    return Step(n.id, op, n.inputs, b, None if b is None or not owns else offsets[b],
                 nbytes_of(n) if owns and concrete(n.shape) else 0, first, last, where)
 
 
