@@ -60,12 +60,17 @@ def _may_write_over(consumer: Node, positions: list[int]) -> bool:
     return positions == [0] and op.inplace
 
 
-def _near(between: tuple[Node, ...], consumer: Node) -> bool:
-    """Whether the calls scheduled between a chain's tail and ``consumer`` only make
-    ``consumer``'s other operands. The fused node runs where its last member did, so every
-    member's operands stay alive until then: a chain spread over the schedule (a gradient
-    summed over all the steps of an unrolled loop) would keep all its terms alive at once."""
-    return all(b.id in consumer.inputs for b in between if b.kind == "call")
+#: at most this many calls of other work may run between a chain's first and last member.
+#: The fused node runs where its last member did, so every member's operands stay alive
+#: until then: a chain spread over the schedule (a gradient summed over all the steps of an
+#: unrolled loop, one term made per step) would keep all its terms alive at once.
+FOREIGN_CALLS = 4
+
+
+def _foreign(between: tuple[Node, ...], consumer: Node) -> int:
+    """Calls scheduled between a chain's tail and ``consumer`` that do not make one of
+    ``consumer``'s operands (a matmul making the other addend is part of the chain's work)."""
+    return sum(b.kind == "call" and b.id not in consumer.inputs for b in between)
 
 
 def _readers(graph: Graph) -> dict[int, int]:
@@ -84,22 +89,27 @@ def _chains(graph: Graph) -> dict[int, list[Node]]:
     readers = _readers(graph)
     by_id = {n.id: n for n in graph.nodes}
     position = {n.id: k for k, n in enumerate(graph.nodes)}
-    chain_of: dict[int, list[Node]] = {}  # tail id -> members, for chains still open
+    # tail id -> (members, calls scheduled among them that are not theirs), for open chains
+    chain_of: dict[int, tuple[list[Node], int]] = {}
     for k, n in enumerate(graph.nodes):
         if not _fusable(n):
             continue
-        chain = [n]
+        chain, foreign = [n], 0
         for i in dict.fromkeys(n.inputs):
             p = by_id[i]
             positions = [j for j, x in enumerate(n.inputs) if x == i]
-            if (i in chain_of and readers[i] == len(positions)
+            if not (i in chain_of and readers[i] == len(positions)
                     and (p.shape, p.dtype) == (n.shape, n.dtype)
-                    and _may_write_over(n, positions)
-                    and _near(graph.nodes[position[i] + 1:k], n)):
-                chain = chain_of.pop(i) + [n]
+                    and _may_write_over(n, positions)):
+                continue
+            members, before = chain_of[i]
+            between = _foreign(graph.nodes[position[i] + 1:k], n)
+            if before + between <= FOREIGN_CALLS:
+                del chain_of[i]
+                chain, foreign = members + [n], before + between
                 break
-        chain_of[n.id] = chain
-    return {tail: members for tail, members in chain_of.items() if len(members) > 1}
+        chain_of[n.id] = (chain, foreign)
+    return {tail: members for tail, (members, _) in chain_of.items() if len(members) > 1}
 
 
 def _fused_node(members: list[Node]) -> Node:
