@@ -101,6 +101,38 @@ def measure(label: str, m: int, k: int, n: int, ta: bool, tb: bool, strided: boo
     return {name: flops / statistics.median(ts) / 1e9 for name, ts in times.items()}
 
 
+def rnn_gemms_chosen(w: dict[str, np.ndarray], batch: int, steps: int):
+    """The GEMMs of one static-mode RNN step (as ``numpy_reference.rnn_gemms_only`` lists
+    them: the merged input projection, the recurrence and its gradient per step, the two
+    merged weight gradients), each run by the provider ``blas.choose`` picks for it, as
+    ``CompileOptions(blas="auto")`` does: the floor under a static step with those choices.
+    A step factory for ``bench_steps.py`` (the ``numpy-gemms-auto`` row)."""
+    dtype = w["w_ih"].dtype
+    features, hidden = w["w_ih"].shape
+    rng = np.random.default_rng(0)
+    hs, d_a = (rng.uniform(-1, 1, (steps, batch, hidden)).astype(dtype) for _ in range(2))
+    w_hh_t = np.ascontiguousarray(w["w_hh"].T)
+    out, pre = np.empty((batch, hidden), dtype), np.empty((steps * batch, hidden), dtype)
+    g_ih, g_hh = np.empty_like(w["w_ih"]), np.empty_like(w["w_hh"])
+    xt = rng.uniform(-1, 1, (steps * batch, features)).astype(dtype)  # (timed before step 1)
+    h_all = hs[: steps - 1].reshape((steps - 1) * batch, hidden)
+    products = [(xt, w["w_ih"], pre)]
+    products += [(hs[t - 1], w["w_hh"], out) for t in range(1, steps)]
+    products += [(d_a[t], w_hh_t, out) for t in range(1, steps)]
+    products += [(xt.T, d_a.reshape(steps * batch, hidden), g_ih),
+                 (h_all.T, d_a[1:].reshape((steps - 1) * batch, hidden), g_hh)]
+    chosen = [(a, b, o, blas.choose(a, b, o)) for a, b, o in products]
+
+    def step(x: np.ndarray, labels: np.ndarray) -> float:
+        xt.reshape(steps, batch, features)[...] = x.swapaxes(0, 1)  # step-major: one copy
+        for a, b, o, provider in chosen:
+            blas.gemm(a, b, o, provider)
+        return 0.0
+
+    step.providers = [p for *_, p in chosen]  # type: ignore[attr-defined]
+    return step
+
+
 def describe_blas() -> str:
     try:
         from threadpoolctl import threadpool_info

@@ -113,12 +113,32 @@ def peer_step(name: str):
     return factory
 
 
+# ---- GEMM providers (runtime/blas.py): the static step with CompileOptions(blas="auto"),
+# and its GEMMs alone with the same per-product choices (bench_blas_providers.py) ---------
+
+
+def tapeflow_static_blas_step(weights, spec):
+    import tapeflow_models
+    from tapeflow.static.compiler import CompileOptions
+
+    return tapeflow_models.static_step(weights, spec, LR[spec["kind"]],
+                                       options=CompileOptions(blas="auto"))
+
+
+def gemms_chosen_step(weights, spec):
+    import bench_blas_providers
+
+    return bench_blas_providers.rnn_gemms_chosen(weights, spec["batch"], spec["steps"])
+
+
 CONFIGS = {
     "numpy": numpy_step("plain"),
     "numpy-prealloc": numpy_step("prealloc"),
     "numpy-hoisted": numpy_step("hoisted"),
     "numpy-gemms-only": numpy_step("gemms"),
+    "numpy-gemms-auto": gemms_chosen_step,
     "tapeflow-static": tapeflow_static_step,
+    "tapeflow-static-blas-auto": tapeflow_static_blas_step,
     "tapeflow-dynamic": tapeflow_dynamic_step,
     "torch-eager": peer_step("torch_eager"),
     "tf1-session": peer_step("tf1_session"),
@@ -130,7 +150,7 @@ PEER_MODULES = {"torch-eager": "torch", "tf1-session": "tensorflow", "jax-jit": 
 def worker(workload: str, config: str, repeats: int, steps_per_repeat: int, dtype: str) -> dict:
     """Runs in its own process: time one configuration on one workload."""
     spec = {**WORKLOADS[workload], "dtype": dtype}
-    if config in ("numpy-hoisted", "numpy-gemms-only") and spec["kind"] != "rnn":
+    if config.startswith(("numpy-hoisted", "numpy-gemms")) and spec["kind"] != "rnn":
         return {"skipped": "RNN only"}
     module = PEER_MODULES.get(config)
     if module is not None:
