@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import statistics
 import threading
 import time
@@ -104,8 +105,6 @@ class _Mkl:
 
 
 def _threads_wanted() -> int:
-    import os
-
     for name in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "")
         if value.isdigit():
