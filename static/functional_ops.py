@@ -29,7 +29,7 @@ from typing import Any
 from ..runtime import dtypes as dt
 from . import nest
 from .control_flow import while_loop
-from .ops import add, cast, gather, less, reduce_max, transpose
+from .ops import add, cast, gather, less, reduce_max, reshape, transpose, where
 from .sharing import variable_scope
 from .sources import call, convert_to_tensor, zeros, zeros_like
 from .tensor import Tensor
@@ -88,16 +88,20 @@ def dynamic_rnn(cell: Any, inputs: Any, sequence_length: Any = None, initial_sta
             bound = call("minimum", [total, reduce_max(lengths)], type_="Minimum")
         out = TensorArray(state_dtype, buffer=_zeros_rows(steps_first, cell.output_size,
                                                           state_dtype))
+        if lengths is not None:  # (made before the loop: the body reads them as they are)
+            column = reshape(lengths, [-1, 1])
+            zero_output = _zeros_rows(steps_first[0], cell.output_size, state_dtype)
 
         def body(t: Tensor, out: TensorArray, state: Any) -> tuple[Any, ...]:
             output, new_state = cell(gather(steps_first, t), state)
             if lengths is not None:
-                # (batch, 1): 1 for the sentences still running at t, else 0 (a blend with
-                # a 0/1 mask selects exactly, as TF1's select does, and runs as two ufuncs)
-                alive = cast(less(t, lengths), output.dtype)[:, None]
-                output = output * alive
+                # TF1's select: (batch, 1) true for the sentences still running at t; the
+                # others output zeros and keep their state (one op each, and two where ops
+                # in the gradient)
+                alive = less(t, column)
+                output = where(alive, output, zero_output)
                 new_state = nest.pack(nest.flatten(state)[1], [
-                    new * alive + old * (1.0 - alive) for new, old in
+                    where(alive, new, old) for new, old in
                     zip(nest.flatten(new_state)[0], nest.flatten(state)[0], strict=True)])
             return t + 1, out.write(t, output), new_state
 
