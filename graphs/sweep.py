@@ -91,27 +91,19 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
     Returns:
         The ends' gradients and the nodes that ran (see :class:`Swept`).
     """
-    gathered: dict[int, Gathered] = {}  # by id of the target: the gradients on their way
+    # by id of the target, the gradients on their way: ``(target, grad)`` while one gradient
+    # has arrived (most targets get one), a Gathered once a second one is summed into it
+    gathered: dict[int, tuple[Any, Any] | Gathered] = {}
     queue: list[tuple[int, Any]] = []  # (-rank, node) of the nodes reached: pops the newest
-
-    def send(target: Any, grad: Any) -> None:
-        found = gathered.get(id(target))
-        if found is not None:
-            engine.add(found, grad)  # another consumer's gradient: summed
-            return
-        gathered[id(target)] = Gathered(target, grad)
-        rank = engine.rank(target)
-        if rank is not None:
-            heappush(queue, (-rank, target))
-
     for target, grad in seeds:
-        send(target, grad)
+        _send(engine, gathered, queue, target, grad)
     swept = Swept()
-    vjp, fits, add, rank, ran, unfed = (engine.vjp, engine.fits, engine.add, engine.rank,
-                                        swept.ran, swept.unfed)  # bound once: this loop is hot
+    vjp, fits, rank, ran, unfed = (engine.vjp, engine.fits, engine.rank, swept.ran,
+                                   swept.unfed)  # bound once: this loop is hot
     while queue:
         node = heappop(queue)[1]
-        grad = gathered.pop(id(node)).grad
+        entry = gathered.pop(id(node))
+        grad = entry[1] if type(entry) is tuple else entry.grad
         ran.append(node)
         for edge, input_grad, like in vjp(node, grad):
             if edge is None:
@@ -120,19 +112,34 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
                 unfed.append(edge)
                 continue
             if not fits(input_grad, like):
-                input_grad = fit(engine, input_grad, like)
-            # send(edge, input_grad), inlined: a call per edge is a tenth of the sweep's own
-            # cost on a chain of tiny ops (bench_tape_overhead.py)
-            found = gathered.get(id(edge))
-            if found is not None:
-                add(found, input_grad)
+                input_grad = _refit(engine, input_grad, like)
+            # _send's first-gradient case, inlined: most edges take it, and the call was a
+            # tenth of the sweep's own time on a chain of tiny ops (bench_tape_overhead.py)
+            if id(edge) in gathered:
+                _send(engine, gathered, queue, edge, input_grad)
                 continue
-            gathered[id(edge)] = Gathered(edge, input_grad)
+            gathered[id(edge)] = (edge, input_grad)
             edge_rank = rank(edge)
             if edge_rank is not None:
                 heappush(queue, (-edge_rank, edge))
-    swept.ends = list(gathered.values())  # every node was popped: the leaves remain
+    # every node was popped: the leaves remain
+    swept.ends = [e if type(e) is Gathered else Gathered(*e) for e in gathered.values()]
     return swept
+
+
+def _send(engine: Engine, gathered: dict[int, Any], queue: list[tuple[int, Any]],
+          target: Any, grad: Any) -> None:
+    """Sends ``grad`` to ``target``: summed into what arrived before, or its first."""
+    found = gathered.get(id(target))
+    if found is None:
+        gathered[id(target)] = (target, grad)
+        rank = engine.rank(target)
+        if rank is not None:
+            heappush(queue, (-rank, target))
+        return
+    if type(found) is tuple:
+        found = gathered[id(target)] = Gathered(*found)
+    engine.add(found, grad)  # another consumer's gradient: summed
 
 
 def fit(engine: Engine, grad: Any, like: Any) -> Any:
@@ -144,6 +151,11 @@ def fit(engine: Engine, grad: Any, like: Any) -> Any:
     """
     if engine.fits(grad, like):
         return grad
+    return _refit(engine, grad, like)
+
+
+def _refit(engine: Engine, grad: Any, like: Any) -> Any:
+    # fit() past its fast check (the sweep has made it already)
     grad = engine.value(grad, like)
     if not engine.same_shape(grad, like):
         grad = engine.apply("sum_to", (grad, like), {})
