@@ -4,11 +4,14 @@ Issue 23's measures, every ratio from one run of this script:
 
 1. RNN-large (Elman tanh, B=64, T=50, D=128, H=512, float32) training step compiled with
    ``CompileOptions(recompute="sqrt")`` against the same options without it: the planned
-   arena (``Session.plan``) and the median step time (plain and recomputing steps
-   interleaved, so a slow spell of the shared machine hits both). Once with the default
-   options and once with ``dot_merge`` off: dot merging stacks every step's state into one
-   weight-gradient GEMM, which reads all stashed values at once, and the pass declines.
-2. Scaling: the planned arena at T=100 and T=400, with and without recomputation.
+   arena (``Session.plan``, validated) and the median step time (plain and recomputing
+   steps interleaved, so a slow spell of the shared machine hits both). Each row names its
+   options: ``default options`` is ``CompileOptions()`` (dot merging on: its products run
+   in blocks of about sqrt(T) steps, which recomputation rebuilds one segment at a time),
+   ``dot_merge=False`` the same with dot merging off. The losses of the two steps must be
+   equal bit for bit (the script stops otherwise).
+2. Scaling: the planned arena at T=100 and T=400, with and without recomputation, for both
+   option sets.
 3. Dynamic mode: ``torch.utils.checkpoint`` around segments of the RNN's time loop (about
    sqrt(T) steps each) at T=200: tracemalloc's peak over one forward + backward, against
    the same step without checkpoints (gradients compared bit for bit).
@@ -55,15 +58,19 @@ def make_weights(spec: dict, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarra
     return weights, x, rng.integers(0, 2, size=spec["batch"])
 
 
-def static_pair(spec: dict, merge: bool) -> tuple[object, object, tuple]:
+#: the compile options each static row uses, without and with recompute="sqrt"
+VARIANTS = (("default options", {}), ("dot_merge=False", {"dot_merge": False}))
+
+
+def static_pair(spec: dict, options: dict) -> tuple[object, object, tuple]:
     """Two training steps of the same model, without and with recompute="sqrt"."""
     from tapeflow.static.compiler import CompileOptions
     from tapeflow_models import static_step
 
     weights, x, y = make_weights(spec)
-    plain = static_step(weights, spec, 0.05, options=CompileOptions(dot_merge=merge))
+    plain = static_step(weights, spec, 0.05, options=CompileOptions(**options))
     again = static_step(weights, spec, 0.05,
-                        options=CompileOptions(dot_merge=merge, recompute="sqrt"))
+                        options=CompileOptions(**options, recompute="sqrt"))
     return plain, again, (x, y)
 
 
@@ -88,11 +95,10 @@ def step_times(plain: object, again: object, batch: tuple, repeats: int) -> tupl
 
 def measure_large(spec: dict, repeats: int) -> list[tuple[str, str, str, str]]:
     rows = []
-    for merge in (True, False):
-        plain, again, batch = static_pair(spec, merge)
+    for label, options in VARIANTS:
+        plain, again, batch = static_pair(spec, options)
         a0, a1 = arena(plain, batch), arena(again, batch)
         t0, t1 = step_times(plain, again, batch, repeats)
-        label = "default options" if merge else "dot_merge off"
         rows.append((f"T={spec['steps']} arena, {label}", f"{a0 / 1e6:.2f} MB",
                      f"{a1 / 1e6:.2f} MB", f"{a1 / a0:.2f}x (target <= 0.4x)"))
         rows.append((f"T={spec['steps']} step time, {label}", f"{t0 * 1e3:.0f} ms",
@@ -101,16 +107,19 @@ def measure_large(spec: dict, repeats: int) -> list[tuple[str, str, str, str]]:
 
 
 def measure_scaling(spec: dict, lengths: tuple[int, int]) -> list[tuple[str, str, str, str]]:
-    arenas = {}
-    for t in lengths:
-        plain, again, batch = static_pair({**spec, "steps": t}, merge=False)
-        arenas[t] = (arena(plain, batch), arena(again, batch))
-    short, long = (arenas[t] for t in lengths)
-    rows = [(f"T={t} arena, dot_merge off", f"{arenas[t][0] / 1e6:.2f} MB",
-             f"{arenas[t][1] / 1e6:.2f} MB", f"{arenas[t][1] / arenas[t][0]:.2f}x")
-            for t in lengths]
-    rows.append((f"arena growth T={lengths[0]} -> {lengths[1]}", f"{long[0] / short[0]:.2f}x",
-                 f"{long[1] / short[1]:.2f}x", "target <= 2.3x recomputing"))
+    rows = []
+    for label, options in VARIANTS:
+        arenas = {}
+        for t in lengths:
+            plain, again, batch = static_pair({**spec, "steps": t}, options)
+            arenas[t] = (arena(plain, batch), arena(again, batch))
+        short, long = (arenas[t] for t in lengths)
+        rows += [(f"T={t} arena, {label}", f"{arenas[t][0] / 1e6:.2f} MB",
+                  f"{arenas[t][1] / 1e6:.2f} MB", f"{arenas[t][1] / arenas[t][0]:.2f}x")
+                 for t in lengths]
+        rows.append((f"arena growth T={lengths[0]} -> {lengths[1]}, {label}",
+                     f"{long[0] / short[0]:.2f}x", f"{long[1] / short[1]:.2f}x",
+                     "target <= 2.3x recomputing"))
     return rows
 
 

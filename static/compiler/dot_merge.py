@@ -25,6 +25,17 @@ itself when that axis already is the first.
 A merge is skipped when it would make a value depend on itself (``a_t`` computed from an
 earlier step's product, as in the recurrence ``h_t @ w_hh``) or reorder random draws.
 
+**Blocks.** ``n >= 16`` merged steps are cut into blocks of ``round(sqrt(n))`` consecutive
+steps (:func:`block_size`), one product per block, each placed where its last operand is
+ready (a gradient's block right after the backward reaches its first step). One product
+over all steps would need every step's operands alive at once (on RNN-large, B=64 T=50
+H=512, the stacked states and step gradients were 13 of a 16 MB arena); a block needs only
+its own, and its stacks are reused by the next block. Blocks of sqrt(n) steps are also the
+segments that recomputation (``compiler/recompute.py``, Chen et al. 2016) rebuilds one at a
+time, so with ``CompileOptions(recompute=...)`` a block's product needs only its segment's
+states. The blocking never depends on that option: results are the same bits with and
+without recomputation.
+
 The merged products add in a different order, so results equal the unmerged ones to
 float tolerance (1e-12 relative in float64), not bit for bit; with the pass on, planned
 and unplanned runs are still bit-identical. Switch it off with
@@ -37,6 +48,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -60,6 +72,7 @@ class _Builder:
         self.stacks: dict[tuple[tuple[int, ...], int], int] = {}  # (operands, axis) -> id
         self.anchor = -1  # new nodes are placed before this old node (then sorted)
         self.anchor_of: dict[int, int] = {}
+        self.rank: dict[int, int] = {}  # right operand of a merged product -> its step
 
     def call(self, op: str, inputs: Sequence[int], attrs: Mapping[str, Any], like: Node,
              suffix: str, node_id: int | None = None) -> Node:
@@ -160,6 +173,22 @@ def _order(members: list[Node], side: int, by_id: Mapping[int, Node]) -> list[No
     return sorted(members, key=lambda m: m.inputs[side])
 
 
+#: fewer merged steps than this make one block (their stacks are small)
+MIN_BLOCKED = 16
+
+
+def block_size(n: int) -> int:
+    """Steps per merged block when ``n`` steps merge: about sqrt(n), or all of them below
+    ``MIN_BLOCKED``."""
+    return n if n < MIN_BLOCKED else round(math.sqrt(n))
+
+
+def _blocks(members: list[Node]) -> list[list[Node]]:
+    """Ordered ``members`` cut into consecutive blocks of ``block_size(len(members))``."""
+    size = block_size(len(members))
+    return [members[k:k + size] for k in range(0, len(members), size)]
+
+
 def _is_plain_matmul(n: Node, by_id: Mapping[int, Node]) -> bool:
     if n.kind != "call" or n.op != "matmul" or not concrete(n.shape):
         return False
@@ -231,7 +260,8 @@ def _term_groups(terms: list[int], root: Node, graph: Graph, users: Mapping[int,
 def _merge_product(members: list[Node], b: _Builder, like: Node, node_id: int | None) -> int:
     # sum_t op(a_t) op(b_t): stack both along the contracted axis, in the same order
     ta, tb = _flags(members[0])
-    members = _order(members, 0, b.by_id)
+    for m in members:  # (the sums of sum_to terms stack these in the same order)
+        b.rank.setdefault(m.inputs[1], len(b.rank))
     a = b.joined([m.inputs[0] for m in members], 0 if ta else 1, like)
     w = b.joined([m.inputs[1] for m in members], 1 if tb else 0, like)
     return b.call("matmul", [a, w], {"transpose_a": ta, "transpose_b": tb}, like, "matmul",
@@ -264,25 +294,40 @@ def merge_sums(graph: Graph) -> tuple[Graph, bool]:
             plans.append((root, internal, rest, groups, merged))
     if not plans:
         return graph, False
-    parts: dict[int, list[int]] = {root.id: [] for root, *_ in plans}
+    position = {n.id: k for k, n in enumerate(graph.nodes)}
+    # root id -> [(anchor: the old node a part is placed before, the part's id)]
+    parts: dict[int, list[tuple[int, int]]] = {root.id: [] for root, *_ in plans}
     for kind in ("matmul", "sum_to"):  # products first: their stacks can serve the sums
         for root, _, rest, groups, _ in plans:
             for members in groups:
                 if members[0].op != kind:
                     continue
+                if kind == "matmul":
+                    members = _order(members, 0, b.by_id)
+                else:  # the step order of the products' right operands, when they have one
+                    members = sorted(members, key=lambda m: (b.rank.get(m.inputs[0], -1),
+                                                             m.inputs[0]))
+                blocks = _blocks(members)
                 # a merged term that is the whole sum takes the root's place (and id)
-                alone = len(groups) == 1 and not rest
-                b.anchor = root.id
+                alone = len(groups) == 1 and not rest and len(blocks) == 1
                 make = _merge_product if kind == "matmul" else _merge_reduction
-                parts[root.id].append(make(members, b, root, root.id if alone else None))
+                for block in blocks:
+                    # right after its last operand is made: the block's stacks are freed
+                    # before the next block's operands are made
+                    ready = max(position[i] for m in block for i in m.inputs)
+                    b.anchor = graph.nodes[ready + 1].id
+                    parts[root.id].append((b.anchor, make(block, b, root,
+                                                          root.id if alone else None)))
     removed: set[int] = set()
     for root, internal, rest, _, merged in plans:
         removed.update(merged)
         removed.update(i for i in internal if i != root.id)
-        terms = parts[root.id] + rest
-        b.anchor = root.id
-        total = terms[0]
-        for k, term in enumerate(terms[1:], start=2):
+        # each block is added in as soon as it is made: a running sum, one block alive
+        terms = sorted(parts[root.id], key=lambda p: position[p[0]]) + [(root.id, t)
+                                                                         for t in rest]
+        total = terms[0][1]
+        for k, (anchor, term) in enumerate(terms[1:], start=2):
+            b.anchor = max(anchor, terms[k - 2][0], key=position.__getitem__)
             total = b.call("add", [total, term], {}, root, "add",
                            root.id if k == len(terms) else None).id
     return assemble(graph, b.added, b.anchor_of, removed)
@@ -301,6 +346,21 @@ def _reachable(starts: Iterable[int], users: Mapping[int, list[int]]) -> set[int
                 seen.add(u)
                 stack.append(u)
     return seen
+
+
+def _merge_block(members: list[Node], b: _Builder, first: Node) -> None:
+    """One product for ``matmul(a_t, w)`` of the ``members`` (placed before ``first``)."""
+    b.anchor = first.id
+    ta, tb = _flags(first)
+    rows = 1 if ta else 0  # the axis of a_t that becomes the product's rows
+    joined = b.joined([m.inputs[0] for m in members], rows, first)
+    product = b.call("matmul", [joined, first.inputs[1]],
+                     {"transpose_a": ta, "transpose_b": tb}, first, "matmul")
+    n_rows, cols = _dims(first)
+    split = b.call("reshape", [product.id], {"shape": (len(members), n_rows, cols)},
+                   first, "split")
+    for t, m in enumerate(members):  # step t's rows: one contiguous block
+        b.call("getitem", [split.id], {"index": encode_index(t)}, m, "rows", node_id=m.id)
 
 
 def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
@@ -325,19 +385,9 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
             members = kept
         if len(members) < 2:
             continue
-        members = _order(members, 0, b.by_id)
-        first = min(members, key=lambda m: position[m.id])
-        b.anchor, merged = first.id, True
-        ta, tb = _flags(first)
-        rows = 1 if ta else 0  # the axis of a_t that becomes the product's rows
-        joined = b.joined([m.inputs[0] for m in members], rows, first)
-        product = b.call("matmul", [joined, first.inputs[1]],
-                         {"transpose_a": ta, "transpose_b": tb}, first, "matmul")
-        n_rows, cols = _dims(first)
-        split = b.call("reshape", [product.id], {"shape": (len(members), n_rows, cols)},
-                       first, "split")
-        for t, m in enumerate(members):  # step t's rows: one contiguous block
-            b.call("getitem", [split.id], {"index": encode_index(t)}, m, "rows", node_id=m.id)
+        for block in _blocks(_order(members, 0, b.by_id)):
+            _merge_block(block, b, min(block, key=lambda m: position[m.id]))
+            merged = True
     if not merged:
         return graph, False
     return assemble(graph, b.added, b.anchor_of, set())

@@ -317,6 +317,24 @@ def mark_inplace(graph: Graph) -> frozenset[int]:
 Slots = dict[int, tuple[int, tuple[Any, ...]]]  # operand id -> (stack id, index of its slice)
 
 
+def _without_early(chosen: list[tuple[int, Any]], live: Liveness, at: int
+                   ) -> list[tuple[int, Any]]:
+    """The operands a stack at step ``at`` takes, less those made long before the rest.
+
+    The stack's buffer is reserved from its first operand taken on. An operand made more
+    steps before the next one than all the later ones span up to the stack (the gradient of
+    a recomputed segment's boundary step, made before the segment is rebuilt) would reserve
+    the whole stack for that long: it keeps its own buffer and is copied in at the stack.
+    """
+    chosen = sorted(chosen, key=lambda c: live.step_of[c[0]])
+    while len(chosen) > 1:
+        first, second = (live.step_of[c[0]] for c in chosen[:2])
+        if second - first <= at - second:
+            break
+        chosen = chosen[1:]
+    return chosen
+
+
 def _end_left_chains(plan: Plan, buffer_of: dict[int, int],
                      lifetimes: dict[int, tuple[int, int]], live: Liveness,
                      slots: Slots) -> None:
@@ -380,6 +398,7 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int], *, placed: b
                     and node.dtype is n.dtype and steps[x].where in ("arena", "inplace")):
                 # (the Ellipsis keeps the slice of a stack of scalars a 0-d view)
                 chosen.append((x, (slice(None),) * axis + (t, Ellipsis)))
+        chosen = _without_early(chosen, live, live.step_of[n.id])
         if not chosen:
             continue
         hosts.add(n.id)

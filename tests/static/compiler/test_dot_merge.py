@@ -16,7 +16,12 @@ from builders import GraphBuilder, evaluate_graph, ops_of, rnn_graph, run_checke
 from tapeflow.graphs import Node
 from tapeflow.runtime import R, Spec, dtypes, encode_index
 from tapeflow.static.compiler import CompileOptions, compile
-from tapeflow.static.compiler.dot_merge import dot_merge, merge_shared_operand, merge_sums
+from tapeflow.static.compiler.dot_merge import (
+    block_size,
+    dot_merge,
+    merge_shared_operand,
+    merge_sums,
+)
 from tapeflow.static.compiler.rewrite import stable_toposort
 
 f64 = dtypes.float64
@@ -118,6 +123,50 @@ def test_weight_gradient_sum_over_steps_becomes_one_matmul() -> None:
     assert ops_of(merged).count("stack") == 1  # the dA_t; the x_t are x itself
     assert merged[total.id].op == "matmul"  # the sum keeps its id: users need no renaming
     sources = sources_for(g, 1)
+    assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
+
+
+@pytest.mark.parametrize("steps", [16, 20, 50])
+def test_many_steps_merge_in_blocks_of_about_sqrt_steps(steps: int) -> None:
+    b = GraphBuilder()
+    x, w = b.placeholder((3, steps, 2), f64), b.variable((2, 4), f64)
+    grads = [b.placeholder((3, 4), f64) for _ in range(steps)]
+    outs, total = [], None
+    for xt, gt in zip(step_slices(b, x, steps), grads, strict=True):
+        outs.append(R.tanh(R.matmul(xt, w)))  # the input projection of step t
+        term = b.call("matmul", xt, gt, transpose_a=True)  # and its weight gradient term
+        total = term if total is None else R.add(total, term)
+    g = b.graph(total, *outs)
+    merged, changed = run_checked(dot_merge, g)
+    blocks = -(-steps // block_size(steps))
+    assert block_size(steps) == round(steps ** 0.5) and changed
+    # one product per block for the projections and one per block for the gradient
+    assert ops_of(merged).count("matmul") == 2 * blocks
+    assert ops_of(merged).count("add") == blocks - 1  # the blocks' running sum
+    sources = sources_for(g, 4)
+    assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
+
+
+def test_a_gradient_block_runs_as_soon_as_its_steps_are_done() -> None:
+    # the backward of 16 steps in reverse: each block's product comes right after the
+    # gradient of its earliest step, before any gradient of the next block is made
+    b = GraphBuilder()
+    hs = [b.placeholder((3, 4), f64) for _ in range(16)]
+    g_t, total, made = b.placeholder((3, 4), f64), None, {}
+    for t in reversed(range(16)):
+        g_t = made[t] = R.tanh(g_t)
+        term = b.call("matmul", hs[t], g_t, transpose_a=True)
+        total = term if total is None else R.add(total, term)
+    g = b.graph(total)
+    merged, _ = run_checked(merge_sums, g)
+    position = {n.id: k for k, n in enumerate(merged.nodes)}
+    products = sorted(position[n.id] for n in merged.nodes if n.op == "matmul")
+    firsts = [position[made[t].id] for t in (12, 8, 4, 0)]  # each block's last operand
+    assert len(products) == 4
+    for product, first, later in zip(products, firsts, [*firsts[1:], len(merged.nodes)],
+                                     strict=True):
+        assert first < product < later
+    sources = sources_for(g, 5)
     assert_close(evaluate_graph(merged, sources), evaluate_graph(g, sources))
 
 
