@@ -273,8 +273,13 @@ def write(out_dir: Path, results: list[Any], args: Any) -> list[Path]:
     seed = 0 if seed is None else int(seed)
     device = getattr(args, "device", None) or "cpu"
     sections = [_workload_section(out_dir, r, dtype, seed, device) for r in results]
+    from .recompute_report import report_section  # memory against compute, from plans
+
+    sections.append(report_section(out_dir, results, dtype, seed))
     extra = report_text.write_players(out_dir)
     nav = " | ".join(f"<a href=\"#{esc(r.workload)}\">{esc(r.workload)}</a>" for r in results)
+    if sections[-1].parts:
+        nav += ' | <a href="#recompute">recomputation</a>'
     body = "".join("".join(s.parts) for s in sections)
     opening = report_text.opening(results, dtype, seed, device, [p.name for p in extra])
     html = page("tapeflow: one model, two graphs",
