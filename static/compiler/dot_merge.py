@@ -25,16 +25,13 @@ itself when that axis already is the first.
 A merge is skipped when it would make a value depend on itself (``a_t`` computed from an
 earlier step's product, as in the recurrence ``h_t @ w_hh``) or reorder random draws.
 
-**Blocks.** ``n >= 16`` merged steps are cut into blocks of ``round(sqrt(n))`` consecutive
-steps (:func:`block_size`), one product per block, each placed where its last operand is
-ready (a gradient's block right after the backward reaches its first step). One product
-over all steps would need every step's operands alive at once (on RNN-large, B=64 T=50
-H=512, the stacked states and step gradients were 13 of a 16 MB arena); a block needs only
-its own, and its stacks are reused by the next block. Blocks of sqrt(n) steps are also the
-segments that recomputation (``compiler/recompute.py``, Chen et al. 2016) rebuilds one at a
-time, so with ``CompileOptions(recompute=...)`` a block's product needs only its segment's
-states. The blocking never depends on that option: results are the same bits with and
-without recomputation.
+**Blocks.** ``n >= 16`` merged steps are cut into blocks of ``round(sqrt(n))`` steps
+(:func:`block_size`), one product each, placed right after its last operand is made. One
+product over all steps needs every step's operands alive at once (the stacked states and
+step gradients were 13 MB of RNN-large's 16 MB arena, B=64 T=50 H=512); a block needs its
+own only. The blocks are also the segments that recomputation (``compiler/recompute.py``)
+rebuilds one at a time. They never depend on that option, so results are the same bits
+with and without it.
 
 The merged products add in a different order, so results equal the unmerged ones to
 float tolerance (1e-12 relative in float64), not bit for bit; with the pass on, planned
@@ -312,8 +309,7 @@ def merge_sums(graph: Graph) -> tuple[Graph, bool]:
                 alone = len(groups) == 1 and not rest and len(blocks) == 1
                 make = _merge_product if kind == "matmul" else _merge_reduction
                 for block in blocks:
-                    # right after its last operand is made: the block's stacks are freed
-                    # before the next block's operands are made
+                    # right after its last operand is made, before the next block's
                     ready = max(position[i] for m in block for i in m.inputs)
                     b.anchor = graph.nodes[ready + 1].id
                     parts[root.id].append((b.anchor, make(block, b, root,
@@ -326,8 +322,7 @@ def merge_sums(graph: Graph) -> tuple[Graph, bool]:
         terms = sorted(parts[root.id], key=lambda p: position[p[0]]) + [(root.id, t)
                                                                          for t in rest]
         total = terms[0][1]
-        for k, (anchor, term) in enumerate(terms[1:], start=2):
-            b.anchor = max(anchor, terms[k - 2][0], key=position.__getitem__)
+        for k, (b.anchor, term) in enumerate(terms[1:], start=2):  # (anchors ascend)
             total = b.call("add", [total, term], {}, root, "add",
                            root.id if k == len(terms) else None).id
     return assemble(graph, b.added, b.anchor_of, removed)

@@ -37,6 +37,7 @@ from ...runtime import ALIGNMENT, align
 from .autotune import summary
 from .intervals import clash_free, first_fit
 from .lowering import concrete
+from .slot_lifetimes import end_left_chains, without_early
 
 
 class PlanError(AssertionError):
@@ -317,43 +318,6 @@ def mark_inplace(graph: Graph) -> frozenset[int]:
 Slots = dict[int, tuple[int, tuple[Any, ...]]]  # operand id -> (stack id, index of its slice)
 
 
-def _without_early(chosen: list[tuple[int, Any]], live: Liveness, at: int
-                   ) -> list[tuple[int, Any]]:
-    """The operands a stack at step ``at`` takes, less those made long before the rest.
-
-    The stack's buffer is reserved from its first operand taken on. An operand made more
-    steps before the next one than all the later ones span up to the stack (the gradient of
-    a recomputed segment's boundary step, made before the segment is rebuilt) would reserve
-    the whole stack for that long: it keeps its own buffer and is copied in at the stack.
-    """
-    chosen = sorted(chosen, key=lambda c: live.step_of[c[0]])
-    while len(chosen) > 1:
-        first, second = (live.step_of[c[0]] for c in chosen[:2])
-        if second - first <= at - second:
-            break
-        chosen = chosen[1:]
-    return chosen
-
-
-def _end_left_chains(plan: Plan, buffer_of: dict[int, int],
-                     lifetimes: dict[int, tuple[int, int]], live: Liveness,
-                     slots: Slots) -> None:
-    """An in-place operand that moved into a stack's slice no longer extends the buffer of
-    the chain it wrote over (``tanh(add(...))`` in place): that buffer dies at the last read
-    of the values left in it, not at the moved value's last read (an unrolled RNN kept every
-    step's pre-activation buffer alive until the backward this way)."""
-    left = {plan.buffer_of[x] for x in slots if plan.buffer_of[x] != buffer_of[x]}
-    if not left:
-        return
-    ends: dict[int, int] = {}
-    for m, b in buffer_of.items():
-        if b in left:
-            ends[b] = max(ends.get(b, -1), live.root_last[live.root[m]])
-    for b in left:
-        first, last = lifetimes[b]
-        lifetimes[b] = (first, min(last, max(ends.get(b, first), first)))
-
-
 def plan_in_place(graph: Graph, marks: frozenset[int]) -> tuple[Plan, Slots]:
     """``stack_in_place(graph, plan_memory(graph, marks), marks)``, placing offsets once."""
     return stack_in_place(graph, plan_memory(graph, marks, placed=False), marks, placed=False)
@@ -398,7 +362,7 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int], *, placed: b
                     and node.dtype is n.dtype and steps[x].where in ("arena", "inplace")):
                 # (the Ellipsis keeps the slice of a stack of scalars a 0-d view)
                 chosen.append((x, (slice(None),) * axis + (t, Ellipsis)))
-        chosen = _without_early(chosen, live, live.step_of[n.id])
+        chosen = without_early(chosen, live, live.step_of[n.id])
         if not chosen:
             continue
         hosts.add(n.id)
@@ -413,7 +377,7 @@ def stack_in_place(graph: Graph, plan: Plan, marks: frozenset[int], *, placed: b
         lifetimes[stack_buffer] = (first, last)
     if not slots and placed:
         return plan, slots
-    _end_left_chains(plan, buffer_of, lifetimes, live, slots)
+    end_left_chains(plan.buffer_of, buffer_of, lifetimes, live, slots)
     used = set(buffer_of.values())
     sizes = {b: size for b, size in plan.sizes.items() if b in used}
     lifetimes = {b: life for b, life in lifetimes.items() if b in used}
