@@ -60,6 +60,15 @@ def _padding(workload: Any) -> Any:
     return rnn_padding_figure(workload)
 
 
+def _static_while(workload: Any) -> Any:
+    from .workload_graphs import while_figure
+
+    if workload.name != "rnn":
+        raise ValueError("the static-while graph is the RNN's graph with a loop in it: use "
+                         "--workload rnn")
+    return while_figure(workload, backward=True, memory=True, collapse=True)
+
+
 def _player(workload: Any) -> str:
     from .players import player_page_for
 
@@ -81,6 +90,8 @@ FIGURES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "tape": ("the autograd tape after backward, with saved tensors", _tape),
     "memory": ("the memory plan as an offset-by-step chart beside the dynamic step", _memory),
     "padding": ("why static graphs pad (RNN only)", _padding),
+    "static-while": ("the static-while training graph, each loop a box holding its body "
+                     "(RNN only)", _static_while),
     "player": ("the tape player: one training step op by op (HTML)", _player),
     "tensor-storage": ("views sharing one storage: shape, strides, offset, raw data "
                        "(any workload)", _storage),

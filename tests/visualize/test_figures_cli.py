@@ -27,6 +27,8 @@ def test_graph_help_describes_each_option_in_both_modes() -> None:
     assert "dynamic (with --backward): draw the tensors each tape node saved" in text
     assert "dynamic: the autograd tape after backward" in text
     assert "--full" in text and "cell box marked x T" in text
+    assert "static-while (rnn): the graph with a loop, drawn as a box holding its body" in text
+    assert "static-while: the forward loop and the reverse, gradient loop" in text
     text = help_of("figure")
     for name in FIGURES:
         assert name in text, name
@@ -36,7 +38,7 @@ def test_graph_help_describes_each_option_in_both_modes() -> None:
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_cli_writes_every_figure(name: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    workload = "rnn" if name == "padding" else "xor"
+    workload = "rnn" if name in ("padding", "static-while") else "xor"
     out = tmp_path / (f"{name}.html" if name == "player" else f"{name}.svg")
     assert main(["figure", name, "--workload", workload, "-o", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
@@ -44,9 +46,10 @@ def test_cli_writes_every_figure(name: str, tmp_path: Path,
     assert ("__player" in text) if name == "player" else ("<svg" in text)
 
 
-def test_cli_figure_rejects_a_figure_of_the_wrong_workload(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["padding", "static-while"])
+def test_cli_figure_rejects_a_figure_of_the_wrong_workload(name: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--workload rnn"):
-        main(["figure", "padding", "--workload", "xor", "-o", str(tmp_path / "p.svg")])
+        main(["figure", name, "--workload", "xor", "-o", str(tmp_path / "p.svg")])
 
 
 def test_cli_graph_full_draws_every_op(tmp_path: Path) -> None:
