@@ -19,7 +19,9 @@ Issue 23's measures, every ratio from one run of this script:
     .venv/bin/python benchmarks/bench_recompute.py [--quick] [--repeats N]
 
 Absolute times are from a shared CPU and only the ratios mean anything; BLAS runs one
-thread (set OPENBLAS_NUM_THREADS to change it).
+thread (set OPENBLAS_NUM_THREADS to change it), so the CPU time of a step (this process's,
+``time.process_time``) is also shown: other programs on the machine slow the wall clock
+but hardly the CPU time.
 """
 
 from __future__ import annotations
@@ -81,16 +83,20 @@ def arena(step: object, batch: tuple) -> int:
     return plan.arena_bytes
 
 
-def step_times(plain: object, again: object, batch: tuple, repeats: int) -> tuple[float, float]:
+def step_times(plain: object, again: object, batch: tuple, repeats: int
+               ) -> dict[str, tuple[float, float]]:
+    """Median wall-clock and CPU seconds of each step, the two interleaved."""
     first = [plain(*batch), again(*batch)]  # type: ignore[operator]
     assert first[0] == first[1], f"losses differ: {first}"
-    times: tuple[list[float], list[float]] = ([], [])
+    clocks = {"step time": time.perf_counter, "step CPU time": time.process_time}
+    times: dict[str, tuple[list[float], list[float]]] = {c: ([], []) for c in clocks}
     for _ in range(repeats):
         for k, step in enumerate((plain, again)):
-            start = time.perf_counter()
+            start = {c: clock() for c, clock in clocks.items()}
             step(*batch)  # type: ignore[operator]
-            times[k].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+            for c, clock in clocks.items():
+                times[c][k].append(clock() - start[c])
+    return {c: (statistics.median(a), statistics.median(b)) for c, (a, b) in times.items()}
 
 
 def measure_large(spec: dict, repeats: int) -> list[tuple[str, str, str, str]]:
@@ -98,11 +104,11 @@ def measure_large(spec: dict, repeats: int) -> list[tuple[str, str, str, str]]:
     for label, options in VARIANTS:
         plain, again, batch = static_pair(spec, options)
         a0, a1 = arena(plain, batch), arena(again, batch)
-        t0, t1 = step_times(plain, again, batch, repeats)
         rows.append((f"T={spec['steps']} arena, {label}", f"{a0 / 1e6:.2f} MB",
                      f"{a1 / 1e6:.2f} MB", f"{a1 / a0:.2f}x (target <= 0.4x)"))
-        rows.append((f"T={spec['steps']} step time, {label}", f"{t0 * 1e3:.0f} ms",
-                     f"{t1 * 1e3:.0f} ms", f"{t1 / t0:.2f}x (target <= 1.4x)"))
+        for clock, (t0, t1) in step_times(plain, again, batch, repeats).items():
+            rows.append((f"T={spec['steps']} {clock}, {label}", f"{t0 * 1e3:.0f} ms",
+                         f"{t1 * 1e3:.0f} ms", f"{t1 / t0:.2f}x (target <= 1.4x)"))
     return rows
 
 
@@ -169,13 +175,17 @@ def measure_dynamic(spec: dict) -> list[tuple[str, str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small RNN, a quick check")
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps per variant")
+    parser.add_argument("--repeats", type=int, default=15, help="timed steps per variant")
     args = parser.parse_args()
     spec = QUICK if args.quick else LARGE
     lengths = (20, 80) if args.quick else (100, 400)
     rows = measure_large(spec, args.repeats)
     rows += measure_scaling(spec, lengths)
     rows += measure_dynamic({**spec, "steps": 50 if args.quick else 200})
+    print("each row: 'without' is the options it names, 'with recompute' the same plus "
+          "recompute='sqrt'; default options = CompileOptions()")
+    print(f"load average during the run: {os.getloadavg()[0]:.2f} "
+          f"(machine of {os.cpu_count()} CPUs)")
     head = ("measure", "without", "with recompute", "ratio")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     for r in [head, *rows]:

@@ -6,24 +6,25 @@ sequence length. Chen et al. (2016) keep only every k-th of them (k = sqrt(n)) a
 the others, one segment at a time, when the backward needs them: about one extra forward
 pass buys memory that grows like sqrt(n).
 
-1. Static mode: the same RNN trained with ``CompileOptions(recompute="sqrt")`` and without
-   it: the planned arenas, the step times, the recomputation nodes the compiler added, and
-   the losses, equal bit for bit.
+1. Static mode: RNN-large (Elman tanh, B=64, T=50, D=128, H=512) trained with
+   ``CompileOptions(recompute="sqrt")`` and without it, both with the default options
+   otherwise: the planned arenas, the step times, the recomputation nodes the compiler
+   added, and the losses, equal bit for bit.
 2. Memory against compute: byte budgets between the two, each met with the fewest
    recomputations (``CompileOptions(recompute=<bytes>)``).
 3. Dynamic mode: ``torch.utils.checkpoint`` around segments of the time loop, the peak
    traced memory of a step with and without it, and the gradients, equal bit for bit.
 
-The default model is small so this runs in seconds; ``--large`` trains RNN-large
-(B=64, T=50, D=128, H=512), the issue's benchmark model (a few seconds per step on CPU).
+It runs in about ten seconds; ``--small`` trains a small RNN instead, in two.
 
-Run: ``.venv/bin/python examples/recompute.py [--large]``
+Run: ``.venv/bin/python examples/recompute.py [--small]``
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -31,11 +32,15 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import tapeflow.dynamic as torch
-import tapeflow.static as tf
-from tapeflow.dynamic.utils.checkpoint import checkpoint
-from tapeflow.static.compiler import CompileOptions
+# one BLAS thread (before numpy loads its BLAS): on a busy machine a multithreaded GEMM
+# stalls, and the step times would measure that instead of the recomputation
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import tapeflow.dynamic as torch  # noqa: E402
+import tapeflow.static as tf  # noqa: E402
+from tapeflow.dynamic.utils.checkpoint import checkpoint  # noqa: E402
+from tapeflow.static.compiler import CompileOptions  # noqa: E402
 
 SMALL = {"batch": 16, "steps": 40, "features": 32, "hidden": 128}
 LARGE = {"batch": 64, "steps": 50, "features": 128, "hidden": 512}
@@ -93,15 +98,13 @@ def tradeoff(size: dict, points: int = 6) -> list[tuple[str, int, int]]:
     graph, init, fetches, feed = build(size)
     plans = {}
     for setting in (None, "sqrt", 1):
-        with tf.Session(graph=graph, options=CompileOptions(dot_merge=False,
-                                                            recompute=setting)) as sess:
+        with tf.Session(graph=graph, options=CompileOptions(recompute=setting)) as sess:
             plans[setting] = sess.plan(fetches, feed)
     top, bottom = plans[None].arena_bytes, plans[1].arena_bytes
     rows = [("keep everything", top, len(plans[None].steps))]
     for k in range(1, points):
         budget = int(top - (top - bottom) * k / (points - 1))
-        with tf.Session(graph=graph, options=CompileOptions(dot_merge=False,
-                                                            recompute=budget)) as sess:
+        with tf.Session(graph=graph, options=CompileOptions(recompute=budget)) as sess:
             plan = sess.plan(fetches, feed)
         rows.append((f"budget {budget / 1e6:.3f} MB", plan.arena_bytes, len(plan.steps)))
     rows.append(('"sqrt"', plans["sqrt"].arena_bytes, len(plans["sqrt"].steps)))
@@ -133,19 +136,18 @@ def dynamic_run(size: dict, segment: int | None) -> tuple[int, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="recomputation in both modes")
-    parser.add_argument("--large", action="store_true", help="RNN-large (B=64 T=50 H=512)")
-    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--small", action="store_true", help="a small RNN, a quick check")
+    parser.add_argument("--iterations", type=int, default=8)
     args = parser.parse_args()
-    size = LARGE if args.large else SMALL
+    size = SMALL if args.small else LARGE
     print(f"Elman RNN, B={size['batch']} T={size['steps']} D={size['features']} "
           f"H={size['hidden']}, float32, {args.iterations} SGD steps\n")
 
-    # dot_merge off: it stacks every step's state into one weight-gradient GEMM, which
-    # needs all of them at once (with it on, the recompute pass finds nothing to gain)
-    plain = static_run(size, CompileOptions(dot_merge=False), args.iterations)
-    again = static_run(size, CompileOptions(dot_merge=False, recompute="sqrt"),
-                       args.iterations)
-    print("static mode (Session.plan's arena; median step time)")
+    # default options otherwise: dot_merge runs its weight-gradient products in blocks of
+    # about sqrt(T) steps, the segments that recomputation rebuilds one at a time
+    plain = static_run(size, CompileOptions(), args.iterations)
+    again = static_run(size, CompileOptions(recompute="sqrt"), args.iterations)
+    print("static mode, default options (Session.plan's arena; median step time)")
     for name, r in (("keep everything", plain), ('recompute="sqrt"', again)):
         print(f"  {name:<17} arena {r['arena'] / 1e6:7.3f} MB   step {r['time'] * 1e3:7.1f} ms"
               f"   {r['steps']} kernel calls, {r['recomputed']} buffers of recomputed values")
