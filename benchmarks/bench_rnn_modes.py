@@ -22,6 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
@@ -87,8 +88,12 @@ def main() -> int:
     parser.add_argument("--cell", choices=("rnn", "lstm"), default="rnn")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--batches-per-length", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args()
-    print(table(measure(args.cell, args.dtype, args.epochs, args.batches_per_length)))
+    result = measure(args.cell, args.dtype, args.epochs, args.batches_per_length)
+    print(table(result))
+    if args.json:  # (last line: bench_steps.py reads it)
+        print(json.dumps(result))
     return 0
 
 

@@ -5,7 +5,11 @@ cross-entropy, SGD) and RNN-large (B=64, T=50, D=128, H=512), every configuratio
 in fresh processes and reports its median step time (forward + backward + update) with
 the min and max over repeats, its first-step (build/compile) time and its peak traced
 bytes. The table gives every ratio to the preallocated-numpy step measured in the same
-run. Peers (PyTorch eager, a TF1-style Session, JAX jit) run when installed.
+run. Peers (PyTorch eager, a TF1-style Session, JAX jit) run when installed. With the rnn
+workload it then prints, per cell (Elman, LSTM), the time per epoch of the four ways to
+train on variable-length sentences (dynamic, static-padded, static-bucketed and
+static-while: ``bench_rnn_modes.py``), measured in one process, with each one's ratio to
+the bucketed mode.
 
 Every configuration gets the same BLAS/OpenMP thread count (``--threads``, default 1), is
 pinned to that many CPUs (the "cores used" column shows what it used), runs on the same
@@ -223,6 +227,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="times each configuration runs, interleaved with the others, "
                              "each in a fresh process (default 3)")
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="with the rnn workload: timed epochs of the four RNN strategies "
+                             "(bench_rnn_modes.py) per cell, 0 to skip (--quick: 1)")
+    parser.add_argument("--cells", default="rnn,lstm",
+                        help="cells of the RNN strategies table (default rnn,lstm)")
     parser.add_argument("--worker", nargs=5,
                         metavar=("WORKLOAD", "CONFIG", "REPEATS", "STEPS", "DTYPE"))
     args = parser.parse_args()
@@ -253,12 +262,41 @@ def main() -> int:
     print(f"BLAS/OpenMP threads per configuration: {args.threads}; dtype: {args.dtype}; "
           f"{args.rounds} interleaved rounds of one process per configuration")
     print(markdown(results))
+    epochs = min(args.epochs, 1) if args.quick else args.epochs
+    strategies = {}
+    if "rnn" in args.workloads.split(",") and epochs > 0:
+        strategies = rnn_strategies(args.cells.split(","), epochs, args.threads, args.dtype)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
-        json.dumps({"threads": args.threads, "dtype": args.dtype, "results": results}, indent=1)
+        json.dumps({"threads": args.threads, "dtype": args.dtype, "results": results,
+                    "rnn_strategies": strategies}, indent=1)
     )
     print(f"\nwrote {args.json}")
     return 0
+
+
+def rnn_strategies(cells: list[str], epochs: int, threads: int, dtype: str) -> dict:
+    """Per cell, the four RNN strategies' epochs (dynamic, static-padded, static-bucketed,
+    static-while) measured in one process of ``bench_rnn_modes.py``, interleaved, pinned
+    like the step configurations; prints each table (ratios to the bucketed mode)."""
+    import bench_rnn_modes
+
+    env = os.environ.copy()
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
+    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    found = {}
+    for cell in cells:
+        proc = subprocess.run(
+            [sys.executable, str(HERE / "bench_rnn_modes.py"), "--cell", cell, "--epochs",
+             str(epochs), "--dtype", dtype, "--json"], capture_output=True, text=True, env=env,
+            preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+        if proc.returncode != 0:
+            print(f"\nRNN strategies ({cell}): failed: {proc.stderr.strip()[-300:]}")
+            continue
+        found[cell] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print()
+        print(bench_rnn_modes.table(found[cell]))
+    return found
 
 
 def combine(runs: list[dict]) -> dict:

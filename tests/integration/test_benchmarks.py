@@ -25,7 +25,7 @@ def test_quick_benchmark_reports_every_configuration_on_the_same_loss(
     out = tmp_path / "steps.json"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--rounds", "1", "--workloads", "xor,rnn",
-         "--configs", ",".join(CONFIGS), "--dtype", dtype, "--json", str(out)],
+         "--configs", ",".join(CONFIGS), "--dtype", dtype, "--json", str(out), "--cells", "rnn"],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
@@ -46,3 +46,10 @@ def test_quick_benchmark_reports_every_configuration_on_the_same_loss(
             assert abs(rows[config]["first_loss"] - reference) <= tolerance * abs(reference)
     table = proc.stdout
     assert "ratio to numpy-prealloc" in table and "| rnn | numpy-gemms-only |" in table
+    # the four RNN strategies per epoch, measured in one process, beside each other
+    strategies = report["rnn_strategies"]["rnn"]
+    assert strategies["dtype"] == dtype and strategies["epochs"] == 1
+    assert list(strategies["modes"]) == ["dynamic", "static-padded", "static-bucketed",
+                                         "static-while"]
+    assert all(len(m["cpu"]) == 1 and m["cpu"][0] > 0 for m in strategies["modes"].values())
+    assert "CPU / bucketed" in table and "| static-while |" in table
