@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +79,12 @@ def work_by_role(graph: Any) -> Counter[str]:
 
 @dataclass(frozen=True)
 class Measured:
-    """One compiled plan: its chart point, lower bound and kernel calls."""
+    """One compiled plan: its chart point, lower bound and kernel calls, and the plan."""
 
     point: TradePoint
     lower_bound_bytes: int
     kernel_calls: int
+    plan: Any = field(default=None, repr=False, compare=False)
 
 
 def measure(program: Any, label: str, kind: str) -> Measured:
@@ -93,7 +94,7 @@ def measure(program: Any, label: str, kind: str) -> Measured:
     redone = sum(n.role == "recompute" for n in program.graph.nodes)
     extra = roles["recompute"] / roles["forward"] if roles["forward"] else 0.0
     return Measured(TradePoint(label, kind, plan.arena_bytes, extra, redone),
-                    plan.lower_bound_bytes, len(plan.steps))
+                    plan.lower_bound_bytes, len(plan.steps), plan)
 
 
 def training_steps(workload: Any) -> dict[int, tuple[Any, tuple[Any, list[Any], Any]]]:
@@ -220,6 +221,23 @@ INTRO = (
     "bit for bit.</p>")
 
 
+def _plan_figure(sec: Any, plain: Measured, sqrt: Measured, named: str) -> None:
+    """The "sqrt" plan as the memory chart draws every plan: offset against step."""
+    from ..visualize.memory_chart import memory_plan_chart
+
+    sec.svg("plan", 'The "sqrt" plan, buffer by buffer',
+            memory_plan_chart(sqrt.plan, title=f"Elman RNN, one training step ({named}), "
+                                               f'recompute="sqrt"'),
+            "left: every arena buffer of the recomputing plan as a rectangle (lifetime "
+            "across, offset up), hatched where the value is recomputed; right: arena, "
+            "lower bound and no-reuse total",
+            f"the forward pass (left part) keeps only the checkpoints; each hatched triangle "
+            f"in the backward part is one segment rebuilt from its checkpoint just before the "
+            f"backward reaches it and freed as the backward passes it, so only one segment's "
+            f"values are alive at a time: the arena is {fmt_bytes(sqrt.point.arena_bytes)}, "
+            f"against {fmt_bytes(plain.point.arena_bytes)} when every value is kept.")
+
+
 def _figure_note(rows: list[Measured], merged: Measured,
                  lengths: dict[str, list[tuple[int, int]]]) -> str:
     """What to look at, from the numbers themselves."""
@@ -284,7 +302,8 @@ def _fill(sec: Any, names: list[str], dtype: str, seed: int) -> None:
                      + INTRO.format(chen=esc(CHEN)))
     sec.svg("tradeoff", "Memory against compute, one training step of the Elman RNN",
             tradeoff_chart(series, title=f"Elman RNN (the rnn workload with --cell rnn, "
-                                         f"{dtype}): one training step, {named}",
+                                         f"{dtype}): one training step, {named}, "
+                                         f"unrolled over {longest} steps",
                            note="counted from each plan's recomputation nodes (a matrix "
                                 "product 2mnk operations, other kernels one per element); "
                                 "not timed", lengths=lengths),
@@ -300,6 +319,8 @@ def _fill(sec: Any, names: list[str], dtype: str, seed: int) -> None:
             "Each arena sits on its lower bound (the most bytes alive at one step, which no "
             "plan of that schedule can beat): the saving comes from keeping fewer values "
             "alive, not from packing them better. " if tight else "") + " ".join(notes)))
+    if rows[-1].point.recomputed_ops:
+        _plan_figure(sec, rows[0], rows[-1], named)
     sec.parts.append("<p>Step times are measured, not counted, by "
                      "<code>benchmarks/bench_recompute.py</code> (RNN-large, plain and "
                      "recomputing steps interleaved). <code>tapeflow graph rnn --mode static "

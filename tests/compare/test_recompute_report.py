@@ -92,7 +92,8 @@ def test_section_is_the_same_bytes_for_the_same_code(sections: tuple) -> None:
 
 def test_section_explains_and_shows_the_trade(sections: tuple) -> None:
     html = "".join(sections[0].parts)
-    assert [p.name for p in sections[0].files] == ["recompute_tradeoff.svg"]
+    assert [p.name for p in sections[0].files] == ["recompute_tradeoff.svg",
+                                                    "recompute_plan.svg"]
     for text in ('id="recompute"', "Chen et al. 2016", "checkpoints", "bit for bit",
                  "What to look at:", "extra compute (forward passes)", "keep all",
                  "&quot;sqrt&quot;", "default options (dot_merge on)", "XOR",
@@ -104,6 +105,7 @@ def test_section_explains_and_shows_the_trade(sections: tuple) -> None:
         assert chunk.startswith('<p class="look"><b>What to look at:</b>'), chunk[:80]
     svg = sections[0].files[0].read_text()
     assert "extra compute" in svg and "sequence length T" in svg
+    assert "hatched = recomputed in the backward" in sections[0].files[1].read_text()
 
 
 def test_section_is_left_out_without_the_rnn(tmp_path: Path) -> None:
