@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import namedtuple
 
 import numpy as np
@@ -45,10 +46,30 @@ def test_nested_loop_vars_keep_their_structure():
     assert (n, a, b) == (3, 5.0, 8.0)  # Fibonacci steps
 
 
+def _depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
 def test_ten_thousand_iterations_without_recursion():
+    # forward and reverse loops, compiled and run under a recursion limit of 200 frames
+    # above this test's own: far fewer than the iterations, so no frame per iteration
     with tf.Graph().as_default():
-        i = tf.while_loop(lambda i: i < 10_000, lambda i: i + 1, [tf.constant(0)])
-        assert run(i) == 10_000
+        x = tf.placeholder(tf.float64, [], name="x")
+        i, y = tf.while_loop(lambda i, y: i < 10_000, lambda i, y: (i + 1, y * 1.0001),
+                             [tf.constant(0), x])
+        (dx,) = tf.gradients(y, [x])
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(_depth() + 200)
+        try:
+            got_i, got_y, got_dx = run([i, y, dx], {x: 2.0})
+        finally:
+            sys.setrecursionlimit(limit)
+    assert got_i == 10_000
+    assert got_dx == pytest.approx(1.0001 ** 10_000, rel=1e-9)
+    assert got_y == pytest.approx(2.0 * 1.0001 ** 10_000, rel=1e-9)
 
 
 def test_maximum_iterations_and_zero_iterations():
