@@ -88,7 +88,7 @@ def value_label(node: Node) -> str:
 def _short_attrs(node: Node) -> str:
     shown = []
     for key, value in node.attrs.items():
-        if key in ("generator", "index", "dtype") or value is None or value is False:
+        if key in ("generator", "index", "dtype", "steps") or value is None or value is False:
             continue
         text = fmt_number(value) if not isinstance(value, str) else value
         shown.append(f"{key}={text if len(text) <= 16 else text[:13] + '...'}")

@@ -12,6 +12,7 @@ from tapeflow.runtime import REGISTRY, Spec, get
 from tapeflow.runtime import dtypes as dt
 from tapeflow.static.compiler import CompileOptions
 from tapeflow.static.compiler.fusion import UfuncCall, fuse, ufunc_calls
+from tapeflow.visualize.static_graph import node_label
 
 
 def xor_training(options: CompileOptions, dtype: Any = np.float32, runs: int = 5
@@ -45,6 +46,20 @@ def rnn_training(options: CompileOptions, runs: int = 4) -> list[Any]:
         losses = [sess.run([loss, train], feed)[0] for _ in range(runs)]
         sess.plan([loss, train], feed).validate()
         return losses + sess.run(params)
+
+
+def fused_graph() -> tuple[Any, ...]:
+    """The nodes of a compiled bias-and-sigmoid layer."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, (4, 3), name="x")
+        w = tf.Variable(np.ones((3, 2), np.float32))
+        y = tf.sigmoid(tf.matmul(x, w) + np.float32(1))
+        init = tf.global_variables_initializer()
+    sess = tf.Session(graph=graph)
+    sess.run(init)
+    entry, _, _ = sess._lookup(y, {x: np.ones((4, 3), np.float32)})
+    return entry.program.graph.nodes
 
 
 def same_bits(a: list[Any], b: list[Any]) -> None:
@@ -83,6 +98,9 @@ def test_the_plan_says_which_ops_each_fused_node_runs() -> None:
     assert "fused(add+sigmoid)" in ops and "fused(add+sub)" in ops
     assert ops.count("fused(mul+sub)") == 4
     assert "fused(add+sigmoid)" in str(plan)
+    # a drawing of the compiled graph labels the node with its ops, not its step table
+    node = next(n for n in fused_graph() if n.op == "fused" and "sigmoid" in n.attrs["ops"])
+    assert node_label(node).endswith("fused(ops=add+sigmoid)")
     _, _, unfused = xor_training(CompileOptions(fuse=False))
     assert not any(op.startswith("fused") for op in (s.op for s in unfused.steps))
     assert len(plan.steps) < len(unfused.steps)
