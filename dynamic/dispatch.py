@@ -187,9 +187,36 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         traced = interceptor.apply(op, args, attrs, label)
         if traced is not NotImplemented:
             return traced
-    # (an _unwrap unrolled here for one or two tensors measured within the noise, ±3%, on
-    # bench_tape_overhead's chain and on single ops: removed)
-    arrays, requires, common = _unwrap(args)
+    # _unwrap(args), unrolled for the usual shapes of a call (one or two tensors, or a tensor
+    # and a Python number): -0.2 µs of an unrecorded op, which every gradient rule's op is
+    # (z * 2 on 4 floats 1.29 against 1.46 µs, z + zz 1.04 against 1.20, y * g under no_grad
+    # 1.00 against 1.26; thread time, minimum of 20 interleaved repeats)
+    arrays: list[Any]
+    n = len(args)
+    a = args[0] if n else None
+    if (n == 1 or n == 2) and isinstance(a, Tensor):
+        x = a._array
+        common = x.dtype
+        requires = a._requires_grad
+        if n == 1:
+            arrays = [x]
+        else:
+            b = args[1]
+            if isinstance(b, Tensor):
+                y = b._array
+                if b._requires_grad:
+                    requires = True
+                if y.dtype is not common:
+                    common = None if y.dtype != common else common
+                arrays = [x, y]
+            elif type(b) is float or type(b) is int:
+                arrays = [x, b]  # a weak scalar: numpy keeps the array's float dtype
+            else:
+                arrays, requires, common = _unwrap(args)
+        if common is not None and common.kind != "f":
+            common = None
+    else:
+        arrays, requires, common = _unwrap(args)
     result = _run(op, arrays, attrs if op is not _MATMUL else _gemm_attrs(attrs), common)
     if checks:
         _checks(op, result, args)
