@@ -194,12 +194,10 @@ def with_clones(graph: Graph, keep: Iterable[int]) -> tuple[Graph, bool]:
                     clone(i)
             inputs = []
             for i in n.inputs:
-                if i in clone_of or n.op != "stack" or not _copied(graph[i], order, next_id,
-                                                                    outside):
-                    inputs.append(clone_of.get(i, i))
-                else:
-                    inputs.append(next_id)
-                    next_id += 1
+                if (i not in clone_of and n.op == "stack"
+                        and _copied(graph[i], order, next_id, outside)):
+                    i, next_id = next_id, next_id + 1  # read the copy instead
+                inputs.append(clone_of.get(i, i))
             n = n.with_(inputs=tuple(inputs))
         order.append(n)
     if not clone_of:
