@@ -92,17 +92,6 @@ def _run_hooks(hooks: list[Any], grad: Any) -> Any:
     return grad
 
 
-def _rules(node: Node, grad: Any, ans: Any) -> Any:
-    """The node's gradient rules on ``grad``: ``OpDef.vjp``, with the per-input rules called
-    here directly (one call per rule instead of a generator over all of them)."""
-    rules = node.op.vjps
-    if type(rules) is not tuple:
-        return node.op.vjp(grad, ans, node.inputs, node.attrs, node.needed)
-    inputs, attrs = node.inputs, node.attrs
-    return [rule(grad, ans, *inputs, **attrs) if need else None
-            for rule, need in zip(rules, node.needed, strict=True)]
-
-
 class _Eager:
     """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`): tape nodes,
     leaf tensors and arrays computed at once."""
@@ -137,15 +126,20 @@ class _Eager:
         ans = None if ref is None else ref()
         if ans is None and ref is not None:
             ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
+        rules = node.op.vjps
+        inputs = node.inputs
         if self.anomaly:
             grads = checked_vjp(node, grad, ans)
-        elif type(rules := node.op.vjps) is tuple and len(rules) == 1:
+        elif type(rules) is not tuple:  # one rule for every input (variadic, custom)
+            grads = node.op.vjp(grad, ans, inputs, node.attrs, node.needed)
+        elif len(rules) == 1:
             # one input (unary math, views, reductions): its one rule, called here directly
-            return ((node.next[0], rules[0](grad, ans, *node.inputs, **node.attrs),
-                     node.inputs[0]),)
-        else:
-            grads = _rules(node, grad, ans)
-        return zip(node.next, grads, node.inputs, strict=True)
+            return ((node.next[0], rules[0](grad, ans, *inputs, **node.attrs), inputs[0]),)
+        else:  # OpDef.vjp's per-input rules, called here directly (no generator)
+            attrs = node.attrs
+            grads = [rule(grad, ans, *inputs, **attrs) if need else None
+                     for rule, need in zip(rules, node.needed, strict=True)]
+        return zip(node.next, grads, inputs, strict=True)
 
     def fits(self, grad: Any, like: Any) -> bool:
         if type(grad) is not self.tensor_type:
@@ -158,7 +152,7 @@ class _Eager:
         return grad if hasattr(grad, "_array") else wrap(grad)
 
     def same_shape(self, grad: Any, like: Any) -> bool:
-        return tuple(grad._array.shape) == tuple(_raw(like).shape)
+        return grad._array.shape == _raw(like).shape  # (numpy and cupy shapes are tuples)
 
     def dtype(self, value: Any) -> Any:
         return dt.as_dtype(_raw(value).dtype)
