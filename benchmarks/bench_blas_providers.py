@@ -4,10 +4,11 @@ RNN-large (B=64, T=50, D=128, H=512) runs two kinds of products. Dynamic mode ru
 per step and per gradient: ``x[:, t] @ w_ih`` (a strided slice), ``h @ w_hh``, and in the
 backward ``g @ w_hh.T`` and the thin weight-gradient terms ``h.T @ g`` and ``x[:, t].T @ g``
 (inner dimension B=64). Static mode merges the products that share an operand across steps
-(``static/compiler/dot_merge.py``): one ``X @ w_ih`` for every step, one ``H.T @ G`` and one
-``X.T @ G`` for the weight gradients (inner dimension T*B=3,200), and keeps ``h @ w_hh``
-per step (its backward reads a row-major copy of ``w_hh.T``, so it is the same shape). The
-operands below are laid out as each mode's kernels receive them.
+(``static/compiler/dot_merge.py``), in blocks of ``block_size(T)`` = 7 steps: one
+``X @ w_ih`` per block, one ``H.T @ G`` and one ``X.T @ G`` per block for the weight
+gradients (inner dimension 7*B = 448), and keeps ``h @ w_hh`` per step (its backward reads a
+row-major copy of ``w_hh.T``, so it is the same shape). The operands below are laid out as
+each mode's kernels receive them.
 
 Providers: numpy's matmul (its bundled OpenBLAS; the kernel it runs is printed), MKL's
 CBLAS through ctypes (``tapeflow.runtime.blas``; ``pip install mkl``), and BLIS through the
@@ -33,8 +34,10 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 from tapeflow.runtime import blas  # noqa: E402
+from tapeflow.static.compiler.dot_merge import block_size  # noqa: E402
 
 B, T, D, H = 64, 50, 128, 512
+K = block_size(T) * B  # rows of a merged block: the static products' inner dimension
 
 #: (label, m, k, n, a transposed, b transposed, a is a strided x[:, t] slice)
 SHAPES = [
@@ -43,9 +46,9 @@ SHAPES = [
     ("dynamic bwd  g @ w_hh.T", B, H, H, False, True, False),
     ("dynamic bwd  h.T @ g (k=64)", H, B, H, True, False, False),
     ("dynamic bwd  x[:,t].T @ g (k=64)", D, B, H, True, False, True),
-    ("static  fwd  X @ w_ih (merged)", T * B, D, H, False, False, False),
-    ("static  bwd  H.T @ G (merged)", H, T * B, H, True, False, False),
-    ("static  bwd  X.T @ G (merged)", D, T * B, H, True, False, False),
+    ("static  fwd  X @ w_ih (a block)", K, D, H, False, False, False),
+    ("static  bwd  H.T @ G (a block)", H, K, H, True, False, False),
+    ("static  bwd  X.T @ G (a block)", D, K, H, True, False, False),
 ]
 
 
@@ -102,29 +105,33 @@ def measure(label: str, m: int, k: int, n: int, ta: bool, tb: bool, strided: boo
 
 
 def rnn_gemms_chosen(w: dict[str, np.ndarray], batch: int, steps: int):
-    """The GEMMs of one static-mode RNN step (as ``numpy_reference.rnn_gemms_only`` lists
-    them: the merged input projection, the recurrence and its gradient per step, the two
-    merged weight gradients), each run by the provider ``blas.choose`` picks for it, as
-    ``CompileOptions(blas="auto")`` does: the floor under a static step with those choices.
-    A step factory for ``bench_steps.py`` (the ``numpy-gemms-auto`` row)."""
+    """The GEMMs of one static-mode RNN step and nothing else: per block of merged steps
+    (``dot_merge.block_size``) the input projection and the two weight-gradient products,
+    per step the recurrence and its gradient. Each runs with the provider ``blas.choose``
+    picks for it, as ``CompileOptions(blas="auto")`` does: the floor under a static step with
+    those choices (the ``numpy-gemms-auto`` row of ``bench_steps.py``)."""
     dtype = w["w_ih"].dtype
     features, hidden = w["w_ih"].shape
     rng = np.random.default_rng(0)
-    hs, d_a = (rng.uniform(-1, 1, (steps, batch, hidden)).astype(dtype) for _ in range(2))
+    u = lambda *shape: rng.uniform(-1, 1, shape).astype(dtype)  # noqa: E731
+    hs, d_a, xs = u(steps, batch, hidden), u(steps, batch, hidden), u(steps, batch, features)
     w_hh_t = np.ascontiguousarray(w["w_hh"].T)
-    out, pre = np.empty((batch, hidden), dtype), np.empty((steps * batch, hidden), dtype)
-    g_ih, g_hh = np.empty_like(w["w_ih"]), np.empty_like(w["w_hh"])
-    xt = rng.uniform(-1, 1, (steps * batch, features)).astype(dtype)  # (timed before step 1)
-    h_all = hs[: steps - 1].reshape((steps - 1) * batch, hidden)
-    products = [(xt, w["w_ih"], pre)]
+    out, g_ih, g_hh = np.empty((batch, hidden), dtype), np.empty_like(w["w_ih"]), \
+        np.empty_like(w["w_hh"])
+    size = block_size(steps)
+    products = []
+    for t0 in range(0, steps, size):
+        rows = slice(t0, min(t0 + size, steps))
+        n = (rows.stop - rows.start) * batch
+        x_blk, g_blk = xs[rows].reshape(n, features), d_a[rows].reshape(n, hidden)
+        products += [(x_blk, w["w_ih"], np.empty((n, hidden), dtype)),
+                     (x_blk.T, g_blk, g_ih), (hs[rows].reshape(n, hidden).T, g_blk, g_hh)]
     products += [(hs[t - 1], w["w_hh"], out) for t in range(1, steps)]
     products += [(d_a[t], w_hh_t, out) for t in range(1, steps)]
-    products += [(xt.T, d_a.reshape(steps * batch, hidden), g_ih),
-                 (h_all.T, d_a[1:].reshape((steps - 1) * batch, hidden), g_hh)]
     chosen = [(a, b, o, blas.choose(a, b, o)) for a, b, o in products]
 
     def step(x: np.ndarray, labels: np.ndarray) -> float:
-        xt.reshape(steps, batch, features)[...] = x.swapaxes(0, 1)  # step-major: one copy
+        xs[...] = x.swapaxes(0, 1)  # step-major, one copy (as the static step makes)
         for a, b, o, provider in chosen:
             blas.gemm(a, b, o, provider)
         return 0.0
