@@ -15,8 +15,9 @@ CBLAS through ctypes (``tapeflow.runtime.blas``; ``pip install mkl``), and BLIS 
 ``blis`` package's ``blis.py.gemm`` (``pip install blis``; it takes C-contiguous operands
 only, so the strided slices are not run, and its float64 path ignores the transpose flags
 when sizing the product, so transposed float64 products are not run either). Every
-provider runs with one thread; rounds interleave the providers so a slow spell of a shared
-machine does not land on one of them; each cell is the median over rounds. Each provider's
+provider runs with one thread and is timed in CPU time (wall time on a shared machine
+counts the other processes too); rounds interleave the providers so a slow spell does not
+land on one of them; each cell is the median over rounds. Each provider's
 result is checked against a float64 product before timing.
 
     python benchmarks/bench_blas_providers.py [--rounds 9] [--dtypes float32,float64]
@@ -97,10 +98,10 @@ def measure(label: str, m: int, k: int, n: int, ta: bool, tb: bool, strided: boo
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
-            start = time.perf_counter()
-            for _ in range(calls_per_round):
+            start = time.process_time()  # CPU time: one thread, and steadier than wall time
+            for _ in range(calls_per_round):  # on a shared machine
                 call()
-            times[name].append((time.perf_counter() - start) / calls_per_round)
+            times[name].append((time.process_time() - start) / calls_per_round)
     return {name: flops / statistics.median(ts) / 1e9 for name, ts in times.items()}
 
 
@@ -162,7 +163,8 @@ def main() -> int:
           f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
     print(f"BLAS: {describe_blas()}")
     for dtype in args.dtypes.split(","):
-        print(f"\n{dtype}: GFLOP/s, one thread, median of {args.rounds} interleaved rounds")
+        print(f"\n{dtype}: GFLOP per CPU second, one thread, median of {args.rounds} "
+              "interleaved rounds")
         rows = [(label, dims, measure(label, *dims, dtype=dtype, rounds=args.rounds))
                 for label, *dims in SHAPES]
         header = list(dict.fromkeys(name for *_, rates in rows for name in rates))
