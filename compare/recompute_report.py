@@ -1,16 +1,17 @@
 """The report's section on recomputation: memory against compute, from compiled plans.
 
-Each workload's static training step (the padded graph of the figure batch, as in the
-memory chart) is compiled with ``CompileOptions(recompute=...)`` set to None, to byte
-budgets, and to ``"sqrt"``; each plan gives its arena and what it recomputes. The compute
-axis is counted, not timed: the work of the recomputation nodes (a matrix product
-``2 m n k`` operations, any other kernel one per output element, views none) over the work
-of the forward pass, so the same code gives the same section, byte for byte.
+The RNN workload with the Elman cell (``--cell rnn``; the pass finds no cut in the LSTM
+today, and the section says so from the LSTM's own plan) is compiled, for its longest
+bucket, with ``CompileOptions(recompute=...)`` set to None, to byte budgets and to
+``"sqrt"``; each plan gives its arena and what it recomputes. The compute axis is counted,
+not timed: the work of the recomputation nodes (a matrix product ``2 m n k`` operations,
+any other kernel one per output element, views none) over the work of the forward pass,
+so the same code gives the same section, byte for byte. Beside it: the arena against the
+sequence length, and the "sqrt" plan drawn buffer by buffer.
 
 Recomputation is compiled with ``dot_merge`` off: merging stacks every step's state into
-one weight-gradient product that reads them all at once, so there would be nothing to
-drop (the pass then leaves the graph alone). The default options are shown as a point of
-their own.
+one weight-gradient product that reads them all at once, so all of them stay alive until
+it runs. The default options are shown as a point of their own.
 
 Example:
     >>> # sec = report_section(Path("out"), results, "float64", 0)  # sec.parts, sec.files
