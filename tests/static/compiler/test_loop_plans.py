@@ -77,9 +77,10 @@ def test_loop_variables_nobody_reads_are_pruned_before_the_body_is_compiled():
     assert loop_of(outputs).attrs["n_vars"] == 3
 
 
-def _row_gradient_loop(sums_allowed, monkeypatch):
-    """d loss / d xs of a tanh recurrence reading xs[t] with tf.gather (the reverse loop
-    sums that gradient one row per iteration), and the compiled reverse loop's runner."""
+def _row_gradient_loop(sums_allowed, monkeypatch, steps=6):
+    """d loss / d xs of a tanh recurrence over ``steps`` of the 6 rows of xs, reading xs[t]
+    with tf.gather (the reverse loop sums that gradient one row per iteration), and the
+    compiled reverse loop's runner."""
     from tapeflow.runtime import Spec
     from tapeflow.static.compiler import compile as build
     from tapeflow.static.compiler import loops
@@ -90,7 +91,7 @@ def _row_gradient_loop(sums_allowed, monkeypatch):
     with tf.Graph().as_default() as g:
         xs = tf.placeholder(tf.float64, [6, 2, 3], name="xs")
         w = tf.constant(rng.normal(size=(3, 3)) * 0.5)
-        _, h = tf.while_loop(lambda t, h: t < 6,
+        _, h = tf.while_loop(lambda t, h: t < steps,
                              lambda t, h: (t + 1, tf.tanh(tf.matmul(h, w) + tf.gather(xs, t))),
                              [tf.constant(0), tf.zeros([2, 3], tf.float64)])
         (dxs,) = tf.gradients(tf.reduce_sum(h * h), [xs])
@@ -109,3 +110,13 @@ def test_the_reverse_loop_sums_a_row_gradient_in_place_with_the_same_numbers(mon
     assert not plain_runner.sums
     np.testing.assert_array_equal(fast, plain)  # bit for bit
     assert np.count_nonzero(fast) == fast.size
+
+
+@pytest.mark.parametrize("steps", [0, 1, 4])
+def test_rows_summed_in_place_when_the_loop_runs_few_times_or_none(steps, monkeypatch):
+    fast, runner = _row_gradient_loop(True, monkeypatch, steps)
+    assert runner.sums
+    plain, _ = _row_gradient_loop(False, monkeypatch, steps)
+    np.testing.assert_array_equal(fast, plain)
+    # rows the loop never read get no gradient; the accumulator is the runner's own copy
+    assert not fast[steps:].any() and (steps == 0 or fast[:steps].all())
