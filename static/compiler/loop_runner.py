@@ -18,7 +18,19 @@ Results are the same values as the plain kernel's: the row adds the same numbers
 order (a zero buffer plus ``g`` is ``g``).
 
 Example:
-    >>> # graph = attach_runners(graph, options)  # each while node gets attrs["loop"]
+    >>> import numpy as np
+    >>> import tapeflow.static as tf
+    >>> from tapeflow.runtime import Spec
+    >>> from tapeflow.static.compiler import compile
+    >>> with tf.Graph().as_default() as g:
+    ...     x = tf.placeholder(tf.float64, [3], name="x")
+    ...     _, y = tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * 2.0),
+    ...                          [tf.constant(0), x])
+    >>> program = compile(g.as_ir([y]), {x.node_id: Spec((3,), tf.float64)})
+    >>> next(n.attrs["loop"] for n in program.graph.nodes if n.op == "while")
+    <LoopRunner: 2 variables, 0 summed in place>
+    >>> program.run({x.node_id: np.array([1.0, 2.0, 3.0])}, {})[0][0]
+    array([ 8., 16., 24.])
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ a relaxed body gets one program per input signature). Nested loops compile the s
 one level at a time.
 
 :func:`attach_runners` hands each control node its body programs as the ``runners``
-attribute its kernel calls; the outer executor then runs the node as one kernel call.
+attribute its kernel calls, and each while node a ``loop`` attribute, the
+:class:`~.loop_runner.LoopRunner` that runs the whole loop (with the body's in-place sums);
+the outer executor then runs the node as one kernel call.
 
 Example:
     >>> # graph = attach_runners(specialized.graph, CompileOptions())
