@@ -14,6 +14,9 @@ with equal (shapes, layout, dtype) are timed once: the 50 ``h @ w_hh`` of an unr
 50-step RNN cost one timing (the choice is remembered for the process, as dynamic mode's
 is). Everything else (batched products, integer ones, nodes of unknown shape) keeps numpy's.
 
+The choice lives in the memory plan (``Plan.providers``), so it needs ``plan_memory`` on
+(the default); unplanned runs and loop bodies run numpy's matmul.
+
 The choice changes only which library sums each product, so results equal numpy's to
 rounding, not bit for bit; ``CompileOptions(blas="numpy")`` (the default) and ``exact=True``
 never time anything and run numpy's matmul everywhere.
