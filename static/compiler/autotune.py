@@ -15,7 +15,8 @@ with equal (shapes, layout, dtype) are timed once: the 50 ``h @ w_hh`` of an unr
 is). Everything else (batched products, integer ones, nodes of unknown shape) keeps numpy's.
 
 The choice lives in the memory plan (``Plan.providers``), so it needs ``plan_memory`` on
-(the default); unplanned runs and loop bodies run numpy's matmul.
+(the default; unplanned runs use numpy's matmul). A while loop's body is compiled with the
+same options, so its products are tuned too (recorded in the body's own plan).
 
 The choice changes only which library sums each product, so results equal numpy's to
 rounding, not bit for bit; ``CompileOptions(blas="numpy")`` (the default) and ``exact=True``
