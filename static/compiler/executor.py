@@ -251,7 +251,7 @@ class Executor:
         fn = self._ns[f"u{n.id}"] = getattr(self.xp, ufunc)
         sources = [(x.shape, x.dtype.np) for x in (self.graph[i] for i in n.inputs)]
         if self._allocates(n, fn, sources):
-            self._line(n, f"{out} = u{n.id}({', '.join(args)})")
+            self._line(n, f"{out} = u{n.id}({', '.join(args)}, order='C')")
             return True
         where = out if positional_out(fn, len(args)) else f"out={out}"
         self._line(n, f"u{n.id}({', '.join(args)}, {where})")
@@ -259,8 +259,9 @@ class Executor:
 
     def _allocates(self, n: Node, ufunc: Any, operands: list[tuple[Any, Any]]) -> bool:
         """Whether the array made for this run for ``n`` can be the result of ``ufunc`` called
-        without ``out=``: numpy allocates exactly that shape and dtype, and one allocation
-        less runs (its ``empty`` line leaves the prologue)."""
+        without ``out=``: numpy allocates exactly that shape and dtype (row-major, as
+        ``empty`` would: ``order='C'``), and one allocation less runs (its ``empty`` line
+        leaves the prologue)."""
         if n.id not in self._fresh or n.shape == () or self.device != "cpu" \
                 or getattr(ufunc, "signature", "gufunc") is not None:
             return False  # (numpy hands back a scalar for a 0-d result)
@@ -301,7 +302,7 @@ class Executor:
             fn = self._ns[f"f_{call.ufunc.__name__}"] = call.ufunc
             if j == 0 and call.out == len(args) and len(args) not in call.operands \
                     and self._allocates(n, fn, kinds):
-                self._line(n, f"{out} = f_{fn.__name__}({', '.join(operands)})")
+                self._line(n, f"{out} = f_{fn.__name__}({', '.join(operands)}, order='C')")
             else:
                 where = names[call.out]
                 where = where if positional_out(fn, len(operands)) else f"out={where}"

@@ -265,11 +265,12 @@ def _typed(ufunc: np.ufunc, args: tuple[Any, ...], k: int, out: _Operand) -> Any
     a = args[k]
     if isinstance(a, _Operand):
         return a.index
-    if not isinstance(a, (int, float)) or isinstance(a, bool):
-        return np.asarray(a)
-    weak = [x.dtype if isinstance(x, _Operand) else (type(x) if isinstance(x, (int, float))
-                                                      and not isinstance(x, bool)
-                                                      else np.asarray(x).dtype) for x in args]
+    if isinstance(a, bool):
+        return a  # (kept as it is: no saving worth a rule of its own)
+    if not isinstance(a, (int, float)):
+        return np.asarray(a)  # a numpy scalar: typed already, as a 0-d array is
+    weak = [x.dtype if isinstance(x, _Operand) else type(x) if isinstance(x, (int, float))
+            else np.asarray(x).dtype for x in args]
     try:
         loop = ufunc.resolve_dtypes((*weak, out.dtype))
         strong = list(weak)

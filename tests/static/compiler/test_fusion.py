@@ -221,3 +221,19 @@ def test_the_schedule_runs_fewer_kernel_calls_with_fusion() -> None:
         return len(entry.program.executor.steps)
 
     assert kernel_calls(CompileOptions()) == kernel_calls(CompileOptions(fuse=False)) - 1
+
+
+def test_arrays_made_for_the_run_stay_row_major() -> None:
+    # a fused chain whose result is fetched allocates it with its first ufunc call, row-major
+    # as the executor's own allocation was, even when the feed is column-major
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float64, (3, 4), name="x")
+        y = tf.sigmoid(x * 2.0 + 1.0)
+    data = np.asfortranarray(np.arange(12.0).reshape(3, 4) / 10)
+    with tf.Session(graph=graph) as sess:
+        got = sess.run(y, {x: data})
+        entry, _, _ = sess._lookup(y, {x: data})
+    assert "order='C'" in entry.program.executor.source
+    assert got.flags["C_CONTIGUOUS"]
+    assert np.array_equal(got, (1 + np.tanh((data * 2.0 + 1.0) * 0.5)) * 0.5)
