@@ -2,7 +2,9 @@
 
 Builds the same XOR or RNN step that ``bench_steps.py`` times (``tapeflow_models.dynamic_step``,
 the same weights and data), warms it up, then runs it ``--steps`` times under a profiler and
-prints the functions with the most own time (or pyinstrument's call tree with ``--tree``).
+prints the functions with the most own time (or pyinstrument's call tree with ``--tree``), and
+with cProfile the Python function calls per step and per kernel (a count, not a time: the
+figure that a shared, loaded machine leaves alone).
 Also prints the median step time and the loss of the first step, so a change can be checked
 to leave the loss alone.
 
@@ -52,6 +54,27 @@ def time_steps(step: Callable[..., float], batch: tuple[Any, ...], count: int) -
     return statistics.median(times)
 
 
+def kernels_per_step(step: Callable[..., float], batch: tuple[Any, ...]) -> dict[str, int]:
+    """How many kernels one step runs, forward (and update) and inside backward()."""
+    from tapeflow.dynamic import thread_state
+
+    counts = {"forward": 0, "backward": 0}
+    where = ["forward"]
+
+    def observe(event: str, what: Any) -> None:
+        if event == "kernel":
+            counts[where[0]] += 1
+        elif event in ("backward", "backward_end"):
+            where[0] = "backward" if event == "backward" else "forward"
+
+    thread_state.add_observer(observe)
+    try:
+        step(*batch)
+    finally:
+        thread_state.remove_observer(observe)
+    return counts
+
+
 def profile_cprofile(step: Callable[..., float], batch: tuple[Any, ...], steps: int,
                      top: int) -> str:
     profiler = cProfile.Profile()
@@ -61,6 +84,12 @@ def profile_cprofile(step: Callable[..., float], batch: tuple[Any, ...], steps: 
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
+    # function calls per kernel: the Python overhead in a unit a loaded machine cannot blur
+    kernels = kernels_per_step(step, batch)
+    calls = stats.total_calls / steps  # type: ignore[attr-defined]
+    print(f"{calls:.0f} Python function calls per step for {kernels['forward']} kernels outside "
+          f"backward() and {kernels['backward']} inside: "
+          f"{calls / max(sum(kernels.values()), 1):.1f} calls per kernel", file=out)
     stats.sort_stats("tottime").print_stats(top)
     return out.getvalue()
 

@@ -29,10 +29,12 @@ from .thread_state import STATE, notify, set_grad
 
 _ADD = get("add")
 _SUM_TO = get("sum_to")
+_FULL_LIKE = get("full_like")
 #: held for the read-add-write of leaves' ``.grad``: backward() from several threads into
 #: one shared leaf must add every gradient (PyTorch's AccumulateGrad takes a lock too)
 _GRAD_LOCK = threading.Lock()
 _MAIN = threading.main_thread()
+_DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 _SIGINT = _signal.SIGINT
 
 
@@ -155,7 +157,11 @@ class _Eager:
         return grad._array.shape == _raw(like).shape  # (numpy and cupy shapes are tuples)
 
     def dtype(self, value: Any) -> Any:
-        return dt.as_dtype(_raw(value).dtype)
+        raw = _raw(value).dtype
+        found = _DTYPES.get(raw)  # (as_dtype, once per numpy dtype: fit asks twice per call)
+        if found is None:
+            found = _DTYPES[raw] = dt.as_dtype(raw)
+        return found
 
     def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         if op == "sum_to" and self.in_place:
@@ -223,7 +229,7 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
         if out._array.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         array = out._array
-        return wrap(get("full_like").kernel(array_module(array), array, value=1))
+        return wrap(_FULL_LIKE.kernel(array_module(array), array, value=1))
     g = g if hasattr(g, "_array") else wrap(g)
     if tuple(g._array.shape) != tuple(out._array.shape):
         raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
