@@ -10,9 +10,11 @@ vanishes or overflows), then calls ``backward()``. The same arithmetic runs thre
 
 Prints the median of several repeats for each, in µs per op (forward + backward, divided by
 the number of ops), and the ratios measured in this one run (the machines are shared and
-noisy, so the ratios are the numbers to quote).
+noisy, so the ratios are the numbers to quote). The three take turns, one repeat each, so a
+slow spell lands on all of them; ``--cpu-time`` times with the thread's CPU time instead.
 
-Run: ``.venv/bin/python benchmarks/bench_tape_overhead.py [--ops 10000] [--repeats 7]``
+Run: ``.venv/bin/python benchmarks/bench_tape_overhead.py [--ops 10000] [--repeats 7]
+[--cpu-time]``
 """
 
 from __future__ import annotations
@@ -86,40 +88,46 @@ def chain_numpy(ops: int) -> Callable[[], float]:
     return run
 
 
-def median_us_per_op(fn: Callable[[], float], ops: int, repeats: int) -> tuple[float, float]:
-    fn()  # warm up (imports, caches)
-    times = []
-    value = 0.0
+def interleaved_us_per_op(runs: dict[str, Callable[[], float]], ops: int, repeats: int,
+                          timer: Callable[[], float]) -> tuple[dict[str, float], dict[str, float]]:
+    """The median µs per op of each run and its dx[0], with the repeats interleaved (one of
+    each in turn), so that a slow spell of a shared machine lands on all of them alike."""
+    for fn in runs.values():
+        fn()  # warm up (imports, caches)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    values: dict[str, float] = {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) / ops * 1e6, value
+        for name, fn in runs.items():
+            start = timer()
+            values[name] = fn()
+            times[name].append(timer() - start)
+    return {name: statistics.median(t) / ops * 1e6 for name, t in times.items()}, values
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ops", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with this thread's CPU time instead of the wall clock (on a "
+                             "loaded machine: leaves out the time other processes ran)")
     args = parser.parse_args()
 
-    results: dict[str, float] = {}
-    values: dict[str, float] = {}
-    results["tapeflow.dynamic"], values["tapeflow.dynamic"] = median_us_per_op(
-        chain_framework(tft, args.ops), args.ops, args.repeats)
-    results["numpy (no tape)"], values["numpy (no tape)"] = median_us_per_op(
-        chain_numpy(args.ops), args.ops, args.repeats)
+    runs = {"tapeflow.dynamic": chain_framework(tft, args.ops),
+            "numpy (no tape)": chain_numpy(args.ops)}
     try:
         torch = importlib.import_module("torch")
     except ImportError:
         torch = None
     if torch is not None:
         torch.set_num_threads(1)
-        results["torch eager"], values["torch eager"] = median_us_per_op(
-            chain_framework(torch, args.ops), args.ops, args.repeats)
+        runs["torch eager"] = chain_framework(torch, args.ops)
+    timer = time.thread_time if args.cpu_time else time.perf_counter
+    results, values = interleaved_us_per_op(runs, args.ops, args.repeats, timer)
 
+    clock = "thread CPU time" if args.cpu_time else "wall clock"
     print(f"chain of {args.ops} tiny ops (mul, exp, log, mul on 4 floats), forward + backward, "
-          f"median of {args.repeats} repeats")
+          f"median of {args.repeats} interleaved repeats, {clock}")
     print(f"{'':20s} {'us/op':>8s}   dx[0]")
     for name, us in results.items():
         print(f"{name:20s} {us:8.2f}   {values[name]:.6f}")
