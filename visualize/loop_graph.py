@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from ..graphs.ir import Node
@@ -309,7 +310,8 @@ def loop_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
                                     if is_loop(n)) > AUTO_FOLD_NODES
     loops = _loops(nodes, plan, body_plans, collapse)
     results = {n.id: n for n in nodes if n.op == "control_output" and n.inputs[0] in loops}
-    summary = summarise(nodes) if collapse else body_summary(nodes)
+    # (no "loop cell x T" outside the boxes: repeated ops there are not an unrolled loop)
+    summary = replace(summarise(nodes), cells={}) if collapse else body_summary(nodes)
     heading = _heading(title, plan, len(loops), collapse)
     builder = LoopBuilder("loop_graph", {"rankdir": rankdir, "label": heading, "labelloc": "t",
                                          "newrank": "true", "compound": "true",

@@ -152,6 +152,7 @@ def test_cli_draws_the_static_while_rnn(tmp_path: Path,
     assert svg.count("while t &lt; minimum(40, max(lengths))") == 1  # the forward loop
     assert "while t &gt;= 0:" in svg and "next iteration" in svg
     assert "memory plan: outer arena" in svg
+    assert "loop cell" not in svg  # ops repeated outside the boxes are no unrolled loop
     full = tmp_path / "full.dot"
     assert main(["graph", "rnn", "--mode", "static-while", "--backward", "--memory", "--full",
                  "-o", str(full)]) == 0
