@@ -165,3 +165,13 @@ def test_cli_refuses_static_while_for_a_workload_without_a_loop(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["graph", "xor", "--mode", "static-while", "-o", str(tmp_path / "x.svg")]) == 2
     assert "workload xor has no loop" in capsys.readouterr().err
+
+
+def test_the_same_graph_is_drawn_the_same_every_time() -> None:
+    """The report's bytes depend on it (its plans included: bodies planned in a run)."""
+    from tapeflow.compare.workload_graphs import build_workload, while_figure
+
+    drawn = [while_figure(build_workload("rnn", "float64", 0), backward=True, memory=True,
+                          collapse=collapse).source
+             for _ in range(2) for collapse in (True, False)]
+    assert drawn[0] == drawn[2] and drawn[1] == drawn[3]
