@@ -87,14 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="static: fill each node with the colour of its arena offset (same colour = "
         "same bytes) and show offset, size and lifetime (static-while: each loop body has an "
-        "arena of its own, drawn with --full); dynamic (with --backward): draw "
+        "arena of its own, coloured inside its box when the body is drawn op by op: the "
+        "forward graph, or --full); dynamic (with --backward): draw "
         "the tensors each tape node saved for backward",
     )
     graph.add_argument(
         "--full",
         action="store_true",
         help="static: draw every op (default: large graphs are summarised, a loop as one "
-        "cell box marked x T; static-while: each loop body as a few boxes)",
+        "cell box marked x T; static-while's training graph: each loop body as a few boxes)",
     )
     _recompute_arguments(graph)
     graph.add_argument("-o", "--output", type=Path, required=True, help="the .svg (or .dot) file")

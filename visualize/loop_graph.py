@@ -49,7 +49,6 @@ from .loop_parts import (
     ops_text,
 )
 from .static_graph import (
-    AUTO_FOLD_NODES,
     KIND_STYLES,
     ROLE_TITLES,
     draw_static,
@@ -70,6 +69,9 @@ CARRIED = {"shape": "invhouse", "style": "filled,bold", "fillcolor": "#c8eee4",
 CONDITION = {"shape": "diamond", "style": "filled", "fillcolor": "#fff8e1", "color": "#a07a00",
              "fontsize": 9}
 STACK_EDGE = {"color": "#d35400", "fontcolor": "#a04000", "style": "dashed"}
+# above this many nodes (outside and inside the boxes), collapse=None summarises: the RNN's
+# forward graph with its loop (about 100) stays op by op, its training graph (300) does not
+AUTO_FOLD_LOOP_NODES = 160
 # inside a gradient loop's box, the roles of its ops say what each part does per iteration
 BODY_ROLE_TITLES = {"forward": "the step's forward ops, recomputed from the saved state",
                     "backward": "the step's gradient"}
@@ -294,7 +296,7 @@ def loop_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
             optimizer as one box) and each body drawn as a few boxes (its carried values,
             what it captures, its step's ops). False: every op, the ops in a box coloured
             by their offset in the body's own arena. None: summarised above
-            :data:`AUTO_FOLD_NODES` nodes.
+            :data:`AUTO_FOLD_LOOP_NODES` nodes.
         color_by: ``"offset"`` or ``"buffer"``, as in :func:`static_graph`.
         legend: add a key of the node kinds (and of the outer arena's colours).
         title: the drawing's title.
@@ -307,7 +309,7 @@ def loop_graph(graph: Any, outputs: Sequence[Any] = (), *, plan: Any = None,
     by_id = {n.id: n for n in nodes}
     if collapse is None:
         collapse = len(nodes) + sum(len(n.attrs["body"].graph) for n in nodes
-                                    if is_loop(n)) > AUTO_FOLD_NODES
+                                    if is_loop(n)) > AUTO_FOLD_LOOP_NODES
     loops = _loops(nodes, plan, body_plans, collapse)
     results = {n.id: n for n in nodes if n.op == "control_output" and n.inputs[0] in loops}
     # (no "loop cell x T" outside the boxes: repeated ops there are not an unrolled loop)
