@@ -67,7 +67,8 @@ class CompileOptions:
     fold_constants: bool = True
     cse: bool = True
     simplify: bool = True
-    # one GEMM for matmuls that share an operand across unrolled steps (compiler/dot_merge.py);
+    # one GEMM per block of about sqrt(T) unrolled steps for matmuls that share an operand
+    # (compiler/dot_merge.py);
     # it changes the order of summation: results equal to float tolerance, not bit for bit
     dot_merge: bool = True
     # sum_to, flagged matmuls and mean rewritten once shapes are known (bit-identical)
