@@ -8,8 +8,8 @@ pass buys memory that grows like sqrt(n).
 
 1. Static mode: RNN-large (Elman tanh, B=64, T=50, D=128, H=512) trained with
    ``CompileOptions(recompute="sqrt")`` and without it, both with the default options
-   otherwise: the planned arenas, the step times, the recomputation nodes the compiler
-   added, and the losses, equal bit for bit.
+   otherwise: the planned arenas, the step times (CPU time, the two runs interleaved), the
+   recomputation nodes the compiler added, and the losses, equal bit for bit.
 2. Memory against compute: byte budgets between the two, each met with the fewest
    recomputations (``CompileOptions(recompute=<bytes>)``).
 3. Dynamic mode: ``torch.utils.checkpoint`` around segments of the time loop, the peak
@@ -74,22 +74,31 @@ def build(size: dict) -> tuple[tf.Graph, Any, list[Any], dict[Any, Any]]:
     return graph, init, [loss, train], {x: x_value, y: y_value}
 
 
-def static_run(size: dict, options: CompileOptions, iterations: int) -> dict:
+def static_runs(size: dict, settings: tuple[Any, ...], iterations: int) -> list[dict]:
+    """Trains the RNN once per ``recompute`` setting, the sessions' steps interleaved (a slow
+    spell of a shared machine then hits all of them alike)."""
     graph, init, (loss, train), feed = build(size)
-    with tf.Session(graph=graph, options=options) as sess:
+    sessions = [tf.Session(graph=graph, options=CompileOptions(recompute=s)) for s in settings]
+    runs = []
+    for sess in sessions:
         sess.run(init)
         plan = sess.plan([loss, train], feed)
         plan.validate()  # no two buffers alive at one step share bytes
-        losses, times = [], []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            losses.append(sess.run([loss, train], feed)[0])
-            times.append(time.perf_counter() - start)
-    return {"plan": plan, "arena": plan.arena_bytes, "losses": losses,
-            "time": statistics.median(times[1:]),
-            # a clone's name ends in /recompute (compiler/recompute.py)
-            "recomputed": sum(name.endswith("/recompute") for name in plan.names.values()),
-            "steps": len(plan.steps)}
+        runs.append({"plan": plan, "arena": plan.arena_bytes, "losses": [], "times": [],
+                     # a clone's name ends in /recompute (compiler/recompute.py)
+                     "recomputed": sum(name.endswith("/recompute")
+                                       for name in plan.names.values()),
+                     "steps": len(plan.steps)})
+    for _ in range(iterations):
+        for sess, run in zip(sessions, runs, strict=True):
+            # CPU time: on a shared machine, other programs' turns would swamp a short step
+            start = time.process_time()
+            run["losses"].append(sess.run([loss, train], feed)[0])
+            run["times"].append(time.process_time() - start)
+    for sess, run in zip(sessions, runs, strict=True):
+        sess.close()
+        run["time"] = statistics.median(run["times"][1:])
+    return runs
 
 
 def tradeoff(size: dict, points: int = 6) -> list[tuple[str, int, int]]:
@@ -145,9 +154,8 @@ def main() -> None:
 
     # default options otherwise: dot_merge runs its weight-gradient products in blocks of
     # about sqrt(T) steps, the segments that recomputation rebuilds one at a time
-    plain = static_run(size, CompileOptions(), args.iterations)
-    again = static_run(size, CompileOptions(recompute="sqrt"), args.iterations)
-    print("static mode, default options (Session.plan's arena; median step time)")
+    plain, again = static_runs(size, (None, "sqrt"), args.iterations)
+    print("static mode, default options (Session.plan's arena; median CPU time of a step)")
     for name, r in (("keep everything", plain), ('recompute="sqrt"', again)):
         print(f"  {name:<17} arena {r['arena'] / 1e6:7.3f} MB   step {r['time'] * 1e3:7.1f} ms"
               f"   {r['steps']} kernel calls, {r['recomputed']} buffers of recomputed values")
