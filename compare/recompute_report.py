@@ -9,9 +9,9 @@ any other kernel one per output element, views none) over the work of the forwar
 so the same code gives the same section, byte for byte. Beside it: the arena against the
 sequence length, and the "sqrt" plan drawn buffer by buffer.
 
-Recomputation is compiled with ``dot_merge`` off: merging stacks every step's state into
-one weight-gradient product that reads them all at once, so all of them stay alive until
-it runs. The default options are shown as a point of their own.
+Recomputation is compiled with ``dot_merge`` off: merging joins the steps' matrix products
+into larger ones whose operands are alive together, so it leaves recomputation less to
+drop. The default options (merging on), without and with "sqrt", are points of their own.
 
 Example:
     >>> # sec = report_section(Path("out"), results, "float64", 0)  # sec.parts, sec.files
