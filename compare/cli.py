@@ -32,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
+    _add_compare(sub)
+    _add_train(sub)
+    _add_graph(sub)
+    _add_figure(sub)
+    return parser
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    """`tapeflow compare`: every mode of a workload side by side."""
     compare = sub.add_parser(
         "compare",
         help="train every mode of a workload side by side",
@@ -59,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the rnn workload's cell: lstm (default) or an Elman rnn (tanh)",
     )
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    """`tapeflow train`: one workload in one mode."""
     train = sub.add_parser("train", help="train one workload in one mode")
     train.add_argument("workload", choices=list(WORKLOADS))
     train.add_argument(
@@ -68,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(train)
 
+
+def _add_graph(sub: argparse._SubParsersAction) -> None:
+    """`tapeflow graph`: a workload's graph as SVG."""
     graph = sub.add_parser("graph", help="render a workload's graph to SVG")
     graph.add_argument("workload", choices=list(WORKLOADS))
     graph.add_argument(
@@ -102,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     graph.add_argument("--seed", type=int, default=0)
 
+
+def _add_figure(sub: argparse._SubParsersAction) -> None:
+    """`tapeflow figure`: one of the report's figures."""
     from .figures import FIGURES
 
     figure = sub.add_parser(
@@ -115,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the file (.svg; .dot for graphs without Graphviz; .html: player)")
     figure.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     figure.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
