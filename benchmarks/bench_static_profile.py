@@ -87,6 +87,15 @@ def layers(step: Any, entry: Any, batch: Any, reference: Any, calls: int) -> Non
     executor = times["Executor.run"] - times["schedule function"]
     print(f"Session.run overhead: {session * 1e6:.2f} us; "
           f"Executor.run overhead: {executor * 1e6:.2f} us")
+    # kernel calls: the registry kernels the plan runs (a fused node is one); numpy calls:
+    # the schedule's lines that call into numpy (a kernel written out as its ufunc calls
+    # is several; reading a feed or a variable is none)
+    ex = entry.program.executor
+    lines = len(ex._line_node)
+    fused = sum(n.op == "fused" for n in ex.steps)
+    print(f"kernel calls per step: {len(ex.steps)} ({fused} of them fused chains); numpy "
+          f"calls per step: {lines} lines + {len(ex._prologue)} loads/allocations, "
+          f"{times['schedule function'] * 1e6 / max(lines, 1):.2f} us per line")
 
 
 def line_profile(entry: Any, step: Any, batch: Any, runs: int, top: int) -> None:
