@@ -31,7 +31,8 @@ The method:
 3. ``recompute=<bytes>``: the fewest recomputations that fit. No recomputation if the plain
    plan's arena fits; else spacings ``k = 1, 2, ...`` are tried in turn, each planned (the
    in-place set, stacks written in place, greedy-by-size offsets, as compile does), and the
-   first whose arena fits the budget is taken; when none does, the smallest arena found.
+   first whose arena fits the budget is taken; when none does, the smallest arena found,
+   or the graph as it was when no spacing shrinks the arena at all.
 
 A backward ``stack`` that reads clones reads a *copy* of any kept forward value it stacks
 (a checkpoint): the planner writes a stack's operands straight into its slices, and a
@@ -225,7 +226,8 @@ def arena_of(graph: Graph) -> int:
 
 
 def _within_budget(graph: Graph, found: list[Node], budget: int) -> tuple[Graph, bool]:
-    if arena_of(graph) <= budget:
+    plain = arena_of(graph)
+    if plain <= budget:
         return graph, False
     best: tuple[int, Graph, bool] | None = None
     rising = 0
@@ -244,6 +246,8 @@ def _within_budget(graph: Graph, found: list[Node], budget: int) -> tuple[Graph,
         if best is None or arena < best[0]:
             best = (arena, trial, changed)
     assert best is not None
+    if best[0] >= plain:  # no spacing shrinks the arena: clones would only cost compute
+        return graph, False
     return best[1], best[2]
 
 
