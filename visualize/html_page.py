@@ -98,6 +98,14 @@ SCRIPT = """
     var fit = Math.min(1, (view.clientWidth - 4) / w);
     var readable = isFinite(least) ? MIN / least : fit;
     apply(Math.min(1, Math.max(fit, readable)));
+    // a frame too small for its figure opens on the figure's first loop box, if it has
+    // one (a graph with a while loop): the top-left corner is often empty space
+    var box = svg.querySelector('g.loop');
+    if (box) {
+      var at = box.getBoundingClientRect(), origin = view.getBoundingClientRect();
+      view.scrollLeft += at.left - origin.left - 16;
+      view.scrollTop += at.top - origin.top - 16;
+    }
     frame.querySelector('.zin').onclick = function () { apply(zoom * 1.25); };
     frame.querySelector('.zout').onclick = function () { apply(zoom / 1.25); };
     frame.querySelector('.zfit').onclick = function () { apply((view.clientWidth - 4) / w); };

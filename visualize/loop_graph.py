@@ -60,8 +60,10 @@ from .static_graph import (
 from .summary import Summary, summarise
 from .units import fmt_bytes
 
+# class="loop" lets a page find the box (visualize/html_page.py scrolls a frame to it)
 LOOP_BOX = {"style": "filled,rounded,bold", "color": "#00796b", "fillcolor": "#eef8f5",
-            "fontcolor": "#00574b", "fontsize": 12, "penwidth": 2, "labeljust": "l"}
+            "fontcolor": "#00574b", "fontsize": 12, "penwidth": 2, "labeljust": "l",
+            "class": "loop"}
 BACK_EDGE = {"color": "#00796b", "fontcolor": "#00574b", "penwidth": 2.2, "style": "bold",
              "constraint": "false", "label": "next iteration"}
 CARRIED = {"shape": "invhouse", "style": "filled,bold", "fillcolor": "#c8eee4",
