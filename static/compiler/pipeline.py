@@ -278,7 +278,7 @@ class PassList:
     Example:
         >>> PASSES.selected(CompileOptions(exact=True, cse=False))[0].name
         'fold_constants'
-        >>> PASSES.check(["cse", "dot_merj"])
+        >>> PASSES.check(["cse", "dot_merj"])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         tapeflow.static.compiler.options.UnknownPassError: unknown pass 'dot_merj'; ...
