@@ -1,9 +1,10 @@
 """``torch.optim``: ``SGD`` (momentum, weight decay), ``Adam``, ``AdamW``, ``RMSprop`` and
 ``Adagrad``, each composed from the update rules in ``runtime/optim_rules.py``.
 
-Updates are in-place registry ops run under ``no_grad``, so they bump the parameters'
-version counters exactly as PyTorch's do (a graph that saved a parameter before the
-step cannot be backpropagated through after it).
+Updates are in-place writes under ``no_grad`` (``optim_stores.py``: the registry kernels
+straight on the tensors' numpy arrays, or in-place registry ops on the tensors), so they
+bump the parameters' version counters exactly as PyTorch's do (a graph that saved a
+parameter before the step cannot be backpropagated through after it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from ..runtime import optim_rules as rules
 from .dispatch import apply
 from .grad_mode import no_grad
 from .interop import intercepted_step, note_zero_grad
+from .optim_stores import gradients
+from .optim_stores import on_arrays as _on_arrays
+from .optim_stores import seed as _seed
 from .tensor import Tensor
 
 
@@ -59,22 +63,25 @@ class Optimizer:
         note_zero_grad(self._params)
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                grad = p._grad
+                if grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None  # (the setter's shape check has nothing to check for None)
                 else:
                     with no_grad():
-                        p.grad.zero_()
+                        grad.zero_()
 
     def step(self) -> None:
         raise NotImplementedError
 
     @staticmethod
-    def _gradients(group: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
-        """Each parameter of ``group`` that has a gradient, with the gradient that its update
-        uses (weight decay folded in)."""
-        return rules.with_gradients(group["params"], _grad_of, group.get("weight_decay", 0.0))
+    def _gradients(group: dict[str, Any], decay: bool = True
+                   ) -> Iterator[tuple[Any, Any, Any]]:
+        """Each parameter of ``group`` that has a gradient, with the store its update writes
+        through and the gradient that update uses (L2 weight decay folded in unless ``decay``
+        is False): see :func:`optim_stores.gradients`."""
+        return gradients(group["params"], group.get("weight_decay", 0.0) if decay else 0.0)
 
     def _params(self) -> list[Any]:
         return [p for group in self.param_groups for p in group["params"]]
@@ -124,36 +131,6 @@ class Optimizer:
             own.update({k: v for k, v in saved.items() if k != "params"})
 
 
-class _InPlace:
-    """Eager optimizer state (a :class:`runtime.optim_rules.Store`): buffers are tensors
-    written in place, so their version counters move as PyTorch's do."""
-
-    @staticmethod
-    def read(buffer: Any) -> Any:
-        return buffer
-
-    @staticmethod
-    def write(buffer: Any, value: Any) -> Any:
-        return buffer.copy_(value)
-
-    @staticmethod
-    def subtract(param: Any, amount: Any) -> None:
-        param.sub_(amount)
-
-
-_IN_PLACE = _InPlace()
-
-
-def _seed(state: dict[str, Any], g: Any) -> Any:
-    # SGD's first momentum step: the buffer starts as a copy of g
-    state["momentum_buffer"] = g.clone()
-    return state["momentum_buffer"]
-
-
-def _grad_of(p: Any) -> Any:
-    return p.grad
-
-
 def _buffer_like(value: Any, p: Any, name: str) -> Any:
     # a tensor buffer becomes a copy on the parameter's dtype (as PyTorch casts it); a step
     # count stays a number
@@ -191,10 +168,17 @@ class SGD(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            for p, g in self._gradients(group):
-                state = self.state.setdefault(p, {}) if momentum else {}
-                rules.sgd_update(_IN_PLACE, p, g, lr, momentum, dampening, group["nesterov"],
-                                 state.get("momentum_buffer"), partial(_seed, state))
+            nesterov = group["nesterov"]
+            for store, p, g in self._gradients(group):
+                if not momentum:
+                    rules.sgd_update(store, p, g, lr)
+                    continue
+                state = self.state.setdefault(p, {})
+                buffer = state.get("momentum_buffer")
+                if buffer is not None:
+                    store, g = _on_arrays(store, p, g, buffer)
+                rules.sgd_update(store, p, g, lr, momentum, dampening, nesterov, buffer,
+                                 partial(_seed, state))
 
 
 class Adam(Optimizer):
@@ -212,10 +196,10 @@ class Adam(Optimizer):
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
-            for p, g in self._gradients(group):
-                self._update(p, g, group)
+            for store, p, g in self._gradients(group):
+                self._update(store, p, g, group)
 
-    def _update(self, p: Any, g: Any, group: dict[str, Any]) -> None:
+    def _update(self, store: Any, p: Any, g: Any, group: dict[str, Any]) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         state = self.state.setdefault(p, {})
         if not state:
@@ -225,8 +209,9 @@ class Adam(Optimizer):
         state["step"] += 1
         step_size = rules.adam_step_size(state["step"], lr, beta1)
         bias2 = rules.adam_bias2(state["step"], beta2)
-        rules.adam_update(_IN_PLACE, p, g, state["exp_avg"], state["exp_avg_sq"], (beta1, beta2),
-                          eps, step_size, bias2)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        store, g = _on_arrays(store, p, g, m, v)
+        rules.adam_update(store, p, g, m, v, (beta1, beta2), eps, step_size, bias2)
 
 
 class AdamW(Adam):
@@ -250,10 +235,11 @@ class AdamW(Adam):
     def step(self) -> None:
         for group in self.param_groups:
             decay = group["weight_decay"]
-            for p, g in rules.with_gradients(group["params"], _grad_of):
+            for store, p, g in self._gradients(group, decay=False):
                 if decay:
-                    p.copy_(rules.adamw_decay(p, group["lr"], decay))
-                self._update(p, g, group)
+                    store.write(p, rules.adamw_decay(store.read(p), group["lr"], decay,
+                                                     rules.ops_of(store)))
+                self._update(store, p, g, group)
 
 
 class Adagrad(Optimizer):
@@ -283,16 +269,19 @@ class Adagrad(Optimizer):
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
-            for p, g in self._gradients(group):
+            for store, p, g in self._gradients(group):
                 state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
                     state["sum"] = apply("full_like", p,
                                          value=group["initial_accumulator_value"])
                 state["step"] += 1
-                state["sum"].copy_(rules.adagrad_sum(state["sum"], g))
+                total = state["sum"]
+                store, g = _on_arrays(store, p, g, total)
+                ops = rules.ops_of(store)
+                new = store.write(total, rules.adagrad_sum(store.read(total), g, ops))
                 lr = rules.adagrad_lr(group["lr"], state["step"], group["lr_decay"])
-                p.sub_(rules.adagrad_step(g, state["sum"], lr, group["eps"]))
+                store.subtract(p, rules.adagrad_step(g, new, lr, group["eps"], ops))
 
 
 class RMSprop(Optimizer):
@@ -322,7 +311,7 @@ class RMSprop(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-            for p, g in self._gradients(group):
+            for store, p, g in self._gradients(group):
                 state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
@@ -332,10 +321,12 @@ class RMSprop(Optimizer):
                     if group["centered"]:
                         state["grad_avg"] = apply("mul", p, 0.0)
                 state["step"] += 1
-                rules.rmsprop_update(
-                    _IN_PLACE, p, g, state["square_avg"],
-                    state.get("grad_avg") if group["centered"] else None,
-                    state["momentum_buffer"] if momentum else None, lr, alpha, eps, momentum)
+                square = state["square_avg"]
+                mean = state.get("grad_avg") if group["centered"] else None
+                buffer = state["momentum_buffer"] if momentum else None
+                store, g = _on_arrays(store, p, g, square,
+                                      *(b for b in (mean, buffer) if b is not None))
+                rules.rmsprop_update(store, p, g, square, mean, buffer, lr, alpha, eps, momentum)
 
 # issue 21: LBFGS and the learning-rate schedulers, importable as torch.optim.lr_scheduler
 import sys as _sys  # noqa: E402

@@ -25,20 +25,44 @@ returns new values (or, for the parameter, the amount to subtract); the caller d
 to store them. :func:`with_gradients` is the per-parameter loop every front end walks, and
 the ``*_update`` functions read a parameter's state, apply a rule and write the state back
 through a :class:`Store`, the one thing eager and traced steps do differently.
+
+The PyTorch rules compute with the namespace ``ops``: ``R`` (tensors, symbols: the default)
+or :data:`UFUNCS`, the same registry kernels called directly on numpy arrays of one float
+dtype, which the eager optimizers use when every operand is such an array (the same calls
+in the same order, so the same bits, without a tensor or a dispatch per operation).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from types import SimpleNamespace
 from typing import Any, Protocol
 
-from .registry import R
+import numpy as np
+
+from .registry import R, get
 
 
-def with_weight_decay(g: Any, p: Any, weight_decay: float) -> Any:
+def _array_kernels(*names: str) -> SimpleNamespace:
+    # each op's own kernel on numpy: its ufunc where the kernel is exactly one (no wrapper
+    # frame), else the kernel itself with xp bound
+    found = {}
+    for name in names:
+        op = get(name)
+        found[name] = getattr(np, op.ufunc) if op.ufunc else partial(op.kernel, np)
+    return SimpleNamespace(**found)
+
+
+#: ``R``'s arithmetic for the rules below on numpy arrays of one float dtype (and Python
+#: numbers): ``UFUNCS.mul(g, 0.5)`` is ``np.multiply(g, 0.5)``, the mul kernel's own call.
+UFUNCS = _array_kernels("add", "sub", "mul", "div", "sqrt")
+
+
+def with_weight_decay(g: Any, p: Any, weight_decay: float, ops: Any = R) -> Any:
     """``g + weight_decay * p`` (L2 regularisation folded into the gradient)."""
-    return R.add(g, R.mul(p, weight_decay)) if weight_decay else g
+    return ops.add(g, ops.mul(p, weight_decay)) if weight_decay else g
 
 
 def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
@@ -64,7 +88,8 @@ def with_gradients(params: Iterable[Any], grad_of: Callable[[Any], Any],
 
 class Store(Protocol):
     """Where a front end keeps optimizer state: eager steps write buffers in place, traced
-    steps write state slots of the graph."""
+    steps write state slots of the graph. A store may name the namespace its values compute
+    with as ``ops`` (``R`` when it does not)."""
 
     def read(self, buffer: Any) -> Any:
         """The buffer's current value."""
@@ -76,28 +101,33 @@ class Store(Protocol):
         """``param -= amount``."""
 
 
-def running_average(average: Any, x: Any, keep: float, mix: float) -> Any:
+def ops_of(store: Store) -> Any:
+    """The namespace ``store``'s values compute with: its ``ops``, else ``R``."""
+    return getattr(store, "ops", R)
+
+
+def running_average(average: Any, x: Any, keep: float, mix: float, ops: Any = R) -> Any:
     """``keep * average + mix * x``, as ``average.mul_(keep).add_(x, alpha=mix)`` computes
     it (no multiply when ``mix`` is 1)."""
-    return R.add(R.mul(average, keep), x if mix == 1 else R.mul(x, mix))
+    return ops.add(ops.mul(average, keep), x if mix == 1 else ops.mul(x, mix))
 
 
 # ---- SGD --------------------------------------------------------------------------------
 
 
-def sgd_momentum(buffer: Any, g: Any, momentum: float, dampening: float) -> Any:
+def sgd_momentum(buffer: Any, g: Any, momentum: float, dampening: float, ops: Any = R) -> Any:
     """The new momentum buffer ``momentum * buf + (1 - dampening) * g`` (after step 1)."""
-    return running_average(buffer, g, momentum, 1 - dampening)
+    return running_average(buffer, g, momentum, 1 - dampening, ops)
 
 
-def sgd_direction(g: Any, buffer: Any, momentum: float, nesterov: bool) -> Any:
+def sgd_direction(g: Any, buffer: Any, momentum: float, nesterov: bool, ops: Any = R) -> Any:
     """What SGD steps along: the buffer, or ``g + momentum * buf`` with Nesterov."""
-    return R.add(g, R.mul(buffer, momentum)) if nesterov else buffer
+    return ops.add(g, ops.mul(buffer, momentum)) if nesterov else buffer
 
 
-def sgd_step(direction: Any, lr: float) -> Any:
+def sgd_step(direction: Any, lr: float, ops: Any = R) -> Any:
     """The amount to subtract from the parameter: ``lr * direction``."""
-    return R.mul(direction, lr)
+    return ops.mul(direction, lr)
 
 
 def sgd_update(store: Store, p: Any, g: Any, lr: float, momentum: float = 0.0,
@@ -105,23 +135,26 @@ def sgd_update(store: Store, p: Any, g: Any, lr: float, momentum: float = 0.0,
                seed: Callable[[Any], Any] | None = None) -> None:
     """One SGD step of ``p``. With momentum, ``buffer`` is the momentum buffer, or None on
     the first step, when ``seed(g)`` makes it: a copy of g (PyTorch's first-step rule)."""
+    ops = ops_of(store)
     if momentum:
         if buffer is None:
             assert seed is not None, "sgd_update: a first momentum step needs seed"
             new = seed(g)
         else:
-            new = store.write(buffer, sgd_momentum(store.read(buffer), g, momentum, dampening))
-        g = sgd_direction(g, new, momentum, nesterov)
-    store.subtract(p, sgd_step(g, lr))
+            new = store.write(buffer, sgd_momentum(store.read(buffer), g, momentum, dampening,
+                                                   ops))
+        g = sgd_direction(g, new, momentum, nesterov, ops)
+    store.subtract(p, sgd_step(g, lr, ops))
 
 
 # ---- Adam ------------------------------------------------------------------------------
 
 
-def adam_moments(m: Any, v: Any, g: Any, beta1: float, beta2: float) -> tuple[Any, Any]:
+def adam_moments(m: Any, v: Any, g: Any, beta1: float, beta2: float,
+                 ops: Any = R) -> tuple[Any, Any]:
     """``m = b1 m + (1 - b1) g`` and ``v = b2 v + (1 - b2) g^2``."""
-    return (running_average(m, g, beta1, 1 - beta1),
-            running_average(v, R.mul(g, g), beta2, 1 - beta2))
+    return (running_average(m, g, beta1, 1 - beta1, ops),
+            running_average(v, ops.mul(g, g), beta2, 1 - beta2, ops))
 
 
 def adam_step_size(step: int, lr: float, beta1: float) -> float:
@@ -134,29 +167,30 @@ def adam_bias2(step: int, beta2: float) -> float:
     return math.sqrt(1 - beta2 ** step)
 
 
-def adam_step(m: Any, v: Any, step_size: Any, bias2: Any, eps: float) -> Any:
+def adam_step(m: Any, v: Any, step_size: Any, bias2: Any, eps: float, ops: Any = R) -> Any:
     """The amount to subtract: ``step_size * m / (sqrt(v) / bias2 + eps)``."""
-    denominator = R.add(R.div(R.sqrt(v), bias2), eps)
-    return R.mul(R.div(m, denominator), step_size)
+    denominator = ops.add(ops.div(ops.sqrt(v), bias2), eps)
+    return ops.mul(ops.div(m, denominator), step_size)
 
 
 def adam_update(store: Store, p: Any, g: Any, m: Any, v: Any, betas: tuple[float, float],
                 eps: float, step_size: Any, bias2: Any) -> None:
     """One Adam step of ``p`` with moment buffers ``m`` and ``v`` (the step-dependent
     factors from :func:`adam_step_size` and :func:`adam_bias2`)."""
-    new_m, new_v = adam_moments(store.read(m), store.read(v), g, *betas)
+    ops = ops_of(store)
+    new_m, new_v = adam_moments(store.read(m), store.read(v), g, *betas, ops)
     new_m, new_v = store.write(m, new_m), store.write(v, new_v)
-    store.subtract(p, adam_step(new_m, new_v, step_size, bias2, eps))
+    store.subtract(p, adam_step(new_m, new_v, step_size, bias2, eps, ops))
 
 
 # ---- RMSprop ---------------------------------------------------------------------------
 
 
-def rmsprop_denominator(square_avg: Any, grad_avg: Any | None, eps: float) -> Any:
+def rmsprop_denominator(square_avg: Any, grad_avg: Any | None, eps: float, ops: Any = R) -> Any:
     """``sqrt(s) + eps``; centered: ``sqrt(s - mean(g)^2) + eps``."""
     if grad_avg is not None:
-        return R.add(R.sqrt(R.sub(square_avg, R.mul(grad_avg, grad_avg))), eps)
-    return R.add(R.sqrt(square_avg), eps)
+        return ops.add(ops.sqrt(ops.sub(square_avg, ops.mul(grad_avg, grad_avg))), eps)
+    return ops.add(ops.sqrt(square_avg), eps)
 
 
 def rmsprop_update(store: Store, p: Any, g: Any, square_avg: Any, grad_avg: Any | None,
@@ -165,29 +199,32 @@ def rmsprop_update(store: Store, p: Any, g: Any, square_avg: Any, grad_avg: Any 
     """One RMSprop step: ``s = alpha s + (1 - alpha) g^2``; ``p -= lr g / denominator``;
     ``grad_avg`` given (centered) keeps the running mean of g; ``buffer`` given keeps
     ``buf = momentum buf + g / denominator`` and steps by ``lr buf``."""
-    square = store.write(square_avg, running_average(store.read(square_avg), R.mul(g, g),
-                                                     alpha, 1 - alpha))
+    ops = ops_of(store)
+    square = store.write(square_avg, running_average(store.read(square_avg), ops.mul(g, g),
+                                                     alpha, 1 - alpha, ops))
     mean = None
     if grad_avg is not None:  # centered: the variance estimate E[g^2] - E[g]^2
-        mean = store.write(grad_avg, running_average(store.read(grad_avg), g, alpha, 1 - alpha))
-    scaled = R.div(g, rmsprop_denominator(square, mean, eps))
+        mean = store.write(grad_avg, running_average(store.read(grad_avg), g, alpha, 1 - alpha,
+                                                     ops))
+    scaled = ops.div(g, rmsprop_denominator(square, mean, eps, ops))
     if buffer is not None:
-        scaled = store.write(buffer, running_average(store.read(buffer), scaled, momentum, 1))
-    store.subtract(p, sgd_step(scaled, lr))
+        scaled = store.write(buffer, running_average(store.read(buffer), scaled, momentum, 1,
+                                                     ops))
+    store.subtract(p, sgd_step(scaled, lr, ops))
 
 
 # ---- PyTorch's AdamW and Adagrad ---------------------------------------------------------
 
 
-def adamw_decay(p: Any, lr: float, weight_decay: float) -> Any:
+def adamw_decay(p: Any, lr: float, weight_decay: float, ops: Any = R) -> Any:
     """AdamW's decoupled weight decay, applied to the parameter before the Adam step:
     ``p * (1 - lr * weight_decay)`` (Adam folds decay into g instead)."""
-    return R.mul(p, 1 - lr * weight_decay)
+    return ops.mul(p, 1 - lr * weight_decay)
 
 
-def adagrad_sum(state_sum: Any, g: Any) -> Any:
+def adagrad_sum(state_sum: Any, g: Any, ops: Any = R) -> Any:
     """The running sum of squared gradients, ``sum + g^2`` (PyTorch and TF1 alike)."""
-    return R.add(state_sum, R.mul(g, g))
+    return ops.add(state_sum, ops.mul(g, g))
 
 
 def adagrad_lr(lr: float, step: int, lr_decay: float) -> float:
@@ -196,9 +233,9 @@ def adagrad_lr(lr: float, step: int, lr_decay: float) -> float:
     return lr / (1 + (step - 1) * lr_decay)
 
 
-def adagrad_step(g: Any, state_sum: Any, lr: float, eps: float) -> Any:
+def adagrad_step(g: Any, state_sum: Any, lr: float, eps: float, ops: Any = R) -> Any:
     """PyTorch's Adagrad step: ``lr g / (sqrt(sum) + eps)`` (lr from :func:`adagrad_lr`)."""
-    return R.mul(R.div(g, R.add(R.sqrt(state_sum), eps)), lr)
+    return ops.mul(ops.div(g, ops.add(ops.sqrt(state_sum), eps)), lr)
 
 
 # ---- TF1's conventions (tf.train) --------------------------------------------------------
