@@ -106,7 +106,8 @@ def _chains(graph: Graph) -> dict[int, list[Node]]:
             between = _foreign(graph.nodes[position[i] + 1:k], n)
             if before + between <= FOREIGN_CALLS:
                 del chain_of[i]
-                chain, foreign = members + [n], before + between
+                members.append(n)  # the list is this chain's alone now: no copy (O(n) chains)
+                chain, foreign = members, before + between
                 break
         chain_of[n.id] = (chain, foreign)
     return {tail: members for tail, (members, _) in chain_of.items() if len(members) > 1}
