@@ -7,6 +7,11 @@ test) with as little Python around it as it can:
 * the feed dict is built once; each iteration replaces only the loop variables in it;
 * the step's program is looked up once (by input shapes) and looked up again only when a
   loop variable's shape changes (a relaxed shape invariant);
+* a row the body reads of an input that is the same every iteration, at a loop variable's
+  index (``tf.gather(inputs, t)`` in ``dynamic_rnn``; a reverse loop's reads of its saved
+  stacks), is handed to the step as a parameter: the runner indexes it, a view, where the
+  step ran a ``take`` kernel (1 to 1.6 us each, a copy and a bounds check); as JAX's
+  ``scan`` slices its ``xs`` for the body;
 * a loop variable that the body only adds a one-row scatter to (``acc + scatter_add(g, i,
   like)``: the gradient of a captured tensor read one row per iteration, as ``dynamic_rnn``
   reads its inputs) is summed in place: the body hands over the row ``g`` and the index
@@ -35,7 +40,7 @@ Example:
     ...                          [tf.constant(0), x])
     >>> program = compile(g.as_ir([y]), {x.node_id: Spec((3,), tf.float64)})
     >>> next(n.attrs["loop"] for n in program.graph.nodes if n.op == "while")
-    <LoopRunner: 2 variables, 0 summed in place, 0 after the loop>
+    <LoopRunner: 2 variables, 0 summed in place, 0 after the loop, 0 rows sliced>
     >>> program.run({x.node_id: np.array([1.0, 2.0, 3.0])}, {})[0][0]
     array([ 8., 16., 24.])
 """
@@ -48,6 +53,7 @@ from typing import Any
 
 from ...graphs.control import Body, stacked
 from ...graphs.ir import Graph, Node, subgraph
+from ...runtime import Spec
 
 _NO_VARIABLES: Mapping[int, Any] = {}
 
@@ -147,6 +153,46 @@ def without_sums(step: Body, n_vars: int, sums: Mapping[int, Sum]) -> Body:
     return Body(Graph(tuple(nodes), kept.outputs), step.params, step.name)
 
 
+@dataclass(frozen=True)
+class Slice:
+    """One row of a loop-invariant input that the runner hands the step as a parameter,
+    ``node = source[index]`` (a view), in place of the step's ``take`` of it."""
+
+    node: int
+    source: int
+    index: int
+
+
+def find_slices(step: Body, n_vars: int, kept: Sequence[int]) -> list[Slice]:
+    """The ``take(x, i, axis=0)`` nodes of ``step`` that read one row of a captured input
+    ``x`` (the same every iteration) at a 0-d index ``i`` that is a kept loop variable or
+    such a row, as ``dynamic_rnn`` reads its inputs and a reverse loop its saved stacks;
+    in the step's order. A row that is a loop variable's next value is left alone (the
+    loop's result would be a view of an input)."""
+    graph = step.graph
+    invariant = set(step.params[n_vars:])
+    indices = {step.params[k] for k in kept}
+    passed = set(graph.outputs[:len(kept)])
+    found = []
+    for n in graph.nodes:
+        if (n.kind == "call" and n.op == "take" and int(n.attrs.get("axis", 0)) == 0
+                and n.inputs[0] in invariant and n.inputs[1] in indices
+                and graph[n.inputs[1]].shape == () and graph[n.inputs[1]].dtype.is_integer
+                and n.id not in passed):
+            found.append(Slice(n.id, *n.inputs))
+            indices.add(n.id)
+    return found
+
+
+def with_slices(step: Body, slices: Sequence[Slice]) -> Body:
+    """``step`` with each slice's ``take`` turned into a parameter (after the others)."""
+    rows = {s.node for s in slices}
+    nodes = tuple(n.with_(kind="placeholder", op="", inputs=(), attrs={}) if n.id in rows
+                  else n for n in step.graph.nodes)
+    return Body(Graph(nodes, step.graph.outputs),
+                (*step.params, *(s.node for s in slices)), step.name)
+
+
 class LoopRunner:
     """One while node's loop on its compiled bodies: ``runner(xp, args, limit, save)``
     returns what the ``while`` kernel returns (see ``graphs/control.py``).
@@ -154,10 +200,13 @@ class LoopRunner:
     Attributes:
         cond: the test's BodyProgram; step: the fused step's (without the summed variables).
         n_vars: the number of loop variables; sums: summed variable -> how (:class:`Sum`).
+        slices: the rows of inputs the runner hands the step (:class:`Slice`).
     """
 
-    def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, Sum]) -> None:
+    def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, Sum],
+                 slices: Sequence[Slice] = ()) -> None:
         self.cond, self.step, self.n_vars, self.sums = cond, step, n_vars, dict(sums)
+        self.slices = tuple(slices)
         self.kept = [k for k in range(n_vars) if k not in self.sums]
         at = len(self.kept) + 1  # (the step's outputs: kept variables, test, then the terms)
         self.places: dict[int, tuple[int, ...]] = {}
@@ -168,7 +217,17 @@ class LoopRunner:
     def __repr__(self) -> str:
         rows = sum(how.kind == "row" for how in self.sums.values())
         return (f"<LoopRunner: {self.n_vars} variables, {rows} summed in place, "
-                f"{len(self.sums) - rows} after the loop>")
+                f"{len(self.sums) - rows} after the loop, {len(self.slices)} rows sliced>")
+
+    def step_specs(self, specs: Sequence[Spec]) -> list[Spec]:
+        """The specs of the step's parameters when the loop's inputs have ``specs``."""
+        found = list(specs)
+        position = {p: k for k, p in enumerate(self.step.body.params)}
+        for s in self.slices:
+            source = found[position[s.source]]
+            shape = None if source.shape is None else source.shape[1:]
+            found.append(Spec(shape, source.dtype))
+        return found
 
     def __call__(self, xp: Any, args: Sequence[Any], maximum_iterations: int | None,
                  save: tuple[int, ...] | None) -> tuple[Any, ...]:
@@ -177,7 +236,7 @@ class LoopRunner:
                 for k, how in self.sums.items() if how.kind == "row"}  # (own arrays, rows first)
         terms: dict[int, list[Any]] = {at: [] for k, how in self.sums.items()
                                        if how.kind != "row" for at in self.places[k]}
-        feeds = dict(zip(params, args, strict=True))
+        feeds = dict(zip(params[:len(args)], args, strict=True))  # (then the slices)
         keys = [params[k] for k in self.kept]
         saved: dict[int, list[Any]] = {params[k]: [] for k in save or ()}
         test = self.cond(list(args))[0]
@@ -202,9 +261,10 @@ class LoopRunner:
                  rows: dict[int, Any], terms: dict[int, list[Any]], test: Any,
                  limit: int | None) -> int:
         """Runs the iterations; ``feeds`` ends holding the last values. Returns the count."""
-        n_kept = len(keys)
-        program = self.step.program_for([feeds[p] for p in self.step.body.params])
-        run, check = program.run, not _keeps_shapes(program, [feeds[p] for p in keys])
+        n_kept, params = len(keys), self.step.body.params
+        slices = [(s.node, feeds[s.source], s.index) for s in self.slices]
+        run: Any = None
+        check = False
         adds = [(acc, self.places[k][0]) for k, acc in rows.items()]
         kept = list(terms.items())
         stacks = list(saved.items())
@@ -212,6 +272,11 @@ class LoopRunner:
         while test and (limit is None or count < limit):
             for param, stack in stacks:
                 stack.append(feeds[param])
+            for node, source, index in slices:  # (a row, as a view: see find_slices)
+                feeds[node] = source[int(feeds[index]), ...]
+            if run is None:  # (the first iteration: every parameter has its shape now)
+                program = self.step.program_for([feeds[p] for p in params])
+                run, check = program.run, not _keeps_shapes(program, [feeds[p] for p in keys])
             out = run(feeds, _NO_VARIABLES)[0]
             for acc, at in adds:  # (the row and its index: see without_sums)
                 acc[int(out[at + 1])] += out[at]
@@ -222,7 +287,7 @@ class LoopRunner:
             if check and any(feeds[p].shape != a.shape for p, a in zip(keys, out, strict=False)):
                 # a relaxed shape invariant let a variable's shape change: another program
                 feeds.update(zip(keys, out, strict=False))
-                run = self.step.program_for([feeds[p] for p in self.step.body.params]).run
+                run = self.step.program_for([feeds[p] for p in params]).run
             else:
                 feeds.update(zip(keys, out, strict=False))  # (the loop variables only)
         return count

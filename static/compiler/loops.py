@@ -27,7 +27,7 @@ from ...graphs.control import Body, fused_step
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import dtypes as dt
-from .loop_runner import LoopRunner, find_sums, without_sums
+from .loop_runner import LoopRunner, find_slices, find_sums, with_slices, without_sums
 from .options import CompileOptions
 
 #: the attribute of each control op that holds its bodies, in the order of its runners
@@ -97,10 +97,15 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
                 sums = find_sums(bodies[1], n.attrs["n_vars"], save or ())
                 if sums:  # (the runner adds them up in place; the body hands over the terms)
                     bodies[1] = without_sums(bodies[1], n.attrs["n_vars"], sums)
+                kept = [k for k in range(n.attrs["n_vars"]) if k not in sums]
+                slices = find_slices(bodies[1], n.attrs["n_vars"], kept)
+                if slices:  # (the runner hands the body the rows it reads)
+                    bodies[1] = with_slices(bodies[1], slices)
             runners = tuple(BodyProgram(b, options) for b in bodies)
             attrs["runners"] = runners
             if n.op == "while":
-                attrs["loop"] = LoopRunner(runners[0], runners[1], n.attrs["n_vars"], sums)
+                attrs["loop"] = LoopRunner(runners[0], runners[1], n.attrs["n_vars"], sums,
+                                           slices)
             n = n.with_(attrs=attrs)
             changed = True
         nodes.append(n)
@@ -213,6 +218,8 @@ def loop_plans(graph: Graph) -> list[LoopPlan]:
             continue  # (planned per input shape when it runs)
         saved = sum(_nbytes(specs[k]) for k in n.attrs.get("save") or ())
         for name, runner in zip(BODY_ATTRS[n.op], n.attrs["runners"], strict=True):
+            if n.op == "while" and name == "body":  # (the step: the rows it is handed too)
+                specs = n.attrs["loop"].step_specs(specs)
             plan = getattr(runner.compile_for(specs), "plan", None)
             if plan is not None:
                 plans.append(LoopPlan(n.name or f"%{n.id}", runner.body.name, plan,

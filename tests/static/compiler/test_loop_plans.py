@@ -169,3 +169,48 @@ def test_the_reverse_loop_sums_weight_gradients_in_one_product_after_the_loop(st
     for a, b in zip(fast, plain, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     assert all(bool(v.any()) == (steps > 0) for v in fast)
+
+
+def _recurrence(slices_allowed, monkeypatch, steps=6):
+    """d loss / d (w, xs) of h <- tanh(h w + xs[t]), and the compiled program."""
+    from tapeflow.runtime import Spec
+    from tapeflow.static.compiler import compile as build
+    from tapeflow.static.compiler import loops
+
+    if not slices_allowed:
+        monkeypatch.setattr(loops, "find_slices", lambda *args: [])
+    rng = np.random.default_rng(5)
+    with tf.Graph().as_default() as g:
+        xs = tf.placeholder(tf.float64, [6, 2, 3], name="xs")
+        w = tf.placeholder(tf.float64, [3, 3], name="w")
+        _, h = tf.while_loop(lambda t, h: t < steps,
+                             lambda t, h: (t + 1, tf.tanh(tf.matmul(h, w) + tf.gather(xs, t))),
+                             [tf.constant(0), tf.ones([2, 3], tf.float64)])
+        grads = tf.gradients(tf.reduce_sum(h * h), [w, xs])
+    program = build(g.as_ir([h, *grads]), {xs.node_id: Spec((6, 2, 3), tf.float64),
+                                           w.node_id: Spec((3, 3), tf.float64)})
+    feeds = {xs.node_id: rng.normal(size=(6, 2, 3)), w.node_id: rng.normal(size=(3, 3)) * 0.5}
+    return program, feeds
+
+
+def test_the_runner_hands_the_step_the_rows_it_reads_with_the_same_numbers(monkeypatch):
+    program, feeds = _recurrence(True, monkeypatch)
+    values, _ = program.run(feeds, {})
+    runners = {n.attrs["save"] is None: n.attrs["loop"] for n in program.graph.nodes
+               if n.op == "while"}
+    # forward: xs[t]; reverse: the saved step counter, the saved h and xs at that counter
+    assert [len(runners[False].slices), len(runners[True].slices)] == [1, 3]
+    for runner in runners.values():
+        (step,) = runner.step.programs.values()
+        assert not any(n.op == "take" for n in step.graph.nodes)
+    plain, _ = _recurrence(False, monkeypatch)[0].run(feeds, {})
+    for a, b in zip(values, plain, strict=True):
+        np.testing.assert_array_equal(a, b)  # bit for bit: the same kernels on the same rows
+
+
+def test_a_row_past_the_end_of_a_sliced_input_is_an_index_error(monkeypatch):
+    from tapeflow.static.compiler.executor import ExecutionError
+
+    program, feeds = _recurrence(True, monkeypatch, steps=7)
+    with pytest.raises(ExecutionError, match="IndexError: index 6 is out of bounds .* size 6"):
+        program.run(feeds, {})
