@@ -17,17 +17,10 @@ test) with as little Python around it as it can:
   reads its inputs) is summed in place: the body hands over the row ``g`` and the index
   ``i``, and the runner adds ``g`` into its own copy of the accumulator. Before, every
   iteration zeroed a buffer the size of the whole tensor, scattered one row into it and
-  added it to the accumulator: work that grew with the length, every iteration;
-* a loop variable that the body adds a product ``a^T g`` to (a weight's gradient,
-  ``dW += h_t^T g_t``), or ``g`` summed over its first axis (a bias's), is summed after the
-  loop: the body hands over ``a`` and ``g`` each iteration, and the runner joins them and
-  multiplies once, ``A^T G`` over every row of every iteration (what ``dot_merge`` does for
-  an unrolled graph). The step then runs no weight-gradient product, transpose or
-  reduction; one product of 40 steps costs about what 6 of the small ones did.
+  added it to the accumulator: work that grew with the length, every iteration.
 
-A row adds the same numbers in the same order as the plain kernel (a zero buffer plus
-``g`` is ``g``): the same values. A product or sum after the loop adds the same terms in
-another order: the same values to rounding (float64: about 1e-16 relative).
+Results are the same values as the plain kernel's: the row adds the same numbers in the same
+order (a zero buffer plus ``g`` is ``g``).
 
 Example:
     >>> import numpy as np
@@ -40,7 +33,7 @@ Example:
     ...                          [tf.constant(0), x])
     >>> program = compile(g.as_ir([y]), {x.node_id: Spec((3,), tf.float64)})
     >>> next(n.attrs["loop"] for n in program.graph.nodes if n.op == "while")
-    <LoopRunner: 2 variables, 0 summed in place, 0 after the loop, 0 rows sliced>
+    <LoopRunner: 2 variables, 0 summed in place, 0 rows sliced>
     >>> program.run({x.node_id: np.array([1.0, 2.0, 3.0])}, {})[0][0]
     array([ 8., 16., 24.])
 """
@@ -58,75 +51,33 @@ from ...runtime import Spec
 _NO_VARIABLES: Mapping[int, Any] = {}
 
 
-@dataclass(frozen=True)
-class Sum:
-    """How the runner adds up one loop variable of a step (in place of the step's ``add``).
-
-    Attributes:
-        kind: ``"row"``: ``acc[i] += g`` along ``axis``, every iteration (``nodes``: g, i);
-            ``"outer"``: ``acc += a^T g`` over all iterations (``nodes``: a, g), one product
-            after the loop; ``"total"``: ``acc += g`` summed over its first axis over all
-            iterations (``nodes``: g), one sum after the loop.
-        nodes: the step's nodes that the step hands over instead, per iteration.
-        axis: the axis of a row's scatter.
-    """
-
-    kind: str
-    nodes: tuple[int, ...]
-    axis: int = 0
-
-
-def find_sums(step: Body, n_vars: int, save: Sequence[int]) -> dict[int, Sum]:
-    """The loop variables of ``step`` (a fused step) that the runner can sum itself:
-    variable -> how. Such a variable is read only by one ``add`` of a term that nothing else
-    reads (a ``scatter_add`` of a 0-d index into a tensor of its own shape, a product
-    ``matmul(a, g, transpose_a=True)``, or a ``sum_to`` over a leading axis), that ``add``
-    is its next value and read by nothing else, and the gradient does not save it."""
+def find_sums(step: Body, n_vars: int, save: Sequence[int]) -> dict[int, int]:
+    """The loop variables of ``step`` (a fused step) that the runner can sum in place:
+    variable -> the axis of its scatter. Such a variable is read only by one ``add`` with a
+    ``scatter_add`` of a 0-d index into a tensor of its own shape and dtype, that ``add`` is
+    its next value and read by nothing else, and the gradient does not save it."""
     graph = step.graph
     users = graph.users()
     params = set(step.params)
-    found: dict[int, Sum] = {}
+    found: dict[int, int] = {}
     for k in range(n_vars):
         param, out = step.params[k], graph[graph.outputs[k]]
         if (k in save or out.kind != "call" or out.op != "add" or users[out.id]
                 or graph.outputs.count(out.id) != 1 or param in graph.outputs
-                or users[param] != [out.id] or len(out.inputs) != 2
-                or graph[param].shape is None or graph[param].dtype is not out.dtype):
+                or users[param] != [out.id] or len(out.inputs) != 2):
             continue
         other = graph[out.inputs[1] if out.inputs[0] == param else out.inputs[0]]
-        if users[other.id] == [out.id] and other.dtype is out.dtype:
-            how = _sum_of(graph, users, params, param, other)
-            if how is not None:
-                found[k] = how
+        if users[other.id] != [out.id]:
+            continue
+        other = _through_sum_to(graph, users, other)
+        if other.kind != "call" or other.op != "scatter_add":
+            continue
+        _, index, like = other.inputs
+        same = graph[like].shape == graph[param].shape and like in params
+        if (same and graph[index].shape == () and graph[param].shape is not None
+                and graph[param].dtype is other.dtype is out.dtype):
+            found[k] = int(other.attrs.get("axis", 0)) % len(graph[param].shape)
     return found
-
-
-def _sum_of(graph: Graph, users: Mapping[int, list[int]], params: set[int], param: int,
-            term: Node) -> Sum | None:
-    """How the runner can add ``term`` (read only by ``param + term``) to ``param``."""
-    shape = graph[param].shape
-    assert shape is not None
-    scatter = _through_sum_to(graph, users, term)
-    if scatter.kind == "call" and scatter.op == "scatter_add":
-        _, index, like = scatter.inputs
-        if graph[like].shape == shape and like in params and graph[index].shape == ():
-            return Sum("row", (scatter.inputs[0], index), int(scatter.attrs.get("axis", 0))
-                       % len(shape))
-        return None
-    if term.kind != "call" or not all(isinstance(d, int) for d in shape):
-        return None
-    if term.op == "sum_to" and graph[term.inputs[1]].shape == shape:
-        inner = graph[term.inputs[0]]
-        if inner.shape is not None and inner.shape[1:] == shape and len(inner.shape) > len(shape):
-            return Sum("total", (inner.id,))  # (g summed over its first axis)
-        if inner.kind == "call" and inner.shape == shape and users[inner.id] == [term.id]:
-            term = inner  # (a sum_to of a product onto its own shape: a no-op)
-    if (term.op == "matmul" and term.attrs.get("transpose_a")
-            and not term.attrs.get("transpose_b")):
-        a, g = (graph[i].shape for i in term.inputs)
-        if a is not None and g is not None and len(a) == len(g) == 2 and (a[1], g[1]) == shape:
-            return Sum("outer", tuple(term.inputs))
-    return None
 
 
 def _through_sum_to(graph: Graph, users: Mapping[int, list[int]], node: Node) -> Node:
@@ -140,14 +91,22 @@ def _through_sum_to(graph: Graph, users: Mapping[int, list[int]], node: Node) ->
     return node
 
 
-def without_sums(step: Body, n_vars: int, sums: Mapping[int, Sum]) -> Body:
-    """``step`` giving, instead of the summed variables, each one's terms: outputs (the
-    other variables' next values, the next test, then per summed variable its ``nodes``)."""
+def _scatter_of(graph: Graph, users: Mapping[int, list[int]], out: Node, param: int) -> Node:
+    """The scatter that ``out`` (the add of a summed variable) adds to ``param``."""
+    other = graph[next(i for i in out.inputs if i != param)]
+    return _through_sum_to(graph, users, other)
+
+
+def without_sums(step: Body, n_vars: int, sums: Mapping[int, int]) -> Body:
+    """``step`` giving, instead of the summed variables, each one's row and index: outputs
+    (the other variables' next values, the next test, then per summed variable g, i)."""
     graph = step.graph
     outputs = [o for k, o in enumerate(graph.outputs[:n_vars]) if k not in sums]
     outputs.append(graph.outputs[n_vars])
-    for how in sums.values():
-        outputs += how.nodes
+    users = graph.users()
+    for k in sums:
+        scatter = _scatter_of(graph, users, graph[graph.outputs[k]], step.params[k])
+        outputs += [scatter.inputs[0], scatter.inputs[1]]
     kept = subgraph({n.id: n for n in graph.nodes}, outputs)
     nodes = sorted({*kept.nodes, *(graph[p] for p in step.params)}, key=lambda n: n.id)
     return Body(Graph(tuple(nodes), kept.outputs), step.params, step.name)
@@ -199,25 +158,19 @@ class LoopRunner:
 
     Attributes:
         cond: the test's BodyProgram; step: the fused step's (without the summed variables).
-        n_vars: the number of loop variables; sums: summed variable -> how (:class:`Sum`).
+        n_vars: the number of loop variables; sums: summed variable -> its scatter axis.
         slices: the rows of inputs the runner hands the step (:class:`Slice`).
     """
 
-    def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, Sum],
+    def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, int],
                  slices: Sequence[Slice] = ()) -> None:
         self.cond, self.step, self.n_vars, self.sums = cond, step, n_vars, dict(sums)
         self.slices = tuple(slices)
         self.kept = [k for k in range(n_vars) if k not in self.sums]
-        at = len(self.kept) + 1  # (the step's outputs: kept variables, test, then the terms)
-        self.places: dict[int, tuple[int, ...]] = {}
-        for k, how in self.sums.items():
-            self.places[k] = tuple(range(at, at + len(how.nodes)))
-            at += len(how.nodes)
 
     def __repr__(self) -> str:
-        rows = sum(how.kind == "row" for how in self.sums.values())
-        return (f"<LoopRunner: {self.n_vars} variables, {rows} summed in place, "
-                f"{len(self.sums) - rows} after the loop, {len(self.slices)} rows sliced>")
+        return (f"<LoopRunner: {self.n_vars} variables, {len(self.sums)} summed in place, "
+                f"{len(self.slices)} rows sliced>")
 
     def step_specs(self, specs: Sequence[Spec]) -> list[Spec]:
         """The specs of the step's parameters when the loop's inputs have ``specs``."""
@@ -232,23 +185,17 @@ class LoopRunner:
     def __call__(self, xp: Any, args: Sequence[Any], maximum_iterations: int | None,
                  save: tuple[int, ...] | None) -> tuple[Any, ...]:
         n_vars, params = self.n_vars, self.step.body.params
-        rows = {k: _rows_first(xp, xp.array(args[k], copy=True), how.axis, 0)
-                for k, how in self.sums.items() if how.kind == "row"}  # (own arrays, rows first)
-        terms: dict[int, list[Any]] = {at: [] for k, how in self.sums.items()
-                                       if how.kind != "row" for at in self.places[k]}
+        sums = {k: _rows_first(xp, xp.array(args[k], copy=True), axis, 0)
+                for k, axis in self.sums.items()}  # (the runner's own arrays, rows first)
         feeds = dict(zip(params[:len(args)], args, strict=True))  # (then the slices)
         keys = [params[k] for k in self.kept]
         saved: dict[int, list[Any]] = {params[k]: [] for k in save or ()}
         test = self.cond(list(args))[0]
-        count = self._iterate(feeds, keys, saved, rows, terms, test, maximum_iterations)
-        joined: dict[tuple[int, ...], Any] = {}
+        count = self._iterate(xp, feeds, keys, saved, sums, test, maximum_iterations)
         results = []
         for k in range(n_vars):
-            if k in rows:
-                results.append(_rows_first(xp, rows[k], 0, self.sums[k].axis))
-            elif k in self.sums and count:
-                parts = [_joined(xp, terms[at], joined) for at in self.places[k]]
-                results.append(xp.add(args[k], _total(xp, self.sums[k].kind, parts)))
+            if k in sums:
+                results.append(_rows_first(xp, sums[k], 0, self.sums[k]))
             else:  # a loop that ran zero times hands back its inputs: copies, the caller's
                 results.append(feeds[params[k]] if count else xp.array(args[k], copy=True))
         if save is None:
@@ -257,16 +204,15 @@ class LoopRunner:
                        else None for k in range(n_vars))
         return (*results, *stacks, xp.asarray(count, dtype=xp.int32))
 
-    def _iterate(self, feeds: dict[int, Any], keys: list[int], saved: dict[int, list[Any]],
-                 rows: dict[int, Any], terms: dict[int, list[Any]], test: Any,
+    def _iterate(self, xp: Any, feeds: dict[int, Any], keys: list[int],
+                 saved: dict[int, list[Any]], sums: dict[int, Any], test: Any,
                  limit: int | None) -> int:
         """Runs the iterations; ``feeds`` ends holding the last values. Returns the count."""
         n_kept, params = len(keys), self.step.body.params
         slices = [(s.node, feeds[s.source], s.index) for s in self.slices]
         run: Any = None
         check = False
-        adds = [(acc, self.places[k][0]) for k, acc in rows.items()]
-        kept = list(terms.items())
+        rows = [(acc, n_kept + 1 + 2 * j) for j, acc in enumerate(sums.values())]
         stacks = list(saved.items())
         count = 0
         while test and (limit is None or count < limit):
@@ -278,10 +224,8 @@ class LoopRunner:
                 program = self.step.program_for([feeds[p] for p in params])
                 run, check = program.run, not _keeps_shapes(program, [feeds[p] for p in keys])
             out = run(feeds, _NO_VARIABLES)[0]
-            for acc, at in adds:  # (the row and its index: see without_sums)
+            for acc, at in rows:  # (the row and its index: see without_sums)
                 acc[int(out[at + 1])] += out[at]
-            for at, values in kept:  # (summed after the loop)
-                values.append(out[at])
             test = out[n_kept]
             count += 1
             if check and any(feeds[p].shape != a.shape for p, a in zip(keys, out, strict=False)):
@@ -291,31 +235,6 @@ class LoopRunner:
             else:
                 feeds.update(zip(keys, out, strict=False))  # (the loop variables only)
         return count
-
-
-def _joined(xp: Any, values: list[Any], done: dict[tuple[int, ...], Any]) -> Any:
-    """``values`` (one array per iteration) joined on their first axis. Terms whose arrays
-    are the same (one value handed over twice, or as views of it) are joined once."""
-    key = (id(_owner(values[0])), id(_owner(values[-1])), len(values))
-    found = done.get(key)
-    if found is None:
-        found = done[key] = xp.concatenate(values, axis=0)
-    return found
-
-
-def _owner(array: Any) -> Any:
-    base = getattr(array, "base", None)
-    return array if base is None else base
-
-
-def _total(xp: Any, kind: str, parts: Sequence[Any]) -> Any:
-    """The sum over all iterations of a variable's terms, from its terms joined."""
-    if kind == "outer":  # sum over t of a_t^T g_t: one product over every row of every step
-        return xp.matmul(parts[0].T, parts[1])
-    # (a product with ones: numpy's sum down the first axis of a (640, 32) array is 5x slower)
-    (g,) = parts
-    rows = g.reshape(g.shape[0], -1)
-    return xp.matmul(xp.ones(g.shape[0], g.dtype), rows).reshape(g.shape[1:])
 
 
 def _keeps_shapes(program: Any, arrays: Sequence[Any]) -> bool:

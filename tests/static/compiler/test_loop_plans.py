@@ -122,55 +122,6 @@ def test_rows_summed_in_place_when_the_loop_runs_few_times_or_none(steps, monkey
     assert not fast[steps:].any() and (steps == 0 or fast[:steps].all())
 
 
-def _weight_gradient_loop(sums_allowed, monkeypatch, steps=6):
-    """d loss / d (w, b, xs) of h <- tanh(h w + b + xs[t]) and the reverse loop's runner:
-    the runner can sum w's gradient (h_t^T g_t) and b's (g_t summed over the batch) after
-    the loop, and xs's one row per iteration."""
-    from tapeflow.runtime import Spec
-    from tapeflow.static.compiler import compile as build
-    from tapeflow.static.compiler import loops
-
-    if not sums_allowed:
-        monkeypatch.setattr(loops, "find_sums", lambda *args: {})
-    rng = np.random.default_rng(4)
-    with tf.Graph().as_default() as g:
-        xs = tf.placeholder(tf.float64, [6, 2, 3], name="xs")
-        w = tf.placeholder(tf.float64, [3, 3], name="w")
-        b = tf.placeholder(tf.float64, [3], name="b")
-        _, h = tf.while_loop(
-            lambda t, h: t < steps,
-            lambda t, h: (t + 1, tf.tanh(tf.matmul(h, w) + b + tf.gather(xs, t))),
-            [tf.constant(0), tf.ones([2, 3], tf.float64)])
-        grads = tf.gradients(tf.reduce_sum(h * h), [w, b, xs])
-    specs = {xs.node_id: Spec((6, 2, 3), tf.float64), w.node_id: Spec((3, 3), tf.float64),
-             b.node_id: Spec((3,), tf.float64)}
-    program = build(g.as_ir(grads), specs)
-    reverse = next(n for n in program.graph.nodes if n.op == "while" and n.attrs["save"] is None)
-    feeds = {xs.node_id: rng.normal(size=(6, 2, 3)), w.node_id: rng.normal(size=(3, 3)) * 0.5,
-             b.node_id: rng.normal(size=3)}
-    values, _ = program.run(feeds, {})
-    return values, reverse.attrs["loop"]
-
-
-@pytest.mark.parametrize("steps", [0, 1, 6])
-def test_the_reverse_loop_sums_weight_gradients_in_one_product_after_the_loop(steps,
-                                                                              monkeypatch):
-    fast, runner = _weight_gradient_loop(True, monkeypatch, steps)
-    assert sorted(how.kind for how in runner.sums.values()) == ["outer", "row", "total"]
-    assert "1 summed in place, 2 after the loop" in repr(runner)
-    if steps:  # (the step program is compiled on the first iteration)
-        (step,) = runner.step.programs.values()
-        # the step no longer multiplies h_t^T g_t, nor sums g_t, every iteration
-        assert not any(n.op == "matmul" and n.shape == (3, 3) for n in step.graph.nodes)
-        assert not any(n.op in ("sum", "reduce_sum", "sum_to") for n in step.graph.nodes)
-    plain, plain_runner = _weight_gradient_loop(False, monkeypatch, steps)
-    assert not plain_runner.sums
-    # one product over all steps adds the same terms in another order: equal to rounding
-    for a, b in zip(fast, plain, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
-    assert all(bool(v.any()) == (steps > 0) for v in fast)
-
-
 def _recurrence(slices_allowed, monkeypatch, steps=6):
     """d loss / d (w, xs) of h <- tanh(h w + xs[t]), and the compiled program."""
     from tapeflow.runtime import Spec
