@@ -135,7 +135,16 @@ class Node:
                 else:
                     kept.append(meta_of(x._array))
             self.inputs = tuple(kept)
-        else:  # the common case for add, sub, reshape...: no input is read
+        elif len(inputs) == 2:  # the common case for add, sub...: no input is read
+            # unrolled here and below (no list comprehension frame): -0.2 µs of a recorded
+            # add's 2.9 (thread time, minimum of 7 repeats, interleaved)
+            a, b = inputs
+            self.inputs = (meta_of(a._array) if hasattr(a, "_vc") else a,
+                           meta_of(b._array) if hasattr(b, "_vc") else b)
+        elif len(inputs) == 1:  # sigmoid, tanh, sum...: a rule that reads the output only
+            a = inputs[0]
+            self.inputs = (meta_of(a._array) if hasattr(a, "_vc") else a,)
+        else:
             self.inputs = tuple([meta_of(x._array) if hasattr(x, "_vc") else x for x in inputs])
         # only a node that kept a tensor has anything for _free to turn into shape and dtype
         self.holds_tensors = bool(saved)
