@@ -67,6 +67,10 @@ class Body:
 
     def output_specs(self, specs: Sequence[Spec]) -> list[Spec]:
         """The specs of the body's outputs when its parameters have ``specs``."""
+        return self.specs_of(specs, self.graph.outputs)
+
+    def specs_of(self, specs: Sequence[Spec], ids: Sequence[int]) -> list[Spec]:
+        """The specs of the body's nodes ``ids`` when its parameters have ``specs``."""
         known: dict[int, Spec] = dict(zip(self.params, specs, strict=True))
         for n in self.graph.nodes:
             if n.id in known:
@@ -75,7 +79,7 @@ class Body:
                 known[n.id] = n.opdef.infer(*[known[i] for i in n.inputs], **n.attrs)
             else:
                 known[n.id] = Spec(n.shape, n.dtype)
-        return [known[o] for o in self.graph.outputs]
+        return [known[o] for o in ids]
 
     def reads(self, output: int) -> set[int]:
         """The positions of the parameters that output ``output`` is computed from."""
@@ -97,11 +101,13 @@ class Body:
         kept = [self.params[k] for k in params]
         graph = subgraph({n.id: n for n in self.graph.nodes},
                          [self.graph.outputs[k] for k in outputs])
-        nodes = sorted({*graph.nodes, *(self.graph[p] for p in kept)}, key=lambda n: n.id)
+        wanted = {n.id for n in graph.nodes} | set(kept)
+        nodes = [n for n in self.graph.nodes if n.id in wanted]  # (in the body's order)
         return Body(Graph(tuple(nodes), graph.outputs), tuple(kept), self.name)
 
-    def evaluate(self, xp: Any, arrays: Sequence[Any]) -> list[Any]:
-        """Runs the body node by node on ``arrays`` (the uncompiled runner)."""
+    def evaluate(self, xp: Any, arrays: Sequence[Any], extra: Sequence[int] = ()) -> list[Any]:
+        """Runs the body node by node on ``arrays`` (the uncompiled runner): its outputs,
+        then the values of the nodes ``extra``."""
         env: dict[int, Any] = dict(zip(self.params, arrays, strict=True))
         for n in self.graph.nodes:
             if n.id in env:
@@ -113,7 +119,7 @@ class Body:
                 env[n.id] = xp.asarray(n.value)
             else:
                 raise IRError(f"body '{self.name}': a {n.kind} node (%{n.id}) in a body")
-        return [env[o] for o in self.graph.outputs]
+        return [env[o] for o in (*self.graph.outputs, *extra)]
 
 
 def _runner(body: Body, xp: Any, given: Runner | None) -> Runner:
@@ -131,7 +137,7 @@ def _own(xp: Any, value: Any, inputs: Sequence[Any]) -> Any:
 
 def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
                  maximum_iterations: int | None = None, back_prop: bool = True,
-                 save: tuple[int, ...] | None = None,
+                 save: tuple[int, ...] | None = None, keep: tuple[int, ...] = (),
                  runners: tuple[Runner, Runner] | None = None, loop: Any = None
                  ) -> tuple[Any, ...]:
     """Runs ``body`` while ``cond`` holds (at most ``maximum_iterations`` times).
@@ -141,36 +147,52 @@ def while_kernel(xp: Any, *args: Any, cond: Body, body: Body, n_vars: int,
 
     Returns the loop variables; with ``save`` (a gradient reads them), then per loop
     variable the stack of the values each iteration started from (None for a variable not
-    in ``save``: its gradient needs none), and the iteration count. ``loop`` (from the
-    compiler, ``static/compiler/loop_runner.py``) runs the whole loop instead.
+    in ``save``: its gradient needs none), and the iteration count; then per node of
+    ``body`` in ``keep`` (values its reverse loop reads, ``static/compiler/residuals.py``)
+    the stack of its values, one per iteration. ``loop`` (from the compiler,
+    ``static/compiler/loop_runner.py``) runs the whole loop instead.
     """
     if loop is not None:
         return loop(xp, args, maximum_iterations, save)  # type: ignore[no-any-return]
     run_cond = _runner(cond, xp, runners[0] if runners else None)
-    if runners:
+    if runners and not keep:
         run_step = runners[1]
     else:
-        run_body = _runner(body, xp, None)
-
         def run_step(arrays: Sequence[Any]) -> list[Any]:
-            after = list(run_body(arrays))
-            return after + run_cond(after + list(arrays[n_vars:]))
+            found = body.evaluate(xp, arrays, keep)
+            after = found[:n_vars]
+            return after + run_cond(after + list(arrays[n_vars:])) + found[n_vars:]
     values, captured = list(args[:n_vars]), list(args[n_vars:])
     saved: dict[int, list[Any]] = {k: [] for k in save or ()}
+    kept: list[list[Any]] = [[] for _ in keep]
     count = 0
     test = bool(run_cond(values + captured)[0])
     while test and (maximum_iterations is None or count < maximum_iterations):
         for k, stack in saved.items():
             stack.append(values[k])
-        *values, test = run_step(values + captured)
-        test = bool(test)
+        out = run_step(values + captured)
+        values, test = out[:n_vars], bool(out[n_vars])
+        for stack, value in zip(kept, out[n_vars + 1:], strict=True):
+            stack.append(value)
         count += 1
     results = tuple(_own(xp, v, args) for v in values)
     if save is None:
         return results
     stacks = tuple(stacked(xp, saved[k], args[k]) if k in saved else None
                    for k in range(n_vars))
-    return results + stacks + (xp.asarray(count, dtype=xp.int32),)
+    return (*results, *stacks, xp.asarray(count, dtype=xp.int32),
+            *residuals(xp, body, args, keep, kept))
+
+
+def residuals(xp: Any, body: Body, args: Sequence[Any], keep: Sequence[int],
+              kept: Sequence[list[Any]]) -> tuple[Any, ...]:
+    """The stacks of the ``keep`` nodes' values; a loop that ran no iteration gives empty
+    stacks of the shapes the nodes would have had."""
+    if not keep or kept[0]:
+        return tuple(xp.stack(values) for values in kept)
+    specs = body.specs_of([Spec(tuple(xp.shape(a)), dt.as_dtype(xp.asarray(a).dtype))
+                           for a in args], keep)
+    return tuple(xp.empty((0, *(s.shape or ())), s.dtype.np) for s in specs)
 
 
 def fused_step(cond: Body, body: Body) -> Body:
@@ -207,7 +229,7 @@ def cond_kernel(xp: Any, pred: Any, *operands: Any, true_body: Body, false_body:
 
 
 def output_kernel(xp: Any, results: tuple[Any, ...], *shape_only: Any, index: int,
-                  bodies: tuple[Body, ...], loop: bool) -> Any:
+                  bodies: tuple[Body, ...], loop: bool, node: int | None = None) -> Any:
     """Result ``index`` of a control node (a view: the very array the loop made)."""
     return results[index]
 
@@ -234,12 +256,15 @@ def compatible(shape: tuple[int | None, ...] | None, like: tuple[int | None, ...
 
 
 def _output_spec(ctrl: Spec, *inputs: Spec, index: int, bodies: tuple[Body, ...],
-                 loop: bool) -> Spec:
+                 loop: bool, node: int | None = None) -> Spec:
     if loop:  # a while's bodies: (cond, body)
         body = bodies[1]
         n_vars = len(body.graph.outputs)
         if index == 2 * n_vars:  # (the results a gradient reads: see while_kernel)
             return Spec((), dt.int32)
+        if node is not None:  # the stack of a body node's values (``keep``)
+            value = body.specs_of(list(inputs), [node])[0]
+            return Spec(None if value.shape is None else (None, *value.shape), value.dtype)
         if index >= n_vars:
             var = _output_spec(ctrl, *inputs, index=index - n_vars, bodies=bodies, loop=True)
             return Spec(None if var.shape is None else (None, *var.shape), var.dtype)
@@ -307,4 +332,4 @@ BODY_CHECKS["while"] = _check_while
 BODY_CHECKS["cond"] = _check_cond
 
 __all__ = ["COND", "OUTPUT", "WHILE", "Body", "compatible", "cond_kernel", "fused_step", "joined",
-           "output_kernel", "stacked", "while_kernel"]
+           "output_kernel", "residuals", "stacked", "while_kernel"]

@@ -9,10 +9,12 @@ keyed by result index, and when the sweep reaches the control node itself its ru
 * ``while``: a reverse loop. The forward loop saves, per iteration, the loop variables the
   iteration started from (one stack per variable, ``graphs/control.py``; it does so only in
   a run that reads them). The reverse loop walks those stacks from the last iteration to
-  the first; its body replays the forward body on the saved values (recomputing its
-  intermediates, so only the loop variables are kept per iteration) and takes its
+  the first; its body replays the forward body on the saved values and takes its
   vector-Jacobian product, carrying the loop variables' cotangents and summing the
-  captured values' ones.
+  captured values' ones. The replay is what the graph says; when both loops are compiled
+  together, the forward loop also stacks the replayed values the product reads (a tanh's
+  output, a mask) and the reverse step reads those instead of computing them again
+  (``static/compiler/residuals.py``).
 
 Nested loops and a ``cond`` in a loop work because a replayed body is built of the same
 nodes, so ``tf.gradients`` inside the reverse body meets them again.

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...graphs.control import Body, stacked
+from ...graphs.control import Body, residuals, stacked
 from ...graphs.ir import Graph, Node, subgraph
 from ...runtime import Spec
 
@@ -107,8 +107,10 @@ def without_sums(step: Body, n_vars: int, sums: Mapping[int, int]) -> Body:
     for k in sums:
         scatter = _scatter_of(graph, users, graph[graph.outputs[k]], step.params[k])
         outputs += [scatter.inputs[0], scatter.inputs[1]]
+    outputs += graph.outputs[n_vars + 1:]  # (then the values the loop keeps, if any)
     kept = subgraph({n.id: n for n in graph.nodes}, outputs)
-    nodes = sorted({*kept.nodes, *(graph[p] for p in step.params)}, key=lambda n: n.id)
+    wanted = {n.id for n in kept.nodes} | set(step.params)
+    nodes = [n for n in graph.nodes if n.id in wanted]  # (in the step's order)
     return Body(Graph(tuple(nodes), kept.outputs), step.params, step.name)
 
 
@@ -160,12 +162,15 @@ class LoopRunner:
         cond: the test's BodyProgram; step: the fused step's (without the summed variables).
         n_vars: the number of loop variables; sums: summed variable -> its scatter axis.
         slices: the rows of inputs the runner hands the step (:class:`Slice`).
+        body, keep: the loop's body and the nodes of it whose values the loop stacks
+            for its reverse loop (the step's last outputs; see ``residuals.py``).
     """
 
     def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, int],
-                 slices: Sequence[Slice] = ()) -> None:
+                 slices: Sequence[Slice] = (), body: Body | None = None,
+                 keep: Sequence[int] = ()) -> None:
         self.cond, self.step, self.n_vars, self.sums = cond, step, n_vars, dict(sums)
-        self.slices = tuple(slices)
+        self.slices, self.body, self.keep = tuple(slices), body, tuple(keep)
         self.kept = [k for k in range(n_vars) if k not in self.sums]
 
     def __repr__(self) -> str:
@@ -190,8 +195,9 @@ class LoopRunner:
         feeds = dict(zip(params[:len(args)], args, strict=True))  # (then the slices)
         keys = [params[k] for k in self.kept]
         saved: dict[int, list[Any]] = {params[k]: [] for k in save or ()}
+        kept: list[list[Any]] = [[] for _ in self.keep]
         test = self.cond(list(args))[0]
-        count = self._iterate(xp, feeds, keys, saved, sums, test, maximum_iterations)
+        count = self._iterate(feeds, keys, saved, sums, kept, test, maximum_iterations)
         results = []
         for k in range(n_vars):
             if k in sums:
@@ -202,10 +208,15 @@ class LoopRunner:
             return tuple(results)
         stacks = tuple(_stacked(xp, saved[params[k]], args[k]) if params[k] in saved
                        else None for k in range(n_vars))
-        return (*results, *stacks, xp.asarray(count, dtype=xp.int32))
+        if not self.keep:
+            return (*results, *stacks, xp.asarray(count, dtype=xp.int32))
+        assert self.body is not None
+        found = (tuple(_stacked(xp, values, None) for values in kept) if count
+                 else residuals(xp, self.body, args, self.keep, kept))
+        return (*results, *stacks, xp.asarray(count, dtype=xp.int32), *found)
 
-    def _iterate(self, xp: Any, feeds: dict[int, Any], keys: list[int],
-                 saved: dict[int, list[Any]], sums: dict[int, Any], test: Any,
+    def _iterate(self, feeds: dict[int, Any], keys: list[int], saved: dict[int, list[Any]],
+                 sums: dict[int, Any], kept: list[list[Any]], test: Any,
                  limit: int | None) -> int:
         """Runs the iterations; ``feeds`` ends holding the last values. Returns the count."""
         n_kept, params = len(keys), self.step.body.params
@@ -213,6 +224,8 @@ class LoopRunner:
         run: Any = None
         check = False
         rows = [(acc, n_kept + 1 + 2 * j) for j, acc in enumerate(sums.values())]
+        at = n_kept + 1 + 2 * len(sums)  # (the values kept for the reverse loop: the last)
+        keeping = [(values, at + j) for j, values in enumerate(kept)]
         stacks = list(saved.items())
         count = 0
         while test and (limit is None or count < limit):
@@ -226,6 +239,8 @@ class LoopRunner:
             out = run(feeds, _NO_VARIABLES)[0]
             for acc, at in rows:  # (the row and its index: see without_sums)
                 acc[int(out[at + 1])] += out[at]
+            for values, at in keeping:
+                values.append(out[at])
             test = out[n_kept]
             count += 1
             if check and any(feeds[p].shape != a.shape for p, a in zip(keys, out, strict=False)):

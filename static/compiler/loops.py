@@ -10,8 +10,10 @@ one level at a time.
 
 :func:`attach_runners` hands each control node its body programs as the ``runners``
 attribute its kernel calls, and each while node a ``loop`` attribute, the
-:class:`~.loop_runner.LoopRunner` that runs the whole loop (with the body's in-place sums);
-the outer executor then runs the node as one kernel call.
+:class:`~.loop_runner.LoopRunner` that runs the whole loop (with the body's in-place sums
+and the rows it slices); the outer executor then runs the node as one kernel call. First
+it prunes the loop variables nobody reads and has each forward loop keep what its reverse
+loop would recompute (``residuals.py``).
 
 Example:
     >>> # graph = attach_runners(specialized.graph, CompileOptions())
@@ -29,6 +31,7 @@ from ...runtime import Spec
 from ...runtime import dtypes as dt
 from .loop_runner import LoopRunner, find_slices, find_sums, with_slices, without_sums
 from .options import CompileOptions
+from .residuals import save_residuals
 
 #: the attribute of each control op that holds its bodies, in the order of its runners
 BODY_ATTRS = {"while": ("cond", "body"), "cond": ("true_body", "false_body")}
@@ -80,7 +83,7 @@ class BodyProgram:
 
 def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
     """``graph`` with a :class:`BodyProgram` per body of each control node (attr ``runners``)."""
-    graph = prune_loop_variables(graph)
+    graph = save_residuals(prune_loop_variables(graph))
     nodes = []
     changed = False
     saving = _saving_loops(graph)
@@ -88,8 +91,13 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
         names = BODY_ATTRS.get(n.op) if n.kind == "call" else None
         if names is not None and n.attrs.get("runners") is None:
             bodies = [n.attrs[a] for a in names]
+            keep = tuple(n.attrs.get("keep", ()))
             if n.op == "while":  # the body runs fused with the next test (one run a step)
                 bodies[1] = fused_step(bodies[0], bodies[1])
+                if keep:  # (and hands over the values its reverse loop reads: residuals.py)
+                    step = bodies[1]
+                    bodies[1] = Body(Graph(step.graph.nodes, (*step.graph.outputs, *keep)),
+                                     step.params, step.name)
             attrs = dict(n.attrs)
             if n.op == "while":
                 found = saving.get(n.id)
@@ -105,7 +113,7 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
             attrs["runners"] = runners
             if n.op == "while":
                 attrs["loop"] = LoopRunner(runners[0], runners[1], n.attrs["n_vars"], sums,
-                                           slices)
+                                           slices, n.attrs["body"], keep)
             n = n.with_(attrs=attrs)
             changed = True
         nodes.append(n)
@@ -217,6 +225,8 @@ def loop_plans(graph: Graph) -> list[LoopPlan]:
         if not all(s.shape is not None and None not in s.shape for s in specs):
             continue  # (planned per input shape when it runs)
         saved = sum(_nbytes(specs[k]) for k in n.attrs.get("save") or ())
+        if n.attrs.get("keep"):  # (and the values kept for the reverse loop)
+            saved += sum(map(_nbytes, n.attrs["body"].specs_of(specs, n.attrs["keep"])))
         for name, runner in zip(BODY_ATTRS[n.op], n.attrs["runners"], strict=True):
             if n.op == "while" and name == "body":  # (the step: the rows it is handed too)
                 specs = n.attrs["loop"].step_specs(specs)

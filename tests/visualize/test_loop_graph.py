@@ -116,15 +116,18 @@ def test_memory_colours_the_outer_arena_outside_and_each_body_arena_inside() -> 
                   if b in body_plan.offsets and i in body_ids}
         drawn = {i: _fill(fig.source, f"L{loop.id}_n{i}") for i in placed}
         drawn = {i: c for i, c in drawn.items() if c is not None}  # (constants: not drawn)
-        assert drawn, loop.name
+        # the forward step hands each of its values to the reverse loop (residuals.py), so
+        # none lives in its arena; the reverse step's do
+        assert bool(drawn) == loop.name.endswith("while_grad"), loop.name
         for i, colour in drawn.items():
             assert colour == colours[body_plan.offsets[placed[i]]], (loop.name, i)
         coloured += len(drawn)
-    assert coloured >= 5
+    assert coloured >= 3
     x_id = next(node.id for node in g.as_ir(fetches).nodes if node.name == "x")
     assert _fill(fig.source, f"n{x_id}") == "white"  # a feed: not in the arena
     assert fig.source.count("its own arena of ") == 2 and "outer arena" in fig.source
-    assert "saves 24 B per iteration for the gradient" in fig.source  # v: 3 float64
+    # v, and sin(v), tanh(sin(v) w) and cos(v), which the gradient reads: 4 x 3 float64
+    assert "saves 96 B per iteration for the gradient" in fig.source
 
 
 def test_the_condition_reads_through_outer_values() -> None:

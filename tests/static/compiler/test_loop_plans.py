@@ -30,8 +30,10 @@ def test_session_plan_reports_each_body_arena_and_the_stack_per_iteration():
     assert body.plan.arena_bytes > 0 and body.saved_bytes_per_iteration == 0
     saved = [p.saved_bytes_per_iteration for p in training.loops if p.body == "body"]
     # the forward loop keeps each step's hidden state (16 x 32 float32) and step number
-    # (int32: the gradient of reading step t of the input needs t), not its outputs
-    assert 16 * 32 * 4 + 4 in saved
+    # (int32: the gradient of reading step t of the input needs t), not its outputs; and
+    # what the reverse step reads of its own step (residuals.py): the tanh (16 x 32
+    # float32, for its derivative) and the running-sentence mask (16 x 1 bool)
+    assert 16 * 32 * 4 + 4 + 16 * 32 * 4 + 16 in saved
     assert max(saved) < 16 * 10 * 32 * 4  # the output TensorArray is not kept per step
     assert "planned once, reused by every iteration" in training.format()
 
@@ -128,8 +130,9 @@ def _recurrence(slices_allowed, monkeypatch, steps=6):
     from tapeflow.static.compiler import compile as build
     from tapeflow.static.compiler import loops
 
-    if not slices_allowed:
+    if not slices_allowed:  # (the residuals' rows are slices too: both go)
         monkeypatch.setattr(loops, "find_slices", lambda *args: [])
+        monkeypatch.setattr(loops, "save_residuals", lambda graph: graph)
     rng = np.random.default_rng(5)
     with tf.Graph().as_default() as g:
         xs = tf.placeholder(tf.float64, [6, 2, 3], name="xs")
@@ -165,3 +168,49 @@ def test_a_row_past_the_end_of_a_sliced_input_is_an_index_error(monkeypatch):
     program, feeds = _recurrence(True, monkeypatch, steps=7)
     with pytest.raises(ExecutionError, match="IndexError: index 6 is out of bounds .* size 6"):
         program.run(feeds, {})
+
+
+@pytest.mark.parametrize("steps", [0, 1, 6])
+def test_the_forward_loop_keeps_what_the_reverse_step_would_recompute(steps, monkeypatch):
+
+    program, feeds = _recurrence(True, monkeypatch, steps)
+    values, _ = program.run(feeds, {})
+    loops = {n.attrs["save"] is None: n for n in program.graph.nodes if n.op == "while"}
+    forward, reverse = loops[False], loops[True]
+    kept = [forward.attrs["body"].graph[k].op for k in forward.attrs["keep"]]
+    assert kept == ["tanh"]  # (the tanh's output, for its derivative)
+    if steps:  # the reverse step reads it and runs no forward op of the step again
+        (step,) = reverse.attrs["loop"].step.programs.values()
+        assert not {"tanh", "take"} & {n.op for n in step.graph.nodes}
+        assert sum(n.op == "matmul" for n in step.graph.nodes) == 2  # d h and d w only
+    monkeypatch.undo()
+    without, _ = _recurrence(False, monkeypatch, steps)[0].run(feeds, {})
+    for a, b in zip(values, without, strict=True):  # (what the forward step computed: the
+        np.testing.assert_allclose(a, b, rtol=1e-13)  # same numbers as a replay, to rounding)
+
+
+
+@pytest.mark.parametrize("steps", [0, 3])
+def test_the_uncompiled_while_kernel_stacks_the_kept_nodes(steps):
+    from tapeflow.graphs.control import WHILE, Body
+    from tapeflow.graphs.ir import Graph, Node
+    from tapeflow.runtime import dtypes
+
+    f64, i32, b = dtypes.float64, dtypes.int32, dtypes.bool_
+    t, x, n = (Node(0, "placeholder", "", (), {}, (), i32),
+               Node(1, "placeholder", "", (), {}, (2,), f64),
+               Node(2, "placeholder", "", (), {}, (), i32))
+    cond = Body(Graph((t, x, n, Node(3, "call", "lt", (0, 2), {}, (), b)), (3,)), (0, 1, 2))
+    one = Node(3, "const", "", (), {}, (), i32, value=np.int32(1))
+    body = Body(Graph((t, x, n, one, Node(4, "call", "add", (0, 3), {}, (), i32),
+                       Node(5, "call", "sin", (1,), {}, (2,), f64),
+                       Node(6, "call", "mul", (5, 1), {}, (2,), f64)), (4, 6)), (0, 1, 2))
+    start = np.array([0.5, 1.0])
+    out = WHILE.kernel(np, np.int32(0), start, np.int32(steps), cond=cond, body=body, n_vars=2,
+                       save=(1,), keep=(5,))
+    xs = [start]
+    for _ in range(steps):
+        xs.append(np.sin(xs[-1]) * xs[-1])
+    np.testing.assert_array_equal(out[1], xs[-1])
+    np.testing.assert_array_equal(out[5], np.sin(np.array(xs[:-1])).reshape(steps, 2))
+    assert out[5].shape == (steps, 2) and out[5].dtype == np.float64
