@@ -75,7 +75,10 @@ STACK_EDGE = {"color": "#d35400", "fontcolor": "#a04000", "style": "dashed"}
 # forward graph with its loop (about 100) stays op by op, its training graph (300) does not
 AUTO_FOLD_LOOP_NODES = 160
 # inside a gradient loop's box, the roles of its ops say what each part does per iteration
-BODY_ROLE_TITLES = {"forward": "the step's forward ops, recomputed from the saved state",
+# (the forward part is the replay as written; compiled, it reads the values the forward loop
+# saved for it, static/compiler/residuals.py, and only rows and views run again)
+BODY_ROLE_TITLES = {"forward": "the step's forward ops, replayed: compiled, they read the "
+                               "values the forward loop saved",
                     "backward": "the step's gradient"}
 
 

@@ -89,7 +89,8 @@ def test_the_gradient_is_a_reverse_loop_reading_the_saved_stack() -> None:
     assert len(stack) == 1 and "stack of x" in fig.source
     assert re.search(r"captured, the same every iteration:\\n[^\"]*stack of x", fig.source)
     # the summarised body: the step's forward ops, recomputed, then their gradient
-    assert "the step's forward ops, recomputed from the saved state" in fig.source
+    assert "the step's forward ops, replayed: compiled, they read the values the forward " \
+        "loop saved" in fig.source
     assert "the step's gradient: " in fig.source
     assert "d w (carried)" in fig.source  # a gradient summed over the iterations, from zero
 
