@@ -262,7 +262,6 @@ def _keeps_shapes(program: Any, arrays: Sequence[Any]) -> bool:
                for o, a in zip(graph.outputs, arrays, strict=False))
 
 
-
 def _rows_first(xp: Any, array: Any, source: int, destination: int) -> Any:
     return array if source == destination else xp.moveaxis(array, source, destination)
 
