@@ -15,6 +15,7 @@ is steadier than wall time on a shared machine; BLAS runs on one thread.
 
     .venv/bin/python benchmarks/bench_static_profile.py --workload xor [--top 15]
     .venv/bin/python benchmarks/bench_static_profile.py --workload rnn --off dot_merge
+    .venv/bin/python benchmarks/bench_static_profile.py --workload rnn-large --blas auto
 """
 
 from __future__ import annotations
@@ -47,14 +48,15 @@ def cpu_time(fn: Callable[[], Any], calls: int, repeats: int = 7) -> float:
     return min(timer.repeat(number=calls, repeat=repeats)) / calls
 
 
-def build(workload: str, off: list[str], dtype: str) -> tuple[Any, Any, Any, Any]:
+def build(workload: str, off: list[str], dtype: str, blas: str = "numpy"
+          ) -> tuple[Any, Any, Any, Any]:
     """(static step, its session's cached entry, the batch, the numpy-prealloc step)."""
     import tapeflow.static as tf
 
     spec = {**bench_steps.WORKLOADS[workload], "dtype": dtype}
     weights, batch = bench_steps.make_data(spec)
     lr = bench_steps.LR[spec["kind"]]
-    options = tf.CompileOptions(**{name: False for name in off})
+    options = tf.CompileOptions(blas=blas, **{name: False for name in off})
     step = tapeflow_models.static_step(weights, spec, lr, options=options)
     step(*batch)
     entry = list(step.session._cache.values())[-1]
@@ -147,12 +149,15 @@ def main() -> None:
                         "comma-separated (e.g. dot_merge)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--blas", default="numpy", help="CompileOptions.blas: numpy, mkl "
+                        "or auto (each matmul's library timed at compile time)")
     parser.add_argument("--pyinstrument", action="store_true")
     args = parser.parse_args()
     off = [s for s in args.off.split(",") if s]
-    step, entry, batch, reference = build(args.workload, off, args.dtype)
+    step, entry, batch, reference = build(args.workload, off, args.dtype, args.blas)
     scale = {"xor": 2000, "rnn": 20, "rnn-large": 1}[args.workload]
-    print(f"workload {args.workload}, switched off: {off or 'nothing'}; compiled passes:")
+    print(f"workload {args.workload}, blas={args.blas!r}, switched off: {off or 'nothing'}; "
+          "compiled passes:")
     print(entry.program.format_passes())
     layers(step, entry, batch, reference, scale)
     line_profile(entry, step, batch, max(3, scale // 2), args.top)

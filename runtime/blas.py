@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
-import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -95,6 +95,16 @@ class _Mkl:
             layer(_SEQUENTIAL)
         self.path = path
         self.fns: dict[Any, Any] = {}
+        self.omatcopy: dict[Any, Any] = {}  # dtype -> MKL_?omatcopy (a transposing copy)
+        for dtype, name, scalar in ((np.float32, "MKL_Somatcopy", ctypes.c_float),
+                                    (np.float64, "MKL_Domatcopy", ctypes.c_double)):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = None
+                fn.argtypes = [ctypes.c_char, ctypes.c_char, ctypes.c_size_t, ctypes.c_size_t,
+                               scalar, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
+                               ctypes.c_size_t]
+                self.omatcopy[np.dtype(dtype)] = fn
         for dtype, name, scalar in ((np.float32, "cblas_sgemm", ctypes.c_float),
                                     (np.float64, "cblas_dgemm", ctypes.c_double)):
             fn = getattr(lib, name)
@@ -215,19 +225,76 @@ def product(a: Any, b: Any, out: Any, provider: str) -> Any:
     return out if _mkl_gemm(a, b, out) else None
 
 
+def transpose_into(a: Any, out: Any) -> Any:
+    """``out[...] = a`` where ``a`` is the transpose of a row-major matrix: by MKL's
+    ``MKL_?omatcopy`` when MKL is installed (a blocked transpose, about 2.5x numpy's
+    element-by-element copy of a 512x512 float32 ``w.T`` here), else ``numpy.copyto``.
+    A copy either way: the same bits.
+
+    Example:
+        >>> import numpy as np
+        >>> w = np.arange(6.0).reshape(2, 3)
+        >>> transpose_into(w.T, np.empty((3, 2))).tolist()
+        [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    """
+    lib = _mkl() if type(a) is np.ndarray and type(out) is np.ndarray else None
+    fn = lib.omatcopy.get(out.dtype) if lib is not None else None
+    if (fn is None or a.ndim != 2 or a.dtype != out.dtype or a.shape != out.shape
+            or 0 in a.shape or not a.T.flags.c_contiguous or not out.flags.c_contiguous
+            or not out.flags.writeable or np.may_share_memory(a, out)):
+        np.copyto(out, a)
+        return out
+    rows, cols = a.T.shape  # the stored matrix, read row-major and written transposed
+    fn(b"R", b"T", rows, cols, 1.0, a.ctypes.data, cols, out.ctypes.data, rows)
+    return out
+
+
 # ---- choosing by timing ------------------------------------------------------------------
 
 
 def time_provider(provider: str, a: Any, b: Any, out: Any, repeats: int = 5) -> float:
-    """Median seconds of ``gemm(a, b, out, provider)`` over ``repeats`` calls, after one
-    warm-up call."""
+    """Seconds per call of ``gemm(a, b, out, provider)``: after one warm-up call, the least
+    of ``repeats`` samples, each of enough calls for about 0.3 ms. Timed in this thread's
+    CPU time and the least sample kept, so other processes on a shared machine (which
+    take the core away, not make the arithmetic slower) move the choice as little as they
+    can."""
     gemm(a, b, out, provider)
-    times = []
+    start = time.thread_time()
+    gemm(a, b, out, provider)
+    once = max(time.thread_time() - start, 1e-6)
+    calls = max(1, min(64, int(3e-4 / once)))
+    best = math.inf
     for _ in range(repeats):
-        start = time.perf_counter()
-        gemm(a, b, out, provider)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        start = time.thread_time()
+        for _ in range(calls):
+            gemm(a, b, out, provider)
+        best = min(best, (time.thread_time() - start) / calls)
+    return best
+
+
+def measure(a: Any, b: Any, out: Any, candidates: Sequence[str] | None = None,
+            repeats: int = 5) -> dict[str, float]:
+    """Seconds per call of ``a @ b`` into ``out`` for each candidate (default: every
+    available provider); ``{}`` when only one can run or no library but numpy's takes
+    this case."""
+    names = list(candidates or available())
+    if len(names) < 2 or not _handled(a, b, out):
+        return {}
+    return {name: time_provider(name, a, b, out, repeats) for name in names}
+
+
+def pick(times: Mapping[str, float]) -> str:
+    """The provider of ``times`` (from :func:`measure`) to run: numpy's unless another is
+    :data:`MARGIN` times faster (a library must win by a margin, not by a timer's noise).
+
+    Example:
+        >>> pick({"numpy": 1.0, "mkl": 0.97}), pick({"numpy": 1.0, "mkl": 0.5}), pick({})
+        ('numpy', 'mkl', 'numpy')
+    """
+    if not times:
+        return NUMPY
+    scaled = {name: t / MARGIN if name == NUMPY else t for name, t in times.items()}
+    return min(scaled, key=lambda name: (scaled[name], name != NUMPY))
 
 
 def fastest(a: Any, b: Any, out: Any, candidates: Sequence[str] | None = None,
@@ -235,16 +302,12 @@ def fastest(a: Any, b: Any, out: Any, candidates: Sequence[str] | None = None,
     """The candidate (default: every available provider) that ran ``a @ b`` into ``out``
     fastest here. numpy wins unless another is :data:`MARGIN` times faster, and wins every
     case the others do not handle."""
-    names = list(candidates or available())
-    if len(names) < 2 or not _handled(a, b, out):
-        return NUMPY
-    times = {name: time_provider(name, a, b, out, repeats) for name in names}
-    if NUMPY in times:  # another library must win by a margin, not by a timer's noise
-        times[NUMPY] /= MARGIN
-    return min(names, key=lambda name: (times[name], name != NUMPY))
+    return pick(measure(a, b, out, candidates, repeats))
 
 
 _CHOSEN: dict[tuple[Any, ...], str] = {}  # key_of(a, b) -> provider: a fact of this machine
+_TIMES: dict[tuple[Any, ...], dict[str, float]] = {}  # key_of(a, b) -> the timings behind it
+_CHOOSING = threading.Lock()
 
 
 def choose(a: Any, b: Any, out: Any) -> str:
@@ -261,8 +324,26 @@ def choose(a: Any, b: Any, out: Any) -> str:
     key = key_of(a, b)
     found = _CHOSEN.get(key)
     if found is None:
-        found = _CHOSEN.setdefault(key, fastest(a, b, out))
+        with _CHOOSING:  # (one timing at a time: two would slow each other down)
+            found = _CHOSEN.get(key)
+            if found is None:
+                times = measure(a, b, out)
+                _TIMES[key] = times
+                found = _CHOSEN[key] = pick(times)
     return found
+
+
+def timings(a: Any, b: Any) -> dict[str, float]:
+    """Seconds per call of each provider that :func:`choose` timed for this product's key
+    (``{}`` if it was not timed, or only numpy's matmul takes it): what a choice rests on,
+    for reports.
+
+    Example:
+        >>> import numpy as np
+        >>> timings(np.ones((3, 5)), np.ones((5, 7)))
+        {}
+    """
+    return dict(_TIMES.get(key_of(a, b), {}))
 
 
 def _handled(a: Any, b: Any, out: Any) -> bool:
@@ -279,4 +360,5 @@ def key_of(a: Any, b: Any) -> tuple[Any, ...]:
 
 
 __all__ = ["MKL", "NUMPY", "PROVIDERS", "UnknownProviderError", "available", "check_name",
-           "choose", "fastest", "gemm", "key_of", "product", "time_provider"]
+           "choose", "fastest", "gemm", "key_of", "measure", "pick", "product", "time_provider",
+           "timings", "transpose_into"]

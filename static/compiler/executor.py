@@ -33,8 +33,8 @@ import numpy as np
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import is_view
 from ...runtime import Arena, Spec, xp_for
-from ...runtime.blas import gemm
 from ..errors import InvalidArgumentError
+from .blas_calls import library_line
 from .fusion import positional_out, ufunc_calls
 from .lowering import concrete
 from .planner import Plan
@@ -161,8 +161,10 @@ class Executor:
             self._bind_view(n, kernel, args)
             return
         out = self._output(n)
-        if out is not None and self._gemm.get(n.id, "numpy") != "numpy":
-            self._bind_gemm(n, args, out)  # a GEMM library chosen for it (compiler/autotune.py)
+        library = None if out is None else library_line(self._ns, n, self.graph, args, out,
+                                                        self._gemm)
+        if library is not None:  # a GEMM library's call (compiler/autotune.py, blas_calls.py)
+            self._line(n, library)
         elif n.opdef.kind == "control":  # a while or cond: its value is a tuple of new arrays
             self._ns[f"k{n.id}"] = kernel
             self._line(n, f"v{n.id} = k{n.id}({_call_args(n, args)})")
@@ -176,13 +178,6 @@ class Executor:
             self._ns[f"k{n.id}"] = kernel
             self._line(n, f"r = k{n.id}({_call_args(n, args)}, out={out})")
             self._line(n, f"if r is not {out}: copyto({out}, r)")  # a kernel that ignored out=
-
-    def _bind_gemm(self, n: Node, args: list[str], out: str) -> None:
-        # (runtime/blas.py runs numpy's matmul for a case that library does not take)
-        a, b = (f"{x}.T" if n.attrs.get(flag) else x
-                for x, flag in zip(args, ("transpose_a", "transpose_b"), strict=True))
-        self._ns["gemm"], self._ns[f"p{n.id}"] = gemm, self._gemm[n.id]
-        self._line(n, f"gemm({a}, {b}, {out}, p{n.id})")
 
     def _args(self, n: Node) -> list[str]:
         """The names the call reads: fixed or per-run values, or shape-only stand-ins."""
