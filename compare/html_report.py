@@ -6,10 +6,12 @@ loss curves, the cost model (build cost against per-step saving, the break-even 
 measured facts behind "why static is faster here and where dynamic wins", the memory plan
 as an offset-by-step chart beside the dynamic run's memory, the static graph (summarised,
 coloured by arena offset) beside the dynamic graph of the same batch, for the RNN the
-padded graph against three real lengths, and the two programs side by side. Every figure
+padded graph against three real lengths, and the two programs side by side; after the
+workloads, recomputation and which GEMM library runs each matrix product. Every figure
 has a "what to look at" note, sits inline in a zoomable frame, and is also written next
 to the report. Nothing is fetched; the same run gives the same bytes (no dates, no ids
-that change from run to run).
+that change from run to run; the GEMM section's timings are the autotuner's, which it
+remembers for the process).
 
 Without Graphviz's ``dot`` the graphs are written as ``.dot`` files and the report says
 how to install it; the plots and tables do not need it.
@@ -280,6 +282,11 @@ def write(out_dir: Path, results: list[Any], args: Any) -> list[Path]:
     nav = " | ".join(f"<a href=\"#{esc(r.workload)}\">{esc(r.workload)}</a>" for r in results)
     if sections[-1].parts:
         nav += ' | <a href="#recompute">recomputation</a>'
+    if any(r.workload == "rnn" for r in results):
+        from .blas_report import report_section as gemm_section  # GEMM library per product
+
+        sections.append(gemm_section(out_dir))
+        nav += ' | <a href="#gemm">GEMM libraries</a>'
     body = "".join("".join(s.parts) for s in sections)
     opening = report_text.opening(results, dtype, seed, device, [p.name for p in extra])
     html = page("tapeflow: one model, two graphs",

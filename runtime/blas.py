@@ -254,21 +254,21 @@ def transpose_into(a: Any, out: Any) -> Any:
 
 def time_provider(provider: str, a: Any, b: Any, out: Any, repeats: int = 5) -> float:
     """Seconds per call of ``gemm(a, b, out, provider)``: after one warm-up call, the least
-    of ``repeats`` samples, each of enough calls for about 0.3 ms. Timed in this thread's
-    CPU time and the least sample kept, so other processes on a shared machine (which
-    take the core away, not make the arithmetic slower) move the choice as little as they
-    can."""
+    of ``repeats`` samples, each of enough calls for about 0.3 ms. The least sample, not
+    the median: on a shared machine other processes only ever add time to a sample.
+    (Wall time, not this thread's CPU time, which misses a multi-threaded library's
+    workers.)"""
     gemm(a, b, out, provider)
-    start = time.thread_time()
+    start = time.perf_counter()
     gemm(a, b, out, provider)
-    once = max(time.thread_time() - start, 1e-6)
+    once = max(time.perf_counter() - start, 1e-6)
     calls = max(1, min(64, int(3e-4 / once)))
     best = math.inf
     for _ in range(repeats):
-        start = time.thread_time()
+        start = time.perf_counter()
         for _ in range(calls):
             gemm(a, b, out, provider)
-        best = min(best, (time.thread_time() - start) / calls)
+        best = min(best, (time.perf_counter() - start) / calls)
     return best
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,56 @@ def autotune(graph: Graph, setting: str) -> dict[int, str]:
     return chosen
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The matmul nodes of one (shapes, layout, dtype) and the library chosen for them.
+
+    ``m, k, n``: the product is (m x k) @ (k x n); ``transposed``: which operands the
+    kernel reads transposed; ``nodes``: the node ids, in schedule order; ``seconds``: each
+    library's time per call when the choice was made (``{}`` when nothing was timed);
+    ``provider``: the library that runs them.
+    """
+
+    m: int
+    k: int
+    n: int
+    transposed: tuple[bool, bool]
+    dtype: str
+    nodes: tuple[int, ...]
+    seconds: Mapping[str, float]
+    provider: str
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations of one call: ``2 m k n``."""
+        return 2 * self.m * self.k * self.n
+
+
+def choices(graph: Graph, providers: Mapping[int, str]) -> list[Choice]:
+    """The tunable matmul nodes of a compiled ``graph`` grouped by (shapes, layout, dtype,
+    provider), in order of first use, each with the timings the choice rested on (what
+    ``blas.choose`` measured in this process; ``{}`` for nodes not timed here).
+
+    Example:
+        >>> from tapeflow.graphs import Graph
+        >>> choices(Graph((), ()), {})
+        []
+    """
+    groups: dict[tuple[Any, ...], list[Node]] = {}
+    for n in graph.nodes:
+        if _tunable(n, graph):
+            flags = (bool(n.attrs.get("transpose_a")), bool(n.attrs.get("transpose_b")))
+            key = (*(graph[i].shape for i in n.inputs), flags, n.dtype.name,
+                   providers.get(n.id, blas.NUMPY))
+            groups.setdefault(key, []).append(n)
+    rows = []
+    for (_, _, flags, dtype, provider), nodes in groups.items():
+        a, b, _ = _operands(nodes[0], graph)
+        rows.append(Choice(a.shape[0], a.shape[1], b.shape[1], flags, dtype,
+                           tuple(x.id for x in nodes), blas.timings(a, b), provider))
+    return rows
+
+
 def summary(providers: Mapping[int, str]) -> str:
     """One line: how many matmul nodes each provider runs (empty when none was chosen).
 
@@ -108,4 +159,4 @@ def summary(providers: Mapping[int, str]) -> str:
     return f"gemm providers: {parts} (matmul nodes)"
 
 
-__all__ = ["autotune", "summary"]
+__all__ = ["Choice", "autotune", "choices", "summary"]

@@ -1,0 +1,191 @@
+"""The report's section on GEMM libraries: which library runs each matrix product.
+
+Most of an RNN's training step is matrix products (GEMMs). With
+``CompileOptions(blas="auto")`` the static compiler times every installed GEMM library
+(``runtime/blas.py``: numpy's bundled OpenBLAS, Intel's MKL when the ``mkl`` wheel is
+installed) on each product's shapes while it compiles, and keeps the fastest
+(``static/compiler/autotune.py``; the choice per node is ``Session.plan(...).providers``).
+This section compiles the training step of ``benchmarks/bench_steps.py``'s RNN-large
+(B=64, T=50, D=128, H=512, float32: the workload whose step is GEMM-bound) that way and
+draws the choice: one row per kind of product, with its shapes, how many run per step,
+each library's measured time and the library kept.
+
+The times are measured on this machine when the section is made, so two processes give
+different numbers; within one process they are the autotuner's own remembered timings
+(``blas.timings``: a product's shapes are timed once per process, as its choice is), so
+the same run writes the same bytes.
+
+Example:
+    >>> # sec = report_section(Path("out"))  # sec.parts (HTML), sec.files
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..visualize.html_page import esc, look
+
+#: RNN-large of benchmarks/bench_steps.py
+SHAPE = {"batch": 64, "steps": 50, "features": 128, "hidden": 512, "classes": 2}
+
+WHY = ("Why the fastest library depends on the shape: each library cuts a product into "
+       "blocks sized for this CPU's registers and caches and copies (packs) its operands "
+       "into them before multiplying. How well a shape fits those blocks (64 rows of a "
+       "thin product against 448 rows of a merged one), how much of the time the packing "
+       "takes, and whether an operand is read transposed differ from library to library, "
+       "so one library can be ahead on one shape and level or behind on another. So the "
+       "compiler times each shape rather than trusting one library everywhere; a library "
+       "other than numpy's is kept only when it is at least 5 % faster.")
+
+
+def rnn_large_program(dtype: str = "float32", seed: int = 0) -> Any:
+    """The compiled training step (forward, backward, SGD) of RNN-large with
+    ``CompileOptions(blas="auto")``: a CompiledProgram (``graph``, ``plan.providers``)."""
+    import tapeflow.static as tf
+
+    from ..runtime import Spec
+    from ..static.compiler import CompileOptions, compile
+
+    b, t, d, h, c = (SHAPE[k] for k in ("batch", "steps", "features", "hidden", "classes"))
+    rng = np.random.default_rng(seed)
+    graph = tf.Graph()
+    with graph.as_default():
+        dt = getattr(tf, dtype)
+        x = tf.placeholder(dt, (b, t, d), name="x")
+        y = tf.placeholder(tf.int64, (b,), name="labels")
+        w = {name: tf.Variable(rng.uniform(-0.05, 0.05, shape).astype(dtype), name=name)
+             for name, shape in (("w_ih", (d, h)), ("w_hh", (h, h)), ("b_h", (h,)),
+                                 ("w_out", (h, c)))}
+        state = tf.zeros((b, h), dtype=dt)
+        for step in range(t):
+            state = tf.tanh(tf.matmul(x[:, step, :], w["w_ih"])
+                            + tf.matmul(state, w["w_hh"]) + w["b_h"])
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=y, logits=tf.matmul(state, w["w_out"])))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    specs = {x.node_id: Spec((b, t, d), graph.nodes[x.node_id].dtype),
+             y.node_id: Spec((b,), graph.nodes[y.node_id].dtype)}
+    return compile(graph.as_ir([loss, train]), specs, CompileOptions(blas="auto"))
+
+
+def _operand(graph: Any, nid: int) -> str | None:
+    """A weight's name (``w_hh``, ``w_hh^T`` through a transpose or its copy), else None."""
+    node = graph[nid]
+    if node.kind == "variable":
+        return node.name.split(":")[0] or None
+    if node.kind == "call" and node.op in ("transpose", "copy"):
+        inner = _operand(graph, node.inputs[0])
+        if inner is not None:
+            return inner if node.op == "copy" else f"{inner}^T"
+    return None
+
+
+def _from_feed(graph: Any, nid: int, depth: int = 4) -> bool:
+    """Whether a value is the fed input itself or views or stacks of it (``x[:, t]``)."""
+    node = graph[nid]
+    if node.kind == "placeholder":
+        return True
+    views = ("getitem", "stack", "reshape", "transpose", "concat", "copy")
+    return (depth > 0 and node.kind == "call" and node.op in views
+            and all(_from_feed(graph, i, depth - 1) for i in node.inputs))
+
+
+def describe(graph: Any, nid: int) -> str:
+    """Plain words for a matmul node: forward or backward, what it multiplies, whether
+    ``dot_merge`` joined several steps into it."""
+    node = graph[nid]
+    names = [_operand(graph, i) for i in node.inputs]
+    if node.role == "backward" and not any(names):
+        what = "weight gradient (a sum over steps)"
+    elif node.role == "backward":
+        what = f"gradient @ {names[1]}" if names[1] else f"{names[0]} @ gradient"
+    else:
+        what = " @ ".join(name or ("x_t" if _from_feed(graph, i) else "h_t")
+                          for i, name in zip(node.inputs, names, strict=True))
+    merged = ", steps merged" if "dot_merge" in node.name else ""
+    return f"{node.role}: {what}{merged}"
+
+
+def _rows(graph: Any, rows: list[Any]) -> list[tuple[str, Any, int]]:
+    """(words, choice, calls per step): a choice's nodes split by what they compute (one
+    (shapes, layout) may serve both the recurrence and its gradient)."""
+    out = []
+    for r in rows:
+        counts: dict[str, int] = {}
+        for nid in r.nodes:
+            words = describe(graph, nid)
+            counts[words] = counts.get(words, 0) + 1
+        out += [(words, r, count) for words, count in counts.items()]
+    return out
+
+
+def table_html(graph: Any, rows: list[Any]) -> str:
+    """One row per (shapes, layout, library): what, m x k x n, calls per step, MFLOP per
+    call, each library's µs per call, the library kept and its GFLOP/s."""
+    libraries = sorted({name for r in rows for name in r.seconds}, key=lambda n: n != "numpy")
+    head = "".join(f"<th>{esc(_label(name))} µs/call</th>" for name in libraries)
+    body = []
+    for words, r, count in _rows(graph, rows):
+        cells = "".join(f"<td>{r.seconds[name] * 1e6:,.0f}</td>" if name in r.seconds
+                        else "<td>-</td>" for name in libraries)
+        kept = r.seconds.get(r.provider)
+        rate = f"{r.flops / kept / 1e9:,.0f}" if kept else "-"
+        body.append(f"<tr><td>{esc(words)}</td><td>{r.m} x {r.k} x {r.n}</td>"
+                    f"<td>{count}</td><td>{r.flops / 1e6:,.1f}</td>{cells}"
+                    f"<td><b>{esc(_label(r.provider))}</b></td><td>{rate}</td></tr>")
+    return ('<div class="tablewrap"><table class="cmp"><thead><tr><th>product</th>'
+            "<th>m x k x n</th><th>calls per step</th><th>MFLOP per call</th>"
+            f"{head}<th>kept</th><th>GFLOP/s kept</th></tr></thead><tbody>{''.join(body)}"
+            "</tbody></table></div>")
+
+
+def _label(provider: str) -> str:
+    return {"numpy": "numpy (OpenBLAS)", "mkl": "MKL"}.get(provider, provider)
+
+
+def report_section(out_dir: Path) -> Any:
+    """The section (an ``html_report._Section``: ``parts`` and ``files``)."""
+    from ..runtime import blas
+    from ..static.compiler.autotune import choices
+    from .html_report import _Section
+
+    sec = _Section(Path(out_dir), "gemm")
+    sec.parts.append('<h2 id="gemm">Which library multiplies the matrices</h2>')
+    try:
+        from threadpoolctl import threadpool_limits
+
+        blas.available()  # MKL loaded first, so that the limit reaches it too
+        with threadpool_limits(limits=1, user_api="blas"):  # one thread, as benchmarked
+            program = rnn_large_program()
+    except Exception as exc:  # noqa: BLE001 - one failed section must not sink the report
+        sec.parts.append(f'<p class="note">no GEMM table: {esc(type(exc).__name__)}: '
+                         f"{esc(exc)}</p>")
+        return sec
+    rows = choices(program.graph, program.plan.providers)
+    total = sum(r.flops * len(r.nodes) for r in rows)
+    sec.parts.append(
+        f"<p>A matrix product (GEMM) is most of an RNN's training step: RNN-large's step "
+        f"(batch 64, 50 steps, 128 inputs, 512 hidden units, float32, one thread; "
+        f"<code>benchmarks/bench_steps.py</code>) runs {sum(len(r.nodes) for r in rows)} of "
+        f"them, {total / 1e9:.2f} GFLOP. Compiled with "
+        f"<code>CompileOptions(blas=\"auto\")</code>, the compiler times each installed "
+        f"library on each product's shapes and keeps the fastest; "
+        f"<code>Session.plan(...).providers</code> lists the choice per node. The times "
+        f"below were measured on this machine when this report was written.</p>"
+        f"<p>{esc(WHY)}</p>")
+    if len(blas.available()) < 2:
+        sec.parts.append('<p class="note">Only numpy\'s matmul is installed here, so every '
+                         "product runs in it. <code>pip install tapeflow[mkl]</code> (the "
+                         "<code>mkl</code> wheel) adds Intel's MKL as a second library to "
+                         "time.</p>")
+    sec.parts.append(table_html(program.graph, rows) + look(
+        "the rows that run 49 or 50 times per step (one per unrolled step: the recurrence "
+        "and its gradient) weigh most; compare the library columns row by row: the kept "
+        "one is not the same library in every row, or wins by different margins."))
+    return sec
+
+
+__all__ = ["SHAPE", "describe", "report_section", "rnn_large_program", "table_html"]
