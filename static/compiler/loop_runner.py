@@ -168,9 +168,10 @@ class LoopRunner:
 
     def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, int],
                  slices: Sequence[Slice] = (), body: Body | None = None,
-                 keep: Sequence[int] = ()) -> None:
+                 keep: Sequence[int] = (), alive: Any = None) -> None:
         self.cond, self.step, self.n_vars, self.sums = cond, step, n_vars, dict(sums)
         self.slices, self.body, self.keep = tuple(slices), body, tuple(keep)
+        self.alive = alive  # (the step's program for all-true masks: loop_variants.py)
         self.kept = [k for k in range(n_vars) if k not in self.sums]
 
     def __repr__(self) -> str:
@@ -227,6 +228,8 @@ class LoopRunner:
         at = n_kept + 1 + 2 * len(sums)  # (the values kept for the reverse loop: the last)
         keeping = [(values, at + j) for j, values in enumerate(kept)]
         stacks = list(saved.items())
+        guard, bound, table = self._guard(feeds)
+        fast: Any = None
         count = 0
         while test and (limit is None or count < limit):
             for param, stack in stacks:
@@ -236,7 +239,15 @@ class LoopRunner:
             if run is None:  # (the first iteration: every parameter has its shape now)
                 program = self.step.program_for([feeds[p] for p in params])
                 run, check = program.run, not _keeps_shapes(program, [feeds[p] for p in keys])
-            out = run(feeds, _NO_VARIABLES)[0]
+                if check:
+                    guard = None  # (shapes may change: the plain step every iteration)
+            if guard is not None and (i := int(feeds[guard])) < bound and (
+                    table is None or table[i]):  # every mask all true: see loop_variants.py
+                if fast is None:
+                    fast = self.alive.program_for([feeds[p] for p in params]).run
+                out = fast(feeds, _NO_VARIABLES)[0]
+            else:
+                out = run(feeds, _NO_VARIABLES)[0]
             for acc, at in rows:  # (the row and its index: see without_sums)
                 acc[int(out[at + 1])] += out[at]
             for values, at in keeping:
@@ -250,6 +261,23 @@ class LoopRunner:
             else:
                 feeds.update(zip(keys, out, strict=False))  # (the loop variables only)
         return count
+
+
+    def _guard(self, feeds: Mapping[int, Any]) -> tuple[int | None, float, Any]:
+        """(the index the guards test, the bound it must be below, the table of rows that
+        are all true) for this loop's inputs; index None when no guard applies."""
+        guards = self.alive.guards if self.alive is not None else ()
+        if not guards or len({g.index for g in guards}) != 1:
+            return None, 0, None
+        bound, table = float("inf"), None
+        for g in guards:
+            source = feeds[g.source]
+            if g.row:  # (one reduction a loop: which rows of the saved masks are all true)
+                rows = source.all(axis=tuple(range(1, source.ndim)))
+                table = rows if table is None else table & rows
+            elif source.size:  # t < x everywhere iff t < min(x)
+                bound = min(bound, int(source.min()))
+        return guards[0].index, bound, table
 
 
 def _keeps_shapes(program: Any, arrays: Sequence[Any]) -> bool:

@@ -30,6 +30,7 @@ from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import dtypes as dt
 from .loop_runner import LoopRunner, find_slices, find_sums, with_slices, without_sums
+from .loop_variants import Guard, alive_body, find_guards
 from .options import CompileOptions
 from .residuals import save_residuals
 
@@ -49,6 +50,12 @@ class BodyProgram:
         self.body = body
         self.options = options
         self.programs: dict[tuple[Any, ...], Any] = {}
+        # the parameters the body reads: a program is compiled per signature of those only
+        # (a reverse step that reads its stacks one sliced row at a time does not read the
+        # stacks, whose length differs from batch to batch: one program serves them all)
+        graph = body.graph
+        read = {i for n in graph.nodes for i in n.inputs} | set(graph.outputs)
+        self.read = tuple(k for k, p in enumerate(body.params) if p in read)
 
     def __call__(self, arrays: Sequence[Any]) -> list[Any]:
         values, _ = self.program_for(arrays).run(dict(zip(self.body.params, arrays,
@@ -57,7 +64,7 @@ class BodyProgram:
 
     def program_for(self, arrays: Sequence[Any]) -> Any:
         """The body's Program for inputs like ``arrays``, compiled on first use."""
-        key = tuple((a.shape, a.dtype) for a in arrays)  # (the same key as compile_for's)
+        key = tuple((arrays[k].shape, arrays[k].dtype) for k in self.read)  # (compile_for's)
         program = self.programs.get(key)
         if program is None:
             program = self.programs[key] = self.compile(arrays)
@@ -71,14 +78,31 @@ class BodyProgram:
         """The body's Program for inputs of ``specs`` (concrete), compiled once and kept."""
         from .pipeline import compile as compile_graph  # (the pipeline imports this module)
 
-        key = tuple((tuple(s.shape), s.dtype.np) for s in specs)  # type: ignore[arg-type]
+        key = tuple((tuple(specs[k].shape), specs[k].dtype.np)  # type: ignore[arg-type]
+                    for k in self.read)
         if key not in self.programs:
             fed = dict(zip(self.body.params, specs, strict=True))
-            self.programs[key] = compile_graph(self.body.graph, fed, self.options)
+            self.programs[key] = compile_graph(self.graph_for(specs), fed, self.options)
         return self.programs[key]
+
+    def graph_for(self, specs: Sequence[Spec]) -> Graph:
+        """The graph compiled for parameters of ``specs``: the body's own."""
+        return self.body.graph
 
     def __repr__(self) -> str:
         return f"<BodyProgram '{self.body.name}': {len(self.programs)} compiled>"
+
+
+class AliveProgram(BodyProgram):
+    """A step's programs for the iterations where every guard's mask is all true: the step
+    rewritten by :func:`~.loop_variants.alive_body` per input signature."""
+
+    def __init__(self, step: Body, guards: Sequence[Guard], options: CompileOptions) -> None:
+        super().__init__(step, options)
+        self.guards = tuple(guards)
+
+    def graph_for(self, specs: Sequence[Spec]) -> Graph:
+        return alive_body(self.body, self.guards, specs).graph
 
 
 def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
@@ -112,8 +136,10 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
             runners = tuple(BodyProgram(b, options) for b in bodies)
             attrs["runners"] = runners
             if n.op == "while":
+                guards = find_guards(bodies[1], n.attrs["n_vars"], kept, slices)
+                alive = AliveProgram(bodies[1], guards, options) if guards else None
                 attrs["loop"] = LoopRunner(runners[0], runners[1], n.attrs["n_vars"], sums,
-                                           slices, n.attrs["body"], keep)
+                                           slices, n.attrs["body"], keep, alive)
             n = n.with_(attrs=attrs)
             changed = True
         nodes.append(n)

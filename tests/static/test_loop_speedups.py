@@ -1,0 +1,83 @@
+"""The loop runner's shortcuts give the plain loop's values bit for bit: the step compiled
+without its masking for iterations where every sentence is alive (loop_variants.py), and
+one compiled step for every loop length."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tapeflow.static as tf
+from tapeflow.static.compiler import loops
+from tapeflow.static.compiler.loop_runner import LoopRunner
+
+rng = np.random.default_rng(5)
+X = rng.normal(size=(4, 6, 3))
+
+
+def _rnn_graph(cell_type: str, dtype):
+    """dynamic_rnn with sequence_length: (x, lengths, [loss, *gradients])."""
+    cell = (tf.nn.rnn_cell.BasicRNNCell(5) if cell_type == "rnn"
+            else tf.nn.rnn_cell.BasicLSTMCell(5))
+    x = tf.placeholder(dtype, [4, 6, 3], name="x")
+    lengths = tf.placeholder(tf.int32, [4], name="lengths")
+    outputs, state = tf.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=dtype)
+    final = state.h if cell_type == "lstm" else state
+    loss = tf.reduce_sum(outputs * outputs) + tf.reduce_sum(tf.sin(final))
+    return x, lengths, [loss, *tf.gradients(loss, [*tf.trainable_variables(), x])]
+
+
+def _bits(values) -> list[bytes]:
+    return [np.ascontiguousarray(v).tobytes() for v in values]
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_steps_without_masking_give_the_masked_steps_bits(monkeypatch, cell_type, dtype):
+    used = []
+    program_for = loops.AliveProgram.program_for
+
+    def spy(self, arrays):
+        used.append(self)
+        return program_for(self, arrays)
+
+    monkeypatch.setattr(loops.AliveProgram, "program_for", spy)
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        x, lengths, fetches = _rnn_graph(cell_type, dtype)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            # some rows alive to the end, none, all: the shortcut runs 2, 0 and 6 steps
+            for n in ([6, 2, 3, 6], [0, 4, 6, 1], [6, 6, 6, 6]):
+                feed = {x: X.astype(dtype.np), lengths: np.array(n, np.int32)}
+                used.clear()
+                fast = sess.run(fetches, feed)
+                both_loops = len({id(a) for a in used})
+                with monkeypatch.context() as m:  # the plain masked step every iteration
+                    m.setattr(LoopRunner, "_guard", lambda self, feeds: (None, 0, None))
+                    plain = sess.run(fetches, feed)
+                assert _bits(fast) == _bits(plain)
+                assert both_loops == (0 if min(n) == 0 else 2)  # forward and reverse
+
+
+def test_one_compiled_reverse_step_serves_every_loop_length(monkeypatch):
+    compiled = []
+    compile_for = loops.BodyProgram.compile_for
+
+    def spy(self, specs):
+        before = len(self.programs)
+        program = compile_for(self, specs)
+        if len(self.programs) > before:
+            compiled.append(self.body.name)
+        return program
+
+    monkeypatch.setattr(loops.BodyProgram, "compile_for", spy)
+    with tf.Graph().as_default():
+        x, lengths, fetches = _rnn_graph("rnn", tf.float64)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(fetches, {x: X, lengths: np.array([2, 3, 3, 1], np.int32)})
+            first = sorted(compiled)
+            for n in ([6, 2, 3, 6], [5, 4, 4, 1], [1, 1, 1, 1]):  # stacks of 6, 5, 1 rows
+                sess.run(fetches, {x: X, lengths: np.array(n, np.int32)})
+    # (per loop: the test and the step, and for the step its all-alive variant)
+    assert sorted(compiled) == first and len(first) == 6
