@@ -105,7 +105,13 @@ def describe(graph: Any, nid: int) -> str:
     else:
         what = " @ ".join(name or ("x_t" if _from_feed(graph, i) else "h_t")
                           for i, name in zip(node.inputs, names, strict=True))
-    merged = ", steps merged" if "dot_merge" in node.name else ""
+    merged = ""
+    if "dot_merge" in node.name:  # rows (or, summed over, the inner dimension) per step
+        a = graph[node.inputs[0]].shape
+        rows = a[0] if bool(node.attrs.get("transpose_a")) == (node.role == "backward") \
+            else a[1]
+        steps = rows // SHAPE["batch"]
+        merged = f", {steps} steps in one product" if steps > 1 else ", the last step"
     return f"{node.role}: {what}{merged}"
 
 
@@ -133,11 +139,11 @@ def table_html(graph: Any, rows: list[Any]) -> str:
                         else "<td>-</td>" for name in libraries)
         kept = r.seconds.get(r.provider)
         rate = f"{r.flops / kept / 1e9:,.0f}" if kept else "-"
-        body.append(f"<tr><td>{esc(words)}</td><td>{r.m} x {r.k} x {r.n}</td>"
+        body.append(f"<tr><td>{esc(words)}</td><td>{r.m}&nbsp;×&nbsp;{r.k}&nbsp;×&nbsp;{r.n}</td>"
                     f"<td>{count}</td><td>{r.flops / 1e6:,.1f}</td>{cells}"
-                    f"<td><b>{esc(_label(r.provider))}</b></td><td>{rate}</td></tr>")
+                    f"<td><b>{esc(r.provider)}</b></td><td>{rate}</td></tr>")
     return ('<div class="tablewrap"><table class="cmp"><thead><tr><th>product</th>'
-            "<th>m x k x n</th><th>calls per step</th><th>MFLOP per call</th>"
+            "<th>m&nbsp;×&nbsp;k&nbsp;×&nbsp;n</th><th>calls per step</th><th>MFLOP per call</th>"
             f"{head}<th>kept</th><th>GFLOP/s kept</th></tr></thead><tbody>{''.join(body)}"
             "</tbody></table></div>")
 
@@ -182,9 +188,11 @@ def report_section(out_dir: Path) -> Any:
                          "<code>mkl</code> wheel) adds Intel's MKL as a second library to "
                          "time.</p>")
     sec.parts.append(table_html(program.graph, rows) + look(
-        "the rows that run 49 or 50 times per step (one per unrolled step: the recurrence "
-        "and its gradient) weigh most; compare the library columns row by row: the kept "
-        "one is not the same library in every row, or wins by different margins."))
+        "calls per step times the time per call: the recurrence and its gradient (49 "
+        "calls each, one per unrolled step; the zero initial state needs no product at "
+        "the first step) weigh most. Then compare the library columns row by row: the "
+        "kept library is not the same in every row (the tiny products stay in numpy's), "
+        "and it wins by different margins."))
     return sec
 
 
