@@ -13,7 +13,7 @@ import numpy as np
 from ..runtime import REGISTRY, OpDef, ShapeError, evaluate, get
 from ..runtime.backend import array_module, device_of
 from .anomaly import check_forward, remember
-from .tape import Node
+from .tape import new_node, reads_of
 from .thread_state import STATE, notify
 
 #: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
@@ -217,7 +217,24 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
             common = None
     else:
         arrays, requires, common = _unwrap(args)
-    result = _run(op, arrays, attrs if op is not _MATMUL else _gemm_attrs(attrs), common)
+    result = None
+    if common is not None and not attrs and type(arrays[0]) is _ndarray:
+        # _run's ufunc fast path, inline (one float dtype, no attributes, numpy arrays): the
+        # kernel is exactly this ufunc; anything it raises is raised again by _run, with the
+        # registry's message. A matmul with a GEMM library asked for goes to its kernel.
+        ufunc = _UFUNC.get(op.name, _run)
+        if ufunc is _run:
+            ufunc = _ufunc_of(op)
+        if ufunc is not None and (op is not _MATMUL or STATE.gemm is None):
+            try:
+                result = ufunc(*arrays)
+            except Exception:  # noqa: BLE001 - rerun below for the registry's own error
+                result = None
+            else:
+                if type(result) is not _ndarray:
+                    result = np.asarray(result)
+    if result is None:
+        result = _run(op, arrays, attrs if op is not _MATMUL else _gemm_attrs(attrs), common)
     if checks:
         _checks(op, result, args)
     if op.view and isinstance(args[0], Tensor):
@@ -253,7 +270,31 @@ def _gemm_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 _MATMUL = get("matmul")
-_NEEDED_ONE = (True,)
+_TT, _TF, _FT, _T = (True, True), (True, False), (False, True), (True,)
+
+#: op name -> what recording needs of a two-input op (arity 2): whether each input has a
+#: gradient rule, then :func:`~tapeflow.dynamic.tape.reads_of` for needed = (True, True),
+#: (True, False) and (False, True); False for an op of another arity
+_PLAN2: dict[str, Any] = {}
+#: the same for one-input ops (arity 1): whether the input has a rule, reads_of((True,))
+_PLAN1: dict[str, Any] = {}
+
+
+def _plan(op: OpDef, count: int) -> Any:
+    """The recording plan of ``op`` called with ``count`` inputs (1 or 2), cached by name."""
+    plans = _PLAN2 if count == 2 else _PLAN1
+    if op.arity != count:
+        plans[op.name] = False  # variadic or another arity: the general path
+        return False
+    rules = _grad_inputs(op, count)
+    if count == 2:
+        plan = (*rules, *(reads_of(op, needed) if any(r and n for r, n in zip(
+            rules, needed, strict=True)) else None for needed in (_TT, _TF, _FT)))
+    else:
+        plan = (rules[0], reads_of(op, _T) if rules[0] else None)
+    plans[op.name] = plan
+    return plan
+
 
 #: op name -> which inputs have a gradient rule (``OpDef.has_gradient_for``), for fixed arity
 _GRAD_INPUTS: dict[str, tuple[bool, ...]] = {}
@@ -273,9 +314,7 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
     it is needed at all."""
     edges: list[Any] = []
     needed: list[bool] = []
-    rules = _GRAD_INPUTS.get(op.name)
-    if rules is None or len(rules) != len(args):
-        rules = _grad_inputs(op, len(args))
+    rules = _grad_inputs(op, len(args))
     for a, has_rule in zip(args, rules, strict=True):
         if has_rule and isinstance(a, Tensor) and a._requires_grad:
             fn = a._grad_fn
@@ -289,29 +328,38 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
 
 def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
             label: str | None, checks: bool) -> None:
-    rules = _GRAD_INPUTS.get(op.name)
-    if rules is not None and len(args) == 2 == len(rules):
-        # _edges for the two-input ops (most of them), unrolled, and for one input below:
-        # -0.7 µs of a recorded op (y * 2 on 4 floats 2.9 against 3.6 µs, y + w 2.6 against
-        # 3.3; thread time, minimum of 25 interleaved repeats)
+    n = len(args)
+    plan = (_PLAN2.get(op.name) if n == 2 else _PLAN1.get(op.name) if n == 1 else False)
+    if plan is None:
+        plan = _plan(op, n)
+    if plan and n == 2:
+        # the two-input ops (most of them), unrolled, with the needed tuples and what their
+        # rules read looked up once per op: no tuple built to key a cache
         a, b = args
-        need_a = rules[0] and isinstance(a, Tensor) and a._requires_grad
-        need_b = rules[1] and isinstance(b, Tensor) and b._requires_grad
-        if not (need_a or need_b):
+        need_a = plan[0] and isinstance(a, Tensor) and a._requires_grad
+        need_b = plan[1] and isinstance(b, Tensor) and b._requires_grad
+        if need_a:
+            if need_b:
+                edges: tuple[Any, ...] = (a._grad_fn or a, b._grad_fn or b)
+                needed, reads = _TT, plan[2]
+            else:
+                edges, needed, reads = (a._grad_fn or a, None), _TF, plan[3]
+        elif need_b:
+            edges, needed, reads = (None, b._grad_fn or b), _FT, plan[4]
+        else:
             return
-        needed: tuple[bool, ...] = (need_a, need_b)
-        edges: tuple[Any, ...] = ((a._grad_fn or a) if need_a else None,
-                                  (b._grad_fn or b) if need_b else None)
-    elif rules is not None and len(args) == 1 == len(rules):
-        (a,) = args  # one input (unary math, views, reductions): its edge is known to be needed
-        if not rules[0]:
+    elif plan:
+        # one input (unary math, views, reductions): its edge is known to be needed
+        if not plan[0]:
             return
-        needed, edges = _NEEDED_ONE, (a._grad_fn or a,)
+        a = args[0]
+        edges, needed, reads = (a._grad_fn or a,), _T, plan[1]
     else:
         edges, needed = _edges(op, args)
         if True not in needed:
             return
-    node = Node(op, attrs, args, edges, needed, out)
+        reads = reads_of(op, needed)
+    node = new_node(op, attrs, args, edges, needed, out, reads)
     if label is not None:
         node.label = label
     if checks and STATE.anomaly:

@@ -14,7 +14,7 @@ from ..runtime import OpDef, get
 from ..runtime import dtypes as dt
 from ..runtime.backend import array_module
 from .dispatch import TensorShapeError, _checks, _edges, _run, _unwrap, apply_packed, wrap
-from .tape import Node, saved_for
+from .tape import new_node, reads_of
 from .thread_state import STATE, notify
 
 LEAF_MESSAGE = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -81,14 +81,14 @@ def apply_(op: OpDef | str, target: Any, *args: Any, label: str | None = None,
     if recording:
         edges, needed = _edges(op, full)
         if any(needed):
-            reads_self = saved_for(op, needed)[1][0]
+            reads = reads_of(op, needed)
             # the old value is about to be overwritten: keep a copy only if the rule reads it
-            old = wrap(array.copy()) if reads_self else _stand_in(array)
+            old = wrap(array.copy()) if reads[1][0] else _stand_in(array)
             saved_inputs = (old, *args)
     array[...] = result
     target._vc[0] += 1
     if recording and any(needed):
-        node = Node(op, attrs, saved_inputs, edges, needed, target)
+        node = new_node(op, attrs, saved_inputs, edges, needed, target, reads)
         if label is not None:
             node.label = label
         target._grad_fn = node

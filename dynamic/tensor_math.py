@@ -15,7 +15,9 @@ from . import dispatch
 from .dispatch import apply, apply_, apply_packed, check_inplace
 
 # the ops of the arithmetic operators, looked up once: ``a + b`` is the hottest path there is
-_ADD, _SUB, _MUL, _DIV, _MATMUL = (REGISTRY[n] for n in ("add", "sub", "mul", "div", "matmul"))
+_ADD, _SUB, _MUL, _DIV, _MATMUL, _POW = (
+    REGISTRY[n] for n in ("add", "sub", "mul", "div", "matmul", "pow"))
+_MEAN, _SUM = REGISTRY["mean"], REGISTRY["sum"]
 
 #: What ``max(dim)`` / ``min(dim)`` return, as PyTorch's ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -23,6 +25,17 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 def _axis(dim: Any) -> Any:
     return tuple(dim) if isinstance(dim, (list, tuple)) else dim
+
+
+def _unary_method(name: str) -> Any:
+    """``tensor.<name>()``: the registry op ``name`` on this tensor, the op looked up once."""
+    op = REGISTRY[name]
+
+    def method(self: Any) -> Any:
+        return apply_packed(op, (self,), {})
+
+    method.__name__ = method.__qualname__ = name
+    return method
 
 
 class TensorMath:
@@ -45,7 +58,7 @@ class TensorMath:
         return apply("div", self, other)
 
     def pow(self, exponent: Any) -> Any:
-        return apply("pow", self, exponent)
+        return apply_packed(_POW, (self, exponent), {})
 
     def matmul(self, other: Any) -> Any:
         return _matmul(self, other)
@@ -82,10 +95,10 @@ class TensorMath:
         return apply_packed(_DIV, (other, self), {})
 
     def __pow__(self, other: Any) -> Any:
-        return apply("pow", self, other)
+        return apply_packed(_POW, (self, other), {})
 
     def __rpow__(self, other: Any) -> Any:
-        return apply("pow", other, self)
+        return apply_packed(_POW, (other, self), {})
 
     def __matmul__(self, other: Any) -> Any:
         return _matmul(self, other)
@@ -94,7 +107,7 @@ class TensorMath:
         return _matmul(other, self)
 
     def __neg__(self) -> Any:
-        return apply("neg", self)
+        return self.neg()
 
     def __pos__(self) -> Any:
         return self
@@ -195,44 +208,11 @@ class TensorMath:
 
     # ---- elementwise math -------------------------------------------------------------------
 
-    def exp(self) -> Any:
-        return apply("exp", self)
-
-    def log(self) -> Any:
-        return apply("log", self)
-
-    def sqrt(self) -> Any:
-        return apply("sqrt", self)
-
-    def sin(self) -> Any:
-        return apply("sin", self)
-
-    def log1p(self) -> Any:
-        return apply("log1p", self)
-
-    def expm1(self) -> Any:
-        return apply("expm1", self)
-
-    def cos(self) -> Any:
-        return apply("cos", self)
-
-    def abs(self) -> Any:
-        return apply("abs", self)
-
-    def neg(self) -> Any:
-        return apply("neg", self)
-
-    def sign(self) -> Any:
-        return apply("sign", self)
-
-    def sigmoid(self) -> Any:
-        return apply("sigmoid", self)
-
-    def tanh(self) -> Any:
-        return apply("tanh", self)
-
-    def relu(self) -> Any:
-        return apply("relu", self)
+    # one registry op each, looked up once (_unary_method): no name lookup per call
+    exp, log, sqrt, sin, log1p, expm1, cos = (
+        _unary_method(n) for n in ("exp", "log", "sqrt", "sin", "log1p", "expm1", "cos"))
+    abs, neg, sign, sigmoid, tanh, relu = (  # noqa: A003
+        _unary_method(n) for n in ("abs", "neg", "sign", "sigmoid", "tanh", "relu"))
 
     def clamp(self, min: Any = None, max: Any = None) -> Any:  # noqa: A002
         return apply("clamp", self, min=min, max=max)
@@ -265,15 +245,15 @@ class TensorMath:
 
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
-        return apply("sum", x, axis=_axis(dim), keepdims=keepdim)
+        return apply_packed(_SUM, (x,), {"axis": _axis(dim), "keepdims": keepdim})
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
-        if not x.is_floating_point():  # type: ignore[attr-defined]
+        if x._array.dtype.kind != "f":  # type: ignore[attr-defined]
             raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
                                f"either a floating point or complex dtype. Got: "
                                f"{x.dtype.name.capitalize()}")  # type: ignore[attr-defined]
-        return apply("mean", x, axis=_axis(dim), keepdims=keepdim)
+        return apply_packed(_MEAN, (x,), {"axis": _axis(dim), "keepdims": keepdim})
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Any:
