@@ -18,23 +18,26 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..graphs.sweep import Gathered, Swept, reverse_sweep
 from ..runtime import R, array_module, get
 from ..runtime import dtypes as dt
 from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
+from .engine_raw import RawEngine, raw_ok, sum_to_array
 from .tape import FREED_MESSAGE, Meta, Node, display_name, meta_of
 from .thread_state import STATE, notify, set_grad
 
 _ADD = get("add")
-_SUM_TO = get("sum_to")
 #: held for the read-add-write of leaves' ``.grad``: backward() from several threads into
 #: one shared leaf must add every gradient (PyTorch's AccumulateGrad takes a lock too)
 _GRAD_LOCK = threading.Lock()
 _MAIN = threading.main_thread()
 _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 _SIGINT = _signal.SIGINT
+_ndarray = np.ndarray
 
 
 def _type_name(array: Any) -> str:
@@ -93,6 +96,39 @@ def _run_hooks(hooks: list[Any], grad: Any) -> Any:
     return grad
 
 
+def tensor_rules(node: Node, grad: Any, anomaly: bool = False) -> Any:
+    """``node``'s gradient rules on tensors: ``(edge, input gradient, input)`` per input."""
+    ref = node.ans_ref
+    ans = None if ref is None else ref()
+    if ans is None and ref is not None:
+        ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
+    rules = node.op.vjps
+    inputs = node.inputs
+    if anomaly:
+        grads = checked_vjp(node, grad, ans)
+    elif type(rules) is not tuple:  # one rule for every input (variadic, custom)
+        grads = node.op.vjp(grad, ans, inputs, node.attrs, node.needed)
+    elif len(rules) == 1:
+        # one input (unary math, views, reductions): its one rule, called here directly
+        return ((node.next[0], rules[0](grad, ans, *inputs, **node.attrs), inputs[0]),)
+    elif len(rules) == 2:
+        # two inputs (add, mul, matmul...), unrolled: no list and no zip to build; -0.5 µs
+        # of 3.5 per node on bench_tape_overhead's chain (3.0 against 3.5), XOR step 178
+        # against 185 µs (thread time, minimum of 25 interleaved repeats)
+        attrs = node.attrs
+        need_a, need_b = node.needed
+        edge_a, edge_b = node.next
+        return ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
+                 inputs[0]),
+                (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
+                 inputs[1]))
+    else:  # OpDef.vjp's per-input rules, called here directly (no generator)
+        attrs = node.attrs
+        grads = [rule(grad, ans, *inputs, **attrs) if need else None
+                 for rule, need in zip(rules, node.needed, strict=True)]
+    return zip(node.next, grads, inputs, strict=True)
+
+
 class _Eager:
     """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`): tape nodes,
     leaf tensors and arrays computed at once."""
@@ -123,35 +159,7 @@ class _Eager:
             grad = _run_hooks(node.pre_hooks, grad)
         if self.wanted and id(node) in self.wanted:
             self.captured[id(node)] = grad
-        ref = node.ans_ref
-        ans = None if ref is None else ref()
-        if ans is None and ref is not None:
-            ans = _ans(node)  # the output tensor is gone: rebuilt from what the node kept
-        rules = node.op.vjps
-        inputs = node.inputs
-        if self.anomaly:
-            grads = checked_vjp(node, grad, ans)
-        elif type(rules) is not tuple:  # one rule for every input (variadic, custom)
-            grads = node.op.vjp(grad, ans, inputs, node.attrs, node.needed)
-        elif len(rules) == 1:
-            # one input (unary math, views, reductions): its one rule, called here directly
-            return ((node.next[0], rules[0](grad, ans, *inputs, **node.attrs), inputs[0]),)
-        elif len(rules) == 2:
-            # two inputs (add, mul, matmul...), unrolled: no list and no zip to build; -0.5 µs
-            # of 3.5 per node on bench_tape_overhead's chain (3.0 against 3.5), XOR step 178
-            # against 185 µs (thread time, minimum of 25 interleaved repeats)
-            attrs = node.attrs
-            need_a, need_b = node.needed
-            edge_a, edge_b = node.next
-            return ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
-                     inputs[0]),
-                    (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
-                     inputs[1]))
-        else:  # OpDef.vjp's per-input rules, called here directly (no generator)
-            attrs = node.attrs
-            grads = [rule(grad, ans, *inputs, **attrs) if need else None
-                     for rule, need in zip(rules, node.needed, strict=True)]
-        return zip(node.next, grads, inputs, strict=True)
+        return tensor_rules(node, grad, self.anomaly)
 
     def fits(self, grad: Any, like: Any) -> bool:
         if type(grad) is not self.tensor_type:
@@ -175,14 +183,8 @@ class _Eager:
 
     def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         if op == "sum_to" and self.in_place:
-            # nothing records: the registry's kernel through the dispatcher's runner,
-            # without wrapping the intermediate (same kernel, same result)
-            grad, like = args
-            raw = _raw(like)
-            array = grad._array
-            dtype = array.dtype
-            common = dtype if (raw.dtype == dtype and dtype.kind == "f") else None
-            return wrap(dispatch.run_kernel(_SUM_TO, [array, raw], {}, common))
+            # nothing records: the registry's kernel, without wrapping the intermediate
+            return wrap(sum_to_array(args[0]._array, _raw(args[1])))
         return getattr(R, op)(*args, **attrs)
 
     def add(self, gathered: Gathered, grad: Any) -> None:
@@ -200,8 +202,13 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     """The sweep behind ``Tensor.backward`` (``inputs=None``: accumulate into leaves' .grad)
     and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched)."""
     seeds = _seeds(outputs, grad_outputs)
-    engine = _Eager(create_graph, {id(t._grad_fn): t for t in inputs
-                                   if t._grad_fn is not None} if inputs else {})
+    wanted = {id(t._grad_fn): t for t in inputs if t._grad_fn is not None} if inputs else {}
+    engine: Any
+    if raw_ok(STATE, create_graph) and all(type(g._array) is _ndarray for _, g in seeds):
+        engine = RawEngine(wanted, _check_versions, tensor_rules)
+        seeds = [(target, g._array) for target, g in seeds]
+    else:
+        engine = _Eager(create_graph, wanted)
     observed = bool(STATE.observers)
     if observed:
         notify("backward")
@@ -303,20 +310,21 @@ def _collect(inputs: Sequence[Any], ends: list[Gathered], captured: dict[int, An
             raise RuntimeError("One of the differentiated Tensors appears to not have been used "
                                "in the graph. Set allow_unused=True if this is the desired "
                                "behavior.")
-        result.append(grad)
+        result.append(grad if grad is None or hasattr(grad, "_array") else wrap(grad))
     return tuple(result)
 
 
 def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
-    """Runs the leaves' hooks, then writes every ``.grad`` in one step (module docstring)."""
+    """Runs the leaves' hooks, then writes every ``.grad`` in one step (module docstring).
+    Without ``create_graph`` the gradients are written as arrays (the raw engine's values)."""
     final = []
     for end in ends:  # a hook that raises (or Ctrl-C in one) comes before any write
         leaf, grad, owned = end.target, end.grad, end.owned
         if leaf._hooks:
             owned = False  # a hook may keep the tensor it was shown
-            grad = _run_hooks(leaf._hooks, grad)
-        if not create_graph and grad._requires_grad:
-            grad = wrap(grad._array)
+            grad = _run_hooks(leaf._hooks, grad if hasattr(grad, "_array") else wrap(grad))
+        if not create_graph and type(grad) is not _ndarray:
+            grad = grad._array
         final.append((leaf, grad, owned))
     _write_grads(final, create_graph)
 
@@ -324,7 +332,7 @@ def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
 def store_grads(targets: Sequence[Any], grads: Sequence[Any], create_graph: bool) -> None:
     """``backward(inputs=...)``: adds each gradient into its target's ``.grad`` (leaf or
     not; None skips it) in the same one locked, uninterruptible step as a plain backward."""
-    final = [(t, g if create_graph or not g._requires_grad else wrap(g._array), False)
+    final = [(t, g if create_graph else g._array, False)
              for t, g in zip(targets, grads, strict=True) if g is not None]
     _write_grads(final, create_graph)
 
@@ -341,16 +349,17 @@ def _write_grads(final: list[tuple[Any, Any, bool]], create_graph: bool) -> None
 
 
 def _accumulate(leaf: Any, grad: Any, owned: bool, create_graph: bool) -> None:
-    if leaf._grad is None:
+    """Adds ``grad`` (a tensor with ``create_graph``, else an array) into ``leaf.grad``."""
+    if create_graph:
+        leaf._grad = grad if leaf._grad is None else R.add(leaf._grad, grad)
+    elif leaf._grad is None:
         # a tensor of its own (one gradient can reach two leaves, or be the caller's
         # `gradient`), so a later in-place update of one .grad touches nothing else; a
         # sum this sweep made is already one
-        leaf._grad = grad if (create_graph or owned) else wrap(grad._array.copy())
-    elif create_graph:
-        leaf._grad = R.add(leaf._grad, grad)
+        leaf._grad = wrap(grad if owned else grad.copy())
     else:
         total = leaf._grad._array
-        _ADD.kernel(array_module(total), total, grad._array, out=total)
+        _ADD.kernel(array_module(total), total, grad, out=total)
         leaf._grad._vc[0] += 1
 
 

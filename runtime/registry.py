@@ -27,12 +27,12 @@ import difflib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from . import dtypes as dt
-from .backend import array_module
 
 Shape = tuple[int | None, ...] | None
 
@@ -70,12 +70,8 @@ class Spec:
 def format_shape(shape: Shape) -> str:
     if shape is None:
         return "<unknown>"
-    return (
-        "("
-        + ", ".join("?" if d is None else str(d) for d in shape)
-        + ("," if len(shape) == 1 else "")
-        + ")"
-    )
+    dims = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"({dims}{',' if len(shape) == 1 else ''})"
 
 
 @dataclass(frozen=True)
@@ -236,18 +232,37 @@ def get(name: str) -> OpDef:
 # --------------------------------------------------------------------------------------
 # The gradient namespace R. A rule calls R.mul(g, y); the call goes to the front end that
 # owns the arguments (static: adds a graph node; dynamic: computes now), or, when every
-# argument is a plain array, is evaluated at once by `evaluate`.
+# argument is a plain array or number, is evaluated at once (by `evaluate`, or by the
+# kernel itself where the arrays share one float dtype).
 
 
 def apply(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
     """Runs ``op`` through the front end that owns an argument, else on arrays at once."""
+    return _call(op, *args, **attrs)
+
+
+def _call(op: OpDef, *args: Any, **attrs: Any) -> Any:
+    # apply(), taking the arguments as R.<op> gets them (R binds op with a partial: one
+    # Python frame per call)
+    common: Any = None  # the arrays' one dtype; False once they mix or one is no array
     for arg in args:
         cls = type(arg)
         if cls is float or cls is int:
             continue  # a Python number: no front end, and no failed attribute lookup
-        handler = getattr(cls, "__tapeflow_apply__", None)
-        if handler is not None:
-            return handler(op, args, attrs)
+        if cls is not _ndarray:
+            handler = getattr(cls, "__tapeflow_apply__", None)
+            if handler is not None:
+                return handler(op, args, attrs)
+            if isinstance(arg, _generic) or not isinstance(getattr(arg, "dtype", None),
+                                                           np.dtype):
+                common = False  # a numpy scalar (strong, not weak) or no array: evaluate()
+                continue
+        if common is None:
+            common = arg.dtype
+        elif common is not False and arg.dtype != common:
+            common = False
+    if common is not None and common is not False and common.kind == "f":
+        return _on_floats(op, args, attrs)
     return evaluate(op, args, attrs)
 
 
@@ -262,10 +277,8 @@ class OpNamespace:
         except OpNotFoundError as exc:
             raise AttributeError(str(exc)) from None
 
-        def call(*args: Any, **attrs: Any) -> Any:
-            return apply(op, args, attrs)
-
-        call.__name__ = name
+        call = partial(_call, op)
+        call.__name__ = name  # type: ignore[attr-defined]
         call.__doc__ = op.doc
         setattr(self, name, call)  # later lookups skip __getattr__
         return call
@@ -276,90 +289,16 @@ class OpNamespace:
 R = OpNamespace()
 
 
-# --------------------------------------------------------------------------------------
-# Eager evaluation on raw arrays: dtype promotion, scalars, and errors that name the op.
+# evaluation on raw arrays lives beside this module; it reads OpDef, Spec and the errors above
+from .evaluation import (  # noqa: E402
+    _generic,
+    _ndarray,
+    _on_floats,
+    evaluate,
+    operand_dtype,
+    prepare_arrays,
+    shape_error,
+)
 
-
-def operand_dtype(
-    op: OpDef, dtypes: Sequence[dt.DType | None], scalars: Sequence[Any]
-) -> dt.DType | None:
-    """The dtype the promoted inputs of ``op`` are cast to (None: the op does not promote).
-
-    ``dtypes`` has one entry per input, ``None`` where that input is a Python scalar.
-    """
-    if op.promote is None:
-        return None
-    indices = op.promote_inputs if op.promote_inputs is not None else range(len(dtypes))
-    present = [(dtypes[i], i) for i in indices if i < len(dtypes)]
-    tensor_dtypes = [d for d, _ in present if d is not None]
-    scalar_values = [scalars[i] for d, i in present if d is None]
-    if tensor_dtypes:
-        common = tensor_dtypes[0]
-        for d in tensor_dtypes[1:]:
-            common = dt.promote(common, d)
-        for s in scalar_values:
-            common = dt.with_scalar(common, s)
-    else:
-        common = dt.infer_from_data(scalar_values[0]) if scalar_values else dt.DEFAULT_FLOAT
-    if op.promote == "float" and not common.is_floating:
-        common = dt.DEFAULT_FLOAT
-    return common
-
-
-def prepare_arrays(op: OpDef, args: Sequence[Any], xp: Any) -> list[Any]:
-    """Casts promoted inputs to their common dtype and turns Python scalars into 0-d arrays."""
-    dtypes = [None if _is_scalar(a) else dt.of_array(a) for a in args]
-    common = operand_dtype(op, dtypes, args)
-    indices = set(op.promote_inputs if op.promote_inputs is not None else range(len(args)))
-    arrays = []
-    for i, (a, d) in enumerate(zip(args, dtypes, strict=True)):
-        if d is None:
-            target = common if (common is not None and i in indices) else dt.infer_from_data(a)
-            arrays.append(xp.asarray(a, dtype=target.np))
-        elif common is not None and i in indices and d is not common:
-            arrays.append(a.astype(common.np))
-        else:
-            arrays.append(a)
-    return arrays
-
-
-def evaluate(op: OpDef, args: Sequence[Any], attrs: dict[str, Any], out: Any = None) -> Any:
-    """Runs ``op`` on arrays (numpy or cupy) and Python scalars; errors name the op and shapes."""
-    # numpy scalars (np.float64(1.0), results of 0-d reductions) are arrays, not weak scalars
-    args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
-    first = next((a for a in args if not _is_scalar(a)), None)
-    xp = array_module(first) if first is not None else _default_xp()
-    arrays = prepare_arrays(op, args, xp)
-    try:
-        if out is not None:
-            return op.kernel(xp, *arrays, out=out, **attrs)
-        result = op.kernel(xp, *arrays, **attrs)
-        # numpy ufuncs return scalars for 0-d inputs; keep everything an array
-        return xp.asarray(result) if isinstance(result, np.generic) else result
-    except (ValueError, IndexError, TypeError) as exc:
-        raise shape_error(
-            op, [Spec(tuple(a.shape), dt.of_array(a)) for a in arrays], attrs, exc
-        ) from None
-
-
-def shape_error(
-    op: OpDef, specs: Sequence[Spec], attrs: dict[str, Any], cause: Exception | None = None
-) -> Exception:
-    """A ShapeError naming the op and its input shapes, preferring the shape rule's own words."""
-    try:
-        op.infer(*specs, **attrs)
-    except ShapeError as exc:
-        return exc
-    except Exception:  # noqa: BLE001 - fall through to the kernel's own message
-        pass
-    shown = ", ".join(format_shape(s.shape) for s in specs)
-    detail = f": {cause}" if cause is not None else ""
-    return ShapeError(f"{op.name}: cannot apply to inputs of shapes {shown}{detail}")
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (int, float, bool))
-
-
-def _default_xp() -> Any:
-    return np
+__all__ = ["OpDef", "OpNamespace", "R", "REGISTRY", "ShapeError", "Spec", "apply", "evaluate",
+           "format_shape", "get", "operand_dtype", "prepare_arrays", "register", "shape_error"]

@@ -1,0 +1,162 @@
+"""The backward sweep on raw arrays: the engine of a plain ``backward()``.
+
+When nothing needs the gradients as tensors while they flow (no ``create_graph``, whose
+rules must record; no anomaly mode, which checks each rule's results; no interceptor, kernel
+observer or GEMM provider, which see or steer every op), the gradient rules run on the
+arrays themselves: ``R.mul(g, y)`` on two float32 arrays calls the registry's kernel at once
+(:func:`tapeflow.runtime.registry.apply`), with no tensor made or dispatched per op. The
+kernels, their order and their operands are those of the tensor engine
+(:class:`tapeflow.dynamic.engine._Eager`), so the gradients are the same bit for bit.
+
+Tensors appear only where user code sees a gradient: node and tensor hooks, autograd.grad's
+results, a custom Function's backward, and the leaves' ``.grad``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..graphs.sweep import Gathered
+from ..runtime import R, array_module, get
+from ..runtime import dtypes as dt
+from . import dispatch
+from .dispatch import wrap
+from .tape import FREED_MESSAGE, Meta, Node
+
+_ADD = get("add")
+_SUM_TO = get("sum_to")
+_ndarray = np.ndarray
+_DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
+
+
+def raw_ok(state: Any, create_graph: bool) -> bool:
+    """Whether this thread's backward may run on raw arrays (module docstring)."""
+    return (not create_graph and not state.anomaly and state.gemm is None
+            and state.hot[0] is None and not state.observers)
+
+
+def _array_of(x: Any) -> Any:
+    """A rule's view of a node input: a saved tensor's array; a Meta or a number as it is,
+    save a numpy scalar, which becomes the weak Python number the dispatch would make of
+    it (x * np.float64(0.1) on float32 stays float32, as in PyTorch)."""
+    kind = type(x)
+    if kind is Meta or kind is float or kind is int or kind is _ndarray:
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    return getattr(x, "_array", x)
+
+
+def sum_to_array(grad: Any, like: Any) -> Any:
+    """``grad`` summed down to ``like``'s shape by the registry's kernel, through the
+    dispatcher's runner (its fast path when both share one float dtype)."""
+    dtype = grad.dtype
+    common = dtype if (like.dtype == dtype and dtype.kind == "f") else None
+    return dispatch.run_kernel(_SUM_TO, [grad, like], {}, common)
+
+
+def _hooked(hooks: list[Any], grad: Any) -> Any:
+    """Runs a node's pre-hooks on ``grad`` shown as a tensor; the array they leave."""
+    shown = wrap(grad)
+    for hook in list(hooks):
+        replaced = hook(shown)
+        if replaced is not None:
+            shown = replaced
+    return getattr(shown, "_array", shown)
+
+
+class RawEngine:
+    """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`) whose values
+    are arrays. ``wanted``: autograd.grad's non-leaf inputs, by id of their grad_fn."""
+
+    __slots__ = ("wanted", "captured", "check_versions", "tensor_vjp")
+
+    def __init__(self, wanted: dict[int, Any], check_versions: Any, tensor_vjp: Any) -> None:
+        self.wanted = wanted
+        self.captured: dict[int, Any] = {}
+        self.check_versions = check_versions  # the tensor engine's (engine.py), shared
+        self.tensor_vjp = tensor_vjp  # a custom Function's rule: user code, on tensors
+
+    def rank(self, target: Any) -> int | None:
+        if type(target) is Node or not hasattr(target, "_array"):
+            return target.seq  # (another grad_fn, such as a trace's, says why it has none)
+        return None  # a leaf tensor
+
+    def vjp(self, node: Node, grad: Any) -> Any:
+        if node.freed:
+            raise RuntimeError(FREED_MESSAGE)
+        if node.saved or node.ans_vc is not None:
+            self.check_versions(node)
+        if node.pre_hooks:
+            grad = _hooked(node.pre_hooks, grad)
+        if self.wanted and id(node) in self.wanted:
+            self.captured[id(node)] = wrap(grad)
+        op = node.op
+        if op.kind == "custom":
+            return self.tensor_vjp(node, wrap(grad))
+        ref = node.ans_ref
+        ans = None
+        if ref is not None:
+            out = ref()  # the output tensor's array now, or (the tensor gone) the one kept
+            ans = node.ans_array if out is None else out._array
+        inputs = node.inputs
+        for x in inputs:
+            if type(x) is not Meta:  # a saved tensor, or a number: the rules' view of them
+                inputs = tuple([_array_of(x) for x in inputs])
+                break
+        rules = op.vjps
+        if type(rules) is not tuple:  # one rule for every input (variadic ops)
+            grads = op.vjp(grad, ans, inputs, node.attrs, node.needed)
+        elif len(rules) == 1:
+            return ((node.next[0], rules[0](grad, ans, *inputs, **node.attrs), inputs[0]),)
+        elif len(rules) == 2:  # unrolled, as in the tensor engine
+            attrs = node.attrs
+            need_a, need_b = node.needed
+            edge_a, edge_b = node.next
+            return ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
+                     inputs[0]),
+                    (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
+                     inputs[1]))
+        else:
+            attrs = node.attrs
+            grads = [rule(grad, ans, *inputs, **attrs) if need else None
+                     for rule, need in zip(rules, node.needed, strict=True)]
+        return zip(node.next, grads, inputs, strict=True)
+
+    def fits(self, grad: Any, like: Any) -> bool:
+        if type(grad) is not _ndarray:
+            return False
+        raw = like if type(like) is _ndarray or type(like) is Meta else _array_of(like)
+        return grad.shape == raw.shape and grad.dtype == raw.dtype
+
+    def value(self, grad: Any, like: Any) -> Any:
+        # a tensor from a custom Function's backward, or an array
+        return getattr(grad, "_array", grad)
+
+    def same_shape(self, grad: Any, like: Any) -> bool:
+        return grad.shape == _array_of(like).shape
+
+    def dtype(self, value: Any) -> Any:
+        raw = _array_of(value).dtype
+        found = _DTYPES.get(raw)
+        if found is None:
+            found = _DTYPES[raw] = dt.as_dtype(raw)
+        return found
+
+    def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        if op == "sum_to":
+            return sum_to_array(args[0], _array_of(args[1]))
+        return getattr(R, op)(*args, **attrs)
+
+    def add(self, gathered: Gathered, grad: Any) -> None:
+        if gathered.owned:
+            total = gathered.grad
+            _ADD.kernel(array_module(total), total, grad, out=total)
+        else:
+            gathered.grad = R.add(gathered.grad, grad)
+            gathered.owned = True
+
+
+__all__ = ["RawEngine", "raw_ok", "sum_to_array"]
