@@ -29,6 +29,7 @@ from ...graphs.control import Body, fused_step
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import dtypes as dt
+from .gate_grads import join_split_gradients
 from .loop_runner import LoopRunner, find_slices, find_sums, with_slices, without_sums
 from .loop_variants import Guard, alive_body, find_guards
 from .options import CompileOptions
@@ -117,7 +118,7 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
             bodies = [n.attrs[a] for a in names]
             keep = tuple(n.attrs.get("keep", ()))
             if n.op == "while":  # the body runs fused with the next test (one run a step)
-                bodies[1] = fused_step(bodies[0], bodies[1])
+                bodies[1] = join_split_gradients(fused_step(bodies[0], bodies[1]))
                 if keep:  # (and hands over the values its reverse loop reads: residuals.py)
                     step = bodies[1]
                     bodies[1] = Body(Graph(step.graph.nodes, (*step.graph.outputs, *keep)),

@@ -81,3 +81,38 @@ def test_one_compiled_reverse_step_serves_every_loop_length(monkeypatch):
                 sess.run(fetches, {x: X, lengths: np.array(n, np.int32)})
     # (per loop: the test and the step, and for the step its all-alive variant)
     assert sorted(compiled) == first and len(first) == 6
+
+
+def test_an_lstm_steps_split_gradient_is_one_concat_with_the_sums_bits(monkeypatch):
+    joined = []
+    join = loops.join_split_gradients
+
+    def spy(body):
+        result = join(body)
+        joined.extend(n for n in result.graph.nodes
+                      if n.op == "concat" and body.graph[n.id].op != "concat")
+        return result
+
+    results = []
+    for patched in (spy, lambda body: body):
+        monkeypatch.setattr(loops, "join_split_gradients", patched)
+        with tf.Graph().as_default():
+            tf.set_random_seed(2)
+            x, lengths, fetches = _rnn_graph("lstm", tf.float64)
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                results.append(sess.run(fetches, {x: X, lengths: np.array([6, 2, 3, 5])}))
+    assert len(joined) == 1 and len(joined[0].inputs) == 4  # (the reverse step's four gates)
+    assert _bits(results[0]) == _bits(results[1])
+
+
+def test_slices_that_leave_a_gap_keep_their_sum():
+    from tapeflow.graphs.control import Body
+    from tapeflow.static.compiler.gate_grads import join_split_gradients
+
+    with tf.Graph().as_default() as g:
+        x = tf.placeholder(tf.float64, [2, 6], name="x")
+        loss = tf.reduce_sum(tf.sin(x[:, :2])) + tf.reduce_sum(x[:, 3:] ** 2)  # (2:3 unread)
+        grad, = tf.gradients(loss, [x])
+    body = Body(g.as_ir([grad]), (x.node_id,))
+    assert join_split_gradients(body) is body
