@@ -53,10 +53,9 @@ from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import get as get_op
 from ...runtime.ops_index import encode_index
+from .dot_slices import FULL, consecutive_slices, step_order
 from .lowering import concrete
 from .rewrite import assemble
-
-_FULL = ("slice", None, None, None)
 
 
 class _Builder:
@@ -70,6 +69,7 @@ class _Builder:
         self.anchor = -1  # new nodes are placed before this old node (then sorted)
         self.anchor_of: dict[int, int] = {}
         self.rank: dict[int, int] = {}  # right operand of a merged product -> its step
+        self.fetched = set(graph.outputs)
 
     def call(self, op: str, inputs: Sequence[int], attrs: Mapping[str, Any], like: Node,
              suffix: str, node_id: int | None = None) -> Node:
@@ -99,75 +99,41 @@ class _Builder:
         return self.call("reshape", [stacked], {"shape": tuple(shape)}, like, "join").id
 
     def stacked(self, operands: Sequence[int], axis: int, like: Node) -> int:
-        """``stack(operands, axis)``, one node per stack. When the operands are the slices
-        ``x[..., 0, ...], ..., x[..., T-1, ...]`` of one tensor, it is ``x`` itself (sliced at
-        ``axis``) or one contiguous copy of ``x`` with that axis moved to ``axis``."""
+        """``stack(operands, axis)``, one node per stack. When the operands are consecutive
+        slices ``x[..., t0, ...], ..., x[..., t1-1, ...]`` of one tensor (a block of an
+        input sequence's steps), it is ``x`` itself (all steps, sliced at ``axis``) or one
+        contiguous copy of ``x[..., t0:t1, ...]`` with that axis moved to ``axis``: one
+        strided copy, not a view per step and a stack of them."""
         key = (tuple(operands), axis)
         if key not in self.stacks:
-            found = _whole(operands, self.by_id)
+            found = consecutive_slices(operands, self.by_id)
             if found is None:
                 whole = self.call("stack", operands, {"axis": axis}, like, "stack").id
-            elif found[1] == axis:
-                whole = found[0]
             else:
-                rank = len(_dims(self.by_id[found[0]]))
-                perm = [a for a in range(rank) if a != found[1]]
-                perm.insert(axis, found[1])
-                moved = self.call("transpose", [found[0]], {"axes": tuple(perm)}, like, "move")
-                whole = self.call("copy", [moved.id], {}, like, "stack").id
+                whole = self._moved(*found, axis, like)
             self.stacks[key] = whole
         return self.stacks[key]
+
+    def _moved(self, x: int, at: int, start: int, stop: int, axis: int, like: Node) -> int:
+        """``x[..., start:stop, ...]`` (sliced at axis ``at``) with axis ``at`` moved to
+        ``axis``: ``x`` or a view of it where that is contiguous, else one copy."""
+        dims = _dims(self.by_id[x])
+        whole = (start, stop) == (0, dims[at])
+        if not whole:
+            index = [FULL] * len(dims)
+            index[at] = ("slice", start, stop, None)
+            x = self.call("getitem", [x], {"index": tuple(index)}, like, "steps").id
+        if at == axis and (whole or axis == 0):
+            return x  # all of x, or a run of its leading axis
+        if at != axis:
+            perm = [a for a in range(len(dims)) if a != at]
+            perm.insert(axis, at)
+            x = self.call("transpose", [x], {"axes": tuple(perm)}, like, "move").id
+        return self.call("copy", [x], {}, like, "stack").id
 
 
 def _dims(n: Node) -> tuple[int, ...]:
     return tuple(int(d) for d in n.shape)  # type: ignore[union-attr, arg-type]
-
-
-def _slice_of(n: Node, by_id: Mapping[int, Node]) -> tuple[int, int, int] | None:
-    """``(x id, axis, t)`` when ``n`` is ``x[:, ..., t, ..., :]`` (one int, full slices)."""
-    if n.kind != "call" or n.op != "getitem":
-        return None
-    x = by_id[n.inputs[0]]
-    if not concrete(x.shape):
-        return None
-    rank = len(x.shape)  # type: ignore[arg-type]
-    items = tuple(n.attrs.get("index", ()))
-    if len(items) > rank or any(i is Ellipsis or i is None for i in items):
-        return None
-    items = items + (_FULL,) * (rank - len(items))
-    ints = [k for k, item in enumerate(items) if not isinstance(item, tuple)]
-    if len(ints) != 1 or any(items[k] != _FULL for k in range(rank) if k != ints[0]):
-        return None
-    axis = ints[0]
-    size = int(x.shape[axis])  # type: ignore[index, arg-type]
-    t = int(items[axis])
-    t = t + size if t < 0 else t
-    return (x.id, axis, t) if 0 <= t < size else None
-
-
-def _whole(operands: Sequence[int], by_id: Mapping[int, Node]) -> tuple[int, int] | None:
-    """``(x id, axis)`` when the operands are ``x``'s slices 0, 1, ..., T-1 along ``axis``."""
-    found = [_slice_of(by_id[i], by_id) for i in operands]
-    if any(f is None for f in found):
-        return None
-    x_ids = {f[0] for f in found}  # type: ignore[index]
-    axes = {f[1] for f in found}  # type: ignore[index]
-    if len(x_ids) != 1 or len(axes) != 1:
-        return None
-    x, axis = by_id[x_ids.pop()], axes.pop()
-    if [f[2] for f in found] != list(range(_dims(x)[axis])):  # type: ignore[index]
-        return None
-    return x.id, axis
-
-
-def _order(members: list[Node], side: int, by_id: Mapping[int, Node]) -> list[Node]:
-    """Members sorted by their step: the slice index of operand ``side`` when every one is a
-    slice of one tensor, else creation order of that operand (forward order)."""
-    found = [_slice_of(by_id[m.inputs[side]], by_id) for m in members]
-    if all(f is not None for f in found) and len({f[0] for f in found}) == 1:  # type: ignore[index]
-        return [m for _, m in sorted(zip([f[2] for f in found], members,  # type: ignore[index]
-                                         strict=True), key=lambda p: p[0])]
-    return sorted(members, key=lambda m: m.inputs[side])
 
 
 #: fewer merged steps than this make one block (their stacks are small)
@@ -300,7 +266,7 @@ def merge_sums(graph: Graph) -> tuple[Graph, bool]:
                 if members[0].op != kind:
                     continue
                 if kind == "matmul":
-                    members = _order(members, 0, b.by_id)
+                    members = step_order(members, 0, b.by_id)
                 else:  # the step order of the products' right operands, when they have one
                     members = sorted(members, key=lambda m: (b.rank.get(m.inputs[0], -1),
                                                              m.inputs[0]))
@@ -343,19 +309,51 @@ def _reachable(starts: Iterable[int], users: Mapping[int, list[int]]) -> set[int
     return seen
 
 
-def _merge_block(members: list[Node], b: _Builder, first: Node) -> None:
-    """One product for ``matmul(a_t, w)`` of the ``members`` (placed before ``first``)."""
+def _merge_block(members: list[Node], b: _Builder, first: Node, users: Mapping[int, list[int]],
+                 removed: set[int]) -> None:
+    """One product for ``matmul(a_t, w)`` of the ``members`` (placed before ``first``). When
+    every step adds one bias to its product (``x_t @ w_ih + b_ih``), the block adds it once:
+    the same sums, as one call on the block while it is still in cache."""
     b.anchor = first.id
     ta, tb = _flags(first)
     rows = 1 if ta else 0  # the axis of a_t that becomes the product's rows
     joined = b.joined([m.inputs[0] for m in members], rows, first)
     product = b.call("matmul", [joined, first.inputs[1]],
                      {"transpose_a": ta, "transpose_b": tb}, first, "matmul")
+    bias = None if b.fetched.intersection(m.id for m in members) else \
+        _shared_bias(members, users, b.by_id)
+    if bias is not None:
+        operands = [product.id, bias[0]] if bias[1] == 0 else [bias[0], product.id]
+        product = b.call("add", operands, {}, first, "bias")
+        removed.update(m.id for m in members)  # the steps' rows are read from the sums
     n_rows, cols = _dims(first)
     split = b.call("reshape", [product.id], {"shape": (len(members), n_rows, cols)},
                    first, "split")
     for t, m in enumerate(members):  # step t's rows: one contiguous block
-        b.call("getitem", [split.id], {"index": encode_index(t)}, m, "rows", node_id=m.id)
+        step = b.by_id[users[m.id][0]] if bias is not None else m
+        b.call("getitem", [split.id], {"index": encode_index(t)}, step, "rows", node_id=step.id)
+
+
+def _shared_bias(members: list[Node], users: Mapping[int, list[int]],
+                 by_id: Mapping[int, Node]) -> tuple[int, int] | None:
+    """``(bias id, the product's operand position)`` when each member's one reader is an
+    ``add`` of the same vector (rank <= 1: broadcast alike over a step's rows and over a
+    block's) that keeps the member's shape and dtype."""
+    found = set()
+    for m in members:
+        readers = users.get(m.id, [])
+        if len(readers) != 1:
+            return None
+        add = by_id[readers[0]]
+        if (add.kind != "call" or add.op != "add" or add.shape != m.shape
+                or add.dtype is not m.dtype or len(set(add.inputs)) != 2):
+            return None
+        k = add.inputs.index(m.id)
+        other = by_id[add.inputs[1 - k]]
+        if other.shape is None or len(other.shape) > 1 or other.dtype is not m.dtype:
+            return None
+        found.add((other.id, k))
+    return found.pop() if len(found) == 1 else None
 
 
 def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
@@ -368,7 +366,7 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
             groups.setdefault((n.inputs[1], _flags(n), graph[n.inputs[0]].shape), []).append(n)
     b = _Builder(graph)
     position = {n.id: k for k, n in enumerate(graph.nodes)}
-    merged = False
+    merged, removed = False, set[int]()
     for members in groups.values():
         # an a_t that is a member's product, or computed from one (``(x @ w) @ w``, the
         # recurrence ``h_t @ w_hh``), would make the merged matmul need itself
@@ -380,12 +378,12 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
             members = kept
         if len(members) < 2:
             continue
-        for block in _blocks(_order(members, 0, b.by_id)):
-            _merge_block(block, b, min(block, key=lambda m: position[m.id]))
+        for block in _blocks(step_order(members, 0, b.by_id)):
+            _merge_block(block, b, min(block, key=lambda m: position[m.id]), users, removed)
             merged = True
     if not merged:
         return graph, False
-    return assemble(graph, b.added, b.anchor_of, set())
+    return assemble(graph, b.added, b.anchor_of, removed)
 
 
 def dot_merge(graph: Graph) -> tuple[Graph, bool]:
