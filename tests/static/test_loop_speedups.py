@@ -116,3 +116,37 @@ def test_slices_that_leave_a_gap_keep_their_sum():
         grad, = tf.gradients(loss, [x])
     body = Body(g.as_ir([grad]), (x.node_id,))
     assert join_split_gradients(body) is body
+
+
+def _counted(monkeypatch, counted: bool, step: int, test, start: int, limit, feeds):
+    found = []
+    find = loops.find_counter
+
+    def spy(*args):
+        found.append(find(*args) if counted else None)
+        return found[-1]
+
+    monkeypatch.setattr(loops, "find_counter", spy)
+    with tf.Graph().as_default():
+        n = tf.placeholder(tf.int32, [], name="n")
+        x = tf.placeholder(tf.float64, [2], name="x")
+        t, y = tf.while_loop(lambda t, y: test(t, n), lambda t, y: (t + step, y * 1.5 + 1.0),
+                             [tf.constant(start), x], maximum_iterations=limit)
+        with tf.Session() as sess:
+            values = [sess.run([t, y], {n: value, x: np.array([1.0, -2.0])}) for value in feeds]
+    return values, found
+
+
+@pytest.mark.parametrize(("step", "test", "start", "limit"), [
+    (1, tf.less, 0, None),  # dynamic_rnn's loop
+    (-1, tf.greater_equal, 5, None),  # its gradient's (t - 1 >= 0)
+    (3, tf.less_equal, -4, None),
+    (1, tf.greater, 0, 20),  # a bound that never stops it: the limit does, past the ticks
+])
+def test_a_counted_loop_gives_the_kernels_values(monkeypatch, step, test, start, limit):
+    bounds = [-3, 0, 1, 2, 7, 11]
+    got, found = _counted(monkeypatch, True, step, test, start, limit, bounds)
+    want, _ = _counted(monkeypatch, False, step, test, start, limit, bounds)
+    assert found and found[0] is not None and found[0].step == step
+    for (t1, y1), (t2, y2) in zip(got, want, strict=True):
+        assert t1 == t2 and t1.dtype == t2.dtype and t1.shape == () and _bits([y1]) == _bits([y2])
