@@ -26,47 +26,19 @@ from ..runtime import dtypes as dt
 from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
-from .engine_raw import RawEngine, raw_ok, sum_to_array
-from .tape import FREED_MESSAGE, Meta, Node, display_name, meta_of
+from .engine_raw import RawEngine, check_versions, free, raw_ok, sum_to_array
+from .tape import FREED_MESSAGE, Meta, Node, display_name
 from .thread_state import STATE, notify, set_grad
 
 _ADD = get("add")
 #: held for the read-add-write of leaves' ``.grad``: backward() from several threads into
 #: one shared leaf must add every gradient (PyTorch's AccumulateGrad takes a lock too)
 _GRAD_LOCK = threading.Lock()
-_MAIN = threading.main_thread()
+_MAIN_IDENT = threading.main_thread().ident
+_get_ident = threading.get_ident
 _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 _SIGINT = _signal.SIGINT
 _ndarray = np.ndarray
-
-
-def _type_name(array: Any) -> str:
-    from ..runtime.dtypes import LEGACY_TENSOR_TYPES
-
-    d = dt.of_array(array)
-    prefix = "torch." if type(array).__module__.startswith("numpy") else "torch.cuda."
-    name = next(k for k, v in LEGACY_TENSOR_TYPES.items() if v is d)
-    return f"{prefix}{name} {list(array.shape)}"
-
-
-def _version_error(what: str, array: Any, now: int, expected: int) -> RuntimeError:
-    return RuntimeError(
-        "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [{_type_name(array)}]{what} is at version {now}; expected version "
-        f"{expected} instead. Hint: the tensor was changed in place after the op that saved it "
-        "(an inplace operation such as x += 1, x.mul_(2) or x[i] = v); use an out-of-place op "
-        "(x = x + 1) or clone() it first.")
-
-
-def _check_versions(node: Node) -> None:
-    for tensor, version in node.saved:
-        if tensor._vc[0] != version:
-            fn = tensor._grad_fn
-            what = f", which is output 0 of {fn.name()}," if fn is not None else ""
-            raise _version_error(what, tensor._array, tensor._vc[0], version)
-    if node.ans_vc is not None and node.ans_vc[0] != node.ans_version:
-        raise _version_error(f", which is output 0 of {node.name()},", node.ans_array,
-                             node.ans_vc[0], node.ans_version)
 
 
 def _ans(node: Node) -> Any:
@@ -154,7 +126,7 @@ class _Eager:
         if node.freed:
             raise RuntimeError(FREED_MESSAGE)
         if node.saved or node.ans_vc is not None:
-            _check_versions(node)
+            check_versions(node)
         if node.pre_hooks:
             grad = _run_hooks(node.pre_hooks, grad)
         if self.wanted and id(node) in self.wanted:
@@ -203,13 +175,12 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     and ``autograd.grad`` (return the gradients of ``inputs``; no .grad is touched)."""
     seeds = _seeds(outputs, grad_outputs)
     wanted = {id(t._grad_fn): t for t in inputs if t._grad_fn is not None} if inputs else {}
-    engine: Any
-    if raw_ok(STATE, create_graph) and all(type(g._array) is _ndarray for _, g in seeds):
-        engine = RawEngine(wanted, _check_versions, tensor_rules)
-        seeds = [(target, g._array) for target, g in seeds]
-    else:
+    state = STATE
+    engine = _raw_engine(seeds, wanted, retain_graph) if raw_ok(state, create_graph) else None
+    if engine is None:
         engine = _Eager(create_graph, wanted)
-    observed = bool(STATE.observers)
+        seeds = [(target, g if hasattr(g, "_array") else wrap(g)) for target, g in seeds]
+    observed = bool(state.observers)
     if observed:
         notify("backward")
     previous = set_grad(create_graph)  # (no_grad() or enable_grad(), without the objects)
@@ -217,8 +188,8 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
         swept = reverse_sweep(seeds, engine)
     finally:
         set_grad(previous)
-    if not retain_graph:
-        _free_graph(swept)
+    if not retain_graph and (swept.unfed or type(engine) is not RawEngine):
+        _free_graph(swept, type(engine) is RawEngine)
     if inputs is not None:
         result = _collect(inputs, swept.ends, engine.captured, allow_unused)
     else:
@@ -227,6 +198,19 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     if observed:
         notify("backward_end")
     return result
+
+
+def _raw_engine(seeds: list[tuple[Any, Any]], wanted: dict[int, Any],
+                retain_graph: bool) -> RawEngine | None:
+    """The raw engine, with ``seeds`` turned into arrays in place; None when a seed is not
+    a numpy array (cupy: the tensor engine)."""
+    for i, (target, g) in enumerate(seeds):
+        if type(g) is not _ndarray:
+            g = getattr(g, "_array", g)
+            if type(g) is not _ndarray:
+                return None
+            seeds[i] = (target, g)
+    return RawEngine(wanted, not retain_graph, tensor_rules)
 
 
 def _seeds(outputs: Sequence[Any], grad_outputs: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -246,10 +230,11 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
         if out._array.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         array = out._array
-        # full_like's value, as two C calls: np.full is a Python function (1 µs of a step)
+        # full_like's value, as two C calls: np.full is a Python function (1 µs of a step);
+        # an array, which the tensor engine wraps
         ones = array_module(array).empty(array.shape, array.dtype)
         ones.fill(1)
-        return wrap(ones)
+        return ones
     g = g if hasattr(g, "_array") else wrap(g)
     if tuple(g._array.shape) != tuple(out._array.shape):
         raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
@@ -261,12 +246,16 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
 # ---- freeing the graph (unless retain_graph) ----------------------------------------------
 
 
-def _free_graph(swept: Swept) -> None:
-    """Frees the nodes that ran, and those behind edges that carried no gradient (a rule
-    returned None for them): they belong to the graph this backward consumed too."""
-    for node in swept.ran:
-        if node.holds_tensors or node.ans_vc is not None:
-            _free(node)
+def _free_graph(swept: Swept, ran_freed: bool) -> None:
+    """Frees the nodes that ran (unless the raw engine freed each as it ran), and those
+    behind edges that carried no gradient (a rule returned None for them): they belong to
+    the graph this backward consumed too."""
+    if not ran_freed:
+        for node in swept.ran:
+            if node.holds_tensors or node.ans_vc is not None:
+                free(node)
+    if not swept.unfed:
+        return
     seen: set[int] = set()
     stack = [e for e in swept.unfed if type(e) is Node]
     while stack:
@@ -275,23 +264,8 @@ def _free_graph(swept: Swept) -> None:
             continue
         seen.add(id(node))
         if node.holds_tensors or node.ans_vc is not None:
-            _free(node)
+            free(node)
         stack.extend(e for e in node.next if type(e) is Node and id(e) not in seen)
-
-
-def _free(node: Node) -> None:
-    """Drops what ``node`` saved, so a later backward through it raises. Its inputs become
-    shape and dtype only; a node whose rule reads no saved data (a custom Function's, whose
-    ctx keeps what it needs) is not marked freed: a second backward through it works, as in
-    PyTorch. Nodes that never kept a tensor need no visit at all."""
-    if node.holds_tensors:
-        node.inputs = tuple([x if type(x) is Meta or not hasattr(x, "_array")
-                             else meta_of(x._array) for x in node.inputs])
-        node.holds_tensors = False
-    if node.saved or node.ans_vc is not None:
-        node.freed = True
-        node.saved = []
-        node.ans_ref = node.ans_array = node.ans_vc = None
 
 
 # ---- results: autograd.grad's tuple, or leaves' .grad ----------------------------------------
@@ -373,7 +347,7 @@ def _hold_interrupts() -> tuple[Any, list[int]] | None:
     ``_signal`` is the C module under ``signal``: the same calls without ``signal``'s enum
     conversions (a third of a one-node backward's fixed cost, measured with cProfile).
     """
-    if threading.current_thread() is not _MAIN:
+    if _get_ident() != _MAIN_IDENT:
         return None
     previous = _signal.getsignal(_SIGINT)
     if previous is None:

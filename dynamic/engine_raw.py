@@ -9,7 +9,10 @@ kernels, their order and their operands are those of the tensor engine
 (:class:`tapeflow.dynamic.engine._Eager`), so the gradients are the same bit for bit.
 
 Tensors appear only where user code sees a gradient: node and tensor hooks, autograd.grad's
-results, a custom Function's backward, and the leaves' ``.grad``.
+results, a custom Function's backward, and the leaves' ``.grad``. Without ``retain_graph``
+each node is freed as soon as its rule has run, as PyTorch releases a node's saved
+variables once it has run (this module also holds the version checks and the freeing that
+both engines use).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from ..runtime import R, array_module, get
 from ..runtime import dtypes as dt
 from . import dispatch
 from .dispatch import wrap
-from .tape import FREED_MESSAGE, Meta, Node
+from .tape import FREED_MESSAGE, Meta, Node, meta_of
 
 _ADD = get("add")
 _SUM_TO = get("sum_to")
+_R_SUM_TO = R.sum_to
 _ndarray = np.ndarray
+_generic = np.generic
 _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 
 
@@ -37,6 +42,57 @@ def raw_ok(state: Any, create_graph: bool) -> bool:
             and state.hot[0] is None and not state.observers)
 
 
+# ---- what both engines check and free ------------------------------------------------------
+
+
+def _type_name(array: Any) -> str:
+    from ..runtime.dtypes import LEGACY_TENSOR_TYPES
+
+    d = dt.of_array(array)
+    prefix = "torch." if type(array).__module__.startswith("numpy") else "torch.cuda."
+    name = next(k for k, v in LEGACY_TENSOR_TYPES.items() if v is d)
+    return f"{prefix}{name} {list(array.shape)}"
+
+
+def _version_error(what: str, array: Any, now: int, expected: int) -> RuntimeError:
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{_type_name(array)}]{what} is at version {now}; expected version "
+        f"{expected} instead. Hint: the tensor was changed in place after the op that saved it "
+        "(an inplace operation such as x += 1, x.mul_(2) or x[i] = v); use an out-of-place op "
+        "(x = x + 1) or clone() it first.")
+
+
+def check_versions(node: Node) -> None:
+    """Raises PyTorch's error if a tensor ``node`` saved was changed in place since."""
+    for tensor, version in node.saved:
+        if tensor._vc[0] != version:
+            fn = tensor._grad_fn
+            what = f", which is output 0 of {fn.name()}," if fn is not None else ""
+            raise _version_error(what, tensor._array, tensor._vc[0], version)
+    if node.ans_vc is not None and node.ans_vc[0] != node.ans_version:
+        raise _version_error(f", which is output 0 of {node.name()},", node.ans_array,
+                             node.ans_vc[0], node.ans_version)
+
+
+def free(node: Node) -> None:
+    """Drops what ``node`` saved, so a later backward through it raises. Its inputs become
+    shape and dtype only; a node whose rule reads no saved data (a custom Function's, whose
+    ctx keeps what it needs) is not marked freed: a second backward through it works, as in
+    PyTorch. Nodes that never kept a tensor need no visit at all."""
+    if node.holds_tensors:
+        node.inputs = tuple([x if type(x) is Meta or not hasattr(x, "_array")
+                             else meta_of(x._array) for x in node.inputs])
+        node.holds_tensors = False
+    if node.saved or node.ans_vc is not None:
+        node.freed = True
+        node.saved = []
+        node.ans_ref = node.ans_array = node.ans_vc = None
+
+
+# ---- the raw engine ------------------------------------------------------------------------
+
+
 def _array_of(x: Any) -> Any:
     """A rule's view of a node input: a saved tensor's array; a Meta or a number as it is,
     save a numpy scalar, which becomes the weak Python number the dispatch would make of
@@ -44,14 +100,15 @@ def _array_of(x: Any) -> Any:
     kind = type(x)
     if kind is Meta or kind is float or kind is int or kind is _ndarray:
         return x
-    if isinstance(x, np.generic):
+    if isinstance(x, _generic):
         return x.item()
     return getattr(x, "_array", x)
 
 
 def sum_to_array(grad: Any, like: Any) -> Any:
     """``grad`` summed down to ``like``'s shape by the registry's kernel, through the
-    dispatcher's runner (its fast path when both share one float dtype)."""
+    dispatcher's runner (its fast path when both share one float dtype; kernel observers
+    see it): the tensor engine's sum."""
     dtype = grad.dtype
     common = dtype if (like.dtype == dtype and dtype.kind == "f") else None
     return dispatch.run_kernel(_SUM_TO, [grad, like], {}, common)
@@ -69,15 +126,17 @@ def _hooked(hooks: list[Any], grad: Any) -> Any:
 
 class RawEngine:
     """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`) whose values
-    are arrays. ``wanted``: autograd.grad's non-leaf inputs, by id of their grad_fn."""
+    are arrays. ``wanted``: autograd.grad's non-leaf inputs, by id of their grad_fn;
+    ``frees``: free each node once its rule ran (no retain_graph); ``tensor_vjp``: the
+    tensor engine's rules, for a custom Function (user code, which sees tensors)."""
 
-    __slots__ = ("wanted", "captured", "check_versions", "tensor_vjp")
+    __slots__ = ("wanted", "captured", "frees", "tensor_vjp")
 
-    def __init__(self, wanted: dict[int, Any], check_versions: Any, tensor_vjp: Any) -> None:
+    def __init__(self, wanted: dict[int, Any], frees: bool, tensor_vjp: Any) -> None:
         self.wanted = wanted
         self.captured: dict[int, Any] = {}
-        self.check_versions = check_versions  # the tensor engine's (engine.py), shared
-        self.tensor_vjp = tensor_vjp  # a custom Function's rule: user code, on tensors
+        self.frees = frees
+        self.tensor_vjp = tensor_vjp
 
     def rank(self, target: Any) -> int | None:
         if type(target) is Node or not hasattr(target, "_array"):
@@ -88,14 +147,14 @@ class RawEngine:
         if node.freed:
             raise RuntimeError(FREED_MESSAGE)
         if node.saved or node.ans_vc is not None:
-            self.check_versions(node)
+            check_versions(node)
         if node.pre_hooks:
             grad = _hooked(node.pre_hooks, grad)
         if self.wanted and id(node) in self.wanted:
             self.captured[id(node)] = wrap(grad)
-        op = node.op
-        if op.kind == "custom":
-            return self.tensor_vjp(node, wrap(grad))
+        rules = node.op.vjps
+        if type(rules) is not tuple:  # one rule for every input: variadic ops, custom ones
+            return self._general(node, grad)
         ref = node.ans_ref
         ans = None
         if ref is not None:
@@ -106,30 +165,55 @@ class RawEngine:
             if type(x) is not Meta:  # a saved tensor, or a number: the rules' view of them
                 inputs = tuple([_array_of(x) for x in inputs])
                 break
-        rules = op.vjps
-        if type(rules) is not tuple:  # one rule for every input (variadic ops)
-            grads = op.vjp(grad, ans, inputs, node.attrs, node.needed)
-        elif len(rules) == 1:
-            return ((node.next[0], rules[0](grad, ans, *inputs, **node.attrs), inputs[0]),)
+        attrs = node.attrs
+        if len(rules) == 1:
+            edges = ((node.next[0], rules[0](grad, ans, *inputs, **attrs), inputs[0]),)
         elif len(rules) == 2:  # unrolled, as in the tensor engine
-            attrs = node.attrs
             need_a, need_b = node.needed
             edge_a, edge_b = node.next
-            return ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
-                     inputs[0]),
-                    (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
-                     inputs[1]))
+            edges = ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
+                      inputs[0]),
+                     (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
+                      inputs[1]))
         else:
-            attrs = node.attrs
-            grads = [rule(grad, ans, *inputs, **attrs) if need else None
-                     for rule, need in zip(rules, node.needed, strict=True)]
-        return zip(node.next, grads, inputs, strict=True)
+            edges = tuple(zip(node.next, [rule(grad, ans, *inputs, **attrs) if need else None
+                                          for rule, need in zip(rules, node.needed,
+                                                                strict=True)],
+                              inputs, strict=True))
+        if self.frees and (node.holds_tensors or node.ans_vc is not None):
+            free(node)
+        return edges
+
+    def _general(self, node: Node, grad: Any) -> Any:
+        if node.op.kind == "custom":
+            edges = tuple(self.tensor_vjp(node, wrap(grad)))
+        else:
+            ref = node.ans_ref
+            out = None if ref is None else ref()
+            ans = node.ans_array if out is None else out._array
+            inputs = tuple([_array_of(x) for x in node.inputs])
+            grads = node.op.vjp(grad, ans, inputs, node.attrs, node.needed)
+            edges = tuple(zip(node.next, grads, inputs, strict=True))
+        if self.frees and (node.holds_tensors or node.ans_vc is not None):
+            free(node)
+        return edges
 
     def fits(self, grad: Any, like: Any) -> bool:
         if type(grad) is not _ndarray:
             return False
         raw = like if type(like) is _ndarray or type(like) is Meta else _array_of(like)
         return grad.shape == raw.shape and grad.dtype == raw.dtype
+
+    def refit(self, grad: Any, like: Any) -> Any:
+        # sweep._refit's steps on arrays, without its calls back into this engine: summed
+        # to like's shape in the rule's dtype, then cast to like's dtype
+        grad = getattr(grad, "_array", grad)  # (a custom Function's backward gave a tensor)
+        raw = _array_of(like)
+        if grad.shape != raw.shape:
+            grad = _R_SUM_TO(grad, raw)
+        if grad.dtype != raw.dtype:
+            grad = R.cast(grad, dtype=self.dtype(raw))
+        return grad
 
     def value(self, grad: Any, like: Any) -> Any:
         # a tensor from a custom Function's backward, or an array
@@ -146,8 +230,8 @@ class RawEngine:
         return found
 
     def apply(self, op: str, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
-        if op == "sum_to":
-            return sum_to_array(args[0], _array_of(args[1]))
+        if op == "sum_to":  # (R's kernel call at once; its like is a Meta or an array)
+            return _R_SUM_TO(args[0], _array_of(args[1]))
         return getattr(R, op)(*args, **attrs)
 
     def add(self, gathered: Gathered, grad: Any) -> None:
@@ -159,4 +243,4 @@ class RawEngine:
             gathered.owned = True
 
 
-__all__ = ["RawEngine", "raw_ok", "sum_to_array"]
+__all__ = ["RawEngine", "check_versions", "free", "raw_ok", "sum_to_array"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from heapq import heappop, heappush
 from typing import Any, Protocol
 
@@ -84,6 +85,9 @@ class Engine(Protocol):
     def add(self, gathered: Gathered, grad: Any) -> None:
         """Adds ``grad`` into ``gathered.grad`` (in place only when ``gathered.owned``)."""
 
+    # optional: ``refit(grad, like)``, fit() past its fast check done the engine's own way
+    # (the same sum_to and cast, with fewer calls); without it the sweep calls _refit
+
 
 def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
     """Sends the ``(target, gradient)`` seeds back through the graph, newest node first.
@@ -100,9 +104,12 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
     swept = Swept()
     vjp, fits, rank, ran, unfed = (engine.vjp, engine.fits, engine.rank, swept.ran,
                                    swept.unfed)  # bound once: this loop is hot
+    # an engine may offer a quicker _refit of its own values (the same steps)
+    refit = getattr(engine, "refit", None) or partial(_refit, engine)
+    pop = gathered.pop
     while queue:
         node = heappop(queue)[1]
-        entry = gathered.pop(id(node))
+        entry = pop(id(node))
         grad = entry[1] if type(entry) is tuple else entry.grad
         ran.append(node)
         for edge, input_grad, like in vjp(node, grad):
@@ -112,7 +119,7 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
                 unfed.append(edge)
                 continue
             if not fits(input_grad, like):
-                input_grad = _refit(engine, input_grad, like)
+                input_grad = refit(input_grad, like)
             # _send's first-gradient case, inlined: most edges take it, and the call was a
             # tenth of the sweep's own time on a chain of tiny ops (bench_tape_overhead.py)
             if id(edge) in gathered:

@@ -3,7 +3,7 @@
 ``runtime.R`` calls land here when no front end owns an argument (a gradient rule running
 on arrays, a test): :func:`evaluate` promotes dtypes, turns scalars into arrays and raises
 errors that name the op and the shapes; where every array shares one float dtype there is
-nothing to promote, and the kernel runs at once (:func:`_on_floats`).
+nothing to promote, and ``R`` calls the kernel at once (registry.py).
 
 Example:
     >>> import numpy as np
@@ -22,37 +22,6 @@ import numpy as np
 from . import dtypes as dt
 from .backend import array_module
 from .registry import OpDef, ShapeError, Spec, format_shape
-
-_ndarray = np.ndarray
-_generic = np.generic
-#: op name -> the numpy ufunc its kernel is exactly (``OpDef.ufunc``), None for other ops
-_UFUNCS: dict[str, Any] = {}
-
-
-def _on_floats(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
-    """:func:`evaluate` for arrays of one float dtype and Python numbers, where promotion
-    has nothing to do: the kernel, or the ufunc it is, called at once, as the eager dispatch
-    calls it for tensors. A backward sweep's gradient rules run here when they compute on
-    arrays (about 1 µs an op less than a tensor's dispatch). Errors are raised again by
-    evaluate(), in the registry's words."""
-    first = type(args[0])
-    try:
-        if first is _ndarray or first is float or first is int:
-            if not attrs:
-                ufunc = _UFUNCS.get(op.name, _on_floats)
-                if ufunc is _on_floats:
-                    ufunc = _UFUNCS[op.name] = getattr(np, op.ufunc) if op.ufunc else None
-                if ufunc is not None:
-                    result = ufunc(*args)
-                    return result if type(result) is _ndarray else np.asarray(result)
-            result = op.kernel(np, *args, **attrs)
-        else:  # a stand-in for a shape, or a cupy array, first
-            result = op.kernel(array_module(args[0]), *args, **attrs)
-    except Exception:  # noqa: BLE001 - rerun for the registry's own error message
-        return evaluate(op, args, attrs)
-    return np.asarray(result) if isinstance(result, _generic) else result
-
-
 
 
 def operand_dtype(

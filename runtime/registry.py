@@ -27,12 +27,12 @@ import difflib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from . import dtypes as dt
+from .backend import array_module
 
 Shape = tuple[int | None, ...] | None
 
@@ -238,32 +238,55 @@ def get(name: str) -> OpDef:
 
 def apply(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
     """Runs ``op`` through the front end that owns an argument, else on arrays at once."""
-    return _call(op, *args, **attrs)
+    return _caller(op)(*args, **attrs)
 
 
-def _call(op: OpDef, *args: Any, **attrs: Any) -> Any:
-    # apply(), taking the arguments as R.<op> gets them (R binds op with a partial: one
-    # Python frame per call)
-    common: Any = None  # the arrays' one dtype; False once they mix or one is no array
-    for arg in args:
-        cls = type(arg)
-        if cls is float or cls is int:
-            continue  # a Python number: no front end, and no failed attribute lookup
-        if cls is not _ndarray:
-            handler = getattr(cls, "__tapeflow_apply__", None)
-            if handler is not None:
-                return handler(op, args, attrs)
-            if isinstance(arg, _generic) or not isinstance(getattr(arg, "dtype", None),
-                                                           np.dtype):
-                common = False  # a numpy scalar (strong, not weak) or no array: evaluate()
-                continue
-        if common is None:
-            common = arg.dtype
-        elif common is not False and arg.dtype != common:
-            common = False
-    if common is not None and common is not False and common.kind == "f":
-        return _on_floats(op, args, attrs)
-    return evaluate(op, args, attrs)
+def _caller(op: OpDef) -> Callable[..., Any]:
+    """``R.<op>``: :func:`apply` with ``op`` bound, and the ufunc its kernel is at hand (a
+    gradient rule on arrays makes one Python call per op, then numpy's)."""
+    ufunc = getattr(np, op.ufunc) if op.ufunc else None
+    kernel = op.kernel
+
+    def call(*args: Any, **attrs: Any) -> Any:
+        common: Any = None  # the arrays' one dtype; False once they mix or one is no array
+        for arg in args:
+            cls = type(arg)
+            if cls is float or cls is int:
+                continue  # a Python number: no front end, and no failed attribute lookup
+            if cls is not _ndarray:
+                handler = getattr(cls, "__tapeflow_apply__", None)
+                if handler is not None:
+                    return handler(op, args, attrs)
+                if isinstance(arg, _generic) or not isinstance(getattr(arg, "dtype", None),
+                                                               np.dtype):
+                    common = False  # a numpy scalar (strong, not weak) or no array
+                    continue
+            if common is None:
+                common = arg.dtype
+            elif common is not False and arg.dtype != common:
+                common = False
+        if common is None or common is False or common.kind != "f":
+            return evaluate(op, args, attrs)
+        # one float dtype: nothing to promote, so the kernel (or its ufunc) runs at once, as
+        # the eager dispatch runs it for tensors; an error is raised again by evaluate()
+        first = type(args[0])
+        try:
+            if first is _ndarray or first is float or first is int:
+                if ufunc is not None and not attrs:
+                    result = ufunc(*args)
+                    return result if type(result) is _ndarray else np.asarray(result)
+                result = kernel(np, *args, **attrs)
+            else:  # a stand-in for a shape, or a cupy array, first
+                result = kernel(array_module(args[0]), *args, **attrs)
+        except Exception:  # noqa: BLE001 - rerun for the registry's own error message
+            return evaluate(op, args, attrs)
+        return np.asarray(result) if isinstance(result, _generic) else result
+
+    return call
+
+
+_ndarray = np.ndarray
+_generic = np.generic
 
 
 class OpNamespace:
@@ -277,8 +300,8 @@ class OpNamespace:
         except OpNotFoundError as exc:
             raise AttributeError(str(exc)) from None
 
-        call = partial(_call, op)
-        call.__name__ = name  # type: ignore[attr-defined]
+        call = _caller(op)
+        call.__name__ = name
         call.__doc__ = op.doc
         setattr(self, name, call)  # later lookups skip __getattr__
         return call
@@ -291,9 +314,6 @@ R = OpNamespace()
 
 # evaluation on raw arrays lives beside this module; it reads OpDef, Spec and the errors above
 from .evaluation import (  # noqa: E402
-    _generic,
-    _ndarray,
-    _on_floats,
     evaluate,
     operand_dtype,
     prepare_arrays,
