@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -135,6 +136,11 @@ def _reverse_one(graph: Graph, loop: Node, out: Outer) -> dict[int, Node] | None
         return None
     kept = [k for k in range(n_vars) if k not in hows]
     operands = list(dict.fromkeys(_operand(how) for how in hows.values()))
+    if sum(map(_nbytes, (specs[g] for g in operands))) > sum(
+            _nbytes(specs[r]) for r, how in rows.items() if how[0] == "take"):
+        # the stacks grow with the iterations: no faster than the stacked inputs the loop
+        # reads row by row (a gradient loop's saved states), so memory at most doubles
+        return None
     positions = kept + list(range(n_vars, len(body.params)))
     outputs = [body.graph.outputs[k] for k in kept]
     needs = Body(Graph(body.graph.nodes, (*outputs, *operands)), body.params, body.name)
@@ -149,17 +155,16 @@ def _reverse_one(graph: Graph, loop: Node, out: Outer) -> dict[int, Node] | None
     every = _Every(out, new_loop, outer, rows, kept)
     found = rebound([r for r in results if r.attrs["index"] not in hows], new_loop,
                      {k: j for j, k in enumerate(kept)})
-    # loop DCE (loops.prune_loop_variables, run again before the runners) counts a variable
-    # live when a result reads it, not when a kept operand does: each such one gets a result
-    read = {k for j in range(len(operands)) for k in inner.reads(len(outputs) + j) if k < m}
-    for k in sorted(read - {kept.index(r.attrs["index"]) for r in results
-                            if r.attrs["index"] not in hows}):
-        out.result(new_loop, k)
+    terms: dict[tuple[Any, ...], int] = {}  # (a bias's sum of G serves every bias of its shape)
     for r in results:
         k = r.attrs["index"]
         if k in hows:
-            term = _summed(out, every, body, specs, hows[k], stacks[_operand(hows[k])],
-                           loop.inputs[k], r)
+            key = ((hows[k][0], _operand(hows[k]), specs[body.params[k]].shape)
+                   if hows[k][0] == "total" else (k,))
+            if key not in terms:
+                terms[key] = _summed(out, every, body, specs, hows[k],
+                                     stacks[_operand(hows[k])], loop.inputs[k], r)
+            term = terms[key]
             spec = get_op("add").infer(Spec(graph[loop.inputs[k]].shape, r.dtype),
                                        Spec(out.by_id[term].shape, r.dtype))
             found[r.id] = Node(r.id, "call", "add", (loop.inputs[k], term), {}, spec.shape,
@@ -214,3 +219,7 @@ def _summed(out: Outer, every: _Every, body: Body, specs: Specs, how: tuple[Any,
                     like, "scatter")
 
 
+
+
+def _nbytes(spec: Spec) -> int:
+    return math.prod(spec.shape or ()) * spec.dtype.itemsize  # type: ignore[arg-type]
