@@ -112,6 +112,7 @@ def attach_runners(graph: Graph, options: CompileOptions) -> Graph:
     """``graph`` with a :class:`BodyProgram` per body of each control node (attr ``runners``)."""
     # (residuals match the bodies as built; then their time-parallel work is hoisted out)
     graph = hoisted(save_residuals(prune_loop_variables(graph)), options)
+    graph = prune_captured(graph)  # (what the bodies no longer read is not computed)
     nodes = []
     changed = False
     saving = _saving_loops(graph)
@@ -200,6 +201,56 @@ def _pruned(node: Node, outputs: list[Node]) -> dict[int, Node]:
         rewritten[out.id] = out.with_(inputs=(node.id, *inputs), attrs={
             **out.attrs, "index": index, "bodies": (new_cond, new_body)})
     return rewritten
+
+
+def prune_captured(graph: Graph) -> Graph:
+    """Drops the captured inputs of each while node that no node of its bodies reads (the
+    gradient loop's copy of a forward value it never uses; a weight whose product was
+    hoisted out of the loop), so the outer graph does not compute them for nothing."""
+    outputs: dict[int, list[Node]] = {}
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
+            outputs.setdefault(n.inputs[0], []).append(n)
+    replaced: dict[int, Node] = {}
+    for n in graph.nodes:
+        if n.kind != "call" or n.op != "while" or n.attrs.get("runners") is not None:
+            continue
+        cond, body = n.attrs["cond"], n.attrs["body"]
+        live = (_read(cond, ()), _read(body, n.attrs.get("keep", ())))
+        dead = {k for k in range(n.attrs["n_vars"], len(n.inputs))
+                if cond.params[k] not in live[0] and body.params[k] not in live[1]}
+        if not dead:
+            continue
+        inputs = tuple(i for k, i in enumerate(n.inputs) if k not in dead)
+        bodies = (_without_params(cond, dead, live[0]), _without_params(body, dead, live[1]))
+        replaced[n.id] = n.with_(inputs=inputs, attrs={**n.attrs, "cond": bodies[0],
+                                                       "body": bodies[1]})
+        for out in outputs.get(n.id, []):  # (its results read the inputs for their shapes)
+            replaced[out.id] = out.with_(inputs=(n.id, *inputs),
+                                         attrs={**out.attrs, "bodies": bodies})
+    if not replaced:
+        return graph
+    return Graph(tuple(replaced.get(n.id, n) for n in graph.nodes), graph.outputs)
+
+
+def _read(body: Body, keep: Sequence[int]) -> set[int]:
+    """The nodes of ``body`` that its outputs and the ``keep`` nodes are computed from."""
+    found: set[int] = set()
+    stack = [*body.graph.outputs, *keep]
+    while stack:
+        nid = stack.pop()
+        if nid not in found:
+            found.add(nid)
+            stack.extend(body.graph[nid].inputs)
+    return found
+
+
+def _without_params(body: Body, dead: set[int], live: set[int]) -> Body:
+    """``body`` without the parameters at positions ``dead`` and the nodes not ``live``."""
+    params = tuple(p for k, p in enumerate(body.params) if k not in dead)
+    kept = live | set(params)
+    return Body(Graph(tuple(n for n in body.graph.nodes if n.id in kept), body.graph.outputs),
+                params, body.name)
 
 
 def _saving_loops(graph: Graph) -> dict[int, set[int]]:
