@@ -254,7 +254,9 @@ def _caller(op: OpDef) -> Callable[..., Any]:
             if cls is float or cls is int:
                 continue  # a Python number: no front end, and no failed attribute lookup
             if cls is not _ndarray:
-                handler = getattr(cls, "__tapeflow_apply__", None)
+                handler = _HANDLERS.get(cls, _caller)
+                if handler is _caller:  # (a failed getattr on a class raises inside: 1 µs)
+                    handler = _HANDLERS[cls] = getattr(cls, "__tapeflow_apply__", None)
                 if handler is not None:
                     return handler(op, args, attrs)
                 if isinstance(arg, _generic) or not isinstance(getattr(arg, "dtype", None),
@@ -287,6 +289,8 @@ def _caller(op: OpDef) -> Callable[..., Any]:
 
 _ndarray = np.ndarray
 _generic = np.generic
+#: class -> its front end's ``__tapeflow_apply__``, or None (a Meta, a numpy scalar, cupy)
+_HANDLERS: dict[type, Any] = {}
 
 
 class OpNamespace:
