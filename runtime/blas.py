@@ -158,31 +158,42 @@ def _layout(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def _mkl_gemm(a: Any, b: Any, out: Any) -> bool:
-    """out = a @ b by MKL; False (nothing written) when this case is not one it handles."""
+def mkl_call(a: Any, b: Any, out: Any) -> tuple[Any, list[Any]] | None:
+    """(CBLAS function, its arguments) computing ``out = a @ b`` by MKL: pointers, layouts
+    and sizes worked out; None when this case is not one MKL takes (or it is not there).
+    The arguments stay valid while these very arrays live (a compiled schedule binds them
+    once for its fixed arena buffers: ``compiler/blas_calls.py``)."""
     if not (type(a) is np.ndarray and type(b) is np.ndarray and type(out) is np.ndarray
             and a.ndim == 2 and b.ndim == 2 and out.ndim == 2):
-        return False
+        return None
     dtype = out.dtype
     if a.dtype != dtype or b.dtype != dtype or not out.flags.writeable:
-        return False
+        return None
     m, k = a.shape
     n = b.shape[1]
     if b.shape[0] != k or out.shape != (m, n) or 0 in (m, n, k) or max(m, n, k) >= 2**31:
-        return False
+        return None
     if not out.flags.c_contiguous:
         if out.flags.f_contiguous:  # out^T = b^T a^T, row-major
-            return _mkl_gemm(b.T, a.T, out.T)
-        return False
+            return mkl_call(b.T, a.T, out.T)
+        return None
     lib = _mkl()
     fn = lib.fns.get(dtype) if lib is not None else None
     la, lb = _layout(a), _layout(b)
     if fn is None or la is None or lb is None:
-        return False
+        return None
     if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-        return False  # numpy's matmul copies an overlapping operand first; BLAS would not
-    fn(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], b.ctypes.data, lb[1],
-       0.0, out.ctypes.data, max(1, n))
+        return None  # numpy's matmul copies an overlapping operand first; BLAS would not
+    return fn, [_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], b.ctypes.data,
+                lb[1], 0.0, out.ctypes.data, max(1, n)]
+
+
+def _mkl_gemm(a: Any, b: Any, out: Any) -> bool:
+    """out = a @ b by MKL; False (nothing written) when this case is not one it handles."""
+    call = mkl_call(a, b, out)
+    if call is None:
+        return False
+    call[0](*call[1])
     return True
 
 
@@ -360,5 +371,5 @@ def key_of(a: Any, b: Any) -> tuple[Any, ...]:
 
 
 __all__ = ["MKL", "NUMPY", "PROVIDERS", "UnknownProviderError", "available", "check_name",
-           "choose", "fastest", "gemm", "key_of", "measure", "pick", "product", "time_provider",
-           "timings", "transpose_into"]
+           "choose", "fastest", "gemm", "key_of", "measure", "mkl_call", "pick", "product",
+           "time_provider", "timings", "transpose_into"]
