@@ -29,6 +29,7 @@ import argparse
 import os
 import statistics
 import time
+from functools import partial
 
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy loads its BLAS
@@ -109,8 +110,9 @@ def rnn_gemms_chosen(w: dict[str, np.ndarray], batch: int, steps: int):
     """The GEMMs of one static-mode RNN step and nothing else: per block of merged steps
     (``dot_merge.block_size``) the input projection and the two weight-gradient products,
     per step the recurrence and its gradient. Each runs with the provider ``blas.choose``
-    picks for it, as ``CompileOptions(blas="auto")`` does: the floor under a static step with
-    those choices (the ``numpy-gemms-auto`` row of ``bench_steps.py``)."""
+    picks for it, as ``CompileOptions(blas="auto")`` does, MKL's calls bound once as the
+    static executor binds them: the floor under a static step with those choices (the
+    ``numpy-gemms-auto`` row of ``bench_steps.py``)."""
     dtype = w["w_ih"].dtype
     features, hidden = w["w_ih"].shape
     rng = np.random.default_rng(0)
@@ -130,11 +132,18 @@ def rnn_gemms_chosen(w: dict[str, np.ndarray], batch: int, steps: int):
     products += [(hs[t - 1], w["w_hh"], out) for t in range(1, steps)]
     products += [(d_a[t], w_hh_t, out) for t in range(1, steps)]
     chosen = [(a, b, o, blas.choose(a, b, o)) for a, b, o in products]
+    # MKL's calls with their arguments bound once, as the static executor binds them for
+    # its arena buffers (compiler/blas_calls.py); numpy's matmul otherwise
+    calls = []
+    for a, b, o, provider in chosen:
+        bound = blas.mkl_call(a, b, o) if provider == blas.MKL else None
+        calls.append(partial(bound[0], *bound[1]) if bound is not None
+                     else partial(blas.gemm, a, b, o, provider))
 
     def step(x: np.ndarray, labels: np.ndarray) -> float:
         xs[...] = x.swapaxes(0, 1)  # step-major, one copy (as the static step makes)
-        for a, b, o, provider in chosen:
-            blas.gemm(a, b, o, provider)
+        for call in calls:
+            call()
         return 0.0
 
     step.providers = [p for *_, p in chosen]  # type: ignore[attr-defined]
