@@ -26,7 +26,7 @@ from ..runtime import dtypes as dt
 from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
-from .engine_raw import RawEngine, check_versions, free, raw_ok, sum_to_array
+from .engine_raw import NodeChecks, RawEngine, free, raw_ok, run_hooks, sum_to_array
 from .tape import FREED_MESSAGE, Meta, Node, display_name
 from .thread_state import STATE, notify, set_grad
 
@@ -58,14 +58,6 @@ def _ans(node: Node) -> Any:
 def _raw(value: Any) -> Any:
     """What shape and dtype are read from: a tensor's array, a Meta, or a plain array."""
     return value if type(value) is Meta else getattr(value, "_array", value)
-
-
-def _run_hooks(hooks: list[Any], grad: Any) -> Any:
-    for hook in list(hooks):
-        replaced = hook(grad)
-        if replaced is not None:
-            grad = replaced
-    return grad
 
 
 def tensor_rules(node: Node, grad: Any, anomaly: bool = False) -> Any:
@@ -101,37 +93,25 @@ def tensor_rules(node: Node, grad: Any, anomaly: bool = False) -> Any:
     return zip(node.next, grads, inputs, strict=True)
 
 
-class _Eager:
+class _Eager(NodeChecks):
     """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`): tape nodes,
-    leaf tensors and arrays computed at once."""
+    leaf tensors and arrays computed at once, every value a tensor."""
 
-    __slots__ = ("in_place", "anomaly", "wanted", "captured", "tensor_type")
+    __slots__ = ("in_place", "anomaly", "tensor_type")
 
     def __init__(self, create_graph: bool, wanted: dict[int, Any]) -> None:
+        super().__init__(wanted)
         self.anomaly = STATE.anomaly
         # a third gradient reaching the same place is added into the sum of the first two
         # (a buffer this sweep made and nobody else holds) with the registry's add kernel;
         # with create_graph the sums are recorded ops instead, and under anomaly mode checked
         self.in_place = not create_graph and not self.anomaly and STATE.hot[0] is None
-        self.wanted = wanted  # autograd.grad's non-leaf inputs, by id of their grad_fn
-        self.captured: dict[int, Any] = {}
         self.tensor_type = dispatch.Tensor
-
-    def rank(self, target: Any) -> int | None:
-        if type(target) is Node or not hasattr(target, "_array"):
-            return target.seq  # (another grad_fn, such as a trace's, says why it has none)
-        return None  # a leaf tensor
 
     def vjp(self, node: Node, grad: Any) -> Any:
         if node.freed:
             raise RuntimeError(FREED_MESSAGE)
-        if node.saved or node.ans_vc is not None:
-            check_versions(node)
-        if node.pre_hooks:
-            grad = _run_hooks(node.pre_hooks, grad)
-        if self.wanted and id(node) in self.wanted:
-            self.captured[id(node)] = grad
-        return tensor_rules(node, grad, self.anomaly)
+        return tensor_rules(node, self.arrive(node, grad), self.anomaly)
 
     def fits(self, grad: Any, like: Any) -> bool:
         if type(grad) is not self.tensor_type:
@@ -296,7 +276,7 @@ def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
         leaf, grad, owned = end.target, end.grad, end.owned
         if leaf._hooks:
             owned = False  # a hook may keep the tensor it was shown
-            grad = _run_hooks(leaf._hooks, grad if hasattr(grad, "_array") else wrap(grad))
+            grad = run_hooks(leaf._hooks, grad if hasattr(grad, "_array") else wrap(grad))
         if not create_graph and type(grad) is not _ndarray:
             grad = grad._array
         final.append((leaf, grad, owned))

@@ -114,44 +114,72 @@ def sum_to_array(grad: Any, like: Any) -> Any:
     return dispatch.run_kernel(_SUM_TO, [grad, like], {}, common)
 
 
-def _hooked(hooks: list[Any], grad: Any) -> Any:
-    """Runs a node's pre-hooks on ``grad`` shown as a tensor; the array they leave."""
-    shown = wrap(grad)
+def run_hooks(hooks: list[Any], grad: Any) -> Any:
+    """Calls each hook with the gradient; one that returns a value replaces it."""
     for hook in list(hooks):
-        replaced = hook(shown)
+        replaced = hook(grad)
         if replaced is not None:
-            shown = replaced
-    return getattr(shown, "_array", shown)
+            grad = replaced
+    return grad
 
 
-class RawEngine:
-    """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`) whose values
-    are arrays. ``wanted``: autograd.grad's non-leaf inputs, by id of their grad_fn;
-    ``frees``: free each node once its rule ran (no retain_graph); ``tensor_vjp``: the
-    tensor engine's rules, for a custom Function (user code, which sees tensors)."""
+class NodeChecks:
+    """What both dynamic engines do when a node's gradient has arrived, before its rule:
+    the freed-graph error, the version checks, the node's hooks (shown a tensor), and
+    autograd.grad's capture of a wanted non-leaf. ``show`` makes the tensor a user sees."""
 
-    __slots__ = ("wanted", "captured", "frees", "tensor_vjp")
+    __slots__ = ("wanted", "captured")
 
-    def __init__(self, wanted: dict[int, Any], frees: bool, tensor_vjp: Any) -> None:
-        self.wanted = wanted
+    def __init__(self, wanted: dict[int, Any]) -> None:
+        self.wanted = wanted  # autograd.grad's non-leaf inputs, by id of their grad_fn
         self.captured: dict[int, Any] = {}
-        self.frees = frees
-        self.tensor_vjp = tensor_vjp
 
     def rank(self, target: Any) -> int | None:
         if type(target) is Node or not hasattr(target, "_array"):
             return target.seq  # (another grad_fn, such as a trace's, says why it has none)
         return None  # a leaf tensor
 
-    def vjp(self, node: Node, grad: Any) -> Any:
-        if node.freed:
-            raise RuntimeError(FREED_MESSAGE)
+    def arrive(self, node: Node, grad: Any) -> Any:
+        """The checks and hooks past the freed-graph test: the gradient the rule gets."""
         if node.saved or node.ans_vc is not None:
             check_versions(node)
         if node.pre_hooks:
-            grad = _hooked(node.pre_hooks, grad)
+            grad = self.unshow(run_hooks(node.pre_hooks, self.show(grad)))
         if self.wanted and id(node) in self.wanted:
-            self.captured[id(node)] = wrap(grad)
+            self.captured[id(node)] = self.show(grad)
+        return grad
+
+    def show(self, grad: Any) -> Any:
+        return grad
+
+    def unshow(self, shown: Any) -> Any:
+        return shown
+
+
+class RawEngine(NodeChecks):
+    """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`) whose values
+    are arrays. ``frees``: free each node once its rule ran (no retain_graph);
+    ``tensor_vjp``: the tensor engine's rules, for a custom Function (user code, which
+    sees tensors)."""
+
+    __slots__ = ("frees", "tensor_vjp")
+
+    def __init__(self, wanted: dict[int, Any], frees: bool, tensor_vjp: Any) -> None:
+        super().__init__(wanted)
+        self.frees = frees
+        self.tensor_vjp = tensor_vjp
+
+    def show(self, grad: Any) -> Any:
+        return wrap(grad)
+
+    def unshow(self, shown: Any) -> Any:
+        return getattr(shown, "_array", shown)
+
+    def vjp(self, node: Node, grad: Any) -> Any:
+        if node.freed:
+            raise RuntimeError(FREED_MESSAGE)
+        if node.saved or node.ans_vc is not None or node.pre_hooks or self.wanted:
+            grad = self.arrive(node, grad)
         rules = node.op.vjps
         if type(rules) is not tuple:  # one rule for every input: variadic ops, custom ones
             return self._general(node, grad)
@@ -243,4 +271,5 @@ class RawEngine:
             gathered.owned = True
 
 
-__all__ = ["RawEngine", "check_versions", "free", "raw_ok", "sum_to_array"]
+__all__ = ["NodeChecks", "RawEngine", "check_versions", "free", "raw_ok", "run_hooks",
+           "sum_to_array"]
