@@ -159,6 +159,10 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:
     return tensor(data, dtype=dtype, device=device)
 
 
+#: the numpy dtypes a tensor may have (from_numpy's check, once per call: built once)
+_NUMPY_DTYPES = frozenset(d.np for d in dt.ALL)
+
+
 def from_numpy(array: np.ndarray) -> Any:
     """A tensor over the numpy array's own memory (no copy).
 
@@ -174,7 +178,7 @@ def from_numpy(array: np.ndarray) -> Any:
         raise ValueError("given numpy array has byte order different from the native byte "
                          "order. Conversion between byte orders is currently not supported "
                          "(convert it first: array.astype(array.dtype.newbyteorder('=')))")
-    if array.dtype not in {d.np for d in dt.ALL}:  # an error here, not later
+    if array.dtype not in _NUMPY_DTYPES:  # an error here, not later
         raise TypeError(f"can't convert np.ndarray of type {array.dtype}. The only supported "
                         f"types are: {', '.join(d.name for d in dt.ALL)}.")
     return wrap(array)

@@ -13,8 +13,22 @@ import numpy as np
 from ..runtime import REGISTRY, OpDef, ShapeError, evaluate, get
 from ..runtime.backend import array_module, device_of
 from .anomaly import check_forward, remember
-from .tape import new_node, reads_of
+from .tape import (
+    FT,
+    NO_INPUT,
+    PLANS1,
+    PLANS2,
+    TF,
+    TT,
+    T,
+    grad_inputs,
+    new_node,
+    node_of,
+    plan_of,
+    reads_of,
+)
 from .thread_state import STATE, notify
+from .weak_scalars import NO_SCALARS, WEAK, weak
 
 #: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
 Tensor: Any = None
@@ -105,39 +119,6 @@ def _ufunc_of(op: OpDef) -> Any:
     found = getattr(np, ufunc, None) if ufunc is not None else None
     _UFUNC[op.name] = found
     return found
-
-
-#: float dtype -> {Python number: that number as a read-only 0-d array of the dtype}. A
-#: ufunc takes a 0-d array operand about 0.19 us faster than a Python scalar (whose weak
-#: dtype numpy works out on every call: y * 2.0 on 4 float32s 0.47 against 0.28 us), and
-#: computes the same: NEP 50 casts a weak scalar to the array's dtype first. Only numbers
-#: that dtype holds exactly are kept (no rounding, no overflow to tell apart), and no zero
-#: (0.0 and -0.0 are equal keys) or NaN.
-_WEAK: dict[Any, dict[Any, Any]] = {}
-_NO_SCALARS: dict[Any, Any] = {}
-
-
-def _weak(value: float | int, dtype: Any) -> Any:
-    """``value`` as the cached 0-d array of ``dtype`` (see _WEAK), or itself."""
-    cache = _WEAK.get(dtype)
-    if cache is None:
-        cache = _WEAK[dtype] = {}
-    found = cache.get(value)
-    if found is not None:
-        return found
-    if not value or value != value or len(cache) >= 512:
-        return value
-    try:
-        with np.errstate(all="ignore"):
-            exact = np.array(value, dtype=dtype)
-    except (OverflowError, ValueError):
-        exact = None
-    if exact is None or exact.item() != value:  # (NaN is never equal: never cached)
-        cache[value] = value  # stays a Python scalar (an equal int or float casts alike)
-        return value
-    exact.flags.writeable = False
-    cache[value] = exact
-    return exact
 
 
 def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None,
@@ -268,13 +249,13 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
             try:
                 if n == 2 and type(arrays[0]) is not type(arrays[1]):  # an array and a scalar
                     x, y = arrays
-                    scalars = _WEAK.get(common, _NO_SCALARS)  # (_weak, its hit inline)
+                    scalars = WEAK.get(common, NO_SCALARS)  # (weak(), its hit inline)
                     if type(y) is float or type(y) is int:
                         found = scalars.get(y)
-                        y = found if found is not None else _weak(y, common)
+                        y = found if found is not None else weak(y, common)
                     elif type(x) is float or type(x) is int:
                         found = scalars.get(x)
-                        x = found if found is not None else _weak(x, common)
+                        x = found if found is not None else weak(x, common)
                     result = ufunc(x, y)
                 else:
                     result = ufunc(*arrays)
@@ -320,43 +301,6 @@ def _gemm_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 _MATMUL = get("matmul")
-_TT, _TF, _FT, _T = (True, True), (True, False), (False, True), (True,)
-
-#: op name -> what recording needs of a two-input op (arity 2): whether each input has a
-#: gradient rule, then :func:`~tapeflow.dynamic.tape.reads_of` for needed = (True, True),
-#: (True, False) and (False, True); False for an op of another arity
-_PLAN2: dict[str, Any] = {}
-#: the same for one-input ops (arity 1): whether the input has a rule, reads_of((True,))
-_PLAN1: dict[str, Any] = {}
-
-
-def _plan(op: OpDef, count: int) -> Any:
-    """The recording plan of ``op`` called with ``count`` inputs (1 or 2), cached by name."""
-    plans = _PLAN2 if count == 2 else _PLAN1
-    if op.arity != count:
-        plans[op.name] = False  # variadic or another arity: the general path
-        return False
-    rules = _grad_inputs(op, count)
-    if count == 2:
-        plan = (*rules, *(reads_of(op, needed) if any(r and n for r, n in zip(
-            rules, needed, strict=True)) else None for needed in (_TT, _TF, _FT)))
-    else:
-        plan = (rules[0], reads_of(op, _T) if rules[0] else None)
-    plans[op.name] = plan
-    return plan
-
-
-#: op name -> which inputs have a gradient rule (``OpDef.has_gradient_for``), for fixed arity
-_GRAD_INPUTS: dict[str, tuple[bool, ...]] = {}
-
-
-def _grad_inputs(op: OpDef, count: int) -> tuple[bool, ...]:
-    found = _GRAD_INPUTS.get(op.name)
-    if found is None or len(found) != count:
-        found = tuple(op.has_gradient_for(i) for i in range(count))
-        if op.arity is not None:
-            _GRAD_INPUTS[op.name] = found
-    return found
 
 
 def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[bool, ...]]:
@@ -364,7 +308,7 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
     it is needed at all."""
     edges: list[Any] = []
     needed: list[bool] = []
-    rules = _grad_inputs(op, len(args))
+    rules = grad_inputs(op, len(args))
     for a, has_rule in zip(args, rules, strict=True):
         if has_rule and isinstance(a, Tensor) and a._requires_grad:
             fn = a._grad_fn
@@ -379,9 +323,9 @@ def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[boo
 def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
             label: str | None, checks: bool) -> None:
     n = len(args)
-    plan = (_PLAN2.get(op.name) if n == 2 else _PLAN1.get(op.name) if n == 1 else False)
+    plan = (PLANS2.get(op.name) if n == 2 else PLANS1.get(op.name) if n == 1 else False)
     if plan is None:
-        plan = _plan(op, n)
+        plan = plan_of(op, n)
     if plan and n == 2:
         # the two-input ops (most of them), unrolled, with the needed tuples and what their
         # rules read looked up once per op: no tuple built to key a cache
@@ -391,25 +335,25 @@ def _record(op: OpDef, attrs: dict[str, Any], args: tuple[Any, ...], out: Any,
         if need_a:
             if need_b:
                 edges: tuple[Any, ...] = (a._grad_fn or a, b._grad_fn or b)
-                needed, reads = _TT, plan[2]
+                needed, reads = TT, plan[2]
             else:
-                edges, needed, reads = (a._grad_fn or a, None), _TF, plan[3]
+                edges, needed, reads = (a._grad_fn or a, None), TF, plan[3]
         elif need_b:
-            edges, needed, reads = (None, b._grad_fn or b), _FT, plan[4]
+            edges, needed, reads = (None, b._grad_fn or b), FT, plan[4]
         else:
             return
+        node = node_of(op, attrs, a, b, edges, needed, out, reads)
     elif plan:
         # one input (unary math, views, reductions): its edge is known to be needed
         if not plan[0]:
             return
         a = args[0]
-        edges, needed, reads = (a._grad_fn or a,), _T, plan[1]
+        node = node_of(op, attrs, a, NO_INPUT, (a._grad_fn or a,), T, out, plan[1])
     else:
         edges, needed = _edges(op, args)
         if True not in needed:
             return
-        reads = reads_of(op, needed)
-    node = new_node(op, attrs, args, edges, needed, out, reads)
+        node = new_node(op, attrs, args, edges, needed, out, reads_of(op, needed))
     if label is not None:
         node.label = label
     if checks and STATE.anomaly:

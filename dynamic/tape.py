@@ -103,15 +103,19 @@ def reads_of(op: OpDef, needed: tuple[bool, ...]) -> Reads:
     return save_ans, save_inputs, True in save_inputs
 
 
-def new_node(op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
-             edges: tuple[Any, ...], needed: tuple[bool, ...], out: Any,
-             reads: Reads) -> Node:
-    """The node of one recorded op: ``out = op(*inputs, **attrs)``, its gradients going to
-    ``edges`` where ``needed``; ``reads`` is :func:`reads_of` ``(op, needed)``.
+#: Stands for the second input of a one-input op in :func:`node_of`.
+NO_INPUT: Any = object()
 
-    Built with ``object.__new__`` and plain slot writes, with the Meta lookups of the usual
-    one- and two-input cases inline: no ``__init__`` frame, no meta_of call when the shape
-    was seen last (a recorded add 2.3 -> 1.9 us; interleaved, minimum of 7 repeats).
+
+def node_of(op: OpDef, attrs: dict[str, Any], a: Any, b: Any, edges: tuple[Any, ...],
+            needed: tuple[bool, ...], out: Any, reads: Reads) -> Node:
+    """The node of one recorded op ``out = op(a, b, **attrs)`` (``b`` is :data:`NO_INPUT`
+    for a one-input op), its gradients going to ``edges`` where ``needed``; ``reads`` is
+    :func:`reads_of` ``(op, needed)``.
+
+    Built with ``object.__new__`` and plain slot writes, with the Meta lookup of an input
+    whose shape was seen last inline: no ``__init__`` frame and no meta_of call (a recorded
+    add 2.3 -> 1.9 us; interleaved, minimum of 7 repeats).
     """
     node = _new(Node)
     node.op = op
@@ -120,68 +124,37 @@ def new_node(op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
     node.needed = needed
     node.seq = _next_seq()
     save_ans, save_inputs, keeps = reads
-    if keeps and len(inputs) == 2:
-        # matmul, mul, pow...: the loop below, unrolled (-0.3 us of a recorded matmul)
-        a, b = inputs
-        keep_a, keep_b = save_inputs
+    if keeps:
+        # the inputs a rule reads are saved with the version they had, which backward
+        # checks; the others are kept as shape and dtype only, so their memory can go now
         saved: list[tuple[Any, int]] = []
         vc = getattr(a, "_vc", None)
-        if vc is not None:
-            if keep_a:
+        if vc is not None:  # (a Python number or a plain array has nothing to free)
+            if save_inputs[0]:
                 saved.append((a, vc[0]))
             else:
                 a = meta_of(a._array)
         vc = getattr(b, "_vc", None)
         if vc is not None:
-            if keep_b:
+            if save_inputs[1]:
                 saved.append((b, vc[0]))
             else:
                 b = meta_of(b._array)
-        node.inputs = (a, b)
-        node.saved = saved
-        node.holds_tensors = bool(saved)
-    elif keeps:
-        # inputs no rule reads are kept as shape and dtype only, so their memory can go now;
-        # the rest are saved with the version they had, which backward checks
-        kept: list[Any] = []
-        saved = []
-        for x, keep in zip(inputs, save_inputs, strict=True):
-            vc = getattr(x, "_vc", None)
-            if vc is None:
-                kept.append(x)  # a Python number or a plain array: nothing to free
-            elif keep:
-                kept.append(x)
-                saved.append((x, vc[0]))
-            else:
-                kept.append(meta_of(x._array))
-        node.inputs = tuple(kept)
         node.saved = saved
         # only a node that kept a tensor has anything for _free to turn into shape and dtype
         node.holds_tensors = bool(saved)
     else:
-        n = len(inputs)
-        if n == 2:  # add, sub...: meta_of inline for the shape last seen (its usual case)
-            a, b = inputs
-            if hasattr(a, "_vc"):
-                x = a._array
-                found = _LAST.get(x.shape)
-                a = found if found is not None and found.dtype is x.dtype else meta_of(x)
-            if hasattr(b, "_vc"):
-                x = b._array
-                found = _LAST.get(x.shape)
-                b = found if found is not None and found.dtype is x.dtype else meta_of(x)
-            node.inputs = (a, b)
-        elif n == 1:  # sigmoid, tanh, sum...: a rule that reads the output only
-            a = inputs[0]
-            if hasattr(a, "_vc"):
-                x = a._array
-                found = _LAST.get(x.shape)
-                a = found if found is not None and found.dtype is x.dtype else meta_of(x)
-            node.inputs = (a,)
-        else:
-            node.inputs = tuple([meta_of(x._array) if hasattr(x, "_vc") else x for x in inputs])
+        if hasattr(a, "_vc"):
+            x = a._array
+            found = _LAST.get(x.shape)
+            a = found if found is not None and found.dtype is x.dtype else meta_of(x)
+        if hasattr(b, "_vc"):
+            x = b._array
+            found = _LAST.get(x.shape)
+            b = found if found is not None and found.dtype is x.dtype else meta_of(x)
         node.saved = ()
         node.holds_tensors = False
+    node.inputs = (a,) if b is NO_INPUT else (a, b)
     # the output is held weakly (it holds this node: no reference cycle); its array and
     # version counter are kept so backward can still read and check it
     array = out._array
@@ -198,6 +171,75 @@ def new_node(op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
     node.out_shape = array.shape
     node.out_dtype = array.dtype
     return node
+
+
+def new_node(op: OpDef, attrs: dict[str, Any], inputs: tuple[Any, ...],
+             edges: tuple[Any, ...], needed: tuple[bool, ...], out: Any,
+             reads: Reads) -> Node:
+    """:func:`node_of` for any number of inputs."""
+    if len(inputs) == 2:
+        return node_of(op, attrs, inputs[0], inputs[1], edges, needed, out, reads)
+    if len(inputs) == 1:
+        return node_of(op, attrs, inputs[0], NO_INPUT, edges, needed, out, reads)
+    node = node_of(op, attrs, NO_INPUT, NO_INPUT, edges, needed, out, (reads[0], (), False))
+    kept: list[Any] = []
+    saved = []
+    for x, keep in zip(inputs, reads[1], strict=True):
+        vc = getattr(x, "_vc", None)
+        if vc is None:
+            kept.append(x)
+        elif keep:
+            kept.append(x)
+            saved.append((x, vc[0]))
+        else:
+            kept.append(meta_of(x._array))
+    node.inputs = tuple(kept)
+    node.saved = saved
+    node.holds_tensors = bool(saved)
+    return node
+
+
+# ---- recording plans ------------------------------------------------------------------------
+
+TT, TF, FT, T = (True, True), (True, False), (False, True), (True,)
+
+#: op name -> which inputs have a gradient rule (``OpDef.has_gradient_for``), for fixed arity
+_GRAD_INPUTS: dict[str, tuple[bool, ...]] = {}
+
+
+def grad_inputs(op: OpDef, count: int) -> tuple[bool, ...]:
+    """Whether each of ``count`` inputs of ``op`` has a gradient rule (cached by name)."""
+    found = _GRAD_INPUTS.get(op.name)
+    if found is None or len(found) != count:
+        found = tuple(op.has_gradient_for(i) for i in range(count))
+        if op.arity is not None:
+            _GRAD_INPUTS[op.name] = found
+    return found
+
+
+#: op name -> what recording needs of a two-input op (arity 2): whether each input has a
+#: gradient rule, then :func:`reads_of` for needed = TT, TF and FT (None where that cannot
+#: happen); False for an op of another arity
+PLANS2: dict[str, Any] = {}
+#: the same for one-input ops (arity 1): whether the input has a rule, reads_of(T)
+PLANS1: dict[str, Any] = {}
+
+
+def plan_of(op: OpDef, count: int) -> Any:
+    """The recording plan of ``op`` called with ``count`` inputs (1 or 2; cached by name):
+    the needed tuples are shared, and what their rules read is looked up once per op."""
+    plans = PLANS2 if count == 2 else PLANS1
+    if op.arity != count:
+        plans[op.name] = False  # variadic or another arity: the general path
+        return False
+    rules = grad_inputs(op, count)
+    if count == 2:
+        plan = (*rules, *(reads_of(op, needed) if any(r and n for r, n in zip(
+            rules, needed, strict=True)) else None for needed in (TT, TF, FT)))
+    else:
+        plan = (rules[0], reads_of(op, T) if rules[0] else None)
+    plans[op.name] = plan
+    return plan
 
 
 class Node:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime import dtypes as dt
-from . import dispatch
+from . import dispatch, fast_ops
 from .device import device, device_of_array
 from .engine import run_backward, store_grads
 from .size import Size
@@ -360,3 +360,4 @@ class Tensor(TensorMath, TensorMore, TensorRandom, TensorShape, TensorConvert):
 
 
 dispatch.bind(Tensor)
+fast_ops.bind(Tensor)

@@ -13,6 +13,7 @@ from ..runtime import REGISTRY, composites
 from ..runtime import dtypes as dt
 from . import dispatch
 from .dispatch import apply, apply_, apply_packed, check_inplace
+from .fast_ops import binary_method, unary_method
 
 # the ops of the arithmetic operators, looked up once: ``a + b`` is the hottest path there is
 _ADD, _SUB, _MUL, _DIV, _MATMUL, _POW = (
@@ -27,15 +28,14 @@ def _axis(dim: Any) -> Any:
     return tuple(dim) if isinstance(dim, (list, tuple)) else dim
 
 
-def _unary_method(name: str) -> Any:
-    """``tensor.<name>()``: the registry op ``name`` on this tensor, the op looked up once."""
-    op = REGISTRY[name]
+def _op_forward(op: Any) -> Any:
+    """The general path of ``self <op> other``."""
+    return lambda a, b: apply_packed(op, (a, b), {})
 
-    def method(self: Any) -> Any:
-        return apply_packed(op, (self,), {})
 
-    method.__name__ = method.__qualname__ = name
-    return method
+def _op_reflected(op: Any) -> Any:
+    """The general path of ``other <op> self``."""
+    return lambda a, b: apply_packed(op, (b, a), {})
 
 
 class TensorMath:
@@ -57,9 +57,6 @@ class TensorMath:
     def div(self, other: Any) -> Any:
         return apply("div", self, other)
 
-    def pow(self, exponent: Any) -> Any:
-        return apply_packed(_POW, (self, exponent), {})
-
     def matmul(self, other: Any) -> Any:
         return _matmul(self, other)
 
@@ -70,38 +67,19 @@ class TensorMath:
 
     multiply, subtract, divide, true_divide = mul, sub, div, div
 
-    def __add__(self, other: Any) -> Any:
-        return apply_packed(_ADD, (self, other), {})
-
-    def __radd__(self, other: Any) -> Any:
-        return apply_packed(_ADD, (other, self), {})
-
-    def __sub__(self, other: Any) -> Any:
-        return apply_packed(_SUB, (self, other), {})
-
-    def __rsub__(self, other: Any) -> Any:
-        return apply_packed(_SUB, (other, self), {})
-
-    def __mul__(self, other: Any) -> Any:
-        return apply_packed(_MUL, (self, other), {})
-
-    def __rmul__(self, other: Any) -> Any:
-        return apply_packed(_MUL, (other, self), {})
-
-    def __truediv__(self, other: Any) -> Any:
-        return apply_packed(_DIV, (self, other), {})
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return apply_packed(_DIV, (other, self), {})
-
-    def __pow__(self, other: Any) -> Any:
-        return apply_packed(_POW, (self, other), {})
-
-    def __rpow__(self, other: Any) -> Any:
-        return apply_packed(_POW, (other, self), {})
-
-    def __matmul__(self, other: Any) -> Any:
-        return _matmul(self, other)
+    # the arithmetic operators: their whole path in the method for tensors of one float
+    # dtype and Python numbers (fast_ops.binary_method), the dispatcher for anything else
+    __add__ = binary_method(_ADD, _op_forward(_ADD))
+    __radd__ = binary_method(_ADD, _op_reflected(_ADD), reflected=True)
+    __sub__ = binary_method(_SUB, _op_forward(_SUB))
+    __rsub__ = binary_method(_SUB, _op_reflected(_SUB), reflected=True)
+    __mul__ = binary_method(_MUL, _op_forward(_MUL))
+    __rmul__ = binary_method(_MUL, _op_reflected(_MUL), reflected=True)
+    __truediv__ = binary_method(_DIV, _op_forward(_DIV))
+    __rtruediv__ = binary_method(_DIV, _op_reflected(_DIV), reflected=True)
+    __pow__ = pow = binary_method(_POW, _op_forward(_POW))  # type: ignore[assignment]
+    __rpow__ = binary_method(_POW, _op_reflected(_POW), reflected=True)
+    __matmul__ = binary_method(_MATMUL, lambda a, b: _matmul(a, b), matrices=True)
 
     def __rmatmul__(self, other: Any) -> Any:
         return _matmul(other, self)
@@ -208,11 +186,11 @@ class TensorMath:
 
     # ---- elementwise math -------------------------------------------------------------------
 
-    # one registry op each, looked up once (_unary_method): no name lookup per call
-    exp, log, sqrt, sin, log1p, expm1, cos = (
-        _unary_method(n) for n in ("exp", "log", "sqrt", "sin", "log1p", "expm1", "cos"))
-    abs, neg, sign, sigmoid, tanh, relu = (  # noqa: A003
-        _unary_method(n) for n in ("abs", "neg", "sign", "sigmoid", "tanh", "relu"))
+    # one registry op each, its whole path in the method (fast_ops.unary_method)
+    exp, log, sqrt, sin, log1p, expm1, cos = (unary_method(REGISTRY[n]) for n in (
+        "exp", "log", "sqrt", "sin", "log1p", "expm1", "cos"))
+    abs, neg, sign, sigmoid, tanh, relu = (unary_method(REGISTRY[n]) for n in (  # noqa: A003
+        "abs", "neg", "sign", "sigmoid", "tanh", "relu"))
 
     def clamp(self, min: Any = None, max: Any = None) -> Any:  # noqa: A002
         return apply("clamp", self, min=min, max=max)

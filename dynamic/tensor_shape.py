@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime import array_module, composites
+from ..runtime import REGISTRY, array_module, composites
 from ..runtime.ops_index import encode_index
 from ..runtime.shapes import int_dims
-from .dispatch import apply, apply_, check_inplace
+from .dispatch import apply, apply_, apply_packed, check_inplace
 from .index_multi import advanced_items, take_several, write_index
+
+_GETITEM = REGISTRY["getitem"]
 
 
 def _sizes(args: tuple[Any, ...]) -> tuple[int, ...]:
@@ -176,7 +178,7 @@ class TensorShape:
         kind, value = _classify(index)
         if kind == "basic":
             label = "SelectBackward0" if isinstance(index, int) else "SliceBackward0"
-            return apply("getitem", self, index=value, label=label)
+            return apply_packed(_GETITEM, (self,), {"index": value}, label)
         if kind == "mask":
             return apply("mask_select", self, value, label="IndexBackward0")
         if kind == "several":

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import gc
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 import tapeflow.dynamic as torch
-from tapeflow.dynamic import dispatch
+from tapeflow.dynamic import dispatch, thread_state
 from tapeflow.dynamic.tape import Meta, Node
+from tapeflow.dynamic.weak_scalars import WEAK
 from tapeflow.runtime import REGISTRY
 
 #: the registry's two-input ops whose kernel is one ufunc (matmul takes no scalars)
@@ -48,7 +50,7 @@ def test_only_exact_nonzero_numbers_are_cached_and_the_cache_is_read_only() -> N
     with np.errstate(over="ignore"):  # (1e300 overflows float32, as numpy warns)
         for value in (0.1, 16777217, 1e300, -0.0, float("nan"), 2.5, 4):
             x * value
-    cache = dispatch._WEAK[np.dtype(np.float32)]
+    cache = WEAK[np.dtype(np.float32)]
     assert type(cache[2.5]) is np.ndarray and type(cache[4]) is np.ndarray
     assert not cache[2.5].flags.writeable and cache[2.5].shape == ()
     assert cache[0.1] == 0.1 and type(cache[0.1]) is float  # inexact: stays a Python float
@@ -71,7 +73,7 @@ def test_nodes_keep_what_their_rules_read_and_metas_for_the_rest() -> None:
     b = torch.tensor([[3.0], [4.0]])
     w = torch.tensor([[0.5, 0.25]], requires_grad=True)
     s = a + w  # add reads nothing: two Metas
-    assert type(s.grad_fn) is Node and s.grad_fn.saved == () and not s.grad_fn.holds_tensors
+    assert type(s.grad_fn) is Node and not s.grad_fn.saved and not s.grad_fn.holds_tensors
     assert all(type(m) is Meta and m.shape == (1, 2) for m in s.grad_fn.inputs)
     assert s.grad_fn.next == (a, w) and s.grad_fn.needed == (True, True)
     m = a @ b  # only a needs a gradient: its rule reads b, b's rule (not run) would read a
@@ -123,3 +125,89 @@ def test_in_place_recording_saves_the_old_value_when_its_rule_reads_it() -> None
     assert node.inputs[0] is not y and node.inputs[0]._array.tolist() == [1.0, 2.0]
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # d(x * x) = 2x
+
+
+def _general_path() -> Any:
+    """A kernel observer sends every op through the dispatcher's general path."""
+    return _Observed()
+
+
+class _Observed:
+    def __enter__(self) -> None:
+        thread_state.add_observer(_ignore)
+
+    def __exit__(self, *exc: object) -> None:
+        thread_state.remove_observer(_ignore)
+
+
+def _ignore(event: str, what: Any) -> None:
+    pass
+
+
+def _node_summary(t: Any, leaves: tuple[Any, ...]) -> Any:
+    def ident(x: Any) -> Any:
+        # the leaves by position; anything made in the call (b.transpose(0, 1)) by what it is
+        if x is None or type(x) is Meta:
+            return x if x is None else ("meta", x.shape, x.dtype)
+        if any(x is leaf for leaf in leaves):
+            return ("leaf", [x is leaf for leaf in leaves].index(True))
+        if hasattr(x, "_vc"):
+            return ("tensor", x.shape, x.grad_fn and x.grad_fn.name())
+        return ("node", x.name()) if hasattr(x, "name") else ("value", x)
+
+    fn = t.grad_fn
+    if fn is None:
+        return None
+    return (fn.name(), fn.needed, tuple(ident(e) for e in fn.next),
+            tuple(ident(x) for x in fn.inputs), [(ident(x), v) for x, v in fn.saved],
+            fn.holds_tensors, fn.ans_ref is not None, fn.out_shape, fn.out_dtype)
+
+
+BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b,
+          lambda a, b: a ** b, lambda a, b: a @ b.transpose(0, 1), lambda a, b: a.pow(b),
+          lambda a, b: a * 2.0, lambda a, b: 2.0 * a, lambda a, b: 1 - b, lambda a, b: a / 3,
+          lambda a, b: 3 / b, lambda a, b: 2 ** a, lambda a, b: a ** 2, lambda a, b: a + 0.1]
+UNARY = ["exp", "log", "sqrt", "sin", "log1p", "expm1", "cos", "abs", "neg", "sign",
+         "sigmoid", "tanh", "relu"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_operator_fast_paths_record_what_the_general_path_records(dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.5, 2.0, (3, 4)).astype(dtype)
+    for index, fn in enumerate(BINARY + [lambda a, b, n=n: getattr(a, n)() for n in UNARY]):
+        for needs in ((True, True), (True, False), (False, True), (False, False)):
+            a = torch.tensor(values, requires_grad=needs[0])
+            b = torch.tensor(values[::-1].copy(), requires_grad=needs[1])
+            fast = fn(a, b)
+            with _general_path():
+                general = fn(a, b)
+            assert fast.detach().numpy().tobytes() == general.detach().numpy().tobytes()
+            assert fast.dtype == general.dtype and fast.requires_grad == general.requires_grad
+            assert _node_summary(fast, (a, b)) == _node_summary(general, (a, b)), (
+                index, needs)
+            if fast.requires_grad:
+                grads = []
+                for out in (fast, general):
+                    a.grad = b.grad = None
+                    out.sum().backward()
+                    grads.append([t.grad.numpy().tobytes() if t.grad is not None else None
+                                  for t in (a, b)])
+                assert grads[0] == grads[1], (index, needs)
+
+
+def test_the_fast_paths_step_aside_for_what_they_do_not_handle() -> None:
+    x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    assert (x + torch.tensor([[1, 2]])).dtype == torch.float32  # mixed dtypes: promotion
+    assert (x.double() * x).dtype == torch.float64
+    with pytest.raises(RuntimeError, match=r"\(1, 2\).*\(3,\)|1, 2.*3"):
+        x + torch.ones(3)  # the registry's shape error, naming both shapes
+    v = torch.tensor([1.0, 2.0], requires_grad=True)
+    assert (v @ v).shape == () and (x @ v).shape == (1,)  # vectors: PyTorch's matmul
+    assert (x * np.float32(2.0)).tolist() == [[2.0, 4.0]]  # a numpy scalar operand
+    assert (torch.tensor([1, 2]) * 2).dtype == torch.int64  # an integer tensor
+    with torch.autograd.detect_anomaly():
+        y = x * 2.0
+    assert y.grad_fn.name() == "MulBackward0"
+    with torch.no_grad():
+        assert (x * 2.0).grad_fn is None and not (x.exp()).requires_grad
