@@ -39,8 +39,8 @@ from ...runtime import ShapeError, Spec
 from ...runtime import get as get_op
 from .rewrite import stable_toposort
 
-__all__ = ["Outer", "body_specs", "concrete", "hoist_forward", "hoist_loops", "hoisted",
-           "index_rows", "open_loops", "placed", "rebound", "results_of"]
+__all__ = ["Outer", "body_specs", "concrete", "each_loop", "hoist_forward", "hoist_loops",
+           "hoisted", "index_rows", "open_loops", "placed", "rebound", "results_of"]
 
 Specs = dict[int, Spec]
 
@@ -173,16 +173,25 @@ def rebound(results: list[Node], loop: Node, remap: Mapping[int, int] | None = N
 def hoist_forward(graph: Graph) -> Graph:
     """Each loop's time-parallel nodes that the rest of its body reads, computed for every
     row in the outer graph, the body reading row ``i`` of the result (module docstring)."""
+    return each_loop(graph, _forward_one, before=True)
+
+
+def each_loop(graph: Graph, rewrite: Any, before: bool) -> Graph:
+    """``graph`` with ``rewrite(graph, loop, out)`` applied to each loop without runners:
+    it returns the nodes that replace the loop and its results (or None: unchanged) and
+    adds new outer nodes to ``out``, placed just ``before`` the loop or just after it."""
     out = Outer(graph)
     replaced: dict[int, Node] = {}
-    before: dict[int, list[Node]] = {}
+    made: dict[int, list[Node]] = {}
     for loop in open_loops(graph):
         start = len(out.added)
-        found = _forward_one(graph, loop, out)
+        found = rewrite(graph, loop, out)
         if found is not None:
             replaced.update(found)
-            before[loop.id] = out.added[start:]
-    return placed(graph, replaced, {}, before) if replaced else graph
+            made[loop.id] = out.added[start:]
+    if not replaced:
+        return graph
+    return placed(graph, replaced, {} if before else made, made if before else {})
 
 
 def _forward_one(graph: Graph, loop: Node, out: Outer) -> dict[int, Node] | None:

@@ -30,9 +30,8 @@ from .loop_hoist import (
     Specs,
     body_specs,
     concrete,
+    each_loop,
     index_rows,
-    open_loops,
-    placed,
     rebound,
     results_of,
 )
@@ -43,16 +42,7 @@ __all__ = ["hoist_reverse"]
 def hoist_reverse(graph: Graph) -> Graph:
     """Each loop's accumulators of per-step terms summed after the loop from a stack of
     the terms' operand (module docstring)."""
-    out = Outer(graph)
-    replaced: dict[int, Node] = {}
-    after: dict[int, list[Node]] = {}
-    for loop in open_loops(graph):
-        start = len(out.added)
-        found = _reverse_one(graph, loop, out)
-        if found is not None:
-            replaced.update(found)
-            after[loop.id] = out.added[start:]
-    return placed(graph, replaced, after, {}) if replaced else graph
+    return each_loop(graph, _reverse_one, before=False)
 
 
 def _through(body: Body, specs: Specs, nid: int) -> int:
