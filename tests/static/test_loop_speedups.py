@@ -130,10 +130,14 @@ def _counted(monkeypatch, counted: bool, step: int, test, start: int, limit, fee
     with tf.Graph().as_default():
         n = tf.placeholder(tf.int32, [], name="n")
         x = tf.placeholder(tf.float64, [2], name="x")
-        t, y = tf.while_loop(lambda t, y: test(t, n), lambda t, y: (t + step, y * 1.5 + 1.0),
-                             [tf.constant(start), x], maximum_iterations=limit)
+        t, y = tf.while_loop(  # (y's gradient reads the counter's saved stack)
+            lambda t, y: test(t, n),
+            lambda t, y: (t + step, y * 1.5 + tf.sin(y) * tf.cast(t, tf.float64)),
+            [tf.constant(start), x], maximum_iterations=limit)
+        grad = tf.gradients(tf.reduce_sum(y), [x])[0]
         with tf.Session() as sess:
-            values = [sess.run([t, y], {n: value, x: np.array([1.0, -2.0])}) for value in feeds]
+            values = [sess.run([t, y, grad], {n: value, x: np.array([0.1, -0.2])})
+                      for value in feeds]
     return values, found
 
 
@@ -148,8 +152,8 @@ def test_a_counted_loop_gives_the_kernels_values(monkeypatch, step, test, start,
     got, found = _counted(monkeypatch, True, step, test, start, limit, bounds)
     want, _ = _counted(monkeypatch, False, step, test, start, limit, bounds)
     assert found and found[0] is not None and found[0].step == step
-    for (t1, y1), (t2, y2) in zip(got, want, strict=True):
-        assert t1 == t2 and t1.dtype == t2.dtype and t1.shape == () and _bits([y1]) == _bits([y2])
+    for (t1, *y1), (t2, *y2) in zip(got, want, strict=True):
+        assert t1 == t2 and t1.dtype == t2.dtype and t1.shape == () and _bits(y1) == _bits(y2)
 
 
 def test_captured_values_no_body_reads_are_not_loop_inputs(monkeypatch):
