@@ -21,6 +21,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ...graphs.control import Body
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
@@ -154,10 +156,12 @@ def _reverse_one(graph: Graph, loop: Node, out: Outer) -> dict[int, Node] | None
             if key not in terms:
                 terms[key] = _summed(out, every, body, specs, hows[k],
                                      stacks[_operand(hows[k])], loop.inputs[k], r)
-            term = terms[key]
-            spec = get_op("add").infer(Spec(graph[loop.inputs[k]].shape, r.dtype),
-                                       Spec(out.by_id[term].shape, r.dtype))
-            found[r.id] = Node(r.id, "call", "add", (loop.inputs[k], term), {}, spec.shape,
+            term, start = out.by_id[terms[key]], graph[loop.inputs[k]]
+            if _zeros(start) and start.shape == term.shape and start.dtype is term.dtype:
+                found[r.id] = term.with_(id=r.id)  # (0 + the sum: the sum itself)
+                continue
+            spec = get_op("add").infer(Spec(start.shape, r.dtype), Spec(term.shape, r.dtype))
+            found[r.id] = Node(r.id, "call", "add", (start.id, term.id), {}, spec.shape,
                                spec.dtype, name=r.name, site=r.site, role=r.role)
     return {loop.id: new_loop, **found}
 
@@ -209,6 +213,14 @@ def _summed(out: Outer, every: _Every, body: Body, specs: Specs, how: tuple[Any,
                     like, "scatter")
 
 
+
+
+def _zeros(node: Node) -> bool:
+    """Whether ``node`` is all zeros whatever the run (a gradient loop's start values)."""
+    if node.kind == "const":
+        return node.value is not None and not np.any(node.value)
+    return (node.kind == "call" and node.op in ("full_like", "zeros_like")
+            and node.attrs.get("value", 0) == 0)
 
 
 def _nbytes(spec: Spec) -> int:
