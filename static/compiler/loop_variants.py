@@ -43,6 +43,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ...graphs.control import Body
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
@@ -92,6 +94,7 @@ def alive_body(step: Body, guards: Sequence[Guard], specs: Sequence[Spec]) -> Bo
     replaced by its first operand, as it is when the mask is all true."""
     graph = step.graph
     masks = {g.mask for g in guards}
+    computed = {g.mask for g in guards if not g.row}
     ids = [n.id for n in graph.nodes]
     known = dict(zip(ids, step.specs_of(specs, ids), strict=True))
     alias: dict[int, int] = {}
@@ -100,7 +103,11 @@ def alive_body(step: Body, guards: Sequence[Guard], specs: Sequence[Spec]) -> Bo
         if alias:
             n = n.with_(inputs=tuple(alias.get(i, i) for i in n.inputs))
         first = n.inputs[1] if n.kind == "call" and n.op == "where" else None
-        if first is None or n.inputs[0] not in masks or known[first].dtype is not n.dtype:
+        if n.id in computed and known[n.id].shape is not None:
+            # (a mask the step still hands over, to the reverse loop: all true, a constant)
+            nodes.append(n.with_(kind="const", op="", inputs=(), attrs={},
+                                 value=np.ones(known[n.id].shape, bool)))
+        elif first is None or n.inputs[0] not in masks or known[first].dtype is not n.dtype:
             nodes.append(n)
         elif known[first].shape != known[n.id].shape:
             # (a gradient's where(mask, 0, g): the 0 at the full shape, a view)
