@@ -158,10 +158,7 @@ def prune_loop_variables(graph: Graph) -> Graph:
     """Loop DCE: drops the loop variables of each while node that this run never reads
     (no result of the node is used, the test does not read them, and no variable that is
     read is computed from them), as a TensorArray of outputs nobody fetches."""
-    users: dict[int, list[Node]] = {}
-    for n in graph.nodes:
-        if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
-            users.setdefault(n.inputs[0], []).append(n)
+    users = _loop_results(graph)
     replaced: dict[int, Node] = {}
     for n in graph.nodes:
         if n.kind == "call" and n.op == "while" and n.attrs.get("runners") is None:
@@ -207,10 +204,7 @@ def prune_captured(graph: Graph) -> Graph:
     """Drops the captured inputs of each while node that no node of its bodies reads (the
     gradient loop's copy of a forward value it never uses; a weight whose product was
     hoisted out of the loop), so the outer graph does not compute them for nothing."""
-    outputs: dict[int, list[Node]] = {}
-    for n in graph.nodes:
-        if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
-            outputs.setdefault(n.inputs[0], []).append(n)
+    outputs = _loop_results(graph)
     replaced: dict[int, Node] = {}
     for n in graph.nodes:
         if n.kind != "call" or n.op != "while" or n.attrs.get("runners") is not None:
@@ -231,6 +225,15 @@ def prune_captured(graph: Graph) -> Graph:
     if not replaced:
         return graph
     return Graph(tuple(replaced.get(n.id, n) for n in graph.nodes), graph.outputs)
+
+
+def _loop_results(graph: Graph) -> dict[int, list[Node]]:
+    """While node id -> its control_output nodes (its results)."""
+    found: dict[int, list[Node]] = {}
+    for n in graph.nodes:
+        if n.kind == "call" and n.op == "control_output" and n.attrs["loop"]:
+            found.setdefault(n.inputs[0], []).append(n)
+    return found
 
 
 def _read(body: Body, keep: Sequence[int]) -> set[int]:

@@ -26,6 +26,20 @@ def _rnn_graph(cell_type: str, dtype):
     return x, lengths, [loss, *tf.gradients(loss, [*tf.trainable_variables(), x])]
 
 
+def _with_and_without(monkeypatch, name: str, spy, lengths) -> list:
+    """An LSTM's loss and gradients with ``loops.<name>`` spied on, then left out."""
+    results = []
+    for patched in (spy, lambda graph: graph):
+        monkeypatch.setattr(loops, name, patched)
+        with tf.Graph().as_default():
+            tf.set_random_seed(2)
+            x, n, fetches = _rnn_graph("lstm", tf.float64)
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                results.append(sess.run(fetches, {x: X, n: np.array(lengths, np.int32)}))
+    return results
+
+
 def _bits(values) -> list[bytes]:
     return [np.ascontiguousarray(v).tobytes() for v in values]
 
@@ -93,15 +107,7 @@ def test_an_lstm_steps_split_gradient_is_one_concat_with_the_sums_bits(monkeypat
                       if n.op == "concat" and body.graph[n.id].op != "concat")
         return result
 
-    results = []
-    for patched in (spy, lambda body: body):
-        monkeypatch.setattr(loops, "join_split_gradients", patched)
-        with tf.Graph().as_default():
-            tf.set_random_seed(2)
-            x, lengths, fetches = _rnn_graph("lstm", tf.float64)
-            with tf.Session() as sess:
-                sess.run(tf.global_variables_initializer())
-                results.append(sess.run(fetches, {x: X, lengths: np.array([6, 2, 3, 5])}))
+    results = _with_and_without(monkeypatch, "join_split_gradients", spy, [6, 2, 3, 5])
     assert len(joined) == 1 and len(joined[0].inputs) == 4  # (the reverse step's four gates)
     assert _bits(results[0]) == _bits(results[1])
 
@@ -166,15 +172,7 @@ def test_captured_values_no_body_reads_are_not_loop_inputs(monkeypatch):
         dropped.append(sum(inputs[:len(inputs) // 2]) - sum(inputs[len(inputs) // 2:]))
         return result
 
-    results = []
-    for patched in (spy, lambda graph: graph):
-        monkeypatch.setattr(loops, "prune_captured", patched)
-        with tf.Graph().as_default():
-            tf.set_random_seed(3)
-            x, lengths, fetches = _rnn_graph("lstm", tf.float64)
-            with tf.Session() as sess:
-                sess.run(tf.global_variables_initializer())
-                results.append(sess.run(fetches, {x: X, lengths: np.array([6, 0, 3, 5])}))
+    results = _with_and_without(monkeypatch, "prune_captured", spy, [6, 0, 3, 5])
     # (the gradient loop's copy of the outputs' zero buffer, and more, are not fed to it)
     assert max(dropped) > 0
     assert _bits(results[0]) == _bits(results[1])
