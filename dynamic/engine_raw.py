@@ -129,6 +129,7 @@ class NodeChecks:
     autograd.grad's capture of a wanted non-leaf. ``show`` makes the tensor a user sees."""
 
     __slots__ = ("wanted", "captured")
+    node_type = Node  # (the sweep reads a Node's rank from its seq, without calling rank)
 
     def __init__(self, wanted: dict[int, Any]) -> None:
         self.wanted = wanted  # autograd.grad's non-leaf inputs, by id of their grad_fn

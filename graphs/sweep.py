@@ -86,7 +86,8 @@ class Engine(Protocol):
         """Adds ``grad`` into ``gathered.grad`` (in place only when ``gathered.owned``)."""
 
     # optional: ``refit(grad, like)``, fit() past its fast check done the engine's own way
-    # (the same sum_to and cast, with fewer calls); without it the sweep calls _refit
+    # (the same sum_to and cast, with fewer calls; without it the sweep calls _refit), and
+    # ``node_type``, the class of nodes whose rank is their ``seq`` attribute
 
 
 def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
@@ -106,6 +107,8 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
                                    swept.unfed)  # bound once: this loop is hot
     # an engine may offer a quicker _refit of its own values (the same steps)
     refit = getattr(engine, "refit", None) or partial(_refit, engine)
+    # and may name its node class, whose rank is its ``seq`` (no rank() call per edge)
+    node_type = getattr(engine, "node_type", None)
     pop = gathered.pop
     while queue:
         node = heappop(queue)[1]
@@ -126,6 +129,9 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
                 _send(engine, gathered, queue, edge, input_grad)
                 continue
             gathered[id(edge)] = (edge, input_grad)
+            if type(edge) is node_type:
+                heappush(queue, (-edge.seq, edge))
+                continue
             edge_rank = rank(edge)
             if edge_rank is not None:
                 heappush(queue, (-edge_rank, edge))
