@@ -147,6 +147,7 @@ def rnn_gemms_chosen(w: dict[str, np.ndarray], batch: int, steps: int):
         return 0.0
 
     step.providers = [p for *_, p in chosen]  # type: ignore[attr-defined]
+    step.operands = chosen  # type: ignore[attr-defined]  # (the bound calls hold addresses)
     return step
 
 
