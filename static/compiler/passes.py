@@ -204,17 +204,13 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
     same shape, sum_to/broadcast_like/reshape_like of a value that already has the target
     shape, a cast to the same dtype). The result must have exactly x's shape and dtype.
 
-    Zeros too, beyond the consts that folding makes (``tf.zeros`` of a large shape stays a
-    ``full`` node, computed each run): a forward matrix product with an all-zero operand
-    is a zero ``full`` itself, and adding it is dropped. An unrolled RNN whose state starts
-    at zero so loses its first step's ``h0 @ w_hh`` (0.6 % of RNN-large's step), and the
-    first step's sum stays bit for bit the same. Equal for finite operands; where the
-    other operand holds an inf or a NaN, numpy's product would be NaN and this gives 0.
-    Backward products are kept: the zero one (``h0^T @ g_0``) is a term of a weight
-    gradient's sum, which ``dot_merge`` cuts into blocks of steps that share one stack of
-    step gradients with the other weight's sum; without it the blocks no longer line up
-    and every step gradient is copied into a second stack (RNN-large: +580 us of copies
-    against 200 us of product saved).
+    Zeros too (``tf.zeros`` of a large shape stays a ``full`` node): a forward matmul with
+    an all-zero operand is a zero ``full``, and adding it is dropped, so an RNN from a zero
+    state loses ``h0 @ w_hh`` (0.6 % of RNN-large's step), bit for bit the same for finite
+    operands (with an inf or NaN in the other one, numpy's product would be NaN). Backward
+    ones are kept: ``h0^T @ g_0`` is a term of a sum that ``dot_merge`` cuts into blocks
+    sharing one stack of step gradients with another sum; without it the blocks no longer
+    line up (RNN-large: +580 us of copies against 200 us of product saved).
     """
     by_id = {n.id: n for n in graph.nodes}
     alias: dict[int, int] = {}
