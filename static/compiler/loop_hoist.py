@@ -23,7 +23,21 @@ Each rewrite changes the order of the floating-point sums (as ``dot_merge`` does
 equal to rounding, not bit for bit, so ``CompileOptions(exact=True)`` leaves loops alone.
 
 Example:
-    >>> # graph = hoisted(save_residuals(graph), options)   (loops.attach_runners)
+    >>> import numpy as np
+    >>> import tapeflow.static as tf
+    >>> from tapeflow.runtime import Spec
+    >>> from tapeflow.static.compiler import compile
+    >>> with tf.Graph().as_default() as g:
+    ...     x = tf.placeholder(tf.float64, [5, 2, 3], name="x")
+    ...     w = tf.constant(np.full((3, 4), 0.1))
+    ...     step = lambda t, h: (t + 1, tf.tanh(tf.matmul(tf.gather(x, t), w) + h))
+    ...     _, h = tf.while_loop(lambda t, h: t < 5, step,
+    ...                          [tf.constant(0), tf.zeros([2, 4], tf.float64)])
+    ...     (dx,) = tf.gradients(tf.reduce_sum(h), [x])
+    >>> program = compile(g.as_ir([h, dx]), {x.node_id: Spec((5, 2, 3), tf.float64)})
+    >>> outside = [n.op for n in program.graph.nodes if "loop_hoist" in n.name]
+    >>> outside.count("matmul"), outside.count("scatter_add")  # (x[t] @ w; dx's rows)
+    (2, 1)
 """
 
 from __future__ import annotations
