@@ -14,6 +14,7 @@ as it was, and a finished one has written them all.
 from __future__ import annotations
 
 import _signal
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,7 @@ _get_ident = threading.get_ident
 _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 _SIGINT = _signal.SIGINT
 _ndarray = np.ndarray
+_refs = sys.getrefcount
 
 
 def _ans(node: Node) -> Any:
@@ -274,6 +276,12 @@ def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
     final = []
     for end in ends:  # a hook that raises (or Ctrl-C in one) comes before any write
         leaf, grad, owned = end.target, end.grad, end.owned
+        if not owned and type(grad) is _ndarray and grad.base is None and _refs(grad) == 3:
+            # an array nothing else refers to (end.grad, this name and the call's argument):
+            # it becomes .grad as it is, as PyTorch's AccumulateGrad steals a gradient whose
+            # use count is 1; a shared one (two leaves, a hook's tensor, the caller's
+            # gradient, a view) is copied below
+            owned = True
         if leaf._hooks:
             owned = False  # a hook may keep the tensor it was shown
             grad = run_hooks(leaf._hooks, grad if hasattr(grad, "_array") else wrap(grad))

@@ -159,3 +159,37 @@ def test_registry_on_float_arrays_matches_evaluate() -> None:
         assert fast.tobytes() == slow.tobytes(), name
     with pytest.raises(ShapeError, match="mul"):
         R.mul(x, np.ones(4, np.float32))  # evaluate's error, naming the op and shapes
+
+
+def test_a_stolen_gradient_is_never_one_someone_else_holds() -> None:
+    # .grad takes a gradient array as it is only when nothing else refers to it (PyTorch's
+    # AccumulateGrad steals too): the caller's gradient, a retained gradient, a view of
+    # one and a hook's tensor must each be copied
+    def shares(a: torch.Tensor, b: object) -> bool:
+        other = b.numpy() if isinstance(b, torch.Tensor) else b
+        return bool(np.shares_memory(a.grad.numpy(), other))
+
+    g = torch.tensor([1.0, 2.0])
+    x = torch.tensor([3.0, 4.0], requires_grad=True)
+    (x + 1.0).backward(g)
+    assert not shares(x, g)
+
+    x = torch.tensor([3.0, 4.0], requires_grad=True)
+    y = x + 1.0
+    y.retain_grad()
+    y.sum().backward()
+    assert not shares(x, y.grad)
+
+    x = torch.ones(2, 3, requires_grad=True)
+    z = x.reshape(6)
+    z.retain_grad()
+    (z * 2.0).sum().backward()
+    assert not shares(x, z.grad)
+
+    kept: list[torch.Tensor] = []
+    x = torch.tensor([3.0, 4.0], requires_grad=True)
+    x.register_hook(kept.append)
+    (x * 2.0).sum().backward()
+    assert not shares(x, kept[0])
+    kept[0].mul_(0.0)  # the hook's tensor is its own to change
+    assert x.grad.tolist() == [2.0, 2.0]
