@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ from typing import Any
 from ...graphs.control import Body, residuals, stacked
 from ...graphs.ir import Graph, Node, subgraph
 from ...runtime import Spec
+from .loop_codegen import Shape, loop_for
 from .loop_counter import TESTS, Counter
 
 _NO_VARIABLES: Mapping[int, Any] = {}
@@ -222,19 +224,14 @@ class LoopRunner:
     def _iterate(self, feeds: dict[int, Any], keys: list[int], saved: dict[int, list[Any]],
                  sums: dict[int, Any], kept: list[list[Any]], test: Any,
                  limit: int | None, xp: Any) -> int:
-        """Runs the iterations; ``feeds`` ends holding the last values. Returns the count."""
+        """Runs the iterations; ``feeds`` ends holding the last values. Returns the count.
+        The first iteration runs here; the rest in a generated loop (loop_codegen.py), but
+        for a loop whose variables may change shape, which runs here to its end."""
         params, counter = self.step.body.params, self.counter
         slices = [(s.node, feeds[s.source], s.index) for s in self.slices]
         run: Any = None
         check = False
-        # the step's outputs: the kept variables' next values (but a counter's), the test
-        # (none with a counter), per summed variable its row and index, the values kept
-        updates = keys if counter is None else keys[:counter.position] + keys[
-            counter.position + 1:]
-        at = len(updates) + (counter is None)
-        rows = [(acc, at + 2 * j) for j, acc in enumerate(sums.values())]
-        at += 2 * len(sums)
-        keeping = [(values, at + j) for j, values in enumerate(kept)]
+        updates, rows, keeping = self._layout(keys, sums, kept)
         stacks = list(saved.items())
         guard, bound, table = self._guard(feeds)
         if counter is not None:  # (see loop_counter.py)
@@ -283,9 +280,37 @@ class LoopRunner:
                 run = self.step.program_for([feeds[p] for p in params]).run
             else:
                 feeds.update(zip(updates, out, strict=False))  # (the loop variables only)
+            if not check:
+                break  # (the other iterations: below)
+        if count and not check and test and (limit is None or count < limit):
+            shape = Shape(len(stacks), len(slices), len(rows), len(keeping), len(updates),
+                          counter is not None, guard is not None, table is not None,
+                          None if counter is not None else len(updates))
+            state = None if counter is None else (tick, ticks, k, t, counter.step, end, compare,
+                                                  lambda t: counter.ticks(xp, t, end, limit,
+                                                                          ticks.dtype))
+            count, test, fast, state = loop_for(shape)(
+                feeds, test, count, sys.maxsize if limit is None else limit, run, fast,
+                lambda: self.alive.program_for([feeds[p] for p in params]).run, stacks,
+                slices, list(sums.values()), kept, updates, state, (guard, bound, table))
+            if counter is not None:
+                t = state[3]
         if counter is not None and count:
             feeds[tick] = xp.asarray(t, dtype=ticks.dtype)  # (its value after the last step)
         return count
+
+    def _layout(self, keys: list[int], sums: dict[int, Any], kept: list[list[Any]]
+                ) -> tuple[list[int], list[tuple[Any, int]], list[tuple[list[Any], int]]]:
+        """The step's outputs: the kept variables' next values (but a counter's: the
+        parameters they update), the test (none with a counter), per summed variable its
+        row and index (accumulator, position), the values kept (list, position)."""
+        counter = self.counter
+        updates = keys if counter is None else keys[:counter.position] + keys[
+            counter.position + 1:]
+        at = len(updates) + (counter is None)
+        rows = [(acc, at + 2 * j) for j, acc in enumerate(sums.values())]
+        at += 2 * len(sums)
+        return updates, rows, [(values, at + j) for j, values in enumerate(kept)]
 
     def _guard(self, feeds: Mapping[int, Any]) -> tuple[int | None, float, Any]:
         """(the index the guards test, the bound it must be below, the table of rows that

@@ -176,3 +176,28 @@ def test_captured_values_no_body_reads_are_not_loop_inputs(monkeypatch):
     # (the gradient loop's copy of the outputs' zero buffer, and more, are not fed to it)
     assert max(dropped) > 0
     assert _bits(results[0]) == _bits(results[1])
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+def test_the_generated_loop_gives_the_generic_loops_bits(monkeypatch, cell_type):
+    from tapeflow.static.compiler import loop_codegen, loop_runner
+
+    shapes = []
+    loop_for = loop_codegen.loop_for
+    monkeypatch.setattr(loop_runner, "loop_for", lambda shape: shapes.append(shape) or
+                        loop_for(shape))
+    with tf.Graph().as_default():
+        tf.set_random_seed(4)
+        x, lengths, fetches = _rnn_graph(cell_type, tf.float32)
+        feed = {x: X.astype(np.float32), lengths: np.array([6, 2, 0, 5], np.int32)}
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            generated = sess.run(fetches, feed)
+            with monkeypatch.context() as m:  # (every iteration in the runner's own loop)
+                m.setattr(loop_runner.LoopRunner, "_guard", lambda self, feeds: (None, 0, None))
+                m.setattr(loop_runner, "_keeps_shapes", lambda program, arrays: False)
+                generic = sess.run(fetches, feed)
+                m.setattr(loop_runner, "_keeps_shapes", lambda program, arrays: True)
+                plain = sess.run(fetches, feed)  # (the generated loop, no all-alive steps)
+    assert {s.counted for s in shapes} == {True} and len(shapes) == 4
+    assert _bits(generated) == _bits(generic) == _bits(plain)
