@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime import OpDef
-from .dispatch import apply_packed
+from .dispatch import apply_packed, wrap
 from .tape import FT, NO_INPUT, TF, TT, T, node_of, plan_of
 from .thread_state import STATE
 from .weak_scalars import NO_SCALARS, WEAK, weak
@@ -36,7 +36,6 @@ from .weak_scalars import NO_SCALARS, WEAK, weak
 #: Set by tensor.py once the Tensor class exists.
 Tensor: Any = None
 
-_new = object.__new__
 _ndarray = np.ndarray
 _asarray = np.asarray
 
@@ -44,17 +43,6 @@ _asarray = np.asarray
 def bind(tensor_class: type) -> None:
     global Tensor
     Tensor = tensor_class
-
-
-def _wrap(result: Any) -> Any:
-    # dispatch.wrap of a fresh array, for one reason: a frame less on the unrecorded path
-    out = _new(Tensor)
-    out._array = result
-    out._storage = out._base = out._grad = out._grad_fn = None
-    out._hooks = out._acc_ref = out._view_index = None
-    out._vc = [0]
-    out._requires_grad = False
-    return out
 
 
 def binary_method(op: OpDef, fallback: Callable[[Any, Any], Any], reflected: bool = False,
@@ -99,7 +87,7 @@ def binary_method(op: OpDef, fallback: Callable[[Any, Any], Any], reflected: boo
             result = _asarray(result)  # (a 0-d result comes back as a numpy scalar)
         elif result.base is not None or not result.flags.c_contiguous:
             result = result.copy()  # a result owns its memory, C-ordered (apply_packed's rule)
-        out = _wrap(result)
+        out = wrap(result)
         if not (requires and grad and differentiable) or result.dtype.kind != "f":
             return out
         if reflected:  # op(other, self): other is a number, self requires grad
@@ -151,7 +139,7 @@ def unary_method(op: OpDef) -> Callable[[Any], Any]:
             result = _asarray(result)
         elif result.base is not None or not result.flags.c_contiguous or result is x:
             result = result.copy()
-        out = _wrap(result)
+        out = wrap(result)
         if (self._requires_grad and grad and differentiable and rule
                 and result.dtype.kind == "f"):
             out._grad_fn = node_of(op, {}, self, NO_INPUT, (self._grad_fn or self,), T,
