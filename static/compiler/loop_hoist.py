@@ -42,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,10 +54,24 @@ from ...runtime import ShapeError, Spec
 from ...runtime import get as get_op
 from .rewrite import stable_toposort
 
-__all__ = ["Outer", "body_specs", "concrete", "each_loop", "hoist_forward", "hoist_loops",
-           "hoisted", "index_rows", "open_loops", "placed", "rebound", "results_of"]
+__all__ = ["MAX_STEP_ELEMENTS", "Outer", "body_specs", "concrete", "each_loop", "hoist_forward",
+           "hoist_loops", "hoisted", "index_rows", "open_loops", "placed", "rebound",
+           "results_of", "small"]
 
 Specs = dict[int, Spec]
+
+#: The most elements a hoisted value may have per iteration (a row of a product, a step's
+#: stacked gradient operand). A hoist saves the calls of the per-step work (about 1 us
+#: each) and pays for passes over the stacked value outside the loop; on one core the
+#: passes cost as much as the calls saved at about 1,000 elements a step (bench_rnn_modes,
+#: float32, interleaved: the Elman's 16 x 32 per step gained 4 ms an epoch, the LSTM's
+#: 16 x 128 gate gradient lost 8), so larger values stay in the loop.
+MAX_STEP_ELEMENTS = 1024
+
+
+def small(spec: Spec) -> bool:
+    """Whether a value of ``spec`` is small enough per iteration to hoist."""
+    return math.prod(spec.shape or ()) <= MAX_STEP_ELEMENTS  # type: ignore[arg-type]
 
 
 def hoist_loops(graph: Graph) -> Graph:
@@ -306,7 +321,7 @@ def _parallel(graph: Graph, loop: Node, specs: Specs, outer: Mapping[int, int], 
                                     else outer[a])
         elif (node.op == "matmul" and a in rows and node.inputs[1] in outer
               and not node.attrs.get("transpose_a") and len(specs[a].shape or ()) == 2
-              and len(specs[node.inputs[1]].shape or ()) == 2):
+              and len(specs[node.inputs[1]].shape or ()) == 2 and small(specs[node.id])):
             flat = out.call("reshape", [stacked[a]], {"shape": (-1, specs[a].shape[1])},
                             node, "rows")
             product = out.call("matmul", [flat, outer[node.inputs[1]]], node.attrs, node,

@@ -36,6 +36,7 @@ from .loop_hoist import (
     index_rows,
     rebound,
     results_of,
+    small,
 )
 
 __all__ = ["hoist_reverse"]
@@ -75,7 +76,8 @@ def _accumulators(body: Body, specs: Specs, n_vars: int, outer: Mapping[int, int
             continue
         term = graph[_through(body, specs, o.inputs[1] if o.inputs[0] == p else o.inputs[0])]
         how = _term(body, specs, term, outer, rows, specs[p])
-        if how is not None and graph[_operand(how)].kind == "call":
+        if how is not None and graph[_operand(how)].kind == "call" and small(
+                specs[_operand(how)]):
             found[k] = how
     return found
 

@@ -142,3 +142,15 @@ def test_rows_read_twice_add_up_and_other_tests_keep_every_row():
         dw += xs[r].T @ dz
         dx[r] += dz @ ws.T
     _close(hoisted, [[np.sum(total * total), dw, dx]])
+
+
+def test_values_too_large_per_step_stay_in_the_loop(monkeypatch):
+    from tapeflow.static.compiler import loop_hoist
+
+    monkeypatch.setattr(loop_hoist, "MAX_STEP_ELEMENTS", 19)  # (a step's values are 4 x 5)
+    with tf.Graph().as_default():
+        x, lengths, fetches = _rnn_graph("elman")
+        feed = {x: X, lengths: np.array([6, 2, 3, 6], np.int32)}
+        assert _hoisted_nodes(fetches[1:], feed, CompileOptions())[0] == []
+        monkeypatch.setattr(loop_hoist, "MAX_STEP_ELEMENTS", 20)
+        assert _hoisted_nodes(fetches[1:], feed, CompileOptions())[0]
