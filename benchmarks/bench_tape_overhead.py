@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import tapeflow.dynamic as tft
+from tapeflow.dynamic.heap import tune_heap
 
 
 def chain_framework(module: Any, ops: int) -> Callable[[], float]:
@@ -124,6 +125,9 @@ def main() -> None:
         torch.set_num_threads(1)
         runs["torch eager"] = chain_framework(torch, args.ops)
     timer = time.thread_time if args.cpu_time else time.perf_counter
+    # the heap and GC settings bench_steps.py's workers run with (dynamic/heap.py), here for
+    # every framework in this process alike
+    tune_heap()
     # The frameworks share this process, so Python's cyclic GC would also traverse the
     # objects torch's import made (about 140,000) each time a long chain's Python objects
     # (tapeflow's nodes and tensors; torch keeps its graph in C++) set off a full

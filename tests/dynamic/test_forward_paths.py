@@ -211,3 +211,20 @@ def test_the_fast_paths_step_aside_for_what_they_do_not_handle() -> None:
     assert y.grad_fn.name() == "MulBackward0"
     with torch.no_grad():
         assert (x * 2.0).grad_fn is None and not (x.exp()).requires_grad
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_tune_heap_raises_the_middle_gc_threshold_unless_switched_off(switch: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import gc; import tapeflow.dynamic as torch; from tapeflow.dynamic import heap; "
+            "before = gc.get_threshold(); heap.tune_heap(); heap.tune_heap(); "
+            "print(before, gc.get_threshold())")
+    env = {**os.environ, "TAPEFLOW_MALLOC_TUNING": switch}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip()
+    default = (700, 10, 10)  # Python's, in a fresh process
+    expected = (700, 100, 10) if switch == "1" else default
+    assert out == f"{default} {expected}"
