@@ -117,32 +117,37 @@ def binary_method(op: OpDef, fallback: Callable[[Any, Any], Any], reflected: boo
     return method
 
 
-def unary_method(op: OpDef) -> Callable[[Any], Any]:
-    """``tensor.<op>()`` for a one-input op without attributes (its ufunc, or its kernel
-    on the one array); anything unusual goes to :func:`apply_packed`."""
+def unary_method(op: OpDef) -> Callable[..., Any]:
+    """``tensor.<op>()`` for a one-input op (its ufunc, or its kernel on the one array);
+    anything unusual goes to :func:`apply_packed`. A reduction's method passes its
+    attributes as ``_attrs`` (``sum``, ``mean``: ``{"axis": ..., "keepdims": ...}``)."""
     ufunc = getattr(np, op.ufunc) if op.ufunc else None
     kernel = op.kernel
     differentiable = op.vjps is not None
     rule, reads = plan_of(op, 1)
 
-    def method(self: Any) -> Any:
+    def method(self: Any, *, _attrs: dict[str, Any] | None = None) -> Any:
         interceptor, checks, grad = STATE.hot
         x = self._array
+        attrs = {} if _attrs is None else _attrs
         if interceptor is not None or checks or type(x) is not _ndarray or (
                 x.dtype.kind != "f"):
-            return apply_packed(op, (self,), {})
+            return apply_packed(op, (self,), attrs)
         try:
-            result = ufunc(x) if ufunc is not None else kernel(np, x)
+            if attrs:
+                result = kernel(np, x, **attrs)
+            else:
+                result = ufunc(x) if ufunc is not None else kernel(np, x)
         except Exception:  # noqa: BLE001 - the general path raises the registry's error
-            return apply_packed(op, (self,), {})
+            return apply_packed(op, (self,), attrs)
         if type(result) is not _ndarray:
-            result = _asarray(result)
+            result = _asarray(result)  # (a full reduction gives a numpy scalar)
         elif result.base is not None or not result.flags.c_contiguous or result is x:
             result = result.copy()
         out = wrap(result)
         if (self._requires_grad and grad and differentiable and rule
                 and result.dtype.kind == "f"):
-            out._grad_fn = node_of(op, {}, self, NO_INPUT, (self._grad_fn or self,), T,
+            out._grad_fn = node_of(op, attrs, self, NO_INPUT, (self._grad_fn or self,), T,
                                    out, reads)
             out._requires_grad = True
         return out

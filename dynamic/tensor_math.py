@@ -18,7 +18,8 @@ from .fast_ops import binary_method, unary_method
 # the ops of the arithmetic operators, looked up once: ``a + b`` is the hottest path there is
 _ADD, _SUB, _MUL, _DIV, _MATMUL, _POW = (
     REGISTRY[n] for n in ("add", "sub", "mul", "div", "matmul", "pow"))
-_MEAN, _SUM = REGISTRY["mean"], REGISTRY["sum"]
+#: sum and mean with their whole path in one frame when nothing unusual is asked for
+_SUM_METHOD, _MEAN_METHOD = unary_method(REGISTRY["sum"]), unary_method(REGISTRY["mean"])
 
 #: What ``max(dim)`` / ``min(dim)`` return, as PyTorch's ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -223,7 +224,7 @@ class TensorMath:
 
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
-        return apply_packed(_SUM, (x,), {"axis": _axis(dim), "keepdims": keepdim})
+        return _SUM_METHOD(x, _attrs={"axis": _axis(dim), "keepdims": keepdim})
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
@@ -231,7 +232,7 @@ class TensorMath:
             raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
                                f"either a floating point or complex dtype. Got: "
                                f"{x.dtype.name.capitalize()}")  # type: ignore[attr-defined]
-        return apply_packed(_MEAN, (x,), {"axis": _axis(dim), "keepdims": keepdim})
+        return _MEAN_METHOD(x, _attrs={"axis": _axis(dim), "keepdims": keepdim})
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Any:

@@ -166,9 +166,11 @@ def _node_summary(t: Any, leaves: tuple[Any, ...]) -> Any:
 BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b,
           lambda a, b: a ** b, lambda a, b: a @ b.transpose(0, 1), lambda a, b: a.pow(b),
           lambda a, b: a * 2.0, lambda a, b: 2.0 * a, lambda a, b: 1 - b, lambda a, b: a / 3,
-          lambda a, b: 3 / b, lambda a, b: 2 ** a, lambda a, b: a ** 2, lambda a, b: a + 0.1]
+          lambda a, b: 3 / b, lambda a, b: 2 ** a, lambda a, b: a ** 2, lambda a, b: a + 0.1,
+          lambda a, b: a.sum(1), lambda a, b: a.mean(0, keepdim=True),
+          lambda a, b: a.sum((0, 1)), lambda a, b: a.mean([1]) * b.sum()]
 UNARY = ["exp", "log", "sqrt", "sin", "log1p", "expm1", "cos", "abs", "neg", "sign",
-         "sigmoid", "tanh", "relu"]
+         "sigmoid", "tanh", "relu", "sum", "mean"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -228,3 +230,13 @@ def test_tune_heap_raises_the_middle_gc_threshold_unless_switched_off(switch: st
     default = (700, 10, 10)  # Python's, in a fresh process
     expected = (700, 100, 10) if switch == "1" else default
     assert out == f"{default} {expected}"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from tapeflow.dynamic import fast_ops, heap, weak_scalars
+
+    for module in (fast_ops, weak_scalars, heap):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
