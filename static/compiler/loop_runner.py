@@ -177,6 +177,7 @@ class LoopRunner:
         self.slices, self.body, self.keep = tuple(slices), body, tuple(keep)
         self.alive = alive  # (the step's program for all-true masks: loop_variants.py)
         self.counter = counter  # (a loop variable the runner counts: loop_counter.py)
+        self._alive_runs: dict[int, Any] = {}  # (id of a step program -> _alive_run's)
         self.kept = [k for k in range(n_vars) if k not in self.sums]
 
     def __repr__(self) -> str:
@@ -259,7 +260,7 @@ class LoopRunner:
             if guard is not None and (i := int(feeds[guard])) < bound and (
                     table is None or table[i]):  # every mask all true: see loop_variants.py
                 if fast is None:
-                    fast = self.alive.program_for([feeds[p] for p in params]).run
+                    fast = self._alive_run(program, feeds)
                 out = fast(feeds, _NO_VARIABLES)[0]
             else:
                 out = run(feeds, _NO_VARIABLES)[0]
@@ -291,13 +292,22 @@ class LoopRunner:
                                                                           ticks.dtype))
             count, test, fast, state = loop_for(shape)(
                 feeds, test, count, sys.maxsize if limit is None else limit, run, fast,
-                lambda: self.alive.program_for([feeds[p] for p in params]).run, stacks,
+                lambda: self._alive_run(program, feeds), stacks,
                 slices, list(sums.values()), kept, updates, state, (guard, bound, table))
             if counter is not None:
                 t = state[3]
         if counter is not None and count:
             feeds[tick] = xp.asarray(t, dtype=ticks.dtype)  # (its value after the last step)
         return count
+
+    def _alive_run(self, program: Any, feeds: Mapping[int, Any]) -> Any:
+        """The all-alive step's run for inputs that get the step ``program`` (whose inputs
+        decide the all-alive step's: it reads fewer), looked up once per program."""
+        run = self._alive_runs.get(id(program))
+        if run is None:
+            arrays = [feeds[p] for p in self.step.body.params]
+            run = self._alive_runs[id(program)] = self.alive.program_for(arrays).run
+        return run
 
     def _layout(self, keys: list[int], sums: dict[int, Any], kept: list[list[Any]]
                 ) -> tuple[list[int], list[tuple[Any, int]], list[tuple[list[Any], int]]]:

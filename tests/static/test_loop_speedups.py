@@ -48,13 +48,13 @@ def _bits(values) -> list[bytes]:
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 def test_steps_without_masking_give_the_masked_steps_bits(monkeypatch, cell_type, dtype):
     used = []
-    program_for = loops.AliveProgram.program_for
+    alive_run = LoopRunner._alive_run
 
-    def spy(self, arrays):
+    def spy(self, program, feeds):
         used.append(self)
-        return program_for(self, arrays)
+        return alive_run(self, program, feeds)
 
-    monkeypatch.setattr(loops.AliveProgram, "program_for", spy)
+    monkeypatch.setattr(LoopRunner, "_alive_run", spy)
     with tf.Graph().as_default():
         tf.set_random_seed(1)
         x, lengths, fetches = _rnn_graph(cell_type, dtype)
