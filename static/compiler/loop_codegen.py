@@ -41,6 +41,7 @@ class Shape(NamedTuple):
     guarded: bool
     tabled: bool
     test_at: int | None
+    same: tuple[int, ...] = ()  # per slice: an earlier slice at the same index, or -1
 
 
 def loop_for(shape: Shape) -> Callable[..., Any]:
@@ -74,7 +75,11 @@ def loop_source(shape: Shape) -> str:
         body += ["if k == len(ticks):", "    ticks, k = more(t), 0",
                  "feeds[tick] = ticks[k, ...]", "k += 1"]
     body += [f"s{j}.append(feeds[sp{j}])" for j in range(shape.stacks)]
-    body += [f"feeds[ln{j}] = ls{j}[int(feeds[li{j}]), ...]" for j in range(shape.slices)]
+    for j in range(shape.slices):  # (an index read once, for all the rows at it)
+        same = shape.same[j] if shape.same else -1
+        if same < 0:
+            body.append(f"i{j} = int(feeds[li{j}])")
+        body.append(f"feeds[ln{j}] = ls{j}[i{j if same < 0 else same}, ...]")
     body += _run_lines(shape)
     at = shape.updates + (not shape.counted)
     body += [f"r{j}[int(out[{at + 2 * j + 1}])] += out[{at + 2 * j}]"

@@ -286,7 +286,7 @@ class LoopRunner:
         if count and not check and test and (limit is None or count < limit):
             shape = Shape(len(stacks), len(slices), len(rows), len(keeping), len(updates),
                           counter is not None, guard is not None, table is not None,
-                          None if counter is not None else len(updates))
+                          None if counter is not None else len(updates), _same(slices))
             state = None if counter is None else (tick, ticks, k, t, counter.step, end, compare,
                                                   lambda t: counter.ticks(xp, t, end, limit,
                                                                           ticks.dtype))
@@ -337,6 +337,16 @@ class LoopRunner:
             elif source.size:  # t < x everywhere iff t < min(x)
                 bound = min(bound, int(source.min()))
         return guards[0].index, bound, table
+
+
+def _same(slices: Sequence[tuple[int, Any, int]]) -> tuple[int, ...]:
+    """Per slice (node, source, index): the first earlier slice at the same index, or -1."""
+    first: dict[int, int] = {}
+    found = []
+    for j, (_, _, index) in enumerate(slices):
+        found.append(first.get(index, -1))
+        first.setdefault(index, j)
+    return tuple(found)
 
 
 def _keeps_shapes(program: Any, arrays: Sequence[Any]) -> bool:
