@@ -17,7 +17,11 @@ test) with as little Python around it as it can:
   reads its inputs) is summed in place: the body hands over the row ``g`` and the index
   ``i``, and the runner adds ``g`` into its own copy of the accumulator. Before, every
   iteration zeroed a buffer the size of the whole tensor, scattered one row into it and
-  added it to the accumulator: work that grew with the length, every iteration.
+  added it to the accumulator: work that grew with the length, every iteration;
+* a step whose masks are all true (every sentence alive) runs a program without the masking
+  (``loop_variants.py``), a counter is counted in Python (``loop_counter.py``), and the
+  iterations after the first run in straight-line code written for the loop
+  (``loop_codegen.py``).
 
 Results are the same values as the plain kernel's: the row adds the same numbers in the same
 order (a zero buffer plus ``g`` is ``g``).
