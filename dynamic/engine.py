@@ -26,16 +26,15 @@ from typing import Any
 import numpy as np
 
 from ..graphs.sweep import Gathered, Swept, reverse_sweep
-from ..runtime import R, array_module, get
+from ..runtime import R, array_module
 from ..runtime import dtypes as dt
 from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
-from .engine_raw import NodeChecks, RawEngine, free, raw_ok, run_hooks, sum_to_array
+from .engine_raw import NodeChecks, RawEngine, add_into, free, raw_ok, run_hooks, sum_to_array
 from .tape import FREED_MESSAGE, Meta, Node, display_name
 from .thread_state import STATE, notify, set_grad
 
-_ADD = get("add")
 #: held for the read-add-write of leaves' ``.grad``: backward() from several threads into
 #: one shared leaf must add every gradient (PyTorch's AccumulateGrad takes a lock too)
 _GRAD_LOCK = threading.Lock()
@@ -148,7 +147,7 @@ class _Eager(NodeChecks):
     def add(self, gathered: Gathered, grad: Any) -> None:
         if gathered.owned:
             total = gathered.grad._array
-            _ADD.kernel(array_module(total), total, grad._array, out=total)
+            add_into(total, grad._array)
         else:
             gathered.grad = R.add(gathered.grad, grad)
             gathered.owned = self.in_place
@@ -324,8 +323,7 @@ def _accumulate(leaf: Any, grad: Any, owned: bool, create_graph: bool) -> None:
         # sum this sweep made is already one
         leaf._grad = wrap(grad if owned else grad.copy())
     else:
-        total = leaf._grad._array
-        _ADD.kernel(array_module(total), total, grad, out=total)
+        add_into(leaf._grad._array, grad)
         leaf._grad._vc[0] += 1
 
 

@@ -29,6 +29,7 @@ from .dispatch import wrap
 from .tape import FREED_MESSAGE, Meta, Node, meta_of
 
 _ADD = get("add")
+_np_add = getattr(np, _ADD.ufunc or "add")  # (the add kernel is exactly this ufunc)
 _SUM_TO = get("sum_to")
 _R_SUM_TO = R.sum_to
 _ndarray = np.ndarray
@@ -112,6 +113,15 @@ def sum_to_array(grad: Any, like: Any) -> Any:
     dtype = grad.dtype
     common = dtype if (like.dtype == dtype and dtype.kind == "f") else None
     return dispatch.run_kernel(_SUM_TO, [grad, like], {}, common)
+
+
+def add_into(total: Any, grad: Any) -> None:
+    """``total += grad`` by the add kernel: its ufunc called at once on a numpy array (a
+    leaf summing one gradient per RNN step does this at every step)."""
+    if type(total) is _ndarray:
+        _np_add(total, grad, out=total)
+    else:
+        _ADD.kernel(array_module(total), total, grad, out=total)
 
 
 def run_hooks(hooks: list[Any], grad: Any) -> Any:
@@ -265,12 +275,11 @@ class RawEngine(NodeChecks):
 
     def add(self, gathered: Gathered, grad: Any) -> None:
         if gathered.owned:
-            total = gathered.grad
-            _ADD.kernel(array_module(total), total, grad, out=total)
+            add_into(gathered.grad, grad)
         else:
             gathered.grad = R.add(gathered.grad, grad)
             gathered.owned = True
 
 
-__all__ = ["NodeChecks", "RawEngine", "check_versions", "free", "raw_ok", "run_hooks",
-           "sum_to_array"]
+__all__ = ["NodeChecks", "RawEngine", "add_into", "check_versions", "free", "raw_ok",
+           "run_hooks", "sum_to_array"]
