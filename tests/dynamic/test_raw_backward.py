@@ -9,7 +9,9 @@ and must show user code tensors wherever it sees a gradient.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,17 @@ _SPEC = importlib.util.spec_from_file_location(
 assert _SPEC is not None and _SPEC.loader is not None
 CASES = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(CASES)
+
+
+@contextlib.contextmanager
+def _engine(tensor: bool) -> Iterator[None]:
+    """The tensor engine while a kernel observer watches (tensor=True), else the raw one."""
+    with contextlib.ExitStack() as stack:
+        if tensor:
+            observer = lambda event, what: None  # noqa: E731
+            thread_state.add_observer(observer)
+            stack.callback(thread_state.remove_observer, observer)  # (even if backward raises)
+        yield
 
 
 def _engine_used(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -51,14 +64,8 @@ def _grads(op_name: str, inputs: tuple, attrs: dict, dtype: type, tensor_engine:
     out = apply(op_name, *args, **attrs)
     weight = torch.tensor(rng.standard_normal(out.shape).astype(out.detach().numpy().dtype))
     loss = (out * weight).sum()
-    observer = lambda event, what: None  # noqa: E731
-    if tensor_engine:
-        thread_state.add_observer(observer)
-    try:
+    with _engine(tensor_engine):
         loss.backward()
-    finally:
-        if tensor_engine:
-            thread_state.remove_observer(observer)
     return [(a.grad.numpy().dtype, a.grad.numpy().tobytes()) if a.grad is not None else None
             for a in args if isinstance(a, torch.Tensor)]
 
@@ -83,12 +90,8 @@ def test_a_numpy_scalar_operand_stays_weak_in_the_rules(scalar: np.generic) -> N
     for tensor_engine in (False, True):
         x = torch.tensor(np.linspace(0.5, 2.0, 999, dtype=np.float32), requires_grad=True)
         y = (x * scalar + x ** scalar) / scalar
-        observer = lambda event, what: None  # noqa: E731
-        if tensor_engine:
-            thread_state.add_observer(observer)
-        y.backward(torch.tensor(np.linspace(-1.0, 1.7, 999, dtype=np.float32)))
-        if tensor_engine:
-            thread_state.remove_observer(observer)
+        with _engine(tensor_engine):
+            y.backward(torch.tensor(np.linspace(-1.0, 1.7, 999, dtype=np.float32)))
         assert x.grad.dtype == torch.float32
         grads.append(x.grad.numpy().tobytes())
     assert grads[0] == grads[1]
