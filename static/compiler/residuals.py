@@ -41,7 +41,7 @@ def save_residuals(graph: Graph) -> Graph:
     product reads, instead of recomputing them (see the module docstring)."""
     nodes = {n.id: n for n in graph.nodes}
     before: dict[int, list[Node]] = {}  # reverse loop id -> the new stack results it reads
-    next_id = max(nodes) + 1
+    next_id = max(nodes, default=-1) + 1  # (an empty graph: sess.run([]))
     for r in graph.nodes:
         forward = _forward_of(nodes, r)
         if forward is None:
