@@ -182,6 +182,8 @@ class LoopRunner:
         self.alive = alive  # (the step's program for all-true masks: loop_variants.py)
         self.counter = counter  # (a loop variable the runner counts: loop_counter.py)
         self._alive_runs: dict[int, Any] = {}  # (id of a step program -> _alive_run's)
+        self._loops: dict[tuple[int, bool, bool], Any] = {}  # (generated: loop_codegen.py)
+        self._same = _same([s.index for s in self.slices])
         self.kept = [k for k in range(n_vars) if k not in self.sums]
 
     def __repr__(self) -> str:
@@ -288,13 +290,11 @@ class LoopRunner:
             if not check:
                 break  # (the other iterations: below)
         if count and not check and test and (limit is None or count < limit):
-            shape = Shape(len(stacks), len(slices), len(rows), len(keeping), len(updates),
-                          counter is not None, guard is not None, table is not None,
-                          None if counter is not None else len(updates), _same(slices))
+            loop = self._loop(len(stacks), guard is not None, table is not None)
             state = None if counter is None else (tick, ticks, k, t, counter.step, end, compare,
                                                   lambda t: counter.ticks(xp, t, end, limit,
                                                                           ticks.dtype))
-            count, test, fast, state = loop_for(shape)(
+            count, test, fast, state = loop(
                 feeds, test, count, sys.maxsize if limit is None else limit, run, fast,
                 lambda: self._alive_run(program, feeds), stacks,
                 slices, list(sums.values()), kept, updates, state, (guard, bound, table))
@@ -303,6 +303,17 @@ class LoopRunner:
         if counter is not None and count:
             feeds[tick] = xp.asarray(t, dtype=ticks.dtype)  # (its value after the last step)
         return count
+
+    def _loop(self, stacks: int, guarded: bool, tabled: bool) -> Any:
+        """The generated loop for this runner's step (loop_codegen.py), made once."""
+        loop = self._loops.get((stacks, guarded, tabled))
+        if loop is None:
+            n_updates = len(self.kept) - (self.counter is not None)
+            loop = self._loops[stacks, guarded, tabled] = loop_for(Shape(
+                stacks, len(self.slices), len(self.sums), len(self.keep), n_updates,
+                self.counter is not None, guarded, tabled,
+                None if self.counter else n_updates, self._same))
+        return loop
 
     def _alive_run(self, program: Any, feeds: Mapping[int, Any]) -> Any:
         """The all-alive step's run for inputs that get the step ``program`` (whose inputs
@@ -343,11 +354,11 @@ class LoopRunner:
         return guards[0].index, bound, table
 
 
-def _same(slices: Sequence[tuple[int, Any, int]]) -> tuple[int, ...]:
-    """Per slice (node, source, index): the first earlier slice at the same index, or -1."""
+def _same(indices: Sequence[int]) -> tuple[int, ...]:
+    """Per slice (its index): the first earlier slice at the same index, or -1."""
     first: dict[int, int] = {}
     found = []
-    for j, (_, _, index) in enumerate(slices):
+    for j, index in enumerate(indices):
         found.append(first.get(index, -1))
         first.setdefault(index, j)
     return tuple(found)
