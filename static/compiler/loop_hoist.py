@@ -12,8 +12,9 @@ the outer graph after ``save_residuals`` and before the loops get their runners
   matrix is computed for every row at once in the outer graph (``[T*B, E] @ [E, H]``, one
   GEMM) and handed to the loop as one more captured tensor, of which the body reads row
   ``i`` (a view its runner slices). When the test is ``i < bound``, only the rows below
-  the bound are multiplied (a batch of short sentences in a long padded feed). Elementwise
-  work on the row (the bias) stays in the step, where it fuses with the rest of the sum;
+  the bound are multiplied (a batch of short sentences in a long padded feed). A captured
+  bias added to the row (or, reassociated, to the step's sum) is added to the stacked
+  product once (``loop_bias.py``);
 * **reverse** (:func:`.loop_sums.hoist_reverse`): a loop variable that the body only adds
   a per-step term to (a gradient loop's ``dW += a_t^T g_t``, ``db += sum(g_t)``, ``dx +=
   scatter(g_t @ W^T, t)``) leaves the loop, which stacks ``g_t`` instead; the outer graph
@@ -46,12 +47,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ...graphs.control import OUTPUT, Body
 from ...graphs.ir import Graph, Node
 from ...runtime import ShapeError, Spec
 from ...runtime import get as get_op
+from .loop_bias import bias_of, reassociate
+from .loop_rows import bound_of, trimmed
 from .rewrite import stable_toposort
 
 __all__ = ["MAX_STEP_ELEMENTS", "Outer", "body_specs", "concrete", "each_loop", "hoist_forward",
@@ -229,8 +230,9 @@ def _forward_one(graph: Graph, loop: Node, out: Outer) -> dict[int, Node] | None
     specs = body_specs(graph, loop)
     if specs is None:
         return None
-    body: Body = loop.attrs["body"]
     n_vars = loop.attrs["n_vars"]
+    body: Body = reassociate(loop.attrs["body"], specs, n_vars)
+    loop = loop.with_(attrs={**loop.attrs, "body": body})
     outer = {p: loop.inputs[k] for k, p in enumerate(body.params) if k >= n_vars}
     rows, stacked = _parallel(graph, loop, specs, outer, out)
     keep = tuple(loop.attrs.get("keep", ()))
@@ -301,14 +303,16 @@ def _parallel(graph: Graph, loop: Node, specs: Specs, outer: Mapping[int, int], 
               ) -> tuple[dict[int, int], dict[int, int]]:
     """The time-parallel nodes of the loop's body: node -> its row index node, and node ->
     the outer node holding its every row: rows of captured tensors (trimmed to the rows the
-    loop can read, see :func:`_bound`) and products of such a row by a captured matrix."""
+    loop can read, see :func:`.loop_rows.bound_of`), products of such a row by a captured
+    matrix and such a product plus a captured bias (:func:`.loop_bias.bias_of`)."""
     body: Body = loop.attrs["body"]
     keep = set(loop.attrs.get("keep", ()))
-    bound = _bound(graph, loop, specs)
+    bound = bound_of(graph, loop, specs)
     indices = index_rows(body, specs, loop.attrs["n_vars"], outer)  # (what the runner slices)
     rows: dict[int, int] = {}
     stacked: dict[int, int] = {}
-    trimmed: dict[int, int] = {}
+    cut: dict[int, int] = {}
+    products: set[int] = set()  # (rows of products, which a captured bias may join)
     for node in body.graph.nodes:
         if node.kind != "call" or node.id in keep or not concrete(specs[node.id]):
             continue
@@ -316,7 +320,7 @@ def _parallel(graph: Graph, loop: Node, specs: Specs, outer: Mapping[int, int], 
         if node.op == "take" and int(node.attrs.get("axis", 0)) == 0 and a in outer:
             if node.inputs[1] in indices and specs[a].shape:
                 rows[node.id] = node.inputs[1]
-                stacked[node.id] = (_trimmed(out, outer[a], bound[1], trimmed)
+                stacked[node.id] = (trimmed(out, outer[a], bound[1], cut)
                                     if bound is not None and node.inputs[1] == bound[0]
                                     else outer[a])
         elif (node.op == "matmul" and a in rows and node.inputs[1] in outer
@@ -327,49 +331,15 @@ def _parallel(graph: Graph, loop: Node, specs: Specs, outer: Mapping[int, int], 
             product = out.call("matmul", [flat, outer[node.inputs[1]]], node.attrs, node,
                                "matmul")
             rows[node.id] = rows[a]
+            products.add(node.id)
             stacked[node.id] = out.call("reshape", [product], {
                 "shape": (-1, *specs[node.id].shape)}, node, "steps")  # type: ignore[misc]
+        elif (pair := bias_of(node, products, outer, specs)) is not None:
+            rows[node.id] = rows[pair[0]]
+            products.add(node.id)
+            stacked[node.id] = out.call("add", [stacked[pair[0]], outer[pair[1]]], {}, node,
+                                        "bias")
     return rows, stacked
-
-
-def _bound(graph: Graph, loop: Node, specs: Specs) -> tuple[int, int] | None:
-    """(the body's counter parameter, the outer node of its bound) when the loop's test is
-    ``counter < bound`` with ``bound`` captured and the counter starts at a constant >= 0
-    and grows by a constant > 0: every row it reads at the counter is below the bound."""
-    cond: Body = loop.attrs["cond"]
-    test = cond.graph[cond.graph.outputs[0]]
-    if test.kind != "call" or test.op != "lt":
-        return None
-    position = {p: k for k, p in enumerate(cond.params)}
-    k, c = (position.get(i) for i in test.inputs)
-    n_vars = loop.attrs["n_vars"]
-    if k is None or c is None or k >= n_vars or c < n_vars:
-        return None
-    body: Body = loop.attrs["body"]
-    counter, start = body.params[k], graph[loop.inputs[k]]
-    step = body.graph[body.graph.outputs[k]]
-    if not (start.kind == "const" and start.value is not None and start.value.shape == ()
-            and start.value >= 0 and step.kind == "call" and step.op == "add"
-            and counter in step.inputs and specs[counter].dtype.is_integer):
-        return None
-    other = body.graph[step.inputs[1] if step.inputs[0] == counter else step.inputs[0]]
-    if other.kind != "const" or other.value is None or not other.value > 0:
-        return None
-    return counter, loop.inputs[c]
-
-
-def _trimmed(out: Outer, source: int, bound: int, made: dict[int, int]) -> int:
-    """``source[:bound]`` (its first rows): ``mask_select(source, arange(T) < bound)``."""
-    if source not in made:
-        node, limit = out.by_id[source], out.by_id[bound]
-        if node.shape is None or not isinstance(node.shape[0], int):
-            return source
-        count = np.arange(node.shape[0], dtype=limit.dtype.np)
-        steps = out.add(Node(out.fresh(), "const", "", (), {}, count.shape, limit.dtype,
-                             name=f"{node.name}/loop_hoist/steps", value=count))
-        mask = out.call("lt", [steps, bound], {}, node, "mask")
-        made[source] = out.call("mask_select", [source, mask], {}, node, "head")
-    return made[source]
 
 
 def index_rows(body: Body, specs: Specs, n_vars: int, outer: Mapping[int, int]
