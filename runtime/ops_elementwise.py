@@ -70,24 +70,18 @@ _binary(
 )
 
 
-def _minus_one(y: Any) -> Any:
+def _pow_grad_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # a number exponent (x ** 2) stays a number: R.sub on two numbers would evaluate to a
-    # host (numpy) array, which a cupy x cannot be raised to; a weak scalar goes anywhere
-    if isinstance(y, (int, float, np.generic)):
-        return y - 1
-    return R.sub(y, 1)
+    # host (numpy) array, which a cupy x cannot be raised to; a weak scalar goes anywhere.
+    # x ** 2 (a loss) needs no pow kernel: x^1 is x exactly, so the products keep their bits
+    less = y - 1 if isinstance(y, (int, float, np.generic)) else R.sub(y, 1)
+    power = x if type(less) in (int, float) and less == 1 else R.pow(x, less)
+    return R.mul(g, R.mul(y, power))
 
 
 # d x^y = (g * y * x^(y-1), g * x^y * log x)
-_binary(
-    "pow",
-    "power",
-    [
-        lambda g, ans, x, y: R.mul(g, R.mul(y, R.pow(x, _minus_one(y)))),
-        lambda g, ans, x, y: R.mul(g, R.mul(ans, R.log(x))),
-    ],
-    saves=[("x", "y"), ("ans", "x")],
-)
+_binary("pow", "power", [_pow_grad_x, lambda g, ans, x, y: R.mul(g, R.mul(ans, R.log(x)))],
+        saves=[("x", "y"), ("ans", "x")])
 # the gradient goes to the larger (smaller) input; ties go to the first input
 _binary(
     "maximum",
@@ -150,9 +144,11 @@ def _unary(name: str, kernel: Any, vjp: Any, result: str = "same", doc: str = ""
 
 def _sigmoid(xp: Any, x: Any, out: Any = None) -> Any:
     # sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for large |x|, and no temporaries
-    if out is None:
-        out = xp.empty_like(x)
-    xp.multiply(x, 0.5, out=out)
+    if out is None and x.ndim:
+        out = xp.multiply(x, 0.5)  # one call fewer: the product allocates the result
+    else:  # (a 0-d product would be a scalar, which takes no out=)
+        out = xp.empty_like(x) if out is None else out
+        xp.multiply(x, 0.5, out=out)
     xp.tanh(out, out=out)
     out += 1
     out *= 0.5

@@ -185,6 +185,8 @@ def _unreduce(
             g = xp.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(shape)))
         count = _prod([shape[a] for a in axes])
     if mean:
+        if out is None and g.shape != shape and isinstance(g, xp.ndarray) and g.dtype.kind == "f":
+            return xp.true_divide(g, max(count, 1), out=xp.empty(shape, g.dtype))  # no copy
         if out is not None:
             # the same division as below, so a planned (out=) run is bit-identical
             xp.copyto(out, g)
