@@ -52,7 +52,7 @@ from ...graphs.ir import Graph, Node
 from ...runtime import ShapeError, Spec
 from ...runtime import get as get_op
 from .loop_bias import bias_of, reassociate
-from .loop_rows import bound_of, trimmed
+from .loop_rows import bound_of, gathered_rows, trimmed
 from .rewrite import stable_toposort
 
 __all__ = ["MAX_STEP_ELEMENTS", "Outer", "body_specs", "concrete", "each_loop", "hoist_forward",
@@ -79,7 +79,7 @@ def hoist_loops(graph: Graph) -> Graph:
     """``graph`` with each loop's time-parallel work hoisted out (module docstring)."""
     from .loop_sums import hoist_reverse  # (loop_sums builds on this module's helpers)
 
-    return hoist_reverse(hoist_forward(graph))
+    return gathered_rows(hoist_reverse(hoist_forward(graph)))
 
 
 class Outer:

@@ -5,6 +5,19 @@ sentence), reading ``x[t]`` of an input padded to the task's longest. Work outsi
 over ``x`` need only cover its first ``n`` rows: :func:`bound_of` finds ``n``,
 :func:`trimmed` takes those rows (``loop_hoist`` multiplies only them).
 
+When ``x`` is an embedding lookup (``take(E, tokens)``, time-major: a transpose of it),
+:func:`gathered_rows` moves the row selection onto the tokens, so only the rows read are
+looked up, and the gradient of ``E`` scatters the loop's rows straight to their tokens
+(one ``scatter_add`` over ``n`` rows, not a scatter into a zero ``x`` of every row, its
+transpose and a scatter of every token):
+
+* ``select(transpose(take(E, tok)))`` -> ``take(E, select(transpose(tok)))``, for a
+  ``mask_select`` or a ``take`` of rows;
+* ``scatter_add(transpose(scatter_add(V, i, like)), tok, E)`` ->
+  ``scatter_add(V, take(transpose(tok), i), E)``.
+
+The sums of ``E``'s gradient run in another order (rounding only), as every hoist's.
+
 Example:
     >>> # bound = bound_of(graph, loop, specs)   (loop_hoist._parallel)
 """
@@ -21,7 +34,7 @@ from ...graphs.ir import Graph, Node
 if TYPE_CHECKING:
     from .loop_hoist import Outer, Specs
 
-__all__ = ["bound_of", "trimmed"]
+__all__ = ["bound_of", "gathered_rows", "trimmed"]
 
 
 def bound_of(graph: Graph, loop: Node, specs: Specs) -> tuple[int, int] | None:
@@ -62,3 +75,83 @@ def trimmed(out: Outer, source: int, bound: int, made: dict[int, int]) -> int:
         mask = out.call("lt", [steps, bound], {}, node, "mask")
         made[source] = out.call("mask_select", [source, mask], {}, node, "head")
     return made[source]
+
+
+def gathered_rows(graph: Graph) -> Graph:
+    """``graph`` with the row selections of a time-major embedding lookup and its gradient
+    moved onto the tokens (module docstring); ``graph`` itself when there are none."""
+    from .loop_hoist import Outer, placed  # (loop_hoist imports this module)
+
+    out = Outer(graph)
+    users = graph.users()
+    replaced: dict[int, Node] = {}
+    before: dict[int, list[Node]] = {}
+    swapped: dict[int, int] = {}  # (a lookup's tokens, transposed once)
+    for n in graph.nodes:
+        start = len(out.added)
+        if (n.kind != "call" or n.op not in ("mask_select", "take", "scatter_add")
+                or n.attrs.get("axis", 0) != 0):
+            continue
+        if n.op != "scatter_add" and (found := _lookup(graph, n.inputs[0])):
+            table, tokens = found
+            rows = out.call(n.op, [_swapped(out, tokens, swapped), n.inputs[1]], n.attrs, n,
+                            "tokens")
+            replaced[n.id] = n.with_(op="take", inputs=(table, rows), attrs={"axis": 0})
+        elif n.op == "scatter_add" and (inner := _scattered(graph, users, n)) is not None:
+            values, index = inner
+            rows = out.call("take", [_swapped(out, n.inputs[1], swapped), index], {"axis": 0},
+                            n, "tokens")
+            replaced[n.id] = n.with_(inputs=(values, rows, n.inputs[2]))
+        before[n.id] = out.added[start:]
+    return placed(graph, replaced, {}, before) if replaced else graph
+
+
+def _swap(graph: Graph, nid: int) -> Node | None:
+    """The transpose ``nid`` when it swaps the first two axes only (time-major from
+    batch-major), else None."""
+    node = graph[nid]
+    axes = tuple(node.attrs.get("axes") or ())
+    if node.kind != "call" or node.op != "transpose" or len(axes) < 2:
+        return None
+    return node if axes == (1, 0, *range(2, len(axes))) else None
+
+
+def _lookup(graph: Graph, nid: int) -> tuple[int, int] | None:
+    """(the table, the 2-D tokens) when ``nid`` is ``transpose(take(table, tokens))`` with
+    the two token axes swapped."""
+    swap = _swap(graph, nid)
+    if swap is None:
+        return None
+    take = graph[swap.inputs[0]]
+    if (take.kind != "call" or take.op != "take" or int(take.attrs.get("axis", 0)) != 0
+            or len(graph[take.inputs[1]].shape or ()) != 2):
+        return None
+    return take.inputs[0], take.inputs[1]
+
+
+def _scattered(graph: Graph, users: dict[int, list[int]], n: Node) -> tuple[int, int] | None:
+    """(V, i) when ``n`` is ``scatter_add(transpose(scatter_add(V, i, like)), tokens, E)``
+    with 2-D tokens, 1-D ``i``, the transpose swapping the token axes, and the inner two
+    (and any no-op ``sum_to`` between them) read by nothing else: dead-code elimination
+    drops them."""
+    swap = _swap(graph, n.inputs[0])
+    if swap is None or users[swap.id] != [n.id] or len(graph[n.inputs[1]].shape or ()) != 2:
+        return None
+    inner, reader = graph[swap.inputs[0]], swap.id
+    while (inner.kind == "call" and inner.op == "sum_to" and users[inner.id] == [reader]
+           and inner.id not in graph.outputs and inner.shape == graph[inner.inputs[0]].shape
+           and None not in (inner.shape or (None,))):  # (a no-op sum the gradient made)
+        inner, reader = graph[inner.inputs[0]], inner.id
+    if (inner.kind != "call" or inner.op != "scatter_add" or users[inner.id] != [reader]
+            or int(inner.attrs.get("axis", 0)) != 0 or inner.id in graph.outputs
+            or swap.id in graph.outputs or len(graph[inner.inputs[1]].shape or ()) != 1):
+        return None
+    return inner.inputs[0], inner.inputs[1]
+
+
+def _swapped(out: Outer, tokens: int, made: dict[int, int]) -> int:
+    """``transpose(tokens)`` (time-major), made once per tokens."""
+    if tokens not in made:
+        node = out.by_id[tokens]
+        made[tokens] = out.call("transpose", [tokens], {"axes": (1, 0)}, node, "time_major")
+    return made[tokens]
