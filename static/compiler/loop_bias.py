@@ -17,7 +17,23 @@ Rounding differs from the step-by-step sums (as for every hoist), so ``exact=Tru
 turns ``loop_hoist`` off, leaves it alone.
 
 Example:
-    >>> # body = reassociate(body, specs, n_vars)   (loop_hoist._forward_one)
+    >>> import numpy as np
+    >>> import tapeflow.static as tf
+    >>> from tapeflow.runtime import Spec
+    >>> from tapeflow.static.compiler import compile
+    >>> with tf.Graph().as_default() as g:
+    ...     x = tf.placeholder(tf.float64, [5, 2, 3], name="x")
+    ...     w, u = tf.constant(np.full((3, 4), 0.1)), tf.constant(np.eye(4))
+    ...     b, c = tf.constant(np.ones(4)), tf.constant(np.ones(4))
+    ...     cell = lambda t, h: tf.matmul(tf.gather(x, t), w) + b + (tf.matmul(h, u) + c)
+    ...     _, h = tf.while_loop(lambda t, h: t < 5, lambda t, h: (t + 1, tf.tanh(cell(t, h))),
+    ...                          [tf.constant(0), tf.zeros([2, 4], tf.float64)])
+    >>> program = compile(g.as_ir([h]), {x.node_id: Spec((5, 2, 3), tf.float64)})
+    >>> body = next(n for n in program.graph.nodes if n.op == "while").attrs["body"].graph
+    >>> [n.op for n in body.nodes if n.kind == "call"]  # (t + 1, h @ u, row t, its add, tanh)
+    ['add', 'matmul', 'take', 'add', 'tanh']
+    >>> [n.op for n in program.graph.nodes if "loop_hoist" in n.name]  # (+ b + c: fused)
+    ['reshape', 'matmul', 'reshape', 'fused']
 """
 
 from __future__ import annotations

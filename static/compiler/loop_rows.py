@@ -19,7 +19,23 @@ transpose and a scatter of every token):
 The sums of ``E``'s gradient run in another order (rounding only), as every hoist's.
 
 Example:
-    >>> # bound = bound_of(graph, loop, specs)   (loop_hoist._parallel)
+    >>> import numpy as np
+    >>> import tapeflow.static as tf
+    >>> from tapeflow.runtime import Spec
+    >>> from tapeflow.static.compiler import compile
+    >>> with tf.Graph().as_default() as g:
+    ...     tokens = tf.placeholder(tf.int64, [2, 5], name="tokens")
+    ...     n = tf.placeholder(tf.int32, [], name="n")
+    ...     table, w = tf.constant(np.ones((7, 3))), tf.constant(np.full((3, 4), 0.1))
+    ...     x = tf.transpose(tf.nn.embedding_lookup(table, tokens), [1, 0, 2])
+    ...     step = lambda t, h: (t + 1, tf.tanh(tf.matmul(tf.gather(x, t), w) + h))
+    ...     _, h = tf.while_loop(lambda t, h: t < n, step,
+    ...                          [tf.constant(0), tf.zeros([2, 4], tf.float64)])
+    ...     (d_table,) = tf.gradients(tf.reduce_sum(h), [table])
+    >>> program = compile(g.as_ir([h, d_table]), {tokens.node_id: Spec((2, 5), tf.int64),
+    ...                                           n.node_id: Spec((), tf.int32)})
+    >>> [n.shape for n in program.graph.nodes if n.op == "take"]  # (the n rows read only)
+    [(None, 2, 3), (None,), (None, 2)]
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tapeflow.static as tf
+from hoist_checks import assert_loop_values, three_programs
 from tapeflow.runtime import Spec
 from tapeflow.static.compiler import CompileOptions, compile
 
@@ -69,22 +70,16 @@ def _forward_step_adds(program) -> list[tuple[str, ...]]:
 def test_biases_leave_the_step_with_the_loops_values(grouping):
     with tf.Graph().as_default():
         x, lengths, fetches = _graph(grouping)
-        hoisted = _program(fetches, CompileOptions())
-        plain = _program(fetches, CompileOptions().without("loop_hoist"))
-        exact = _program(fetches, CompileOptions(exact=True))
+        hoisted, plain, exact = three_programs(lambda options: _program(fetches, options))
         names = {n.name for n in hoisted.graph.nodes}
         # one add per step is left: the row of x W_ih + b_ih + b_hh plus h W_hh
         assert len(_forward_step_adds(hoisted)) == 1, _forward_step_adds(hoisted)
         assert not any("captured/b_" in a for add in _forward_step_adds(hoisted) for a in add)
         assert sum("loop_hoist/bias" in name for name in names) == 2
         assert len(_forward_step_adds(plain)) == 3 == len(_forward_step_adds(exact))
-        for n in ([6, 2, 3, 6], [0, 4, 5, 1], [0, 0, 0, 0]):
-            feed = {x.node_id: X, lengths.node_id: np.array(n, np.int32)}
-            got = hoisted.run(feed, {})[0]
-            want = plain.run(feed, {})[0]
-            for a, b, c in zip(got, want, exact.run(feed, {})[0], strict=True):
-                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
-                np.testing.assert_array_equal(c, b)  # (exact: the loop as built)
+        assert_loop_values(hoisted, plain, exact, [
+            {x.node_id: X, lengths.node_id: np.array(n, np.int32)}
+            for n in ([6, 2, 3, 6], [0, 4, 5, 1], [0, 0, 0, 0])])
 
 
 def test_a_per_sentence_bias_joins_the_product_and_a_state_term_stays():

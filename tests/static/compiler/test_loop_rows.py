@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tapeflow.static as tf
+from hoist_checks import assert_loop_values, three_programs
 from tapeflow.runtime import Spec
 from tapeflow.static.compiler import CompileOptions, compile
 
@@ -57,20 +58,15 @@ def _full_lookups(program) -> list[str]:
 def test_only_the_rows_read_are_looked_up_and_scattered(fetch_x_gradient):
     with tf.Graph().as_default():
         tokens, lengths, fetches = _graph(fetch_x_gradient)
-        hoisted = _program(fetches, CompileOptions())
-        plain = _program(fetches, CompileOptions().without("loop_hoist"))
-        exact = _program(fetches, CompileOptions(exact=True))
+        hoisted, plain, exact = three_programs(lambda options: _program(fetches, options))
         if fetch_x_gradient:  # (the input's gradient is fetched: its scatter stays)
             assert _full_lookups(hoisted)
         else:
             assert _full_lookups(hoisted) == []
         assert _full_lookups(plain) and _full_lookups(exact)
-        for n in ([6, 2, 3, 6], [0, 4, 5, 1], [0, 0, 0, 0], [1, 1, 2, 1]):
-            feed = {tokens.node_id: TOKENS, lengths.node_id: np.array(n, np.int32)}
-            got, want = hoisted.run(feed, {})[0], plain.run(feed, {})[0]
-            for a, b, c in zip(got, want, exact.run(feed, {})[0], strict=True):
-                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
-                np.testing.assert_array_equal(c, b)  # (exact: the loop as built)
+        assert_loop_values(hoisted, plain, exact, [
+            {tokens.node_id: TOKENS, lengths.node_id: np.array(n, np.int32)}
+            for n in ([6, 2, 3, 6], [0, 4, 5, 1], [0, 0, 0, 0], [1, 1, 2, 1])])
 
 
 def test_a_token_read_at_two_steps_gets_both_gradients():
