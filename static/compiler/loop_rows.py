@@ -14,7 +14,9 @@ transpose and a scatter of every token):
 * ``select(transpose(take(E, tok)))`` -> ``take(E, select(transpose(tok)))``, for a
   ``mask_select`` or a ``take`` of rows;
 * ``scatter_add(transpose(scatter_add(V, i, like)), tok, E)`` ->
-  ``scatter_add(V, take(transpose(tok), i), E)``.
+  ``scatter_add(V, take(transpose(tok), i), E)``;
+* an index ``take(s, i)`` of a loop's stack of a counter from 0 by 1 (a gradient loop's
+  steps mapped to the forward loop's) is ``i`` itself.
 
 The sums of ``E``'s gradient run in another order (rounding only), as every hoist's.
 
@@ -34,8 +36,9 @@ Example:
     ...     (d_table,) = tf.gradients(tf.reduce_sum(h), [table])
     >>> program = compile(g.as_ir([h, d_table]), {tokens.node_id: Spec((2, 5), tf.int64),
     ...                                           n.node_id: Spec((), tf.int32)})
-    >>> [n.shape for n in program.graph.nodes if n.op == "take"]  # (the n rows read only)
-    [(None, 2, 3), (None,), (None, 2)]
+    >>> # x's n rows read, and their tokens in the gradient loop's order (the table's rows)
+    >>> [n.shape for n in program.graph.nodes if n.op == "take"]
+    [(None, 2, 3), (None, 2)]
 """
 
 from __future__ import annotations
@@ -110,13 +113,13 @@ def gathered_rows(graph: Graph) -> Graph:
             continue
         if n.op != "scatter_add" and (found := _lookup(graph, n.inputs[0])):
             table, tokens = found
-            rows = out.call(n.op, [_swapped(out, tokens, swapped), n.inputs[1]], n.attrs, n,
-                            "tokens")
+            which = n.inputs[1] if n.op == "mask_select" else _counted(graph, n.inputs[1])
+            rows = out.call(n.op, [_swapped(out, tokens, swapped), which], n.attrs, n, "tokens")
             replaced[n.id] = n.with_(op="take", inputs=(table, rows), attrs={"axis": 0})
         elif n.op == "scatter_add" and (inner := _scattered(graph, users, n)) is not None:
             values, index = inner
-            rows = out.call("take", [_swapped(out, n.inputs[1], swapped), index], {"axis": 0},
-                            n, "tokens")
+            rows = out.call("take", [_swapped(out, n.inputs[1], swapped),
+                                     _counted(graph, index)], {"axis": 0}, n, "tokens")
             replaced[n.id] = n.with_(inputs=(values, rows, n.inputs[2]))
         before[n.id] = out.added[start:]
     return placed(graph, replaced, {}, before) if replaced else graph
@@ -171,3 +174,30 @@ def _swapped(out: Outer, tokens: int, made: dict[int, int]) -> int:
         node = out.by_id[tokens]
         made[tokens] = out.call("transpose", [tokens], {"axes": (1, 0)}, node, "time_major")
     return made[tokens]
+
+
+def _counted(graph: Graph, nid: int) -> int:
+    """``i`` when ``nid`` is ``take(s, i)`` of a loop's stack ``s`` of a counter that starts
+    at 0 and steps by 1 (``s[i]`` is ``i``: a gradient loop's saved steps mapped to the
+    forward loop's), else ``nid``."""
+    node = graph[nid]
+    if not (node.kind == "call" and node.op == "take" and node.attrs.get("axis", 0) == 0
+            and graph[node.inputs[1]].dtype is node.dtype
+            and graph[node.inputs[1]].op == "control_output"):
+        return nid  # (``i`` a loop's saved steps too: indices of rows that loop has read)
+    stack = graph[node.inputs[0]]
+    if not (stack.kind == "call" and stack.op == "control_output" and stack.attrs["loop"]
+            and "node" not in stack.attrs):
+        return nid
+    loop = graph[stack.inputs[0]]
+    n_vars, body = loop.attrs["n_vars"], loop.attrs["body"]
+    k = stack.attrs["index"] - n_vars
+    if not 0 <= k < n_vars:
+        return nid
+    start, step = graph[loop.inputs[k]], body.graph[body.graph.outputs[k]]
+    one = [body.graph[i] for i in step.inputs if i != body.params[k]]
+    counts = (start.kind == "const" and start.value is not None and start.value.shape == ()
+              and start.value == 0 and step.kind == "call" and step.op == "add"
+              and body.params[k] in step.inputs and len(one) == 1 and one[0].kind == "const"
+              and one[0].value is not None and one[0].value.shape == () and one[0].value == 1)
+    return node.inputs[1] if counts else nid

@@ -59,6 +59,13 @@ def test_only_the_rows_read_are_looked_up_and_scattered(fetch_x_gradient):
     with tf.Graph().as_default():
         tokens, lengths, fetches = _graph(fetch_x_gradient)
         hoisted, plain, exact = three_programs(lambda options: _program(fetches, options))
+        # the gradient loop's steps index the tokens as they are, not through the forward
+        # loop's stack of steps (0, 1, ...: its row i is i), unless the input's gradient,
+        # fetched, keeps its scatter at those rows
+        steps = [n for n in hoisted.graph.nodes if n.op == "take"
+                 and hoisted.graph[n.inputs[0]].op == "control_output"
+                 and hoisted.graph[n.inputs[0]].dtype.is_integer]
+        assert len(steps) == int(fetch_x_gradient)
         if fetch_x_gradient:  # (the input's gradient is fetched: its scatter stays)
             assert _full_lookups(hoisted)
         else:
