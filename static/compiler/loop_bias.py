@@ -12,6 +12,8 @@ since ``P + (R + c) = (P + c) + R`` up to rounding. Two pieces:
 * :func:`bias_of` tells ``loop_hoist._parallel`` that ``add(P, c)`` with ``P`` hoisted is
   time-parallel too: the outer graph adds ``c`` once to the whole stacked product (as
   ``dot_merge`` adds a bias once per block) and the step reads row ``t`` of ``X @ W + b``.
+  Two biases are summed first (``b_ih + b_hh``, one small add), so the stack gets one add
+  and one more array of its size at most (a fused ``+ b_ih + b_hh`` held two).
 
 Rounding differs from the step-by-step sums (as for every hoist), so ``exact=True``, which
 turns ``loop_hoist`` off, leaves it alone.
@@ -32,8 +34,9 @@ Example:
     >>> body = next(n for n in program.graph.nodes if n.op == "while").attrs["body"].graph
     >>> [n.op for n in body.nodes if n.kind == "call"]  # (t + 1, h @ u, row t, its add, tanh)
     ['add', 'matmul', 'take', 'add', 'tanh']
-    >>> [n.op for n in program.graph.nodes if "loop_hoist" in n.name]  # (+ b + c: fused)
-    ['reshape', 'matmul', 'reshape', 'fused']
+    >>> # x W, then one add of b + c (summed first, here folded to a constant)
+    >>> [n.op for n in program.graph.nodes if "loop_hoist" in n.name and n.kind == "call"]
+    ['reshape', 'matmul', 'reshape', 'add']
 """
 
 from __future__ import annotations

@@ -312,7 +312,9 @@ def _parallel(graph: Graph, loop: Node, specs: Specs, outer: Mapping[int, int], 
     rows: dict[int, int] = {}
     stacked: dict[int, int] = {}
     cut: dict[int, int] = {}
-    products: set[int] = set()  # (rows of products, which a captured bias may join)
+    # rows of products, which a captured bias may join: node -> (the stacked product, the
+    # sum of the biases it has joined): biases are summed first, one add of the stack
+    products: dict[int, tuple[int, int | None]] = {}
     for node in body.graph.nodes:
         if node.kind != "call" or node.id in keep or not concrete(specs[node.id]):
             continue
@@ -331,14 +333,16 @@ def _parallel(graph: Graph, loop: Node, specs: Specs, outer: Mapping[int, int], 
             product = out.call("matmul", [flat, outer[node.inputs[1]]], node.attrs, node,
                                "matmul")
             rows[node.id] = rows[a]
-            products.add(node.id)
             stacked[node.id] = out.call("reshape", [product], {
                 "shape": (-1, *specs[node.id].shape)}, node, "steps")  # type: ignore[misc]
+            products[node.id] = (stacked[node.id], None)
         elif (pair := bias_of(node, products, outer, specs)) is not None:
             rows[node.id] = rows[pair[0]]
-            products.add(node.id)
-            stacked[node.id] = out.call("add", [stacked[pair[0]], outer[pair[1]]], {}, node,
-                                        "bias")
+            base, bias = products[pair[0]]
+            bias = outer[pair[1]] if bias is None else out.call(
+                "add", [bias, outer[pair[1]]], {}, node, "biases")
+            products[node.id] = (base, bias)
+            stacked[node.id] = out.call("add", [base, bias], {}, node, "bias")
     return rows, stacked
 
 
