@@ -1,12 +1,16 @@
 """The backward sweep on raw arrays: the engine of a plain ``backward()``.
 
 When nothing needs the gradients as tensors while they flow (no ``create_graph``, whose
-rules must record; no anomaly mode, which checks each rule's results; no interceptor, kernel
-observer or GEMM provider, which see or steer every op), the gradient rules run on the
-arrays themselves: ``R.mul(g, y)`` on two float32 arrays calls the registry's kernel at once
+rules must record; no anomaly mode, which checks each rule's results; no interceptor or
+kernel observer, which see every op), the gradient rules run on the arrays themselves:
+``R.mul(g, y)`` on two float32 arrays calls the registry's kernel at once
 (:func:`tapeflow.runtime.registry.apply`), with no tensor made or dispatched per op. The
 kernels, their order and their operands are those of the tensor engine
-(:class:`tapeflow.dynamic.engine._Eager`), so the gradients are the same bit for bit.
+(:class:`tapeflow.dynamic.engine._Eager`), so the gradients are the same bit for bit. With
+a GEMM provider (``torch.backends.blas.set_provider``) the engine reads it once per
+backward() and sets it as ``runtime.blas.RAW`` while each rule runs, so ``R.matmul`` hands
+it to the kernel, as the dispatch does for tensors: the same library, the same per-shape
+choice of ``"auto"`` (cached on first use), the same bits as the tensor engine.
 
 Tensors appear only where user code sees a gradient: node and tensor hooks, autograd.grad's
 results, a custom Function's backward, and the leaves' ``.grad``. Without ``retain_graph``
@@ -24,9 +28,11 @@ import numpy as np
 from ..graphs.sweep import Gathered
 from ..runtime import R, array_module, get
 from ..runtime import dtypes as dt
+from ..runtime.blas import RAW
 from . import dispatch
 from .dispatch import wrap
 from .tape import FREED_MESSAGE, Meta, Node, meta_of
+from .thread_state import STATE
 
 _ADD = get("add")
 _np_add = getattr(np, _ADD.ufunc or "add")  # (the add kernel is exactly this ufunc)
@@ -39,8 +45,8 @@ _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 
 def raw_ok(state: Any, create_graph: bool) -> bool:
     """Whether this thread's backward may run on raw arrays (module docstring)."""
-    return (not create_graph and not state.anomaly and state.gemm is None
-            and state.hot[0] is None and not state.observers)
+    return (not create_graph and not state.anomaly and state.hot[0] is None
+            and not state.observers)
 
 
 # ---- what both engines check and free ------------------------------------------------------
@@ -171,14 +177,15 @@ class RawEngine(NodeChecks):
     """The dynamic engine of one sweep (:class:`tapeflow.graphs.sweep.Engine`) whose values
     are arrays. ``frees``: free each node once its rule ran (no retain_graph);
     ``tensor_vjp``: the tensor engine's rules, for a custom Function (user code, which
-    sees tensors)."""
+    sees tensors). ``gemm``: this thread's GEMM provider, read once (None: numpy's)."""
 
-    __slots__ = ("frees", "tensor_vjp")
+    __slots__ = ("frees", "tensor_vjp", "gemm")
 
     def __init__(self, wanted: dict[int, Any], frees: bool, tensor_vjp: Any) -> None:
         super().__init__(wanted)
         self.frees = frees
         self.tensor_vjp = tensor_vjp
+        self.gemm = STATE.gemm
 
     def show(self, grad: Any) -> Any:
         return wrap(grad)
@@ -187,6 +194,8 @@ class RawEngine(NodeChecks):
         return getattr(shown, "_array", shown)
 
     def vjp(self, node: Node, grad: Any) -> Any:
+        if self.gemm is not None:
+            return self._by_provider(node, grad)
         if node.freed:
             raise RuntimeError(FREED_MESSAGE)
         if node.saved or node.ans_vc is not None or node.pre_hooks or self.wanted:
@@ -222,6 +231,17 @@ class RawEngine(NodeChecks):
         if self.frees and (node.holds_tensors or node.ans_vc is not None):
             free(node)
         return edges
+
+    def _by_provider(self, node: Node, grad: Any) -> Any:
+        # vjp with RAW set to the provider while the node's rules run, and restored after
+        # (also when a rule or hook raises: R.matmul outside this sweep stays numpy's)
+        provider, self.gemm = self.gemm, None
+        held, RAW.provider = RAW.provider, provider
+        try:
+            return self.vjp(node, grad)
+        finally:
+            RAW.provider = held
+            self.gemm = provider
 
     def _general(self, node: Node, grad: Any) -> Any:
         if node.op.kind == "custom":

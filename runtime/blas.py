@@ -54,6 +54,17 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values
 _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 
 
+class _RawProvider(threading.local):
+    provider: str | None = None  # (the class attribute: None in every new thread)
+
+
+#: The provider ``R.matmul`` passes to the matmul kernel on plain arrays in this thread
+#: (None: numpy's matmul). The dynamic raw backward sets it around each gradient rule it
+#: runs while the thread has a provider (``torch.backends.blas``), so the rules' products
+#: go to the library the tensor engine would use; per thread, as that switch is.
+RAW = _RawProvider()
+
+
 class UnknownProviderError(ValueError):
     """A GEMM provider name that tapeflow does not have."""
 
@@ -370,6 +381,6 @@ def key_of(a: Any, b: Any) -> tuple[Any, ...]:
     return (a.shape, b.shape, _layout(a), _layout(b), str(a.dtype))
 
 
-__all__ = ["MKL", "NUMPY", "PROVIDERS", "UnknownProviderError", "available", "check_name",
+__all__ = ["MKL", "NUMPY", "PROVIDERS", "RAW", "UnknownProviderError", "available", "check_name",
            "choose", "fastest", "gemm", "key_of", "measure", "mkl_call", "pick", "product",
            "time_provider", "timings", "transpose_into"]

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import dtypes as dt
 from .backend import array_module
+from .blas import RAW as _RAW
 
 Shape = tuple[int | None, ...] | None
 
@@ -246,6 +247,7 @@ def _caller(op: OpDef) -> Callable[..., Any]:
     gradient rule on arrays makes one Python call per op, then numpy's)."""
     ufunc = getattr(np, op.ufunc) if op.ufunc else None
     kernel = op.kernel
+    gemm = op.name == "matmul"  # (its kernel takes the thread's raw provider: blas.RAW)
 
     def call(*args: Any, **attrs: Any) -> Any:
         common: Any = None  # the arrays' one dtype; False once they mix or one is no array
@@ -267,6 +269,8 @@ def _caller(op: OpDef) -> Callable[..., Any]:
                 common = arg.dtype
             elif common is not False and arg.dtype != common:
                 common = False
+        if gemm and _RAW.provider is not None:  # as the dispatch's _gemm_attrs, on arrays
+            attrs["provider"] = _RAW.provider
         if common is None or common is False or common.kind != "f":
             return evaluate(op, args, attrs)
         # one float dtype: nothing to promote, so the kernel (or its ufunc) runs at once, as
