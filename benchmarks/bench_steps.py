@@ -17,7 +17,10 @@ heap settings (``tapeflow.dynamic.heap.tune_heap``, glibc) and in the same dtype
 (``--dtype``, default float32); ``--rounds`` interleaves the configurations' processes
 so that a slow spell of a shared machine does not land on one of them only. For the RNNs,
 ``numpy-gemms-only`` times just the matrix products of the step, in BLAS's fastest layout:
-the floor under any schedule of this arithmetic on this machine.
+the floor under any schedule of this arithmetic on this machine. The ``-blas-auto`` rows
+run the same steps with GEMM provider "auto" (``runtime/blas.py``): the static step with
+``CompileOptions(blas="auto")``, the dynamic one after
+``torch.backends.blas.set_provider("auto")``.
 
     .venv/bin/python benchmarks/bench_steps.py [--quick] [--threads N] [--dtype float64]
 """
@@ -118,7 +121,8 @@ def peer_step(name: str):
 
 
 # ---- GEMM providers (runtime/blas.py): the static step with CompileOptions(blas="auto"),
-# and its GEMMs alone with the same per-product choices (bench_blas_providers.py) ---------
+# the dynamic step with set_provider("auto"), and the static step's GEMMs alone with the
+# same per-product choices (bench_blas_providers.py) ---------------------------------------
 
 
 def tapeflow_static_blas_step(weights, spec):
@@ -127,6 +131,15 @@ def tapeflow_static_blas_step(weights, spec):
 
     return tapeflow_models.static_step(weights, spec, LR[spec["kind"]],
                                        options=CompileOptions(blas="auto"))
+
+
+def tapeflow_dynamic_blas_step(weights, spec):
+    # the dynamic step with this thread's GEMM provider "auto" (torch.backends.blas): each
+    # new product shape is timed once, forward and backward, and its fastest library kept
+    import tapeflow.dynamic as torch
+
+    torch.backends.blas.set_provider("auto")
+    return tapeflow_dynamic_step(weights, spec)
 
 
 def gemms_chosen_step(weights, spec):
@@ -144,6 +157,7 @@ CONFIGS = {
     "tapeflow-static": tapeflow_static_step,
     "tapeflow-static-blas-auto": tapeflow_static_blas_step,
     "tapeflow-dynamic": tapeflow_dynamic_step,
+    "tapeflow-dynamic-blas-auto": tapeflow_dynamic_blas_step,
     "torch-eager": peer_step("torch_eager"),
     "tf1-session": peer_step("tf1_session"),
     "jax-jit": peer_step("jax_jit"),
