@@ -28,8 +28,8 @@ STRATEGIES: dict[str, tuple[str, str, str]] = {
     "static-while": ("one graph with a <code>while</code> loop (<code>tf.nn.dynamic_rnn"
                      "</code> with <code>sequence_length</code>)",
                      "none beyond the batch's longest sentence",
-                     "one compile for every length; the loop's per-iteration cost is "
-                     "Python's"),
+                     "one compile for every length; lengths vary widely or have no "
+                     "useful maximum"),
     "dynamic": ("a new tape every step, at the batch's real length", "none",
                 "lengths vary a lot; debugging; no build cost"),
 }
@@ -48,8 +48,11 @@ EXPLAINED: dict[str, str] = {
     "once and run again at every iteration, as many times as the batch's longest sentence "
     "(TF1's <code>tf.nn.dynamic_rnn</code> with <code>sequence_length</code>; JAX's "
     "<code>lax.scan</code> is the same idea). One small graph for every length, no padding "
-    "steps; each iteration pays a fixed cost to start the body, and the gradient needs "
-    "each iteration's state, saved on a stack that grows with the iterations run.",
+    "steps. Each iteration pays a fixed cost to start the body, so the compiler moves "
+    "what does not wait for the previous word out of the loop: the input products of all "
+    "words are one matrix product before it, and the weight gradients one product after "
+    "the gradient loop. The gradient needs each iteration's state, saved on a stack that "
+    "grows with the iterations run.",
     "dynamic": "<b>Record every step</b> (dynamic). Nothing is built ahead: the forward pass "
     "runs op by op and records a tape of what it ran, as long as this batch's sentences; "
     "backward walks it. No build cost and no padding, but Python handles every op of "
@@ -130,7 +133,8 @@ def _this_run(s: dict[str, dict[str, Any]]) -> str:
             f"{bucket['padding_waste']:.1%}), " + (
                 "but it starts its body once per word, where an unrolled graph runs one "
                 "flat schedule." if loop["epoch_seconds"] > bucket["epoch_seconds"] else
-                "and that outweighs starting its body once per word."))
+                "and with the work that does not wait for the previous word moved out "
+                "of the loop, that outweighs starting its body once per word."))
         said.append(
             f"It built and ran its first step in {fmt_ms(loop['build_seconds'], 1)} against "
             f"{fmt_ms(pad['build_seconds'], 1)} (padded) and "
@@ -189,7 +193,8 @@ def strategies_html(result: Any) -> str:
         "schedule with little padding. The loop in the graph wins when lengths vary widely "
         "or have no useful maximum (a 400-word sentence needs no new graph), when compile "
         "time or graph size matters, and wherever the graph must be exported once and "
-        "serve every length; its price is the per-iteration cost. The dynamic graph wins "
+        "serve every length; its price is the memory of the saved stacks and a fixed cost "
+        "per iteration. The dynamic graph wins "
         "while the program itself changes (debugging, research code, control flow that "
         "differs per example) and when no step repeats often enough to pay back a build.</p>"
     )
