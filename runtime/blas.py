@@ -58,10 +58,9 @@ class _RawProvider(threading.local):
     provider: str | None = None  # (the class attribute: None in every new thread)
 
 
-#: The provider ``R.matmul`` passes to the matmul kernel on plain arrays in this thread
-#: (None: numpy's matmul). The dynamic raw backward sets it around each gradient rule it
-#: runs while the thread has a provider (``torch.backends.blas``), so the rules' products
-#: go to the library the tensor engine would use; per thread, as that switch is.
+#: The provider ``R.matmul`` on plain arrays passes to the matmul kernel in this thread (None:
+#: numpy's). The dynamic raw backward sets it around each rule it runs when the thread has a
+#: provider (``torch.backends.blas``), so the rules' products go where the tensor engine's do.
 RAW = _RawProvider()
 
 
@@ -234,6 +233,10 @@ def product(a: Any, b: Any, out: Any, provider: str) -> Any:
     into ``out`` or a new C-contiguous array; None, having written nothing, when that library
     does not take this case (the caller runs its own matmul then: a kernel stays one body for
     numpy and cupy)."""
+    if provider == "auto":  # a kind of product chosen before: numpy's costs no more look
+        provider = _chosen_before(a, b) or provider
+        if provider == NUMPY:
+            return None
     if out is None:
         if not _handled(a, b, None):
             return None
@@ -343,7 +346,7 @@ def choose(a: Any, b: Any, out: Any) -> str:
     """
     if not _handled(a, b, out):
         return NUMPY
-    key = key_of(a, b)
+    key = _KEYS[(a.shape, a.strides, b.shape, b.strides, a.dtype, b.dtype)] = key_of(a, b)
     found = _CHOSEN.get(key)
     if found is None:
         with _CHOOSING:  # (one timing at a time: two would slow each other down)
@@ -353,6 +356,17 @@ def choose(a: Any, b: Any, out: Any) -> str:
                 _TIMES[key] = times
                 found = _CHOSEN[key] = pick(times)
     return found
+
+
+_KEYS: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # (shapes, strides, dtypes) -> key_of()
+
+
+def _chosen_before(a: Any, b: Any) -> str | None:
+    """choose()'s answer for this kind of product if any, without key_of's 3 us a call."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return NUMPY  # (cupy's: no library but its own takes it)
+    key = _KEYS.get((a.shape, a.strides, b.shape, b.strides, a.dtype, b.dtype))
+    return None if key is None else _CHOSEN.get(key)
 
 
 def timings(a: Any, b: Any) -> dict[str, float]:

@@ -137,3 +137,20 @@ def test_r_matmul_on_arrays_takes_the_raw_provider_per_thread(
     finally:
         blas.RAW.provider = None
     assert asked == [threading.get_ident()]
+
+
+def test_auto_reuses_a_choice_without_working_out_its_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = np.ones((3, 4)), np.ones((4, 5))
+    c, d = np.ones((2, 6)), np.ones((5, 6)).T  # (a transposed right operand)
+    monkeypatch.setattr(blas, "_CHOSEN", {blas.key_of(a, b): "numpy", blas.key_of(c, d): "mkl"})
+    assert blas.choose(a, b, np.empty((3, 5))) == "numpy"
+    assert blas.choose(c, d, np.empty((2, 5))) == "mkl"
+    asked = []
+    monkeypatch.setattr(blas, "key_of", lambda a, b: 1 / 0)  # (a second look would raise)
+    monkeypatch.setattr(blas, "_mkl_gemm", lambda a, b, out: asked.append(b.shape) and False)
+    assert blas.product(a, b, None, "auto") is None and asked == []
+    assert blas.product(c, d, None, "auto") is None and asked == [(6, 5)]
+    monkeypatch.setattr(blas, "_CHOSEN", {})  # a choice forgotten is made again
+    with pytest.raises(ZeroDivisionError):
+        blas.product(a, b, None, "auto")
