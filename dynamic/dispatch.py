@@ -193,6 +193,19 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
     return apply_packed(op, args, attrs, label)  # type: ignore[arg-type]
 
 
+def _ufunc_with_scalar(ufunc: Any, x: Any, y: Any, common: Any) -> Any:
+    """``ufunc(x, y)`` for an array and a Python number: the number as a cached 0-d array of
+    the array's dtype (see weak_scalars.py)."""
+    scalars = WEAK.get(common, NO_SCALARS)  # (weak(), its hit inline)
+    if type(y) is float or type(y) is int:
+        found = scalars.get(y)
+        y = found if found is not None else weak(y, common)
+    elif type(x) is float or type(x) is int:
+        found = scalars.get(x)
+        x = found if found is not None else weak(x, common)
+    return ufunc(x, y)
+
+
 def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
                  label: str | None = None) -> Any:
     """:func:`apply` with the arguments already packed (the path ``runtime.R`` calls take)."""
@@ -248,15 +261,7 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         if ufunc is not None and (op is not _MATMUL or STATE.gemm is None):
             try:
                 if n == 2 and type(arrays[0]) is not type(arrays[1]):  # an array and a scalar
-                    x, y = arrays
-                    scalars = WEAK.get(common, NO_SCALARS)  # (weak(), its hit inline)
-                    if type(y) is float or type(y) is int:
-                        found = scalars.get(y)
-                        y = found if found is not None else weak(y, common)
-                    elif type(x) is float or type(x) is int:
-                        found = scalars.get(x)
-                        x = found if found is not None else weak(x, common)
-                    result = ufunc(x, y)
+                    result = _ufunc_with_scalar(ufunc, arrays[0], arrays[1], common)
                 else:
                     result = ufunc(*arrays)
             except Exception:  # noqa: BLE001 - rerun below for the registry's own error
@@ -269,10 +274,7 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
     if checks:
         _checks(op, result, args)
     if op.view and isinstance(args[0], Tensor):
-        src = args[0]
-        out = wrap(result, src._base if src._base is not None else src, src._vc)
-        if src._base is None and op.name == "getitem":
-            out._view_index = attrs["index"]  # lets an in-place op on the view be recorded
+        out = _wrap_view(op, result, args[0], attrs)
     else:
         if result.base is not None or not result.flags.c_contiguous or (
                 arrays and result is arrays[0]):
@@ -282,6 +284,14 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         out = wrap(result)
     if requires and grad and op.vjps is not None and result.dtype.kind == "f":
         _record(op, attrs, args, out, label, checks)
+    return out
+
+
+def _wrap_view(op: OpDef, result: Any, src: Any, attrs: dict[str, Any]) -> Any:
+    """A view op's result as a tensor sharing ``src``'s base and version counter."""
+    out = wrap(result, src._base if src._base is not None else src, src._vc)
+    if src._base is None and op.name == "getitem":
+        out._view_index = attrs["index"]  # lets an in-place op on the view be recorded
     return out
 
 
