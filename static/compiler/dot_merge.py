@@ -310,7 +310,7 @@ def _reachable(starts: Iterable[int], users: Mapping[int, list[int]]) -> set[int
 
 
 def _merge_block(members: list[Node], b: _Builder, first: Node, users: Mapping[int, list[int]],
-                 removed: set[int]) -> None:
+                 removed: set[int], fold_bias: bool = True) -> None:
     """One product for ``matmul(a_t, w)`` of the ``members`` (placed before ``first``). When
     every step adds one bias to its product (``x_t @ w_ih + b_ih``), the block adds it once:
     the same sums, as one call on the block while it is still in cache."""
@@ -320,7 +320,7 @@ def _merge_block(members: list[Node], b: _Builder, first: Node, users: Mapping[i
     joined = b.joined([m.inputs[0] for m in members], rows, first)
     product = b.call("matmul", [joined, first.inputs[1]],
                      {"transpose_a": ta, "transpose_b": tb}, first, "matmul")
-    bias = None if b.fetched.intersection(m.id for m in members) else \
+    bias = None if not fold_bias or b.fetched.intersection(m.id for m in members) else \
         _shared_bias(members, users, b.by_id)
     if bias is not None:
         operands = [product.id, bias[0]] if bias[1] == 0 else [bias[0], product.id]
@@ -356,8 +356,9 @@ def _shared_bias(members: list[Node], users: Mapping[int, list[int]],
     return found.pop() if len(found) == 1 else None
 
 
-def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
-    """``matmul(a_t, w)`` for independent ``a_t`` of one shape: one matmul, rows read back."""
+def merge_shared_operand(graph: Graph, fold_bias: bool = True) -> tuple[Graph, bool]:
+    """``matmul(a_t, w)`` for independent ``a_t`` of one shape: one matmul, rows read back
+    (with the steps' shared bias added once per block, unless ``fold_bias`` is off)."""
     users = graph.users()
     groups: dict[Any, list[Node]] = {}
     by_id = {n.id: n for n in graph.nodes}
@@ -379,18 +380,20 @@ def merge_shared_operand(graph: Graph) -> tuple[Graph, bool]:
         if len(members) < 2:
             continue
         for block in _blocks(step_order(members, 0, b.by_id)):
-            _merge_block(block, b, min(block, key=lambda m: position[m.id]), users, removed)
+            _merge_block(block, b, min(block, key=lambda m: position[m.id]), users, removed,
+                         fold_bias)
             merged = True
     if not merged:
         return graph, False
     return assemble(graph, b.added, b.anchor_of, removed)
 
 
-def dot_merge(graph: Graph) -> tuple[Graph, bool]:
+def dot_merge(graph: Graph, fold_bias: bool = True) -> tuple[Graph, bool]:
     """Both rewrites: sums of products first (so a gradient's terms are merged as a sum),
-    then products sharing a right operand."""
+    then products sharing a right operand. ``fold_bias`` off keeps each step's bias add:
+    recomputation does (a step's row of a block's sum keeps the whole block alive)."""
     graph, summed = merge_sums(graph)
-    graph, shared = merge_shared_operand(graph)
+    graph, shared = merge_shared_operand(graph, fold_bias)
     return graph, summed or shared
 
 

@@ -269,7 +269,7 @@ class PassEntry:
     # changes the order of floating-point arithmetic or a kernel's operand layout: off
     # under CompileOptions(exact=True), whatever its switch says
     inexact: bool = False
-    configured: bool = False  # runs as fn(graph, setting=its CompileOptions value)
+    configured: bool = False  # runs as fn(graph, **options.pass_settings(name))
 
 
 class PassList:
@@ -312,7 +312,7 @@ class PassList:
     def run(self, graph: Graph, options: CompileOptions, records: list[PassRecord]) -> Graph:
         """Runs the selected passes on ``graph``; one PassRecord each is appended."""
         for e in self.selected(options):
-            fn = partial(e.fn, setting=getattr(options, e.name)) if e.configured else e.fn
+            fn = partial(e.fn, **options.pass_settings(e.name)) if e.configured else e.fn
             graph = apply(e.name, fn, graph, options, records)
         return graph
 
@@ -336,7 +336,7 @@ PASSES = PassList([
     PassEntry("fold_constants", fold_constants),
     PassEntry("cse", cse),
     PassEntry("simplify", simplify),
-    PassEntry("dot_merge", dot_merge, inexact=True),
+    PassEntry("dot_merge", dot_merge, inexact=True, configured=True),
     PassEntry("lower", lower),
     PassEntry("cse", cse),
     # (bit-identical on numpy's OpenBLAS, but another BLAS may sum a packed copy otherwise)

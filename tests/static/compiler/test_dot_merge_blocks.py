@@ -51,6 +51,17 @@ def test_no_step_adds_the_bias_on_its_own():
                 and n.shape == (4, 5)]
 
 
+def test_under_recomputation_each_step_keeps_its_own_bias_add():
+    # a step's row of a block's sum would keep the whole block alive past the checkpoints
+    g = _training_ir()
+    settings = CompileOptions(recompute="sqrt").pass_settings("dot_merge")
+    merged, changed = run_checked(lambda graph: dot_merge(graph, **settings), g)
+    assert changed
+    b_ih = next(n.id for n in g.nodes if n.kind == "variable" and n.name.startswith("b_ih"))
+    adds = [n for n in merged.nodes if n.op == "add" and b_ih in n.inputs]
+    assert [n.shape for n in adds] == [(4, 5)] * STEPS
+
+
 def test_training_agrees_with_the_unmerged_graph():
     def train(options: CompileOptions) -> list[float]:
         graph, init, feed, (loss, step), _ = rnn_graph(batch=4, steps=STEPS)
