@@ -44,6 +44,11 @@ _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 _SIGINT = _signal.SIGINT
 _ndarray = np.ndarray
 _refs = sys.getrefcount
+# Reference counts mean "nothing else holds it" as counted below only on CPython 3.10-3.13
+# with the GIL (3.14 borrows references on its stack; a free-threaded build counts apart):
+# elsewhere every gradient is copied
+_COUNTS_OWNERS = (sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+                  and getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
 def _ans(node: Node) -> Any:
@@ -279,7 +284,8 @@ def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
     final = []
     for end in ends:  # a hook that raises (or Ctrl-C in one) comes before any write
         leaf, grad, owned = end.target, end.grad, end.owned
-        if not owned and type(grad) is _ndarray and grad.base is None and _refs(grad) == 3:
+        if (not owned and _COUNTS_OWNERS and type(grad) is _ndarray and grad.base is None
+                and _refs(grad) == 3):
             # an array nothing else refers to (end.grad, this name and the call's argument):
             # it becomes .grad as it is, as PyTorch's AccumulateGrad steals a gradient whose
             # use count is 1; a shared one (two leaves, a hook's tensor, the caller's

@@ -86,7 +86,7 @@ def test_a_hook_on_one_node_is_its_own() -> None:
     assert z.grad_fn.pre_hooks is None and Node.pre_hooks is None
     (y.sum() + z.sum()).backward()
     assert seen == [[1.0, 1.0]] and x.grad.tolist() == [5.0, 5.0]
-    assert y.grad_fn.next_functions == y.grad_fn.next_functions  # cached, per node
+    assert y.grad_fn.next_functions is y.grad_fn.next_functions  # cached, per node
     assert y.grad_fn.name() == "MulBackward0"
 
 
