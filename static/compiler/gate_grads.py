@@ -111,6 +111,10 @@ def _joined(root: Node, leaves: Sequence[Node], nodes: Mapping[int, Node],
     if not isinstance(size, int) or edges[-1] != size \
             or any(start != edges[k] for k, (start, _, _) in enumerate(pieces)):
         return None
+    # unindex broadcasts its gradient into the slice; a concat takes each piece as it is
+    if any(nodes[g].shape != (*shape[:axis], stop - start, *shape[axis + 1:])
+           for start, stop, g in pieces):
+        return None
     return root.with_(op="concat", inputs=tuple(g for _, _, g in pieces),
                       attrs={"axis": axis})
 

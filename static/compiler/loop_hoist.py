@@ -72,7 +72,10 @@ MAX_STEP_ELEMENTS = 1024
 
 def small(spec: Spec) -> bool:
     """Whether a value of ``spec`` is small enough per iteration to hoist."""
-    return math.prod(spec.shape or ()) <= MAX_STEP_ELEMENTS  # type: ignore[arg-type]
+    shape = spec.shape
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return False  # (an unknown size: kept in the loop)
+    return math.prod(shape) <= MAX_STEP_ELEMENTS
 
 
 def hoist_loops(graph: Graph) -> Graph:
