@@ -36,7 +36,7 @@ def _train(runs: int = 4):
 
 def test_bound_calls_give_the_bits_of_the_checked_ones(monkeypatch):
     losses, weights, source = _train()
-    assert "gemm(" not in source and source.count("g") > 0  # every product bound
+    assert "gemm(" not in source  # every product bound (none checked per call)
     assert any(line.strip().endswith(")") and "(v" in line and line.strip().startswith("g")
                for line in source.splitlines())  # one reading a variable per run
     monkeypatch.setattr(blas_calls, "_bound", lambda *args: None)  # blas.gemm every call
