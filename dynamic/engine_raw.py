@@ -232,6 +232,10 @@ class RawEngine(NodeChecks):
             free(node)
         return edges
 
+    def sweep(self, seeds: list[tuple[Any, Any]]) -> Any:
+        """The reverse sweep fused with this engine's rules (:mod:`.sweep_raw`)."""
+        return raw_sweep(seeds, self)
+
     def _by_provider(self, node: Node, grad: Any) -> Any:
         # vjp with RAW set to the provider while the node's rules run, and restored after
         # (also when a rule or hook raises: R.matmul outside this sweep stays numpy's)
@@ -300,6 +304,9 @@ class RawEngine(NodeChecks):
             gathered.grad = R.add(gathered.grad, grad)
             gathered.owned = True
 
+
+# the fused sweep reads this module's helpers (free, check_versions): imported after them
+from .sweep_raw import raw_sweep  # noqa: E402
 
 __all__ = ["NodeChecks", "RawEngine", "add_into", "check_versions", "free", "raw_ok",
            "run_hooks", "sum_to_array"]

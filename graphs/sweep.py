@@ -86,8 +86,11 @@ class Engine(Protocol):
         """Adds ``grad`` into ``gathered.grad`` (in place only when ``gathered.owned``)."""
 
     # optional: ``refit(grad, like)``, fit() past its fast check done the engine's own way
-    # (the same sum_to and cast, with fewer calls; without it the sweep calls _refit), and
-    # ``node_type``, the class of nodes whose rank is their ``seq`` attribute
+    # (the same sum_to and cast, with fewer calls; without it the sweep calls _refit),
+    # ``node_type``, the class of nodes whose rank is their ``seq`` attribute, and
+    # ``sweep(seeds)``, this same walk fused with the engine's own rules (the same nodes in
+    # the same order, the same sums; dynamic mode's raw engine), which reverse_sweep hands
+    # the whole sweep to
 
 
 def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
@@ -96,6 +99,9 @@ def reverse_sweep(seeds: Iterable[tuple[Any, Any]], engine: Engine) -> Swept:
     Returns:
         The ends' gradients and the nodes that ran (see :class:`Swept`).
     """
+    own = getattr(engine, "sweep", None)
+    if own is not None:
+        return own(seeds)  # type: ignore[no-any-return]
     # by id of the target, the gradients on their way: ``(target, grad)`` while one gradient
     # has arrived (most targets get one), a Gathered once a second one is summed into it
     gathered: dict[int, tuple[Any, Any] | Gathered] = {}

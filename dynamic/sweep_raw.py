@@ -1,0 +1,186 @@
+"""The reverse sweep of a plain ``backward()``, fused with the raw engine's rules.
+
+:func:`tapeflow.graphs.sweep.reverse_sweep` drives any engine through a protocol: per node a
+``vjp`` call that returns a tuple of ``(edge, gradient, input)``, per edge a ``fits`` call
+and an id-keyed dict entry. On a chain of tiny ops those calls cost more than the rules'
+own arithmetic. :func:`raw_sweep` walks the same way for :class:`RawEngine` (newest node
+first, one run per node once every gradient for it has arrived, gradients summed in the
+order they arrive, broadcasting undone by the same ``refit``) with the rule call, the
+version checks, the freeing and the edge loop in one loop body, so the gradients are the
+same bit for bit. Two shortcuts change nothing about the order:
+
+* a node reached for the first time that is newer than every node waiting in the heap
+  runs next without a trip through the heap (a chain never touches it);
+* the gradients on their way are keyed by the node object itself (its identity hash), so
+  no ``id()`` call per edge; leaves, which user code may subclass, are keyed by id.
+
+Anything out of the ordinary (a custom Function, a variadic op, a foreign ``grad_fn``, a
+hook, ``autograd.grad``'s capture) goes through the engine's own methods.
+"""
+
+from __future__ import annotations
+
+from heapq import heappop, heappush, heapreplace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..graphs.sweep import Gathered, Swept
+from ..runtime.blas import RAW
+from .engine_raw import _array_of, check_versions, free
+from .tape import FREED_MESSAGE, Meta, Node
+
+if TYPE_CHECKING:
+    from .engine_raw import RawEngine
+
+_ndarray = np.ndarray
+
+
+def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
+    """:func:`tapeflow.graphs.sweep.reverse_sweep` for ``engine``: the same nodes run in
+    the same order with the same gradients (module docstring). ``Swept.ran`` stays empty:
+    the raw engine frees each node as it runs."""
+    provider = engine.gemm
+    if provider is None:
+        return _sweep(seeds, engine)
+    # the thread's GEMM provider for R.matmul while the rules run (RawEngine._by_provider
+    # sets it per node; nothing between two nodes calls matmul), restored whatever happens
+    held, RAW.provider = RAW.provider, provider
+    try:
+        return _sweep(seeds, engine)
+    finally:
+        RAW.provider = held
+
+
+def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
+    pending: dict[Any, Any] = {}  # node -> its gradient so far: an array, or a Gathered sum
+    ends: dict[int, Any] = {}  # id(leaf) -> (leaf, gradient) or a Gathered, first come first
+    queue: list[tuple[int, Any]] = []  # (-seq, node): pops the newest waiting node
+    for target, grad in seeds:
+        _send(engine, pending, ends, queue, target, grad)
+    swept = Swept()
+    unfed, pop, wanted, frees = swept.unfed, pending.pop, engine.wanted, engine.frees
+    refit = engine.refit
+    nxt = None  # a node reached first by the last node's rules, not pushed on the heap yet
+    while True:
+        if nxt is not None:
+            node, nxt = nxt, None
+            if queue and queue[0][0] < -node.seq:  # a newer node waits: it goes first
+                node = heapreplace(queue, (-node.seq, node))[1]
+        elif queue:
+            node = heappop(queue)[1]
+        else:
+            break
+        grad = pop(node)
+        if type(grad) is Gathered:
+            grad = grad.grad
+        if type(node) is not Node:  # a grad_fn of another kind: the engine's own vjp
+            edges = _raw_likes(engine.vjp(node, grad))
+        else:
+            if node.freed:
+                raise RuntimeError(FREED_MESSAGE)
+            if node.pre_hooks or wanted:
+                grad = engine.arrive(node, grad)
+            else:
+                _check_versions(node)
+            edges = _rules(engine, node, grad)
+            if frees and (node.holds_tensors or node.ans_vc is not None):
+                free(node)
+        for edge, g, like in edges:
+            if edge is None:
+                continue
+            if g is None:
+                unfed.append(edge)
+                continue
+            # RawEngine.fits, inline (like is an array or a Meta here)
+            if type(g) is not _ndarray or g.shape != like.shape or g.dtype != like.dtype:
+                g = refit(g, like)
+            if type(edge) is not Node:
+                _send(engine, pending, ends, queue, edge, g)
+            elif edge in pending:
+                _add(engine, pending, edge, g)
+            else:
+                pending[edge] = g
+                if nxt is None:
+                    nxt = edge
+                elif edge.seq > nxt.seq:
+                    heappush(queue, (-nxt.seq, nxt))
+                    nxt = edge
+                else:
+                    heappush(queue, (-edge.seq, edge))
+    swept.ends = [e if type(e) is Gathered else Gathered(*e) for e in ends.values()]
+    return swept
+
+
+def _check_versions(node: Node) -> None:
+    """:func:`check_versions`'s test, inline for the usual case; it raises the error."""
+    for tensor, version in node.saved:
+        if tensor._vc[0] != version:
+            check_versions(node)
+    vc = node.ans_vc
+    if vc is not None and vc[0] != node.ans_version:
+        check_versions(node)
+
+
+def _rules(engine: RawEngine, node: Node, grad: Any) -> Any:
+    """RawEngine.vjp past its checks: ``(edge, input gradient, input)`` per input."""
+    rules = node.op.vjps
+    if type(rules) is not tuple:  # variadic or custom: the engine's general path
+        return _raw_likes(engine._general(node, grad))
+    ref = node.ans_ref
+    ans = None
+    if ref is not None:
+        out = ref()  # the output tensor's array now, or (the tensor gone) the one kept
+        ans = node.ans_array if out is None else out._array
+    inputs = node.inputs
+    for x in inputs:
+        if type(x) is not Meta:  # a saved tensor, or a number: the rules' view of them
+            inputs = tuple([_array_of(x) for x in inputs])
+            break
+    attrs = node.attrs
+    if len(rules) == 1:
+        return ((node.next[0], rules[0](grad, ans, *inputs, **attrs), inputs[0]),)
+    if len(rules) == 2:
+        need_a, need_b = node.needed
+        edge_a, edge_b = node.next
+        return ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None, inputs[0]),
+                (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None, inputs[1]))
+    return tuple(zip(node.next, [rule(grad, ans, *inputs, **attrs) if need else None
+                                 for rule, need in zip(rules, node.needed, strict=True)],
+                     inputs, strict=True))
+
+
+def _raw_likes(edges: Any) -> list[tuple[Any, Any, Any]]:
+    # a general rule's inputs may be tensors: the arrays RawEngine.fits would compare with
+    return [(edge, g, _array_of(like)) for edge, g, like in edges]
+
+
+def _add(engine: RawEngine, pending: dict[Any, Any], node: Any, grad: Any) -> None:
+    """A second (third...) gradient for ``node``: summed into what arrived before."""
+    found = pending[node]
+    if type(found) is not Gathered:
+        found = pending[node] = Gathered(node, found)
+    engine.add(found, grad)
+
+
+def _send(engine: RawEngine, pending: dict[Any, Any], ends: dict[int, Any],
+          queue: list[tuple[int, Any]], target: Any, grad: Any) -> None:
+    """Sends ``grad`` to a seed's target or a non-Node edge (graphs.sweep._send's steps)."""
+    rank = engine.rank(target)
+    if rank is not None:  # a node (of any kind)
+        if target in pending:
+            _add(engine, pending, target, grad)
+        else:
+            pending[target] = grad
+            heappush(queue, (-rank, target))
+        return
+    found = ends.get(id(target))
+    if found is None:
+        ends[id(target)] = (target, grad)
+        return
+    if type(found) is tuple:
+        found = ends[id(target)] = Gathered(*found)
+    engine.add(found, grad)
+
+
+__all__ = ["raw_sweep"]
