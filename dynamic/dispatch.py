@@ -143,6 +143,19 @@ def _run(op: OpDef, arrays: list[Any], attrs: dict[str, Any], common: Any = None
             return result
         except Exception:  # noqa: BLE001 - rerun below for the registry's own error message
             pass
+    elif out is None and op.promote is None and arrays:
+        # no one float dtype (logits beside integer labels, integer tensors), but an op that
+        # promotes nothing, on numpy arrays only: evaluate() would hand them to the kernel as
+        # they are, after its checks (cross_entropy's op 9.6 -> 7.9 us)
+        for a in arrays:
+            if type(a) is not _ndarray:
+                break
+        else:
+            try:
+                result = op.kernel(np, *arrays, **attrs)
+                return np.asarray(result) if isinstance(result, _generic) else result
+            except Exception:  # noqa: BLE001 - rerun below for the registry's own error
+                pass
     elif out is not None:
         # in place and unrecorded: straight into ``out`` (a ufunc checks every shape before
         # it writes anything); None tells the caller to rerun it out of place for the error

@@ -17,7 +17,7 @@ from ..runtime import optim_rules as rules
 from .dispatch import apply
 from .grad_mode import no_grad
 from .interop import intercepted_step, note_zero_grad
-from .optim_stores import gradients
+from .optim_stores import gradients, sgd_on_arrays
 from .optim_stores import on_arrays as _on_arrays
 from .optim_stores import seed as _seed
 from .tensor import Tensor
@@ -164,8 +164,12 @@ class SGD(Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov})
 
-    @no_grad()
     def step(self) -> None:
+        if not sgd_on_arrays(self.param_groups):  # (the usual case: numpy, no momentum)
+            self._step()
+
+    @no_grad()
+    def _step(self) -> None:
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             nesterov = group["nesterov"]

@@ -23,11 +23,13 @@ import numpy as np
 
 from ..runtime import optim_rules as rules
 from .dispatch import wrap
+from .engine import _deliver_interrupts, _hold_interrupts
 from .tensor import Tensor
 from .thread_state import STATE
 
 _ndarray = np.ndarray
 _UFUNCS = rules.UFUNCS
+_multiply, _subtract = _UFUNCS.mul, _UFUNCS.sub
 
 
 class _InPlace:
@@ -103,6 +105,46 @@ def gradients(params: Iterable[Any], weight_decay: float = 0.0
             yield ARRAYS, p, g
         else:
             yield IN_PLACE, p, rules.with_weight_decay(grad, p, weight_decay)
+
+
+def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
+    """One SGD step without momentum of every parameter of ``groups`` on :data:`ARRAYS`, when
+    every parameter with a gradient qualifies (see :func:`gradients`) and nothing watches the
+    ops; False, with nothing written, otherwise (the caller then takes the general path).
+
+    Every amount ``lr * (g + weight_decay * p)`` is computed first, with the calls
+    :func:`runtime.optim_rules.sgd_update` makes on ARRAYS, so the same bits; then all the
+    parameters are written in one loop that Ctrl-C cannot split (as backward writes
+    ``.grad``): an error or an interrupt leaves either every parameter updated or none.
+    """
+    interceptor, checks, _ = STATE.hot
+    if interceptor is not None or checks:
+        return False
+    updates = []
+    for group in groups:
+        lr, decay, params = group["lr"], group["weight_decay"], group["params"]
+        if group["momentum"] or decay and len({id(p) for p in params}) != len(params):
+            return False  # (a parameter listed twice would decay by its own first update)
+        for p in params:
+            grad = p._grad
+            if grad is None:
+                continue
+            array, g = p._array, grad._array
+            if type(array) is not _ndarray or type(g) is not _ndarray or (
+                    g.dtype != array.dtype or array.dtype.kind != "f" or g.shape != array.shape):
+                return False
+            if decay:
+                g = rules.with_weight_decay(g, array, decay, _UFUNCS)
+            updates.append((p, array, _multiply(g, lr)))
+    held = _hold_interrupts()
+    try:
+        for p, array, amount in updates:
+            _subtract(array, amount, out=array)  # the sub kernel's call, as sub_ makes it
+            p._vc[0] += 1
+    finally:
+        if held is not None:
+            _deliver_interrupts(held)
+    return True
 
 
 def on_arrays(store: Any, p: Any, g: Any, *buffers: Any) -> tuple[Any, Any]:

@@ -15,6 +15,7 @@ from ..runtime import REGISTRY, array_module, composites
 from ..runtime.ops_index import encode_index
 from ..runtime.shapes import int_dims
 from .dispatch import apply, apply_, apply_packed, check_inplace
+from .fast_ops import basic_index
 from .index_multi import advanced_items, take_several, write_index
 
 _GETITEM = REGISTRY["getitem"]
@@ -175,6 +176,12 @@ class TensorShape:
     # ---- indexing ---------------------------------------------------------------------------
 
     def __getitem__(self, index: Any) -> Any:
+        if type(index) is tuple or type(index) is int or type(index) is slice:
+            # the usual x[i] / x[:, t] / x[a:b]: numpy's view at once (fast_ops.basic_index)
+            found = _basic_items(index if type(index) is tuple else (index,))
+            if found is not None:
+                return basic_index(self, found[0], found[1], "SelectBackward0" if type(
+                    index) is int else "SliceBackward0")
         kind, value = _classify(index)
         if kind == "basic":
             label = "SelectBackward0" if isinstance(index, int) else "SliceBackward0"
@@ -214,18 +221,32 @@ class TensorShape:
         self._vc[0] += 1  # type: ignore[attr-defined]
 
 
-def _basic_index(items: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """The encoded index when every item is an int, a slice, None or ..., else None."""
+def _basic_items(items: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """For an index of ints, slices, None and ... only: the getitem op's encoded index
+    (:func:`~tapeflow.runtime.ops_index.encode_index`'s) and the numpy index it decodes to,
+    with a trailing ... added where there is none (it keeps x[0] of a vector a 0-d view);
+    None for any other index. One pass, no lists (the slow path below makes them)."""
+    encoded: tuple[Any, ...] = ()
     for item in items:
         kind = type(item)
         if kind is slice:
-            if item.step is not None and item.step <= 0:
+            step = item.step
+            if step is not None and step <= 0:
                 raise ValueError("step must be greater than zero")
-        elif kind is not int and item is not None and item is not Ellipsis:
+            encoded += (("slice", item.start, item.stop, step),)
+        elif kind is int or item is None or item is Ellipsis:
+            encoded += (item,)
+        else:
             return None
-    if not any(item is Ellipsis for item in items):
-        items = items + (Ellipsis,)  # keeps x[0] of a vector a 0-d view, as below
-    return encode_index(items)
+    if Ellipsis not in items:
+        return encoded + (Ellipsis,), items + (Ellipsis,)
+    return encoded, items
+
+
+def _basic_index(items: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The encoded index when every item is an int, a slice, None or ..., else None."""
+    found = _basic_items(items)
+    return None if found is None else found[0]
 
 
 def _classify(index: Any) -> tuple[str, Any]:
