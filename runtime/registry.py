@@ -251,24 +251,20 @@ def _caller(op: OpDef) -> Callable[..., Any]:
 
     def call(*args: Any, **attrs: Any) -> Any:
         common: Any = None  # the arrays' one dtype; False once they mix or one is no array
-        for arg in args:
-            cls = type(arg)
-            if cls is float or cls is int:
-                continue  # a Python number: no front end, and no failed attribute lookup
-            if cls is not _ndarray:
-                handler = _HANDLERS.get(cls, _caller)
-                if handler is _caller:  # (a failed getattr on a class raises inside: 1 µs)
-                    handler = _HANDLERS[cls] = getattr(cls, "__tapeflow_apply__", None)
-                if handler is not None:
-                    return handler(op, args, attrs)
-                if isinstance(arg, _generic) or not isinstance(getattr(arg, "dtype", None),
-                                                               np.dtype):
-                    common = False  # a numpy scalar (strong, not weak) or no array
-                    continue
-            if common is None:
-                common = arg.dtype
-            elif common is not False and arg.dtype != common:
-                common = False
+        # a rule's usual call on arrays (one array; two of one dtype; an array and a Python
+        # number) needs none of the loop below: -0.1 us of a 0.5 us R.mul on 4 floats
+        count = len(args)
+        if count == 2:
+            kind = type(args[1])
+            if type(args[0]) is _ndarray and (kind is float or kind is int or (
+                    kind is _ndarray and args[1].dtype is args[0].dtype)):
+                common = args[0].dtype
+        elif count == 1 and type(args[0]) is _ndarray:
+            common = args[0].dtype
+        if common is None:
+            common = _scan(args)
+            if type(common) is _Handler:
+                return common.handler(op, args, attrs)
         if gemm and _RAW.provider is not None:  # as the dispatch's _gemm_attrs, on arrays
             attrs["provider"] = _RAW.provider
         if common is None or common is False or common.kind != "f":
@@ -289,6 +285,40 @@ def _caller(op: OpDef) -> Callable[..., Any]:
         return np.asarray(result) if isinstance(result, _generic) else result
 
     return call
+
+
+class _Handler:
+    """:func:`_scan`'s answer when a front end owns an argument: its __tapeflow_apply__."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+
+def _scan(args: tuple[Any, ...]) -> Any:
+    """The one dtype of the array arguments (None: no array; False: mixed, or a numpy
+    scalar or a value with no dtype), or a :class:`_Handler` when a front end owns one."""
+    common: Any = None
+    for arg in args:
+        cls = type(arg)
+        if cls is float or cls is int:
+            continue  # a Python number: no front end, and no failed attribute lookup
+        if cls is not _ndarray:
+            handler = _HANDLERS.get(cls, _caller)
+            if handler is _caller:  # (a failed getattr on a class raises inside: 1 µs)
+                handler = _HANDLERS[cls] = getattr(cls, "__tapeflow_apply__", None)
+            if handler is not None:
+                return _Handler(handler)
+            if isinstance(arg, _generic) or not isinstance(getattr(arg, "dtype", None),
+                                                           np.dtype):
+                common = False  # a numpy scalar (strong, not weak) or no array
+                continue
+        if common is None:
+            common = arg.dtype
+        elif common is not False and arg.dtype != common:
+            common = False
+    return common
 
 
 _ndarray = np.ndarray
