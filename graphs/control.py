@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runtime import dtypes as dt
-from ..runtime.registry import OpDef, Spec, format_shape
+from ..runtime.registry import OpDef, ShapeError, Spec, format_shape
 from .ir import BODY_CHECKS, CONTROL_OPS, Graph, IRError, subgraph, verify
 
 Runner = Callable[[Sequence[Any]], list[Any]]
@@ -76,7 +76,13 @@ class Body:
             if n.id in known:
                 continue
             if n.kind == "call":
-                known[n.id] = n.opdef.infer(*[known[i] for i in n.inputs], **n.attrs)
+                inputs = [known[i] for i in n.inputs]
+                try:
+                    known[n.id] = n.opdef.infer(*inputs, **n.attrs)
+                except ShapeError as exc:  # (name the body's node: the caller names the loop)
+                    raise ShapeError(f"{exc} (node '{n.name}' of body '{self.name}' with input "
+                                     f"shapes {', '.join(format_shape(s.shape) for s in inputs)}"
+                                     f"{f', built at {n.site}' if n.site else ''})") from None
             else:
                 known[n.id] = Spec(n.shape, n.dtype)
         return [known[o] for o in ids]

@@ -7,7 +7,11 @@ sums and kept values are unrolled into one line each, with the step's output pos
 literals, and the counter and the all-alive test appear only when the loop has them. The
 generic loop spent about 1.1 us a step on its small for-loops and flags; this one about
 0.55 (a stub step, 30 steps). The lines are the generic loop's, in its order, so the
-values are the same.
+values are the same. With ``in_place``, each stacked value is written into row ``count`` of
+an array made for the loop (``loop_stacks.py``) rather than appended to a list.
+
+A process keeps the most recently used :data:`MAX_LOOPS` loops (one per kind of loop, not
+per length: the lengths of a batch are not part of the :class:`Shape`).
 
 Example:
     >>> source = loop_source(Shape(stacks=1, slices=1, rows=0, kept=2, updates=1,
@@ -18,12 +22,19 @@ Example:
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["Shape", "loop_for", "loop_source"]
+__all__ = ["MAX_LOOPS", "Shape", "loop_for", "loop_source"]
 
-_LOOPS: dict[Shape, Callable[..., Any]] = {}
+#: the generated loops a process keeps (least recently made or used dropped first); each
+#: runner keeps its own few as well, so a loop in use is not made again while it runs
+MAX_LOOPS = 256
+
+_LOOPS: OrderedDict[Shape, Callable[..., Any]] = OrderedDict()
+_LOCK = threading.Lock()  # (sessions in several threads share the cache)
 
 
 class Shape(NamedTuple):
@@ -42,16 +53,23 @@ class Shape(NamedTuple):
     tabled: bool
     test_at: int | None
     same: tuple[int, ...] = ()  # per slice: an earlier slice at the same index, or -1
+    in_place: bool = False  # stacked values written into preallocated rows, not appended
 
 
 def loop_for(shape: Shape) -> Callable[..., Any]:
-    """The generated loop for ``shape`` (compiled once per shape, then shared)."""
-    loop = _LOOPS.get(shape)
-    if loop is None:
-        namespace: dict[str, Any] = {"NOV": {}}
-        exec(compile(loop_source(shape), f"<tapeflow loop {shape}>", "exec"),  # noqa: S102
-             namespace)
-        loop = _LOOPS[shape] = namespace["loop"]
+    """The generated loop for ``shape`` (compiled once per shape, then shared; the cache
+    holds the :data:`MAX_LOOPS` most recently used)."""
+    with _LOCK:
+        loop = _LOOPS.get(shape)
+        if loop is None:
+            namespace: dict[str, Any] = {"NOV": {}}
+            exec(compile(loop_source(shape), f"<tapeflow loop {shape}>", "exec"),  # noqa: S102
+                 namespace)
+            loop = _LOOPS[shape] = namespace["loop"]
+            while len(_LOOPS) > MAX_LOOPS:
+                _LOOPS.popitem(last=False)
+        else:
+            _LOOPS.move_to_end(shape)
     return loop
 
 
@@ -74,7 +92,8 @@ def loop_source(shape: Shape) -> str:
     if shape.counted:
         body += ["if k == len(ticks):", "    ticks, k = more(t), 0",
                  "feeds[tick] = ticks[k, ...]", "k += 1"]
-    body += [f"s{j}.append(feeds[sp{j}])" for j in range(shape.stacks)]
+    body += [f"s{j}[count] = feeds[sp{j}]" if shape.in_place else f"s{j}.append(feeds[sp{j}])"
+             for j in range(shape.stacks)]
     for j in range(shape.slices):  # (an index read once, for all the rows at it)
         same = shape.same[j] if shape.same else -1
         if same < 0:
@@ -85,7 +104,8 @@ def loop_source(shape: Shape) -> str:
     body += [f"r{j}[int(out[{at + 2 * j + 1}])] += out[{at + 2 * j}]"
              for j in range(shape.rows)]
     at += 2 * shape.rows
-    body += [f"k{j}.append(out[{at + j}])" for j in range(shape.kept)]
+    body += [f"k{j}[count] = out[{at + j}]" if shape.in_place else f"k{j}.append(out[{at + j}])"
+             for j in range(shape.kept)]
     body.append("count += 1")
     body += (["t += step", "test = compare(t, end)"] if shape.counted
              else [f"test = out[{shape.test_at}]"])

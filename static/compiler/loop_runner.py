@@ -46,119 +46,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ...graphs.control import Body, residuals, stacked
-from ...graphs.ir import Graph, Node, subgraph
 from ...runtime import Spec
 from .loop_codegen import Shape, loop_for
 from .loop_counter import TESTS, Counter
+from .loop_errors import located
+from .loop_stacks import counted, expected, in_place
+from .loop_steps import Slice, find_slices, find_sums, with_slices, without_sums
+
+__all__ = ["LoopRunner", "Slice", "find_slices", "find_sums", "with_slices", "without_sums"]
 
 _NO_VARIABLES: Mapping[int, Any] = {}
-
-
-def find_sums(step: Body, n_vars: int, save: Sequence[int]) -> dict[int, int]:
-    """The loop variables of ``step`` (a fused step) that the runner can sum in place:
-    variable -> the axis of its scatter. Such a variable is read only by one ``add`` with a
-    ``scatter_add`` of a 0-d index into a tensor of its own shape and dtype, that ``add`` is
-    its next value and read by nothing else, and the gradient does not save it."""
-    graph = step.graph
-    users = graph.users()
-    params = set(step.params)
-    found: dict[int, int] = {}
-    for k in range(n_vars):
-        param, out = step.params[k], graph[graph.outputs[k]]
-        if (k in save or out.kind != "call" or out.op != "add" or users[out.id]
-                or graph.outputs.count(out.id) != 1 or param in graph.outputs
-                or users[param] != [out.id] or len(out.inputs) != 2):
-            continue
-        other = graph[out.inputs[1] if out.inputs[0] == param else out.inputs[0]]
-        if users[other.id] != [out.id]:
-            continue
-        other = _through_sum_to(graph, users, other)
-        if other.kind != "call" or other.op != "scatter_add":
-            continue
-        _, index, like = other.inputs
-        same = graph[like].shape == graph[param].shape and like in params
-        if (same and graph[index].shape == () and graph[param].shape is not None
-                and graph[param].dtype is other.dtype is out.dtype):
-            found[k] = int(other.attrs.get("axis", 0)) % len(graph[param].shape)
-    return found
-
-
-def _through_sum_to(graph: Graph, users: Mapping[int, list[int]], node: Node) -> Node:
-    """The scatter under ``node`` when ``node`` is ``sum_to(scatter, like)`` onto the
-    scatter's own ``like`` (the gradient builder's no-op reduction), else ``node``."""
-    if node.kind == "call" and node.op == "sum_to":
-        inner = graph[node.inputs[0]]
-        if (inner.kind == "call" and inner.op == "scatter_add" and users[inner.id] == [node.id]
-                and node.inputs[1:] == inner.inputs[2:]):
-            return inner
-    return node
-
-
-def _scatter_of(graph: Graph, users: Mapping[int, list[int]], out: Node, param: int) -> Node:
-    """The scatter that ``out`` (the add of a summed variable) adds to ``param``."""
-    other = graph[next(i for i in out.inputs if i != param)]
-    return _through_sum_to(graph, users, other)
-
-
-def without_sums(step: Body, n_vars: int, sums: Mapping[int, int]) -> Body:
-    """``step`` giving, instead of the summed variables, each one's row and index: outputs
-    (the other variables' next values, the next test, then per summed variable g, i)."""
-    graph = step.graph
-    outputs = [o for k, o in enumerate(graph.outputs[:n_vars]) if k not in sums]
-    outputs.append(graph.outputs[n_vars])
-    users = graph.users()
-    for k in sums:
-        scatter = _scatter_of(graph, users, graph[graph.outputs[k]], step.params[k])
-        outputs += [scatter.inputs[0], scatter.inputs[1]]
-    outputs += graph.outputs[n_vars + 1:]  # (then the values the loop keeps, if any)
-    kept = subgraph({n.id: n for n in graph.nodes}, outputs)
-    wanted = {n.id for n in kept.nodes} | set(step.params)
-    nodes = [n for n in graph.nodes if n.id in wanted]  # (in the step's order)
-    return Body(Graph(tuple(nodes), kept.outputs), step.params, step.name)
-
-
-@dataclass(frozen=True)
-class Slice:
-    """One row of a loop-invariant input that the runner hands the step as a parameter,
-    ``node = source[index]`` (a view), in place of the step's ``take`` of it."""
-
-    node: int
-    source: int
-    index: int
-
-
-def find_slices(step: Body, n_vars: int, kept: Sequence[int]) -> list[Slice]:
-    """The ``take(x, i, axis=0)`` nodes of ``step`` that read one row of a captured input
-    ``x`` (the same every iteration) at a 0-d index ``i`` that is a kept loop variable or
-    such a row, as ``dynamic_rnn`` reads its inputs and a reverse loop its saved stacks;
-    in the step's order. A row that is a loop variable's next value is left alone (the
-    loop's result would be a view of an input)."""
-    graph = step.graph
-    invariant = set(step.params[n_vars:])
-    indices = {step.params[k] for k in kept}
-    passed = set(graph.outputs[:len(kept)])
-    found = []
-    for n in graph.nodes:
-        if (n.kind == "call" and n.op == "take" and int(n.attrs.get("axis", 0)) == 0
-                and n.inputs[0] in invariant and n.inputs[1] in indices
-                and graph[n.inputs[1]].shape == () and graph[n.inputs[1]].dtype.is_integer
-                and n.id not in passed):
-            found.append(Slice(n.id, *n.inputs))
-            indices.add(n.id)
-    return found
-
-
-def with_slices(step: Body, slices: Sequence[Slice]) -> Body:
-    """``step`` with each slice's ``take`` turned into a parameter (after the others)."""
-    rows = {s.node for s in slices}
-    nodes = tuple(n.with_(kind="placeholder", op="", inputs=(), attrs={}) if n.id in rows
-                  else n for n in step.graph.nodes)
-    return Body(Graph(nodes, step.graph.outputs),
-                (*step.params, *(s.node for s in slices)), step.name)
 
 
 class LoopRunner:
@@ -182,7 +82,7 @@ class LoopRunner:
         self.alive = alive  # (the step's program for all-true masks: loop_variants.py)
         self.counter = counter  # (a loop variable the runner counts: loop_counter.py)
         self._alive_runs: dict[int, Any] = {}  # (id of a step program -> _alive_run's)
-        self._loops: dict[tuple[int, bool, bool], Any] = {}  # (generated: loop_codegen.py)
+        self._loops: dict[tuple[int, bool, bool, bool], Any] = {}  # (generated: loop_codegen.py)
         self._same = _same([s.index for s in self.slices])
         self.kept = [k for k in range(n_vars) if k not in self.sums]
 
@@ -210,7 +110,10 @@ class LoopRunner:
         saved: dict[int, list[Any]] = {params[k]: [] for k in save or ()}
         kept: list[list[Any]] = [[] for _ in self.keep]
         test = self.cond(list(args))[0]
-        count = self._iterate(feeds, keys, saved, sums, kept, test, maximum_iterations, xp)
+        try:
+            count = self._iterate(feeds, keys, saved, sums, kept, test, maximum_iterations, xp)
+        except (IndexError, ValueError) as exc:  # (a row the runner slices or sums)
+            raise located(exc, self, feeds, sums) from exc
         results = []
         for k in range(n_vars):
             if k in sums:
@@ -290,29 +193,66 @@ class LoopRunner:
             if not check:
                 break  # (the other iterations: below)
         if count and not check and test and (limit is None or count < limit):
-            loop = self._loop(len(stacks), guard is not None, table is not None)
             state = None if counter is None else (tick, ticks, k, t, counter.step, end, compare,
                                                   lambda t: counter.ticks(xp, t, end, limit,
                                                                           ticks.dtype))
-            count, test, fast, state = loop(
-                feeds, test, count, sys.maxsize if limit is None else limit, run, fast,
-                lambda: self._alive_run(program, feeds), stacks,
-                slices, list(sums.values()), kept, updates, state, (guard, bound, table))
+            count, test, state = self._generated(
+                xp, feeds, test, count, limit, (run, fast, program), saved, slices,
+                list(sums.values()), kept, updates, state, (guard, bound, table))
             if counter is not None:
                 t = state[3]
         if counter is not None and count:
             feeds[tick] = xp.asarray(t, dtype=ticks.dtype)  # (its value after the last step)
         return count
 
-    def _loop(self, stacks: int, guarded: bool, tabled: bool) -> Any:
+    def _generated(self, xp: Any, feeds: dict[int, Any], test: Any, count: int,
+                   limit: int | None, runs: tuple[Any, Any, Any], saved: dict[int, Any],
+                   slices: list[Any], sums: list[Any], kept: list[Any], updates: list[int],
+                   state: Any, guard: tuple[Any, float, Any]) -> tuple[int, Any, Any]:
+        """Runs the iterations after the first in the generated loop (loop_codegen.py),
+        writing the stacks in place (loop_stacks.py): ``saved`` and ``kept`` end holding
+        the finished stacks. Returns (count, test, the counter's state)."""
+        counter, (run, fast, program) = self.counter, runs
+        tick = None if counter is None else counter.param
+        end = 0 if state is None else state[5]
+        size = expected(counter, 0 if state is None else state[3], end, count, limit)
+        stacks = in_place(xp, list(saved.items()), kept, feeds, tick, size) if (
+            saved or kept) else None
+        # (else lists, appended to as before)
+        rows, values = ((list(saved.items()), kept) if stacks is None
+                        else (stacks.saved, stacks.kept))
+        loop = self._loop(len(saved) - (tick in saved if stacks else 0), guard[0] is not None,
+                          guard[2] is not None, stacks is not None)
+        top = sys.maxsize if limit is None else limit
+        alive = lambda: self._alive_run(program, feeds)  # noqa: E731
+        while True:
+            count, test, fast, state = loop(
+                feeds, test, count, top if stacks is None else min(top, stacks.size), run, fast,
+                alive, rows, slices, sums, values, updates, state, guard)
+            if stacks is None or not test or count >= top:
+                break
+            stacks.grow(xp, count)  # (a loop that ran past the rows expected: twice as many)
+            rows, values = stacks.saved, stacks.kept
+        if stacks is not None:
+            for param, array in stacks.saved:
+                saved[param] = stacks.finished(array, count)
+            kept[:] = [stacks.finished(array, count) for array in stacks.kept]
+            if tick in saved:  # (the counter's stack: its values, made in one call)
+                start = int(saved[tick][0])
+                saved[tick] = counted(xp, start, counter.step, count,  # type: ignore[union-attr]
+                                      saved[tick][0].dtype)
+        return count, test, state
+
+    def _loop(self, stacks: int, guarded: bool, tabled: bool, in_place: bool) -> Any:
         """The generated loop for this runner's step (loop_codegen.py), made once."""
-        loop = self._loops.get((stacks, guarded, tabled))
+        key = (stacks, guarded, tabled, in_place)
+        loop = self._loops.get(key)
         if loop is None:
             n_updates = len(self.kept) - (self.counter is not None)
-            loop = self._loops[stacks, guarded, tabled] = loop_for(Shape(
+            loop = self._loops[key] = loop_for(Shape(
                 stacks, len(self.slices), len(self.sums), len(self.keep), n_updates,
                 self.counter is not None, guarded, tabled,
-                None if self.counter else n_updates, self._same))
+                None if self.counter else n_updates, self._same, in_place))
         return loop
 
     def _alive_run(self, program: Any, feeds: Mapping[int, Any]) -> Any:
@@ -378,7 +318,9 @@ def _rows_first(xp: Any, array: Any, source: int, destination: int) -> Any:
     return array if source == destination else xp.moveaxis(array, source, destination)
 
 
-def _stacked(xp: Any, values: list[Any], like: Any) -> Any:
+def _stacked(xp: Any, values: Any, like: Any) -> Any:
+    if not isinstance(values, list):
+        return values  # (written in place: loop_stacks.py)
     if values and getattr(xp, "__name__", "") == "numpy":
         # numpy copies a list of same-shaped arrays in C: np.stack, a Python loop over
         # them, takes 2x as long for 40 hidden states and 10x for 40 step counters

@@ -48,7 +48,7 @@ import numpy as np
 from ...graphs.control import Body
 from ...graphs.ir import Graph, Node
 from ...runtime import Spec
-from .loop_runner import Slice
+from .loop_steps import Slice
 
 __all__ = ["Guard", "alive_body", "find_guards"]
 

@@ -169,9 +169,13 @@ def prune_loop_variables(graph: Graph) -> Graph:
 
 
 def _pruned(node: Node, outputs: list[Node]) -> dict[int, Node]:
-    """The while node and its results rewritten without its dead loop variables."""
+    """The while node and its results rewritten without its dead loop variables. A loop
+    that keeps values for its reverse loop (``keep``, after ``residuals.py``) keeps the
+    variables they are computed from, and its kept stacks keep their order after the
+    count: result ``2n + 1 + j`` becomes ``2m + 1 + j``."""
     cond, body, n = node.attrs["cond"], node.attrs["body"], node.attrs["n_vars"]
-    live = {k for k in cond.reads(0) if k < n}
+    keep = tuple(node.attrs.get("keep", ()))
+    live = {k for k in cond.reads(0) if k < n} | {k for k in _positions(body, keep) if k < n}
     for out in outputs:
         index = out.attrs["index"]
         if index < 2 * n:
@@ -184,20 +188,36 @@ def _pruned(node: Node, outputs: list[Node]) -> dict[int, Node]:
                 frontier.append(j)
     if len(live) == n:
         return {}
-    keep = sorted(live)
+    kept = sorted(live)
     extra = list(range(n, len(node.inputs)))
-    new_cond = cond.keeping(keep + extra, [0])
-    new_body = body.keeping(keep + extra, keep)
-    inputs = tuple(node.inputs[k] for k in keep + extra)
-    m = len(keep)
+    new_cond = cond.keeping(kept + extra, [0])
+    m = len(kept)
+    # (the kept nodes stay in the body as outputs of the pruning, then leave the outputs)
+    wide = Body(Graph(body.graph.nodes, (*body.graph.outputs, *keep)), body.params, body.name)
+    pruned = wide.keeping(kept + extra, [*kept, *range(n, n + len(keep))])
+    new_body = Body(Graph(pruned.graph.nodes, pruned.graph.outputs[:m]), pruned.params,
+                    body.name)
+    inputs = tuple(node.inputs[k] for k in kept + extra)
     rewritten = {node.id: node.with_(inputs=inputs, attrs={
         **node.attrs, "cond": new_cond, "body": new_body, "n_vars": m})}
     for out in outputs:
         index = out.attrs["index"]
-        index = 2 * m if index == 2 * n else keep.index(index % n) + (m if index >= n else 0)
+        if index > 2 * n:  # (a kept node's stack)
+            index += 2 * (m - n)
+        elif index == 2 * n:
+            index = 2 * m
+        else:
+            index = kept.index(index % n) + (m if index >= n else 0)
         rewritten[out.id] = out.with_(inputs=(node.id, *inputs), attrs={
             **out.attrs, "index": index, "bodies": (new_cond, new_body)})
     return rewritten
+
+
+def _positions(body: Body, roots: Sequence[int]) -> set[int]:
+    """The positions of the parameters of ``body`` that the nodes ``roots`` are computed
+    from."""
+    position = {p: k for k, p in enumerate(body.params)}
+    return {position[i] for i in _read(body, roots, outputs=False) if i in position}
 
 
 def prune_captured(graph: Graph) -> Graph:
@@ -236,10 +256,11 @@ def _loop_results(graph: Graph) -> dict[int, list[Node]]:
     return found
 
 
-def _read(body: Body, keep: Sequence[int]) -> set[int]:
-    """The nodes of ``body`` that its outputs and the ``keep`` nodes are computed from."""
+def _read(body: Body, keep: Sequence[int], outputs: bool = True) -> set[int]:
+    """The nodes of ``body`` that its outputs (unless not ``outputs``) and the ``keep``
+    nodes are computed from."""
     found: set[int] = set()
-    stack = [*body.graph.outputs, *keep]
+    stack = [*(body.graph.outputs if outputs else ()), *keep]
     while stack:
         nid = stack.pop()
         if nid not in found:

@@ -169,7 +169,7 @@ def test_a_row_past_the_end_of_a_sliced_input_is_an_index_error(monkeypatch):
     from tapeflow.static.compiler.executor import ExecutionError
 
     program, feeds = _recurrence(True, monkeypatch, steps=7)
-    with pytest.raises(ExecutionError, match="IndexError: index 6 is out of bounds .* size 6"):
+    with pytest.raises(ExecutionError, match="IndexError: take: index 6 out of range .* size 6"):
         program.run(feeds, {})
 
 
