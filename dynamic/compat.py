@@ -83,8 +83,11 @@ def _finish(fn: str, result: Any, out: Any) -> Any:
 # ---- elementwise math --------------------------------------------------------------------
 
 def _unary(name: str, with_out: bool = True) -> Any:
+    method = getattr(Tensor, name)
     if with_out:
         def function(input: Any, *, out: Tensor | None = None) -> Any:  # noqa: A002
+            if out is None and type(input) is Tensor:
+                return method(input)  # (torch.tanh(h) of an RNN step: two frames fewer)
             return _finish(name, getattr(_need_tensor(name, input), name)(), out)
     else:
         def function(input: Any) -> Any:  # type: ignore[misc]  # noqa: A002

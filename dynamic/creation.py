@@ -195,8 +195,10 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Any:
-    if (device is None and not requires_grad and (dtype is None or type(dtype) is dt.DType)
-            and 0 < len(size) < 3 and all(type(d) is int and 0 <= d < 32768 for d in size)):
+    if device is None and not requires_grad and (dtype is None or type(dtype) is dt.DType) and (
+            (len(size) == 2 and type(size[0]) is int and type(size[1]) is int
+             and 0 <= size[0] < 32768 and 0 <= size[1] < 32768)
+            or (len(size) == 1 and type(size[0]) is int and 0 <= size[0] < 32768)):
         # the common case (an RNN's initial state each step): one or two int sizes on the host,
         # so no error to raise and far below the size limit; the same zeros as full()'s (7 µs
         # of checks and dispatch against 1)

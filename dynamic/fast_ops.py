@@ -129,17 +129,16 @@ def unary_method(op: OpDef) -> Callable[..., Any]:
     def method(self: Any, *, _attrs: dict[str, Any] | None = None) -> Any:
         interceptor, checks, grad = STATE.hot
         x = self._array
-        attrs = {} if _attrs is None else _attrs
         if interceptor is not None or checks or type(x) is not _ndarray or (
                 x.dtype.kind != "f"):
-            return apply_packed(op, (self,), attrs)
+            return apply_packed(op, (self,), {} if _attrs is None else _attrs)
         try:
-            if attrs:
-                result = kernel(np, x, **attrs)
+            if _attrs:
+                result = kernel(np, x, **_attrs)
             else:
                 result = ufunc(x) if ufunc is not None else kernel(np, x)
         except Exception:  # noqa: BLE001 - the general path raises the registry's error
-            return apply_packed(op, (self,), attrs)
+            return apply_packed(op, (self,), {} if _attrs is None else _attrs)
         if type(result) is not _ndarray:
             result = _asarray(result)  # (a full reduction gives a numpy scalar)
         elif result.base is not None or not result.flags.c_contiguous or result is x:
@@ -147,8 +146,8 @@ def unary_method(op: OpDef) -> Callable[..., Any]:
         out = wrap(result)
         if (self._requires_grad and grad and differentiable and rule
                 and result.dtype.kind == "f"):
-            out._grad_fn = node_of(op, attrs, self, NO_INPUT, (self._grad_fn or self,), T,
-                                   out, reads)
+            out._grad_fn = node_of(op, {} if _attrs is None else _attrs, self, NO_INPUT,
+                                   (self._grad_fn or self,), T, out, reads)
             out._requires_grad = True
         return out
 

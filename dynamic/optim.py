@@ -21,6 +21,7 @@ from .optim_stores import gradients, sgd_on_arrays
 from .optim_stores import on_arrays as _on_arrays
 from .optim_stores import seed as _seed
 from .tensor import Tensor
+from .thread_state import STATE
 
 
 class Optimizer:
@@ -60,15 +61,16 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's ``.grad`` (to None by default, as PyTorch 2 does)."""
-        note_zero_grad(self._params)
+        if STATE.hot[0] is not None:  # (note_zero_grad's own test, without its frame)
+            note_zero_grad(self._params)
         for group in self.param_groups:
+            if set_to_none:
+                for p in group["params"]:
+                    p._grad = None  # (the setter's shape check has nothing to check for None)
+                continue
             for p in group["params"]:
                 grad = p._grad
-                if grad is None:
-                    continue
-                if set_to_none:
-                    p._grad = None  # (the setter's shape check has nothing to check for None)
-                else:
+                if grad is not None:
                     with no_grad():
                         grad.zero_()
 

@@ -224,7 +224,8 @@ class TensorMath:
 
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
-        return _SUM_METHOD(x, _attrs={"axis": _axis(dim), "keepdims": keepdim})
+        return _SUM_METHOD(x, _attrs={"axis": None if dim is None else _axis(dim),
+                                      "keepdims": keepdim})
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
         x = self if dtype is None else apply("cast", self, dtype=dt.as_dtype(dtype))
@@ -232,7 +233,8 @@ class TensorMath:
             raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
                                f"either a floating point or complex dtype. Got: "
                                f"{x.dtype.name.capitalize()}")  # type: ignore[attr-defined]
-        return _MEAN_METHOD(x, _attrs={"axis": _axis(dim), "keepdims": keepdim})
+        return _MEAN_METHOD(x, _attrs={"axis": None if dim is None else _axis(dim),
+                                       "keepdims": keepdim})
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Any:
