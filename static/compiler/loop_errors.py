@@ -9,8 +9,25 @@ executor raises for a failing kernel, an ``ExecutionError`` naming the body node
 the shapes and the index, and where the user built it.
 
 Example:
-    >>> # try: runner._iterate(...)
-    >>> # except (IndexError, ValueError) as exc: raise located(exc, runner, feeds) from exc
+    >>> import numpy as np
+    >>> import tapeflow.static as tf
+    >>> from tapeflow.runtime import Spec
+    >>> from tapeflow.static.compiler import compile
+    >>> with tf.Graph().as_default() as g:
+    ...     x = tf.placeholder(tf.float64, [3, 2], name="x")
+    ...     _, y = tf.while_loop(lambda t, y: t < 4, lambda t, y: (t + 1, y + tf.gather(x, t)),
+    ...                          [tf.constant(0), tf.zeros([2], tf.float64)])
+    >>> program = compile(g.as_ir([y]), {x.node_id: Spec((3, 2), tf.float64)})
+    >>> try:
+    ...     program.run({x.node_id: np.ones((3, 2))}, {})
+    ... except tf.errors.InvalidArgumentError as exc:
+    ...     message = str(exc)
+    >>> print(message[message.index("take"):message.index(": a row")])
+    take: index 3 out of range for dimension 0 with size 3
+    >>> print(message[message.index("a row"):message.index(", read at")])
+    a row of 'body/captured/x' of shape (3, 2)
+    >>> print(message.splitlines()[1].split("  # ")[1])  # (the gather the runner stands for)
+    body/GatherV2 in the loop body 'body' (created at <doctest ...>...)
 """
 
 from __future__ import annotations

@@ -21,10 +21,13 @@ test) with as little Python around it as it can:
 * a step whose masks are all true (every sentence alive) runs a program without the masking
   (``loop_variants.py``), a counter is counted in Python (``loop_counter.py``), and the
   iterations after the first run in straight-line code written for the loop
-  (``loop_codegen.py``).
+  (``loop_codegen.py``);
+* the values a gradient reads are written into one preallocated array per stack, a row an
+  iteration (``loop_stacks.py``), not gathered in lists and joined at the end.
 
 Results are the same values as the plain kernel's: the row adds the same numbers in the same
-order (a zero buffer plus ``g`` is ``g``).
+order (a zero buffer plus ``g`` is ``g``). A failure of the runner's own slicing or summing
+is reported as the body node it stands for would be (``loop_errors.py``).
 
 Example:
     >>> import numpy as np
