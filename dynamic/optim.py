@@ -17,7 +17,7 @@ from ..runtime import optim_rules as rules
 from .dispatch import apply
 from .grad_mode import no_grad
 from .interop import intercepted_step, note_zero_grad
-from .optim_stores import gradients, sgd_on_arrays
+from .optim_stores import gradients, sgd_on_arrays, uninterrupted
 from .optim_stores import on_arrays as _on_arrays
 from .optim_stores import seed as _seed
 from .tensor import Tensor
@@ -170,6 +170,7 @@ class SGD(Optimizer):
         if not sgd_on_arrays(self.param_groups):  # (the usual case: numpy, no momentum)
             self._step()
 
+    @uninterrupted
     @no_grad()
     def _step(self) -> None:
         for group in self.param_groups:
@@ -199,6 +200,7 @@ class Adam(Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps,
                                   "weight_decay": weight_decay})
 
+    @uninterrupted
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
@@ -237,6 +239,7 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr, betas, eps, weight_decay)
 
+    @uninterrupted
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
@@ -272,6 +275,7 @@ class Adagrad(Optimizer):
                                   "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value})
 
+    @uninterrupted
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
@@ -313,6 +317,7 @@ class RMSprop(Optimizer):
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "momentum": momentum,
                                   "centered": centered, "weight_decay": weight_decay})
 
+    @uninterrupted
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:

@@ -16,8 +16,9 @@ parameters went from about 25 to about 7 µs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from .thread_state import STATE
 _ndarray = np.ndarray
 _UFUNCS = rules.UFUNCS
 _multiply, _subtract = _UFUNCS.mul, _UFUNCS.sub
+_Step = TypeVar("_Step", bound=Callable[..., Any])
 
 
 class _InPlace:
@@ -145,6 +147,24 @@ def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
         if held is not None:
             _deliver_interrupts(held)
     return True
+
+
+def uninterrupted(step: _Step) -> _Step:
+    """``step`` with Ctrl-C held back until it returns (as backward holds it while it writes
+    ``.grad``): an interrupt then never lands between two parameters' updates, or between a
+    state buffer's update and its parameter's. For steps that call no user code (not LBFGS,
+    whose closure runs forward and backward)."""
+
+    @functools.wraps(step)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        held = _hold_interrupts()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            if held is not None:
+                _deliver_interrupts(held)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def on_arrays(store: Any, p: Any, g: Any, *buffers: Any) -> tuple[Any, Any]:

@@ -120,6 +120,9 @@ class Tensor(TensorMath, TensorMore, TensorRandom, TensorShape, TensorConvert):
     # ---- values out -----------------------------------------------------------------------
 
     def item(self) -> Any:
+        array = self._array
+        if type(array) is np.ndarray and not array.ndim:
+            return array.item()  # (a loss: a 0-d array has the one element)
         if self._array.size != 1:
             raise RuntimeError(f"a Tensor with {self._array.size} elements cannot be converted "
                                "to Scalar")

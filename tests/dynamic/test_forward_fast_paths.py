@@ -172,3 +172,36 @@ def test_ctrl_c_in_the_middle_of_sgd_on_arrays_lands_after_every_parameter_is_wr
     assert len(calls) == 3
     assert [p.tolist() for p in params] == [[0.0, 0.0, 0.0]] * 3
     assert [p._vc[0] for p in params] == [1, 1, 1]
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals reach the main thread only")
+@pytest.mark.parametrize(("name", "options"), [("SGD", {"lr": 0.5, "momentum": 0.9}),
+                                               ("Adam", {"lr": 0.1}), ("RMSprop", {"lr": 0.1})])
+def test_ctrl_c_in_the_middle_of_any_step_lands_after_every_parameter_is_updated(
+        monkeypatch: pytest.MonkeyPatch, name: str, options: dict[str, Any]) -> None:
+    def run(interrupt: bool) -> list[Any]:
+        params = [torch.ones(3, requires_grad=True) for _ in range(3)]
+        for p in params:
+            p.grad = torch.full((3,), 4.0)
+        real = optim_stores._Arrays.subtract
+        calls = []
+
+        def subtract_then_interrupt(param: Any, amount: Any) -> None:
+            calls.append(1)
+            real(param, amount)
+            if interrupt and len(calls) == 1:
+                signal.raise_signal(signal.SIGINT)
+
+        monkeypatch.setattr(optim_stores._Arrays, "subtract",
+                            staticmethod(subtract_then_interrupt))
+        opt = getattr(torch.optim, name)(params, **options)
+        if interrupt:
+            with pytest.raises(KeyboardInterrupt):
+                opt.step()
+        else:
+            opt.step()
+        assert len(calls) == 3
+        return [p.tolist() for p in params]
+
+    assert run(True) == run(False)
