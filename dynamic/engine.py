@@ -43,6 +43,7 @@ _get_ident = threading.get_ident
 _DTYPES: dict[Any, Any] = {}  # numpy dtype -> registry dtype
 _SIGINT = _signal.SIGINT
 _ndarray = np.ndarray
+_np_empty = np.empty
 _refs = sys.getrefcount
 # Reference counts mean "nothing else holds it" as counted below only on CPython 3.10-3.13
 # with the GIL (3.14 borrows references on its stack; a free-threaded build counts apart):
@@ -167,19 +168,25 @@ def run_backward(outputs: Sequence[Any], grad_outputs: Sequence[Any], retain_gra
     wanted = {id(t._grad_fn): t for t in inputs if t._grad_fn is not None} if inputs else {}
     state = STATE
     engine = _raw_engine(seeds, wanted, retain_graph) if raw_ok(state, create_graph) else None
-    if engine is None:
+    observed = False
+    if engine is not None:
+        # (the raw sweep turns grad mode off itself, only where user code runs)
+        swept = reverse_sweep(seeds, engine)
+        if not retain_graph and swept.unfed:
+            _free_graph(swept, True)
+    else:
         engine = _Eager(create_graph, wanted)
         seeds = [(target, g if hasattr(g, "_array") else wrap(g)) for target, g in seeds]
-    observed = bool(state.observers)
-    if observed:
-        notify("backward")
-    previous = set_grad(create_graph)  # (no_grad() or enable_grad(), without the objects)
-    try:
-        swept = reverse_sweep(seeds, engine)
-    finally:
-        set_grad(previous)
-    if not retain_graph and (swept.unfed or type(engine) is not RawEngine):
-        _free_graph(swept, type(engine) is RawEngine)
+        observed = bool(state.observers)
+        if observed:
+            notify("backward")
+        previous = set_grad(create_graph)  # (no_grad() or enable_grad(), without objects)
+        try:
+            swept = reverse_sweep(seeds, engine)
+        finally:
+            set_grad(previous)
+        if not retain_graph:
+            _free_graph(swept, False)
     if inputs is not None:
         result = _collect(inputs, swept.ends, engine.captured, allow_unused)
     else:
@@ -205,6 +212,11 @@ def _raw_engine(seeds: list[tuple[Any, Any]], wanted: dict[int, Any],
 
 def _seeds(outputs: Sequence[Any], grad_outputs: Sequence[Any]) -> list[tuple[Any, Any]]:
     """``(where it goes, gradient)`` for each output: its grad_fn, or the leaf itself."""
+    if len(outputs) == 1 == len(grad_outputs):  # loss.backward(): no zip and no enumerate
+        out = outputs[0]
+        if out._requires_grad:
+            fn = out._grad_fn
+            return [(out if fn is None else fn, _root_grad(out, grad_outputs[0], 0))]
     seeds = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
         if not out._requires_grad:
@@ -222,7 +234,8 @@ def _root_grad(out: Any, g: Any, i: int) -> Any:
         array = out._array
         # full_like's value, as two C calls: np.full is a Python function (1 µs of a step);
         # an array, which the tensor engine wraps
-        ones = array_module(array).empty(array.shape, array.dtype)
+        ones = (_np_empty if type(array) is _ndarray else array_module(array).empty)(
+            array.shape, array.dtype)
         ones.fill(1)
         return ones
     g = g if hasattr(g, "_array") else wrap(g)

@@ -31,7 +31,7 @@ from ..runtime import dtypes as dt
 from ..runtime.blas import RAW
 from . import dispatch
 from .dispatch import wrap
-from .tape import FREED_MESSAGE, Meta, Node, meta_of
+from .tape import _LAST, FREED_MESSAGE, Meta, Node, meta_of
 from .thread_state import STATE
 
 _ADD = get("add")
@@ -88,12 +88,27 @@ def free(node: Node) -> None:
     ctx keeps what it needs) is not marked freed: a second backward through it works, as in
     PyTorch. Nodes that never kept a tensor need no visit at all."""
     if node.holds_tensors:
-        node.inputs = tuple([x if type(x) is Meta or not hasattr(x, "_array")
-                             else meta_of(x._array) for x in node.inputs])
+        inputs = node.inputs
+        if len(inputs) == 2:  # unrolled: 0.56 -> 0.3 us for a mul that kept both inputs
+            a, b = inputs  # (meta_of's lookup of the Meta last made for a shape, inline)
+            if type(a) is not Meta and hasattr(a, "_array"):
+                x = a._array
+                a = _LAST.get(x.shape)
+                if a is None or a.dtype is not x.dtype:
+                    a = meta_of(x)
+            if type(b) is not Meta and hasattr(b, "_array"):
+                x = b._array
+                b = _LAST.get(x.shape)
+                if b is None or b.dtype is not x.dtype:
+                    b = meta_of(x)
+            node.inputs = (a, b)
+        else:
+            node.inputs = tuple([x if type(x) is Meta or not hasattr(x, "_array")
+                                 else meta_of(x._array) for x in inputs])
         node.holds_tensors = False
     if node.saved or node.ans_vc is not None:
         node.freed = True
-        node.saved = []
+        node.saved = ()
         node.ans_ref = node.ans_array = node.ans_vc = None
 
 
@@ -182,7 +197,8 @@ class RawEngine(NodeChecks):
     __slots__ = ("frees", "tensor_vjp", "gemm")
 
     def __init__(self, wanted: dict[int, Any], frees: bool, tensor_vjp: Any) -> None:
-        super().__init__(wanted)
+        self.wanted = wanted  # (NodeChecks.__init__, without the call: once per backward)
+        self.captured = {}
         self.frees = frees
         self.tensor_vjp = tensor_vjp
         self.gemm = STATE.gemm

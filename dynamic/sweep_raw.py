@@ -30,6 +30,7 @@ from ..runtime.blas import RAW
 from . import dispatch
 from .engine_raw import _array_of, check_versions, free
 from .tape import FREED_MESSAGE, Meta, Node
+from .thread_state import set_grad
 
 if TYPE_CHECKING:
     from .engine_raw import RawEngine
@@ -42,21 +43,30 @@ _TENSOR: list[Any] = [None]
 def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
     """:func:`tapeflow.graphs.sweep.reverse_sweep` for ``engine``: the same nodes run in
     the same order with the same gradients (module docstring). ``Swept.ran`` stays empty:
-    the raw engine frees each node as it runs."""
+    the raw engine frees each node as it runs.
+
+    Grad mode is turned off only while user code runs (a node's hook, a custom Function's
+    backward: the first such node turns it off, the end of the sweep restores it): the
+    rules on arrays record nothing whatever the mode, so a plain backward never switches.
+    """
     _TENSOR[0] = dispatch.Tensor
+    mode: list[Any] = [None]  # grad mode before the sweep turned it off; None: untouched
     provider = engine.gemm
-    if provider is None:
-        return _sweep(seeds, engine)
     # the thread's GEMM provider for R.matmul while the rules run (RawEngine._by_provider
     # sets it per node; nothing between two nodes calls matmul), restored whatever happens
-    held, RAW.provider = RAW.provider, provider
+    held = RAW.provider
+    if provider is not None:
+        RAW.provider = provider
     try:
-        return _sweep(seeds, engine)
+        return _sweep(seeds, engine, mode)
     finally:
-        RAW.provider = held
+        if provider is not None:
+            RAW.provider = held
+        if mode[0] is not None:
+            set_grad(mode[0])
 
 
-def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
+def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> Swept:
     pending: dict[Any, Any] = {}  # node -> its gradient so far: an array, or a Gathered sum
     ends: dict[int, Any] = {}  # id(leaf) -> (leaf, gradient) or a Gathered, first come first
     queue: list[tuple[int, Any]] = []  # (-seq, node): pops the newest waiting node
@@ -78,22 +88,24 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
         grad = pop(node)
         if type(grad) is Gathered:
             grad = grad.grad
-        if type(node) is not Node:  # a grad_fn of another kind: the engine's own vjp
+        if (type(node) is not Node or node.pre_hooks or (wanted and id(node) in wanted)
+                or type(node.op.vjps) is not tuple):
+            # user code may run (a hook, a custom Function's backward, another grad_fn):
+            # grad mode off, and the engine's own vjp, checks, capture and freeing
+            if mode[0] is None:
+                mode[0] = set_grad(False)
             edges = _raw_likes(engine.vjp(node, grad))
         else:
             if node.freed:
                 raise RuntimeError(FREED_MESSAGE)
-            if node.pre_hooks or wanted:
-                grad = engine.arrive(node, grad)
-            else:  # check_versions' test, inline for the usual case; it raises the error
-                for tensor, version in node.saved:
-                    if tensor._vc[0] != version:
-                        check_versions(node)
-                vc = node.ans_vc
-                if vc is not None and vc[0] != node.ans_version:
+            for tensor, version in node.saved:  # check_versions' test, inline: it raises
+                if tensor._vc[0] != version:
                     check_versions(node)
-            edges = _rules(engine, node, grad)
-            if frees and (node.holds_tensors or node.ans_vc is not None):
+            vc = node.ans_vc
+            if vc is not None and vc[0] != node.ans_version:
+                check_versions(node)
+            edges = _rules(node, grad)
+            if frees and (node.holds_tensors or vc is not None):
                 free(node)
         for edge, g, like in edges:
             if edge is None:
@@ -121,14 +133,14 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
     return swept
 
 
-def _rules(engine: RawEngine, node: Node, grad: Any) -> Any:
+def _rules(node: Node, grad: Any) -> Any:
     """RawEngine.vjp past its checks: ``(edge, input gradient, input)`` per input. One or
     two inputs are unrolled, and the rules are called without ``*`` and ``**`` where no
     attrs: -0.1 us a rule (a call with ``*inputs, **{}`` takes 118 ns, one without 30)."""
     rules = node.op.vjps
     inputs = node.inputs
-    if type(rules) is not tuple or len(inputs) > 2:  # variadic, custom, three inputs
-        return _general_rules(engine, node, grad, rules)
+    if len(inputs) > 2:
+        return _rules_n(node, grad, rules)
     ref = node.ans_ref
     ans = None
     if ref is not None:
@@ -160,9 +172,7 @@ def _rules(engine: RawEngine, node: Node, grad: Any) -> Any:
             (edge_b, rules[1](grad, ans, a, b) if need_b else None, b))
 
 
-def _general_rules(engine: RawEngine, node: Node, grad: Any, rules: Any) -> Any:
-    if type(rules) is not tuple:  # variadic or custom: the engine's general path
-        return _raw_likes(engine._general(node, grad))
+def _rules_n(node: Node, grad: Any, rules: tuple[Any, ...]) -> Any:
     ref = node.ans_ref
     out = None if ref is None else ref()
     ans = node.ans_array if out is None else out._array

@@ -255,10 +255,15 @@ def _caller(op: OpDef) -> Callable[..., Any]:
         # number) needs none of the loop below: -0.1 us of a 0.5 us R.mul on 4 floats
         count = len(args)
         if count == 2:
-            kind = type(args[1])
-            if type(args[0]) is _ndarray and (kind is float or kind is int or (
-                    kind is _ndarray and args[1].dtype is args[0].dtype)):
-                common = args[0].dtype
+            first, second = args
+            one, two = type(first), type(second)
+            if one is _ndarray:
+                # (a stand-in for a shape, such as dynamic mode's Meta, counts as an array)
+                if two is float or two is int or ((two is _ndarray or two in _PLAIN) and getattr(
+                        second, "dtype", None) is first.dtype):
+                    common = first.dtype
+            elif (one is float or one is int) and two is _ndarray:
+                common = second.dtype
         elif count == 1 and type(args[0]) is _ndarray:
             common = args[0].dtype
         if common is None:
@@ -314,6 +319,7 @@ def _scan(args: tuple[Any, ...]) -> Any:
                                                            np.dtype):
                 common = False  # a numpy scalar (strong, not weak) or no array
                 continue
+            _PLAIN.add(cls)  # no front end and no numpy scalar: what call's first test takes
         if common is None:
             common = arg.dtype
         elif common is not False and arg.dtype != common:
@@ -325,6 +331,9 @@ _ndarray = np.ndarray
 _generic = np.generic
 #: class -> its front end's ``__tapeflow_apply__``, or None (a Meta, a numpy scalar, cupy)
 _HANDLERS: dict[type, Any] = {}
+#: classes with no front end, no numpy scalars, seen with a numpy dtype: an instance whose
+#: dtype is an array's counts as an array of that dtype (a Meta, a cupy array)
+_PLAIN: set[type] = set()
 
 
 class OpNamespace:

@@ -119,3 +119,43 @@ def test_a_changed_saved_tensor_still_raises_in_the_fused_loop() -> None:
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.backward()
     assert x.grad is None
+
+
+def test_user_code_in_the_sweep_runs_with_grad_mode_off_and_it_comes_back() -> None:
+    # the fused sweep switches grad mode off only at the first node whose hook or custom
+    # backward may record; a plain sweep leaves it alone
+    seen: list[bool] = []
+
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            seen.append(torch.is_grad_enabled())
+            return g * 2
+
+    x = torch.ones(3, requires_grad=True)
+    y = x.exp()
+    y.grad_fn.register_hook(lambda g: seen.append(torch.is_grad_enabled()))
+    Twice.apply(y).sum().backward()
+    assert seen == [False, False] and torch.is_grad_enabled()
+    assert x.grad.tolist() == pytest.approx([2 * np.e] * 3)
+
+    def fails(g):  # type: ignore[no-untyped-def]
+        raise ValueError("hook failed")
+
+    z = x.exp()
+    z.grad_fn.register_hook(fails)
+    with pytest.raises(ValueError, match="hook failed"):
+        (z * 3.0).sum().backward()
+    assert torch.is_grad_enabled()
+    w = torch.ones(2, requires_grad=True)
+    v = w.exp()
+    v.grad_fn.register_hook(lambda g: seen.append(torch.is_grad_enabled()))
+    total = v.sum()
+    with torch.no_grad():
+        total.backward()
+        assert not torch.is_grad_enabled()  # restored to the caller's mode, off here
+    assert seen[-1] is False and w.grad.tolist() == pytest.approx([np.e] * 2)
