@@ -205,3 +205,30 @@ def test_ctrl_c_in_the_middle_of_any_step_lands_after_every_parameter_is_updated
         return [p.tolist() for p in params]
 
     assert run(True) == run(False)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (251,)])
+def test_sigmoid_and_its_gradients_with_cached_constants_keep_their_bits(
+        dtype: Any, shape: tuple[int, ...]) -> None:
+    # the kernels compute with 1 and 0.5 as 0-d arrays of the dtype (runtime/ops_elementwise
+    # _one_half): the same bits as with the Python numbers, specials included
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.standard_normal(240) * 10.0 ** rng.integers(-8, 3, 240),
+                             [0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 7.0, -7.0,
+                              0.5, 1e-3]])
+    with np.errstate(all="ignore"):  # (1e30 overflows float16 to inf, as intended)
+        x = values.astype(dtype) if shape else np.asarray(values[5], dtype)
+        g = rng.standard_normal(x.shape).astype(dtype)
+        expected_s = np.multiply(x, 0.5, out=np.empty_like(x))
+        np.tanh(expected_s, out=expected_s)
+        expected_s += 1
+        expected_s *= 0.5
+        s = REGISTRY["sigmoid"].kernel(np, x)
+        t = np.tanh(x)
+        pairs = [(s, expected_s),
+                 (REGISTRY["tanh_grad"].kernel(np, g, t), g * (1.0 - t * t)),
+                 (REGISTRY["sigmoid_grad"].kernel(np, g, s), g * (s * (1.0 - s)))]
+    for got, expected in pairs:
+        got, expected = np.asarray(got), np.asarray(expected)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
