@@ -116,8 +116,16 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
             # RawEngine.fits, inline (like is an array or a Meta here)
             if type(g) is not _ndarray or g.shape != like.shape or g.dtype != like.dtype:
                 g = refit(g, like)
-            if type(edge) is not Node:
-                _send(engine, pending, ends, queue, edge, g)
+            if type(edge) is not Node:  # a leaf (_send's steps, inline), or another grad_fn
+                found = ends.get(id(edge))
+                if found is not None:  # a leaf's next gradient (an RNN's weights, per step)
+                    if type(found) is tuple:
+                        found = ends[id(edge)] = Gathered(*found)
+                    engine.add(found, g)
+                elif hasattr(edge, "_array"):
+                    ends[id(edge)] = (edge, g)
+                else:
+                    _send(engine, pending, ends, queue, edge, g)
             elif edge in pending:
                 _add(engine, pending, edge, g)
             else:
