@@ -116,7 +116,10 @@ class LoopRunner:
         try:
             count = self._iterate(feeds, keys, saved, sums, kept, test, maximum_iterations, xp)
         except (IndexError, ValueError) as exc:  # (a row the runner slices or sums)
-            raise located(exc, self, feeds, sums) from exc
+            named = located(exc, self, feeds, sums)
+            if named is exc:
+                raise
+            raise named from exc
         results = []
         for k in range(n_vars):
             if k in sums:
