@@ -123,11 +123,13 @@ def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
     if interceptor is not None or checks:
         return False
     updates = []
+    decays = False
     for group in groups:
-        lr, decay, params = group["lr"], group["weight_decay"], group["params"]
-        if group["momentum"] or decay and len({id(p) for p in params}) != len(params):
-            return False  # (a parameter listed twice would decay by its own first update)
-        for p in params:
+        lr, decay = group["lr"], group["weight_decay"]
+        if group["momentum"]:
+            return False
+        decays = decays or bool(decay)
+        for p in group["params"]:
             grad = p._grad
             if grad is None:
                 continue
@@ -138,6 +140,8 @@ def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
             if decay:
                 g = rules.with_weight_decay(g, array, decay, _UFUNCS)
             updates.append((p, array, _multiply(g, lr)))
+    if decays and len({id(p) for p, _, _ in updates}) != len(updates):
+        return False  # a parameter listed twice decays by its own first update, in turn
     held = _hold_interrupts()
     try:
         for p, array, amount in updates:

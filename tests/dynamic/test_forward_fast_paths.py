@@ -16,7 +16,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -112,28 +112,25 @@ def test_cross_entropy_checks_labels_once_and_raises_pytorchs_error() -> None:
         F.cross_entropy(logits, torch.tensor([0, 1]))
 
 
-def _sgd_run(params: list[Any], grads: list[Any], **options: Any) -> list[bytes]:
-    for p, g in zip(params, grads, strict=True):
-        p.grad = g
-    torch.optim.SGD(params, lr=0.25, **options).step()
-    return [p.detach().numpy().tobytes() for p in params]
-
-
 @pytest.mark.parametrize("decay", [0.0, 0.1])
+@pytest.mark.parametrize("groups", [False, True])
 def test_sgd_on_arrays_matches_the_tensor_path_with_a_parameter_listed_twice(
-        decay: float) -> None:
+        decay: float, groups: bool) -> None:
+    # twice in one group, or in two groups (the first without decay): with decay the
+    # second update reads what the first wrote, on either path
     rng = np.random.default_rng(2)
     start = rng.standard_normal((2, 3)).astype(np.float32)
     grad = rng.standard_normal((2, 3)).astype(np.float32)
     runs = []
     for general in (False, True):
         w = torch.tensor(start, requires_grad=True)
-        if general:
-            with general_path():
-                runs.append(_sgd_run([w, w], [torch.tensor(grad)] * 2, weight_decay=decay))
-        else:
-            runs.append(_sgd_run([w, w], [torch.tensor(grad)] * 2, weight_decay=decay))
+        w.grad = torch.tensor(grad)
+        params: Any = [{"params": [w], "weight_decay": 0.0}, {"params": [w]}] if groups else [
+            w, w]
+        with general_path() if general else nullcontext():
+            torch.optim.SGD(params, lr=0.25, weight_decay=decay).step()
         assert w._vc[0] == 2
+        runs.append(w.detach().numpy().tobytes())
     assert runs[0] == runs[1]
 
 
