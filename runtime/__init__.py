@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (importing a family registers its ops)
     dtypes,
     fused,
     ops_activation,
+    ops_addmm,
     ops_creation,
     ops_elementwise,
     ops_gather,

@@ -30,17 +30,15 @@ Example:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import Any
 
 import numpy as np
+
+from .blas_mkl import load as _mkl
 
 NUMPY = "numpy"
 MKL = "mkl"
@@ -51,7 +49,6 @@ PROVIDERS = (NUMPY, MKL)
 MARGIN = 1.05
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values
-_SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 
 
 class _RawProvider(threading.local):
@@ -77,75 +74,7 @@ def check_name(provider: str, allow_auto: bool = True) -> str:
     return provider
 
 
-# ---- MKL through ctypes ----------------------------------------------------------------------
-
-
-def _mkl_path() -> str | None:
-    """libmkl_rt of the installed ``mkl`` wheel (it installs into ``<prefix>/lib``), else the
-    system's, else None."""
-    try:
-        files = metadata.files("mkl") or []
-    except metadata.PackageNotFoundError:
-        files = []
-    for f in files:
-        if f.name.startswith("libmkl_rt.so"):
-            return str(f.locate())
-    return ctypes.util.find_library("mkl_rt")
-
-
-class _Mkl:
-    """The two CBLAS entry points, loaded once (None when MKL is not installed)."""
-
-    def __init__(self, path: str) -> None:
-        lib = ctypes.CDLL(path)
-        layer = getattr(lib, "MKL_Set_Threading_Layer", None)
-        if layer is not None and _threads_wanted() == 1:
-            # one thread asked for: no OpenMP runtime of MKL's own next to numpy's threads
-            layer.argtypes = [ctypes.c_int]
-            layer(_SEQUENTIAL)
-        self.path = path
-        self.fns: dict[Any, Any] = {}
-        self.omatcopy: dict[Any, Any] = {}  # dtype -> MKL_?omatcopy (a transposing copy)
-        for dtype, name, scalar in ((np.float32, "MKL_Somatcopy", ctypes.c_float),
-                                    (np.float64, "MKL_Domatcopy", ctypes.c_double)):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.restype = None
-                fn.argtypes = [ctypes.c_char, ctypes.c_char, ctypes.c_size_t, ctypes.c_size_t,
-                               scalar, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
-                               ctypes.c_size_t]
-                self.omatcopy[np.dtype(dtype)] = fn
-        for dtype, name, scalar in ((np.float32, "cblas_sgemm", ctypes.c_float),
-                                    (np.float64, "cblas_dgemm", ctypes.c_double)):
-            fn = getattr(lib, name)
-            fn.restype = None
-            fn.argtypes = ([ctypes.c_int] * 6 + [scalar, ctypes.c_void_p, ctypes.c_int,
-                           ctypes.c_void_p, ctypes.c_int, scalar, ctypes.c_void_p, ctypes.c_int])
-            self.fns[np.dtype(dtype)] = fn
-
-
-def _threads_wanted() -> int:
-    for name in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return 0
-
-
-_LOCK = threading.Lock()
-_LOADED: list[_Mkl | None] = []  # empty until the first look; then [library or None]
-
-
-def _mkl() -> _Mkl | None:
-    if not _LOADED:
-        with _LOCK:
-            if not _LOADED:
-                path = _mkl_path()
-                try:
-                    _LOADED.append(_Mkl(path) if path else None)
-                except (OSError, AttributeError):
-                    _LOADED.append(None)  # a library that does not load is no provider
-    return _LOADED[0]
+# ---- MKL through ctypes: runtime/blas_mkl.py loads it ------------------------------------
 
 
 def available() -> tuple[str, ...]:
@@ -168,11 +97,11 @@ def _layout(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def mkl_call(a: Any, b: Any, out: Any) -> tuple[Any, list[Any]] | None:
-    """(CBLAS function, its arguments) computing ``out = a @ b`` by MKL: pointers, layouts
-    and sizes worked out; None when this case is not one MKL takes (or it is not there).
-    The arguments stay valid while these very arrays live (a compiled schedule binds them
-    once for its fixed arena buffers: ``compiler/blas_calls.py``)."""
+def mkl_call(a: Any, b: Any, out: Any, beta: float = 0.0) -> tuple[Any, list[Any]] | None:
+    """(CBLAS function, its arguments) computing ``out = a @ b + beta * out`` by MKL:
+    pointers, layouts and sizes worked out; None when this case is not one MKL takes (or it
+    is not there). The arguments stay valid while these very arrays live (a compiled
+    schedule binds them once for its fixed arena buffers: ``compiler/blas_calls.py``)."""
     if not (type(a) is np.ndarray and type(b) is np.ndarray and type(out) is np.ndarray
             and a.ndim == 2 and b.ndim == 2 and out.ndim == 2):
         return None
@@ -185,7 +114,7 @@ def mkl_call(a: Any, b: Any, out: Any) -> tuple[Any, list[Any]] | None:
         return None
     if not out.flags.c_contiguous:
         if out.flags.f_contiguous:  # out^T = b^T a^T, row-major
-            return mkl_call(b.T, a.T, out.T)
+            return mkl_call(b.T, a.T, out.T, beta)
         return None
     lib = _mkl()
     fn = lib.fns.get(dtype) if lib is not None else None
@@ -195,7 +124,7 @@ def mkl_call(a: Any, b: Any, out: Any) -> tuple[Any, list[Any]] | None:
     if np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None  # numpy's matmul copies an overlapping operand first; BLAS would not
     return fn, [_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], b.ctypes.data,
-                lb[1], 0.0, out.ctypes.data, max(1, n)]
+                lb[1], beta, out.ctypes.data, max(1, n)]
 
 
 def _mkl_gemm(a: Any, b: Any, out: Any) -> bool:
@@ -226,6 +155,23 @@ def gemm(a: Any, b: Any, out: Any, provider: str = NUMPY) -> Any:
         if out is not None and _mkl_gemm(a, b, out):
             return out
     return np.matmul(a, b, out=out)
+
+
+def gemm_add(a: Any, b: Any, out: Any, provider: str = NUMPY) -> Any:
+    """``out += a @ b`` by ``provider``; returns ``out``. MKL adds the product into ``out``
+    as it makes it (GEMM's ``beta = 1``: no pass of its own over ``out``); numpy's matmul,
+    and any case MKL does not take, make the product first and then add it.
+
+    Example:
+        >>> import numpy as np
+        >>> gemm_add(np.eye(2), np.ones((2, 2)), np.ones((2, 2)), "mkl").tolist()
+        [[2.0, 2.0], [2.0, 2.0]]
+    """
+    call = mkl_call(a, b, out, 1.0) if provider == MKL else None
+    if call is None:
+        return np.add(out, np.matmul(a, b), out=out)
+    call[0](*call[1])
+    return out
 
 
 def product(a: Any, b: Any, out: Any, provider: str) -> Any:
@@ -333,6 +279,9 @@ def fastest(a: Any, b: Any, out: Any, candidates: Sequence[str] | None = None,
 _CHOSEN: dict[tuple[Any, ...], str] = {}  # key_of(a, b) -> provider: a fact of this machine
 _TIMES: dict[tuple[Any, ...], dict[str, float]] = {}  # key_of(a, b) -> the timings behind it
 _CHOOSING = threading.Lock()
+#: entries each of the caches below may hold: one per kind of product, so a process that
+#: multiplies ever new shapes (variable-length batches) starts over rather than grow
+CACHE_LIMIT = 4096
 
 
 def choose(a: Any, b: Any, out: Any) -> str:
@@ -346,12 +295,17 @@ def choose(a: Any, b: Any, out: Any) -> str:
     """
     if not _handled(a, b, out):
         return NUMPY
+    if len(_KEYS) >= CACHE_LIMIT:
+        _KEYS.clear()
     key = _KEYS[(a.shape, a.strides, b.shape, b.strides, a.dtype, b.dtype)] = key_of(a, b)
     found = _CHOSEN.get(key)
     if found is None:
         with _CHOOSING:  # (one timing at a time: two would slow each other down)
             found = _CHOSEN.get(key)
             if found is None:
+                if len(_CHOSEN) >= CACHE_LIMIT or len(_TIMES) >= CACHE_LIMIT:
+                    _CHOSEN.clear()  # (a kind of product met again is timed again)
+                    _TIMES.clear()
                 times = measure(a, b, out)
                 _TIMES[key] = times
                 found = _CHOSEN[key] = pick(times)
@@ -395,6 +349,7 @@ def key_of(a: Any, b: Any) -> tuple[Any, ...]:
     return (a.shape, b.shape, _layout(a), _layout(b), str(a.dtype))
 
 
-__all__ = ["MKL", "NUMPY", "PROVIDERS", "RAW", "UnknownProviderError", "available", "check_name",
-           "choose", "fastest", "gemm", "key_of", "measure", "mkl_call", "pick", "product",
-           "time_provider", "timings", "transpose_into"]
+__all__ = ["CACHE_LIMIT", "MKL", "NUMPY", "PROVIDERS", "RAW", "UnknownProviderError",
+           "available", "check_name", "choose", "fastest", "gemm", "gemm_add", "key_of",
+           "measure", "mkl_call", "pick", "product", "time_provider", "timings",
+           "transpose_into"]

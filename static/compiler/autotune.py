@@ -41,13 +41,19 @@ from ...runtime import blas
 from .lowering import concrete
 
 
+def factors(n: Node) -> tuple[int, ...]:
+    """The ids of the two matrices a product node multiplies: a matmul's inputs, an
+    ``addmm``'s last two (its first is the addend, compiler/gemm_acc.py)."""
+    return n.inputs[1:] if n.op == "addmm" else n.inputs
+
+
 def _tunable(n: Node, graph: Graph) -> bool:
-    """A 2-D float32/float64 matmul of known shapes (what a BLAS provider takes)."""
-    if n.kind != "call" or n.op != "matmul" or not concrete(n.shape):
+    """A 2-D float32/float64 matmul (or addmm) of known shapes (what a BLAS provider takes)."""
+    if n.kind != "call" or n.op not in ("matmul", "addmm") or not concrete(n.shape):
         return False
     if len(n.shape) != 2:  # type: ignore[arg-type]
         return False
-    inputs = [graph[i] for i in n.inputs]
+    inputs = [graph[i] for i in factors(n)]
     return all(x.shape is not None and len(x.shape) == 2 and concrete(x.shape)
                and x.dtype is n.dtype for x in inputs) and n.dtype.np in (np.float32, np.float64)
 
@@ -57,7 +63,7 @@ def _operands(n: Node, graph: Graph) -> tuple[Any, Any, Any]:
     shapes, read transposed where the node's flags say, and an output buffer."""
     rng = np.random.default_rng(0)
     dtype = n.dtype.np
-    a, b = (rng.uniform(-1.0, 1.0, graph[i].shape).astype(dtype) for i in n.inputs)
+    a, b = (rng.uniform(-1.0, 1.0, graph[i].shape).astype(dtype) for i in factors(n))
     if n.attrs.get("transpose_a"):
         a = a.T
     if n.attrs.get("transpose_b"):
@@ -86,7 +92,7 @@ def autotune(graph: Graph, setting: str) -> dict[int, str]:
         if setting != "auto":
             chosen[n.id] = setting
             continue
-        key = (*(graph[i].shape for i in n.inputs), bool(n.attrs.get("transpose_a")),
+        key = (*(graph[i].shape for i in factors(n)), bool(n.attrs.get("transpose_a")),
                bool(n.attrs.get("transpose_b")), n.dtype.name)
         if key not in timed:
             timed[key] = blas.choose(*_operands(n, graph))
@@ -133,7 +139,7 @@ def choices(graph: Graph, providers: Mapping[int, str]) -> list[Choice]:
     for n in graph.nodes:
         if _tunable(n, graph):
             flags = (bool(n.attrs.get("transpose_a")), bool(n.attrs.get("transpose_b")))
-            key = (*(graph[i].shape for i in n.inputs), flags, n.dtype.name,
+            key = (*(graph[i].shape for i in factors(n)), flags, n.dtype.name,
                    providers.get(n.id, blas.NUMPY))
             groups.setdefault(key, []).append(n)
     rows = []
@@ -159,4 +165,4 @@ def summary(providers: Mapping[int, str]) -> str:
     return f"gemm providers: {parts} (matmul nodes)"
 
 
-__all__ = ["Choice", "autotune", "choices", "summary"]
+__all__ = ["Choice", "autotune", "choices", "factors", "summary"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...graphs.ir import Graph, Node
 from ...runtime import blas
-from ...runtime.blas import MKL, NUMPY, gemm, transpose_into
+from ...runtime.blas import MKL, NUMPY, gemm, gemm_add, transpose_into
 
 
 def library_line(ns: dict[str, Any], n: Node, graph: Graph, args: list[str], out: str,
@@ -51,35 +51,59 @@ def uses_library(providers: Mapping[int, str]) -> bool:
 def gemm_line(ns: dict[str, Any], n: Node, args: list[str], out: str, provider: str,
               graph: Graph) -> str:
     """``out = a @ b`` for matmul node ``n`` by ``provider`` (numpy's matmul for a case that
-    library does not take: ``blas.gemm``); binds what the line reads into ``ns``.
+    library does not take: ``blas.gemm``); binds what the line reads into ``ns``. For an
+    ``addmm`` node (``c + a @ b``, compiler/gemm_acc.py): ``out`` takes ``c`` (a copy, unless
+    the planner gave ``out`` c's own buffer) and the product is added into it
+    (``blas.gemm_add``: MKL's GEMM with ``beta = 1``).
 
     When both operands and ``out`` are fixed arrays (arena buffers, consts: names ``c<id>``),
     MKL's call is worked out once, here: the line calls the CBLAS function with its
     arguments bound (``blas.mkl_call``), about 12 us less per product than checking the
     arrays' layouts and reading their addresses on every call. The same call: the same bits.
     """
+    prefix, beta, factors = "", 0.0, n.inputs
+    if n.op == "addmm":
+        prefix = "" if _same(ns, args[0], out) else f"copyto({out}, {args[0]}); "
+        beta, factors, args = 1.0, n.inputs[1:], args[1:]
     flags = [bool(n.attrs.get(f)) for f in ("transpose_a", "transpose_b")]
     a, b = (f"{x}.T" if flag else x for x, flag in zip(args, flags, strict=True))
     fixed = [name.startswith("c") and name in ns for name in args]
     if provider == MKL and out.startswith("c") and out in ns and sum(fixed) >= 1 \
             and ns[out].flags.c_contiguous:
-        bound = _bound(n, [ns[x] if f else None for x, f in zip(args, fixed, strict=True)],
-                       flags, ns[out], graph)
+        arrays = [ns[x] if f else None for x, f in zip(args, fixed, strict=True)]
+        shapes = [graph[i].shape for i in factors]
+        bound = _bound(arrays, shapes, flags, ns[out], beta)
         if bound is not None:
             ns[f"g{n.id}"] = bound
-            return f"g{n.id}()" if all(fixed) else f"g{n.id}({args[fixed.index(False)]})"
+            return prefix + (f"g{n.id}()" if all(fixed)
+                             else f"g{n.id}({args[fixed.index(False)]})")
+    if beta:
+        ns["gemm_add"], ns[f"p{n.id}"] = gemm_add, provider
+        return prefix + f"gemm_add({a}, {b}, {out}, p{n.id})"
     ns["gemm"], ns[f"p{n.id}"] = gemm, provider
     return f"gemm({a}, {b}, {out}, p{n.id})"
 
 
-def _bound(n: Node, arrays: list[Any], flags: list[bool], out: Any, graph: Graph) -> Any:
-    """MKL's call for ``n`` with its arguments bound (None when MKL does not take it): a
-    ``partial`` when every operand is fixed, else a :class:`_PerRun` for the one that is
-    read per run (a variable), laid out as its node's row-major shape."""
+def _same(ns: dict[str, Any], x: str, y: str) -> bool:
+    """Whether names ``x`` and ``y`` are one array: the same name, or fixed arrays of the same
+    memory (an addmm the planner wrote over its addend's buffer)."""
+    if x == y:
+        return True
+    a, b = ns.get(x), ns.get(y)
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
+            and a.strides == b.strides and a.ctypes.data == b.ctypes.data)
+
+
+def _bound(arrays: list[Any], shapes: list[Any], flags: list[bool], out: Any,
+           beta: float) -> Any:
+    """MKL's call ``out = a @ b + beta out`` with its arguments bound (None when MKL does
+    not take it): a ``partial`` when every operand is fixed, else a :class:`_PerRun` for the
+    one that is read per run (a variable), laid out as its node's row-major shape."""
     per_run = [k for k, x in enumerate(arrays) if x is None]
-    examples = [np.empty(graph[n.inputs[k]].shape, out.dtype) if x is None else x  # type: ignore[arg-type]
+    examples = [np.empty(shapes[k], out.dtype) if x is None else x
                 for k, x in enumerate(arrays)]
-    call = blas.mkl_call(*(x.T if f else x for x, f in zip(examples, flags, strict=True)), out)
+    operands = [x.T if f else x for x, f in zip(examples, flags, strict=True)]
+    call = blas.mkl_call(*operands, out, beta) if beta else blas.mkl_call(*operands, out)
     if call is None:
         return None
     if not per_run:
@@ -107,7 +131,11 @@ class _PerRun:
             self.fn(*args)
             return
         a, b = (x if y is None else y for y in self.arrays)
-        gemm(a.T if self.flags[0] else a, b.T if self.flags[1] else b, self.out, MKL)
+        a, b = (a.T if self.flags[0] else a), (b.T if self.flags[1] else b)
+        if self.args[11]:  # beta: the product added to what out holds
+            gemm_add(a, b, self.out, MKL)
+        else:
+            gemm(a, b, self.out, MKL)
 
 
 def transpose_copy_line(ns: dict[str, Any], n: Node, graph: Graph, args: list[str],

@@ -80,6 +80,9 @@ class Executor:
                                     "copy": lambda a: xp.array(a, copy=True),
                                     "asarray": xp.asarray}
         self._fixed: dict[int, Any] = {}
+        # calls the plan writes over a view (its row of a block), not over a buffer's start
+        self._over_views = {s.node_id for s in plan.steps if s.where == "inplace"
+                            and is_view(graph[s.inputs[0]])} if plan is not None else set()
         self._fresh: set[int] = set()
         self._prologue: list[str] = []
         self._body: list[str] = []
@@ -222,6 +225,9 @@ class Executor:
         if n.id in self.slots:
             stack, index = self.slots[n.id]
             self._fix(n.id, self._host(self.graph[stack])[index])  # its slice of the stack
+        elif n.id in self._over_views:  # in place over a row of a block (gemm_rows.py)
+            assert n.inputs[0] in self._fixed, "a row of an arena buffer is a fixed view"
+            self._fix(n.id, self._fixed[n.inputs[0]])
         elif plan is not None and n.id in plan.buffer_of:
             assert self.arena is not None
             b = plan.buffer_of[n.id]

@@ -87,6 +87,9 @@ class CompileOptions:
     dce: bool = True
     # chains of elementwise ops as one `fused` node each (compiler/fusion.py); bit-identical
     fuse: bool = True
+    # a product added to a value that dies there summed into it by the GEMM library
+    # (compiler/gemm_acc.py; with a blas setting that runs MKL; not under exact)
+    gemm_acc: bool = True
     reorder: bool = True
     inplace: bool = True
     check_numerics: bool = False
@@ -121,6 +124,10 @@ class CompileOptions:
             # a block's bias added once makes each step's row a view of the block's sum, which
             # then outlives recomputation's checkpoints (RNN-large "sqrt" arena 8.03 -> 6.40 MB)
             return {"fold_bias": self.recompute is None}
+        if name == "gemm_acc":
+            return {"setting": self.blas}
+        if name == "simplify":  # exact keeps h0 @ w: numpy makes NaN of an inf or NaN in w
+            return {"zero_products": not self.exact}
         return {"setting": getattr(self, name)}
 
     def without(self, *names: str) -> CompileOptions:

@@ -196,7 +196,7 @@ _NO_OPS = ("reshape", "reshape_like", "broadcast_to", "broadcast_like", "sum_to"
            "stop_gradient", "cast", "squeeze", "unsqueeze")
 
 
-def simplify(graph: Graph) -> tuple[Graph, bool]:
+def simplify(graph: Graph, zero_products: bool = True) -> tuple[Graph, bool]:
     """Removes trivial ops whose result is, bit for bit, one of their inputs.
 
     x*1, 1*x, x/1, x**1, x+0, 0+x, x-0; transpose(transpose(x)) when the permutations
@@ -210,7 +210,9 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
     operands (with an inf or NaN in the other one, numpy's product would be NaN). Backward
     ones are kept: ``h0^T @ g_0`` is a term of a sum that ``dot_merge`` cuts into blocks
     sharing one stack of step gradients with another sum; without it the blocks no longer
-    line up (RNN-large: +580 us of copies against 200 us of product saved).
+    line up (RNN-large: +580 us of copies against 200 us of product saved). With
+    ``zero_products`` off (``CompileOptions(exact=True)``) every product is kept, as numpy
+    computes it.
     """
     by_id = {n.id: n for n in graph.nodes}
     alias: dict[int, int] = {}
@@ -219,7 +221,7 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
     changed = False
     for n in graph.nodes:
         n = n.with_(inputs=tuple(alias.get(i, i) for i in n.inputs)) if alias else n
-        if _zero_product(n, zeros):
+        if zero_products and _zero_product(n, zeros):
             n = Node(n.id, "call", "full", (), {"shape": tuple(n.shape),  # type: ignore[arg-type]
                                                 "value": 0, "dtype": n.dtype},
                      n.shape, n.dtype, name=n.name, site=n.site, role=n.role)

@@ -61,6 +61,7 @@ from .cuda_graph import with_cuda_graph
 from .dot_merge import dot_merge
 from .executor import Executor, MissingFeedError
 from .fusion import fuse
+from .gemm_acc import gemm_acc
 from .interpreter import Interpreter, check_finite
 from .loops import attach_runners, loop_plans
 from .lowering import lower, tf_shape
@@ -233,8 +234,7 @@ def _infer(graph: ir.Graph) -> ir.Graph:
 
 
 def _check_sizes(graph: ir.Graph) -> None:
-    """TF1's OOM error, raised before the program allocates anything: names the node, its
-    shape and the bytes it would take."""
+    """TF1's OOM error, raised before anything is allocated: names node, shape and bytes."""
     for node in graph.nodes:
         if node.kind != "call" or node.shape is None or None in node.shape:
             continue
@@ -266,8 +266,7 @@ class PassEntry:
     name: str
     fn: Pass
     optimization: bool = True  # runs only while CompileOptions.optimize is on
-    # changes the order of floating-point arithmetic or a kernel's operand layout: off
-    # under CompileOptions(exact=True), whatever its switch says
+    # changes the order of floating-point arithmetic or an operand's layout: off under exact
     inexact: bool = False
     configured: bool = False  # runs as fn(graph, **options.pass_settings(name))
 
@@ -335,7 +334,7 @@ def apply(name: str, fn: Pass, graph: Graph, options: CompileOptions,
 PASSES = PassList([
     PassEntry("fold_constants", fold_constants),
     PassEntry("cse", cse),
-    PassEntry("simplify", simplify),
+    PassEntry("simplify", simplify, configured=True),
     PassEntry("dot_merge", dot_merge, inexact=True, configured=True),
     PassEntry("lower", lower),
     PassEntry("cse", cse),
@@ -344,6 +343,7 @@ PASSES = PassList([
     PassEntry("dce", dce),
     PassEntry("reorder", reorder_for_memory, optimization=False),
     PassEntry("recompute", recompute, optimization=False, configured=True),
+    PassEntry("gemm_acc", gemm_acc, inexact=True, configured=True),  # (fuse takes adds)
     PassEntry("fuse", fuse),  # (last: the passes before it match and clone single ops)
 ])
 

@@ -35,6 +35,7 @@ from ...graphs.ir import Graph, Node
 from ...graphs.liveness import Liveness, analyze, is_view, overlaps
 from ...runtime import ALIGNMENT, align
 from .autotune import summary
+from .gemm_rows import writes_row
 from .intervals import clash_free, first_fit
 from .lowering import concrete
 from .slot_lifetimes import end_left_chains, without_early
@@ -198,7 +199,8 @@ def plan_memory(graph: Graph, inplace: frozenset[int] = frozenset(), *,
             # the output takes over input 0's buffer, which dies here
             b = buffer_of[n.inputs[0]]
             buffer_of[n.id] = b
-            lifetimes[b] = (lifetimes[b][0], live.lifetime(n.id)[1])
+            # (max: a step writing over one row of a block outlives the block, or not)
+            lifetimes[b] = (lifetimes[b][0], max(lifetimes[b][1], live.lifetime(n.id)[1]))
         elif is_arena_value(n, outside):
             b = len(nbytes)
             buffer_of[n.id] = b
@@ -290,16 +292,21 @@ def mark_inplace(graph: Graph) -> frozenset[int]:
     buffers (not a feed, variable, const, fetched or assigned value, nor a view of one)
     with the same shape and dtype; no later step reads input 0 or any view of it; and no
     other input of the op aliases input 0's memory. Semantics do not change: the planner
-    just gives the output its input's buffer.
+    just gives the output its input's buffer. One exception to "not a view": an ``addmm``
+    may write over its addend, one row of a block no other step reads (``gemm_rows``).
 
     Returns the ids of those call nodes, for ``planner.plan_memory`` and ``stack_in_place``.
     """
     live = analyze(graph.nodes, graph.outputs)
     outside = outside_arena(graph)
     by_id = {n.id: n for n in graph.nodes}
+    users = graph.users()
     marked: set[int] = set()
     for n in graph.nodes:
         if not (is_arena_value(n, outside) and n.opdef.inplace and n.inputs):
+            continue
+        if n.op == "addmm" and writes_row(n, by_id, users, graph.outputs):
+            marked.add(n.id)  # over its row of a block (compiler/gemm_rows.py)
             continue
         x = by_id[n.inputs[0]]
         step = live.step_of[n.id]
@@ -311,8 +318,6 @@ def mark_inplace(graph: Graph) -> frozenset[int]:
             continue
         marked.add(n.id)
     return frozenset(marked)
-
-
 
 
 Slots = dict[int, tuple[int, tuple[Any, ...]]]  # operand id -> (stack id, index of its slice)

@@ -24,7 +24,8 @@ def test_every_pass_has_a_switch_of_its_name() -> None:
 
 def test_switches_select_the_passes() -> None:
     assert names(CompileOptions()) == ["fold_constants", "cse", "simplify", "dot_merge", "lower",
-                                       "cse", "materialize_transposes", "dce", "reorder", "fuse"]
+                                       "cse", "materialize_transposes", "dce", "reorder",
+                                       "gemm_acc", "fuse"]
     assert names(CompileOptions(optimize=False)) == ["reorder"]
     assert "cse" not in names(CompileOptions(cse=False))
     # lower has a switch of its own: simplify off no longer turns it off

@@ -1,0 +1,65 @@
+"""``addmm``: ``c + op(a) @ op(b)`` as one node, so a GEMM library may sum into ``c``.
+
+BLAS's GEMM computes ``C = alpha A B + beta C``: with ``beta = 1`` a product is added to
+what ``C`` already holds while the product is written, without a pass of its own over
+the result. The static compiler (``static/compiler/gemm_acc.py``) makes this op of an
+``add`` whose other operand is a matmul read by nothing else (a weight gradient summed
+over blocks of steps); the executor then writes it as one library call into the addend's
+buffer (``compiler/blas_calls.py``). The kernel here is the reference: the product, then
+the sum, exactly as ``add(c, matmul(a, b))`` computed it; a library that sums into ``c``
+rounds otherwise, so the compiler makes the op only outside ``exact`` mode.
+
+The op has no gradient: the compiler makes it after the gradients were built (as it makes
+``fused``).
+
+Example:
+    >>> import numpy as np
+    >>> from tapeflow.runtime import get
+    >>> get("addmm").kernel(np, np.ones((2, 2)), np.eye(2), np.full((2, 2), 3.0)).tolist()
+    [[4.0, 4.0], [4.0, 4.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .registry import REGISTRY, ShapeError, Spec, format_shape, register
+
+
+def _addmm(xp: Any, c: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False,
+           transpose_b: bool = False) -> Any:
+    # c + op(a) @ op(b): the product first, then the sum (out may be c itself); c may broadcast
+    product = xp.matmul(a.swapaxes(-1, -2) if transpose_a else a,
+                        b.swapaxes(-1, -2) if transpose_b else b)
+    return xp.add(c, product, out=out)
+
+
+def _addmm_infer(c: Spec, a: Spec, b: Spec, transpose_a: bool = False,
+                 transpose_b: bool = False) -> Spec:
+    product = REGISTRY["matmul"].infer(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    if c.shape is not None and product.shape is not None \
+            and not _broadcasts(c.shape, product.shape):
+        raise ShapeError(f"addmm: the addend's shape {format_shape(c.shape)} does not "
+                         f"broadcast to the product's {format_shape(product.shape)}")
+    if c.dtype is not product.dtype:
+        raise ShapeError(f"addmm: the addend is {c.dtype.name}, the product {product.dtype.name}")
+    return product
+
+
+def _broadcasts(shape: tuple[Any, ...], to: tuple[Any, ...]) -> bool:
+    # numpy's rule, the result being ``to``: each trailing dimension 1 or equal
+    if len(shape) > len(to):
+        return False
+    return all(d == 1 or d == t or None in (d, t)
+               for d, t in zip(reversed(shape), reversed(to), strict=False))
+
+
+register(
+    "addmm",
+    kernel=_addmm,
+    infer=_addmm_infer,
+    arity=3,
+    kind="linalg",
+    inplace=True,  # the sum reads each element of c before it writes it
+    doc="c + op(a) @ op(b) (made by the static compiler's gemm_acc pass; no gradient)",
+)
