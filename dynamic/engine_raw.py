@@ -286,10 +286,21 @@ class RawEngine(NodeChecks):
     def refit(self, grad: Any, like: Any) -> Any:
         # sweep._refit's steps on arrays, without its calls back into this engine: summed
         # to like's shape in the rule's dtype, then cast to like's dtype
-        grad = getattr(grad, "_array", grad)  # (a custom Function's backward gave a tensor)
-        raw = _array_of(like)
+        if type(grad) is not _ndarray:
+            grad = getattr(grad, "_array", grad)  # (a custom Function's backward gave a tensor)
+        raw = like if type(like) is Meta or type(like) is _ndarray else _array_of(like)
         if grad.shape != raw.shape:
-            grad = _R_SUM_TO(grad, raw)
+            dtype = grad.dtype
+            if type(grad) is _ndarray and dtype is raw.dtype and dtype.kind == "f":
+                # what R.sum_to does for one float dtype, without its call: the kernel at once
+                # (a bias's gradient, once per step of an RNN); an error goes through R
+                try:
+                    summed = _SUM_TO.kernel(np, grad, raw)
+                except Exception:  # noqa: BLE001 - R.sum_to raises the registry's message
+                    summed = _R_SUM_TO(grad, raw)
+                grad = np.asarray(summed) if isinstance(summed, _generic) else summed
+            else:
+                grad = _R_SUM_TO(grad, raw)
         if grad.dtype != raw.dtype:
             grad = R.cast(grad, dtype=self.dtype(raw))
         return grad
