@@ -75,7 +75,7 @@ def _foreign(between: tuple[Node, ...], consumer: Node) -> int:
     return sum(b.kind == "call" and b.id not in consumer.inputs for b in between)
 
 
-def _readers(graph: Graph) -> dict[int, int]:
+def readers_of(graph: Graph) -> dict[int, int]:
     """How many times each value is read: by calls, assigns, and as an output."""
     count: dict[int, int] = {}
     for n in graph.nodes:
@@ -88,7 +88,7 @@ def _readers(graph: Graph) -> dict[int, int]:
 
 def _chains(graph: Graph) -> dict[int, list[Node]]:
     """Chain tail id -> its members in order, for every chain of at least two."""
-    readers = _readers(graph)
+    readers = readers_of(graph)
     by_id = {n.id: n for n in graph.nodes}
     position = {n.id: k for k, n in enumerate(graph.nodes)}
     # tail id -> (members, calls scheduled among them that are not theirs), for open chains

@@ -35,6 +35,7 @@ from ...graphs.ir import Graph, Node
 from ...graphs.liveness import is_view
 from ...runtime.blas import MKL
 from .autotune import autotune
+from .fusion import readers_of
 from .gemm_rows import fold_row_bias
 from .gemm_sums import sums_as_products
 from .lowering import concrete
@@ -42,16 +43,6 @@ from .lowering import concrete
 #: at most this many calls may run between the product and the add that reads it: the
 #: product's operands are read at the add's place after the rewrite, so they live longer
 BETWEEN = 4
-
-
-def _readers(graph: Graph) -> dict[int, int]:
-    count: dict[int, int] = {}
-    for n in graph.nodes:
-        for i in n.inputs:
-            count[i] = count.get(i, 0) + 1
-    for o in graph.outputs:
-        count[o] = count.get(o, 0) + 2  # (an output is never summed into)
-    return count
 
 
 def _accumulated(n: Node, by_id: dict[int, Node], readers: dict[int, int],
@@ -86,7 +77,7 @@ def _summed_last(graph: Graph, providers: dict[int, str]) -> Graph:
     sum's shape (``c`` may be broadcast: a bias); the inner node keeps its id and place."""
     by_id = {n.id: n for n in graph.nodes}
     position = {n.id: k for k, n in enumerate(graph.nodes)}
-    readers = _readers(graph)
+    readers = readers_of(graph)
     swapped: dict[int, Node] = {}
     for outer in graph.nodes:
         if outer.kind != "call" or outer.op != "add" or not concrete(outer.shape):
@@ -127,7 +118,7 @@ def gemm_acc(graph: Graph, setting: str = "numpy") -> tuple[Graph, bool]:
     graph = _summed_last(graph, providers)
     by_id = {n.id: n for n in graph.nodes}
     position = {n.id: k for k, n in enumerate(graph.nodes)}
-    readers = _readers(graph)
+    readers = readers_of(graph)
     made: dict[int, Node] = {}
     gone: set[int] = set()
     for k, n in enumerate(graph.nodes):

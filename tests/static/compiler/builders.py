@@ -139,25 +139,26 @@ def sources_for(g: Graph, seed: int = 0) -> dict[int, Any]:
             if n.kind in ("placeholder", "variable")}
 
 
-def rnn_graph(batch: int = 4, steps: int = 6, features: int = 3, hidden: int = 5
-              ) -> tuple[tf.Graph, Any, Any, Any, list[Any]]:
+def rnn_graph(batch: int = 4, steps: int = 6, features: int = 3, hidden: int = 5,
+              dtype: Any = np.float64) -> tuple[tf.Graph, Any, Any, Any, list[Any]]:
     graph = tf.Graph()
     rng = np.random.default_rng(0)
+    u = lambda *shape: rng.uniform(-0.5, 0.5, shape).astype(dtype)  # noqa: E731
     with graph.as_default():
-        x = tf.placeholder(tf.float64, (None, steps, features), name="x")
+        x = tf.placeholder(tf.as_dtype(dtype), (None, steps, features), name="x")
         labels = tf.placeholder(tf.int64, (None,), name="labels")
-        w_ih = tf.Variable(rng.uniform(-0.5, 0.5, (features, hidden)), name="w_ih")
-        w_hh = tf.Variable(rng.uniform(-0.5, 0.5, (hidden, hidden)), name="w_hh")
-        b_ih = tf.Variable(rng.uniform(-0.5, 0.5, hidden), name="b_ih")
-        b_hh = tf.Variable(rng.uniform(-0.5, 0.5, hidden), name="b_hh")
-        w_out = tf.Variable(rng.uniform(-0.5, 0.5, (hidden, 2)), name="w_out")
-        state = tf.zeros((batch, hidden), dtype=tf.float64)
+        w_ih = tf.Variable(u(features, hidden), name="w_ih")
+        w_hh = tf.Variable(u(hidden, hidden), name="w_hh")
+        b_ih = tf.Variable(u(hidden), name="b_ih")
+        b_hh = tf.Variable(u(hidden), name="b_hh")
+        w_out = tf.Variable(u(hidden, 2), name="w_out")
+        state = tf.zeros((batch, hidden), dtype=tf.as_dtype(dtype))
         for t in range(steps):
             state = tf.tanh(tf.matmul(x[:, t, :], w_ih) + b_ih + tf.matmul(state, w_hh) + b_hh)
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=labels, logits=tf.matmul(state, w_out)))
         train = tf.train.GradientDescentOptimizer(0.3).minimize(loss)
         init = tf.global_variables_initializer()
-    feed = {x: rng.standard_normal((batch, steps, features)),
+    feed = {x: rng.standard_normal((batch, steps, features)).astype(dtype),
             labels: rng.integers(0, 2, batch)}
     return graph, init, feed, (loss, train), [w_ih, w_hh, b_ih, b_hh, w_out]

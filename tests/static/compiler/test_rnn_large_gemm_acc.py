@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tapeflow.static as tf
-from builders import GraphBuilder, f64
+from builders import GraphBuilder, f64, rnn_graph
 from tapeflow.graphs import Graph
 from tapeflow.runtime import Spec, blas, get
 from tapeflow.static.compiler import CompileOptions
@@ -16,31 +16,13 @@ from tapeflow.static.compiler.gemm_acc import gemm_acc
 from tapeflow.static.compiler.gemm_rows import fold_row_bias
 
 
-def _rnn(options: CompileOptions, steps: int = 20, dtype=np.float64):
-    """An Elman RNN (both biases) from a zero state, trained by SGD; dot_merge cuts its 20
-    steps into blocks."""
-    rng = np.random.default_rng(5)
-    tf_dtype = tf.float64 if dtype == np.float64 else tf.float32
-    u = lambda *shape: rng.normal(0, 0.4, shape).astype(dtype)  # noqa: E731
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.placeholder(tf_dtype, (4, steps, 3), name="x")
-        y = tf.placeholder(tf.int64, (4,), name="y")
-        names = ("w_ih", "w_hh", "b_ih", "b_hh", "w_out")
-        shapes = ((3, 8), (8, 8), (8,), (8,), (8, 2))
-        w_ih, w_hh, b_ih, b_hh, w_out = (tf.Variable(u(*s), name=n)
-                                         for n, s in zip(names, shapes, strict=True))
-        h = tf.zeros((4, 8), dtype=tf_dtype)
-        for t in range(steps):
-            h = tf.tanh(tf.matmul(x[:, t, :], w_ih) + b_ih + tf.matmul(h, w_hh) + b_hh)
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=y, logits=tf.matmul(h, w_out)))
-        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
-        init = tf.global_variables_initializer()
+def _rnn(options: CompileOptions, dtype=np.float64):
+    """builders.rnn_graph (an Elman RNN with both biases, from a zero state, trained by
+    SGD) over 20 steps, which dot_merge cuts into blocks: session, fetches, feed, weights."""
+    graph, init, feed, fetches, weights = rnn_graph(steps=20, hidden=8, dtype=dtype)
     sess = tf.Session(graph=graph, options=options)
     sess.run(init)
-    feed = {x: rng.normal(size=(4, steps, 3)).astype(dtype), y: rng.integers(0, 2, 4)}
-    return sess, [loss, train], feed, [w_ih, w_hh, b_ih, b_hh, w_out]
+    return sess, list(fetches), feed, weights
 
 
 def _train(options: CompileOptions, runs: int = 4, dtype=np.float64):
