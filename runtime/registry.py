@@ -231,10 +231,9 @@ def get(name: str) -> OpDef:
 
 
 # --------------------------------------------------------------------------------------
-# The gradient namespace R. A rule calls R.mul(g, y); the call goes to the front end that
-# owns the arguments (static: adds a graph node; dynamic: computes now), or, when every
-# argument is a plain array or number, is evaluated at once (by `evaluate`, or by the
-# kernel itself where the arrays share one float dtype).
+# The gradient namespace R. A rule calls R.mul(g, y); the call goes to the front end that owns
+# the arguments (static: adds a graph node; dynamic: computes now), or, when every argument is
+# a plain array or number, is evaluated at once (by `evaluate`, or by the kernel itself).
 
 
 def apply(op: OpDef, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
@@ -264,6 +263,9 @@ def _caller(op: OpDef) -> Callable[..., Any]:
                         second, "dtype", None) is first.dtype):
                     common = first.dtype
                     if elementwise and not attrs and common.kind == "f":
+                        if two is float and second:  # (a zero keeps its sign: never cached)
+                            weak = _WEAK.get((second, common))
+                            second = weak if weak is not None else _weak(second, common)
                         try:  # the tail below, for this case: -70 ns of R.mul(g, y)
                             result = ufunc(first, second)
                         except Exception:  # noqa: BLE001 - rerun for the registry's message
@@ -297,6 +299,26 @@ def _caller(op: OpDef) -> Callable[..., Any]:
         return np.asarray(result) if isinstance(result, _generic) else result
 
     return call
+
+
+#: (Python float, float dtype) -> the number as a 0-d array of that dtype: a ufunc takes it
+#: in half the time of the float (np.multiply on 4 float32: 215 against 395 ns), with the same
+#: bits (NEP 50 casts the float to the array's dtype before the loop, as this was cast once)
+_WEAK: dict[tuple[float, Any], Any] = {}
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+
+
+def _weak(value: float, dtype: Any) -> Any:
+    """``value`` as a cached 0-d array of ``dtype`` (float32 or float64) where it is finite
+    and in range, else itself. Never called with zero, whose sign a dict key would lose."""
+    limit = _FLOAT_MAX.get(dtype)
+    if limit is None or not -limit <= value <= limit:  # (NaN fails both tests)
+        return value
+    if len(_WEAK) >= 1024:  # many distinct constants: start over
+        _WEAK.clear()
+    found = _WEAK[(value, dtype)] = np.array(value, dtype)
+    found.flags.writeable = False  # shared: no kernel may write into it
+    return found
 
 
 class _Handler:

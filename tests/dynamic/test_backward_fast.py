@@ -159,3 +159,21 @@ def test_user_code_in_the_sweep_runs_with_grad_mode_off_and_it_comes_back() -> N
         total.backward()
         assert not torch.is_grad_enabled()  # restored to the caller's mode, off here
     assert seen[-1] is False and w.grad.tolist() == pytest.approx([np.e] * 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_r_on_an_array_and_a_python_float_has_numpys_bits(dtype: type) -> None:
+    # R.<op> hands a ufunc a cached 0-d array for a Python float: the bits must be those of
+    # the float itself (NEP 50), and a zero must keep its sign (0.0 == -0.0 as a dict key)
+    from tapeflow.runtime import R
+
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal(4000) * 10.0 ** rng.integers(-30, 30, 4000)).astype(dtype)
+    values = [2.0, 0.1, 1 / 3, 0.0, -0.0, 1e-50, 3.5e38, 1e300, float("inf"), float("nan")]
+    for value in values * 2:  # (the second round reads the cache)
+        for name, ufunc in (("mul", np.multiply), ("add", np.add), ("sub", np.subtract),
+                            ("div", np.true_divide)):
+            with np.errstate(all="ignore"):
+                expect = ufunc(a, value)
+                got = getattr(R, name)(a, value)
+            assert got.dtype == expect.dtype and got.tobytes() == expect.tobytes(), (name, value)
