@@ -58,7 +58,7 @@ def _tunable(n: Node, graph: Graph) -> bool:
                and x.dtype is n.dtype for x in inputs) and n.dtype.np in (np.float32, np.float64)
 
 
-def _operands(n: Node, graph: Graph) -> tuple[Any, Any, Any]:
+def operands(n: Node, graph: Graph) -> tuple[Any, Any, Any]:
     """Arrays laid out as the kernel gets this node's operands: stored as the input nodes'
     shapes, read transposed where the node's flags say, and an output buffer."""
     rng = np.random.default_rng(0)
@@ -92,10 +92,13 @@ def autotune(graph: Graph, setting: str) -> dict[int, str]:
         if setting != "auto":
             chosen[n.id] = setting
             continue
+        if n.op == "addmm" and blas.MKL in blas.available():
+            chosen[n.id] = blas.MKL  # (made where MKL summing into the addend pays: gemm_acc)
+            continue
         key = (*(graph[i].shape for i in factors(n)), bool(n.attrs.get("transpose_a")),
                bool(n.attrs.get("transpose_b")), n.dtype.name)
         if key not in timed:
-            timed[key] = blas.choose(*_operands(n, graph))
+            timed[key] = blas.choose(*operands(n, graph))
         chosen[n.id] = timed[key]
     return chosen
 
@@ -144,7 +147,7 @@ def choices(graph: Graph, providers: Mapping[int, str]) -> list[Choice]:
             groups.setdefault(key, []).append(n)
     rows = []
     for (_, _, flags, dtype, provider), nodes in groups.items():
-        a, b, _ = _operands(nodes[0], graph)
+        a, b, _ = operands(nodes[0], graph)
         rows.append(Choice(a.shape[0], a.shape[1], b.shape[1], flags, dtype,
                            tuple(x.id for x in nodes), blas.timings(a, b), provider))
     return rows
@@ -165,4 +168,4 @@ def summary(providers: Mapping[int, str]) -> str:
     return f"gemm providers: {parts} (matmul nodes)"
 
 
-__all__ = ["Choice", "autotune", "choices", "factors", "summary"]
+__all__ = ["Choice", "autotune", "choices", "factors", "operands", "summary"]

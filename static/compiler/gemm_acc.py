@@ -31,10 +31,16 @@ Example:
 
 from __future__ import annotations
 
+import timeit
+from typing import Any
+
+import numpy as np
+
 from ...graphs.ir import Graph, Node
 from ...graphs.liveness import is_view
+from ...runtime import blas
 from ...runtime.blas import MKL
-from .autotune import autotune
+from .autotune import autotune, operands
 from .fusion import readers_of
 from .gemm_rows import fold_row_bias
 from .gemm_sums import sums_as_products
@@ -102,6 +108,38 @@ def _summed_last(graph: Graph, providers: dict[int, str]) -> Graph:
     return Graph(tuple(swapped.get(n.id, n) for n in graph.nodes), graph.outputs)
 
 
+def _summing_pays(graph: Graph, readers: dict[int, int], providers: dict[int, str],
+                  setting: str) -> dict[int, str]:
+    """``providers``, with MKL for each product numpy's matmul was chosen for that an add
+    alone reads, where MKL's time is within numpy's plus that add's (the autotuner compares
+    the products alone; with the add folded into MKL's call, MKL can win)."""
+    if setting != "auto" or MKL not in blas.available():
+        return providers
+    users = graph.users()
+    found = dict(providers)
+    for m in graph.nodes:
+        if providers.get(m.id) != blas.NUMPY or readers.get(m.id) != 1 or not users[m.id] \
+                or graph[users[m.id][0]].op != "add" or len(m.shape or ()) != 2:
+            continue
+        a, b, out = operands(m, graph)
+        times = blas.timings(a, b)
+        if MKL in times and times[MKL] <= times[blas.NUMPY] + _add_seconds(out):
+            found[m.id] = MKL
+    return found
+
+
+_ADDS: dict[tuple[Any, ...], float] = {}  # (shape, dtype) -> seconds of one add
+
+
+def _add_seconds(out: Any) -> float:
+    """Seconds of ``out += out`` (an add of the product's size), the least of a few."""
+    key = (out.shape, out.dtype.str)
+    if key not in _ADDS:
+        out[...] = 1.0
+        _ADDS[key] = min(timeit.repeat(lambda: np.add(out, out, out), number=3, repeat=3)) / 3
+    return _ADDS[key]
+
+
 def _product(m: Node, readers: dict[int, int], providers: dict[int, str]) -> bool:
     """A matmul run by MKL whose product is read once."""
     return m.op == "matmul" and providers.get(m.id) == MKL and readers.get(m.id) == 1
@@ -115,6 +153,8 @@ def gemm_acc(graph: Graph, setting: str = "numpy") -> tuple[Graph, bool]:
         return graph, False
     start = graph
     graph, providers = sums_as_products(graph, providers, setting)
+    readers = readers_of(graph)
+    providers = _summing_pays(graph, readers, providers, setting)
     graph = _summed_last(graph, providers)
     by_id = {n.id: n for n in graph.nodes}
     position = {n.id: k for k, n in enumerate(graph.nodes)}
