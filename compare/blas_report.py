@@ -38,7 +38,11 @@ WHY = ("Why the fastest library depends on the shape: each library cuts a produc
        "takes, and whether an operand is read transposed differ from library to library, "
        "so one library can be ahead on one shape and level or behind on another. So the "
        "compiler times each shape rather than trusting one library everywhere; a library "
-       "other than numpy's is kept only when it is at least 5 % faster.")
+       "other than numpy's is kept only when it is at least 5 % faster. One exception: a "
+       "product added to a value at once (a weight gradient summed over blocks of steps, "
+       "a step's recurrence added to its row of input products) runs in MKL when MKL's "
+       "time is within numpy's plus that add's, since MKL adds the product into the value "
+       "as it makes it (GEMM's beta = 1) and numpy's matmul cannot.")
 
 
 def rnn_large_program(dtype: str = "float32", seed: int = 0) -> Any:
@@ -94,20 +98,26 @@ def _from_feed(graph: Any, nid: int, depth: int = 4) -> bool:
 
 
 def describe(graph: Any, nid: int) -> str:
-    """Plain words for a matmul node: forward or backward, what it multiplies, whether
-    ``dot_merge`` joined several steps into it."""
+    """Plain words for a matmul (or addmm) node: forward or backward, what it multiplies,
+    whether ``dot_merge`` joined several steps into it."""
+    from ..static.compiler.autotune import factors
+
     node = graph[nid]
-    names = [_operand(graph, i) for i in node.inputs]
-    if node.role == "backward" and not any(names):
+    inputs = factors(node)  # (an addmm's first input is what the product is added to)
+    names = [_operand(graph, i) for i in inputs]
+    if graph[inputs[0]].kind == "const":  # a row of ones (compiler/gemm_sums.py)
+        what = "bias gradient (a sum over the batch and steps)"
+    elif node.role == "backward" and not any(names):
         what = "weight gradient (a sum over steps)"
     elif node.role == "backward":
         what = f"gradient @ {names[1]}" if names[1] else f"{names[0]} @ gradient"
     else:
         what = " @ ".join(name or ("x_t" if _from_feed(graph, i) else "h_t")
-                          for i, name in zip(node.inputs, names, strict=True))
+                          for i, name in zip(inputs, names, strict=True))
     merged = ""
-    if "dot_merge" in node.name:  # rows (or, summed over, the inner dimension) per step
-        a = graph[node.inputs[0]].shape
+    # (a block's product summed into the gradient keeps the add's name: compiler/gemm_acc.py)
+    if "dot_merge" in node.name or (node.op == "addmm" and node.role == "backward"):
+        a = graph[inputs[0]].shape
         rows = a[0] if bool(node.attrs.get("transpose_a")) == (node.role == "backward") \
             else a[1]
         steps = rows // SHAPE["batch"]

@@ -26,7 +26,8 @@ def _cells(text: str) -> list[list[str]]:
 
 def test_every_matmul_of_the_plan_is_one_call_of_one_row(program):
     rows = choices(program.graph, program.plan.providers)
-    matmuls = [n.id for n in program.graph.nodes if n.kind == "call" and n.op == "matmul"]
+    matmuls = [n.id for n in program.graph.nodes  # (an addmm's product is one too)
+               if n.kind == "call" and n.op in ("matmul", "addmm")]
     assert sorted(i for r in rows for i in r.nodes) == sorted(matmuls)
     cells = _cells(blas_report.table_html(program.graph, rows))
     assert {c[0]: int(c[2]) for c in cells}["forward: x_t @ w_ih, 7 steps in one product"] == 7
