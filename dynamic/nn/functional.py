@@ -91,7 +91,7 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
         >>> round(torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3])).item(), 4)
         1.3863
     """
-    labels, x = target._array, input._array
+    labels, x = target._array, getattr(input, "_array", input)  # (input may be an array)
     if labels.dtype.kind in "iu":
         shape = x.shape
         if labels.ndim != x.ndim - 1 or labels.shape != shape[:1] + shape[2:]:

@@ -110,6 +110,9 @@ def test_cross_entropy_checks_labels_once_and_raises_pytorchs_error() -> None:
         assert caught.value.__suppress_context__  # PyTorch's error alone, not the kernel's
     with pytest.raises(RuntimeError, match="expected target of shape"):
         F.cross_entropy(logits, torch.tensor([0, 1]))
+    # logits as a plain array, as before: the same loss
+    plain = F.cross_entropy(logits.detach().numpy(), torch.tensor([0, 2, 1, 2]))
+    assert plain.item() == loss.item()
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.1])
