@@ -127,6 +127,58 @@ def _array_of(x: Any) -> Any:
     return getattr(x, "_array", x)
 
 
+def rule_edges(node: Node, grad: Any) -> Any:
+    """``node``'s rules on arrays (a node with a tuple of rules, past the checks):
+    ``(edge, input gradient, input)`` per input. One or two inputs are unrolled, and the
+    rules are called without ``*`` and ``**`` where no attrs: -0.1 us a rule (a call with
+    ``*inputs, **{}`` takes 118 ns, one without 30)."""
+    rules = node.op.vjps
+    inputs = node.inputs
+    if len(inputs) > 2:
+        return _rule_edges_n(node, grad, rules)
+    ref = node.ans_ref
+    ans = None
+    if ref is not None:
+        out = ref()  # the output tensor's array now, or (the tensor gone) the one kept
+        ans = node.ans_array if out is None else out._array
+    attrs = node.attrs
+    tensor = dispatch.Tensor
+    a = inputs[0]
+    kind = type(a)  # the rules' view of a saved tensor or a number (_array_of, inline)
+    if kind is tensor:
+        a = a._array
+    elif kind is not Meta and kind is not float:
+        a = _array_of(a)
+    if len(inputs) == 1:
+        rule = rules[0]
+        return ((node.next[0], rule(grad, ans, a, **attrs) if attrs else rule(grad, ans, a),
+                 a),)
+    b = inputs[1]
+    kind = type(b)
+    if kind is tensor:
+        b = b._array
+    elif kind is not Meta and kind is not float:
+        b = _array_of(b)
+    need_a, need_b = node.needed
+    edge_a, edge_b = node.next
+    if attrs:
+        return ((edge_a, rules[0](grad, ans, a, b, **attrs) if need_a else None, a),
+                (edge_b, rules[1](grad, ans, a, b, **attrs) if need_b else None, b))
+    return ((edge_a, rules[0](grad, ans, a, b) if need_a else None, a),
+            (edge_b, rules[1](grad, ans, a, b) if need_b else None, b))
+
+
+def _rule_edges_n(node: Node, grad: Any, rules: tuple[Any, ...]) -> Any:
+    ref = node.ans_ref
+    out = None if ref is None else ref()
+    ans = node.ans_array if out is None else out._array
+    inputs = tuple([_array_of(x) for x in node.inputs])
+    attrs = node.attrs
+    return tuple(zip(node.next, [rule(grad, ans, *inputs, **attrs) if need else None
+                                 for rule, need in zip(rules, node.needed, strict=True)],
+                     inputs, strict=True))
+
+
 def sum_to_array(grad: Any, like: Any) -> Any:
     """``grad`` summed down to ``like``'s shape by the registry's kernel, through the
     dispatcher's runner (its fast path when both share one float dtype; kernel observers
@@ -216,34 +268,9 @@ class RawEngine(NodeChecks):
             raise RuntimeError(FREED_MESSAGE)
         if node.saved or node.ans_vc is not None or node.pre_hooks or self.wanted:
             grad = self.arrive(node, grad)
-        rules = node.op.vjps
-        if type(rules) is not tuple:  # one rule for every input: variadic ops, custom ones
+        if type(node.op.vjps) is not tuple:  # one rule for every input: variadic, custom
             return self._general(node, grad)
-        ref = node.ans_ref
-        ans = None
-        if ref is not None:
-            out = ref()  # the output tensor's array now, or (the tensor gone) the one kept
-            ans = node.ans_array if out is None else out._array
-        inputs = node.inputs
-        for x in inputs:
-            if type(x) is not Meta:  # a saved tensor, or a number: the rules' view of them
-                inputs = tuple([_array_of(x) for x in inputs])
-                break
-        attrs = node.attrs
-        if len(rules) == 1:
-            edges = ((node.next[0], rules[0](grad, ans, *inputs, **attrs), inputs[0]),)
-        elif len(rules) == 2:  # unrolled, as in the tensor engine
-            need_a, need_b = node.needed
-            edge_a, edge_b = node.next
-            edges = ((edge_a, rules[0](grad, ans, *inputs, **attrs) if need_a else None,
-                      inputs[0]),
-                     (edge_b, rules[1](grad, ans, *inputs, **attrs) if need_b else None,
-                      inputs[1]))
-        else:
-            edges = tuple(zip(node.next, [rule(grad, ans, *inputs, **attrs) if need else None
-                                          for rule, need in zip(rules, node.needed,
-                                                                strict=True)],
-                              inputs, strict=True))
+        edges = rule_edges(node, grad)
         if self.frees and (node.holds_tensors or node.ans_vc is not None):
             free(node)
         return edges
@@ -336,4 +363,4 @@ class RawEngine(NodeChecks):
 from .sweep_raw import raw_sweep  # noqa: E402
 
 __all__ = ["NodeChecks", "RawEngine", "add_into", "check_versions", "free", "raw_ok",
-           "run_hooks", "sum_to_array"]
+           "rule_edges", "run_hooks", "sum_to_array"]

@@ -27,17 +27,14 @@ import numpy as np
 
 from ..graphs.sweep import Gathered, Swept
 from ..runtime.blas import RAW
-from . import dispatch
-from .engine_raw import _array_of, check_versions, free
-from .tape import FREED_MESSAGE, Meta, Node
+from .engine_raw import _array_of, check_versions, free, rule_edges
+from .tape import FREED_MESSAGE, Node
 from .thread_state import set_grad
 
 if TYPE_CHECKING:
     from .engine_raw import RawEngine
 
 _ndarray = np.ndarray
-#: the Tensor class (dispatch.Tensor, set once tensor.py is imported), read by the sweep
-_TENSOR: list[Any] = [None]
 
 
 def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
@@ -49,7 +46,6 @@ def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
     backward: the first such node turns it off, the end of the sweep restores it): the
     rules on arrays record nothing whatever the mode, so a plain backward never switches.
     """
-    _TENSOR[0] = dispatch.Tensor
     mode: list[Any] = [None]  # grad mode before the sweep turned it off; None: untouched
     provider = engine.gemm
     # the thread's GEMM provider for R.matmul while the rules run (RawEngine._by_provider
@@ -104,7 +100,7 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
             vc = node.ans_vc
             if vc is not None and vc[0] != node.ans_version:
                 check_versions(node)
-            edges = _rules(node, grad)
+            edges = rule_edges(node, grad)
             if frees and (node.holds_tensors or vc is not None):
                 free(node)
         for edge, g, like in edges:
@@ -139,56 +135,6 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
                     heappush(queue, (-edge.seq, edge))
     swept.ends = [e if type(e) is Gathered else Gathered(*e) for e in ends.values()]
     return swept
-
-
-def _rules(node: Node, grad: Any) -> Any:
-    """RawEngine.vjp past its checks: ``(edge, input gradient, input)`` per input. One or
-    two inputs are unrolled, and the rules are called without ``*`` and ``**`` where no
-    attrs: -0.1 us a rule (a call with ``*inputs, **{}`` takes 118 ns, one without 30)."""
-    rules = node.op.vjps
-    inputs = node.inputs
-    if len(inputs) > 2:
-        return _rules_n(node, grad, rules)
-    ref = node.ans_ref
-    ans = None
-    if ref is not None:
-        out = ref()  # the output tensor's array now, or (the tensor gone) the one kept
-        ans = node.ans_array if out is None else out._array
-    attrs = node.attrs
-    a = inputs[0]
-    kind = type(a)  # the rules' view of a saved tensor or a number (_array_of, inline)
-    if kind is _TENSOR[0]:
-        a = a._array
-    elif kind is not Meta and kind is not float:
-        a = _array_of(a)
-    if len(inputs) == 1:
-        rule = rules[0]
-        return ((node.next[0], rule(grad, ans, a, **attrs) if attrs else rule(grad, ans, a),
-                 a),)
-    b = inputs[1]
-    kind = type(b)
-    if kind is _TENSOR[0]:
-        b = b._array
-    elif kind is not Meta and kind is not float:
-        b = _array_of(b)
-    need_a, need_b = node.needed
-    edge_a, edge_b = node.next
-    if attrs:
-        return ((edge_a, rules[0](grad, ans, a, b, **attrs) if need_a else None, a),
-                (edge_b, rules[1](grad, ans, a, b, **attrs) if need_b else None, b))
-    return ((edge_a, rules[0](grad, ans, a, b) if need_a else None, a),
-            (edge_b, rules[1](grad, ans, a, b) if need_b else None, b))
-
-
-def _rules_n(node: Node, grad: Any, rules: tuple[Any, ...]) -> Any:
-    ref = node.ans_ref
-    out = None if ref is None else ref()
-    ans = node.ans_array if out is None else out._array
-    inputs = tuple([_array_of(x) for x in node.inputs])
-    attrs = node.attrs
-    return tuple(zip(node.next, [rule(grad, ans, *inputs, **attrs) if need else None
-                                 for rule, need in zip(rules, node.needed, strict=True)],
-                     inputs, strict=True))
 
 
 def _raw_likes(edges: Any) -> list[tuple[Any, Any, Any]]:
