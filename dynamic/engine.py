@@ -201,6 +201,8 @@ def _raw_engine(seeds: list[tuple[Any, Any]], wanted: dict[int, Any],
                 retain_graph: bool) -> RawEngine | None:
     """The raw engine, with ``seeds`` turned into arrays in place; None when a seed is not
     a numpy array (cupy: the tensor engine)."""
+    if len(seeds) == 1 and type(seeds[0][1]) is _ndarray:  # loss.backward(): no loop
+        return RawEngine(wanted, not retain_graph, tensor_rules)
     for i, (target, g) in enumerate(seeds):
         if type(g) is not _ndarray:
             g = getattr(g, "_array", g)

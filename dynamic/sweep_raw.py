@@ -68,8 +68,8 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
     queue: list[tuple[int, Any]] = []  # (-seq, node): pops the newest waiting node
     for target, grad in seeds:
         _send(engine, pending, ends, queue, target, grad)
-    swept = Swept()
-    unfed, pop, wanted, frees = swept.unfed, pending.pop, engine.wanted, engine.frees
+    unfed: list[Any] = []
+    pop, wanted, frees = pending.pop, engine.wanted, engine.frees
     refit = engine.refit
     nxt = None  # a node reached first by the last node's rules, not pushed on the heap yet
     while True:
@@ -133,8 +133,8 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
                     nxt = edge
                 else:
                     heappush(queue, (-edge.seq, edge))
-    swept.ends = [e if type(e) is Gathered else Gathered(*e) for e in ends.values()]
-    return swept
+    # (every field given: Swept()'s default factories are three more calls)
+    return Swept([e if type(e) is Gathered else Gathered(*e) for e in ends.values()], [], unfed)
 
 
 def _raw_likes(edges: Any) -> list[tuple[Any, Any, Any]]:
