@@ -161,11 +161,17 @@ def rule_edges(node: Node, grad: Any) -> Any:
         b = _array_of(b)
     need_a, need_b = node.needed
     edge_a, edge_b = node.next
-    if attrs:
-        return ((edge_a, rules[0](grad, ans, a, b, **attrs) if need_a else None, a),
-                (edge_b, rules[1](grad, ans, a, b, **attrs) if need_b else None, b))
-    return ((edge_a, rules[0](grad, ans, a, b) if need_a else None, a),
-            (edge_b, rules[1](grad, ans, a, b) if need_b else None, b))
+    if need_a:
+        ga = rules[0](grad, ans, a, b, **attrs) if attrs else rules[0](grad, ans, a, b)
+    else:
+        ga = None
+    if edge_b is None:  # (y * 2.0, x @ w with data x: one edge to walk, not two)
+        return ((edge_a, ga, a),)
+    if need_b:
+        gb = rules[1](grad, ans, a, b, **attrs) if attrs else rules[1](grad, ans, a, b)
+    else:
+        gb = None
+    return ((edge_b, gb, b),) if edge_a is None else ((edge_a, ga, a), (edge_b, gb, b))
 
 
 def _rule_edges_n(node: Node, grad: Any, rules: tuple[Any, ...]) -> Any:
