@@ -17,9 +17,11 @@ A sum over a matrix's rows (a bias gradient) becomes a product with a row of one
 (``gemm_sums.py``), and a block's rows that each step sums a product into take the step's
 bias once for the block and are written over by the step (``gemm_rows.py``).
 
-Only products the autotuner gives to a library that sums into ``C`` (MKL) are rewritten:
-numpy's matmul cannot, so with ``blas="numpy"`` (the default), without MKL installed, or
-for a product numpy's OpenBLAS runs faster, the graph stays as it is. The library sums in
+Only products run by a library that sums into ``C`` (MKL) are rewritten: those the
+autotuner gives to MKL, and, under ``blas="auto"``, those it gives to numpy's matmul
+where MKL's time is within numpy's plus the add's (the autotuner weighs products alone).
+numpy's matmul cannot sum into ``C``, so with ``blas="numpy"`` (the default) or without
+MKL installed the graph stays as it is. The library sums in
 its own order, so results equal the separate add to rounding, not bit for bit: the pass
 is off under ``CompileOptions(exact=True)`` (``pipeline.PASSES`` marks it inexact).
 
@@ -149,7 +151,8 @@ def gemm_acc(graph: Graph, setting: str = "numpy") -> tuple[Graph, bool]:
     """``add(x, a @ b)`` as ``addmm(x, a, b)`` where the product runs in MKL and ``x`` dies
     at the add (see the module doc); ``setting`` is ``CompileOptions.blas``."""
     providers = autotune(graph, setting)
-    if MKL not in providers.values():
+    if MKL not in providers.values() and not (setting == "auto" and providers
+                                              and MKL in blas.available()):
         return graph, False
     start = graph
     graph, providers = sums_as_products(graph, providers, setting)

@@ -12,6 +12,7 @@ from builders import GraphBuilder, f64, rnn_graph
 from tapeflow.graphs import Graph
 from tapeflow.runtime import Spec, blas, get
 from tapeflow.static.compiler import CompileOptions
+from tapeflow.static.compiler import gemm_acc as gemm_acc_module
 from tapeflow.static.compiler.gemm_acc import gemm_acc
 from tapeflow.static.compiler.gemm_rows import fold_row_bias
 
@@ -107,6 +108,20 @@ def test_an_addend_read_elsewhere_is_not_summed_into(read_twice):
     ops = [n.op for n in graph.nodes]
     assert changed is not read_twice and ("addmm" in ops) is not read_twice
     assert ("matmul" in ops) is read_twice
+
+
+@pytest.mark.parametrize("mkl_seconds, summed", [(1.5, True), (3.0, False)])
+def test_a_product_numpy_was_chosen_for_goes_to_mkl_where_summing_pays(
+        monkeypatch, mkl_seconds, summed):
+    # numpy's matmul 1 s, the add 1 s: MKL summing into the addend pays up to 2 s
+    monkeypatch.setattr(blas, "available", lambda: (blas.NUMPY, blas.MKL))
+    monkeypatch.setattr(gemm_acc_module, "autotune", lambda graph, setting: {
+        n.id: blas.NUMPY for n in graph.nodes if n.op == "matmul"})
+    monkeypatch.setattr(blas, "timings", lambda a, b: {"numpy": 1.0, "mkl": mkl_seconds})
+    monkeypatch.setattr(gemm_acc_module, "_add_seconds", lambda out: 1.0)
+    graph, changed = gemm_acc(_sum_graph(False), "auto")
+    assert changed is summed and any(n.op == "addmm" for n in graph.nodes) is summed
+    assert gemm_acc(_sum_graph(False), "numpy")[1] is False  # (only auto weighs the add)
 
 
 def test_gemm_add_and_the_addmm_kernel_are_numpys_sum(monkeypatch):
