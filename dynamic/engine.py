@@ -4,10 +4,11 @@ The walk, the fitting of each gradient to its input's shape and the summing of g
 from several consumers are :mod:`tapeflow.graphs.sweep`'s, shared with ``tf.gradients``.
 This module adds what only eager execution has: version checks of saved tensors, tensor
 hooks, anomaly checks, freeing the graph unless ``retain_graph``, and ``.grad``. A plain
-backward runs the rules on raw arrays (:mod:`tapeflow.dynamic.engine_raw`); create_graph,
-anomaly mode, an interceptor, a kernel observer or a GEMM provider take the tensor engine
-here (:class:`_Eager`), which dispatches each rule op as an unrecorded (or, with
-create_graph, recorded) tensor op. Both compute the same gradients bit for bit.
+backward runs the rules on raw arrays (:mod:`tapeflow.dynamic.engine_raw`), in the same
+walk fused with them (:mod:`tapeflow.dynamic.sweep_raw`); create_graph, anomaly mode, an
+interceptor or a kernel observer take the tensor engine here (:class:`_Eager`), which
+dispatches each rule op as an unrecorded (or, with create_graph, recorded) tensor op. Both
+compute the same gradients bit for bit.
 
 Leaves' ``.grad`` is written only after the whole sweep and every leaf hook succeeded, in
 one step that holds a lock (threads that share a leaf add into it one at a time) and holds
