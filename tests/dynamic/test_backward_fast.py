@@ -165,15 +165,17 @@ def test_user_code_in_the_sweep_runs_with_grad_mode_off_and_it_comes_back() -> N
 def test_r_on_an_array_and_a_python_float_has_numpys_bits(dtype: type) -> None:
     # R.<op> hands a ufunc a cached 0-d array for a Python float: the bits must be those of
     # the float itself (NEP 50), and a zero must keep its sign (0.0 == -0.0 as a dict key)
-    from tapeflow.runtime import R
+    from tapeflow.runtime import REGISTRY, R
 
     rng = np.random.default_rng(5)
     a = (rng.standard_normal(4000) * 10.0 ** rng.integers(-30, 30, 4000)).astype(dtype)
+    a[:5] = [0.0, -0.0, np.inf, -np.inf, np.nan]
     values = [2.0, 0.1, 1 / 3, 0.0, -0.0, 1e-50, 3.5e38, 1e300, float("inf"), float("nan")]
+    ops = [op for op in REGISTRY.values() if op.ufunc and op.arity == 2 and op.name != "matmul"]
+    assert {"add", "mul", "div", "pow", "maximum", "lt"} <= {op.name for op in ops}
     for value in values * 2:  # (the second round reads the cache)
-        for name, ufunc in (("mul", np.multiply), ("add", np.add), ("sub", np.subtract),
-                            ("div", np.true_divide)):
+        for op in ops:
             with np.errstate(all="ignore"):
-                expect = ufunc(a, value)
-                got = getattr(R, name)(a, value)
-            assert got.dtype == expect.dtype and got.tobytes() == expect.tobytes(), (name, value)
+                expect = getattr(np, op.ufunc)(a, value)
+                got = getattr(R, op.name)(a, value)
+            assert got.dtype == expect.dtype and got.tobytes() == expect.tobytes(), (op, value)
