@@ -138,7 +138,8 @@ def _buffer_like(value: Any, p: Any, name: str) -> Any:
     # count stays a number
     if not isinstance(value, Tensor):
         return value
-    if tuple(value.shape) != tuple(p.shape) and value.ndim != 0:
+    # (only the step count may be a 0-d tensor: PyTorch saves it so)
+    if tuple(value.shape) != tuple(p.shape) and not (value.ndim == 0 and name == "step"):
         raise ValueError(f"loaded state dict has a '{name}' buffer of shape "
                          f"{list(value.shape)} for a parameter of shape {list(p.shape)}")
     return value.detach().to(p.dtype).clone()

@@ -137,6 +137,8 @@ def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
             if type(array) is not _ndarray or type(g) is not _ndarray or (
                     g.dtype != array.dtype or array.dtype.kind != "f" or g.shape != array.shape):
                 return False
+            if not array.flags.writeable:
+                raise read_only_error(groups, p)
             if decay:
                 g = rules.with_weight_decay(g, array, decay, _UFUNCS)
             updates.append((p, array, _multiply(g, lr)))
@@ -153,6 +155,17 @@ def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
     return True
 
 
+def read_only_error(groups: list[dict[str, Any]], p: Any) -> RuntimeError:
+    """The error of a step whose parameter ``p`` is a read-only array (``from_numpy`` of
+    one), raised before any parameter is written."""
+    where = next(f"parameter {j} of group {i}" for i, group in enumerate(groups)
+                 for j, q in enumerate(group["params"]) if q is p)
+    return RuntimeError(f"optimizer step: {where} (shape {list(p._array.shape)}) is a "
+                        "read-only array (from_numpy of a read-only numpy array), which the "
+                        "update cannot write; train a copy (torch.tensor(array)) instead. No "
+                        "parameter was updated.")
+
+
 def uninterrupted(step: _Step) -> _Step:
     """``step`` with Ctrl-C held back until it returns (as backward holds it while it writes
     ``.grad``): an interrupt then never lands between two parameters' updates, or between a
@@ -161,6 +174,12 @@ def uninterrupted(step: _Step) -> _Step:
 
     @functools.wraps(step)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        groups = args[0].param_groups
+        for group in groups:  # a parameter no update can write fails the step before any
+            for p in group["params"]:
+                flags = getattr(p._array, "flags", None)
+                if p._grad is not None and flags is not None and not flags.writeable:
+                    raise read_only_error(groups, p)
         held = _hold_interrupts()
         try:
             return step(*args, **kwargs)
