@@ -237,7 +237,7 @@ class LoopRunner:
                 alive, rows, slices, sums, values, updates, state, guard)
             if stacks is None or not test or count >= top:
                 break
-            stacks.grow(xp, count)  # (a loop that ran past the rows expected: twice as many)
+            stacks.grow(xp, count, limit)  # (it ran past the rows expected: twice as many)
             rows, values = stacks.saved, stacks.kept
         if stacks is not None:
             for param, array in stacks.saved:

@@ -81,9 +81,10 @@ class Stacks:
     def __init__(self, saved: list[tuple[int, Any]], kept: list[Any], size: int) -> None:
         self.saved, self.kept, self.size = saved, kept, size
 
-    def grow(self, xp: Any, count: int) -> None:
-        """Twice the rows, the first ``count`` copied (a loop that outran :func:`expected`)."""
-        size = 2 * self.size
+    def grow(self, xp: Any, count: int, limit: int | None = None) -> None:
+        """Twice the rows, never more than ``limit`` (the loop's maximum_iterations), the
+        first ``count`` copied (a loop that outran :func:`expected`)."""
+        size = 2 * self.size if limit is None else max(min(2 * self.size, limit), count + 1)
 
         def grown(array: Any) -> Any:
             bigger = xp.empty((size, *array.shape[1:]), array.dtype)
@@ -96,8 +97,11 @@ class Stacks:
 
     @staticmethod
     def finished(array: Any, count: int) -> Any:
-        """The stack of ``count`` rows (the array itself when it has just those)."""
-        return array if count == len(array) else array[:count]
+        """The stack of ``count`` rows: the array itself when it has just those (a counted
+        loop), else a copy of them, so the rows made but never run are freed now rather
+        than held by a view until the reverse loop (a loop that stops on a value can stop
+        after 3 of its 16 rows)."""
+        return array if count == len(array) else array[:count].copy()
 
 
 def in_place(xp: Any, saved: Sequence[tuple[int, list[Any]]], kept: Sequence[list[Any]],

@@ -59,10 +59,13 @@ def test_stacks_written_in_place_give_the_joined_lists_bits(monkeypatch, cell_ty
 def test_a_counted_loop_makes_exactly_the_rows_it_runs(monkeypatch):
     sizes: list = []
     _spied(monkeypatch, "expected", sizes)
-    grown = []
-    monkeypatch.setattr(loop_stacks.Stacks, "grow", lambda self, xp, count: grown.append(1))
+
+    def grow(*args):  # (a prediction short of the rows: fail at once, not loop for ever)
+        pytest.fail("a counted loop outran the rows expected for it")
+
+    monkeypatch.setattr(loop_stacks.Stacks, "grow", grow)
     _rnn("rnn", tf.float64, np.array([3, 1, 3, 2], np.int32))
-    assert sizes == [3, 3] and not grown  # (the forward loop's 3 steps, the reverse's 3)
+    assert sizes == [3, 3]  # (the forward loop's 3 steps, the reverse's 3)
 
 
 def _doubling(y0: float, stop: float):
@@ -80,8 +83,8 @@ def _doubling(y0: float, stop: float):
 def test_a_loop_that_outruns_its_rows_doubles_them(monkeypatch):
     grown = []
     grow = loop_stacks.Stacks.grow
-    monkeypatch.setattr(loop_stacks.Stacks, "grow",
-                        lambda self, xp, count: grown.append(count) or grow(self, xp, count))
+    monkeypatch.setattr(loop_stacks.Stacks, "grow", lambda self, xp, count, limit: (
+        grown.append(count) or grow(self, xp, count, limit)))
     values = _doubling(1.0, 1e4)  # (42 iterations: 16 rows, then 32, then 64)
     assert grown == [16, 32]
     monkeypatch.setattr(loop_runner, "in_place", lambda *a: None)
@@ -182,3 +185,35 @@ def test_a_loop_that_keeps_residuals_is_pruned_with_its_stacks_in_place(monkeypa
     got, keeps = _pruned_run(monkeypatch, True)
     assert any(keeps)  # (a forward loop with kept values met the pruning)
     assert _bits(got) == _bits(want)
+
+
+def _kept_stacks(monkeypatch) -> list:
+    """The stacks each loop run hands its reverse loop: (shape, bytes, bytes of the buffer
+    behind it)."""
+    found: list = []
+    call = loop_runner.LoopRunner.__call__
+
+    def spy(self, xp, args, limit, save):
+        result = call(self, xp, args, limit, save)
+        for a in result[self.n_vars:]:
+            if getattr(a, "ndim", 0):
+                base = a if a.base is None else a.base
+                found.append((a.shape, a.nbytes, base.nbytes))
+        return result
+
+    monkeypatch.setattr(loop_runner.LoopRunner, "__call__", spy)
+    return found
+
+
+@pytest.mark.parametrize(("stop", "runs"), [(1.7, 3), (1e4, 42)])
+def test_a_loop_that_stops_on_a_value_keeps_only_the_rows_it_ran(monkeypatch, stop, runs):
+    stacks = _kept_stacks(monkeypatch)
+    _doubling(1.0, stop)
+    assert [shape for shape, _, _ in stacks] == [(runs, 2)]
+    assert all(held == size for _, size, held in stacks)  # (16 or 64 rows made: not held)
+
+
+def test_growing_rows_stop_at_maximum_iterations():
+    stacks = loop_stacks.Stacks([], [np.zeros((16, 2))], 16)
+    stacks.grow(np, 16, 20)
+    assert stacks.size == 20 and stacks.kept[0].shape == (20, 2)
