@@ -33,6 +33,7 @@ from . import dispatch
 from .anomaly import checked_vjp
 from .dispatch import wrap
 from .engine_raw import NodeChecks, RawEngine, add_into, free, raw_ok, run_hooks, sum_to_array
+from .sweep_raw import gathered
 from .tape import FREED_MESSAGE, Meta, Node, display_name
 from .thread_state import STATE, notify, set_grad
 
@@ -279,7 +280,7 @@ def _free_graph(swept: Swept, ran_freed: bool) -> None:
 
 def _collect(inputs: Sequence[Any], ends: list[Gathered], captured: dict[int, Any],
              allow_unused: bool) -> tuple[Any, ...]:
-    leaf_grads = {id(end.target): end.grad for end in ends}
+    leaf_grads = {id(end.target): end.grad for end in gathered(ends)}
     result = []
     for t in inputs:
         if t._grad_fn is None:
@@ -294,12 +295,17 @@ def _collect(inputs: Sequence[Any], ends: list[Gathered], captured: dict[int, An
     return tuple(result)
 
 
-def _store_leaf_grads(ends: list[Gathered], create_graph: bool) -> None:
+def _store_leaf_grads(ends: list[Any], create_graph: bool) -> None:
     """Runs the leaves' hooks, then writes every ``.grad`` in one step (module docstring).
-    Without ``create_graph`` the gradients are written as arrays (the raw engine's values)."""
+    ``ends``: Gathered entries, or the raw sweep's ``(leaf, gradient)`` tuples. Without
+    ``create_graph`` the gradients are written as arrays (the raw engine's values)."""
     final = []
     for end in ends:  # a hook that raises (or Ctrl-C in one) comes before any write
-        leaf, grad, owned = end.target, end.grad, end.owned
+        if type(end) is tuple:  # (the raw sweep's leaf that one gradient reached)
+            leaf, grad = end
+            owned = False
+        else:
+            leaf, grad, owned = end.target, end.grad, end.owned
         if (not owned and _COUNTS_OWNERS and type(grad) is _ndarray and grad.base is None
                 and _refs(grad) == 3):
             # an array nothing else refers to (end.grad, this name and the call's argument):

@@ -282,7 +282,8 @@ class RawEngine(NodeChecks):
         return edges
 
     def sweep(self, seeds: list[tuple[Any, Any]]) -> Any:
-        """The reverse sweep fused with this engine's rules (:mod:`.sweep_raw`)."""
+        """The reverse sweep fused with this engine's rules (:mod:`.sweep_raw`); its ends
+        may be ``(leaf, gradient)`` tuples (:func:`.sweep_raw.gathered` makes Gathered)."""
         return raw_sweep(seeds, self)
 
     def _by_provider(self, node: Node, grad: Any) -> Any:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..graphs.sweep import Gathered, Swept
+from ..runtime import transposes
 from ..runtime.blas import RAW
 from .engine_raw import _array_of, check_versions, free, rule_edges
 from .tape import FREED_MESSAGE, Node
@@ -40,7 +41,8 @@ _ndarray = np.ndarray
 def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
     """:func:`tapeflow.graphs.sweep.reverse_sweep` for ``engine``: the same nodes run in
     the same order with the same gradients (module docstring). ``Swept.ran`` stays empty:
-    the raw engine frees each node as it runs.
+    the raw engine frees each node as it runs; ``Swept.ends`` holds a ``(leaf, gradient)``
+    tuple for a leaf that one gradient reached (:func:`gathered` makes Gathered of all).
 
     Grad mode is turned off only while user code runs (a node's hook, a custom Function's
     backward: the first such node turns it off, the end of the sweep restores it): the
@@ -53,9 +55,11 @@ def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
     held = RAW.provider
     if provider is not None:
         RAW.provider = provider
+    tables = transposes.open_table()  # weights' row-major transposes, this backward's
     try:
         return _sweep(seeds, engine, mode)
     finally:
+        transposes.close_table(tables)
         if provider is not None:
             RAW.provider = held
         if mode[0] is not None:
@@ -90,6 +94,7 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
             # grad mode off, and the engine's own vjp, checks, capture and freeing
             if mode[0] is None:
                 mode[0] = set_grad(False)
+            transposes.forget()  # (user code may write a weight's array)
             edges = _raw_likes(engine.vjp(node, grad))
         else:
             if node.freed:
@@ -133,8 +138,15 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
                     nxt = edge
                 else:
                     heappush(queue, (-edge.seq, edge))
-    # (every field given: Swept()'s default factories are three more calls)
-    return Swept([e if type(e) is Gathered else Gathered(*e) for e in ends.values()], [], unfed)
+    # (every field given: Swept()'s default factories are three more calls). A leaf that one
+    # gradient reached stays a (leaf, gradient) tuple, a Gathered not owned: making one
+    # each is a dataclass __init__ call per leaf (run_backward reads both kinds)
+    return Swept(list(ends.values()), [], unfed)
+
+
+def gathered(ends: list[Any]) -> list[Gathered]:
+    """:func:`raw_sweep`'s ends as the sweep protocol's Gathered entries."""
+    return [e if type(e) is Gathered else Gathered(*e) for e in ends]
 
 
 def _raw_likes(edges: Any) -> list[tuple[Any, Any, Any]]:
@@ -170,4 +182,4 @@ def _send(engine: RawEngine, pending: dict[Any, Any], ends: dict[int, Any],
     engine.add(found, grad)
 
 
-__all__ = ["raw_sweep"]
+__all__ = ["gathered", "raw_sweep"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axes, normalize_axis, reshaped
 
@@ -223,14 +225,17 @@ def _sum_to(xp: Any, x: Any, like: Any, out: Any = None) -> Any:
             return x.copy()
         xp.copyto(out, x)
         return out
-    # (the method skips numpy's Python wrapper; summing only the leading axes needs no
-    # keepdims and no reshape: the same reduction, the target shape straight away)
-    if only_leading:
+    # summing only the leading axes needs no keepdims and no reshape: the same reduction,
+    # the target shape straight away. On numpy, np.add.reduce is what x.sum() runs, without
+    # numpy's Python frame (_methods._sum: 0.3 us of a 1.3 us bias gradient)
+    if type(x) is np.ndarray:
+        summed = np.add.reduce(x, axes, None, None, not only_leading)
+    elif only_leading:
         summed = x.sum(axis=axes)
     else:
         summed = x.sum(axis=axes, keepdims=True)
-        if x.ndim != len(target):
-            summed = summed.reshape(target)
+    if not only_leading and x.ndim != len(target):
+        summed = summed.reshape(target)
     if out is None:
         return summed
     xp.copyto(out, summed)
