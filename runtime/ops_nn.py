@@ -8,6 +8,7 @@ from . import dtypes as dt
 from .blas import product
 from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axis
+from .transposes import transposed
 
 # ---- matmul ------------------------------------------------------------------------------------
 
@@ -15,8 +16,9 @@ from .shapes import broadcast, normalize_axis
 # A backward sweep once copied a right operand read transposed by many matmuls into row-major
 # layout (the backward of an unrolled RNN reads w_hh^T once per step), through a module-global
 # switch that this kernel read. Two overlapping sweeps in two threads then reinstalled a stale
-# copy for good (issue 18). The copy saved 4-6% of the 32x20x128 RNN's backward and under 1%
-# of the 64x50x512 one (3% and 0.5% of a step), so it went: the kernel reads no global state.
+# copy for good (issue 18), so the kernel reads no global state. The copy is back in the
+# gradient rule only, per thread and per dynamic backward, and only where both layouts give
+# the same bits (runtime/transposes.py); outside a dynamic backward the rule is as before.
 # The static compiler picks layouts with a pass instead (static/compiler/passes.py).
 
 
@@ -67,6 +69,10 @@ def _matmul_grad_a(
     # C = op(A) op(B): dA = g B^T, stored transposed when A was
     if transpose_a:
         return R.matmul(b, g, transpose_a=transpose_b, transpose_b=True)
+    if not transpose_b:  # a row-major B^T this backward keeps, where the bits agree
+        b_t = transposed(g, b)
+        if b_t is not None:
+            return R.matmul(g, b_t)
     return R.matmul(g, b, transpose_b=not transpose_b)
 
 
