@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from . import dtypes as dt
+from . import transposes
 from .blas import product
 from .registry import R, ShapeError, Spec, format_shape, register
 from .shapes import broadcast, normalize_axis
-from .transposes import transposed
 
 # ---- matmul ------------------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ def _matmul_grad_a(
     if transpose_a:
         return R.matmul(b, g, transpose_a=transpose_b, transpose_b=True)
     if not transpose_b:  # a row-major B^T this backward keeps, where the bits agree
-        b_t = transposed(g, b)
+        b_t = transposes.transposed(g, b)
         if b_t is not None:
             return R.matmul(g, b_t)
     return R.matmul(g, b, transpose_b=not transpose_b)

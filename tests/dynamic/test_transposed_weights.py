@@ -4,6 +4,7 @@ they could change a bit (a shape whose layouts disagree, a GEMM provider, user c
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -165,13 +166,15 @@ def test_user_code_in_the_sweep_drops_the_copies(monkeypatch: pytest.MonkeyPatch
     used: list[tuple[bool, bool]] = []  # (after the hook, the copy equals w.T now)
     hooked: list[bool] = []
 
+    real = transposes.transposed
+
     def spy(g: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-        copy = transposes.transposed(g, b)
+        copy = real(g, b)
         if copy is not None:
             used.append((bool(hooked), bool(np.array_equal(copy, b.T))))
         return copy
 
-    monkeypatch.setattr(ops_nn, "transposed", spy)
+    monkeypatch.setattr(ops_nn.transposes, "transposed", spy)
     rng = np.random.default_rng(5)
     w = torch.tensor(rng.standard_normal((64, 64)) / 8, requires_grad=True)
     h = torch.tensor(rng.standard_normal((16, 64)), requires_grad=True)
@@ -191,3 +194,37 @@ def test_user_code_in_the_sweep_drops_the_copies(monkeypatch: pytest.MonkeyPatch
     assert hooked == [True]  # the nested backward put the outer table back
     assert (False, True) in used and (True, True) in used
     assert all(fresh for _, fresh in used)
+
+
+def _train(seed: int, steps: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    w = torch.tensor(rng.standard_normal((64, 64)) / 8, requires_grad=True)
+    x = torch.tensor(rng.standard_normal((16, 64)))
+    opt = torch.optim.SGD([w], lr=0.1)
+    for _ in range(steps):
+        opt.zero_grad()
+        h = x
+        for _ in range(5):
+            h = torch.tanh(h @ w)
+        (h * h).sum().backward()
+        opt.step()
+    return w.detach().numpy().tobytes()
+
+
+def test_threads_training_their_own_weights_match_a_serial_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(transposes._AGREES, (16, 64, 64, "d"), True)  # copies in use
+    serial = [_train(seed, 10) for seed in range(4)]
+    results: dict[int, bytes] = {}
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # thread switches every microsecond: races show up
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, _train(i, 10)))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60.0)
+    finally:
+        sys.setswitchinterval(previous)
+    assert [results.get(i) for i in range(4)] == serial
