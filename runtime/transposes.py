@@ -75,8 +75,9 @@ def transposed(g: Any, b: Any) -> Any:
     later reads reuse. The table holds ``b`` itself, so its id names no other array while
     the entry lives."""
     table = _OPEN.table
-    if (table is None or type(b) is not _ndarray or type(g) is not _ndarray or g.ndim != 2
-            or g.dtype is not b.dtype or (RAW.provider is not None and RAW.provider != "numpy")):
+    if (table is None or type(b) is not _ndarray or b.size < MIN_ELEMENTS
+            or type(g) is not _ndarray or g.ndim != 2 or g.dtype is not b.dtype
+            or (RAW.provider is not None and RAW.provider != "numpy")):
         return None
     entry = table.get(id(b))
     if entry is not None and entry[0] is b:
@@ -86,8 +87,7 @@ def transposed(g: Any, b: Any) -> Any:
         if copy is None:
             copy = entry[1] = np.ascontiguousarray(b.T)
         return copy
-    if (b.ndim == 2 and b.dtype in _FLOATS and b.size >= MIN_ELEMENTS
-            and b.flags.c_contiguous):
+    if b.ndim == 2 and b.dtype in _FLOATS and b.flags.c_contiguous:
         table[id(b)] = [b, None]
     return None
 
