@@ -36,6 +36,7 @@ from ...runtime import Arena, Spec, xp_for
 from ..errors import InvalidArgumentError
 from .blas_calls import library_line
 from .fusion import positional_out, ufunc_calls
+from .gemm_rows import over_views
 from .lowering import concrete
 from .planner import Plan
 from .wrappers import on_device, returns_array, returns_own_array
@@ -80,9 +81,8 @@ class Executor:
                                     "copy": lambda a: xp.array(a, copy=True),
                                     "asarray": xp.asarray}
         self._fixed: dict[int, Any] = {}
-        # calls the plan writes over a view (its row of a block), not over a buffer's start
-        self._over_views = {s.node_id for s in plan.steps if s.where == "inplace"
-                            and is_view(graph[s.inputs[0]])} if plan is not None else set()
+        # calls the plan writes over a row of a block (gemm_rows.py), not a buffer's start
+        self._over_views = over_views(plan, graph)
         self._fresh: set[int] = set()
         self._prologue: list[str] = []
         self._body: list[str] = []

@@ -20,8 +20,10 @@ bias once for the block and are written over by the step (``gemm_rows.py``).
 Only products run by a library that sums into ``C`` (MKL) are rewritten: those the
 autotuner gives to MKL, and, under ``blas="auto"``, those it gives to numpy's matmul
 where MKL's time is within numpy's plus the add's (the autotuner weighs products alone).
-numpy's matmul cannot sum into ``C``, so with ``blas="numpy"`` (the default) or without
-MKL installed the graph stays as it is. The library sums in
+numpy's matmul cannot sum into ``C``, so with ``blas="numpy"`` (the default), with
+``blas="auto"`` on a machine without MKL, or on the GPU, the graph stays as it is;
+``blas="mkl"`` without MKL keeps the rewrites, which ``runtime/blas.py``'s fallback runs as
+numpy's product and an add into the addend. The library sums in
 its own order, so results equal the separate add to rounding, not bit for bit: the pass
 is off under ``CompileOptions(exact=True)`` (``pipeline.PASSES`` marks it inexact).
 
@@ -137,6 +139,8 @@ def _add_seconds(out: Any) -> float:
     """Seconds of ``out += out`` (an add of the product's size), the least of a few."""
     key = (out.shape, out.dtype.str)
     if key not in _ADDS:
+        if len(_ADDS) >= blas.CACHE_LIMIT:  # (ever-new shapes: start over)
+            _ADDS.clear()
         out[...] = 1.0
         _ADDS[key] = min(timeit.repeat(lambda: np.add(out, out, out), number=3, repeat=3)) / 3
     return _ADDS[key]

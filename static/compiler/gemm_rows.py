@@ -25,8 +25,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ...graphs.ir import Graph, Node
+from ...graphs.liveness import is_view
 
 
 def _row_index(n: Node) -> int | None:
@@ -43,7 +45,10 @@ def _rows_of(v: Node, users: Mapping[int, Sequence[int]], by_id: Mapping[int, No
              outputs: Sequence[int]) -> list[Node] | None:
     """Every reader of ``v`` when each is a distinct row of it read by one node, else None."""
     rows = [by_id[u] for u in users[v.id]]
-    indices = [_row_index(r) for r in rows]
+    size = (v.shape or (None,))[0]
+    # (S[-1] is S[n-1]: counted once, or two steps would write over one row)
+    indices = [k if k is None or k >= 0 else k + size if type(size) is int else None
+               for k in map(_row_index, rows)]
     if not rows or None in indices or len(set(indices)) != len(indices) \
             or v.id in outputs or any(r.id in outputs or len(users[r.id]) != 1 for r in rows):
         return None
@@ -138,4 +143,16 @@ def writes_row(n: Node, by_id: Mapping[int, Node], users: Mapping[int, Sequence[
     return all(i not in (x.id, v.id, s.id) for i in n.inputs[1:])
 
 
-__all__ = ["fold_row_bias", "writes_row"]
+def over_views(plan: Any, graph: Graph) -> set[int]:
+    """The calls ``plan`` (a ``planner.Plan``) writes over a view, not a buffer's start: a
+    step's ``addmm`` over its row of a block, and in turn each call in place over such a
+    call (the step's ``tanh`` over the addmm's row). The executor binds their outputs to
+    that row; at the buffer's start they would write over row 0."""
+    found: set[int] = set()
+    for s in plan.steps if plan is not None else ():
+        if s.where == "inplace" and (is_view(graph[s.inputs[0]]) or s.inputs[0] in found):
+            found.add(s.node_id)
+    return found
+
+
+__all__ = ["fold_row_bias", "over_views", "writes_row"]
