@@ -92,6 +92,11 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
         1.3863
     """
     labels, x = target._array, getattr(input, "_array", input)  # (input may be an array)
+    if x.ndim == 1 and labels.ndim == 0 and labels.dtype.kind in "iu":
+        # unbatched: (C,) logits and one class are a batch of one, as PyTorch takes them
+        loss = cross_entropy(apply("reshape", input, shape=(1, x.shape[0])),
+                             apply("reshape", target, shape=(1,)), reduction)
+        return apply("reshape", loss, shape=()) if reduction == "none" else loss
     if labels.dtype.kind in "iu":
         shape = x.shape
         if labels.ndim != x.ndim - 1 or labels.shape != shape[:1] + shape[2:]:
