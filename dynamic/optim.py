@@ -9,6 +9,7 @@ parameter before the step cannot be backpropagated through after it).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any
@@ -55,6 +56,12 @@ class Optimizer:
                                 f"{type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
+        ids = {id(p) for p in group["params"]}
+        if len(ids) != len(group["params"]):  # (PyTorch warns, and keeps both)
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
+                          "future, this will cause an error", UserWarning, stacklevel=2)
+        if any(id(p) in ids for other in self.param_groups for p in other["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self.param_groups.append(group)
