@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..graphs.sweep import Gathered, Swept
+from ..runtime import transposes
 from ..runtime.blas import RAW
 from .engine_raw import _array_of, check_versions, free, rule_edges
 from .tape import FREED_MESSAGE, Node
@@ -54,9 +55,11 @@ def raw_sweep(seeds: list[tuple[Any, Any]], engine: RawEngine) -> Swept:
     held = RAW.provider
     if provider is not None:
         RAW.provider = provider
+    tables = transposes.open_table()  # weights' row-major transposes, this backward's
     try:
         return _sweep(seeds, engine, mode)
     finally:
+        transposes.close_table(tables)
         if provider is not None:
             RAW.provider = held
         if mode[0] is not None:
@@ -91,6 +94,7 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
             # grad mode off, and the engine's own vjp, checks, capture and freeing
             if mode[0] is None:
                 mode[0] = set_grad(False)
+            transposes.forget()  # (user code may write a weight's array)
             edges = _raw_likes(engine.vjp(node, grad))
         else:
             if node.freed:
