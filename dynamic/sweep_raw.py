@@ -70,12 +70,18 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
     pending: dict[Any, Any] = {}  # node -> its gradient so far: an array, or a Gathered sum
     ends: dict[int, Any] = {}  # id(leaf) -> (leaf, gradient) or a Gathered, first come first
     queue: list[tuple[int, Any]] = []  # (-seq, node): pops the newest waiting node
-    for target, grad in seeds:
-        _send(engine, pending, ends, queue, target, grad)
+    # a node reached first by the last node's rules, not pushed on the heap yet; loss.backward()'s
+    # one seed node is the first such (it would be pushed and popped at once)
+    nxt = None
+    if len(seeds) == 1 and type(seeds[0][0]) is Node:
+        nxt, grad = seeds[0]
+        pending[nxt] = grad
+    else:
+        for target, grad in seeds:
+            _send(engine, pending, ends, queue, target, grad)
     unfed: list[Any] = []
     pop, wanted, frees = pending.pop, engine.wanted, engine.frees
     refit = engine.refit
-    nxt = None  # a node reached first by the last node's rules, not pushed on the heap yet
     while True:
         if nxt is not None:
             node, nxt = nxt, None

@@ -127,21 +127,27 @@ def node_of(op: OpDef, attrs: dict[str, Any], a: Any, b: Any, edges: tuple[Any, 
     if keeps:
         # the inputs a rule reads are saved with the version they had, which backward
         # checks; the others are kept as shape and dtype only, so their memory can go now
+        # (the Meta last made for the shape looked up inline, as below)
         saved: Any = ()  # (a list only when a tensor is kept: y * 2.0 keeps the 2.0 only)
         vc = getattr(a, "_vc", None)
         if vc is not None:  # (a Python number or a plain array has nothing to free)
             if save_inputs[0]:
                 saved = [(a, vc[0])]
             else:
-                a = meta_of(a._array)
-        vc = getattr(b, "_vc", None)
-        if vc is not None:
-            if not save_inputs[1]:
-                b = meta_of(b._array)
-            elif saved:
-                saved.append((b, vc[0]))
-            else:
-                saved = [(b, vc[0])]
+                x = a._array
+                found = _LAST.get(x.shape)
+                a = found if found is not None and found.dtype is x.dtype else meta_of(x)
+        if b is not NO_INPUT:
+            vc = getattr(b, "_vc", None)
+            if vc is not None:
+                if not save_inputs[1]:
+                    x = b._array
+                    found = _LAST.get(x.shape)
+                    b = found if found is not None and found.dtype is x.dtype else meta_of(x)
+                elif saved:
+                    saved.append((b, vc[0]))
+                else:
+                    saved = [(b, vc[0])]
         node.saved = saved
         # only a node that kept a tensor has anything for _free to turn into shape and dtype
         node.holds_tensors = bool(saved)
@@ -150,7 +156,7 @@ def node_of(op: OpDef, attrs: dict[str, Any], a: Any, b: Any, edges: tuple[Any, 
             x = a._array
             found = _LAST.get(x.shape)
             a = found if found is not None and found.dtype is x.dtype else meta_of(x)
-        if hasattr(b, "_vc"):
+        if b is not NO_INPUT and hasattr(b, "_vc"):
             x = b._array
             found = _LAST.get(x.shape)
             b = found if found is not None and found.dtype is x.dtype else meta_of(x)
