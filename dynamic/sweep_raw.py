@@ -105,23 +105,31 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
         else:
             if node.freed:
                 raise RuntimeError(FREED_MESSAGE)
-            for tensor, version in node.saved:  # check_versions' test, inline: it raises
-                if tensor._vc[0] != version:
-                    check_versions(node)
+            saved = node.saved
+            if saved:  # (most nodes keep no tensor: no iterator made)
+                for tensor, version in saved:  # check_versions' test, inline: it raises
+                    if tensor._vc[0] != version:
+                        check_versions(node)
             vc = node.ans_vc
             if vc is not None and vc[0] != node.ans_version:
                 check_versions(node)
             edges = rule_edges(node, grad)
-            if frees and (node.holds_tensors or vc is not None):
-                free(node)
+            if frees:
+                if node.holds_tensors:
+                    free(node)
+                elif vc is not None:  # (free's steps for a node that kept its output only)
+                    node.freed = True
+                    node.ans_ref = node.ans_array = node.ans_vc = None
         for edge, g, like in edges:
             if edge is None:
                 continue
             if g is None:
                 unfed.append(edge)
                 continue
-            # RawEngine.fits, inline (like is an array or a Meta here)
-            if type(g) is not _ndarray or g.shape != like.shape or g.dtype != like.dtype:
+            # RawEngine.fits, inline (like is an array or a Meta here; numpy hands out one
+            # dtype object per builtin dtype, so `is` settles the usual case at once)
+            if type(g) is not _ndarray or g.shape != like.shape or (
+                    g.dtype is not like.dtype and g.dtype != like.dtype):
                 g = refit(g, like)
             if type(edge) is not Node:  # a leaf (_send's steps, inline), or another grad_fn
                 found = ends.get(id(edge))
