@@ -12,6 +12,7 @@ import numpy as np
 
 from ..runtime import REGISTRY, OpDef, ShapeError, evaluate, get
 from ..runtime.backend import array_module, device_of
+from ..runtime.weak_scalars import NO_SCALARS, WEAK, weak
 from .anomaly import check_forward, remember
 from .tape import (
     FT,
@@ -28,7 +29,6 @@ from .tape import (
     reads_of,
 )
 from .thread_state import STATE, notify
-from .weak_scalars import NO_SCALARS, WEAK, weak
 
 #: Set by tensor.py once the Tensor class exists (the two modules refer to each other).
 Tensor: Any = None
@@ -208,7 +208,7 @@ def apply(op: OpDef | str, *args: Any, label: str | None = None, **attrs: Any) -
 
 def _ufunc_with_scalar(ufunc: Any, x: Any, y: Any, common: Any) -> Any:
     """``ufunc(x, y)`` for an array and a Python number: the number as a cached 0-d array of
-    the array's dtype (see weak_scalars.py)."""
+    the array's dtype (see runtime/weak_scalars.py)."""
     scalars = WEAK.get(common, NO_SCALARS)  # (weak(), its hit inline)
     if type(y) is float or type(y) is int:
         found = scalars.get(y)

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..runtime import REGISTRY, OpDef
+from ..runtime.weak_scalars import NO_SCALARS, WEAK, weak
 from .dispatch import _record, _wrap_view, apply_packed, wrap
 from .tape import FT, NO_INPUT, TF, TT, T, node_of, plan_of
 from .thread_state import STATE
-from .weak_scalars import NO_SCALARS, WEAK, weak
 
 #: Set by tensor.py once the Tensor class exists.
 Tensor: Any = None

@@ -13,6 +13,7 @@ import numpy as np
 from . import dtypes as dt
 from .registry import R, Spec, register
 from .shapes import broadcast
+from .weak_scalars import one_and_half
 
 
 def _binary_infer(name: str, result: str = "promote"):
@@ -142,29 +143,9 @@ def _unary(name: str, kernel: Any, vjp: Any, result: str = "same", doc: str = ""
     )
 
 
-#: float dtype -> 1 and 0.5 as read-only 0-d numpy arrays of it. A ufunc takes them faster
-#: than the Python numbers (no NEP 50 weak-scalar resolution: 0.2 us an operand on small
-#: arrays) and computes the same bits, as both numbers are exact in every float dtype.
-_ONE_HALF: dict[Any, tuple[Any, Any]] = {}
-
-
-def _one_half(x: Any) -> tuple[Any, Any]:
-    """1 and 0.5 to compute with beside ``x``: the cached 0-d arrays of x's dtype for a
-    numpy float array, else the Python numbers (a cupy array takes no numpy operands)."""
-    if type(x) is not np.ndarray:
-        return 1.0, 0.5
-    dtype = x.dtype
-    found = _ONE_HALF.get(dtype)
-    if found is None:
-        one, half = np.ones((), dtype), np.full((), 0.5, dtype)
-        one.flags.writeable = half.flags.writeable = False
-        found = _ONE_HALF[dtype] = (one, half) if dtype.kind == "f" else (1.0, 0.5)
-    return found
-
-
 def _sigmoid(xp: Any, x: Any, out: Any = None) -> Any:
     # sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for large |x|, and no temporaries
-    one, half = _one_half(x) if out is None else (1, 0.5)
+    one, half = one_and_half(x) if out is None else (1, 0.5)
     if out is None and x.ndim:
         out = xp.multiply(x, half)  # one call fewer: the product allocates the result
     else:  # (a 0-d product would be a scalar, which takes no out=)
@@ -243,7 +224,7 @@ _unary(
 
 def _tanh_grad(xp: Any, g: Any, t: Any, out: Any = None) -> Any:
     if out is None:
-        return g * (_one_half(t)[0] - t * t)
+        return g * (one_and_half(t)[0] - t * t)
     xp.multiply(t, t, out=out)
     xp.subtract(1.0, out, out=out)
     return xp.multiply(g, out, out=out)
@@ -251,7 +232,7 @@ def _tanh_grad(xp: Any, g: Any, t: Any, out: Any = None) -> Any:
 
 def _sigmoid_grad(xp: Any, g: Any, s: Any, out: Any = None) -> Any:
     if out is None:
-        return g * (s * (_one_half(s)[0] - s))
+        return g * (s * (one_and_half(s)[0] - s))
     xp.subtract(1.0, s, out=out)
     xp.multiply(s, out, out=out)
     return xp.multiply(g, out, out=out)

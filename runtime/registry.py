@@ -34,6 +34,7 @@ import numpy as np
 from . import dtypes as dt
 from .backend import array_module
 from .blas import RAW as _RAW
+from .weak_scalars import NO_SCALARS, WEAK, weak
 
 Shape = tuple[int | None, ...] | None
 
@@ -264,8 +265,8 @@ def _caller(op: OpDef) -> Callable[..., Any]:
                     common = first.dtype
                     if elementwise and not attrs and common.kind == "f":
                         if two is float and second:  # (a zero keeps its sign: never cached)
-                            weak = _WEAK.get((second, common))
-                            second = weak if weak is not None else _weak(second, common)
+                            found = WEAK.get(common, NO_SCALARS).get(second)
+                            second = found if found is not None else weak(second, common)
                         try:  # the tail below, for this case: -70 ns of R.mul(g, y)
                             result = ufunc(first, second)
                         except Exception:  # noqa: BLE001 - rerun for the registry's message
@@ -299,26 +300,6 @@ def _caller(op: OpDef) -> Callable[..., Any]:
         return np.asarray(result) if isinstance(result, _generic) else result
 
     return call
-
-
-#: (Python float, float dtype) -> the number as a 0-d array of that dtype: a ufunc takes it
-#: in half the time of the float (np.multiply on 4 float32: 215 against 395 ns), with the same
-#: bits (NEP 50 casts the float to the array's dtype before the loop, as this was cast once)
-_WEAK: dict[tuple[float, Any], Any] = {}
-_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
-
-
-def _weak(value: float, dtype: Any) -> Any:
-    """``value`` as a cached 0-d array of ``dtype`` (float32 or float64) where it is finite
-    and in range, else itself. Never called with zero, whose sign a dict key would lose."""
-    limit = _FLOAT_MAX.get(dtype)
-    if limit is None or not -limit <= value <= limit:  # (NaN fails both tests)
-        return value
-    if len(_WEAK) >= 1024:  # many distinct constants: start over
-        _WEAK.clear()
-    found = _WEAK[(value, dtype)] = np.array(value, dtype)
-    found.flags.writeable = False  # shared: no kernel may write into it
-    return found
 
 
 class _Handler:

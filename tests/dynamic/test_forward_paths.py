@@ -17,8 +17,8 @@ import pytest
 import tapeflow.dynamic as torch
 from tapeflow.dynamic import dispatch, thread_state
 from tapeflow.dynamic.tape import Meta, Node
-from tapeflow.dynamic.weak_scalars import WEAK
 from tapeflow.runtime import REGISTRY
+from tapeflow.runtime.weak_scalars import WEAK
 
 #: the registry's two-input ops whose kernel is one ufunc (matmul takes no scalars)
 UFUNC_OPS = sorted(name for name, op in REGISTRY.items()
@@ -235,7 +235,8 @@ def test_tune_heap_raises_the_middle_gc_threshold_unless_switched_off(switch: st
 def test_docstring_examples_run() -> None:
     import doctest
 
-    from tapeflow.dynamic import fast_ops, heap, weak_scalars
+    from tapeflow.dynamic import fast_ops, heap
+    from tapeflow.runtime import weak_scalars
 
     for module in (fast_ops, weak_scalars, heap):
         result = doctest.testmod(module)

@@ -1,5 +1,9 @@
 """Python numbers beside float arrays, as the 0-d arrays a ufunc takes fastest.
 
+One cache for every hot path that hands a ufunc a number: dynamic mode's op dispatch
+(``dynamic/dispatch.py``, ``dynamic/fast_ops.py``), ``R.<op>`` on arrays (the gradient
+rules, ``registry.py``) and kernels' own constants (:func:`one_and_half`).
+
 ``y * 2.0`` hands numpy a Python float, whose weak dtype numpy works out on every call (NEP
 50: it is cast to the array's dtype first); a 0-d array of that dtype skips that, about
 0.19 us of a 0.47 us multiply of 4 float32s (0.28 us). The cast gives the same operand, so
@@ -53,4 +57,27 @@ def weak(value: float | int, dtype: Any) -> Any:
     return exact
 
 
-__all__ = ["LIMIT", "NO_SCALARS", "WEAK", "weak"]
+#: float dtype -> (1, 0.5) as :func:`weak` gives them (one dict lookup for a kernel's call)
+_ONE_HALF: dict[Any, tuple[Any, Any]] = {}
+
+
+def one_and_half(x: Any) -> tuple[Any, Any]:
+    """1 and 0.5 to compute with beside ``x``: the cached 0-d arrays of x's dtype for a
+    numpy float array, else the Python numbers (a cupy array takes no numpy operands).
+
+    Example:
+        >>> one, half = one_and_half(np.zeros(2, np.float32))
+        >>> one.dtype, float(half), one_and_half([1.0])
+        (dtype('float32'), 0.5, (1.0, 0.5))
+    """
+    if type(x) is not np.ndarray:
+        return 1.0, 0.5
+    dtype = x.dtype
+    found = _ONE_HALF.get(dtype)
+    if found is None:
+        found = _ONE_HALF[dtype] = ((weak(1.0, dtype), weak(0.5, dtype)) if dtype.kind == "f"
+                                    else (1.0, 0.5))
+    return found
+
+
+__all__ = ["LIMIT", "NO_SCALARS", "WEAK", "one_and_half", "weak"]
