@@ -70,15 +70,8 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
     pending: dict[Any, Any] = {}  # node -> its gradient so far: an array, or a Gathered sum
     ends: dict[int, Any] = {}  # id(leaf) -> (leaf, gradient) or a Gathered, first come first
     queue: list[tuple[int, Any]] = []  # (-seq, node): pops the newest waiting node
-    # a node reached first by the last node's rules, not pushed on the heap yet; loss.backward()'s
-    # one seed node is the first such (it would be pushed and popped at once)
-    nxt = None
-    if len(seeds) == 1 and type(seeds[0][0]) is Node:
-        nxt, grad = seeds[0]
-        pending[nxt] = grad
-    else:
-        for target, grad in seeds:
-            _send(engine, pending, ends, queue, target, grad)
+    # a node reached first by the last node's rules, not pushed on the heap yet
+    nxt = _seeded(seeds, engine, pending, ends, queue)
     unfed: list[Any] = []
     pop, wanted, frees = pending.pop, engine.wanted, engine.frees
     refit = engine.refit
@@ -126,8 +119,7 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
             if g is None:
                 unfed.append(edge)
                 continue
-            # RawEngine.fits, inline (like is an array or a Meta here; numpy hands out one
-            # dtype object per builtin dtype, so `is` settles the usual case at once)
+            # RawEngine.fits inline (numpy has one object per builtin dtype: `is` first)
             if type(g) is not _ndarray or g.shape != like.shape or (
                     g.dtype is not like.dtype and g.dtype != like.dtype):
                 g = refit(g, like)
@@ -152,10 +144,21 @@ def _sweep(seeds: list[tuple[Any, Any]], engine: RawEngine, mode: list[Any]) -> 
                     nxt = edge
                 else:
                     heappush(queue, (-edge.seq, edge))
-    # (every field given: Swept()'s default factories are three more calls). A leaf that one
-    # gradient reached stays a (leaf, gradient) tuple, a Gathered not owned: making one
-    # each is a dataclass __init__ call per leaf (run_backward reads both kinds)
+    # (a leaf one gradient reached stays a (leaf, gradient) tuple: see gathered())
     return Swept(list(ends.values()), [], unfed)
+
+
+def _seeded(seeds: list[tuple[Any, Any]], engine: RawEngine, pending: dict[Any, Any],
+            ends: dict[int, Any], queue: list[tuple[int, Any]]) -> Any:
+    """Sends the seeds on; returns loss.backward()'s one seed node, to run first without a
+    trip through the heap (None for other seeds: they wait in ``queue`` or ``ends``)."""
+    if len(seeds) == 1 and type(seeds[0][0]) is Node:
+        node, grad = seeds[0]
+        pending[node] = grad
+        return node
+    for target, grad in seeds:
+        _send(engine, pending, ends, queue, target, grad)
+    return None
 
 
 def gathered(ends: list[Any]) -> list[Gathered]:
