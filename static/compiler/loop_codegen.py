@@ -41,7 +41,8 @@ class Shape(NamedTuple):
     """What a loop's iterations do: how many stacks, slices, summed rows, kept values and
     loop-variable updates; whether the runner counts (``counted``) and tests the masks
     (``guarded``, with a ``tabled`` row table); where the test is (no counter). A tuple:
-    the runner makes one per loop run, and looks its loop up by it."""
+    the runner makes one per kind of run it meets (and keeps it), and looks its loop up
+    by it."""
 
     stacks: int
     slices: int
