@@ -24,34 +24,28 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import REGISTRY, ShapeError, Spec, format_shape, register
+from .shapes import broadcast
 
 
 def _addmm(xp: Any, c: Any, a: Any, b: Any, out: Any = None, transpose_a: bool = False,
            transpose_b: bool = False) -> Any:
-    # c + op(a) @ op(b): the product first, then the sum (out may be c itself); c may broadcast
-    product = xp.matmul(a.swapaxes(-1, -2) if transpose_a else a,
-                        b.swapaxes(-1, -2) if transpose_b else b)
-    return xp.add(c, product, out=out)
+    # add(c, matmul(a, b)) by those two ops' own kernels, in that order (out may be c itself;
+    # c may broadcast): the bits of the two nodes it stands for
+    product = REGISTRY["matmul"].kernel(xp, a, b, transpose_a=transpose_a,
+                                        transpose_b=transpose_b)
+    return REGISTRY["add"].kernel(xp, c, product, out=out)
 
 
 def _addmm_infer(c: Spec, a: Spec, b: Spec, transpose_a: bool = False,
                  transpose_b: bool = False) -> Spec:
     product = REGISTRY["matmul"].infer(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
     if c.shape is not None and product.shape is not None \
-            and not _broadcasts(c.shape, product.shape):
+            and broadcast("addmm", c.shape, product.shape) != product.shape:
         raise ShapeError(f"addmm: the addend's shape {format_shape(c.shape)} does not "
                          f"broadcast to the product's {format_shape(product.shape)}")
     if c.dtype is not product.dtype:
         raise ShapeError(f"addmm: the addend is {c.dtype.name}, the product {product.dtype.name}")
     return product
-
-
-def _broadcasts(shape: tuple[Any, ...], to: tuple[Any, ...]) -> bool:
-    # numpy's rule, the result being ``to``: each trailing dimension 1 or equal
-    if len(shape) > len(to):
-        return False
-    return all(d == 1 or d == t or None in (d, t)
-               for d, t in zip(reversed(shape), reversed(to), strict=False))
 
 
 register(
