@@ -39,10 +39,14 @@ def _addmm(xp: Any, c: Any, a: Any, b: Any, out: Any = None, transpose_a: bool =
 def _addmm_infer(c: Spec, a: Spec, b: Spec, transpose_a: bool = False,
                  transpose_b: bool = False) -> Spec:
     product = REGISTRY["matmul"].infer(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
-    if c.shape is not None and product.shape is not None \
-            and broadcast("addmm", c.shape, product.shape) != product.shape:
-        raise ShapeError(f"addmm: the addend's shape {format_shape(c.shape)} does not "
-                         f"broadcast to the product's {format_shape(product.shape)}")
+    if c.shape is not None and product.shape is not None:
+        try:
+            fits = broadcast("addmm", c.shape, product.shape) == product.shape
+        except ShapeError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"addmm: the addend's shape {format_shape(c.shape)} does not "
+                             f"broadcast to the product's {format_shape(product.shape)}")
     if c.dtype is not product.dtype:
         raise ShapeError(f"addmm: the addend is {c.dtype.name}, the product {product.dtype.name}")
     return product
