@@ -106,48 +106,52 @@ def measure(label: str, m: int, k: int, n: int, ta: bool, tb: bool, strided: boo
     return {name: flops / statistics.median(ts) / 1e9 for name, ts in times.items()}
 
 
-def rnn_gemms_chosen(w: dict[str, np.ndarray], batch: int, steps: int):
-    """The GEMMs of one static-mode RNN step and nothing else: per block of merged steps
-    (``dot_merge.block_size``) the input projection and the two weight-gradient products,
-    per step the recurrence and its gradient. Each runs with the provider ``blas.choose``
-    picks for it, as ``CompileOptions(blas="auto")`` does, MKL's calls bound once as the
-    static executor binds them: the floor under a static step with those choices (the
-    ``numpy-gemms-auto`` row of ``bench_steps.py``)."""
-    dtype = w["w_ih"].dtype
-    features, hidden = w["w_ih"].shape
+def rnn_gemms_chosen(spec: dict):
+    """The GEMMs of the compiled static step and nothing else: the benchmark's step
+    (``compare/step_models.py``) compiled with ``CompileOptions(blas="auto")``, and each
+    ``matmul`` and ``addmm`` node of its program replayed once per step, in program order,
+    by the library ``program.plan.providers`` gives it: a matmul as that library's product,
+    an addmm as its product added into the node's output (MKL with GEMM's beta = 1, numpy
+    a product then an add, as ``blas.gemm_add``), MKL's calls bound once as the static
+    executor binds them. The operands are arrays of the nodes' shapes and layouts, one per
+    input node (a weight read by 49 products is one array), an output per node. The floor
+    under the static step with those choices (the ``numpy-gemms-auto`` row of
+    ``bench_steps.py``; ``spec``: its workload with ``"dtype"``)."""
+    from tapeflow.compare.step_models import compiled_step
+    from tapeflow.static.compiler import CompileOptions
+    from tapeflow.static.compiler.autotune import factors
+
+    program = compiled_step(spec, CompileOptions(blas="auto"))
+    graph, chosen = program.graph, program.plan.providers
     rng = np.random.default_rng(0)
-    u = lambda *shape: rng.uniform(-1, 1, shape).astype(dtype)  # noqa: E731
-    hs, d_a, xs = u(steps, batch, hidden), u(steps, batch, hidden), u(steps, batch, features)
-    w_hh_t = np.ascontiguousarray(w["w_hh"].T)
-    out, g_ih, g_hh = np.empty((batch, hidden), dtype), np.empty_like(w["w_ih"]), \
-        np.empty_like(w["w_hh"])
-    size = block_size(steps)
-    products = []
-    for t0 in range(0, steps, size):
-        rows = slice(t0, min(t0 + size, steps))
-        n = (rows.stop - rows.start) * batch
-        x_blk, g_blk = xs[rows].reshape(n, features), d_a[rows].reshape(n, hidden)
-        products += [(x_blk, w["w_ih"], np.empty((n, hidden), dtype)),
-                     (x_blk.T, g_blk, g_ih), (hs[rows].reshape(n, hidden).T, g_blk, g_hh)]
-    products += [(hs[t - 1], w["w_hh"], out) for t in range(1, steps)]
-    products += [(d_a[t], w_hh_t, out) for t in range(1, steps)]
-    chosen = [(a, b, o, blas.choose(a, b, o)) for a, b, o in products]
-    # MKL's calls with their arguments bound once, as the static executor binds them for
-    # its arena buffers (compiler/blas_calls.py); numpy's matmul otherwise
-    calls = []
-    for a, b, o, provider in chosen:
-        bound = blas.mkl_call(a, b, o) if provider == blas.MKL else None
-        calls.append(partial(bound[0], *bound[1]) if bound is not None
-                     else partial(blas.gemm, a, b, o, provider))
+    stored: dict[int, np.ndarray] = {}  # input node id -> its array
+    calls, providers, kept = [], [], []
+    for n in graph.nodes:
+        if n.kind != "call" or n.op not in ("matmul", "addmm"):
+            continue
+        dtype = n.dtype.np
+        a, b = (stored.setdefault(i, rng.uniform(-1, 1, graph[i].shape).astype(dtype))
+                for i in factors(n))
+        a, b = (a.T if n.attrs.get("transpose_a") else a), \
+            (b.T if n.attrs.get("transpose_b") else b)
+        out = rng.uniform(-1, 1, n.shape).astype(dtype)
+        provider = chosen.get(n.id, blas.NUMPY)
+        beta = 1.0 if n.op == "addmm" else 0.0
+        bound = blas.mkl_call(a, b, out, beta) if provider == blas.MKL else None
+        if bound is not None:
+            calls.append(partial(bound[0], *bound[1]))
+        else:
+            calls.append(partial(blas.gemm_add if beta else blas.gemm, a, b, out, provider))
+        providers.append(provider)
+        kept.append((a, b, out))
 
     def step(x: np.ndarray, labels: np.ndarray) -> float:
-        xs[...] = x.swapaxes(0, 1)  # step-major, one copy (as the static step makes)
         for call in calls:
             call()
         return 0.0
 
-    step.providers = [p for *_, p in chosen]  # type: ignore[attr-defined]
-    step.operands = chosen  # type: ignore[attr-defined]  # (the bound calls hold addresses)
+    step.providers = providers  # type: ignore[attr-defined]
+    step.operands = kept  # type: ignore[attr-defined]  # (the bound calls hold addresses)
     return step
 
 

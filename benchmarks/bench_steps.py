@@ -37,44 +37,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
+# the workloads, their weights and data: one definition, shared with the report's GEMM
+# section (compare/step_models.py)
+from tapeflow.compare.step_models import LR, WORKLOADS, make_data
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-
-WORKLOADS = {
-    "xor": {"kind": "xor", "batch": 4},
-    "rnn": {"kind": "rnn", "batch": 32, "steps": 20, "features": 32, "hidden": 128},
-    "rnn-large": {"kind": "rnn", "batch": 64, "steps": 50, "features": 128, "hidden": 512},
-}
-CLASSES = 2
-LR = {"xor": 0.5, "rnn": 0.05}
-
-
-def make_data(spec: dict):
-    rng = np.random.default_rng(0)
-    dtype = np.dtype(spec["dtype"])
-    if spec["kind"] == "xor":
-        from tapeflow.compare.data import XOR_INPUTS, XOR_TARGETS
-        from tapeflow.compare.weights import xor_weights
-
-        weights = xor_weights(0, spec["dtype"])
-        return weights, (XOR_INPUTS.astype(dtype), XOR_TARGETS.astype(dtype))
-    b, t, d, h = spec["batch"], spec["steps"], spec["features"], spec["hidden"]
-    bound = 1.0 / np.sqrt(h)
-    u = lambda *shape: rng.uniform(-bound, bound, size=shape).astype(dtype)  # noqa: E731
-    weights = {
-        "w_ih": u(d, h),
-        "w_hh": u(h, h),
-        "b_ih": u(h),
-        "b_hh": u(h),
-        "w_out": u(h, CLASSES),
-        "b_out": u(CLASSES),
-    }
-    x = rng.standard_normal((b, t, d)).astype(dtype)
-    labels = rng.integers(0, CLASSES, size=b)
-    return weights, (x, labels)
-
 
 # ---- step factories: name -> (weights, spec) -> step(*batch) -> loss ------------------
 
@@ -145,7 +113,7 @@ def tapeflow_dynamic_blas_step(weights, spec):
 def gemms_chosen_step(weights, spec):
     import bench_blas_providers
 
-    return bench_blas_providers.rnn_gemms_chosen(weights, spec["batch"], spec["steps"])
+    return bench_blas_providers.rnn_gemms_chosen(spec)
 
 
 CONFIGS = {

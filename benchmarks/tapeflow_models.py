@@ -7,37 +7,11 @@ import numpy as np
 
 def static_step(weights: dict[str, np.ndarray], spec: dict, lr: float, **session_options):
     import tapeflow.static as tf
+    from tapeflow.compare.step_models import static_graph
 
-    dtype = getattr(tf, spec.get("dtype", "float64"))
-    graph = tf.Graph()
-    with graph.as_default():
-        v = {k: tf.Variable(w, name=k) for k, w in weights.items()}
-        if spec["kind"] == "xor":
-            x = tf.placeholder(dtype, shape=(None, 2), name="x")
-            y = tf.placeholder(dtype, shape=(None, 2), name="y")
-            hidden = tf.sigmoid(tf.matmul(x, v["w1"]) + v["b1"])
-            loss = tf.losses.mean_squared_error(
-                labels=y, predictions=tf.matmul(hidden, v["w2"]) + v["b2"]
-            )
-        else:
-            x = tf.placeholder(
-                dtype, shape=(spec["batch"], spec["steps"], spec["features"]), name="x"
-            )
-            y = tf.placeholder(tf.int64, shape=(spec["batch"],), name="labels")
-            state = tf.zeros((spec["batch"], spec["hidden"]), dtype=dtype)
-            for t in range(spec["steps"]):
-                state = tf.tanh(
-                    tf.matmul(x[:, t, :], v["w_ih"])
-                    + v["b_ih"]
-                    + tf.matmul(state, v["w_hh"])
-                    + v["b_hh"]
-                )
-            logits = tf.matmul(state, v["w_out"]) + v["b_out"]
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-            )
-        train = tf.train.GradientDescentOptimizer(lr).minimize(loss)
-        init = tf.global_variables_initializer()
+    built = static_graph(weights, spec, lr)  # (one definition, shared with the report)
+    graph, x, y, loss, train, init = (built.graph, built.x, built.y, built.loss, built.train,
+                                      built.init)
     sess = tf.Session(graph=graph, **session_options)
     sess.run(init)
 

@@ -6,7 +6,8 @@ Most of an RNN's training step is matrix products (GEMMs). With
 installed) on each product's shapes while it compiles, and keeps the fastest
 (``static/compiler/autotune.py``; the choice per node is ``Session.plan(...).providers``).
 This section compiles the training step of ``benchmarks/bench_steps.py``'s RNN-large
-(B=64, T=50, D=128, H=512, float32: the workload whose step is GEMM-bound) that way and
+(B=64, T=50, D=128, H=512, float32: the workload whose step is GEMM-bound; the very graph,
+weights and learning rate the benchmark times, ``compare/step_models.py``) that way and
 draws the choice: one row per kind of product, with its shapes, how many run per step,
 each library's measured time and the library kept.
 
@@ -24,12 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..visualize.html_page import esc, look
+from .step_models import CLASSES, WORKLOADS
 
-#: RNN-large of benchmarks/bench_steps.py
-SHAPE = {"batch": 64, "steps": 50, "features": 128, "hidden": 512, "classes": 2}
+#: RNN-large of benchmarks/bench_steps.py (compare/step_models.py)
+SHAPE = {**WORKLOADS["rnn-large"], "classes": CLASSES}
 
 WHY = ("Why the fastest library depends on the shape: each library cuts a product into "
        "blocks sized for this CPU's registers and caches and copies (packs) its operands "
@@ -45,34 +45,15 @@ WHY = ("Why the fastest library depends on the shape: each library cuts a produc
        "as it makes it (GEMM's beta = 1) and numpy's matmul cannot.")
 
 
-def rnn_large_program(dtype: str = "float32", seed: int = 0) -> Any:
-    """The compiled training step (forward, backward, SGD) of RNN-large with
+def rnn_large_program(dtype: str = "float32") -> Any:
+    """The compiled training step (forward, backward, SGD) of ``bench_steps.py``'s RNN-large
+    (its graph, weights and learning rate: ``compare/step_models.py``) with
     ``CompileOptions(blas="auto")``: a CompiledProgram (``graph``, ``plan.providers``)."""
-    import tapeflow.static as tf
+    from ..static.compiler import CompileOptions
+    from .step_models import compiled_step
 
-    from ..runtime import Spec
-    from ..static.compiler import CompileOptions, compile
-
-    b, t, d, h, c = (SHAPE[k] for k in ("batch", "steps", "features", "hidden", "classes"))
-    rng = np.random.default_rng(seed)
-    graph = tf.Graph()
-    with graph.as_default():
-        dt = getattr(tf, dtype)
-        x = tf.placeholder(dt, (b, t, d), name="x")
-        y = tf.placeholder(tf.int64, (b,), name="labels")
-        w = {name: tf.Variable(rng.uniform(-0.05, 0.05, shape).astype(dtype), name=name)
-             for name, shape in (("w_ih", (d, h)), ("w_hh", (h, h)), ("b_h", (h,)),
-                                 ("w_out", (h, c)))}
-        state = tf.zeros((b, h), dtype=dt)
-        for step in range(t):
-            state = tf.tanh(tf.matmul(x[:, step, :], w["w_ih"])
-                            + tf.matmul(state, w["w_hh"]) + w["b_h"])
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=y, logits=tf.matmul(state, w["w_out"])))
-        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
-    specs = {x.node_id: Spec((b, t, d), graph.nodes[x.node_id].dtype),
-             y.node_id: Spec((b,), graph.nodes[y.node_id].dtype)}
-    return compile(graph.as_ir([loss, train]), specs, CompileOptions(blas="auto"))
+    return compiled_step({**WORKLOADS["rnn-large"], "dtype": dtype},
+                         CompileOptions(blas="auto"))
 
 
 def _operand(graph: Any, nid: int) -> str | None:
