@@ -149,7 +149,7 @@ def node_of(op: OpDef, attrs: dict[str, Any], a: Any, b: Any, edges: tuple[Any, 
                 else:
                     saved = [(b, vc[0])]
         node.saved = saved
-        # only a node that kept a tensor has anything for _free to turn into shape and dtype
+        # only a node that kept a tensor has anything for free() to turn into shape and dtype
         node.holds_tensors = bool(saved)
     else:
         if hasattr(a, "_vc"):

@@ -322,6 +322,8 @@ def _scan(args: tuple[Any, ...]) -> Any:
         if cls is not _ndarray:
             handler = _HANDLERS.get(cls, _caller)
             if handler is _caller:  # (a failed getattr on a class raises inside: 1 µs)
+                if len(_HANDLERS) >= _CLASSES_KEPT:  # (classes made at run time: start over)
+                    _HANDLERS.clear()
                 handler = _HANDLERS[cls] = getattr(cls, "__tapeflow_apply__", None)
             if handler is not None:
                 return _Handler(handler)
@@ -329,6 +331,8 @@ def _scan(args: tuple[Any, ...]) -> Any:
                                                            np.dtype):
                 common = False  # a numpy scalar (strong, not weak) or no array
                 continue
+            if len(_PLAIN) >= _CLASSES_KEPT:
+                _PLAIN.clear()
             _PLAIN.add(cls)  # no front end and no numpy scalar: what call's first test takes
         if common is None:
             common = arg.dtype
@@ -344,6 +348,7 @@ _HANDLERS: dict[type, Any] = {}
 #: classes with no front end, no numpy scalars, seen with a numpy dtype: an instance whose
 #: dtype is an array's counts as an array of that dtype (a Meta, a cupy array)
 _PLAIN: set[type] = set()
+_CLASSES_KEPT = 256  # (each cache holds its classes strongly: bounded)
 
 
 class OpNamespace:
