@@ -30,7 +30,6 @@ from .thread_state import STATE
 
 _ndarray = np.ndarray
 _UFUNCS = rules.UFUNCS
-_multiply, _subtract = _UFUNCS.mul, _UFUNCS.sub
 _Step = TypeVar("_Step", bound=Callable[..., Any])
 
 
@@ -100,8 +99,7 @@ def gradients(params: Iterable[Any], weight_decay: float = 0.0
         if grad is None:
             continue
         array, g = p._array, grad._array
-        if fast and type(array) is _ndarray and type(g) is _ndarray and (
-                g.dtype == array.dtype and array.dtype.kind == "f" and g.shape == array.shape):
+        if fast and _on_arrays(array, g):
             if weight_decay:
                 g = rules.with_weight_decay(g, array, weight_decay, _UFUNCS)
             yield ARRAYS, p, g
@@ -109,13 +107,20 @@ def gradients(params: Iterable[Any], weight_decay: float = 0.0
             yield IN_PLACE, p, rules.with_weight_decay(grad, p, weight_decay)
 
 
+def _on_arrays(array: Any, g: Any) -> bool:
+    """Whether a parameter's update may run on :data:`ARRAYS`: numpy arrays of one float
+    dtype and one shape."""
+    return (type(array) is _ndarray and type(g) is _ndarray and g.dtype == array.dtype
+            and array.dtype.kind == "f" and g.shape == array.shape)
+
+
 def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
     """One SGD step without momentum of every parameter of ``groups`` on :data:`ARRAYS`, when
     every parameter with a gradient qualifies (see :func:`gradients`) and nothing watches the
     ops; False, with nothing written, otherwise (the caller then takes the general path).
 
-    Every amount ``lr * (g + weight_decay * p)`` is computed first, with the calls
-    :func:`runtime.optim_rules.sgd_update` makes on ARRAYS, so the same bits; then all the
+    Every amount ``lr * (g + weight_decay * p)`` is computed first, by the rules
+    :func:`runtime.optim_rules.sgd_update` calls on ARRAYS, so the same bits; then all the
     parameters are written in one loop that Ctrl-C cannot split (as backward writes
     ``.grad``): an error or an interrupt leaves either every parameter updated or none.
     """
@@ -134,21 +139,18 @@ def sgd_on_arrays(groups: list[dict[str, Any]]) -> bool:
             if grad is None:
                 continue
             array, g = p._array, grad._array
-            if type(array) is not _ndarray or type(g) is not _ndarray or (
-                    g.dtype != array.dtype or array.dtype.kind != "f" or g.shape != array.shape):
+            if not _on_arrays(array, g):
                 return False
             if not array.flags.writeable:
                 raise read_only_error(groups, p)
-            if decay:
-                g = rules.with_weight_decay(g, array, decay, _UFUNCS)
-            updates.append((p, array, _multiply(g, lr)))
-    if decays and len({id(p) for p, _, _ in updates}) != len(updates):
+            g = rules.with_weight_decay(g, array, decay, _UFUNCS)
+            updates.append((p, rules.sgd_step(g, lr, _UFUNCS)))
+    if decays and len({id(p) for p, _ in updates}) != len(updates):
         return False  # a parameter listed twice decays by its own first update, in turn
     held = _hold_interrupts()
     try:
-        for p, array, amount in updates:
-            _subtract(array, amount, out=array)  # the sub kernel's call, as sub_ makes it
-            p._vc[0] += 1
+        for p, amount in updates:
+            ARRAYS.subtract(p, amount)
     finally:
         if held is not None:
             _deliver_interrupts(held)

@@ -155,7 +155,7 @@ def test_ctrl_c_in_the_middle_of_sgd_on_arrays_lands_after_every_parameter_is_wr
     params = [torch.ones(3, requires_grad=True) for _ in range(3)]
     for p in params:
         p.grad = torch.full((3,), 4.0)
-    real = optim_stores._subtract
+    real = optim_stores.ARRAYS.subtract
     calls = []
 
     def subtract_then_interrupt(*args: Any, **kwargs: Any) -> Any:
@@ -165,7 +165,7 @@ def test_ctrl_c_in_the_middle_of_sgd_on_arrays_lands_after_every_parameter_is_wr
             signal.raise_signal(signal.SIGINT)  # Ctrl-C after the first parameter's write
         return result
 
-    monkeypatch.setattr(optim_stores, "_subtract", subtract_then_interrupt)
+    monkeypatch.setattr(optim_stores.ARRAYS, "subtract", subtract_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         torch.optim.SGD(params, lr=0.25).step()
     assert len(calls) == 3
