@@ -271,7 +271,7 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
         ufunc = _UFUNC.get(op.name, _run)
         if ufunc is _run:
             ufunc = _ufunc_of(op)
-        if ufunc is not None and (op is not _MATMUL or STATE.gemm is None):
+        if ufunc is not None and (not op.gemm or STATE.gemm is None):
             try:
                 if n == 2 and type(arrays[0]) is not type(arrays[1]):  # an array and a scalar
                     result = _ufunc_with_scalar(ufunc, arrays[0], arrays[1], common)
@@ -283,7 +283,7 @@ def apply_packed(op: OpDef, args: tuple[Any, ...], attrs: dict[str, Any],
                 if type(result) is not _ndarray:
                     result = np.asarray(result)
     if result is None:
-        result = _run(op, arrays, attrs if op is not _MATMUL else _gemm_attrs(attrs), common)
+        result = _run(op, arrays, _gemm_attrs(attrs) if op.gemm else attrs, common)
     if checks:
         _checks(op, result, args)
     if op.view and isinstance(args[0], Tensor):
@@ -309,13 +309,11 @@ def _wrap_view(op: OpDef, result: Any, src: Any, attrs: dict[str, Any]) -> Any:
 
 
 def _gemm_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    # the GEMM library this thread asked for (backends.blas), handed to the matmul kernel
+    # the GEMM library this thread asked for (backends.blas), handed to a GEMM op's kernel
     # for this call only: the recorded node keeps the op's own attributes
     provider = STATE.gemm
     return attrs if provider is None else {**attrs, "provider": provider}
 
-
-_MATMUL = get("matmul")
 
 
 def _edges(op: OpDef, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[bool, ...]]:

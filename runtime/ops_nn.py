@@ -97,6 +97,7 @@ register(
     # without transposes the kernel is exactly xp.matmul: a hot loop may call it directly
     ufunc="matmul",
     ufunc_unless=("transpose_a", "transpose_b"),
+    gemm=True,
     saves=[("b",), ("a",)],
 )
 

@@ -103,6 +103,9 @@ class OpDef:
     reduce_ufunc: str | None = None  # xp.<reduce_ufunc>.reduce(x, axis, None, out, keepdims)
     reduce_kinds: str = ""  # ... for input dtypes of these numpy kinds only
     method: str | None = None  # x.<method>(attr value): reshape, transpose
+    # the kernel takes ``provider=``, the GEMM library of a call (runtime/blas.py): the front
+    # ends hand it the thread's choice (backends.blas.set_provider; RAW on raw arrays)
+    gemm: bool = False
     # why the kernel takes a path of its own on cupy ("": one body serves numpy and cupy);
     # tests/runtime/test_cupy_namespace.py requires it of a kernel that branches on xp
     cupy: str = ""
@@ -247,7 +250,7 @@ def _caller(op: OpDef) -> Callable[..., Any]:
     gradient rule on arrays makes one Python call per op, then numpy's)."""
     ufunc = getattr(np, op.ufunc) if op.ufunc else None
     kernel = op.kernel
-    gemm = op.name == "matmul"  # (its kernel takes the thread's raw provider: blas.RAW)
+    gemm = op.gemm  # (its kernel takes the thread's raw provider: blas.RAW)
     elementwise = ufunc is not None and not gemm
 
     def call(*args: Any, **attrs: Any) -> Any:
