@@ -12,7 +12,15 @@ row-major, read transposed as the flags say: the layouts the kernels get), times
 provider a few times (``runtime.blas.fastest``) and returns ``{node id: provider}``. Nodes
 with equal (shapes, layout, dtype) are timed once: the 50 ``h @ w_hh`` of an unrolled
 50-step RNN cost one timing (the choice is remembered for the process, as dynamic mode's
-is). Everything else (batched products, integer ones, nodes of unknown shape) keeps numpy's.
+is). An ``addmm`` (a product summed into its addend, made by ``gemm_acc.py``) is MKL's
+without timing: numpy's matmul cannot sum into the addend. Everything else (batched
+products, integer ones, nodes of unknown shape) keeps numpy's.
+
+The remembered choices are the process's, not a Session's: a later Session of the same
+graph reads them, and ``gemm_acc`` decides from them which adds it folds into products, so
+the graph it compiles can differ from an earlier process's (results to rounding; never
+under ``exact``). The cache starts over past ``runtime.blas.CACHE_LIMIT`` kinds of product,
+after which a shape is timed again and may go the other way.
 
 The choice lives in the memory plan (``Plan.providers``), so it needs ``plan_memory`` on
 (the default; unplanned runs use numpy's matmul). A while loop's body is compiled with the
