@@ -30,6 +30,7 @@ import os
 import statistics
 import time
 from functools import partial
+from typing import Any
 
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy loads its BLAS
@@ -113,8 +114,10 @@ def rnn_gemms_chosen(spec: dict):
     by the library ``program.plan.providers`` gives it: a matmul as that library's product,
     an addmm as its product added into the node's output (MKL with GEMM's beta = 1, numpy
     a product then an add, as ``blas.gemm_add``), MKL's calls bound once as the static
-    executor binds them. The operands are arrays of the nodes' shapes and layouts, one per
-    input node (a weight read by 49 products is one array), an output per node. The floor
+    executor binds them. Each output, and each input that fills its planned buffer, lies at
+    its offset of the plan's arena (so the replay reuses memory, and caches, as the step
+    does); other inputs (weights, slices of the fed batch) are arrays of their own, one per
+    node (a weight read by 49 products is one array). The floor
     under the static step with those choices (the ``numpy-gemms-auto`` row of
     ``bench_steps.py``; ``spec``: its workload with ``"dtype"``)."""
     from tapeflow.compare.step_models import compiled_step
@@ -124,17 +127,28 @@ def rnn_gemms_chosen(spec: dict):
     program = compiled_step(spec, CompileOptions(blas="auto"))
     graph, chosen = program.graph, program.plan.providers
     rng = np.random.default_rng(0)
+    plan = program.plan
+    arena = rng.uniform(-0.1, 0.1, plan.arena_bytes // 4 + 16).astype(np.float32)
+
+    def array(nid: int, dtype: Any) -> np.ndarray:
+        shape, buffer = graph[nid].shape, plan.buffer_of.get(nid)
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if buffer is None or buffer not in plan.offsets or plan.nbytes.get(buffer) != size:
+            return rng.uniform(-1, 1, shape).astype(dtype)  # (not in the arena, or a slice)
+        start = plan.offsets[buffer]
+        return arena.view(np.uint8)[start:start + size].view(dtype).reshape(shape)
+
     stored: dict[int, np.ndarray] = {}  # input node id -> its array
     calls, providers, kept = [], [], []
     for n in graph.nodes:
         if n.kind != "call" or n.op not in ("matmul", "addmm"):
             continue
         dtype = n.dtype.np
-        a, b = (stored.setdefault(i, rng.uniform(-1, 1, graph[i].shape).astype(dtype))
+        a, b = (stored[i] if i in stored else stored.setdefault(i, array(i, dtype))
                 for i in factors(n))
         a, b = (a.T if n.attrs.get("transpose_a") else a), \
             (b.T if n.attrs.get("transpose_b") else b)
-        out = rng.uniform(-1, 1, n.shape).astype(dtype)
+        out = array(n.id, dtype)
         provider = chosen.get(n.id, blas.NUMPY)
         beta = 1.0 if n.op == "addmm" else 0.0
         bound = blas.mkl_call(a, b, out, beta) if provider == blas.MKL else None
@@ -151,7 +165,7 @@ def rnn_gemms_chosen(spec: dict):
         return 0.0
 
     step.providers = providers  # type: ignore[attr-defined]
-    step.operands = kept  # type: ignore[attr-defined]  # (the bound calls hold addresses)
+    step.operands = (arena, kept)  # type: ignore[attr-defined]  # (bound calls hold addresses)
     return step
 
 
