@@ -119,6 +119,12 @@ def _rows(graph: Any, rows: list[Any]) -> list[tuple[str, Any, int]]:
     return out
 
 
+def _figure(value: float, form: str, least: float) -> str:
+    """``value`` in ``form``, or to two significant digits below ``least`` (a product of a
+    row of ones does 256 flops: shown as 0 it would read as none)."""
+    return format(value, form) if value >= least or value == 0 else f"{value:.2g}"
+
+
 def table_html(graph: Any, rows: list[Any]) -> str:
     """One row per (shapes, layout, library): what, m x k x n, calls per step, MFLOP per
     call, each library's µs per call, the library kept and its GFLOP/s."""
@@ -129,9 +135,9 @@ def table_html(graph: Any, rows: list[Any]) -> str:
         cells = "".join(f"<td>{r.seconds[name] * 1e6:,.0f}</td>" if name in r.seconds
                         else "<td>-</td>" for name in libraries)
         kept = r.seconds.get(r.provider)
-        rate = f"{r.flops / kept / 1e9:,.0f}" if kept else "-"
+        rate = _figure(r.flops / kept / 1e9, ",.0f", 1) if kept else "-"
         body.append(f"<tr><td>{esc(words)}</td><td>{r.m}&nbsp;×&nbsp;{r.k}&nbsp;×&nbsp;{r.n}</td>"
-                    f"<td>{count}</td><td>{r.flops / 1e6:,.1f}</td>{cells}"
+                    f"<td>{count}</td><td>{_figure(r.flops / 1e6, ',.1f', 0.1)}</td>{cells}"
                     f"<td><b>{esc(r.provider)}</b></td><td>{rate}</td></tr>")
     return ('<div class="tablewrap"><table class="cmp"><thead><tr><th>product</th>'
             "<th>m&nbsp;×&nbsp;k&nbsp;×&nbsp;n</th><th>calls per step</th><th>MFLOP per call</th>"
